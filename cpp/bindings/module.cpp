@@ -1,0 +1,162 @@
+// kdcore._core: the only binding file. It converts arrays (C-contiguous, exact
+// dtype, no silent casts: Python validates first), releases the GIL around each
+// kernel, and converts results back. Each area of the core has one bind_*
+// function below; nothing else lives here.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "kdcore/parallel.hpp"
+#include "kdcore/responses.hpp"
+
+namespace py = pybind11;
+using kdcore::code_t;
+using kdcore::index_t;
+
+template <class T>
+using carray = py::array_t<T, py::array::c_style>;  // no forcecast: wrong dtype is a TypeError
+
+namespace {
+
+// Shape checks shared by every binding (Python validates first; these keep a
+// direct call of _core from reading out of bounds).
+template <class T>
+const T* in_ptr(const carray<T>& a, py::ssize_t ndim, const char* name) {
+    if (a.ndim() != ndim)
+        throw std::invalid_argument(std::string(name) + ": expected " + std::to_string(ndim) + "-d array, got " +
+                                    std::to_string(a.ndim()) + "-d");
+    return a.data();
+}
+template <class T>
+void expect_len(const carray<T>& a, py::ssize_t n, const char* name) {
+    if (a.ndim() != 1 || a.shape(0) != n)
+        throw std::invalid_argument(std::string(name) + ": expected length " + std::to_string(n));
+}
+
+bool python_interrupt_pending() {
+    py::gil_scoped_acquire gil;
+    if (PyErr_CheckSignals() != 0) {
+        PyErr_Clear();  // re-raised as KeyboardInterrupt by the translator below
+        return true;
+    }
+    return false;
+}
+
+// ============================================================================ threads
+void bind_parallel(py::module_& m) {
+    m.def("have_openmp", &kdcore::have_openmp);
+    m.def("available_cores", &kdcore::available_cores);
+    m.def("set_num_threads", &kdcore::set_num_threads, py::arg("n"));
+    m.def("get_num_threads", &kdcore::get_num_threads);
+    m.def("resolve_threads", &kdcore::resolve_threads, py::arg("n_threads"));
+    m.def("simd_level", &kdcore::simd_level);
+    m.def("have_multiversion", []() { return KDCORE_HAVE_MULTIVERSION == 1; });
+}
+
+// ============================================================================ responses
+void bind_responses(py::module_& m) {
+    m.def(
+        "factorize_int64",
+        [](const carray<std::int64_t>& ids) {
+            const std::int64_t* p = in_ptr(ids, 1, "ids");
+            const index_t n = ids.shape(0);
+            carray<code_t> codes(n);
+            code_t* c = codes.mutable_data();
+            std::vector<std::int64_t> uniq;
+            {
+                py::gil_scoped_release nogil;
+                kdcore::factorize_int64(p, n, c, uniq);
+            }
+            carray<std::int64_t> u(static_cast<py::ssize_t>(uniq.size()));
+            std::copy(uniq.begin(), uniq.end(), u.mutable_data());
+            return py::make_tuple(codes, u);
+        },
+        py::arg("ids"), "Dense sorted codes for int64 ids: (codes int32, uniques int64).");
+
+    m.def(
+        "find_duplicates",
+        [](const carray<code_t>& task, const carray<code_t>& worker, code_t n_tasks, code_t n_workers, int mode) {
+            const code_t* t = in_ptr(task, 1, "task");
+            const index_t n = task.shape(0);
+            expect_len(worker, n, "worker");
+            if (mode < 0 || mode > 2) throw std::invalid_argument("mode must be 0, 1 or 2");
+            carray<std::uint8_t> keep(n);
+            std::uint8_t* k = keep.mutable_data();
+            const code_t* w = worker.data();
+            index_t first = -1, n_dup = 0;
+            {
+                py::gil_scoped_release nogil;
+                n_dup = kdcore::find_duplicates(t, w, n, n_tasks, n_workers, mode, k, &first);
+            }
+            return py::make_tuple(keep, n_dup, first);
+        },
+        py::arg("task"), py::arg("worker"), py::arg("n_tasks"), py::arg("n_workers"), py::arg("mode"));
+
+    m.def(
+        "build_csr",
+        [](const carray<code_t>& group, const carray<code_t>& a, const carray<code_t>& b, code_t n_groups) {
+            const code_t* g = in_ptr(group, 1, "group");
+            const index_t n = group.shape(0);
+            expect_len(a, n, "payload_a");
+            expect_len(b, n, "payload_b");
+            if (n_groups < 0) throw std::invalid_argument("n_groups must be >= 0");
+            carray<index_t> indptr(static_cast<py::ssize_t>(n_groups) + 1);
+            carray<code_t> oa(n), ob(n);
+            index_t* ip = indptr.mutable_data();
+            code_t* pa = oa.mutable_data();
+            code_t* pb = ob.mutable_data();
+            const code_t* ia = a.data();
+            const code_t* ib = b.data();
+            {
+                py::gil_scoped_release nogil;
+                kdcore::build_csr(g, ia, ib, n, n_groups, ip, pa, pb);
+            }
+            return py::make_tuple(indptr, oa, ob);
+        },
+        py::arg("group"), py::arg("payload_a"), py::arg("payload_b"), py::arg("n_groups"));
+}
+
+// ============================================================================ crowd (aggregators)
+void bind_crowd(py::module_& m) {
+}
+
+// ============================================================================ crowd (more aggregators: spectral-EM, TE, KOS, GLAD, MACE)
+void bind_crowd_more(py::module_& m) {
+}
+
+// ============================================================================ spectral (task types)
+void bind_spectral(py::module_& m) {
+}
+
+// ============================================================================ twolayer (distillation)
+void bind_twolayer(py::module_& m) {
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "kdcore compiled core";
+    kdcore::set_interrupt_hook(&python_interrupt_pending);
+    py::register_exception_translator([](std::exception_ptr p) {
+        try {
+            if (p) std::rethrow_exception(p);
+        } catch (const kdcore::Interrupted&) {
+            PyErr_SetNone(PyExc_KeyboardInterrupt);
+        } catch (const std::out_of_range& e) {
+            PyErr_SetString(PyExc_ValueError, e.what());
+        } catch (const std::bad_alloc&) {
+            PyErr_SetString(PyExc_MemoryError, "kdcore: out of memory");
+        }
+    });
+    bind_parallel(m);
+    bind_responses(m);
+    bind_crowd(m);
+    bind_crowd_more(m);
+    bind_spectral(m);
+    bind_twolayer(m);
+}

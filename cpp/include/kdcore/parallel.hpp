@@ -1,0 +1,108 @@
+// kdcore/parallel.hpp: the OpenMP shim, the thread-count policy, first-exception
+// capture inside parallel regions, cooperative interruption, and the SIMD rule.
+//
+// Thread policy (one place for every kernel):
+//   n_threads > 0            -> exactly that many threads
+//   n_threads == 0 (default) -> KDCORE_NUM_THREADS if set (> 0), else the value
+//                               given to set_num_threads(), else the number of
+//                               cores available to this process (sched affinity).
+//   n_threads < 0            -> std::invalid_argument.
+// The default is the cores available, so kdcore never oversubscribes
+// the machine on its own; callers that also run BLAS around a kernel limit BLAS
+// with threadpoolctl on the Python side.
+//
+// Exceptions: nothing may escape an OpenMP region. Wrap each iteration's body
+// in `ExceptionCatcher::run`; after the region call `rethrow()`.
+//
+// Interruption: long loops call `check_interrupt()` from the master thread every
+// so often. The Python binding installs a hook that asks the interpreter for
+// pending signals (Ctrl-C); the core only sees a function pointer, so it stays
+// free of Python. A pending signal throws `kdcore::Interrupted`.
+//
+// SIMD: hot loops are compiled twice with gcc/clang function multi-versioning,
+// KDCORE_SIMD_CLONES = target_clones("arch=x86-64-v3", "default"): an AVX2+FMA
+// clone is picked at load time on CPUs that have it (via the ifunc resolver),
+// the baseline clone everywhere else, so the wheel never executes AVX2 on a CPU
+// that lacks it.
+#pragma once
+
+#include <cstdint>
+#include <exception>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+
+#ifdef KDCORE_HAVE_OPENMP
+#include <omp.h>
+#endif
+
+#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__)) && \
+    !defined(KDCORE_NO_MULTIVERSION) && !defined(__SANITIZE_ADDRESS__)
+#define KDCORE_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#define KDCORE_HAVE_MULTIVERSION 1
+#else
+#define KDCORE_SIMD_CLONES
+#define KDCORE_HAVE_MULTIVERSION 0
+#endif
+
+namespace kdcore {
+
+using index_t = std::int64_t;   // response / row counts
+using code_t = std::int32_t;    // dense task, worker and class codes
+
+// ---- threads ----------------------------------------------------------------
+bool have_openmp() noexcept;
+int available_cores() noexcept;           // cores this process may run on
+void set_num_threads(int n);              // 0 resets to the default
+int get_num_threads() noexcept;           // what n_threads = 0 resolves to
+int resolve_threads(int n_threads);       // the policy above
+const char* simd_level() noexcept;        // "avx2-fma" or "baseline" (what the clones pick here)
+
+// ---- exceptions inside parallel regions -------------------------------------
+class ExceptionCatcher {
+public:
+    template <class F>
+    void run(F&& f) noexcept {
+        if (failed_) return;  // racy read is fine: only skips work after a failure
+        try {
+            f();
+        } catch (...) {
+            std::lock_guard<std::mutex> lock(mu_);
+            if (!ptr_) ptr_ = std::current_exception();
+            failed_ = true;
+        }
+    }
+    bool failed() const noexcept { return failed_; }
+    void rethrow() {
+        if (ptr_) std::rethrow_exception(ptr_);
+    }
+
+private:
+    std::exception_ptr ptr_;
+    std::mutex mu_;
+    volatile bool failed_ = false;
+};
+
+// ---- interruption -------------------------------------------------------------
+struct Interrupted : std::runtime_error {
+    Interrupted() : std::runtime_error("interrupted") {}
+};
+using InterruptHook = bool (*)();          // returns true when the caller should stop
+void set_interrupt_hook(InterruptHook hook) noexcept;
+// Throws Interrupted if the hook reports a pending signal. Call from the thread
+// that entered the kernel (outside or on the master thread of a parallel region).
+void check_interrupt();
+
+// ---- small helpers ------------------------------------------------------------
+[[noreturn]] inline void fail(const std::string& msg) { throw std::invalid_argument(msg); }
+
+}  // namespace kdcore
+
+// Parallel-for shim: KDCORE_OMP(...) expands to `#pragma omp ...` with OpenMP and
+// to nothing without it.
+#ifdef KDCORE_HAVE_OPENMP
+#define KDCORE_PRAGMA(x) _Pragma(#x)
+#define KDCORE_OMP(args) KDCORE_PRAGMA(omp args)
+#else
+#define KDCORE_OMP(args)
+#endif

@@ -1,0 +1,88 @@
+// Thread-count policy, SIMD report and interruption hook (see parallel.hpp).
+#include "kdcore/parallel.hpp"
+
+#include <atomic>
+#include <cstdlib>
+#include <thread>
+
+#if defined(__linux__)
+#include <sched.h>
+#endif
+
+namespace kdcore {
+namespace {
+std::atomic<int> g_num_threads{0};
+std::atomic<InterruptHook> g_hook{nullptr};
+
+int env_threads() {
+    const char* s = std::getenv("KDCORE_NUM_THREADS");
+    if (!s || !*s) return 0;
+    char* end = nullptr;
+    long v = std::strtol(s, &end, 10);
+    if (end == s || v <= 0 || v > 4096) return 0;
+    return static_cast<int>(v);
+}
+
+// Which clone the ifunc resolver picks: the x86-64-v3 one exactly when the CPU has it.
+int simd_probe() {
+#if KDCORE_HAVE_MULTIVERSION
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("x86-64-v3") ? 1 : 0;
+#else
+    return 0;
+#endif
+}
+}  // namespace
+
+bool have_openmp() noexcept {
+#ifdef KDCORE_HAVE_OPENMP
+    return true;
+#else
+    return false;
+#endif
+}
+
+int available_cores() noexcept {
+#if defined(__linux__)
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0) return n;
+    }
+#endif
+    unsigned n = std::thread::hardware_concurrency();
+    return n > 0 ? static_cast<int>(n) : 1;
+}
+
+void set_num_threads(int n) {
+    if (n < 0) fail("n_threads must be >= 0 (0 = default), got " + std::to_string(n));
+    g_num_threads.store(n);
+}
+
+int get_num_threads() noexcept {
+    int cores = available_cores();
+    int n = env_threads();
+    if (n == 0) n = g_num_threads.load();
+    if (n == 0) n = cores;
+    return n;
+}
+
+int resolve_threads(int n_threads) {
+    if (n_threads < 0) fail("n_threads must be >= 0 (0 = default), got " + std::to_string(n_threads));
+    int n = n_threads > 0 ? n_threads : get_num_threads();
+#ifndef KDCORE_HAVE_OPENMP
+    n = 1;
+#endif
+    return n < 1 ? 1 : n;
+}
+
+const char* simd_level() noexcept { return simd_probe() ? "avx2-fma (x86-64-v3 clones)" : "baseline"; }
+
+void set_interrupt_hook(InterruptHook hook) noexcept { g_hook.store(hook); }
+
+void check_interrupt() {
+    InterruptHook h = g_hook.load();
+    if (h && h()) throw Interrupted();
+}
+
+}  // namespace kdcore
