@@ -166,9 +166,8 @@ void em_m_step(const index_t* worker_indptr, const code_t* worker_task, const co
                                   row[l] = acc[static_cast<std::size_t>(l) * TK + t * K + k] + smoothing;
                                   z += row[l];
                               }
-                              if (z > 0.0) {
-                                  const double inv = 1.0 / z;
-                                  for (int l = 0; l < K; ++l) row[l] *= inv;
+                              if (z > 0.0) {  // divide, not multiply by 1/z: z may be subnormal
+                                  for (int l = 0; l < K; ++l) row[l] /= z;
                               } else {
                                   for (int l = 0; l < K; ++l) row[l] = 1.0 / K;
                               }
