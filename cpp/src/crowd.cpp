@@ -30,10 +30,13 @@ std::vector<double> answer_major(const double* log_conf, code_t W, int T, int K)
     return lc;
 }
 
-KDCORE_SIMD_CLONES
-double e_step_tasks(const index_t* indptr, const code_t* tw, const code_t* tl, code_t n_tasks, code_t W, int TK,
+// TK_ > 0: the number of (type, class) cells known at compile time (unrolled inner
+// loops for the common small cases); TK_ == 0: run-time tk.
+template <int TK_>
+double e_step_tasks(const index_t* indptr, const code_t* tw, const code_t* tl, code_t n_tasks, code_t W, int tk,
                     int K, const double* lc, const double* log_prior, double* post, int n_threads,
                     ExceptionCatcher& catcher) {
+    const int TK = TK_ > 0 ? TK_ : tk;
     double loglik = 0.0;
     const double ninf = -std::numeric_limits<double>::infinity();
     KDCORE_OMP(parallel for schedule(static, 1024) num_threads(n_threads) reduction(+ : loglik))
@@ -70,9 +73,10 @@ double e_step_tasks(const index_t* indptr, const code_t* tw, const code_t* tl, c
 
 // Per-worker accumulation acc[l * TK + (t * K + k)] = sum_{answers (j, l) of w} post[j, t, k],
 // handed to `emit(w, acc)` which writes the worker's own output rows.
-template <class Emit>
-void worker_counts(const index_t* indptr, const code_t* wt, const code_t* wl, code_t n_tasks, code_t W, int TK, int K,
-                   const double* post, int n_threads, Emit emit) {
+template <int TK_, class Emit>
+void worker_counts_t(const index_t* indptr, const code_t* wt, const code_t* wl, code_t n_tasks, code_t W, int tk,
+                     int K, const double* post, int n_threads, Emit& emit) {
+    const int TK = TK_ > 0 ? TK_ : tk;
     ExceptionCatcher catcher;
     KDCORE_OMP(parallel num_threads(n_threads))
     {
@@ -95,6 +99,20 @@ void worker_counts(const index_t* indptr, const code_t* wt, const code_t* wl, co
         }
     }
     catcher.rethrow();
+}
+
+template <class Emit>
+void worker_counts(const index_t* indptr, const code_t* wt, const code_t* wl, code_t n_tasks, code_t W, int TK, int K,
+                   const double* post, int n_threads, Emit emit) {
+    switch (TK) {
+        case 2: return worker_counts_t<2>(indptr, wt, wl, n_tasks, W, TK, K, post, n_threads, emit);
+        case 3: return worker_counts_t<3>(indptr, wt, wl, n_tasks, W, TK, K, post, n_threads, emit);
+        case 4: return worker_counts_t<4>(indptr, wt, wl, n_tasks, W, TK, K, post, n_threads, emit);
+        case 5: return worker_counts_t<5>(indptr, wt, wl, n_tasks, W, TK, K, post, n_threads, emit);
+        case 6: return worker_counts_t<6>(indptr, wt, wl, n_tasks, W, TK, K, post, n_threads, emit);
+        case 8: return worker_counts_t<8>(indptr, wt, wl, n_tasks, W, TK, K, post, n_threads, emit);
+        default: return worker_counts_t<0>(indptr, wt, wl, n_tasks, W, TK, K, post, n_threads, emit);
+    }
 }
 
 // mass[t, k] = sum_j post[j, t, k]; prior = (mass + s) / sum (mass + s), uniform if that sum is 0.
@@ -124,8 +142,21 @@ double em_e_step(const index_t* task_indptr, const code_t* task_worker, const co
     const int nt = resolve_threads(n_threads);
     const std::vector<double> lc = answer_major(log_conf, n_workers, n_types, n_classes);
     ExceptionCatcher catcher;
-    const double ll = e_step_tasks(task_indptr, task_worker, task_label, n_tasks, n_workers, n_types * n_classes,
-                                   n_classes, lc.data(), log_prior, post, nt, catcher);
+    const int TK = n_types * n_classes;
+    double ll;
+#define KDCORE_E(N)                                                                                               \
+    e_step_tasks<N>(task_indptr, task_worker, task_label, n_tasks, n_workers, TK, n_classes, lc.data(), log_prior, \
+                    post, nt, catcher)
+    switch (TK) {
+        case 2: ll = KDCORE_E(2); break;
+        case 3: ll = KDCORE_E(3); break;
+        case 4: ll = KDCORE_E(4); break;
+        case 5: ll = KDCORE_E(5); break;
+        case 6: ll = KDCORE_E(6); break;
+        case 8: ll = KDCORE_E(8); break;
+        default: ll = KDCORE_E(0); break;
+    }
+#undef KDCORE_E
     catcher.rethrow();
     return ll;
 }
@@ -166,9 +197,8 @@ void em_m_step(const index_t* worker_indptr, const code_t* worker_task, const co
                                   row[l] = acc[static_cast<std::size_t>(l) * TK + t * K + k] + smoothing;
                                   z += row[l];
                               }
-                              if (z > 0.0) {
-                                  const double inv = 1.0 / z;
-                                  for (int l = 0; l < K; ++l) row[l] *= inv;
+                              if (z > 0.0) {  // divide, not multiply by 1/z: z may be subnormal
+                                  for (int l = 0; l < K; ++l) row[l] /= z;
                               } else {
                                   for (int l = 0; l < K; ++l) row[l] = 1.0 / K;
                               }

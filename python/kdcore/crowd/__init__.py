@@ -2,6 +2,13 @@
 from __future__ import annotations
 
 from . import datasets, simulate
+from ._base import accuracy
+from ._dawid_skene import DawidSkene
+from ._majority_vote import MajorityVote, WeightedMajorityVote, nitzan_paroush_weights
+from ._one_coin import OneCoinDawidSkene
 from ._responses import Responses
 
-__all__ = ["Responses", "datasets", "simulate"]
+__all__ = [
+    "Responses", "datasets", "simulate", "accuracy",
+    "MajorityVote", "WeightedMajorityVote", "nitzan_paroush_weights", "DawidSkene", "OneCoinDawidSkene",
+]

@@ -45,7 +45,7 @@ __all__ = ["e_step", "m_step", "onecoin_m_step", "onecoin_log_conf", "log_clip",
 #: smallest probability taken to the log by :func:`log_clip` (log = -690.8): keeps
 #: zero-probability answers finite so a task never becomes impossible under every class
 PROB_FLOOR = 1e-300
-DEFAULT_SMOOTHING = 0.01
+DEFAULT_SMOOTHING = 0.0  # the Dawid-Skene MLE (what crowd-kit fits); > 0 gives the Dirichlet MAP
 
 
 def _responses(responses) -> Responses:
