@@ -19,8 +19,9 @@ into ``n_types`` groups whose workers' reliabilities differ. Three methods:
   structure, far stronger than the second-order one with few answers per task. It
   runs classification EM of a k-type *one-coin* model (a skill per worker per type,
   label posteriors re-fitted per type, each task moved to its most likely type),
-  from the spectral split and from the split of the correctness matrix's top
-  singular vectors, and keeps the one with the higher likelihood.
+  then soft EM of the same one-coin mixture, from the spectral split and from the
+  split of the correctness matrix's top singular vectors, and keeps the one with
+  the higher penalised likelihood.
 - ``"mixture"``: the k-type Dawid-Skene mixture (latent label and type per task, a
   confusion matrix per worker per type, a joint (type, class) prior), fitted by EM
   in the same typed EM core as plain Dawid-Skene (:mod:`kdcore.crowd._em`, T =
@@ -449,10 +450,15 @@ class TaskTypeClustering:
             label_post = self._plain_ds(r, be)
             best = None
             for init in (labels, self._correctness_split(r, label_post, rng)):
-                out = self._cem(r, init, label_post, be)
-                if best is None or out[3] > best[3]:
-                    best = out
-            types, tp, full, ll, log_conf, log_prior = best
+                types0, _, full0, *_ = self._cem(r, init, label_post, be)
+                # polish: soft EM of the same k-type one-coin mixture (skills learnt from every task)
+                full, log_conf, log_prior, hist = _em_fit(r, full0, n_iter=max(self.n_iter, 100), tol=self.tol,
+                                                          smoothing=self.smoothing, backend=be, n_threads=self._nt,
+                                                          onecoin=True)
+                if best is None or hist[-1] > best[3]:
+                    best = (None, full.sum(2), full, hist[-1], log_conf, log_prior)
+            _, tp, full, ll, log_conf, log_prior = best
+            types = tp.argmax(1)
             labels = types
             proba = tp
             self.label_proba_ = full.sum(1)
