@@ -2,7 +2,7 @@
 oracle and the ``numpy`` benchmark baseline). PAPERS.md A.1-A.3.
 
 One step for one network (m neurons, fixed signs a, centre W0, radius B):
-  h_ij = W_j . x_i,   f_i = (1/sqrt(m)) sum_j a_j relu(h_ij)
+  h_ij = W_j . x_i,   f_i = (1/sqrt(m)) sum_j a_j relu(h_ij)   (in float64, summed over the pairs (j, j+m/2))
   soft: l_i = KL(p_i || sigmoid(f_i)),  dl/df = sigmoid(f_i) - p_i
   hard: l_i = ln(1 + exp(-y_i f_i)),    dl/df = -y_i sigmoid(-y_i f_i)
   grad_j = (1/n) sum_i dl_i/df (a_j/sqrt(m)) 1(h_ij > 0) x_i
@@ -50,7 +50,9 @@ def step(X, W, W0, a, target, y, loss, lr, radius=None, n_train=None, update=Tru
     dt = X.dtype
     scale = dt.type(1.0 / np.sqrt(m))
     H = X @ W.T                                     # (n, m)
-    f = np.maximum(H, 0) @ a * scale                # (n,)
+    R = np.maximum(H, 0).astype(np.float64) * (a.astype(np.float64) / np.sqrt(m))
+    h = m // 2                                      # sum over pairs (j, j+m/2): f = 0 exactly at symmetric init
+    f = (R[:, :h] + R[:, h:2 * h]).sum(axis=1) + (R[:, -1] if m % 2 else 0.0)
     li, g = pointwise_loss(f, target, loss)
     err = (y * f.astype(np.float64) <= 0).astype(np.float64)
     tr, ev = slice(0, n_train), slice(n_train, n)
