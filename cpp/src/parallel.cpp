@@ -60,6 +60,9 @@ void set_num_threads(int n) {
 }
 
 int get_num_threads() noexcept {
+#ifndef KDCORE_HAVE_OPENMP
+    return 1;  // a build without OpenMP runs every kernel on the calling thread
+#endif
     int cores = available_cores();
     int n = env_threads();
     if (n == 0) n = g_num_threads.load();

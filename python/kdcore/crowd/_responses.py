@@ -9,7 +9,7 @@ worker-major (``worker_indptr``, ``worker_task``, ``worker_label``).
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -70,7 +70,7 @@ def _factorize(values: Any, what: str, *, is_label: bool) -> tuple[np.ndarray, p
             if is_label:
                 pos = int(np.flatnonzero(frac)[0])
                 raise ValueError(
-                    f"{what} has non-integer float values (e.g. {arr[pos]!r} at row {pos}); "
+                    f"{what} has non-integer float values (e.g. {_show(arr[pos])} at row {pos}); "
                     "class labels must be integers or strings")
         elif np.abs(arr).max(initial=0) < 2**53:
             codes, uniq = _core.factorize_int64(np.ascontiguousarray(arr, dtype=np.int64))
@@ -88,6 +88,11 @@ def _factorize(values: Any, what: str, *, is_label: bool) -> tuple[np.ndarray, p
     if len(uniq) > _MAX_CODES:
         raise ValueError(f"{what} has {len(uniq)} distinct values; kdcore indexes at most 2^31 - 1")
     return codes.astype(np.int32, copy=False), pd.Index(uniq)
+
+
+def _show(value: Any) -> str:
+    """repr of an id or label as the user wrote it (1, 'a'), not numpy's np.int64(1)."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
 
 
 def _readonly(*arrays: np.ndarray) -> None:
@@ -174,19 +179,19 @@ class Responses:
                 raise ValueError(f"classes has repeated values: {list(classes_idx[classes_idx.duplicated()])}")
             pos = classes_idx.get_indexer(seen)
             if (pos < 0).any():
-                raise ValueError(f"labels {list(seen[pos < 0][:5])} are not among classes={list(classes_idx)}")
+                raise ValueError(f"labels {[_show(v) for v in seen[pos < 0][:5]]} are not among classes={list(classes_idx)}")
             lab = pos.astype(np.int32)[lab]
             seen = classes_idx
         if len(seen) < 2:
             raise ValueError(
-                f"only one class ({seen[0]!r}) appears in the labels; aggregation needs at least two. "
+                f"only one class ({_show(seen[0])}) appears in the labels; aggregation needs at least two. "
                 "Pass classes=[...] to declare the classes if the others were simply never answered")
         mode = _DUP_MODES[duplicates]
         keep, n_dup, first = _core.find_duplicates(t, w, len(task_ids), len(worker_ids), mode)
         if n_dup and duplicates == "error":
             raise ValueError(
-                f"{n_dup} duplicate (task, worker) answers; the first repeats task {task_ids[t[first]]!r}, "
-                f"worker {worker_ids[w[first]]!r} at row {first}. Pass duplicates='keep_first' or 'keep_last'")
+                f"{n_dup} duplicate (task, worker) answers; the first repeats task {_show(task_ids[t[first]])}, "
+                f"worker {_show(worker_ids[w[first]])} at row {first}. Pass duplicates='keep_first' or 'keep_last'")
         if n_dup:
             mask = keep.view(bool)
             t, w, lab = t[mask], w[mask], lab[mask]
