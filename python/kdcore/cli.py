@@ -24,7 +24,6 @@ from pathlib import Path
 #: one of them still runs the others and says which is missing)
 METHODS = {
     "mv": "MajorityVote",
-    "wmv": "WeightedMajorityVote",
     "ds": "DawidSkene",
     "onecoin": "OneCoinDawidSkene",
     "spectral-em": "SpectralEM",
