@@ -187,3 +187,32 @@ def test_figure_of_finds_figures():
     with pytest.raises(TypeError, match="cannot find a matplotlib figure"):
         plotting.figure_of(42)
     plotting.save(fig, "/tmp/_kdcore_fig_of.png")
+
+
+def test_step_tables_from_raw_runs(tmp_path):
+    """A step returning one row per run: ``tables`` summarises it (main table first,
+    compared with the paper), every table is in the report and in results.json."""
+    def runs(profile, random_state):
+        rng = np.random.default_rng(random_state)
+        return pd.DataFrame({"noise_var": np.repeat([0.01, 0.1], 3), "model": "soft",
+                             "test_acc": np.repeat([73.0, 75.0], 3) + rng.normal(0, 0.1, 6)})
+
+    def tables(raw):
+        g = raw.groupby("noise_var")["test_acc"].agg(["mean", "std"]).reset_index()
+        return {"Soft students": g.rename(columns={"mean": "soft", "std": "soft_std"}), "All runs": raw}
+
+    step = Step("distill.deep", "distill", "Deep", "claim", runs, tables=tables,
+                compare=lambda t: _paper.side_by_side(t, _paper.DEEP_TABLE, ["noise_var"], {"soft": "soft"},
+                                                      spread={"soft": "soft_std"}),
+                plots=[lambda raw: plotting.paper_vs_ours(tables(raw)["Soft students"], x="noise_var",
+                                                          ours=["soft"], paper=[None], xlabel="noise variance",
+                                                          ylabel="test accuracy (%)", logx=True)])
+    res = reproduce("distill", "tiny", tmp_path, progress=False, steps=[step])
+    text = Path(res["report"]).read_text()
+    assert text.index("**Soft students**") < text.index("*Ours vs the paper:*") < text.index("**All runs**")
+    assert "- 1 of 2 numbers agree with the paper" in text
+    assert "noise_var=0.01: our soft 73.0" in text and "vs the paper's 76.00 (-3.0" in text
+    assert "noise_var=0.1: our soft" not in text  # 75 vs the paper's 75.0: agrees, not listed
+    js = json.loads(Path(res["results"]).read_text())["steps"]["distill.deep"]
+    assert js["table"]["columns"][:3] == ["noise_var", "soft", "paper soft"]
+    assert len(js["tables"]["All runs"]["rows"]) == 6 and res["n_figures"] == 1
