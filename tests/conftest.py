@@ -12,7 +12,8 @@ def _find_data() -> Path | None:
     env = os.environ.get("KDCORE_DATA")
     candidates = [Path(env)] if env else []
     here = Path(__file__).resolve().parent.parent
-    candidates += [here.parent / "shared" / "data", here / "shared" / "data"]
+    # the checkout's own shared/ or the nearest ancestor's (../shared/data for a clone, higher for a worktree)
+    candidates += [p / "shared" / "data" for p in [here, *here.parents]]
     for c in candidates:
         if (c / "crowd").is_dir():
             return c

@@ -8,8 +8,8 @@ _ENV = "KDCORE_DATA"
 
 
 def data_home(data_home: str | os.PathLike | None = None, subdir: str | None = None) -> Path:
-    """Resolve the data folder: ``data_home``, else ``$KDCORE_DATA``, else ``./shared/data``
-    or ``../shared/data`` seen from the working directory.
+    """Resolve the data folder: ``data_home``, else ``$KDCORE_DATA``, else ``shared/data`` in
+    the working directory or the nearest of its parents (``../shared/data`` beside a clone).
 
     Raises ``FileNotFoundError`` naming every place it looked.
     """
@@ -20,7 +20,7 @@ def data_home(data_home: str | os.PathLike | None = None, subdir: str | None = N
         candidates = [Path(os.environ[_ENV])]
     else:
         cwd = Path.cwd()
-        candidates = [cwd / "shared" / "data", cwd.parent / "shared" / "data"]
+        candidates = [p / "shared" / "data" for p in [cwd, *cwd.parents]]
     for base in candidates:
         path = base / subdir if subdir else base
         looked.append(str(path))
