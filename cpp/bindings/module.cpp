@@ -7,6 +7,7 @@
 #include <pybind11/stl.h>
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -256,13 +257,31 @@ void bind_crowd_more(py::module_& m) {
         const code_t* b;
         code_t n;
     };
-    auto view = [](const carray<index_t>& indptr, const carray<code_t>& a, const carray<code_t>& b, const char* what) {
+    // The kernels trust indptr and the payload codes; a direct call of _core with a
+    // malformed view must raise, not read out of bounds (found by test_core_fuzz_in_subprocess).
+    auto check_indptr = [](const index_t* ip, py::ssize_t len, const char* what) {
+        if (ip[0] != 0) throw std::invalid_argument(std::string(what) + ": indptr must start at 0");
+        for (py::ssize_t g = 1; g < len; ++g)
+            if (ip[g] < ip[g - 1]) throw std::invalid_argument(std::string(what) + ": indptr must be non-decreasing");
+    };
+    auto view = [check_indptr](const carray<index_t>& indptr, const carray<code_t>& a, const carray<code_t>& b,
+                               const char* what) {
         const index_t* ip = in_ptr(indptr, 1, what);
         if (indptr.shape(0) < 1) throw std::invalid_argument(std::string(what) + ": indptr is empty");
+        if (indptr.shape(0) - 1 > std::numeric_limits<code_t>::max())
+            throw std::invalid_argument(std::string(what) + ": too many groups");
+        check_indptr(ip, indptr.shape(0), what);
         const index_t n_edges = ip[indptr.shape(0) - 1];
         expect_len(a, n_edges, what);
         expect_len(b, n_edges, what);
         return View{ip, a.data(), b.data(), static_cast<code_t>(indptr.shape(0) - 1)};
+    };
+    // Every code of a payload in [0, hi).
+    auto check_codes = [](const code_t* c, index_t n, index_t hi, const char* what) {
+        for (index_t e = 0; e < n; ++e)
+            if (c[e] < 0 || c[e] >= hi)
+                throw std::invalid_argument(std::string(what) + " code " + std::to_string(c[e]) + " at answer " +
+                                            std::to_string(e) + " is outside [0, " + std::to_string(hi) + ")");
     };
     auto check_K = [](int K) {
         if (K < 2) throw std::invalid_argument("n_classes must be >= 2");
@@ -275,10 +294,11 @@ void bind_crowd_more(py::module_& m) {
 
     m.def(
         "te_pairwise_agreement",
-        [view](const carray<index_t>& t_indptr, const carray<code_t>& t_worker, const carray<code_t>& t_label,
-               code_t n_workers, int n_threads) {
+        [view, check_codes](const carray<index_t>& t_indptr, const carray<code_t>& t_worker,
+                            const carray<code_t>& t_label, code_t n_workers, int n_threads) {
             View t = view(t_indptr, t_worker, t_label, "task view");
             if (n_workers < 0) throw std::invalid_argument("n_workers must be >= 0");
+            check_codes(t.a, t.indptr[t.n], n_workers, "worker");
             const py::ssize_t W = n_workers;
             carray<double> sum({W, W}), count({W, W});
             double* ps = sum.mutable_data();
@@ -294,17 +314,22 @@ void bind_crowd_more(py::module_& m) {
 
     m.def(
         "kos_messages",
-        [](const carray<index_t>& t_indptr, const carray<code_t>& t_label, const carray<index_t>& w_indptr,
-           const carray<index_t>& w2t, const carray<double>& y0, int n_iter, int n_threads) {
+        [check_indptr](const carray<index_t>& t_indptr, const carray<code_t>& t_label, const carray<index_t>& w_indptr,
+                       const carray<index_t>& w2t, const carray<double>& y0, int n_iter, int n_threads) {
             const index_t* tp = in_ptr(t_indptr, 1, "t_indptr");
             const index_t* wp = in_ptr(w_indptr, 1, "w_indptr");
             if (t_indptr.shape(0) < 1 || w_indptr.shape(0) < 1) throw std::invalid_argument("empty indptr");
+            check_indptr(tp, t_indptr.shape(0), "t_indptr");
+            check_indptr(wp, w_indptr.shape(0), "w_indptr");
             const index_t n_edges = tp[t_indptr.shape(0) - 1];
             if (wp[w_indptr.shape(0) - 1] != n_edges) throw std::invalid_argument("views disagree on n_edges");
             expect_len(t_label, n_edges, "t_label");
             expect_len(w2t, n_edges, "w2t");
             expect_len(y0, n_edges, "y0");
             if (n_iter < 0) throw std::invalid_argument("n_iter must be >= 0");
+            for (index_t e = 0; e < n_edges; ++e)
+                if (w2t.data()[e] < 0 || w2t.data()[e] >= n_edges)
+                    throw std::invalid_argument("w2t: edge index outside [0, n_edges) at " + std::to_string(e));
             const code_t n_tasks = static_cast<code_t>(t_indptr.shape(0) - 1);
             const code_t n_workers = static_cast<code_t>(w_indptr.shape(0) - 1);
             carray<double> y(n_edges), score(n_tasks);
@@ -324,12 +349,14 @@ void bind_crowd_more(py::module_& m) {
 
     m.def(
         "glad_e_step",
-        [view, check_K](const carray<index_t>& t_indptr, const carray<code_t>& t_worker,
+        [view, check_K, check_codes](const carray<index_t>& t_indptr, const carray<code_t>& t_worker,
                         const carray<code_t>& t_label, int n_classes, const carray<double>& alpha,
                         const carray<double>& logbeta, const carray<double>& log_prior, int n_threads) {
             View t = view(t_indptr, t_worker, t_label, "task view");
             check_K(n_classes);
             in_ptr(alpha, 1, "alpha");
+            check_codes(t.a, t.indptr[t.n], alpha.shape(0), "worker");
+            check_codes(t.b, t.indptr[t.n], n_classes, "label");
             expect_len(logbeta, t.n, "logbeta");
             expect_len(log_prior, n_classes, "log_prior");
             carray<double> post({static_cast<py::ssize_t>(t.n), static_cast<py::ssize_t>(n_classes)});
@@ -348,7 +375,7 @@ void bind_crowd_more(py::module_& m) {
 
     m.def(
         "glad_objective",
-        [view, check_K, expect_2d](const carray<index_t>& t_indptr, const carray<code_t>& t_worker,
+        [view, check_K, expect_2d, check_codes](const carray<index_t>& t_indptr, const carray<code_t>& t_worker,
                                    const carray<code_t>& t_label, const carray<index_t>& w_indptr,
                                    const carray<code_t>& w_task, const carray<code_t>& w_label, int n_classes,
                                    const carray<double>& post, const carray<double>& alpha,
@@ -362,6 +389,10 @@ void bind_crowd_more(py::module_& m) {
             expect_len(mu_alpha, w.n, "mu_alpha");
             expect_len(logbeta, t.n, "logbeta");
             expect_len(mu_logbeta, t.n, "mu_logbeta");
+            check_codes(t.a, t.indptr[t.n], w.n, "worker");
+            check_codes(t.b, t.indptr[t.n], n_classes, "label");
+            check_codes(w.a, w.indptr[w.n], t.n, "task");
+            check_codes(w.b, w.indptr[w.n], n_classes, "label");
             carray<double> ga(w.n), gb(t.n);
             double *pga = ga.mutable_data(), *pgb = gb.mutable_data();
             const double *pp = post.data(), *pa = alpha.data(), *pb = logbeta.data(), *ma = mu_alpha.data(),
@@ -381,13 +412,15 @@ void bind_crowd_more(py::module_& m) {
 
     m.def(
         "mace_e_step",
-        [view, check_K, expect_2d](const carray<index_t>& t_indptr, const carray<code_t>& t_worker,
+        [view, check_K, expect_2d, check_codes](const carray<index_t>& t_indptr, const carray<code_t>& t_worker,
                                    const carray<code_t>& t_label, int n_classes, const carray<double>& spam,
                                    const carray<double>& strat, int n_threads) {
             View t = view(t_indptr, t_worker, t_label, "task view");
             check_K(n_classes);
             if (spam.ndim() != 2 || spam.shape(1) != 2) throw std::invalid_argument("spam: expected shape (W, 2)");
             expect_2d(strat, spam.shape(0), n_classes, "strat");
+            check_codes(t.a, t.indptr[t.n], spam.shape(0), "worker");
+            check_codes(t.b, t.indptr[t.n], n_classes, "label");
             carray<double> post({static_cast<py::ssize_t>(t.n), static_cast<py::ssize_t>(n_classes)});
             double* pp = post.mutable_data();
             const double *ps = spam.data(), *px = strat.data();
@@ -403,7 +436,7 @@ void bind_crowd_more(py::module_& m) {
 
     m.def(
         "mace_counts",
-        [view, check_K, expect_2d](const carray<index_t>& w_indptr, const carray<code_t>& w_task,
+        [view, check_K, expect_2d, check_codes](const carray<index_t>& w_indptr, const carray<code_t>& w_task,
                                    const carray<code_t>& w_label, int n_classes, const carray<double>& post,
                                    const carray<double>& spam, const carray<double>& strat, int n_threads) {
             View w = view(w_indptr, w_task, w_label, "worker view");
@@ -411,6 +444,8 @@ void bind_crowd_more(py::module_& m) {
             if (post.ndim() != 2 || post.shape(1) != n_classes) throw std::invalid_argument("post: expected (T, K)");
             expect_2d(spam, w.n, 2, "spam");
             expect_2d(strat, w.n, n_classes, "strat");
+            check_codes(w.a, w.indptr[w.n], post.shape(0), "task");
+            check_codes(w.b, w.indptr[w.n], n_classes, "label");
             const py::ssize_t W = w.n;
             carray<double> know({W, static_cast<py::ssize_t>(2)}), sc({W, static_cast<py::ssize_t>(n_classes)});
             double *pk = know.mutable_data(), *psc = sc.mutable_data();
