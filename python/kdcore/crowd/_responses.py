@@ -8,6 +8,7 @@ worker-major (``worker_indptr``, ``worker_task``, ``worker_label``).
 """
 from __future__ import annotations
 
+import numbers
 import os
 from typing import Any
 
@@ -39,6 +40,10 @@ def _column(values: Any, what: str) -> Any:
         values[0], (list, tuple, dict, set)) else None
     if arr is None or arr.ndim != 1:
         arr = pd.Series(list(values), dtype=object).to_numpy()
+    elif arr.dtype.kind == "f" and all(isinstance(v, numbers.Integral) for v in values):
+        # Python ints beyond int64 (e.g. [2**63, -1]) become float64 in numpy and distinct
+        # ids would collide: keep them exact as objects
+        arr = pd.Series(list(values), dtype=object).to_numpy()
     return arr
 
 
@@ -61,6 +66,8 @@ def _check_missing(values: Any, what: str) -> None:
 def _factorize(values: Any, what: str, *, is_label: bool) -> tuple[np.ndarray, pd.Index]:
     """Dense sorted int32 codes and the distinct values, for ids or labels."""
     _check_missing(values, what)
+    if getattr(values, "dtype", None) == np.float16:  # pandas has no float16 index
+        values = values.astype(np.float32)
     arr = values.to_numpy() if isinstance(values, (pd.Series, pd.Index)) and values.dtype.kind in "iufb" else values
     if isinstance(arr, np.ndarray) and arr.dtype.kind == "c":
         raise TypeError(f"{what} has complex dtype {arr.dtype}; ids and labels must be ints or strings")
