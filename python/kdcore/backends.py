@@ -8,6 +8,7 @@ they are looked up lazily and a missing one gives a clear message.
 from __future__ import annotations
 
 import contextlib
+import operator
 import functools
 import importlib.util
 import os
@@ -121,9 +122,12 @@ def get_num_threads() -> int:
 
 def check_n_threads(n_threads: int) -> int:
     """Validate an ``n_threads`` argument and return the count it resolves to."""
-    if isinstance(n_threads, bool) or not isinstance(n_threads, (int,)) and not hasattr(n_threads, "__index__"):
-        raise TypeError(f"n_threads must be an int, got {type(n_threads).__name__}")
-    n_threads = int(n_threads)
+    if isinstance(n_threads, bool):
+        raise TypeError("n_threads must be an int, got bool")
+    try:
+        n_threads = operator.index(n_threads)
+    except TypeError:
+        raise TypeError(f"n_threads must be an int, got {type(n_threads).__name__}") from None
     if n_threads < 0:
         raise ValueError(f"n_threads must be >= 0 (0 = default), got {n_threads}")
     if _core is None:
