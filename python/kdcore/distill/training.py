@@ -229,6 +229,7 @@ def train_many(
     lrs = np.array([c["lr"] for c in cfgs])
     radii = np.array([c["radius"] if c["radius"] is not None else -1.0 for c in cfgs])
 
+    W_start = [mdl.W.copy() for mdl in models]  # restored if training diverges
     if backend == "cpp":
         hist, final = _train_cpp(Xall, n, models, losses, T, yall, lrs, radii, n_steps, nt)
     elif backend == "numpy":
@@ -240,6 +241,16 @@ def train_many(
         hist, final = _torch.train_batch(
             Xall, n, models, losses, T, yall, lrs, radii, n_steps, nt, cuda=(backend == "torch-cuda")
         )
+    bad = ~(np.isfinite(hist[:, :, :2]).all(axis=(1, 2)) & np.isfinite(final[:, :2]).all(axis=1))
+    if bad.any():
+        for mdl, W in zip(models, W_start):
+            mdl.W = W
+        k = int(np.flatnonzero(bad)[0])
+        step = int(np.flatnonzero(~np.isfinite(hist[k, :, :2]).all(axis=1))[0]) if n_steps else 0
+        raise ValueError(
+            f"training diverged: configs[{k}] (lr = {cfgs[k]['lr']:g}) reached a non-finite loss at step {step}; "
+            f"X rows have norm up to {float(np.sqrt((X.astype(np.float64) ** 2).sum(1)).max()):.3g} (the model "
+            "expects ||x|| <= 1): lower lr or rescale X")
     out = []
     for k, c in enumerate(cfgs):
         h = hist[k]
