@@ -138,6 +138,21 @@ HollowGram::HollowGram(const code_t* task, const code_t* worker, const double* v
 
 HollowGram::~HollowGram() { std::free(xd_); }
 
+// M += locs[1] + locs[2] + ... in thread order, cell by cell (parallel over cells):
+// a fixed summation order for a given thread count.
+static void add_in_thread_order(std::vector<double>& M, const std::vector<std::vector<double>>& locs, int used,
+                                int n_threads) {
+    if (used <= 1) return;
+    const index_t nn = static_cast<index_t>(M.size());
+    double* m = M.data();
+    KDCORE_OMP(parallel for schedule(static) num_threads(n_threads))
+    for (index_t c = 0; c < nn; ++c) {
+        double s = m[c];
+        for (int t = 1; t < used; ++t) s += locs[static_cast<std::size_t>(t)][static_cast<std::size_t>(c)];
+        m[c] = s;
+    }
+}
+
 // Sparse kernel: M = sum_l u_l sum_{a,b in l} (z_a . z_b) e_{i_a} e_{i_b}^T (per-thread
 // copies, summed), then q_j = sum_{a,b in j} (z_a . z_b) M_{i_a i_b}. O(sum_j c_j^2 p).
 void HollowGram::apply_sparse(const double* u, double* q, int n_threads) const {
@@ -147,10 +162,22 @@ void HollowGram::apply_sparse(const double* u, double* q, int n_threads) const {
     int nt = n_threads;
     while (nt > 1 && nn * sizeof(double) * static_cast<std::size_t>(nt) > (std::size_t(256) << 20)) --nt;
     std::vector<double> M(nn, 0.0);
+    // Per-thread copies summed afterwards in thread order (not in a critical section,
+    // whose entry order varies from run to run): the same thread count gives
+    // bit-identical results (found by test_reliability's reproducibility check).
+    std::vector<std::vector<double>> locs(static_cast<std::size_t>(nt));
+    int used = 1;
     ExceptionCatcher ex;
     KDCORE_OMP(parallel num_threads(nt)) {
-        std::vector<double> loc;
-        ex.run([&] { loc.assign(nn, 0.0); });
+        int tid = 0;
+#ifdef KDCORE_HAVE_OPENMP
+        tid = omp_get_thread_num();
+        KDCORE_OMP(single)
+        used = omp_get_num_threads();
+#endif
+        std::vector<double>& loc = tid == 0 ? M : locs[static_cast<std::size_t>(tid)];
+        if (tid != 0) ex.run([&] { loc.assign(nn, 0.0); });
+        KDCORE_OMP(barrier)
         KDCORE_OMP(for schedule(static))
         for (index_t j = 0; j < d_; ++j) {
             if (ex.failed()) continue;
@@ -163,12 +190,9 @@ void HollowGram::apply_sparse(const double* u, double* q, int n_threads) const {
                     row[worker_[b]] += uj * dotp(za, &z_[b * p], p);
             }
         }
-        KDCORE_OMP(critical) {
-            if (!ex.failed())
-                for (std::size_t t = 0; t < nn; ++t) M[t] += loc[t];
-        }
     }
     ex.rethrow();
+    add_in_thread_order(M, locs, used, n_threads);
     KDCORE_OMP(parallel for schedule(static) num_threads(n_threads))
     for (index_t j = 0; j < d_; ++j) {
         double acc = 0;
@@ -191,10 +215,19 @@ void HollowGram::apply_dense(const double* u, double* q, int n_threads) const {
     std::copy(u, u + d_, up.begin());
     std::vector<double> M(nn, 0.0);
     const index_t n_tiles = (dp + kTileJ - 1) / kTileJ;
+    std::vector<std::vector<double>> locs(static_cast<std::size_t>(std::max(n_threads, 1)));
+    int used = 1;
     ExceptionCatcher ex;
     KDCORE_OMP(parallel num_threads(n_threads)) {
-        std::vector<double> loc;
-        ex.run([&] { loc.assign(nn, 0.0); });
+        int tid = 0;
+#ifdef KDCORE_HAVE_OPENMP
+        tid = omp_get_thread_num();
+        KDCORE_OMP(single)
+        used = omp_get_num_threads();
+#endif
+        std::vector<double>& loc = tid == 0 ? M : locs[static_cast<std::size_t>(tid)];
+        if (tid != 0) ex.run([&] { loc.assign(nn, 0.0); });
+        KDCORE_OMP(barrier)
         double blk[8];
         KDCORE_OMP(for schedule(static))
         for (index_t tile = 0; tile < n_tiles; ++tile) {
@@ -216,12 +249,9 @@ void HollowGram::apply_dense(const double* u, double* q, int n_threads) const {
                 }
             }
         }
-        KDCORE_OMP(critical) {
-            if (!ex.failed())
-                for (std::size_t t = 0; t < nn; ++t) M[t] += loc[t];
-        }
     }
     ex.rethrow();
+    add_in_thread_order(M, locs, used, n_threads);
     // U^T: row i2 holds U[i][i2] = M[i][i2] (2x when i < i2, 1x on the diagonal, 0 when i > i2);
     // the upper triangle of M is exact (blocks start at the row's 4-aligned column).
     std::vector<double> Ut(nn, 0.0);
