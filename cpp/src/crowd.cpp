@@ -42,10 +42,13 @@ double e_step_tasks(const index_t* indptr, const code_t* tw, const code_t* tl, c
                     int K, const double* lc, const double* log_prior, double* post, int n_threads,
                     ExceptionCatcher& catcher) {
     const int TK = TK_ > 0 ? TK_ : tk;
-    double loglik = 0.0;
     const double ninf = -std::numeric_limits<double>::infinity();
     const index_t n_blocks = (static_cast<index_t>(n_tasks) + kBlock - 1) / kBlock;
-    KDCORE_OMP(parallel for schedule(static, 4) num_threads(n_threads) reduction(+ : loglik))
+    // One partial log-likelihood per block, summed in block order afterwards (an OpenMP
+    // reduction adds the threads' partials in arrival order): the result is bit-identical
+    // for any thread count.
+    std::vector<double> block_ll(static_cast<std::size_t>(n_blocks), 0.0);
+    KDCORE_OMP(parallel for schedule(static, 4) num_threads(n_threads))
     for (index_t b = 0; b < n_blocks; ++b) {
         catcher.run([&] {
             const code_t j0 = static_cast<code_t>(b * kBlock);
@@ -86,9 +89,11 @@ double e_step_tasks(const index_t* indptr, const code_t* tw, const code_t* tl, c
                     prod = 1.0;
                 }
             }
-            loglik += msum + logs + std::log(prod);
+            block_ll[static_cast<std::size_t>(b)] = msum + logs + std::log(prod);
         });
     }
+    double loglik = 0.0;
+    for (double v : block_ll) loglik += v;
     return loglik;
 }
 
