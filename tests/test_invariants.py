@@ -1,0 +1,208 @@
+"""Invariants every fit must keep, checked on simulated data.
+
+- posteriors are finite, non-negative and sum to one;
+- relabelling task ids, worker ids or class values (and shuffling the rows)
+  permutes the output and changes nothing else;
+- duplicating the whole data set (every answer twice, the copy on a renamed
+  task) leaves the Dawid-Skene estimates unchanged up to tolerance;
+- a typed fit with one type equals the plain fit;
+- two-layer training with lr = 0 leaves the weights unchanged;
+- the projection never lets a neuron leave its ball ||W_j - W_j(0)|| <= B / sqrt(m).
+"""
+from __future__ import annotations
+
+import warnings
+import zlib
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kdcore.crowd import DawidSkene, MajorityVote, OneCoinDawidSkene, Responses, WeightedMajorityVote, simulate
+from kdcore.crowd import _em
+from kdcore.crowd._glad import GLAD
+from kdcore.crowd._kos import KOS, RatioOfEigenvectors
+from kdcore.crowd._mace import MACE
+from kdcore.crowd._spectral_em import SpectralEM
+from kdcore.crowd._triangular import TriangularEstimation
+from kdcore.crowd._type_aware import TypeAware
+from kdcore.crowd._types import TaskTypeClustering, _em_fit
+from kdcore.distill import TwoLayerReLU, make_margin_data, train, train_many
+
+
+@pytest.fixture(scope="module")
+def multi():
+    r, _ = simulate.dawid_skene(150, 10, 3, answers_per_task=5, random_state=1)
+    return r
+
+
+@pytest.fixture(scope="module")
+def binary():
+    r, _ = simulate.dawid_skene(150, 10, 2, answers_per_task=5, random_state=2)
+    return r
+
+
+def _all(r: Responses):
+    rel = pd.Series(np.linspace(0.6, 0.9, r.n_workers), index=r.worker_ids)
+    out = [MajorityVote(tie_break="first"), WeightedMajorityVote(reliabilities=rel), DawidSkene(), OneCoinDawidSkene(), SpectralEM(random_state=0),
+           GLAD(), MACE(random_state=0)]
+    if r.n_classes == 2:
+        out += [TriangularEstimation(), KOS(), RatioOfEigenvectors()]
+    return out
+
+
+@pytest.mark.parametrize("which", ["multi", "binary"])
+def test_posteriors_finite_and_sum_to_one(which, request):
+    r = request.getfixturevalue(which)
+    for est in _all(r):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            P = est.fit(r).probas_.to_numpy()
+        name = type(est).__name__
+        assert np.all(np.isfinite(P)), name
+        assert P.min() >= 0.0, name
+        np.testing.assert_allclose(P.sum(1), 1.0, atol=1e-10, err_msg=name)
+
+
+# ----------------------------------------------------------------------------- relabelling
+def _relabel(r: Responses, seed: int, what: str):
+    """New Responses with task ids, worker ids or class values renamed by a random bijection,
+    the rows shuffled; returns it and the maps old -> new."""
+    rng = np.random.default_rng(seed)
+    df = r.to_dataframe()
+    maps = {}
+    for col in ("task", "worker", "label"):
+        old = pd.Index(pd.unique(df[col]))
+        if col == what or what == "all":
+            new = [f"{col[0]}{v}" for v in rng.permutation(len(old)) + 1000]  # other names, another sort order
+        else:
+            new = list(old)
+        maps[col] = dict(zip(old, new))
+        df[col] = df[col].map(maps[col])
+    df = df.iloc[rng.permutation(len(df))].reset_index(drop=True)
+    classes = [maps["label"][c] for c in r.classes_]
+    return Responses.from_dataframe(df, classes=sorted(classes)), maps
+
+
+# Methods whose result does not depend on the order of tasks, workers or classes
+# (exactly up to float summation order). KOS, MACE and SpectralEM draw random
+# starting points in code order, so a relabelling changes their random stream:
+# they are checked for relabelling with the draws held fixed elsewhere.
+_EQUIVARIANT = {
+    "MajorityVote": lambda r: MajorityVote(),
+    "DawidSkene": lambda r: DawidSkene(tol=0.0, n_iter=30),
+    "OneCoinDawidSkene": lambda r: OneCoinDawidSkene(tol=0.0, n_iter=30),
+    "GLAD": lambda r: GLAD(tol=0.0, n_iter=15),
+    "TriangularEstimation": lambda r: TriangularEstimation(),
+}
+
+
+@pytest.mark.parametrize("what", ["task", "worker", "label", "all"])
+@pytest.mark.parametrize("name", list(_EQUIVARIANT))
+def test_relabelling_permutes_the_output(name, what, binary, multi):
+    r = binary if name == "TriangularEstimation" else multi
+    r2, maps = _relabel(r, seed=zlib.crc32(f"{name}-{what}".encode()) % 1000, what=what)
+    a = _EQUIVARIANT[name](r).fit(r)
+    b = _EQUIVARIANT[name](r2).fit(r2)
+    Pa = a.probas_.rename(index=maps["task"], columns=maps["label"])
+    Pb = b.probas_.loc[Pa.index, Pa.columns]
+    np.testing.assert_allclose(Pb.to_numpy(), Pa.to_numpy(), atol=1e-8, rtol=0)
+    # hard labels agree wherever the posterior has a clear winner (exact ties may break either way)
+    top = np.sort(Pa.to_numpy(), axis=1)
+    clear = (top[:, -1] - top[:, -2]) > 1e-6
+    la = a.labels_.rename(index=maps["task"]).map(maps["label"])
+    assert (b.labels_.loc[la.index][clear] == la[clear]).all()
+    if name in ("DawidSkene", "OneCoinDawidSkene"):
+        np.testing.assert_allclose(b.loss_history_, a.loss_history_, rtol=1e-10)
+
+
+# ----------------------------------------------------------------------------- duplicated data
+def test_duplicating_the_data_leaves_ds_unchanged(multi):
+    """Every answer twice, the copy on a renamed task: the M-step sees every count doubled,
+    so with no smoothing the EM fixed point (confusions, priors, posteriors) is the same."""
+    r = multi
+    df = r.to_dataframe()
+    df["task"] = df["task"].astype(str)
+    copy = df.copy()
+    copy["task"] = copy["task"] + "_copy"
+    r2 = Responses.from_dataframe(pd.concat([df, copy], ignore_index=True))
+    kw = dict(n_iter=200, tol=1e-12, smoothing=0.0)
+    a = DawidSkene(**kw).fit(r)
+    b = DawidSkene(**kw).fit(r2)
+    Pa = a.probas_.set_axis(a.probas_.index.astype(str), axis=0)
+    np.testing.assert_allclose(b.probas_.loc[Pa.index].to_numpy(), Pa.to_numpy(), atol=1e-6)
+    np.testing.assert_allclose(b.probas_.loc[Pa.index + "_copy"].to_numpy(), Pa.to_numpy(), atol=1e-6)
+    np.testing.assert_allclose(b.priors_.to_numpy(), a.priors_.to_numpy(), atol=1e-6)
+    wa = pd.Index(a.worker_ids_)
+    order = pd.Index(b.worker_ids_).get_indexer(wa)
+    np.testing.assert_allclose(b.confusions_[order], a.confusions_, atol=1e-6)
+    # the per-answer loss is an average: unchanged too
+    np.testing.assert_allclose(b.loss_history_[-1], a.loss_history_[-1], rtol=1e-6)
+
+
+# ----------------------------------------------------------------------------- one type
+def test_type_aware_with_one_type_equals_plain(multi):
+    ta = TypeAware(DawidSkene(), TaskTypeClustering(n_types=1, method="spectral", random_state=0), guard=False,
+                   random_state=0).fit(multi)
+    plain = DawidSkene().fit(multi)
+    assert not ta.split_used_ and (ta.types_ == 0).all()
+    np.testing.assert_allclose(ta.probas_.to_numpy(), plain.probas_.to_numpy(), atol=1e-12)
+
+
+def test_typed_em_core_with_one_type_equals_dawid_skene(multi):
+    """The k-type mixture EM (TaskTypeClustering's engine) with T = 1 is plain Dawid-Skene."""
+    r = multi
+    counts = np.zeros((r.n_tasks, r.n_classes))
+    np.add.at(counts, (r.task, r.label), 1.0)
+    post0 = (counts / counts.sum(1, keepdims=True))[:, None, :]
+    post, log_conf, log_prior, _ = _em_fit(r, post0, n_iter=25, tol=0.0, smoothing=_em.DEFAULT_SMOOTHING,
+                                           backend="cpp", n_threads=1)
+    ds = DawidSkene(n_iter=25, tol=0.0, n_threads=1).fit(r)
+    np.testing.assert_allclose(post[:, 0, :], ds.probas_.to_numpy(), atol=1e-10)
+    np.testing.assert_allclose(np.exp(log_conf[0]), ds.confusions_, atol=1e-10)
+
+
+# ----------------------------------------------------------------------------- two-layer engine
+@pytest.mark.parametrize("backend", ["cpp", "numpy"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("loss", ["hard", "soft"])
+def test_lr_zero_leaves_weights_unchanged(backend, dtype, loss):
+    X, y, p = make_margin_data(80, 6, gamma=0.1, random_state=3)
+    X = X.astype(dtype)
+    net = TwoLayerReLU(8, 6, init="random", random_state=4, dtype=dtype)
+    W0 = net.W.copy()
+    h = train(net, X, y if loss == "hard" else p, loss=loss, lr=0.0, n_steps=7, radius=0.5, backend=backend)
+    assert np.array_equal(net.W, W0)
+    assert np.all(h.loss == h.loss[0]) and h.final_loss == pytest.approx(h.loss[0], rel=1e-6)
+
+
+@given(seed=st.integers(0, 2**16), m=st.sampled_from([2, 4, 6]), B=st.floats(1e-3, 5.0),
+       lr=st.sampled_from([0.1, 1.0, 50.0]), steps=st.integers(1, 6), backend=st.sampled_from(["cpp", "numpy"]),
+       dtype=st.sampled_from([np.float32, np.float64]))
+@settings(max_examples=40, deadline=None, derandomize=True)
+def test_projection_keeps_every_neuron_in_its_ball(seed, m, B, lr, steps, backend, dtype):
+    X, y, p = make_margin_data(40, 4, gamma=0.1, random_state=seed)
+    X = X.astype(dtype)
+    net = TwoLayerReLU(m, 4, random_state=seed, dtype=dtype)
+    bound = B / np.sqrt(m)
+    tol = bound * (1e-5 if dtype == np.float32 else 1e-12) + (1e-6 if dtype == np.float32 else 1e-14)
+    for _ in range(3):  # after each call, starting from where the last one left the weights
+        train(net, X, p, loss="soft", lr=lr, n_steps=steps, radius=B, backend=backend)
+        assert net.distance_from_init().max() <= bound + tol
+
+
+def test_projection_per_network_in_a_batch():
+    """train_many: each network is projected onto its own radius, none onto another's."""
+    X, y, p = make_margin_data(60, 5, gamma=0.1, random_state=0)
+    cfgs = [{"m": 4, "loss": "hard", "lr": 20.0, "radius": B, "random_state": i} for i, B in
+            enumerate([0.01, 0.1, 1.0, None])]
+    hs = train_many(cfgs, X, y, p, n_steps=10)
+    for h, B in zip(hs, [0.01, 0.1, 1.0, None]):
+        d = h.model.distance_from_init().max()
+        if B is not None:
+            assert d <= B / 2 * (1 + 1e-12)
+            assert d >= 0.5 * B / 2  # lr = 20 pushes every net to its boundary
+        else:
+            assert d > 0.5  # unprojected
