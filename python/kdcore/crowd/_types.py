@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from ..backends import _core, check_n_threads, resolve_backend
+from .._limits import check_memory
 from . import _em
 from . import _reference_types as ref
 from ._responses import Responses
@@ -220,6 +221,12 @@ def spectral_embedding(r: Responses, values: np.ndarray, k: int, *, backend: str
             raise ValueError("operator='dense' needs binary answers (one value per answer)")
     else:
         raise ValueError(f"operator must be 'auto', 'dense' or 'sparse', got {operator!r}")
+    # dense intermediates of the compiled operator: worker x worker M (per thread, plus the
+    # transposed copy) and, on the dense path, the padded worker x task answer matrix
+    nt = check_n_threads(n_threads)
+    need = 8.0 * float(n) ** 2 * ((nt + 2) if dense else 2) + (8.0 * n * d if dense else 0.0)
+    check_memory(need, f"the {'dense' if dense else 'sparse'} task-task operator for {n} workers x {d} tasks",
+                 "use operator='sparse' (when dense) or backend='numpy' (scipy, sparse matrices)")
     vals, vecs, nm, conv, res = _core.spectral_eigs(task, worker, values, d, n, int(k), bool(dense), int(ncv),
                                                     float(tol), int(seed), int(n_threads))
     if not conv:

@@ -42,6 +42,8 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 import pandas as pd
 
+from .._limits import check_memory
+
 __all__ = ["MnistConfig", "PAPER_MNIST", "mnist_profile", "prepare_mnist", "gamma2", "kernel_teacher",
            "run_mnist_grid", "select_by_validation", "mnist_table", "mnist_width_sweep", "mnist_regime_sweep",
            "mnist_gamma", "plot_mnist_width", "plot_mnist_regime"]
@@ -134,6 +136,8 @@ def gamma2(X, y, n_iter: int = 3000, tol: float = 1e-10) -> tuple[float, np.ndar
     """
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
+    check_memory(7 * 8.0 * X.shape[0] ** 2, f"gamma2 on n = {X.shape[0]} rows (an n x n NTK Gram and its QP)",
+                 "pass a subsample of rows")
     M = _ntk(X) * np.outer(y, y)
     L = 2 * float(np.linalg.eigvalsh(M)[-1])
     q = np.full(y.size, 1.0 / y.size)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._limits import check_memory
 from ._validation import check_labels, check_positive_int, check_X
 from .model import TwoLayerReLU
 
@@ -38,6 +39,8 @@ def ntk_gram(X, Y=None) -> np.ndarray:
     """Closed-form first-layer NTK: K(x, x') = (x . x') (pi - theta) / (2 pi)."""
     X = check_X(X, dtype=np.float64)
     Y = X if Y is None else check_X(Y, "Y", d=X.shape[1], dtype=np.float64)
+    check_memory(5 * 8.0 * X.shape[0] * Y.shape[0], f"ntk_gram of {X.shape[0]} x {Y.shape[0]} rows (5 dense "
+                 "temporaries of that shape)", "pass fewer rows")
     G = X @ Y.T
     nx = np.linalg.norm(X, axis=1)
     ny = np.linalg.norm(Y, axis=1)
@@ -160,6 +163,8 @@ def margin_gamma(
     if method not in ("l2", "sampled"):
         raise ValueError(f"method must be 'l2' or 'sampled', got {method!r}")
     if method == "l2":
+        check_memory(7 * 8.0 * n * n, f"margin_gamma(method='l2') on n = {n} rows (an n x n kernel Gram, its QP "
+                     "and eigenvalue workspace)", "use method='sampled' (O(batch x n) memory) or a subsample of rows")
         Q = np.outer(y, y) * ntk_gram(X)
         q, val = _simplex_qp(Q)
         g2 = float(np.sqrt(max(val, 0.0)))

@@ -14,6 +14,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .. import backends as _bk
+from .._limits import check_memory
 from . import _reference
 from ._validation import (
     check_dtype,
@@ -222,6 +223,13 @@ def train_many(
     backend = _resolve(backend)
     nt = _bk.check_n_threads(n_threads)
     models = [c["model"] for c in cfgs]
+    n_all, K, M_total = n + n_test, len(cfgs), sum(c["m"] for c in cfgs)
+    need = (8.0 * K * n_all * 2 + 32.0 * K * max(n_steps, 1) + 3.0 * M_total * d * dt.itemsize
+            + n_all * d * dt.itemsize)
+    if backend != "cpp":  # per network: the (n, m) pre-activations and their masks / gradients
+        need += 4 * 8.0 * n_all * max(c["m"] for c in cfgs)
+    check_memory(need, f"train_many of {K} network(s) (total width {M_total}) on {n_all} x {d} rows for "
+                 f"{n_steps} steps", "train fewer networks per call, fewer steps or a subsample of rows")
     for mdl in models:
         if mdl.W.dtype != dt:
             mdl.W, mdl.W0, mdl.a = (np.ascontiguousarray(v, dtype=dt) for v in (mdl.W, mdl.W0, mdl.a))
