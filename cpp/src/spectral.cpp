@@ -336,10 +336,26 @@ void jacobi_eigh(std::vector<double> A, int m, std::vector<double>& w, std::vect
 namespace {
 double uniform_pm1(std::mt19937_64& g) { return static_cast<double>(g() >> 11) * 0x1.0p-52 - 1.0; }
 
+// Dot product in a fixed number of chunks whose partial sums are added in chunk order
+// (not an OpenMP reduction, which adds the threads' partials in arrival order): the
+// result does not depend on the thread count or on the run.
 double pdot(const double* a, const double* b, index_t d, int nt) {
+    constexpr index_t kChunks = 64;
+    if (d <= 20000) {
+        double s = 0;
+        for (index_t t = 0; t < d; ++t) s += a[t] * b[t];
+        return s;
+    }
+    double part[kChunks];
+    KDCORE_OMP(parallel for schedule(static) num_threads(nt))
+    for (index_t c = 0; c < kChunks; ++c) {
+        const index_t lo = d * c / kChunks, hi = d * (c + 1) / kChunks;
+        double s = 0;
+        for (index_t t = lo; t < hi; ++t) s += a[t] * b[t];
+        part[c] = s;
+    }
     double s = 0;
-    KDCORE_OMP(parallel for reduction(+ : s) schedule(static) num_threads(nt) if (d > 20000))
-    for (index_t t = 0; t < d; ++t) s += a[t] * b[t];
+    for (index_t c = 0; c < kChunks; ++c) s += part[c];
     return s;
 }
 void paxpy(double alpha, const double* x, double* y, index_t d, int nt) {
