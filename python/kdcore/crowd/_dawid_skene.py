@@ -50,7 +50,10 @@ class DawidSkene(BaseAggregator):
         (``kdcore.crowd._spectral_em.spectral_init``), then EM.
     smoothing : float >= 0
         Pseudo-count added to every confusion cell and prior class (Dirichlet MAP).
-        Keeps perfect workers and unused classes finite; rows with no mass become uniform.
+        The default 0 is the Dawid-Skene maximum-likelihood fit (the model crowd-kit
+        fits). Either way nothing is NaN: zero probabilities enter the E-step as
+        log(1e-300) (``_em.PROB_FLOOR``), so perfect workers and unused classes stay
+        finite, and rows with no mass (a worker without answers) become uniform.
     random_state : int or None
         Seed of the spectral initialisation.
     backend : {"auto", "cpp", "numpy"}
@@ -100,8 +103,8 @@ class DawidSkene(BaseAggregator):
 
     # -- initialisation -------------------------------------------------------------
     def _init_post(self, r: Responses) -> np.ndarray:
-        scores = _vote(r, None, self._be, self.n_threads)
-        return (scores / scores.sum(axis=1, keepdims=True))[:, None, :]
+        scores, _, _ = _vote(r, None, self._be, self.n_threads)
+        return (scores / np.diff(r.task_indptr).astype(np.float64)[:, None])[:, None, :]
 
     def _spectral_start(self, r: Responses):
         try:
