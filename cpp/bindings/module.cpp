@@ -183,8 +183,22 @@ void bind_crowd(py::module_& m) {
         "em_m_step",
         [](const carray<index_t>& worker_indptr, const carray<code_t>& worker_task, const carray<code_t>& worker_label,
            code_t n_tasks, code_t n_workers, const carray<double>& post, double smoothing, bool one_coin,
-           int n_threads) {
-            const CsrView v = csr_view(worker_indptr, worker_task, worker_label, n_workers, "worker view");
+           int n_threads, std::optional<carray<index_t>> task_indptr, std::optional<carray<code_t>> task_worker,
+           std::optional<carray<code_t>> task_label, int strategy) {
+            const CsrView wv = csr_view(worker_indptr, worker_task, worker_label, n_workers, "worker view");
+            kdcore::AnswerViews v{wv.indptr, wv.idx, wv.lab};
+            if (task_indptr || task_worker || task_label) {
+                if (!(task_indptr && task_worker && task_label))
+                    throw std::invalid_argument("give all three arrays of the task view, or none");
+                const CsrView tv = csr_view(*task_indptr, *task_worker, *task_label, n_tasks, "task view");
+                if (task_worker->shape(0) != worker_task.shape(0))
+                    throw std::invalid_argument("the task and worker views hold different numbers of answers");
+                v.task_indptr = tv.indptr;
+                v.task_worker = tv.idx;
+                v.task_label = tv.lab;
+            }
+            if (strategy < 0 || strategy > 2) throw std::invalid_argument("strategy must be 0, 1 or 2");
+            const auto strat = static_cast<kdcore::MStepStrategy>(strategy);
             if (post.ndim() != 3) throw std::invalid_argument("post: expected a 3-d array (n_tasks, T, K)");
             const py::ssize_t T = post.shape(1), K = post.shape(2);
             expect_shape(post, {n_tasks, T, K}, "post");
@@ -196,8 +210,8 @@ void bind_crowd(py::module_& m) {
                 double* pr = prior.mutable_data();
                 {
                     py::gil_scoped_release nogil;
-                    kdcore::onecoin_m_step(v.indptr, v.idx, v.lab, n_tasks, n_workers, static_cast<int>(T),
-                                           static_cast<int>(K), post.data(), smoothing, s, pr, n_threads);
+                    kdcore::onecoin_m_step(v, n_tasks, n_workers, static_cast<int>(T), static_cast<int>(K),
+                                           post.data(), smoothing, s, pr, n_threads, strat);
                 }
                 out = skill;
             } else {
@@ -206,8 +220,8 @@ void bind_crowd(py::module_& m) {
                 double* pr = prior.mutable_data();
                 {
                     py::gil_scoped_release nogil;
-                    kdcore::em_m_step(v.indptr, v.idx, v.lab, n_tasks, n_workers, static_cast<int>(T),
-                                      static_cast<int>(K), post.data(), smoothing, c, pr, n_threads);
+                    kdcore::em_m_step(v, n_tasks, n_workers, static_cast<int>(T), static_cast<int>(K), post.data(),
+                                      smoothing, c, pr, n_threads, strat);
                 }
                 out = conf;
             }
@@ -215,8 +229,10 @@ void bind_crowd(py::module_& m) {
         },
         py::arg("worker_indptr"), py::arg("worker_task"), py::arg("worker_label"), py::arg("n_tasks"),
         py::arg("n_workers"), py::arg("post"), py::arg("smoothing"), py::arg("one_coin") = false,
-        py::arg("n_threads") = 0,
-        "Typed Dawid-Skene M-step: (conf (T, W, K, K) or skill (T, W) if one_coin, prior (T, K)).");
+        py::arg("n_threads") = 0, py::arg("task_indptr") = py::none(), py::arg("task_worker") = py::none(),
+        py::arg("task_label") = py::none(), py::arg("strategy") = 0,
+        "Typed Dawid-Skene M-step: (conf (T, W, K, K) or skill (T, W) if one_coin, prior (T, K)). The task view "
+        "(optional) lets it stream task-major when faster; strategy 0 = automatic, 1 = worker-major, 2 = task-major.");
 
     m.def(
         "vote_scores",
