@@ -92,7 +92,7 @@ def _record(benchmark, method, backend, mem, traced_mb, machine_info):
     rss_mb, cpu = mem.mb, mem.cpu / max(rounds, 1)
     RESULTS[(method, backend)] = {"time": t, "peak_mb": traced_mb, "rss_mb": rss_mb, "cpu": cpu}
     benchmark.extra_info.update(machine_info)
-    benchmark.extra_info.update({"peak_traced_mb": traced_mb, "peak_rss_mb": rss_mb, "cpu_s_per_round": cpu,
+    benchmark.extra_info.update({"peak_traced_mb": traced_mb, "peak_rss_mb": rss_mb, "cpu_s_per_fit": cpu,
                                  "n_threads": THREADS if backend == "cpp" else 1})
 
 
