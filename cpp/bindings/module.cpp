@@ -7,10 +7,12 @@
 #include <pybind11/stl.h>
 
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "kdcore/crowd.hpp"
 #include "kdcore/parallel.hpp"
 #include "kdcore/responses.hpp"
 
@@ -122,7 +124,141 @@ void bind_responses(py::module_& m) {
 }
 
 // ============================================================================ crowd (aggregators)
+// One compressed view of Responses (indptr, payload codes): checked for sizes and
+// a consistent indptr here; the kernels check every code against its range.
+struct CsrView {
+    const index_t* indptr;
+    const code_t* idx;
+    const code_t* lab;
+};
+CsrView csr_view(const carray<index_t>& indptr, const carray<code_t>& idx, const carray<code_t>& lab,
+                 py::ssize_t n_groups, const char* what) {
+    const index_t* ip = in_ptr(indptr, 1, what);
+    if (indptr.shape(0) != n_groups + 1)
+        throw std::invalid_argument(std::string(what) + ": indptr must have length " + std::to_string(n_groups + 1));
+    const py::ssize_t n = idx.ndim() == 1 ? idx.shape(0) : -1;
+    expect_len(idx, n, what);
+    expect_len(lab, n, what);
+    if (ip[0] != 0 || ip[n_groups] != n) throw std::invalid_argument(std::string(what) + ": indptr must run from 0 to n");
+    for (py::ssize_t g = 0; g < n_groups; ++g)
+        if (ip[g + 1] < ip[g]) throw std::invalid_argument(std::string(what) + ": indptr must be non-decreasing");
+    return {ip, idx.data(), lab.data()};
+}
+void expect_shape(const py::array& a, std::vector<py::ssize_t> shape, const char* name) {
+    bool ok = a.ndim() == static_cast<py::ssize_t>(shape.size());
+    for (std::size_t i = 0; ok && i < shape.size(); ++i) ok = a.shape(i) == shape[i];
+    if (!ok) {
+        std::string s = "(";
+        for (auto v : shape) s += std::to_string(v) + ",";
+        throw std::invalid_argument(std::string(name) + ": expected shape " + s + ")");
+    }
+}
+
 void bind_crowd(py::module_& m) {
+    m.def(
+        "em_e_step",
+        [](const carray<index_t>& task_indptr, const carray<code_t>& task_worker, const carray<code_t>& task_label,
+           code_t n_tasks, code_t n_workers, const carray<double>& log_conf, const carray<double>& log_prior,
+           int n_threads) {
+            const CsrView v = csr_view(task_indptr, task_worker, task_label, n_tasks, "task view");
+            if (log_conf.ndim() != 4) throw std::invalid_argument("log_conf: expected a 4-d array (T, W, K, K)");
+            const py::ssize_t T = log_conf.shape(0), K = log_conf.shape(2);
+            expect_shape(log_conf, {T, n_workers, K, K}, "log_conf");
+            expect_shape(log_prior, {T, K}, "log_prior");
+            carray<double> post({static_cast<py::ssize_t>(n_tasks), T, K});
+            double* p = post.mutable_data();
+            double ll;
+            {
+                py::gil_scoped_release nogil;
+                ll = kdcore::em_e_step(v.indptr, v.idx, v.lab, n_tasks, n_workers, static_cast<int>(T),
+                                       static_cast<int>(K), log_conf.data(), log_prior.data(), p, n_threads);
+            }
+            return py::make_tuple(post, ll);
+        },
+        py::arg("task_indptr"), py::arg("task_worker"), py::arg("task_label"), py::arg("n_tasks"),
+        py::arg("n_workers"), py::arg("log_conf"), py::arg("log_prior"), py::arg("n_threads") = 0,
+        "Typed Dawid-Skene E-step: (post (n_tasks, T, K), loglik).");
+
+    m.def(
+        "em_m_step",
+        [](const carray<index_t>& worker_indptr, const carray<code_t>& worker_task, const carray<code_t>& worker_label,
+           code_t n_tasks, code_t n_workers, const carray<double>& post, double smoothing, bool one_coin,
+           int n_threads, std::optional<carray<index_t>> task_indptr, std::optional<carray<code_t>> task_worker,
+           std::optional<carray<code_t>> task_label, int strategy) {
+            const CsrView wv = csr_view(worker_indptr, worker_task, worker_label, n_workers, "worker view");
+            kdcore::AnswerViews v{wv.indptr, wv.idx, wv.lab};
+            if (task_indptr || task_worker || task_label) {
+                if (!(task_indptr && task_worker && task_label))
+                    throw std::invalid_argument("give all three arrays of the task view, or none");
+                const CsrView tv = csr_view(*task_indptr, *task_worker, *task_label, n_tasks, "task view");
+                if (task_worker->shape(0) != worker_task.shape(0))
+                    throw std::invalid_argument("the task and worker views hold different numbers of answers");
+                v.task_indptr = tv.indptr;
+                v.task_worker = tv.idx;
+                v.task_label = tv.lab;
+            }
+            if (strategy < 0 || strategy > 2) throw std::invalid_argument("strategy must be 0, 1 or 2");
+            const auto strat = static_cast<kdcore::MStepStrategy>(strategy);
+            if (post.ndim() != 3) throw std::invalid_argument("post: expected a 3-d array (n_tasks, T, K)");
+            const py::ssize_t T = post.shape(1), K = post.shape(2);
+            expect_shape(post, {n_tasks, T, K}, "post");
+            carray<double> prior({T, K});
+            py::array out;
+            if (one_coin) {
+                carray<double> skill({T, static_cast<py::ssize_t>(n_workers)});
+                double* s = skill.mutable_data();
+                double* pr = prior.mutable_data();
+                {
+                    py::gil_scoped_release nogil;
+                    kdcore::onecoin_m_step(v, n_tasks, n_workers, static_cast<int>(T), static_cast<int>(K),
+                                           post.data(), smoothing, s, pr, n_threads, strat);
+                }
+                out = skill;
+            } else {
+                carray<double> conf({T, static_cast<py::ssize_t>(n_workers), K, K});
+                double* c = conf.mutable_data();
+                double* pr = prior.mutable_data();
+                {
+                    py::gil_scoped_release nogil;
+                    kdcore::em_m_step(v, n_tasks, n_workers, static_cast<int>(T), static_cast<int>(K), post.data(),
+                                      smoothing, c, pr, n_threads, strat);
+                }
+                out = conf;
+            }
+            return py::make_tuple(out, prior);
+        },
+        py::arg("worker_indptr"), py::arg("worker_task"), py::arg("worker_label"), py::arg("n_tasks"),
+        py::arg("n_workers"), py::arg("post"), py::arg("smoothing"), py::arg("one_coin") = false,
+        py::arg("n_threads") = 0, py::arg("task_indptr") = py::none(), py::arg("task_worker") = py::none(),
+        py::arg("task_label") = py::none(), py::arg("strategy") = 0,
+        "Typed Dawid-Skene M-step: (conf (T, W, K, K) or skill (T, W) if one_coin, prior (T, K)). The task view "
+        "(optional) lets it stream task-major when faster; strategy 0 = automatic, 1 = worker-major, 2 = task-major.");
+
+    m.def(
+        "vote_scores",
+        [](const carray<index_t>& task_indptr, const carray<code_t>& task_worker, const carray<code_t>& task_label,
+           code_t n_tasks, code_t n_workers, int n_classes, std::optional<carray<double>> weight, int n_threads) {
+            const CsrView v = csr_view(task_indptr, task_worker, task_label, n_tasks, "task view");
+            const double* w = nullptr;
+            if (weight) {
+                expect_len(*weight, n_workers, "weight");
+                w = weight->data();
+            }
+            if (n_classes < 1) throw std::invalid_argument("n_classes must be >= 1");
+            carray<double> scores({static_cast<py::ssize_t>(n_tasks), static_cast<py::ssize_t>(n_classes)});
+            carray<code_t> best(n_tasks), n_tied(n_tasks);
+            double* s = scores.mutable_data();
+            code_t* b = best.mutable_data();
+            code_t* c = n_tied.mutable_data();
+            {
+                py::gil_scoped_release nogil;
+                kdcore::vote_scores(v.indptr, v.idx, v.lab, n_tasks, n_workers, n_classes, w, s, b, c, n_threads);
+            }
+            return py::make_tuple(scores, best, n_tied);
+        },
+        py::arg("task_indptr"), py::arg("task_worker"), py::arg("task_label"), py::arg("n_tasks"),
+        py::arg("n_workers"), py::arg("n_classes"), py::arg("weight") = py::none(), py::arg("n_threads") = 0,
+        "(Weighted) vote: (scores (n_tasks, K), best class (first among ties), number of tied classes).");
 }
 
 // ============================================================================ crowd (more aggregators: spectral-EM, TE, KOS, GLAD, MACE)

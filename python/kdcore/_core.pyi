@@ -21,6 +21,21 @@ def build_csr(
 ) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.int32]]: ...
 
 # ---------------------------------------------------------------- crowd (aggregators)
+def em_e_step(
+    task_indptr: NDArray[np.int64], task_worker: NDArray[np.int32], task_label: NDArray[np.int32],
+    n_tasks: int, n_workers: int, log_conf: NDArray[np.float64], log_prior: NDArray[np.float64],
+    n_threads: int = 0,
+) -> tuple[NDArray[np.float64], float]: ...
+def em_m_step(
+    worker_indptr: NDArray[np.int64], worker_task: NDArray[np.int32], worker_label: NDArray[np.int32],
+    n_tasks: int, n_workers: int, post: NDArray[np.float64], smoothing: float, one_coin: bool = False,
+    n_threads: int = 0, task_indptr: NDArray[np.int64] | None = None, task_worker: NDArray[np.int32] | None = None,
+    task_label: NDArray[np.int32] | None = None, strategy: int = 0,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
+def vote_scores(
+    task_indptr: NDArray[np.int64], task_worker: NDArray[np.int32], task_label: NDArray[np.int32],
+    n_tasks: int, n_workers: int, n_classes: int, weight: NDArray[np.float64] | None = None, n_threads: int = 0,
+) -> tuple[NDArray[np.float64], NDArray[np.int32], NDArray[np.int32]]: ...
 
 # ---------------------------------------------------------------- crowd (more aggregators)
 
