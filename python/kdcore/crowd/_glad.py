@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 
-from ..backends import _core
+from ..backends import _core, blas_threads
 from . import _reference_more as ref
 from ._base import BaseAggregator
 from ._more_utils import check_float, check_int, threads
@@ -98,7 +98,10 @@ class GLAD(BaseAggregator):
             return -q, -np.concatenate([ga, gb])
 
         z0 = np.concatenate([alpha, logbeta])
-        res = minimize(f, z0, jac=True, method="CG", tol=m_tol, options={"maxiter": max_iter, "disp": False})
+        # scipy's CG does a few BLAS level-1 ops per step on (W + T)-vectors: threading
+        # them only costs (and oversubscribes next to our own kernel threads)
+        with blas_threads(1):
+            res = minimize(f, z0, jac=True, method="CG", tol=m_tol, options={"maxiter": max_iter, "disp": False})
         z = res.x if np.all(np.isfinite(res.x)) else z0
         return np.ascontiguousarray(z[:W]), np.ascontiguousarray(z[W:])
 
