@@ -291,33 +291,26 @@ void bind_crowd_more(py::module_& m) {
 
     m.def(
         "kos_messages",
-        [](const carray<index_t>& t_indptr, const carray<code_t>& t_label, const carray<index_t>& w_indptr,
-           const carray<index_t>& w2t, const carray<double>& y0, int n_iter, int n_threads) {
-            const index_t* tp = in_ptr(t_indptr, 1, "t_indptr");
-            const index_t* wp = in_ptr(w_indptr, 1, "w_indptr");
-            if (t_indptr.shape(0) < 1 || w_indptr.shape(0) < 1) throw std::invalid_argument("empty indptr");
-            const index_t n_edges = tp[t_indptr.shape(0) - 1];
-            if (wp[w_indptr.shape(0) - 1] != n_edges) throw std::invalid_argument("views disagree on n_edges");
-            expect_len(t_label, n_edges, "t_label");
-            expect_len(w2t, n_edges, "w2t");
+        [view](const carray<index_t>& t_indptr, const carray<code_t>& t_worker, const carray<code_t>& t_label,
+               code_t n_workers, const carray<double>& y0, int n_iter, int n_threads) {
+            View t = view(t_indptr, t_worker, t_label, "task view");
+            const index_t n_edges = t.indptr[t.n];
             expect_len(y0, n_edges, "y0");
             if (n_iter < 0) throw std::invalid_argument("n_iter must be >= 0");
-            const code_t n_tasks = static_cast<code_t>(t_indptr.shape(0) - 1);
-            const code_t n_workers = static_cast<code_t>(w_indptr.shape(0) - 1);
-            carray<double> y(n_edges), score(n_tasks);
+            if (n_workers < 0) throw std::invalid_argument("n_workers must be >= 0");
+            carray<double> y(n_edges), score(t.n);
             std::copy(y0.data(), y0.data() + n_edges, y.mutable_data());
             double* py_ = y.mutable_data();
             double* ps = score.mutable_data();
-            const code_t* tl = t_label.data();
-            const index_t* map = w2t.data();
             {
                 py::gil_scoped_release nogil;
-                cm::kos(tp, tl, n_tasks, wp, map, n_workers, n_iter, py_, ps, n_threads);
+                cm::kos(t.indptr, t.a, t.b, t.n, n_workers, n_iter, py_, ps, n_threads);
             }
             return py::make_tuple(score, y);
         },
-        py::arg("t_indptr"), py::arg("t_label"), py::arg("w_indptr"), py::arg("w2t"), py::arg("y0"), py::arg("n_iter"),
-        py::arg("n_threads") = 0, "KOS message passing: (task scores, final worker messages in task-major edge order).");
+        py::arg("t_indptr"), py::arg("t_worker"), py::arg("t_label"), py::arg("n_workers"), py::arg("y0"),
+        py::arg("n_iter"), py::arg("n_threads") = 0,
+        "KOS message passing: (task scores, final worker messages in task-major edge order).");
 
     m.def(
         "glad_e_step",
@@ -390,7 +383,8 @@ void bind_crowd_more(py::module_& m) {
             double ll = 0.0;
             {
                 py::gil_scoped_release nogil;
-                ll = cm::mace_e_step(t.indptr, t.a, t.b, t.n, n_classes, ps, px, pp, n_threads);
+                ll = cm::mace_e_step(t.indptr, t.a, t.b, t.n, static_cast<code_t>(spam.shape(0)), n_classes, ps, px, pp,
+                                     n_threads);
             }
             return py::make_tuple(post, ll);
         },

@@ -42,7 +42,7 @@ def te_pairwise_agreement(
     n_threads: int = 0,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
 def kos_messages(
-    t_indptr: NDArray[np.int64], t_label: NDArray[np.int32], w_indptr: NDArray[np.int64], w2t: NDArray[np.int64],
+    t_indptr: NDArray[np.int64], t_worker: NDArray[np.int32], t_label: NDArray[np.int32], n_workers: int,
     y0: NDArray[np.float64], n_iter: int, n_threads: int = 0,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
 def glad_e_step(
