@@ -187,3 +187,40 @@ def test_teacher_logits_of_a_network_and_bad_teacher():
     np.testing.assert_allclose(teacher_logits(net, X), net.decision_function(X))
     with pytest.raises(TypeError, match="teacher"):
         teacher_logits("svm", X)
+
+
+# ---------------------------------------------------------------- scaling machinery (mechanics only)
+def test_fit_loglog_recovers_a_planted_power_law():
+    from kdcore.distill import fit_loglog
+
+    x = np.array([0.2, 0.1, 0.05, 0.02])
+    s, lo, hi, n = fit_loglog(x, 3.0 * x**-1.5 * np.array([1.01, 0.99, 1.02, 0.98]))
+    assert n == 4 and lo < -1.5 < hi and s == pytest.approx(-1.5, abs=0.05)
+    assert np.isnan(fit_loglog([0.1, 0.1], [1, 2])[0])
+
+
+def test_neuron_requirement_is_monotone_in_eps():
+    from kdcore.distill import neuron_requirement
+
+    X, y, p = make_margin_data(150, 6, gamma=0.1, random_state=0)
+    t = neuron_requirement(X, y, p, eps=[0.3, 0.01], loss="soft", radius=1.0, widths=(2, 4, 8), seeds=(0, 1),
+                           n_steps=40, backend="numpy")
+    assert list(t["eps"]) == [0.3, 0.01]
+    a, b = t["m_star"]
+    assert np.isnan(b) or a <= b
+
+
+def test_soft_vs_hard_tiny_profile_runs_and_plots(tmp_path):
+    from kdcore.distill.experiments import plot_soft_vs_hard, soft_vs_hard, where_soft_wins
+
+    r = soft_vs_hard("tiny")
+    assert {"arm", "m", "seed", "avg_error", "final_test_error", "uncovered_init"} <= set(r.curves.columns)
+    assert set(r.curves["arm"]) == {"soft B=1", "soft B=4", "hard B=Prop5", "hard unprojected"}
+    assert r.curves["uncovered_init"].between(0, 1).all()
+    assert {"slope", "ci_low", "ci_high", "theory"} <= set(r.slopes.columns)
+    w = where_soft_wins(r)
+    assert set(w["verdict"]) <= {"soft fewer", "hard fewer", "equal", "neither reached"}
+    plot_soft_vs_hard(r, path=tmp_path / "fig.png")
+    assert (tmp_path / "fig.png").stat().st_size > 0
+    with pytest.raises(ValueError, match="profile"):
+        soft_vs_hard("huge")
