@@ -18,6 +18,7 @@
 #include "kdcore/parallel.hpp"
 #include "kdcore/responses.hpp"
 #include "kdcore/spectral.hpp"
+#include "kdcore/twolayer.hpp"
 
 namespace py = pybind11;
 using kdcore::code_t;
@@ -524,7 +525,60 @@ void bind_spectral(py::module_& m) {
 }
 
 // ============================================================================ twolayer (distillation)
+template <class T>
+void def_twolayer_train(py::module_& m) {
+    m.def(
+        "twolayer_train",
+        [](const carray<T>& X, index_t n_train, carray<T>& W, const carray<T>& W0, const carray<T>& a,
+           const carray<index_t>& offsets, const carray<std::int32_t>& loss_type, const carray<T>& targets,
+           const carray<T>& y, const carray<double>& lr, const carray<double>& radius, index_t n_steps,
+           int n_threads) {
+            const T* px = in_ptr(X, 2, "X");
+            const index_t n = X.shape(0), d = X.shape(1);
+            in_ptr(W, 2, "W");
+            const index_t M = W.shape(0);
+            if (W.shape(1) != d) throw std::invalid_argument("W: expected " + std::to_string(d) + " columns");
+            if (W0.ndim() != 2 || W0.shape(0) != M || W0.shape(1) != d)
+                throw std::invalid_argument("W0: expected the shape of W");
+            expect_len(a, M, "a");
+            in_ptr(offsets, 1, "offsets");
+            const index_t K = offsets.shape(0) - 1;
+            if (K < 1) throw std::invalid_argument("offsets: need at least 2 entries");
+            const index_t* off = offsets.data();
+            for (index_t k = 0; k < K; ++k)
+                if (off[k + 1] <= off[k]) throw std::invalid_argument("offsets must be strictly increasing");
+            if (off[0] != 0 || off[K] != M) throw std::invalid_argument("offsets must run from 0 to W.shape[0]");
+            expect_len(loss_type, K, "loss_type");
+            if (targets.ndim() != 2 || targets.shape(0) != K || targets.shape(1) != n)
+                throw std::invalid_argument("targets: expected shape (K, n)");
+            expect_len(y, n, "y");
+            expect_len(lr, K, "lr");
+            expect_len(radius, K, "radius");
+            if (!W.writeable()) throw std::invalid_argument("W must be writeable");
+            carray<double> hist({static_cast<py::ssize_t>(K), static_cast<py::ssize_t>(n_steps), py::ssize_t(4)});
+            carray<double> fin({static_cast<py::ssize_t>(K), py::ssize_t(4)});
+            T* pw = W.mutable_data();
+            double* ph = hist.mutable_data();
+            double* pf = fin.mutable_data();
+            {
+                py::gil_scoped_release nogil;
+                kdcore::twolayer_train<T>(px, n, n_train, d, pw, W0.data(), a.data(), off, K, loss_type.data(),
+                                          targets.data(), y.data(), lr.data(), radius.data(), n_steps, n_threads,
+                                          ph, pf);
+            }
+            return py::make_tuple(hist, fin);
+        },
+        // noconvert: a float32 array never reaches the float64 overload through a silent upcast copy
+        py::arg("X").noconvert(), py::arg("n_train"), py::arg("W").noconvert(), py::arg("W0").noconvert(),
+        py::arg("a").noconvert(), py::arg("offsets").noconvert(), py::arg("loss_type").noconvert(),
+        py::arg("targets").noconvert(), py::arg("y").noconvert(), py::arg("lr").noconvert(),
+        py::arg("radius").noconvert(), py::arg("n_steps"), py::arg("n_threads") = 0,
+        "Projected GD for a batch of two-layer ReLU nets (W updated in place): (hist K x n_steps x 4, final K x 4).");
+}
+
 void bind_twolayer(py::module_& m) {
+    def_twolayer_train<float>(m);
+    def_twolayer_train<double>(m);
 }
 
 }  // namespace

@@ -78,3 +78,18 @@ def lanczos_dense(
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], int, bool, float]: ...
 
 # ---------------------------------------------------------------- twolayer (distillation)
+def twolayer_train(
+    X: NDArray[np.floating],
+    n_train: int,
+    W: NDArray[np.floating],
+    W0: NDArray[np.floating],
+    a: NDArray[np.floating],
+    offsets: NDArray[np.int64],
+    loss_type: NDArray[np.int32],
+    targets: NDArray[np.floating],
+    y: NDArray[np.floating],
+    lr: NDArray[np.float64],
+    radius: NDArray[np.float64],
+    n_steps: int,
+    n_threads: int = 0,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
