@@ -68,7 +68,7 @@ class MnistConfig:
     n_test: int | None = None           # test subsample (None = all)
     teacher_m: int = 512
     teacher_steps: int = 2000
-    teacher_lr: float = 16.0
+    teacher_lr: float = 256.0
     widths: tuple = (8, 6, 4)
     width_sweep: tuple = (2, 4, 8, 16, 32, 64)
     width_labels: tuple = ("hard", "T1", "kernel")
@@ -91,17 +91,17 @@ class MnistConfig:
 def mnist_profile(profile: str = "quick") -> MnistConfig:
     """The :class:`MnistConfig` of ``"tiny"``, ``"quick"`` or ``"full"``."""
     if profile == "tiny":
-        return MnistConfig(n_train=300, n_val=200, n_test=500, teacher_m=64, teacher_steps=60, widths=(4,),
+        return MnistConfig(n_train=300, n_val=200, n_test=500, teacher_m=64, teacher_steps=60, teacher_lr=64.0, widths=(4,),
                            width_sweep=(2, 8), width_labels=("hard", "T1"), table_labels=("hard", "T1", "kernel"),
                            table_radii=(1.0,), regime_radii=(1.0, None), regime_labels=("hard", "T4"),
                            width_radii=(1.0,), lrs=(16.0, 64.0), seeds=(0,), n_steps=60, eval_every=20, gamma_n=100, kernel_z=200,
                            dtype="float32")
     if profile == "quick":
-        return MnistConfig(n_train=500, n_val=400, n_test=2000, teacher_m=512, teacher_steps=100,
+        return MnistConfig(n_train=500, n_val=400, n_test=2000, teacher_m=512, teacher_steps=100, teacher_lr=256.0,
                            widths=(8, 6, 4), width_sweep=(2, 4, 8, 16, 32), width_labels=("hard", "T1"),
                            width_radii=(1.0,), table_labels=("hard", "T1", "kernel"), table_radii=(1.0, None),
                            regime_radii=(1.0, 4.0, None), regime_labels=("hard", "T1", "T4", "kernel"),
-                           lrs=(8.0, 32.0, 128.0), seeds=(0, 1), n_steps=200, eval_every=25,
+                           lrs=(16.0, 64.0, 256.0), seeds=(0, 1), n_steps=200, eval_every=25,
                            gamma_n=400, kernel_z=1000, dtype="float32")
     if profile == "full":
         return MnistConfig()
