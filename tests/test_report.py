@@ -216,3 +216,9 @@ def test_step_tables_from_raw_runs(tmp_path):
     js = json.loads(Path(res["results"]).read_text())["steps"]["distill.deep"]
     assert js["table"]["columns"][:3] == ["noise_var", "soft", "paper soft"]
     assert len(js["tables"]["All runs"]["rows"]) == 6 and res["n_figures"] == 1
+
+
+def test_interleave_puts_paper_columns_beside_ours():
+    t = pd.DataFrame(columns=["k", "hard", "soft", "n", "paper_soft", "paper_hard"])
+    out = _paper.interleave(t, {"hard": "paper_hard", "soft": "paper_soft", "gap": "paper_gap"})
+    assert list(out.columns) == ["k", "hard", "paper_hard", "soft", "paper_soft", "n"]

@@ -234,7 +234,10 @@ def _run_step(step: Step, profile: str, seed: int, data_home, progress, fig_dir:
             try:
                 from . import plotting
 
-                fig = plotting.figure_of(plot(raw))
+                out = plot(raw)
+                if out is None:  # the plot does not apply to this result (e.g. one width only)
+                    continue
+                fig = plotting.figure_of(out)
                 plotting.save(fig, fig_dir / name)
                 rec["figures"].append(f"figures/{name}")
             except Exception as exc:  # a broken figure must not lose the table
