@@ -30,39 +30,63 @@ std::vector<double> answer_major(const double* log_conf, code_t W, int T, int K)
     return lc;
 }
 
-KDCORE_SIMD_CLONES
-double e_step_tasks(const index_t* indptr, const code_t* tw, const code_t* tl, code_t n_tasks, code_t W, int TK,
+// TK_ > 0: the number of (type, class) cells known at compile time (unrolled inner
+// loops for the common small cases); TK_ == 0: run-time tk.
+// Tasks go in blocks of kBlock; within a block the normalisers z_j (each in [1, TK])
+// are multiplied and their log taken once per block (or when the product nears
+// overflow), so the log-likelihood costs one log per block instead of one per task.
+constexpr code_t kBlock = 256;
+
+template <int TK_>
+double e_step_tasks(const index_t* indptr, const code_t* tw, const code_t* tl, code_t n_tasks, code_t W, int tk,
                     int K, const double* lc, const double* log_prior, double* post, int n_threads,
                     ExceptionCatcher& catcher) {
+    const int TK = TK_ > 0 ? TK_ : tk;
     double loglik = 0.0;
     const double ninf = -std::numeric_limits<double>::infinity();
-    KDCORE_OMP(parallel for schedule(static, 1024) num_threads(n_threads) reduction(+ : loglik))
-    for (code_t j = 0; j < n_tasks; ++j) {
+    const index_t n_blocks = (static_cast<index_t>(n_tasks) + kBlock - 1) / kBlock;
+    KDCORE_OMP(parallel for schedule(static, 4) num_threads(n_threads) reduction(+ : loglik))
+    for (index_t b = 0; b < n_blocks; ++b) {
         catcher.run([&] {
-            double* s = post + static_cast<std::size_t>(j) * TK;
-            for (int i = 0; i < TK; ++i) s[i] = log_prior[i];
-            for (index_t e = indptr[j]; e < indptr[j + 1]; ++e) {
-                const code_t w = tw[e], l = tl[e];
-                if (static_cast<std::uint32_t>(w) >= static_cast<std::uint32_t>(W)) bad_code("worker", e, w, W);
-                if (static_cast<std::uint32_t>(l) >= static_cast<std::uint32_t>(K)) bad_code("label", e, l, K);
-                const double* v = lc + (static_cast<std::size_t>(w) * K + l) * TK;
-                for (int i = 0; i < TK; ++i) s[i] += v[i];
+            const code_t j0 = static_cast<code_t>(b * kBlock);
+            const code_t j1 = static_cast<code_t>(std::min<index_t>(n_tasks, (b + 1) * kBlock));
+            double msum = 0.0, logs = 0.0, prod = 1.0;
+            for (code_t j = j0; j < j1; ++j) {
+                // accumulate in a local array (registers when TK_ is fixed): post may alias nothing,
+                // but the compiler cannot know, and would store/reload through it per answer
+                double local[TK_ > 0 ? TK_ : 1];
+                double* s = TK_ > 0 ? local : post + static_cast<std::size_t>(j) * TK;
+                for (int i = 0; i < TK; ++i) s[i] = log_prior[i];
+                for (index_t e = indptr[j]; e < indptr[j + 1]; ++e) {
+                    const code_t w = tw[e], l = tl[e];
+                    if (static_cast<std::uint32_t>(w) >= static_cast<std::uint32_t>(W)) bad_code("worker", e, w, W);
+                    if (static_cast<std::uint32_t>(l) >= static_cast<std::uint32_t>(K)) bad_code("label", e, l, K);
+                    const double* v = lc + (static_cast<std::size_t>(w) * K + l) * TK;
+                    for (int i = 0; i < TK; ++i) s[i] += v[i];
+                }
+                double m = s[0];
+                for (int i = 1; i < TK; ++i) m = std::max(m, s[i]);
+                if (m == ninf) {  // every (t, k) impossible: uniform, log-likelihood -inf
+                    for (int i = 0; i < TK; ++i) post[static_cast<std::size_t>(j) * TK + i] = 1.0 / TK;
+                    msum += ninf;
+                    continue;
+                }
+                double z = 0.0;
+                for (int i = 0; i < TK; ++i) {
+                    s[i] = s[i] == m ? 1.0 : std::exp(s[i] - m);  // the max term is exactly exp(0)
+                    z += s[i];
+                }
+                const double inv = 1.0 / z;  // z >= 1
+                double* out = post + static_cast<std::size_t>(j) * TK;
+                for (int i = 0; i < TK; ++i) out[i] = s[i] * inv;
+                msum += m;
+                prod *= z;
+                if (prod > 1e280) {
+                    logs += std::log(prod);
+                    prod = 1.0;
+                }
             }
-            double m = s[0];
-            for (int i = 1; i < TK; ++i) m = std::max(m, s[i]);
-            if (m == ninf) {  // every (t, k) impossible: uniform, log-likelihood -inf
-                for (int i = 0; i < TK; ++i) s[i] = 1.0 / TK;
-                loglik += ninf;
-                return;
-            }
-            double z = 0.0;
-            for (int i = 0; i < TK; ++i) {
-                s[i] = std::exp(s[i] - m);
-                z += s[i];
-            }
-            const double inv = 1.0 / z;  // z >= 1: the max term is exp(0)
-            for (int i = 0; i < TK; ++i) s[i] *= inv;
-            loglik += m + std::log(z);
+            loglik += msum + logs + std::log(prod);
         });
     }
     return loglik;
@@ -70,9 +94,15 @@ double e_step_tasks(const index_t* indptr, const code_t* tw, const code_t* tl, c
 
 // Per-worker accumulation acc[l * TK + (t * K + k)] = sum_{answers (j, l) of w} post[j, t, k],
 // handed to `emit(w, acc)` which writes the worker's own output rows.
-template <class Emit>
-void worker_counts(const index_t* indptr, const code_t* wt, const code_t* wl, code_t n_tasks, code_t W, int TK, int K,
-                   const double* post, int n_threads, Emit emit) {
+// TK_ > 0: the number of (type, class) cells fixed at compile time. The loop is
+// bound by the latency of the scattered post[j] loads (the tasks of one worker are
+// spread over the whole array), so it prefetches kPrefetch answers ahead.
+constexpr index_t kPrefetch = 16;
+
+template <int TK_, class Emit>
+void worker_counts_t(const index_t* indptr, const code_t* wt, const code_t* wl, code_t n_tasks, code_t W, int tk,
+                     int K, const double* post, int n_threads, Emit& emit) {
+    const int TK = TK_ > 0 ? TK_ : tk;
     ExceptionCatcher catcher;
     KDCORE_OMP(parallel num_threads(n_threads))
     {
@@ -81,11 +111,19 @@ void worker_counts(const index_t* indptr, const code_t* wt, const code_t* wl, co
         for (code_t w = 0; w < W; ++w) {
             catcher.run([&] {
                 std::fill(acc.begin(), acc.end(), 0.0);
-                for (index_t e = indptr[w]; e < indptr[w + 1]; ++e) {
+                const index_t e1 = indptr[w + 1];
+                for (index_t e = indptr[w]; e < e1; ++e) {
                     const code_t j = wt[e], l = wl[e];
                     if (static_cast<std::uint32_t>(j) >= static_cast<std::uint32_t>(n_tasks))
                         bad_code("task", e, j, n_tasks);
                     if (static_cast<std::uint32_t>(l) >= static_cast<std::uint32_t>(K)) bad_code("label", e, l, K);
+#if defined(__GNUC__) || defined(__clang__)
+                    if (e + kPrefetch < e1) {
+                        const code_t jp = wt[e + kPrefetch];
+                        if (static_cast<std::uint32_t>(jp) < static_cast<std::uint32_t>(n_tasks))
+                            __builtin_prefetch(post + static_cast<std::size_t>(jp) * TK);
+                    }
+#endif
                     const double* p = post + static_cast<std::size_t>(j) * TK;
                     double* a = acc.data() + static_cast<std::size_t>(l) * TK;
                     for (int i = 0; i < TK; ++i) a[i] += p[i];
@@ -95,6 +133,22 @@ void worker_counts(const index_t* indptr, const code_t* wt, const code_t* wl, co
         }
     }
     catcher.rethrow();
+}
+
+template <class Emit>
+void worker_counts(const index_t* indptr, const code_t* wt, const code_t* wl, code_t n_tasks, code_t W, int TK, int K,
+                   const double* post, int n_threads, Emit emit) {
+#define KDCORE_WC(TT) worker_counts_t<TT>(indptr, wt, wl, n_tasks, W, TK, K, post, n_threads, emit)
+    switch (TK) {
+        case 2: return KDCORE_WC(2);
+        case 3: return KDCORE_WC(3);
+        case 4: return KDCORE_WC(4);
+        case 5: return KDCORE_WC(5);
+        case 6: return KDCORE_WC(6);
+        case 8: return KDCORE_WC(8);
+        default: return KDCORE_WC(0);
+    }
+#undef KDCORE_WC
 }
 
 // mass[t, k] = sum_j post[j, t, k]; prior = (mass + s) / sum (mass + s), uniform if that sum is 0.
@@ -124,8 +178,21 @@ double em_e_step(const index_t* task_indptr, const code_t* task_worker, const co
     const int nt = resolve_threads(n_threads);
     const std::vector<double> lc = answer_major(log_conf, n_workers, n_types, n_classes);
     ExceptionCatcher catcher;
-    const double ll = e_step_tasks(task_indptr, task_worker, task_label, n_tasks, n_workers, n_types * n_classes,
-                                   n_classes, lc.data(), log_prior, post, nt, catcher);
+    const int TK = n_types * n_classes;
+    double ll;
+#define KDCORE_E(N)                                                                                               \
+    e_step_tasks<N>(task_indptr, task_worker, task_label, n_tasks, n_workers, TK, n_classes, lc.data(), log_prior, \
+                    post, nt, catcher)
+    switch (TK) {
+        case 2: ll = KDCORE_E(2); break;
+        case 3: ll = KDCORE_E(3); break;
+        case 4: ll = KDCORE_E(4); break;
+        case 5: ll = KDCORE_E(5); break;
+        case 6: ll = KDCORE_E(6); break;
+        case 8: ll = KDCORE_E(8); break;
+        default: ll = KDCORE_E(0); break;
+    }
+#undef KDCORE_E
     catcher.rethrow();
     return ll;
 }
