@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "kdcore/crowd.hpp"
+#include "kdcore/crowd_more.hpp"
 #include "kdcore/parallel.hpp"
 #include "kdcore/responses.hpp"
 #include "kdcore/twolayer.hpp"
@@ -245,6 +246,182 @@ void bind_crowd(py::module_& m) {
 
 // ============================================================================ crowd (more aggregators: spectral-EM, TE, KOS, GLAD, MACE)
 void bind_crowd_more(py::module_& m) {
+    namespace cm = kdcore::crowd_more;
+    // Task-major (or worker-major) view: indptr (n_groups + 1), two payloads of length indptr[-1].
+    struct View {
+        const index_t* indptr;
+        const code_t* a;
+        const code_t* b;
+        code_t n;
+    };
+    auto view = [](const carray<index_t>& indptr, const carray<code_t>& a, const carray<code_t>& b, const char* what) {
+        const index_t* ip = in_ptr(indptr, 1, what);
+        if (indptr.shape(0) < 1) throw std::invalid_argument(std::string(what) + ": indptr is empty");
+        const index_t n_edges = ip[indptr.shape(0) - 1];
+        expect_len(a, n_edges, what);
+        expect_len(b, n_edges, what);
+        return View{ip, a.data(), b.data(), static_cast<code_t>(indptr.shape(0) - 1)};
+    };
+    auto check_K = [](int K) {
+        if (K < 2) throw std::invalid_argument("n_classes must be >= 2");
+    };
+    auto expect_2d = [](const auto& arr, py::ssize_t r, py::ssize_t c, const char* name) {
+        if (arr.ndim() != 2 || arr.shape(0) != r || arr.shape(1) != c)
+            throw std::invalid_argument(std::string(name) + ": expected shape (" + std::to_string(r) + ", " +
+                                        std::to_string(c) + ")");
+    };
+
+    m.def(
+        "te_pairwise_agreement",
+        [view](const carray<index_t>& t_indptr, const carray<code_t>& t_worker, const carray<code_t>& t_label,
+               code_t n_workers, int n_threads) {
+            View t = view(t_indptr, t_worker, t_label, "task view");
+            if (n_workers < 0) throw std::invalid_argument("n_workers must be >= 0");
+            const py::ssize_t W = n_workers;
+            carray<double> sum({W, W}), count({W, W});
+            double* ps = sum.mutable_data();
+            double* pc = count.mutable_data();
+            {
+                py::gil_scoped_release nogil;
+                cm::pairwise_agreement(t.indptr, t.a, t.b, t.n, n_workers, ps, pc, n_threads);
+            }
+            return py::make_tuple(sum, count);
+        },
+        py::arg("t_indptr"), py::arg("t_worker"), py::arg("t_label"), py::arg("n_workers"), py::arg("n_threads") = 0,
+        "Triangular Estimation moments: (sum, count), W x W, of X_a X_b over tasks answered by both (X = +-1).");
+
+    m.def(
+        "kos_messages",
+        [](const carray<index_t>& t_indptr, const carray<code_t>& t_label, const carray<index_t>& w_indptr,
+           const carray<index_t>& w2t, const carray<double>& y0, int n_iter, int n_threads) {
+            const index_t* tp = in_ptr(t_indptr, 1, "t_indptr");
+            const index_t* wp = in_ptr(w_indptr, 1, "w_indptr");
+            if (t_indptr.shape(0) < 1 || w_indptr.shape(0) < 1) throw std::invalid_argument("empty indptr");
+            const index_t n_edges = tp[t_indptr.shape(0) - 1];
+            if (wp[w_indptr.shape(0) - 1] != n_edges) throw std::invalid_argument("views disagree on n_edges");
+            expect_len(t_label, n_edges, "t_label");
+            expect_len(w2t, n_edges, "w2t");
+            expect_len(y0, n_edges, "y0");
+            if (n_iter < 0) throw std::invalid_argument("n_iter must be >= 0");
+            const code_t n_tasks = static_cast<code_t>(t_indptr.shape(0) - 1);
+            const code_t n_workers = static_cast<code_t>(w_indptr.shape(0) - 1);
+            carray<double> y(n_edges), score(n_tasks);
+            std::copy(y0.data(), y0.data() + n_edges, y.mutable_data());
+            double* py_ = y.mutable_data();
+            double* ps = score.mutable_data();
+            const code_t* tl = t_label.data();
+            const index_t* map = w2t.data();
+            {
+                py::gil_scoped_release nogil;
+                cm::kos(tp, tl, n_tasks, wp, map, n_workers, n_iter, py_, ps, n_threads);
+            }
+            return py::make_tuple(score, y);
+        },
+        py::arg("t_indptr"), py::arg("t_label"), py::arg("w_indptr"), py::arg("w2t"), py::arg("y0"), py::arg("n_iter"),
+        py::arg("n_threads") = 0, "KOS message passing: (task scores, final worker messages in task-major edge order).");
+
+    m.def(
+        "glad_e_step",
+        [view, check_K](const carray<index_t>& t_indptr, const carray<code_t>& t_worker,
+                        const carray<code_t>& t_label, int n_classes, const carray<double>& alpha,
+                        const carray<double>& logbeta, const carray<double>& log_prior, int n_threads) {
+            View t = view(t_indptr, t_worker, t_label, "task view");
+            check_K(n_classes);
+            in_ptr(alpha, 1, "alpha");
+            expect_len(logbeta, t.n, "logbeta");
+            expect_len(log_prior, n_classes, "log_prior");
+            carray<double> post({static_cast<py::ssize_t>(t.n), static_cast<py::ssize_t>(n_classes)});
+            double* pp = post.mutable_data();
+            const double *pa = alpha.data(), *pb = logbeta.data(), *pl = log_prior.data();
+            double ll = 0.0;
+            {
+                py::gil_scoped_release nogil;
+                ll = cm::glad_e_step(t.indptr, t.a, t.b, t.n, n_classes, pa, pb, pl, pp, n_threads);
+            }
+            return py::make_tuple(post, ll);
+        },
+        py::arg("t_indptr"), py::arg("t_worker"), py::arg("t_label"), py::arg("n_classes"), py::arg("alpha"),
+        py::arg("logbeta"), py::arg("log_prior"), py::arg("n_threads") = 0,
+        "GLAD E-step: (posteriors n_tasks x K, log-likelihood).");
+
+    m.def(
+        "glad_objective",
+        [view, check_K, expect_2d](const carray<index_t>& t_indptr, const carray<code_t>& t_worker,
+                                   const carray<code_t>& t_label, const carray<index_t>& w_indptr,
+                                   const carray<code_t>& w_task, const carray<code_t>& w_label, int n_classes,
+                                   const carray<double>& post, const carray<double>& alpha,
+                                   const carray<double>& logbeta, const carray<double>& mu_alpha,
+                                   const carray<double>& mu_logbeta, int n_threads) {
+            View t = view(t_indptr, t_worker, t_label, "task view");
+            View w = view(w_indptr, w_task, w_label, "worker view");
+            check_K(n_classes);
+            expect_2d(post, t.n, n_classes, "post");
+            expect_len(alpha, w.n, "alpha");
+            expect_len(mu_alpha, w.n, "mu_alpha");
+            expect_len(logbeta, t.n, "logbeta");
+            expect_len(mu_logbeta, t.n, "mu_logbeta");
+            carray<double> ga(w.n), gb(t.n);
+            double *pga = ga.mutable_data(), *pgb = gb.mutable_data();
+            const double *pp = post.data(), *pa = alpha.data(), *pb = logbeta.data(), *ma = mu_alpha.data(),
+                         *mb = mu_logbeta.data();
+            double q = 0.0;
+            {
+                py::gil_scoped_release nogil;
+                q = cm::glad_objective(t.indptr, t.a, t.b, t.n, w.indptr, w.a, w.b, w.n, n_classes, pp, pa, pb, ma,
+                                       mb, pga, pgb, n_threads);
+            }
+            return py::make_tuple(q, ga, gb);
+        },
+        py::arg("t_indptr"), py::arg("t_worker"), py::arg("t_label"), py::arg("w_indptr"), py::arg("w_task"),
+        py::arg("w_label"), py::arg("n_classes"), py::arg("post"), py::arg("alpha"), py::arg("logbeta"),
+        py::arg("mu_alpha"), py::arg("mu_logbeta"), py::arg("n_threads") = 0,
+        "GLAD M-step objective Q and its gradient: (Q, dQ/dalpha, dQ/dlogbeta).");
+
+    m.def(
+        "mace_e_step",
+        [view, check_K, expect_2d](const carray<index_t>& t_indptr, const carray<code_t>& t_worker,
+                                   const carray<code_t>& t_label, int n_classes, const carray<double>& spam,
+                                   const carray<double>& strat, int n_threads) {
+            View t = view(t_indptr, t_worker, t_label, "task view");
+            check_K(n_classes);
+            if (spam.ndim() != 2 || spam.shape(1) != 2) throw std::invalid_argument("spam: expected shape (W, 2)");
+            expect_2d(strat, spam.shape(0), n_classes, "strat");
+            carray<double> post({static_cast<py::ssize_t>(t.n), static_cast<py::ssize_t>(n_classes)});
+            double* pp = post.mutable_data();
+            const double *ps = spam.data(), *px = strat.data();
+            double ll = 0.0;
+            {
+                py::gil_scoped_release nogil;
+                ll = cm::mace_e_step(t.indptr, t.a, t.b, t.n, n_classes, ps, px, pp, n_threads);
+            }
+            return py::make_tuple(post, ll);
+        },
+        py::arg("t_indptr"), py::arg("t_worker"), py::arg("t_label"), py::arg("n_classes"), py::arg("spam"),
+        py::arg("strat"), py::arg("n_threads") = 0, "MACE E-step: (posteriors n_tasks x K, log marginal likelihood).");
+
+    m.def(
+        "mace_counts",
+        [view, check_K, expect_2d](const carray<index_t>& w_indptr, const carray<code_t>& w_task,
+                                   const carray<code_t>& w_label, int n_classes, const carray<double>& post,
+                                   const carray<double>& spam, const carray<double>& strat, int n_threads) {
+            View w = view(w_indptr, w_task, w_label, "worker view");
+            check_K(n_classes);
+            if (post.ndim() != 2 || post.shape(1) != n_classes) throw std::invalid_argument("post: expected (T, K)");
+            expect_2d(spam, w.n, 2, "spam");
+            expect_2d(strat, w.n, n_classes, "strat");
+            const py::ssize_t W = w.n;
+            carray<double> know({W, static_cast<py::ssize_t>(2)}), sc({W, static_cast<py::ssize_t>(n_classes)});
+            double *pk = know.mutable_data(), *psc = sc.mutable_data();
+            const double *pp = post.data(), *ps = spam.data(), *px = strat.data();
+            {
+                py::gil_scoped_release nogil;
+                cm::mace_counts(w.indptr, w.a, w.b, w.n, n_classes, pp, ps, px, pk, psc, n_threads);
+            }
+            return py::make_tuple(know, sc);
+        },
+        py::arg("w_indptr"), py::arg("w_task"), py::arg("w_label"), py::arg("n_classes"), py::arg("post"),
+        py::arg("spam"), py::arg("strat"), py::arg("n_threads") = 0,
+        "MACE expected counts: (know_counts W x 2 = (spam, know), strategy counts W x K).");
 }
 
 // ============================================================================ spectral (task types)

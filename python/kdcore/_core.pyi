@@ -37,6 +37,32 @@ def vote_scores(
 ) -> NDArray[np.float64]: ...
 
 # ---------------------------------------------------------------- crowd (more aggregators)
+def te_pairwise_agreement(
+    t_indptr: NDArray[np.int64], t_worker: NDArray[np.int32], t_label: NDArray[np.int32], n_workers: int,
+    n_threads: int = 0,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
+def kos_messages(
+    t_indptr: NDArray[np.int64], t_label: NDArray[np.int32], w_indptr: NDArray[np.int64], w2t: NDArray[np.int64],
+    y0: NDArray[np.float64], n_iter: int, n_threads: int = 0,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
+def glad_e_step(
+    t_indptr: NDArray[np.int64], t_worker: NDArray[np.int32], t_label: NDArray[np.int32], n_classes: int,
+    alpha: NDArray[np.float64], logbeta: NDArray[np.float64], log_prior: NDArray[np.float64], n_threads: int = 0,
+) -> tuple[NDArray[np.float64], float]: ...
+def glad_objective(
+    t_indptr: NDArray[np.int64], t_worker: NDArray[np.int32], t_label: NDArray[np.int32],
+    w_indptr: NDArray[np.int64], w_task: NDArray[np.int32], w_label: NDArray[np.int32], n_classes: int,
+    post: NDArray[np.float64], alpha: NDArray[np.float64], logbeta: NDArray[np.float64],
+    mu_alpha: NDArray[np.float64], mu_logbeta: NDArray[np.float64], n_threads: int = 0,
+) -> tuple[float, NDArray[np.float64], NDArray[np.float64]]: ...
+def mace_e_step(
+    t_indptr: NDArray[np.int64], t_worker: NDArray[np.int32], t_label: NDArray[np.int32], n_classes: int,
+    spam: NDArray[np.float64], strat: NDArray[np.float64], n_threads: int = 0,
+) -> tuple[NDArray[np.float64], float]: ...
+def mace_counts(
+    w_indptr: NDArray[np.int64], w_task: NDArray[np.int32], w_label: NDArray[np.int32], n_classes: int,
+    post: NDArray[np.float64], spam: NDArray[np.float64], strat: NDArray[np.float64], n_threads: int = 0,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
 
 # ---------------------------------------------------------------- spectral (task types)
 

@@ -1,0 +1,284 @@
+// Kernels of kdcore's "more" crowd aggregators; the equations are in
+// kdcore/crowd_more.hpp next to each declaration.
+#include "kdcore/crowd_more.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace kdcore {
+namespace crowd_more {
+
+namespace {
+
+// Below this many answers a kernel runs on one thread: forking a team costs
+// more than the work, and badly so on an oversubscribed machine.
+constexpr index_t kMinParallelWork = 50000;
+inline int threads_for(int n_threads, index_t work) {
+    const int nt = resolve_threads(n_threads);
+    return work < kMinParallelWork ? 1 : nt;
+}
+
+constexpr double kLog2Pi = 1.8378770664093454835606594728112;  // log(2 pi)
+
+// softplus(x) = log(1 + exp(x)) without overflow: max(x, 0) + log1p(exp(-|x|)).
+inline double softplus(double x) { return std::max(x, 0.0) + std::log1p(std::exp(-std::fabs(x))); }
+inline double log_sigmoid(double x) { return -softplus(-x); }
+inline double sigmoid(double x) {
+    if (x >= 0) return 1.0 / (1.0 + std::exp(-x));
+    const double e = std::exp(x);
+    return e / (1.0 + e);
+}
+
+// In-place log-sum-exp normalisation of one row: returns log sum exp(row) and
+// turns row into softmax(row) (max shift, so no overflow or 0/0).
+inline double normalise_log_row(double* row, int K) {
+    double m = row[0];
+    for (int k = 1; k < K; ++k) m = std::max(m, row[k]);
+    double s = 0.0;
+    for (int k = 0; k < K; ++k) {
+        row[k] = std::exp(row[k] - m);
+        s += row[k];
+    }
+    for (int k = 0; k < K; ++k) row[k] /= s;
+    return m + std::log(s);
+}
+
+// Root mean square of v (0 when v is all zero).
+double rms(const double* v, index_t n, int nt) {
+    double ss = 0.0;
+    KDCORE_OMP(parallel for schedule(static) num_threads(nt) reduction(+ : ss))
+    for (index_t e = 0; e < n; ++e) ss += v[e] * v[e];
+    return n > 0 ? std::sqrt(ss / static_cast<double>(n)) : 0.0;
+}
+
+void scale(double* v, index_t n, double f, int nt) {
+    KDCORE_OMP(parallel for schedule(static) num_threads(nt))
+    for (index_t e = 0; e < n; ++e) v[e] *= f;
+}
+
+}  // namespace
+
+// ============================================================================ Triangular Estimation
+void pairwise_agreement(const index_t* t_indptr, const code_t* t_worker, const code_t* t_label, code_t n_tasks,
+                        code_t n_workers, double* sum, double* count, int n_threads) {
+    const int nt = threads_for(n_threads, t_indptr[n_tasks]);
+    const std::size_t W = static_cast<std::size_t>(n_workers);
+    const std::size_t cells = W * W;
+    // Thread 0 writes straight into the outputs; the others get private buffers.
+    std::vector<double> priv(2 * cells * static_cast<std::size_t>(std::max(nt - 1, 0)), 0.0);
+    std::fill(sum, sum + cells, 0.0);
+    std::fill(count, count + cells, 0.0);
+    int used = 1;
+    KDCORE_OMP(parallel num_threads(nt))
+    {
+        int tid = 0, nthr = 1;
+#ifdef KDCORE_HAVE_OPENMP
+        tid = omp_get_thread_num();
+        nthr = omp_get_num_threads();
+        KDCORE_OMP(single)
+        used = nthr;
+#endif
+        double* S = tid == 0 ? sum : priv.data() + 2 * cells * static_cast<std::size_t>(tid - 1);
+        double* C = tid == 0 ? count : S + cells;
+        KDCORE_OMP(for schedule(static))
+        for (code_t j = 0; j < n_tasks; ++j) {
+            const index_t lo = t_indptr[j], hi = t_indptr[j + 1];
+            for (index_t p = lo; p < hi; ++p) {
+                const std::size_t a = static_cast<std::size_t>(t_worker[p]);
+                const double xa = t_label[p] == 1 ? 1.0 : -1.0;
+                for (index_t q = p + 1; q < hi; ++q) {
+                    const std::size_t b = static_cast<std::size_t>(t_worker[q]);
+                    const double xab = xa * (t_label[q] == 1 ? 1.0 : -1.0);
+                    S[a * W + b] += xab;
+                    S[b * W + a] += xab;
+                    C[a * W + b] += 1.0;
+                    C[b * W + a] += 1.0;
+                }
+            }
+        }
+        (void)nthr;
+    }
+    if (used > 1) {
+        const index_t n_cells = static_cast<index_t>(cells);
+        KDCORE_OMP(parallel for schedule(static) num_threads(nt))
+        for (index_t c = 0; c < n_cells; ++c) {
+            double s = sum[c], n = count[c];
+            for (int t = 1; t < used; ++t) {
+                const double* S = priv.data() + 2 * cells * static_cast<std::size_t>(t - 1);
+                s += S[c];
+                n += S[cells + c];
+            }
+            sum[c] = s;
+            count[c] = n;
+        }
+    }
+}
+
+// ============================================================================ KOS
+void kos(const index_t* t_indptr, const code_t* t_label, code_t n_tasks, const index_t* w_indptr, const index_t* w2t,
+         code_t n_workers, int n_iter, double* y, double* score, int n_threads) {
+    const index_t n_edges = t_indptr[n_tasks];
+    const int nt = threads_for(n_threads, n_edges);
+    std::vector<double> x(static_cast<std::size_t>(n_edges), 0.0);
+    auto sgn = [&](index_t p) { return t_label[p] == 1 ? 1.0 : -1.0; };
+    for (int it = 0; it < n_iter; ++it) {
+        check_interrupt();
+        // task update: x_e = sum_{e' in j} A y - A_e y_e
+        KDCORE_OMP(parallel for schedule(static) num_threads(nt))
+        for (code_t j = 0; j < n_tasks; ++j) {
+            double s = 0.0;
+            for (index_t p = t_indptr[j]; p < t_indptr[j + 1]; ++p) s += sgn(p) * y[p];
+            for (index_t p = t_indptr[j]; p < t_indptr[j + 1]; ++p) x[p] = s - sgn(p) * y[p];
+        }
+        double r = rms(x.data(), n_edges, nt);
+        if (r > 0) scale(x.data(), n_edges, 1.0 / r, nt);
+        // worker update: y_e = sum_{e' in i} A x - A_e x_e (edges reached through w2t)
+        KDCORE_OMP(parallel for schedule(dynamic, 64) num_threads(nt))
+        for (code_t i = 0; i < n_workers; ++i) {
+            double s = 0.0;
+            for (index_t q = w_indptr[i]; q < w_indptr[i + 1]; ++q) {
+                const index_t p = w2t[q];
+                s += sgn(p) * x[p];
+            }
+            for (index_t q = w_indptr[i]; q < w_indptr[i + 1]; ++q) {
+                const index_t p = w2t[q];
+                y[p] = s - sgn(p) * x[p];
+            }
+        }
+        r = rms(y, n_edges, nt);
+        if (r > 0) scale(y, n_edges, 1.0 / r, nt);
+    }
+    KDCORE_OMP(parallel for schedule(static) num_threads(nt))
+    for (code_t j = 0; j < n_tasks; ++j) {
+        double s = 0.0;
+        for (index_t p = t_indptr[j]; p < t_indptr[j + 1]; ++p) s += sgn(p) * y[p];
+        score[j] = s;
+    }
+}
+
+// ============================================================================ GLAD
+double glad_e_step(const index_t* t_indptr, const code_t* t_worker, const code_t* t_label, code_t n_tasks, int K,
+                   const double* alpha, const double* logbeta, const double* log_prior, double* post, int n_threads) {
+    const int nt = threads_for(n_threads, t_indptr[n_tasks]);
+    const double log_km1 = std::log(static_cast<double>(K - 1));
+    double loglik = 0.0;
+    KDCORE_OMP(parallel for schedule(static) num_threads(nt) reduction(+ : loglik))
+    for (code_t j = 0; j < n_tasks; ++j) {
+        double* row = post + static_cast<std::size_t>(j) * K;
+        const double beta = std::exp(logbeta[j]);
+        double base = 0.0;  // every answer's "wrong" term, added to all classes
+        for (int k = 0; k < K; ++k) row[k] = log_prior[k];
+        for (index_t p = t_indptr[j]; p < t_indptr[j + 1]; ++p) {
+            const double s = alpha[t_worker[p]] * beta;
+            const double right = log_sigmoid(s);
+            const double wrong = log_sigmoid(-s) - log_km1;
+            base += wrong;
+            row[t_label[p]] += right - wrong;
+        }
+        for (int k = 0; k < K; ++k) row[k] += base;
+        loglik += normalise_log_row(row, K);
+    }
+    return loglik;
+}
+
+double glad_objective(const index_t* t_indptr, const code_t* t_worker, const code_t* t_label, code_t n_tasks,
+                      const index_t* w_indptr, const code_t* w_task, const code_t* w_label, code_t n_workers, int K,
+                      const double* post, const double* alpha, const double* logbeta, const double* mu_alpha,
+                      const double* mu_logbeta, double* grad_alpha, double* grad_logbeta, int n_threads) {
+    const int nt = threads_for(n_threads, t_indptr[n_tasks]);
+    const double log_km1 = std::log(static_cast<double>(K - 1));
+    double q = 0.0;
+    // task-major pass: the likelihood part of Q and dQ/db_j
+    KDCORE_OMP(parallel for schedule(static) num_threads(nt) reduction(+ : q))
+    for (code_t j = 0; j < n_tasks; ++j) {
+        const double beta = std::exp(logbeta[j]);
+        const double* pj = post + static_cast<std::size_t>(j) * K;
+        double g = 0.0;
+        for (index_t p = t_indptr[j]; p < t_indptr[j + 1]; ++p) {
+            const double s = alpha[t_worker[p]] * beta;
+            const double pe = pj[t_label[p]];
+            q += pe * log_sigmoid(s) + (1.0 - pe) * (log_sigmoid(-s) - log_km1);
+            g += (pe - sigmoid(s)) * s;
+        }
+        const double d = logbeta[j] - mu_logbeta[j];
+        grad_logbeta[j] = g - d;
+        q -= 0.5 * d * d;
+    }
+    // worker-major pass: dQ/dalpha_i
+    KDCORE_OMP(parallel for schedule(dynamic, 16) num_threads(nt) reduction(+ : q))
+    for (code_t i = 0; i < n_workers; ++i) {
+        const double a = alpha[i];
+        double g = 0.0;
+        for (index_t p = w_indptr[i]; p < w_indptr[i + 1]; ++p) {
+            const code_t j = w_task[p];
+            const double beta = std::exp(logbeta[j]);
+            const double pe = post[static_cast<std::size_t>(j) * K + w_label[p]];
+            g += (pe - sigmoid(a * beta)) * beta;
+        }
+        const double d = a - mu_alpha[i];
+        grad_alpha[i] = g - d;
+        q -= 0.5 * d * d;
+    }
+    return q - 0.5 * kLog2Pi * (static_cast<double>(n_workers) + static_cast<double>(n_tasks));
+}
+
+// ============================================================================ MACE
+double mace_e_step(const index_t* t_indptr, const code_t* t_worker, const code_t* t_label, code_t n_tasks, int K,
+                   const double* spam, const double* strat, double* post, int n_threads) {
+    const int nt = threads_for(n_threads, t_indptr[n_tasks]);
+    const double log_k = std::log(static_cast<double>(K));
+    constexpr double kFloor = 1e-300;
+    double loglik = 0.0;
+    KDCORE_OMP(parallel for schedule(static) num_threads(nt) reduction(+ : loglik))
+    for (code_t j = 0; j < n_tasks; ++j) {
+        double* row = post + static_cast<std::size_t>(j) * K;
+        double base = -log_k;  // sum of log(s0 xi_a): the term every class gets
+        for (int k = 0; k < K; ++k) row[k] = 0.0;
+        for (index_t p = t_indptr[j]; p < t_indptr[j + 1]; ++p) {
+            const code_t i = t_worker[p];
+            const code_t a = t_label[p];
+            const double g = spam[2 * static_cast<std::size_t>(i)] * strat[static_cast<std::size_t>(i) * K + a];
+            const double s1 = spam[2 * static_cast<std::size_t>(i) + 1];
+            const double lg = std::log(std::max(g, kFloor));
+            base += lg;
+            row[a] += std::log(std::max(g + s1, kFloor)) - lg;
+        }
+        for (int k = 0; k < K; ++k) row[k] += base;
+        loglik += normalise_log_row(row, K);
+    }
+    return loglik;
+}
+
+void mace_counts(const index_t* w_indptr, const code_t* w_task, const code_t* w_label, code_t n_workers, int K,
+                 const double* post, const double* spam, const double* strat, double* know_counts,
+                 double* strat_counts, int n_threads) {
+    const int nt = threads_for(n_threads, w_indptr[n_workers]);
+    KDCORE_OMP(parallel for schedule(dynamic, 16) num_threads(nt))
+    for (code_t i = 0; i < n_workers; ++i) {
+        const double s0 = spam[2 * static_cast<std::size_t>(i)], s1 = spam[2 * static_cast<std::size_t>(i) + 1];
+        double* sc = strat_counts + static_cast<std::size_t>(i) * K;
+        const double* xi = strat + static_cast<std::size_t>(i) * K;
+        for (int k = 0; k < K; ++k) sc[k] = 0.0;
+        double n_spam = 0.0, n_know = 0.0;
+        for (index_t p = w_indptr[i]; p < w_indptr[i + 1]; ++p) {
+            const code_t a = w_label[p];
+            const double q = post[static_cast<std::size_t>(w_task[p]) * K + a];
+            const double g = s0 * xi[a];
+            const double d = g + s1;
+            double ps = 1.0, pk = 0.0;
+            if (d > 0) {
+                ps = (1.0 - q) + q * g / d;
+                pk = q * s1 / d;
+            }
+            sc[a] += ps;
+            n_spam += ps;
+            n_know += pk;
+        }
+        know_counts[2 * static_cast<std::size_t>(i)] = n_spam;
+        know_counts[2 * static_cast<std::size_t>(i) + 1] = n_know;
+    }
+}
+
+}  // namespace crowd_more
+}  // namespace kdcore
