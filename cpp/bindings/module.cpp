@@ -7,6 +7,7 @@
 #include <pybind11/stl.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -16,6 +17,7 @@
 #include "kdcore/crowd_more.hpp"
 #include "kdcore/parallel.hpp"
 #include "kdcore/responses.hpp"
+#include "kdcore/spectral.hpp"
 #include "kdcore/twolayer.hpp"
 
 namespace py = pybind11;
@@ -425,7 +427,89 @@ void bind_crowd_more(py::module_& m) {
 }
 
 // ============================================================================ spectral (task types)
+// The operator is rebuilt per call (O(nnz + n d) setup); spectral_eigs builds it once.
+std::unique_ptr<kdcore::HollowGram> make_gram(const carray<code_t>& task, const carray<code_t>& worker,
+                                              const carray<double>& values, code_t n_tasks, code_t n_workers,
+                                              bool dense) {
+    const code_t* t = in_ptr(task, 1, "task");
+    const index_t nnz = task.shape(0);
+    expect_len(worker, nnz, "worker");
+    const double* v = in_ptr(values, 2, "values");
+    if (values.shape(0) != nnz) throw std::invalid_argument("values: expected one row per answer");
+    const index_t p = values.shape(1);
+    const code_t* w = worker.data();
+    py::gil_scoped_release nogil;
+    return std::make_unique<kdcore::HollowGram>(t, w, v, nnz, p, n_tasks, n_workers, dense);
+}
+
 void bind_spectral(py::module_& m) {
+    m.def(
+        "hollow_gram_matvec",
+        [](const carray<code_t>& task, const carray<code_t>& worker, const carray<double>& values, code_t n_tasks,
+           code_t n_workers, const carray<double>& u, bool dense, int n_threads) {
+            auto G = make_gram(task, worker, values, n_tasks, n_workers, dense);
+            expect_len(u, n_tasks, "u");
+            carray<double> out(n_tasks);
+            double* o = out.mutable_data();
+            const double* up = u.data();
+            {
+                py::gil_scoped_release nogil;
+                G->apply(up, o, n_threads);
+            }
+            return out;
+        },
+        py::arg("task"), py::arg("worker"), py::arg("values"), py::arg("n_tasks"), py::arg("n_workers"), py::arg("u"),
+        py::arg("dense"), py::arg("n_threads") = 0, "G u for the hollow task-task operator (kdcore/spectral.hpp).");
+
+    m.def(
+        "spectral_eigs",
+        [](const carray<code_t>& task, const carray<code_t>& worker, const carray<double>& values, code_t n_tasks,
+           code_t n_workers, int k, bool dense, int ncv, double tol, std::uint64_t seed, int n_threads) {
+            auto G = make_gram(task, worker, values, n_tasks, n_workers, dense);
+            kdcore::EigResult r;
+            {
+                py::gil_scoped_release nogil;
+                kdcore::HollowGram* g = G.get();
+                r = kdcore::lanczos_top([g, n_threads](const double* x, double* y) { g->apply(x, y, n_threads); },
+                                        n_tasks, k, ncv, tol, seed, n_threads);
+            }
+            carray<double> vals(k);
+            std::copy(r.values.begin(), r.values.end(), vals.mutable_data());
+            carray<double> vecs({static_cast<py::ssize_t>(n_tasks), static_cast<py::ssize_t>(k)});
+            std::copy(r.vectors.begin(), r.vectors.end(), vecs.mutable_data());
+            return py::make_tuple(vals, vecs, r.n_matvec, r.converged, r.max_residual);
+        },
+        py::arg("task"), py::arg("worker"), py::arg("values"), py::arg("n_tasks"), py::arg("n_workers"), py::arg("k"),
+        py::arg("dense"), py::arg("ncv"), py::arg("tol"), py::arg("seed"), py::arg("n_threads") = 0,
+        "Top-k eigenpairs of G by Lanczos: (values, vectors (d, k), n_matvec, converged, residual).");
+
+    m.def(
+        "lanczos_dense",
+        [](const carray<double>& A, int k, int ncv, double tol, std::uint64_t seed, int n_threads) {
+            const double* a = in_ptr(A, 2, "A");
+            const index_t d = A.shape(0);
+            if (A.shape(1) != d) throw std::invalid_argument("A: expected a square matrix");
+            kdcore::EigResult r;
+            {
+                py::gil_scoped_release nogil;
+                r = kdcore::lanczos_top(
+                    [a, d](const double* x, double* y) {
+                        for (index_t i = 0; i < d; ++i) {
+                            double s = 0;
+                            for (index_t j = 0; j < d; ++j) s += a[i * d + j] * x[j];
+                            y[i] = s;
+                        }
+                    },
+                    d, k, ncv, tol, seed, n_threads);
+            }
+            carray<double> vals(k);
+            std::copy(r.values.begin(), r.values.end(), vals.mutable_data());
+            carray<double> vecs({static_cast<py::ssize_t>(d), static_cast<py::ssize_t>(k)});
+            std::copy(r.vectors.begin(), r.vectors.end(), vecs.mutable_data());
+            return py::make_tuple(vals, vecs, r.n_matvec, r.converged, r.max_residual);
+        },
+        py::arg("A"), py::arg("k"), py::arg("ncv"), py::arg("tol"), py::arg("seed"), py::arg("n_threads") = 0,
+        "Top-k eigenpairs of a dense symmetric matrix by the same Lanczos (a test oracle path).");
 }
 
 // ============================================================================ twolayer (distillation)

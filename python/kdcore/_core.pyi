@@ -65,6 +65,17 @@ def mace_counts(
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
 
 # ---------------------------------------------------------------- spectral (task types)
+def hollow_gram_matvec(
+    task: NDArray[np.int32], worker: NDArray[np.int32], values: NDArray[np.float64], n_tasks: int, n_workers: int,
+    u: NDArray[np.float64], dense: bool, n_threads: int = 0,
+) -> NDArray[np.float64]: ...
+def spectral_eigs(
+    task: NDArray[np.int32], worker: NDArray[np.int32], values: NDArray[np.float64], n_tasks: int, n_workers: int,
+    k: int, dense: bool, ncv: int, tol: float, seed: int, n_threads: int = 0,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], int, bool, float]: ...
+def lanczos_dense(
+    A: NDArray[np.float64], k: int, ncv: int, tol: float, seed: int, n_threads: int = 0
+) -> tuple[NDArray[np.float64], NDArray[np.float64], int, bool, float]: ...
 
 # ---------------------------------------------------------------- twolayer (distillation)
 def twolayer_train(
