@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <limits>
 #include <vector>
 
@@ -28,7 +30,7 @@ struct VT<double> {
 };
 
 constexpr index_t kNT = 4;     // neurons per register tile
-constexpr index_t kPadD = 16;  // features padded to a multiple of 2 float vectors / 4 double vectors
+constexpr index_t kPadD = 32;  // features padded to a multiple of 4 float vectors / 8 double vectors
 
 template <class V, class T>
 inline __attribute__((always_inline)) V vload(const T* p) {
@@ -61,45 +63,46 @@ struct Block {
     bool backward;
 };
 
-// H[rr][j] = x_{r0+rr} . W_j for RT rows and kNT neurons at a time, over the padded features.
+// H[rr][j + q] = x_{r0+rr} . W_{j+q} for RT rows and the kNT neurons of one tile, over the padded features.
 template <class T, int RT>
-inline __attribute__((always_inline)) void fwd_tile(const T* Xr, index_t dp, const T* W, index_t Gp, T* H) {
+inline __attribute__((always_inline)) void fwd_tile(const T* Xr, index_t dp, const T* w, index_t Gp, T* H) {
     using V = typename VT<T>::V;
     constexpr int L = VT<T>::L;
-    for (index_t j = 0; j < Gp; j += kNT) {
-        V acc[RT][kNT];
-        for (int r = 0; r < RT; ++r)
-            for (int q = 0; q < kNT; ++q) acc[r][q] = V{};
-        const T* w = W + j * dp;
-        for (index_t k = 0; k < dp; k += L) {
-            V wv[kNT];
-            for (int q = 0; q < kNT; ++q) wv[q] = vload<V>(w + q * dp + k);
-            for (int r = 0; r < RT; ++r) {
-                const V x = vload<V>(Xr + r * dp + k);
-                for (int q = 0; q < kNT; ++q) acc[r][q] += x * wv[q];
-            }
+    V acc[RT][kNT];
+    for (int r = 0; r < RT; ++r)
+        for (int q = 0; q < kNT; ++q) acc[r][q] = V{};
+    for (index_t k = 0; k < dp; k += L) {
+        V wv[kNT];
+        for (int q = 0; q < kNT; ++q) wv[q] = vload<V>(w + q * dp + k);
+        for (int r = 0; r < RT; ++r) {
+            const V x = vload<V>(Xr + r * dp + k);
+            for (int q = 0; q < kNT; ++q) acc[r][q] += x * wv[q];
         }
-        for (int r = 0; r < RT; ++r)
-            for (int q = 0; q < kNT; ++q) {
-                T s = 0;
-                for (int l = 0; l < L; ++l) s += acc[r][q][l];
-                H[r * Gp + j + q] = s;
-            }
     }
+    for (int r = 0; r < RT; ++r)
+        for (int q = 0; q < kNT; ++q) {
+            T s = 0;
+            for (int l = 0; l < L; ++l) s += acc[r][q][l];
+            H[r * Gp + q] = s;
+        }
 }
 
 // One row block [r0, r1): forward, per-sample loss/error/gradient coefficient,
 // then G_j += sum_rows C_ij x_i. H (rows x Gp) is overwritten by C.
 // acc: Kg x 4 (train loss, train err, eval loss, eval err) sums.
-template <class T>
+template <class T, int RT, int NB>
 inline __attribute__((always_inline)) void row_block_impl(const Block<T>& b, index_t r0, index_t r1, T* H, T* G,
                                                           double* acc) {
     using V = typename VT<T>::V;
     constexpr int L = VT<T>::L;
     const index_t dp = b.dp, Gp = b.Gp;
-    index_t r = r0;
-    for (; r + 2 <= r1; r += 2) fwd_tile<T, 2>(b.X + r * dp, dp, b.W, Gp, H + (r - r0) * Gp);
-    if (r < r1) fwd_tile<T, 1>(b.X + r * dp, dp, b.W, Gp, H + (r - r0) * Gp);
+    // Neuron tile outer (its weights stay in L1), rows inner (the block stays in L2).
+    for (index_t j = 0; j < Gp; j += kNT) {
+        const T* w = b.W + j * dp;
+        index_t r = r0;
+        for (; r + RT <= r1; r += RT) fwd_tile<T, RT>(b.X + r * dp, dp, w, Gp, H + (r - r0) * Gp + j);
+        for (; r < r1; ++r) fwd_tile<T, 1>(b.X + r * dp, dp, w, Gp, H + (r - r0) * Gp + j);
+    }
 
     for (index_t i = r0; i < r1; ++i) {
         T* h = H + (i - r0) * Gp;
@@ -140,40 +143,69 @@ inline __attribute__((always_inline)) void row_block_impl(const Block<T>& b, ind
     if (nr <= 0) return;
     for (index_t j = 0; j < Gp; j += kNT) {
         T* gj = G + j * dp;
-        for (index_t k = 0; k < dp; k += 2 * L) {
-            V s[kNT][2];
-            for (int q = 0; q < kNT; ++q) s[q][0] = s[q][1] = V{};
+        for (index_t k = 0; k < dp; k += NB * L) {
+            V s[kNT][NB];
+            for (int q = 0; q < kNT; ++q)
+                for (int v = 0; v < NB; ++v) s[q][v] = V{};
             for (index_t rr = 0; rr < nr; ++rr) {
                 const T* xr = b.X + (r0 + rr) * dp + k;
-                const V x0 = vload<V>(xr), x1 = vload<V>(xr + L);
+                V x[NB];
+                for (int v = 0; v < NB; ++v) x[v] = vload<V>(xr + v * L);
                 const T* c = H + rr * Gp + j;
                 for (int q = 0; q < kNT; ++q) {
                     const V cq = V{} + c[q];
-                    s[q][0] += cq * x0;
-                    s[q][1] += cq * x1;
+                    for (int v = 0; v < NB; ++v) s[q][v] += cq * x[v];
                 }
             }
             for (int q = 0; q < kNT; ++q) {
                 T* g = gj + q * dp + k;
-                vstore(g, vload<V>(g) + s[q][0]);
-                vstore(g + L, vload<V>(g + L) + s[q][1]);
+                for (int v = 0; v < NB; ++v) vstore(g + v * L, vload<V>(g + v * L) + s[q][v]);
             }
         }
     }
 }
 
-KDCORE_SIMD_CLONES void row_block_f32(const Block<float>& b, index_t r0, index_t r1, float* H, float* G, double* acc) {
-    row_block_impl<float>(b, r0, r1, H, G, acc);
+// Manual multiversioning of the row-block kernel (the KDCORE_SIMD_CLONES idea with a
+// different register tiling per ISA): x86-64-v4 has 32 vector registers, so it takes
+// 4 rows x 4 neurons forward and 4 neurons x 4 vectors backward; x86-64-v3 (16
+// registers) and the baseline take 2 x 4 and 4 x 2. Picked once at load time.
+#if KDCORE_HAVE_MULTIVERSION
+#define KDCORE_TL_V4 __attribute__((target("arch=x86-64-v4")))
+#define KDCORE_TL_V3 __attribute__((target("arch=x86-64-v3")))
+#else
+#define KDCORE_TL_V4
+#define KDCORE_TL_V3
+#endif
+template <class T>
+using RowBlockFn = void (*)(const Block<T>&, index_t, index_t, T*, T*, double*);
+template <class T>
+KDCORE_TL_V4 void row_block_v4(const Block<T>& b, index_t r0, index_t r1, T* H, T* G, double* acc) {
+    row_block_impl<T, 4, 4>(b, r0, r1, H, G, acc);
 }
-KDCORE_SIMD_CLONES void row_block_f64(const Block<double>& b, index_t r0, index_t r1, double* H, double* G,
-                                      double* acc) {
-    row_block_impl<double>(b, r0, r1, H, G, acc);
+template <class T>
+KDCORE_TL_V3 void row_block_v3(const Block<T>& b, index_t r0, index_t r1, T* H, T* G, double* acc) {
+    row_block_impl<T, 2, 2>(b, r0, r1, H, G, acc);
 }
-inline void row_block(const Block<float>& b, index_t r0, index_t r1, float* H, float* G, double* acc) {
-    row_block_f32(b, r0, r1, H, G, acc);
+template <class T>
+void row_block_base(const Block<T>& b, index_t r0, index_t r1, T* H, T* G, double* acc) {
+    row_block_impl<T, 2, 2>(b, r0, r1, H, G, acc);
 }
-inline void row_block(const Block<double>& b, index_t r0, index_t r1, double* H, double* G, double* acc) {
-    row_block_f64(b, r0, r1, H, G, acc);
+// KDCORE_TWOLAYER_ISA=v3|baseline caps the choice (for benchmarking the variants).
+template <class T>
+RowBlockFn<T> pick_row_block() {
+    const char* cap = std::getenv("KDCORE_TWOLAYER_ISA");
+    const std::string c = cap ? cap : "";
+#if KDCORE_HAVE_MULTIVERSION
+    __builtin_cpu_init();
+    if (c.empty() && __builtin_cpu_supports("x86-64-v4")) return &row_block_v4<T>;
+    if ((c.empty() || c == "v3") && __builtin_cpu_supports("x86-64-v3")) return &row_block_v3<T>;
+#endif
+    return &row_block_base<T>;
+}
+template <class T>
+void row_block(const Block<T>& b, index_t r0, index_t r1, T* H, T* G, double* acc) {
+    static const RowBlockFn<T> fn = pick_row_block<T>();
+    fn(b, r0, r1, H, G, acc);
 }
 
 // W_j <- W_j - lr sum_t G_t[j]; then the projection onto ||W_j - W0_j|| <= bound.
@@ -258,7 +290,7 @@ void twolayer_train(const T* X, index_t n, index_t n_train, index_t d, T* W, con
         Gmax = std::max(Gmax, g.Gp);
         Kmax = std::max(Kmax, g.k1 - g.k0);
     }
-    const index_t R = Gmax <= 64 ? 64 : 32;  // rows per block: the block stays in L1/L2 for the whole group
+    const index_t R = 64;  // rows per block: the block (64 x d) stays in L2 for the whole group
     const index_t n_blocks = (n + R - 1) / R;
 
     // Padded copies: X (n x dp), W and W0 (Mp x dp, grouped), per-neuron coefficients.

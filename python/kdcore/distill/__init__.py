@@ -6,8 +6,20 @@ The realdata helper's modules live beside these: ``kdcore.distill.datasets``,
 """
 from __future__ import annotations
 
+from . import bounds
+from .bounds import Requirement, corollary4_soft_error, proposition5_hard, theorem2_soft
 from .data import make_margin_data, make_overlap, make_parity, make_shells, make_task
 from .model import TwoLayerReLU
+from .teachers import (
+    KernelField,
+    KernelLimitTeacher,
+    MarginResult,
+    margin_gamma,
+    ntk_gram,
+    soft_labels,
+    teacher_logits,
+    wide_teacher,
+)
 from .training import History, train, train_many
 
 __all__ = [
@@ -15,6 +27,19 @@ __all__ = [
     "History",
     "train",
     "train_many",
+    "KernelLimitTeacher",
+    "KernelField",
+    "MarginResult",
+    "margin_gamma",
+    "ntk_gram",
+    "teacher_logits",
+    "soft_labels",
+    "wide_teacher",
+    "bounds",
+    "Requirement",
+    "theorem2_soft",
+    "corollary4_soft_error",
+    "proposition5_hard",
     "make_margin_data",
     "make_parity",
     "make_shells",
