@@ -155,12 +155,15 @@ def mnist_binary(variant: str = "full", split: str = "train", *, center: bool = 
         raise ValueError(f"variant must be 'full' or 'reduced', got {variant!r}")
     if n_max is not None and (isinstance(n_max, bool) or int(n_max) < 1):
         raise ValueError(f"n_max must be a positive int or None, got {n_max!r}")
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"dtype must be a float dtype, got {dtype}")
     images, digits = load_mnist(split, data_home)
     keep = np.ones(digits.shape[0], bool) if variant == "full" else ~np.isin(digits, REDUCED_DROP)
     idx = np.flatnonzero(keep)
     if n_max is not None and idx.size > n_max:
         idx = np.sort(np.random.default_rng(seed).choice(idx, size=int(n_max), replace=False))
-    X = images[idx].reshape(idx.size, -1).astype(dtype) / dtype(255.0)
+    X = images[idx].reshape(idx.size, -1).astype(dtype) / dtype.type(255.0)
     d = digits[idx].astype(np.int64)
     if center:
         mean = _train_mean(variant, data_home)
