@@ -234,16 +234,19 @@ void bind_crowd(py::module_& m) {
             }
             if (n_classes < 1) throw std::invalid_argument("n_classes must be >= 1");
             carray<double> scores({static_cast<py::ssize_t>(n_tasks), static_cast<py::ssize_t>(n_classes)});
+            carray<code_t> best(n_tasks), n_tied(n_tasks);
             double* s = scores.mutable_data();
+            code_t* b = best.mutable_data();
+            code_t* c = n_tied.mutable_data();
             {
                 py::gil_scoped_release nogil;
-                kdcore::vote_scores(v.indptr, v.idx, v.lab, n_tasks, n_workers, n_classes, w, s, n_threads);
+                kdcore::vote_scores(v.indptr, v.idx, v.lab, n_tasks, n_workers, n_classes, w, s, b, c, n_threads);
             }
-            return scores;
+            return py::make_tuple(scores, best, n_tied);
         },
         py::arg("task_indptr"), py::arg("task_worker"), py::arg("task_label"), py::arg("n_tasks"),
         py::arg("n_workers"), py::arg("n_classes"), py::arg("weight") = py::none(), py::arg("n_threads") = 0,
-        "(Weighted) vote scores (n_tasks, K): sum of the weights of the workers who answered each class.");
+        "(Weighted) vote: (scores (n_tasks, K), best class (first among ties), number of tied classes).");
 }
 
 // ============================================================================ crowd (more aggregators: spectral-EM, TE, KOS, GLAD, MACE)

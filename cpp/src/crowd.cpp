@@ -45,7 +45,7 @@ double e_step_tasks(const index_t* indptr, const code_t* tw, const code_t* tl, c
     double loglik = 0.0;
     const double ninf = -std::numeric_limits<double>::infinity();
     const index_t n_blocks = (static_cast<index_t>(n_tasks) + kBlock - 1) / kBlock;
-    KDCORE_OMP(parallel for schedule(static, 4) num_threads(n_threads) reduction(+ : loglik))
+    KDCORE_OMP(parallel for schedule(dynamic, 4) num_threads(n_threads) reduction(+ : loglik))
     for (index_t b = 0; b < n_blocks; ++b) {
         catcher.run([&] {
             const code_t j0 = static_cast<code_t>(b * kBlock);
@@ -267,18 +267,17 @@ void onecoin_m_step(const index_t* worker_indptr, const code_t* worker_task, con
     prior_from_post(post, n_tasks, TK, smoothing, prior);
 }
 
-KDCORE_SIMD_CLONES
-void vote_scores(const index_t* task_indptr, const code_t* task_worker, const code_t* task_label, code_t n_tasks,
-                 code_t n_workers, int n_classes, const double* weight, double* scores, int n_threads) {
-    if (n_tasks < 0 || n_workers < 0) fail("n_tasks and n_workers must be >= 0");
-    if (n_classes < 1) fail("n_classes must be >= 1");
-    const int nt = resolve_threads(n_threads);
-    const int K = n_classes;
+template <int K_>
+void vote_tasks(const index_t* task_indptr, const code_t* task_worker, const code_t* task_label, code_t n_tasks,
+                code_t n_workers, int k_rt, const double* weight, double* scores, code_t* best, code_t* n_tied,
+                int nt) {
+    const int K = K_ > 0 ? K_ : k_rt;
     ExceptionCatcher catcher;
     KDCORE_OMP(parallel for schedule(static, 2048) num_threads(nt))
     for (code_t j = 0; j < n_tasks; ++j) {
         catcher.run([&] {
-            double* s = scores + static_cast<std::size_t>(j) * K;
+            double local[K_ > 0 ? K_ : 1];  // a local accumulator: no store/reload through `scores`
+            double* s = K_ > 0 ? local : scores + static_cast<std::size_t>(j) * K;
             for (int k = 0; k < K; ++k) s[k] = 0.0;
             for (index_t e = task_indptr[j]; e < task_indptr[j + 1]; ++e) {
                 const code_t w = task_worker[e], l = task_label[e];
@@ -287,9 +286,43 @@ void vote_scores(const index_t* task_indptr, const code_t* task_worker, const co
                 if (static_cast<std::uint32_t>(l) >= static_cast<std::uint32_t>(K)) bad_code("label", e, l, K);
                 s[l] += weight ? weight[w] : 1.0;
             }
+            int b = 0;
+            for (int k = 1; k < K; ++k)
+                if (s[k] > s[b]) b = k;
+            // ties: equal up to rounding of the weighted sums (exact for unit weights)
+            const double tol = 1e-12 * std::max(1.0, std::fabs(s[b]));
+            code_t c = 0;
+            for (int k = 0; k < K; ++k) c += (s[b] - s[k] <= tol);
+            for (int k = 0; k < b; ++k)  // the first class within tol of the max
+                if (s[b] - s[k] <= tol) {
+                    b = k;
+                    break;
+                }
+            best[j] = b;
+            n_tied[j] = c;
+            if (K_ > 0)
+                for (int k = 0; k < K; ++k) scores[static_cast<std::size_t>(j) * K + k] = s[k];
         });
     }
     catcher.rethrow();
+}
+
+void vote_scores(const index_t* task_indptr, const code_t* task_worker, const code_t* task_label, code_t n_tasks,
+                 code_t n_workers, int n_classes, const double* weight, double* scores, code_t* best, code_t* n_tied,
+                 int n_threads) {
+    if (n_tasks < 0 || n_workers < 0) fail("n_tasks and n_workers must be >= 0");
+    if (n_classes < 1) fail("n_classes must be >= 1");
+    const int nt = resolve_threads(n_threads);
+#define KDCORE_V(KK) \
+    vote_tasks<KK>(task_indptr, task_worker, task_label, n_tasks, n_workers, n_classes, weight, scores, best, n_tied, nt)
+    switch (n_classes) {
+        case 2: KDCORE_V(2); break;
+        case 3: KDCORE_V(3); break;
+        case 4: KDCORE_V(4); break;
+        case 5: KDCORE_V(5); break;
+        default: KDCORE_V(0); break;
+    }
+#undef KDCORE_V
 }
 
 }  // namespace kdcore

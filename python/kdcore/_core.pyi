@@ -34,7 +34,7 @@ def em_m_step(
 def vote_scores(
     task_indptr: NDArray[np.int64], task_worker: NDArray[np.int32], task_label: NDArray[np.int32],
     n_tasks: int, n_workers: int, n_classes: int, weight: NDArray[np.float64] | None = None, n_threads: int = 0,
-) -> NDArray[np.float64]: ...
+) -> tuple[NDArray[np.float64], NDArray[np.int32], NDArray[np.int32]]: ...
 
 # ---------------------------------------------------------------- crowd (more aggregators)
 def te_pairwise_agreement(

@@ -63,9 +63,12 @@ void onecoin_m_step(const index_t* worker_indptr, const code_t* worker_task, con
                     double smoothing, double* skill, double* prior, int n_threads);
 
 // Weighted vote: scores[j, k] = sum_{answers (w, l) of j, l = k} weight[w]
-// (weight = nullptr means 1 for every worker: plain majority vote). Task-major,
-// OpenMP over tasks.
+// (weight = nullptr means 1 for every worker: plain majority vote). Also the
+// winner best[j] (the first class, in label order, within 1e-12 max(1, |max|) of
+// the top score; exact for unit weights) and n_tied[j], the number of classes
+// within that distance. Task-major, OpenMP over tasks.
 void vote_scores(const index_t* task_indptr, const code_t* task_worker, const code_t* task_label, code_t n_tasks,
-                 code_t n_workers, int n_classes, const double* weight, double* scores, int n_threads);
+                 code_t n_workers, int n_classes, const double* weight, double* scores, code_t* best, code_t* n_tied,
+                 int n_threads);
 
 }  // namespace kdcore
