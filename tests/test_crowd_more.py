@@ -105,8 +105,7 @@ def test_glad_kernels_match_twin(fixture, request, rng):
     np.testing.assert_allclose(post, post2, atol=KERNEL_F64, rtol=0)
     assert ll == pytest.approx(ll2, rel=KERNEL_F64)
     mu_a, mu_b = np.full(r.n_workers, 1.0), np.full(r.n_tasks, 1.0)
-    args = (r.task_indptr, r.task_worker, r.task_label, r.worker_indptr, r.worker_task, r.worker_label, K, post,
-            alpha, logbeta, mu_a, mu_b)
+    args = (r.task_indptr, r.task_worker, r.task_label, K, post, alpha, logbeta, mu_a, mu_b)
     q, ga, gb = _core.glad_objective(*args, 2)
     q2, ga2, gb2 = ref.glad_objective(*args)
     assert q == pytest.approx(q2, rel=KERNEL_F64)
@@ -121,8 +120,7 @@ def test_glad_gradient_is_the_derivative(multi, rng):
     mu_a, mu_b = np.zeros(r.n_workers), np.zeros(r.n_tasks)
 
     def q(a, b):
-        return ref.glad_objective(r.task_indptr, r.task_worker, r.task_label, r.worker_indptr, r.worker_task,
-                                  r.worker_label, r.n_classes, post, a, b, mu_a, mu_b)
+        return ref.glad_objective(r.task_indptr, r.task_worker, r.task_label, r.n_classes, post, a, b, mu_a, mu_b)
 
     _, ga, gb = q(alpha, logbeta)
     h = 1e-6

@@ -352,33 +352,32 @@ void bind_crowd_more(py::module_& m) {
     m.def(
         "glad_objective",
         [view, check_K, expect_2d](const carray<index_t>& t_indptr, const carray<code_t>& t_worker,
-                                   const carray<code_t>& t_label, const carray<index_t>& w_indptr,
-                                   const carray<code_t>& w_task, const carray<code_t>& w_label, int n_classes,
-                                   const carray<double>& post, const carray<double>& alpha,
+                                   const carray<code_t>& t_label, int n_classes, const carray<double>& post,
+                                   const carray<double>& alpha,
                                    const carray<double>& logbeta, const carray<double>& mu_alpha,
                                    const carray<double>& mu_logbeta, int n_threads) {
             View t = view(t_indptr, t_worker, t_label, "task view");
-            View w = view(w_indptr, w_task, w_label, "worker view");
             check_K(n_classes);
             expect_2d(post, t.n, n_classes, "post");
-            expect_len(alpha, w.n, "alpha");
-            expect_len(mu_alpha, w.n, "mu_alpha");
+            in_ptr(alpha, 1, "alpha");
+            const index_t n_workers = alpha.shape(0);
+            expect_len(mu_alpha, n_workers, "mu_alpha");
             expect_len(logbeta, t.n, "logbeta");
             expect_len(mu_logbeta, t.n, "mu_logbeta");
-            carray<double> ga(w.n), gb(t.n);
+            carray<double> ga(n_workers), gb(t.n);
             double *pga = ga.mutable_data(), *pgb = gb.mutable_data();
             const double *pp = post.data(), *pa = alpha.data(), *pb = logbeta.data(), *ma = mu_alpha.data(),
                          *mb = mu_logbeta.data();
             double q = 0.0;
             {
                 py::gil_scoped_release nogil;
-                q = cm::glad_objective(t.indptr, t.a, t.b, t.n, w.indptr, w.a, w.b, w.n, n_classes, pp, pa, pb, ma,
-                                       mb, pga, pgb, n_threads);
+                q = cm::glad_objective(t.indptr, t.a, t.b, t.n, static_cast<code_t>(n_workers), n_classes, pp, pa, pb,
+                                       ma, mb, pga, pgb, n_threads);
             }
             return py::make_tuple(q, ga, gb);
         },
-        py::arg("t_indptr"), py::arg("t_worker"), py::arg("t_label"), py::arg("w_indptr"), py::arg("w_task"),
-        py::arg("w_label"), py::arg("n_classes"), py::arg("post"), py::arg("alpha"), py::arg("logbeta"),
+        py::arg("t_indptr"), py::arg("t_worker"), py::arg("t_label"), py::arg("n_classes"), py::arg("post"),
+        py::arg("alpha"), py::arg("logbeta"),
         py::arg("mu_alpha"), py::arg("mu_logbeta"), py::arg("n_threads") = 0,
         "GLAD M-step objective Q and its gradient: (Q, dQ/dalpha, dQ/dlogbeta).");
 

@@ -21,14 +21,6 @@ inline int threads_for(int n_threads, index_t work) {
 
 constexpr double kLog2Pi = 1.8378770664093454835606594728112;  // log(2 pi)
 
-// softplus(x) = log(1 + exp(x)) without overflow: max(x, 0) + log1p(exp(-|x|)).
-inline double softplus(double x) { return std::max(x, 0.0) + std::log1p(std::exp(-std::fabs(x))); }
-inline double log_sigmoid(double x) { return -softplus(-x); }
-inline double sigmoid(double x) {
-    if (x >= 0) return 1.0 / (1.0 + std::exp(-x));
-    const double e = std::exp(x);
-    return e / (1.0 + e);
-}
 
 // In-place log-sum-exp normalisation of one row: returns log sum exp(row) and
 // turns row into softmax(row) (max shift, so no overflow or 0/0).
@@ -171,8 +163,9 @@ double glad_e_step(const index_t* t_indptr, const code_t* t_worker, const code_t
         for (int k = 0; k < K; ++k) row[k] = log_prior[k];
         for (index_t p = t_indptr[j]; p < t_indptr[j + 1]; ++p) {
             const double s = alpha[t_worker[p]] * beta;
-            const double right = log_sigmoid(s);
-            const double wrong = log_sigmoid(-s) - log_km1;
+            const double l = std::log1p(std::exp(-std::fabs(s)));
+            const double right = -(std::max(-s, 0.0) + l);          // log sigma(s)
+            const double wrong = -(std::max(s, 0.0) + l) - log_km1;  // log sigma(-s) - log(K-1)
             base += wrong;
             row[t_label[p]] += right - wrong;
         }
@@ -183,40 +176,58 @@ double glad_e_step(const index_t* t_indptr, const code_t* t_worker, const code_t
 }
 
 double glad_objective(const index_t* t_indptr, const code_t* t_worker, const code_t* t_label, code_t n_tasks,
-                      const index_t* w_indptr, const code_t* w_task, const code_t* w_label, code_t n_workers, int K,
+                      code_t n_workers, int K,
                       const double* post, const double* alpha, const double* logbeta, const double* mu_alpha,
                       const double* mu_logbeta, double* grad_alpha, double* grad_logbeta, int n_threads) {
+    // One task-major pass computes Q, dQ/db_j and dQ/dalpha_i; the alpha gradient is
+    // accumulated in a private W-vector per thread and reduced after the region
+    // (W is small next to N), so no worker-major pass is needed.
+    // Per answer one exp and one log1p: with e = exp(-|s|), l = log1p(e),
+    // log sigma(s) = -(max(-s, 0) + l), log sigma(-s) = -(max(s, 0) + l),
+    // sigma(s) = 1/(1+e) if s >= 0 else e/(1+e).
     const int nt = threads_for(n_threads, t_indptr[n_tasks]);
     const double log_km1 = std::log(static_cast<double>(K - 1));
+    const std::size_t W = static_cast<std::size_t>(n_workers);
+    std::vector<double> priv(W * static_cast<std::size_t>(nt), 0.0);
     double q = 0.0;
-    // task-major pass: the likelihood part of Q and dQ/db_j
-    KDCORE_OMP(parallel for schedule(static) num_threads(nt) reduction(+ : q))
-    for (code_t j = 0; j < n_tasks; ++j) {
-        const double beta = std::exp(logbeta[j]);
-        const double* pj = post + static_cast<std::size_t>(j) * K;
-        double g = 0.0;
-        for (index_t p = t_indptr[j]; p < t_indptr[j + 1]; ++p) {
-            const double s = alpha[t_worker[p]] * beta;
-            const double pe = pj[t_label[p]];
-            q += pe * log_sigmoid(s) + (1.0 - pe) * (log_sigmoid(-s) - log_km1);
-            g += (pe - sigmoid(s)) * s;
-        }
-        const double d = logbeta[j] - mu_logbeta[j];
-        grad_logbeta[j] = g - d;
-        q -= 0.5 * d * d;
-    }
-    // worker-major pass: dQ/dalpha_i
-    KDCORE_OMP(parallel for schedule(dynamic, 16) num_threads(nt) reduction(+ : q))
-    for (code_t i = 0; i < n_workers; ++i) {
-        const double a = alpha[i];
-        double g = 0.0;
-        for (index_t p = w_indptr[i]; p < w_indptr[i + 1]; ++p) {
-            const code_t j = w_task[p];
+    int used = 1;
+    KDCORE_OMP(parallel num_threads(nt) reduction(+ : q))
+    {
+        int tid = 0;
+#ifdef KDCORE_HAVE_OPENMP
+        tid = omp_get_thread_num();
+        KDCORE_OMP(single)
+        used = omp_get_num_threads();
+#endif
+        double* ga = priv.data() + W * static_cast<std::size_t>(tid);
+        KDCORE_OMP(for schedule(static))
+        for (code_t j = 0; j < n_tasks; ++j) {
             const double beta = std::exp(logbeta[j]);
-            const double pe = post[static_cast<std::size_t>(j) * K + w_label[p]];
-            g += (pe - sigmoid(a * beta)) * beta;
+            const double* pj = post + static_cast<std::size_t>(j) * K;
+            double g = 0.0;
+            for (index_t p = t_indptr[j]; p < t_indptr[j + 1]; ++p) {
+                const code_t i = t_worker[p];
+                const double s = alpha[i] * beta;
+                const double e = std::exp(-std::fabs(s));
+                const double l = std::log1p(e);
+                const double log_right = -(std::max(-s, 0.0) + l);
+                const double log_wrong = -(std::max(s, 0.0) + l);
+                const double sig = s >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+                const double pe = pj[t_label[p]];
+                q += pe * log_right + (1.0 - pe) * (log_wrong - log_km1);
+                const double resid = pe - sig;
+                g += resid * s;
+                ga[i] += resid * beta;
+            }
+            const double d = logbeta[j] - mu_logbeta[j];
+            grad_logbeta[j] = g - d;
+            q -= 0.5 * d * d;
         }
-        const double d = a - mu_alpha[i];
+    }
+    for (std::size_t i = 0; i < W; ++i) {
+        double g = 0.0;
+        for (int t = 0; t < used; ++t) g += priv[W * static_cast<std::size_t>(t) + i];
+        const double d = alpha[i] - mu_alpha[i];
         grad_alpha[i] = g - d;
         q -= 0.5 * d * d;
     }

@@ -50,8 +50,7 @@ def glad_e_step(
     alpha: NDArray[np.float64], logbeta: NDArray[np.float64], log_prior: NDArray[np.float64], n_threads: int = 0,
 ) -> tuple[NDArray[np.float64], float]: ...
 def glad_objective(
-    t_indptr: NDArray[np.int64], t_worker: NDArray[np.int32], t_label: NDArray[np.int32],
-    w_indptr: NDArray[np.int64], w_task: NDArray[np.int32], w_label: NDArray[np.int32], n_classes: int,
+    t_indptr: NDArray[np.int64], t_worker: NDArray[np.int32], t_label: NDArray[np.int32], n_classes: int,
     post: NDArray[np.float64], alpha: NDArray[np.float64], logbeta: NDArray[np.float64],
     mu_alpha: NDArray[np.float64], mu_logbeta: NDArray[np.float64], n_threads: int = 0,
 ) -> tuple[float, NDArray[np.float64], NDArray[np.float64]]: ...

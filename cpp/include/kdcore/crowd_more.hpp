@@ -65,11 +65,13 @@ double glad_e_step(const index_t* t_indptr, const code_t* t_worker, const code_t
 //       - sum_i (alpha_i - mu_a_i)^2 / 2 - sum_j (b_j - mu_b_j)^2 / 2 - (W + T) log(2 pi) / 2,
 // p_e = post[j, l_e] (the posterior of the answered label; the sum over k of the
 // posterior-weighted terms collapses to this). Gradient:
-//   dQ/dalpha_i = sum_{e in i} (p_e - sigma(s_e)) exp(b_j) - (alpha_i - mu_a_i)   (worker-major pass)
-//   dQ/db_j     = sum_{e in j} (p_e - sigma(s_e)) s_e     - (b_j - mu_b_j)        (task-major pass)
+//   dQ/dalpha_i = sum_{e in i} (p_e - sigma(s_e)) exp(b_j) - (alpha_i - mu_a_i)
+//   dQ/db_j     = sum_{e in j} (p_e - sigma(s_e)) s_e     - (b_j - mu_b_j)
+// in one task-major pass (the alpha sums go to a private W-vector per thread,
+// reduced after the region), one exp and one log1p per answer.
 // Returns Q, writes grad_alpha (W) and grad_logbeta (T).
 double glad_objective(const index_t* t_indptr, const code_t* t_worker, const code_t* t_label, code_t n_tasks,
-                      const index_t* w_indptr, const code_t* w_task, const code_t* w_label, code_t n_workers, int K,
+                      code_t n_workers, int K,
                       const double* post, const double* alpha, const double* logbeta, const double* mu_alpha,
                       const double* mu_logbeta, double* grad_alpha, double* grad_logbeta, int n_threads);
 

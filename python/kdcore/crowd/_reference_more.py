@@ -78,12 +78,11 @@ def glad_e_step(t_indptr, t_worker, t_label, n_classes, alpha, logbeta, log_prio
     return np.exp(logp - ll[:, None]), float(ll.sum())
 
 
-def glad_objective(t_indptr, t_worker, t_label, w_indptr, w_task, w_label, n_classes, post, alpha, logbeta,
-                   mu_alpha, mu_logbeta):
+def glad_objective(t_indptr, t_worker, t_label, n_classes, post, alpha, logbeta, mu_alpha, mu_logbeta):
     """GLAD's M-step objective Q and its gradient (dQ/dalpha, dQ/dlogbeta)."""
     K = n_classes
     task = _task_of_edge(t_indptr)
-    n_tasks, n_workers = len(t_indptr) - 1, len(w_indptr) - 1
+    n_tasks, n_workers = len(t_indptr) - 1, len(alpha)
     beta = np.exp(logbeta)
     s = alpha[t_worker] * beta[task]
     pe = post[task, t_label]
