@@ -558,9 +558,11 @@ void def_twolayer_train(py::module_& m) {
             }
             return py::make_tuple(hist, fin);
         },
-        py::arg("X"), py::arg("n_train"), py::arg("W"), py::arg("W0"), py::arg("a"), py::arg("offsets"),
-        py::arg("loss_type"), py::arg("targets"), py::arg("y"), py::arg("lr"), py::arg("radius"), py::arg("n_steps"),
-        py::arg("n_threads") = 0,
+        // noconvert: a float32 array never reaches the float64 overload through a silent upcast copy
+        py::arg("X").noconvert(), py::arg("n_train"), py::arg("W").noconvert(), py::arg("W0").noconvert(),
+        py::arg("a").noconvert(), py::arg("offsets").noconvert(), py::arg("loss_type").noconvert(),
+        py::arg("targets").noconvert(), py::arg("y").noconvert(), py::arg("lr").noconvert(),
+        py::arg("radius").noconvert(), py::arg("n_steps"), py::arg("n_threads") = 0,
         "Projected GD for a batch of two-layer ReLU nets (W updated in place): (hist K x n_steps x 4, final K x 4).");
 }
 
