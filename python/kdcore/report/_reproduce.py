@@ -116,9 +116,7 @@ def _fmt(v) -> str:
             return "0"
         if a >= 1e5 or a < 1e-3:
             return f"{float(v):.3g}"
-        if a >= 100:
-            return f"{float(v):.1f}"
-        return f"{float(v):.4g}" if a < 1 else f"{float(v):.3g}" if a < 10 else f"{float(v):.2f}"
+        return f"{float(v):.4g}" if a < 1 else f"{float(v):.2f}"
     return str(v).replace("|", "\\|").replace("\n", " ")
 
 
