@@ -226,3 +226,21 @@ def test_aggregate_every_method(answers, method, capsys):
                  str(answers / "truth.csv")]) == 0
     out = capsys.readouterr().out
     assert float(out.split("accuracy: ")[1].split()[0]) > 0.7
+
+
+# ----------------------------------------------------------------------------- reproduce
+def test_reproduce_one_step_tiny(tmp_path, data_home):
+    res = kdcore("reproduce", "crowd", "--profile", "tiny", "--only", "crowd.real", "--out", tmp_path / "rep",
+                 "--data-home", data_home, "--quiet")
+    assert res.returncode == 0, res.stderr
+    assert "wrote " in res.stdout and "report.md" in res.stdout
+    text = (tmp_path / "rep" / "report.md").read_text()
+    assert "### Real datasets: plain vs type-aware aggregation" in text and "## Environment" in text
+    assert (tmp_path / "rep" / "results.json").is_file() and (tmp_path / "rep" / "figures" / "crowd_real.png").is_file()
+
+
+def test_reproduce_errors(tmp_path):
+    assert_user_error(kdcore("reproduce", "crowd", "--only", "crowd.nope", "--out", tmp_path),
+                      "unknown step(s) ['crowd.nope']")
+    (tmp_path / "f").write_text("x")
+    assert_user_error(kdcore("reproduce", "crowd", "--out", tmp_path / "f" / "r"), "cannot create the output folder")

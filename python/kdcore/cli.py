@@ -431,8 +431,9 @@ def _cmd_reproduce(args) -> int:
     from .report import reproduce
 
     parts = ("crowd", "distill") if args.part == "all" else (args.part,)
+    only = [k.strip() for k in args.only.split(",") if k.strip()] if args.only else None
     res = reproduce(parts=parts, profile=args.profile, out=args.out, data_home=args.data_home,
-                    progress=not args.quiet, seed=args.seed)
+                    progress=False if args.quiet else None, seed=args.seed, only=only)
     print(f"wrote {res['report']} ({res['n_sections']} sections, {res['n_figures']} figures, "
           f"{res['seconds']:.0f} s)")
     if res["failed"]:
@@ -525,6 +526,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="report", help="output folder (default: ./report)")
     s.add_argument("--data-home", default=None, help="folder holding crowd/, mnist/, cifar10/ (default: $KDCORE_DATA)")
     s.add_argument("--seed", type=int, default=0, help="base seed (default: 0)")
+    s.add_argument("--only", metavar="KEYS", help="comma-separated step keys to run (e.g. crowd.real,distill.mnist)")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
     s.set_defaults(func=_cmd_reproduce)
 

@@ -312,7 +312,7 @@ def _write_markdown(path: Path, meta: dict, records: list[dict]) -> list[str]:
 
 def reproduce(parts: Sequence[str] = PARTS, profile: str = "quick", out: str | os.PathLike = "report", *,
               data_home=None, progress: bool | None = None, seed: int = 0,
-              steps: Sequence[Step] | None = None) -> dict:
+              steps: Sequence[Step] | None = None, only: Sequence[str] | None = None) -> dict:
     """Run the papers' experiments and write the reproduction report.
 
     Parameters
@@ -325,7 +325,8 @@ def reproduce(parts: Sequence[str] = PARTS, profile: str = "quick", out: str | o
         steps whose data is missing are skipped with the reason.
     progress : tqdm bars (default: when stderr is a terminal).
     seed : base seed, passed to every experiment.
-    steps : the steps to run (default: :data:`kdcore.report.STEPS`).
+    steps : the steps to run (default: :func:`kdcore.report.steps`).
+    only : keys of the steps to run (e.g. ``["crowd.real"]``); default all of ``parts``.
 
     Returns
     -------
@@ -353,6 +354,13 @@ def reproduce(parts: Sequence[str] = PARTS, profile: str = "quick", out: str | o
     if steps is None:
         from ._steps import STEPS as steps
     todo = [s for s in steps if s.part in parts]
+    if only is not None:
+        only = [only] if isinstance(only, str) else list(only)
+        unknown = [k for k in only if k not in {s.key for s in todo}]
+        if unknown:
+            raise ValueError(f"unknown step(s) {unknown} for parts {list(parts)}; "
+                             f"choose among {[s.key for s in todo]}")
+        todo = [s for s in todo if s.key in only]
     outdir = Path(out)
     try:
         outdir.mkdir(parents=True, exist_ok=True)
