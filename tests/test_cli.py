@@ -11,14 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def kdcore(*args, cwd=None, timeout=120):
+    import kdcore as _kd
+
     env = dict(os.environ)
-    pkg = ROOT / "python"
-    if (pkg / "kdcore").is_dir():  # source tree run; an installed package needs nothing
-        env["PYTHONPATH"] = os.pathsep.join([str(pkg), env.get("PYTHONPATH", "")])
+    # the same kdcore as this test process (the source tree with a dev build, or the installed wheel)
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(_kd.__file__).resolve().parent.parent), env.get("PYTHONPATH", "")])
     env.pop("KDCORE_DEBUG", None)
     return subprocess.run([sys.executable, "-m", "kdcore.cli", *map(str, args)], capture_output=True, text=True,
                           env=env, cwd=cwd, timeout=timeout)
