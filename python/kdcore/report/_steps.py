@@ -73,7 +73,9 @@ def _phase_compare(t: pd.DataFrame):
                 parts.append(f"n* = {n_star} at d = {d:g} (n*/ln d = {n_star / np.log(d):.2f})")
                 ratios.append(n_star / np.log(d))
             else:
-                parts.append(f"no exact recovery up to n = {int(h['n_workers'].max())} at d = {d:g}")
+                top = h.loc[h["n_workers"].idxmax()]
+                parts.append(f"no exact recovery up to n = {int(top['n_workers'])} at d = {d:g} (typing accuracy "
+                             f"there {top['typing accuracy']:.3f})")
         st.append(f"{regime}: " + "; ".join(parts) + ".")
         if len(ratios) >= 2:
             spread = max(ratios) / min(ratios)
@@ -97,15 +99,17 @@ def _phase_plot(raw):
 
     t = _phase_table(raw)
     regimes = list(dict.fromkeys(t["regime"]))
-    fig, axes = plotting.figure(ncols=len(regimes))
+    fig, axes = plotting.figure(ncols=len(regimes), nrows=2)
     axes = axes if isinstance(axes, list) else [axes]
-    for ax, regime in zip(axes, regimes):
-        for i, (d, h) in enumerate(t[t.regime == regime].groupby("d")):
-            ax.plot(h["n / ln d"], h["exact recovery rate"], marker="o", color=plotting.PALETTE[i],
-                    label=f"d = {d:g}")
-        ax.set_ylim(-0.03, 1.03)
-        plotting.style(ax, xlabel="workers n / ln d (log scale)", ylabel="exact recovery rate",
-                       title=f"{regime}: curves for different d collapse if n* ~ C log d", logx=True)
+    for col, regime in enumerate(regimes):
+        for row, (what, lo) in enumerate((("exact recovery rate", -0.03), ("typing accuracy", 0.47))):
+            ax = axes[row * len(regimes) + col]
+            for i, (d, h) in enumerate(t[t.regime == regime].groupby("d")):
+                ax.plot(h["n / ln d"], h[what], marker="o", color=plotting.PALETTE[i], label=f"d = {d:g}")
+            ax.set_ylim(lo, 1.03)
+            plotting.style(ax, xlabel="workers n / ln d (log scale)", ylabel=what + " (spectral)",
+                           title=f"{regime}: curves for different d collapse if n* ~ C log d" if row == 0 else None,
+                           logx=True)
     return fig
 
 
