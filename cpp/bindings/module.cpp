@@ -7,14 +7,18 @@
 #include <pybind11/stl.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "kdcore/crowd.hpp"
+#include "kdcore/crowd_more.hpp"
 #include "kdcore/parallel.hpp"
 #include "kdcore/responses.hpp"
+#include "kdcore/spectral.hpp"
+#include "kdcore/twolayer.hpp"
 
 namespace py = pybind11;
 using kdcore::code_t;
@@ -263,14 +267,318 @@ void bind_crowd(py::module_& m) {
 
 // ============================================================================ crowd (more aggregators: spectral-EM, TE, KOS, GLAD, MACE)
 void bind_crowd_more(py::module_& m) {
+    namespace cm = kdcore::crowd_more;
+    // Task-major (or worker-major) view: indptr (n_groups + 1), two payloads of length indptr[-1].
+    struct View {
+        const index_t* indptr;
+        const code_t* a;
+        const code_t* b;
+        code_t n;
+    };
+    auto view = [](const carray<index_t>& indptr, const carray<code_t>& a, const carray<code_t>& b, const char* what) {
+        const index_t* ip = in_ptr(indptr, 1, what);
+        if (indptr.shape(0) < 1) throw std::invalid_argument(std::string(what) + ": indptr is empty");
+        const index_t n_edges = ip[indptr.shape(0) - 1];
+        expect_len(a, n_edges, what);
+        expect_len(b, n_edges, what);
+        return View{ip, a.data(), b.data(), static_cast<code_t>(indptr.shape(0) - 1)};
+    };
+    auto check_K = [](int K) {
+        if (K < 2) throw std::invalid_argument("n_classes must be >= 2");
+    };
+    auto expect_2d = [](const auto& arr, py::ssize_t r, py::ssize_t c, const char* name) {
+        if (arr.ndim() != 2 || arr.shape(0) != r || arr.shape(1) != c)
+            throw std::invalid_argument(std::string(name) + ": expected shape (" + std::to_string(r) + ", " +
+                                        std::to_string(c) + ")");
+    };
+
+    m.def(
+        "te_pairwise_agreement",
+        [view](const carray<index_t>& t_indptr, const carray<code_t>& t_worker, const carray<code_t>& t_label,
+               code_t n_workers, int n_threads) {
+            View t = view(t_indptr, t_worker, t_label, "task view");
+            if (n_workers < 0) throw std::invalid_argument("n_workers must be >= 0");
+            const py::ssize_t W = n_workers;
+            carray<double> sum({W, W}), count({W, W});
+            double* ps = sum.mutable_data();
+            double* pc = count.mutable_data();
+            {
+                py::gil_scoped_release nogil;
+                cm::pairwise_agreement(t.indptr, t.a, t.b, t.n, n_workers, ps, pc, n_threads);
+            }
+            return py::make_tuple(sum, count);
+        },
+        py::arg("t_indptr"), py::arg("t_worker"), py::arg("t_label"), py::arg("n_workers"), py::arg("n_threads") = 0,
+        "Triangular Estimation moments: (sum, count), W x W, of X_a X_b over tasks answered by both (X = +-1).");
+
+    m.def(
+        "kos_messages",
+        [view](const carray<index_t>& t_indptr, const carray<code_t>& t_worker, const carray<code_t>& t_label,
+               code_t n_workers, const carray<double>& y0, int n_iter, int n_threads) {
+            View t = view(t_indptr, t_worker, t_label, "task view");
+            const index_t n_edges = t.indptr[t.n];
+            expect_len(y0, n_edges, "y0");
+            if (n_iter < 0) throw std::invalid_argument("n_iter must be >= 0");
+            if (n_workers < 0) throw std::invalid_argument("n_workers must be >= 0");
+            carray<double> y(n_edges), score(t.n);
+            std::copy(y0.data(), y0.data() + n_edges, y.mutable_data());
+            double* py_ = y.mutable_data();
+            double* ps = score.mutable_data();
+            {
+                py::gil_scoped_release nogil;
+                cm::kos(t.indptr, t.a, t.b, t.n, n_workers, n_iter, py_, ps, n_threads);
+            }
+            return py::make_tuple(score, y);
+        },
+        py::arg("t_indptr"), py::arg("t_worker"), py::arg("t_label"), py::arg("n_workers"), py::arg("y0"),
+        py::arg("n_iter"), py::arg("n_threads") = 0,
+        "KOS message passing: (task scores, final worker messages in task-major edge order).");
+
+    m.def(
+        "glad_e_step",
+        [view, check_K](const carray<index_t>& t_indptr, const carray<code_t>& t_worker,
+                        const carray<code_t>& t_label, int n_classes, const carray<double>& alpha,
+                        const carray<double>& logbeta, const carray<double>& log_prior, int n_threads) {
+            View t = view(t_indptr, t_worker, t_label, "task view");
+            check_K(n_classes);
+            in_ptr(alpha, 1, "alpha");
+            expect_len(logbeta, t.n, "logbeta");
+            expect_len(log_prior, n_classes, "log_prior");
+            carray<double> post({static_cast<py::ssize_t>(t.n), static_cast<py::ssize_t>(n_classes)});
+            double* pp = post.mutable_data();
+            const double *pa = alpha.data(), *pb = logbeta.data(), *pl = log_prior.data();
+            double ll = 0.0;
+            {
+                py::gil_scoped_release nogil;
+                ll = cm::glad_e_step(t.indptr, t.a, t.b, t.n, n_classes, pa, pb, pl, pp, n_threads);
+            }
+            return py::make_tuple(post, ll);
+        },
+        py::arg("t_indptr"), py::arg("t_worker"), py::arg("t_label"), py::arg("n_classes"), py::arg("alpha"),
+        py::arg("logbeta"), py::arg("log_prior"), py::arg("n_threads") = 0,
+        "GLAD E-step: (posteriors n_tasks x K, log-likelihood).");
+
+    m.def(
+        "glad_objective",
+        [view, check_K, expect_2d](const carray<index_t>& t_indptr, const carray<code_t>& t_worker,
+                                   const carray<code_t>& t_label, int n_classes, const carray<double>& post,
+                                   const carray<double>& alpha,
+                                   const carray<double>& logbeta, const carray<double>& mu_alpha,
+                                   const carray<double>& mu_logbeta, int n_threads) {
+            View t = view(t_indptr, t_worker, t_label, "task view");
+            check_K(n_classes);
+            expect_2d(post, t.n, n_classes, "post");
+            in_ptr(alpha, 1, "alpha");
+            const index_t n_workers = alpha.shape(0);
+            expect_len(mu_alpha, n_workers, "mu_alpha");
+            expect_len(logbeta, t.n, "logbeta");
+            expect_len(mu_logbeta, t.n, "mu_logbeta");
+            carray<double> ga(n_workers), gb(t.n);
+            double *pga = ga.mutable_data(), *pgb = gb.mutable_data();
+            const double *pp = post.data(), *pa = alpha.data(), *pb = logbeta.data(), *ma = mu_alpha.data(),
+                         *mb = mu_logbeta.data();
+            double q = 0.0;
+            {
+                py::gil_scoped_release nogil;
+                q = cm::glad_objective(t.indptr, t.a, t.b, t.n, static_cast<code_t>(n_workers), n_classes, pp, pa, pb,
+                                       ma, mb, pga, pgb, n_threads);
+            }
+            return py::make_tuple(q, ga, gb);
+        },
+        py::arg("t_indptr"), py::arg("t_worker"), py::arg("t_label"), py::arg("n_classes"), py::arg("post"),
+        py::arg("alpha"), py::arg("logbeta"),
+        py::arg("mu_alpha"), py::arg("mu_logbeta"), py::arg("n_threads") = 0,
+        "GLAD M-step objective Q and its gradient: (Q, dQ/dalpha, dQ/dlogbeta).");
+
+    m.def(
+        "mace_e_step",
+        [view, check_K, expect_2d](const carray<index_t>& t_indptr, const carray<code_t>& t_worker,
+                                   const carray<code_t>& t_label, int n_classes, const carray<double>& spam,
+                                   const carray<double>& strat, int n_threads) {
+            View t = view(t_indptr, t_worker, t_label, "task view");
+            check_K(n_classes);
+            if (spam.ndim() != 2 || spam.shape(1) != 2) throw std::invalid_argument("spam: expected shape (W, 2)");
+            expect_2d(strat, spam.shape(0), n_classes, "strat");
+            carray<double> post({static_cast<py::ssize_t>(t.n), static_cast<py::ssize_t>(n_classes)});
+            double* pp = post.mutable_data();
+            const double *ps = spam.data(), *px = strat.data();
+            double ll = 0.0;
+            {
+                py::gil_scoped_release nogil;
+                ll = cm::mace_e_step(t.indptr, t.a, t.b, t.n, static_cast<code_t>(spam.shape(0)), n_classes, ps, px, pp,
+                                     n_threads);
+            }
+            return py::make_tuple(post, ll);
+        },
+        py::arg("t_indptr"), py::arg("t_worker"), py::arg("t_label"), py::arg("n_classes"), py::arg("spam"),
+        py::arg("strat"), py::arg("n_threads") = 0, "MACE E-step: (posteriors n_tasks x K, log marginal likelihood).");
+
+    m.def(
+        "mace_counts",
+        [view, check_K, expect_2d](const carray<index_t>& w_indptr, const carray<code_t>& w_task,
+                                   const carray<code_t>& w_label, int n_classes, const carray<double>& post,
+                                   const carray<double>& spam, const carray<double>& strat, int n_threads) {
+            View w = view(w_indptr, w_task, w_label, "worker view");
+            check_K(n_classes);
+            if (post.ndim() != 2 || post.shape(1) != n_classes) throw std::invalid_argument("post: expected (T, K)");
+            expect_2d(spam, w.n, 2, "spam");
+            expect_2d(strat, w.n, n_classes, "strat");
+            const py::ssize_t W = w.n;
+            carray<double> know({W, static_cast<py::ssize_t>(2)}), sc({W, static_cast<py::ssize_t>(n_classes)});
+            double *pk = know.mutable_data(), *psc = sc.mutable_data();
+            const double *pp = post.data(), *ps = spam.data(), *px = strat.data();
+            {
+                py::gil_scoped_release nogil;
+                cm::mace_counts(w.indptr, w.a, w.b, w.n, n_classes, pp, ps, px, pk, psc, n_threads);
+            }
+            return py::make_tuple(know, sc);
+        },
+        py::arg("w_indptr"), py::arg("w_task"), py::arg("w_label"), py::arg("n_classes"), py::arg("post"),
+        py::arg("spam"), py::arg("strat"), py::arg("n_threads") = 0,
+        "MACE expected counts: (know_counts W x 2 = (spam, know), strategy counts W x K).");
 }
 
 // ============================================================================ spectral (task types)
+// The operator is rebuilt per call (O(nnz + n d) setup); spectral_eigs builds it once.
+std::unique_ptr<kdcore::HollowGram> make_gram(const carray<code_t>& task, const carray<code_t>& worker,
+                                              const carray<double>& values, code_t n_tasks, code_t n_workers,
+                                              bool dense) {
+    const code_t* t = in_ptr(task, 1, "task");
+    const index_t nnz = task.shape(0);
+    expect_len(worker, nnz, "worker");
+    const double* v = in_ptr(values, 2, "values");
+    if (values.shape(0) != nnz) throw std::invalid_argument("values: expected one row per answer");
+    const index_t p = values.shape(1);
+    const code_t* w = worker.data();
+    py::gil_scoped_release nogil;
+    return std::make_unique<kdcore::HollowGram>(t, w, v, nnz, p, n_tasks, n_workers, dense);
+}
+
 void bind_spectral(py::module_& m) {
+    m.def(
+        "hollow_gram_matvec",
+        [](const carray<code_t>& task, const carray<code_t>& worker, const carray<double>& values, code_t n_tasks,
+           code_t n_workers, const carray<double>& u, bool dense, int n_threads) {
+            auto G = make_gram(task, worker, values, n_tasks, n_workers, dense);
+            expect_len(u, n_tasks, "u");
+            carray<double> out(n_tasks);
+            double* o = out.mutable_data();
+            const double* up = u.data();
+            {
+                py::gil_scoped_release nogil;
+                G->apply(up, o, n_threads);
+            }
+            return out;
+        },
+        py::arg("task"), py::arg("worker"), py::arg("values"), py::arg("n_tasks"), py::arg("n_workers"), py::arg("u"),
+        py::arg("dense"), py::arg("n_threads") = 0, "G u for the hollow task-task operator (kdcore/spectral.hpp).");
+
+    m.def(
+        "spectral_eigs",
+        [](const carray<code_t>& task, const carray<code_t>& worker, const carray<double>& values, code_t n_tasks,
+           code_t n_workers, int k, bool dense, int ncv, double tol, std::uint64_t seed, int n_threads) {
+            auto G = make_gram(task, worker, values, n_tasks, n_workers, dense);
+            kdcore::EigResult r;
+            {
+                py::gil_scoped_release nogil;
+                kdcore::HollowGram* g = G.get();
+                r = kdcore::lanczos_top([g, n_threads](const double* x, double* y) { g->apply(x, y, n_threads); },
+                                        n_tasks, k, ncv, tol, seed, n_threads);
+            }
+            carray<double> vals(k);
+            std::copy(r.values.begin(), r.values.end(), vals.mutable_data());
+            carray<double> vecs({static_cast<py::ssize_t>(n_tasks), static_cast<py::ssize_t>(k)});
+            std::copy(r.vectors.begin(), r.vectors.end(), vecs.mutable_data());
+            return py::make_tuple(vals, vecs, r.n_matvec, r.converged, r.max_residual);
+        },
+        py::arg("task"), py::arg("worker"), py::arg("values"), py::arg("n_tasks"), py::arg("n_workers"), py::arg("k"),
+        py::arg("dense"), py::arg("ncv"), py::arg("tol"), py::arg("seed"), py::arg("n_threads") = 0,
+        "Top-k eigenpairs of G by Lanczos: (values, vectors (d, k), n_matvec, converged, residual).");
+
+    m.def(
+        "lanczos_dense",
+        [](const carray<double>& A, int k, int ncv, double tol, std::uint64_t seed, int n_threads) {
+            const double* a = in_ptr(A, 2, "A");
+            const index_t d = A.shape(0);
+            if (A.shape(1) != d) throw std::invalid_argument("A: expected a square matrix");
+            kdcore::EigResult r;
+            {
+                py::gil_scoped_release nogil;
+                r = kdcore::lanczos_top(
+                    [a, d](const double* x, double* y) {
+                        for (index_t i = 0; i < d; ++i) {
+                            double s = 0;
+                            for (index_t j = 0; j < d; ++j) s += a[i * d + j] * x[j];
+                            y[i] = s;
+                        }
+                    },
+                    d, k, ncv, tol, seed, n_threads);
+            }
+            carray<double> vals(k);
+            std::copy(r.values.begin(), r.values.end(), vals.mutable_data());
+            carray<double> vecs({static_cast<py::ssize_t>(d), static_cast<py::ssize_t>(k)});
+            std::copy(r.vectors.begin(), r.vectors.end(), vecs.mutable_data());
+            return py::make_tuple(vals, vecs, r.n_matvec, r.converged, r.max_residual);
+        },
+        py::arg("A"), py::arg("k"), py::arg("ncv"), py::arg("tol"), py::arg("seed"), py::arg("n_threads") = 0,
+        "Top-k eigenpairs of a dense symmetric matrix by the same Lanczos (a test oracle path).");
 }
 
 // ============================================================================ twolayer (distillation)
+template <class T>
+void def_twolayer_train(py::module_& m) {
+    m.def(
+        "twolayer_train",
+        [](const carray<T>& X, index_t n_train, carray<T>& W, const carray<T>& W0, const carray<T>& a,
+           const carray<index_t>& offsets, const carray<std::int32_t>& loss_type, const carray<T>& targets,
+           const carray<T>& y, const carray<double>& lr, const carray<double>& radius, index_t n_steps,
+           int n_threads) {
+            const T* px = in_ptr(X, 2, "X");
+            const index_t n = X.shape(0), d = X.shape(1);
+            in_ptr(W, 2, "W");
+            const index_t M = W.shape(0);
+            if (W.shape(1) != d) throw std::invalid_argument("W: expected " + std::to_string(d) + " columns");
+            if (W0.ndim() != 2 || W0.shape(0) != M || W0.shape(1) != d)
+                throw std::invalid_argument("W0: expected the shape of W");
+            expect_len(a, M, "a");
+            in_ptr(offsets, 1, "offsets");
+            const index_t K = offsets.shape(0) - 1;
+            if (K < 1) throw std::invalid_argument("offsets: need at least 2 entries");
+            const index_t* off = offsets.data();
+            for (index_t k = 0; k < K; ++k)
+                if (off[k + 1] <= off[k]) throw std::invalid_argument("offsets must be strictly increasing");
+            if (off[0] != 0 || off[K] != M) throw std::invalid_argument("offsets must run from 0 to W.shape[0]");
+            expect_len(loss_type, K, "loss_type");
+            if (targets.ndim() != 2 || targets.shape(0) != K || targets.shape(1) != n)
+                throw std::invalid_argument("targets: expected shape (K, n)");
+            expect_len(y, n, "y");
+            expect_len(lr, K, "lr");
+            expect_len(radius, K, "radius");
+            if (!W.writeable()) throw std::invalid_argument("W must be writeable");
+            carray<double> hist({static_cast<py::ssize_t>(K), static_cast<py::ssize_t>(n_steps), py::ssize_t(4)});
+            carray<double> fin({static_cast<py::ssize_t>(K), py::ssize_t(4)});
+            T* pw = W.mutable_data();
+            double* ph = hist.mutable_data();
+            double* pf = fin.mutable_data();
+            {
+                py::gil_scoped_release nogil;
+                kdcore::twolayer_train<T>(px, n, n_train, d, pw, W0.data(), a.data(), off, K, loss_type.data(),
+                                          targets.data(), y.data(), lr.data(), radius.data(), n_steps, n_threads,
+                                          ph, pf);
+            }
+            return py::make_tuple(hist, fin);
+        },
+        // noconvert: a float32 array never reaches the float64 overload through a silent upcast copy
+        py::arg("X").noconvert(), py::arg("n_train"), py::arg("W").noconvert(), py::arg("W0").noconvert(),
+        py::arg("a").noconvert(), py::arg("offsets").noconvert(), py::arg("loss_type").noconvert(),
+        py::arg("targets").noconvert(), py::arg("y").noconvert(), py::arg("lr").noconvert(),
+        py::arg("radius").noconvert(), py::arg("n_steps"), py::arg("n_threads") = 0,
+        "Projected GD for a batch of two-layer ReLU nets (W updated in place): (hist K x n_steps x 4, final K x 4).");
+}
+
 void bind_twolayer(py::module_& m) {
+    def_twolayer_train<float>(m);
+    def_twolayer_train<double>(m);
 }
 
 }  // namespace

@@ -38,7 +38,58 @@ def vote_scores(
 ) -> tuple[NDArray[np.float64], NDArray[np.int32], NDArray[np.int32]]: ...
 
 # ---------------------------------------------------------------- crowd (more aggregators)
+def te_pairwise_agreement(
+    t_indptr: NDArray[np.int64], t_worker: NDArray[np.int32], t_label: NDArray[np.int32], n_workers: int,
+    n_threads: int = 0,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
+def kos_messages(
+    t_indptr: NDArray[np.int64], t_worker: NDArray[np.int32], t_label: NDArray[np.int32], n_workers: int,
+    y0: NDArray[np.float64], n_iter: int, n_threads: int = 0,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
+def glad_e_step(
+    t_indptr: NDArray[np.int64], t_worker: NDArray[np.int32], t_label: NDArray[np.int32], n_classes: int,
+    alpha: NDArray[np.float64], logbeta: NDArray[np.float64], log_prior: NDArray[np.float64], n_threads: int = 0,
+) -> tuple[NDArray[np.float64], float]: ...
+def glad_objective(
+    t_indptr: NDArray[np.int64], t_worker: NDArray[np.int32], t_label: NDArray[np.int32], n_classes: int,
+    post: NDArray[np.float64], alpha: NDArray[np.float64], logbeta: NDArray[np.float64],
+    mu_alpha: NDArray[np.float64], mu_logbeta: NDArray[np.float64], n_threads: int = 0,
+) -> tuple[float, NDArray[np.float64], NDArray[np.float64]]: ...
+def mace_e_step(
+    t_indptr: NDArray[np.int64], t_worker: NDArray[np.int32], t_label: NDArray[np.int32], n_classes: int,
+    spam: NDArray[np.float64], strat: NDArray[np.float64], n_threads: int = 0,
+) -> tuple[NDArray[np.float64], float]: ...
+def mace_counts(
+    w_indptr: NDArray[np.int64], w_task: NDArray[np.int32], w_label: NDArray[np.int32], n_classes: int,
+    post: NDArray[np.float64], spam: NDArray[np.float64], strat: NDArray[np.float64], n_threads: int = 0,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
 
 # ---------------------------------------------------------------- spectral (task types)
+def hollow_gram_matvec(
+    task: NDArray[np.int32], worker: NDArray[np.int32], values: NDArray[np.float64], n_tasks: int, n_workers: int,
+    u: NDArray[np.float64], dense: bool, n_threads: int = 0,
+) -> NDArray[np.float64]: ...
+def spectral_eigs(
+    task: NDArray[np.int32], worker: NDArray[np.int32], values: NDArray[np.float64], n_tasks: int, n_workers: int,
+    k: int, dense: bool, ncv: int, tol: float, seed: int, n_threads: int = 0,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], int, bool, float]: ...
+def lanczos_dense(
+    A: NDArray[np.float64], k: int, ncv: int, tol: float, seed: int, n_threads: int = 0
+) -> tuple[NDArray[np.float64], NDArray[np.float64], int, bool, float]: ...
 
 # ---------------------------------------------------------------- twolayer (distillation)
+def twolayer_train(
+    X: NDArray[np.floating],
+    n_train: int,
+    W: NDArray[np.floating],
+    W0: NDArray[np.floating],
+    a: NDArray[np.floating],
+    offsets: NDArray[np.int64],
+    loss_type: NDArray[np.int32],
+    targets: NDArray[np.floating],
+    y: NDArray[np.floating],
+    lr: NDArray[np.float64],
+    radius: NDArray[np.float64],
+    n_steps: int,
+    n_threads: int = 0,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...

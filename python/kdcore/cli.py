@@ -1,14 +1,283 @@
-"""The ``kdcore`` command."""
+"""The ``kdcore`` command: every capability without writing code.
+
+Subcommands (``kdcore <command> --help`` for each):
+
+- ``aggregate ANSWERS``: truth inference on a crowd-kit style CSV/Parquet file;
+- ``types ANSWERS``: the hidden task-type clustering alone, with its diagnostic;
+- ``distill sweep``: width sweep soft vs hard labels, the neuron requirement table;
+- ``reproduce [crowd|distill|all]``: the papers' tables and figures in one report;
+- ``info`` (= ``kdcore.show_config()``) and ``datasets`` (the real crowd data).
+
+A user error (a bad file, a missing column, an unknown method) prints one line
+``kdcore <command>: error: ...`` on stderr and exits with code 2; an unexpected
+failure prints one line and exits with 1 (``KDCORE_DEBUG=1`` shows the traceback).
+"""
 from __future__ import annotations
 
 import argparse
+import inspect
+import os
 import sys
+from pathlib import Path
+
+#: --method name -> class name in kdcore.crowd (resolved lazily, so a build without
+#: one of them still runs the others and says which is missing)
+METHODS = {
+    "mv": "MajorityVote",
+    "ds": "DawidSkene",
+    "onecoin": "OneCoinDawidSkene",
+    "spectral-em": "SpectralEM",
+    "te": "TriangularEstimation",
+    "kos": "KOS",
+    "roe": "RatioOfEigenvectors",
+    "glad": "GLAD",
+    "mace": "MACE",
+}
+
+#: a cell longer than this is not an id or a label: the file is not a crowd answers table
+MAX_FIELD_CHARS = 4096
+_PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
 class CliError(Exception):
     """A user-facing failure: printed as one line, exit code 2."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit code 2, as argparse's own)."""
+
+    def error(self, message):  # noqa: D401 - argparse API
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _one_line(text: str, limit: int = 400) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# ----------------------------------------------------------------------------- files
+def read_table(path: str | os.PathLike, what: str = "file") -> "pd.DataFrame":  # noqa: F821
+    """Read a CSV or Parquet table as strings (ids and labels kept as written).
+
+    Every way a file can be unusable (missing, a folder, empty, binary, not UTF-8,
+    malformed rows, absurdly long fields, no rows) raises :class:`CliError` with a
+    one-line reason.
+    """
+    import pandas as pd
+
+    p = Path(path)
+    if not p.exists():
+        raise CliError(f"{what} {p}: no such file")
+    if p.is_dir():
+        raise CliError(f"{what} {p}: is a folder, expected a CSV or Parquet file")
+    try:
+        size = p.stat().st_size
+        with open(p, "rb") as fh:
+            head = fh.read(8192)
+    except OSError as exc:
+        raise CliError(f"{what} {p}: cannot be read ({exc.strerror or exc})") from exc
+    if size == 0:
+        raise CliError(f"{what} {p}: the file is empty")
+    is_parquet = head.startswith(b"PAR1")
+    if p.suffix.lower() in _PARQUET_SUFFIXES and not is_parquet:
+        raise CliError(f"{what} {p}: not a Parquet file (no PAR1 magic bytes)")
+    try:
+        if is_parquet:
+            df = pd.read_parquet(p)
+            df = df.astype(str).where(df.notna(), None)
+        else:
+            if b"\x00" in head:
+                raise CliError(f"{what} {p}: looks like a binary file (NUL bytes), not a CSV")
+            df = pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8",
+                             skipinitialspace=True)
+    except CliError:
+        raise
+    except ImportError as exc:
+        raise CliError(f"{what} {p}: reading Parquet needs pyarrow ({_one_line(exc)})") from exc
+    except pd.errors.EmptyDataError as exc:
+        raise CliError(f"{what} {p}: no columns (the file holds no CSV header)") from exc
+    except pd.errors.ParserError as exc:
+        raise CliError(f"{what} {p}: malformed CSV ({_one_line(exc, 200)})") from exc
+    except UnicodeDecodeError as exc:
+        raise CliError(f"{what} {p}: not UTF-8 text (byte {exc.start}); is it a CSV?") from exc
+    except (OSError, ValueError, MemoryError) as exc:
+        raise CliError(f"{what} {p}: cannot be read ({_one_line(exc, 200)})") from exc
+    df.columns = [str(c).strip() for c in df.columns]
+    if len(df) == 0:
+        raise CliError(f"{what} {p}: has a header ({', '.join(df.columns)}) but no rows")
+    for col in df.columns:
+        lengths = df[col].str.len()
+        if lengths.max() > MAX_FIELD_CHARS:
+            row = int(lengths.to_numpy().argmax())
+            raise CliError(f"{what} {p}: a field of {int(lengths.max())} characters in column {col!r} "
+                           f"(data row {row + 1}); ids and labels are short: is this a crowd answers table?")
+    return df
+
+
+def _need_columns(df, cols: dict, path, flags: str) -> None:
+    missing = [c for c in cols.values() if c not in df.columns]
+    if missing:
+        raise CliError(f"{path}: missing column(s) {missing}; the file has {list(df.columns)}. "
+                       f"Name them with {flags}")
+
+
+def read_answers(path, task_col="task", worker_col="worker", label_col="label", duplicates="error"):
+    """A :class:`~kdcore.crowd.Responses` from an answers file, or :class:`CliError`."""
+    from .crowd import Responses
+
+    df = read_table(path, "answers")
+    cols = {"task": task_col, "worker": worker_col, "label": label_col}
+    _need_columns(df, cols, path, "--task-col, --worker-col, --label-col")
+    for role, col in cols.items():
+        bad = df[col].isna()
+        if bad.any():
+            raise CliError(f"{path}: {int(bad.sum())} empty value(s) in column {col!r} ({role}); "
+                           f"first at data row {int(bad.to_numpy().argmax()) + 1}")
+    if duplicates == "error":
+        dup = df.duplicated([task_col, worker_col])
+        if dup.any():
+            i = int(dup.to_numpy().argmax())
+            raise CliError(f"{path}: {int(dup.sum())} duplicate (task, worker) answer(s); the first repeats task "
+                           f"{df[task_col].iloc[i]!r}, worker {df[worker_col].iloc[i]!r} at data row {i + 1}. "
+                           "Pass --duplicates keep_first or keep_last")
+    try:
+        return Responses.from_dataframe(df, task_col, worker_col, label_col, duplicates=duplicates)
+    except (ValueError, TypeError) as exc:
+        raise CliError(f"{path}: {_one_line(exc)}") from exc
+
+
+def read_truth(path, task_col="task", truth_col="truth"):
+    """Gold labels as a Series indexed by task id (column ``truth``, or the second of two)."""
+    df = read_table(path, "truth")
+    if task_col not in df.columns:
+        raise CliError(f"{path}: missing column {task_col!r}; the file has {list(df.columns)}")
+    if truth_col not in df.columns:
+        others = [c for c in df.columns if c != task_col]
+        if len(others) != 1:
+            raise CliError(f"{path}: missing column {truth_col!r}; the file has {list(df.columns)}")
+        truth_col = others[0]
+    df = df.dropna(subset=[task_col, truth_col]).drop_duplicates(task_col)
+    return df.set_index(task_col)[truth_col].rename("truth")
+
+
+def _write_table(df, path, index: bool = True) -> None:
+    p = Path(path)
+    try:
+        if p.parent and not p.parent.exists():
+            p.parent.mkdir(parents=True, exist_ok=True)
+        if p.suffix.lower() in _PARQUET_SUFFIXES:
+            df.to_parquet(p, index=index)
+        else:
+            df.to_csv(p, index=index)
+    except OSError as exc:
+        raise CliError(f"cannot write {p}: {exc.strerror or exc}") from exc
+
+
+# ----------------------------------------------------------------------------- estimators
+#: where each class lives, for a kdcore.crowd that does not re-export it
+_MODULES = {
+    "MajorityVote": "_majority_vote", "DawidSkene": "_dawid_skene", "OneCoinDawidSkene": "_one_coin",
+    "SpectralEM": "_spectral_em", "TriangularEstimation": "_triangular", "KOS": "_kos",
+    "RatioOfEigenvectors": "_kos", "GLAD": "_glad", "MACE": "_mace", "TaskTypeClustering": "_types",
+    "TypeAware": "_type_aware",
+}
+
+
+def _crowd_class(name: str):
+    import importlib
+
+    import kdcore.crowd as crowd
+
+    cls = getattr(crowd, name, None)
+    if cls is None and name in _MODULES:
+        try:
+            cls = getattr(importlib.import_module(f"kdcore.crowd.{_MODULES[name]}"), name, None)
+        except ImportError:
+            cls = None
+    if cls is None:
+        raise CliError(f"{name} is not in this build of kdcore.crowd")
+    return cls
+
+
+def make_aggregator(method: str, seed: int | None = None):
+    """The estimator behind ``--method`` (its ``random_state`` set when it has one)."""
+    if method not in METHODS:
+        raise CliError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    cls = _crowd_class(METHODS[method])
+    kwargs = {}
+    if seed is not None and "random_state" in inspect.signature(cls.__init__).parameters:
+        kwargs["random_state"] = seed
+    return cls(**kwargs)
+
+
+def _fit_info(model) -> dict:
+    """Iterations and convergence of a fitted aggregator, whichever attributes it has."""
+    info = {}
+    for attr in ("n_iter_", "n_iter", "iterations_"):
+        v = getattr(model, attr, None)
+        if isinstance(v, (int,)) or hasattr(v, "__index__"):
+            info["iterations"] = int(v)
+            break
+    hist = getattr(model, "loss_history_", None)
+    if "iterations" not in info and hist is not None:
+        info["iterations"] = len(hist)
+    conv = getattr(model, "converged_", None)
+    if conv is not None:
+        info["converged"] = bool(conv)
+    return info
+
+
+def _types_info(clustering) -> dict:
+    """Sizes and separation diagnostic of a fitted TaskTypeClustering."""
+    import numpy as np
+
+    info = {}
+    types = getattr(clustering, "types_", None)
+    if types is not None:
+        vals = np.asarray(types)
+        info["sizes"] = [int((vals == k).sum()) for k in np.unique(vals)]
+    sep = getattr(clustering, "separation_", None)
+    if sep is not None:
+        info["separation"] = float(sep)
+    return info
+
+
+def _fmt_types(info: dict) -> str:
+    parts = []
+    if "sizes" in info:
+        parts.append(f"{len(info['sizes'])} types, sizes {'/'.join(map(str, info['sizes']))}")
+    if "separation" in info:
+        parts.append(f"separation {info['separation']:.3g}")
+    if "used_types" in info:
+        parts.append("per-type aggregation used" if info["used_types"] else
+                     "plain aggregator kept (split not supported)")
+    if info.get("reason"):
+        parts.append(f"reason: {info['reason']}")
+    return ", ".join(parts) or "n/a"
+
+
+def _make_clustering(n_types: int, seed: int | None, method: str | None = None):
+    cls = _crowd_class("TaskTypeClustering")
+    kwargs = {"n_types": n_types}
+    params = inspect.signature(cls.__init__).parameters
+    if seed is not None and "random_state" in params:
+        kwargs["random_state"] = seed
+    if method is not None:
+        kwargs["method"] = method
+    return cls(**kwargs)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return v
+
+
+# ----------------------------------------------------------------------------- commands
 def _cmd_info(args) -> int:
     from .backends import show_config
 
@@ -27,12 +296,245 @@ def _cmd_datasets(args) -> int:
     return 0
 
 
+def _print_data_summary(r, path) -> None:
+    classes = list(r.classes_)
+    shown = ", ".join(map(str, classes[:8])) + (", ..." if len(classes) > 8 else "")
+    print(f"{path}: {r.n_responses} answers, {r.n_tasks} tasks, {r.n_workers} workers, "
+          f"{r.n_classes} classes [{shown}]" + (f", {r.n_duplicates_} duplicates dropped" if r.n_duplicates_ else ""))
+
+
+def _cmd_aggregate(args) -> int:
+    if args.method not in METHODS:
+        raise CliError(f"unknown method {args.method!r}; choose one of {', '.join(METHODS)}")
+    truth = read_truth(args.truth) if args.truth else None  # fail early, before a long fit
+    r = read_answers(args.answers, args.task_col, args.worker_col, args.label_col, args.duplicates)
+    _print_data_summary(r, args.answers)
+    base = make_aggregator(args.method, args.seed)
+    name = type(base).__name__
+    type_info = None
+    if args.types:
+        if args.types < 2:
+            raise CliError(f"--types must be >= 2 (the number of hidden task types), got {args.types}")
+        wrapper = _crowd_class("TypeAware")
+        model = wrapper(base, clustering=_make_clustering(args.types, args.seed), guard=not args.no_guard,
+                        random_state=args.seed)
+    else:
+        model = base
+    model.fit(r)
+    fitted = model
+    if args.types:
+        clus = getattr(model, "clustering_", None)
+        type_info = _types_info(clus) if clus is not None else {}
+        type_info["used_types"] = bool(model.split_used_)
+        ev = getattr(model, "evidence_", None) or {}
+        if ev.get("reason"):
+            type_info["reason"] = str(ev["reason"])
+        per_type = list(getattr(model, "type_models_", None) or [])
+        fitted = per_type if model.split_used_ and per_type else [model.plain_]
+    else:
+        fitted = [model]
+    infos = [_fit_info(f) for f in fitted]
+    info = infos[0] if len(infos) == 1 else {
+        k: ([i.get(k) for i in infos] if k == "iterations" else all(i.get(k) for i in infos))
+        for k in infos[0]}
+    it = info.get("iterations")
+    conv = info.get("converged")
+    it = "/".join(map(str, it)) + " (per type)" if isinstance(it, list) else it
+    print(f"method: {args.method} ({name})" + (f", wrapped in TypeAware({args.types} types)" if args.types else "")
+          + f"; iterations: {it if it is not None else 'n/a'}"
+          + f"; converged: {'n/a' if conv is None else ('yes' if conv else 'NO')}")
+    if type_info is not None:
+        print(f"types: {_fmt_types(type_info)}")
+    labels = model.labels_
+    if truth is not None:
+        from .crowd._base import accuracy
+
+        common = labels.index.intersection(truth.index)
+        if len(common) == 0:
+            raise CliError(f"{args.truth}: no task of the answers has a gold label (task ids differ)")
+        print(f"accuracy: {accuracy(labels, truth):.4f} on {len(common)} gold tasks")
+    if args.out:
+        _write_table(labels.rename("agg_label").rename_axis("task").to_frame(), args.out)
+        print(f"wrote {args.out} ({len(labels)} tasks)")
+    if args.proba:
+        probas = getattr(model, "probas_", None)
+        if probas is None:
+            raise CliError(f"{name} gives no posteriors (probas_); drop --proba")
+        _write_table(probas.rename_axis("task"), args.proba)
+        print(f"wrote {args.proba}")
+    if args.skills:
+        skills = getattr(model, "skills_by_type_", None) if args.types else None
+        if skills is not None:
+            skills = skills.rename_axis("worker").add_prefix("skill_type_")
+        else:
+            skills = _skills_frame(fitted[0], r)
+        if skills is None:
+            raise CliError(f"{name} estimates no per-worker skill; drop --skills")
+        _write_table(skills, args.skills)
+        print(f"wrote {args.skills} ({len(skills)} workers)")
+    return 0
+
+
+def _skills_frame(model, r):
+    """Per-worker skill table: ``skills_`` when the model has it, else the diagonal
+    of its confusion matrices (accuracy under each true class)."""
+    import numpy as np
+    import pandas as pd
+
+    s = getattr(model, "skills_", None)
+    if s is not None:
+        df = s.to_frame() if isinstance(s, pd.Series) else pd.DataFrame(s)
+        if not isinstance(s, (pd.Series, pd.DataFrame)):
+            df.index = r.worker_ids
+        return df.rename_axis("worker")
+    for attr in ("confusions_", "errors_", "confusion_"):
+        c = getattr(model, attr, None)
+        if isinstance(c, np.ndarray) and c.ndim == 3 and c.shape[0] == r.n_workers:
+            diag = np.einsum("wkk->wk", c)
+            return pd.DataFrame(diag, index=pd.Index(r.worker_ids, name="worker"),
+                                columns=[f"p_correct_{k}" for k in r.classes_])
+    return None
+
+
+def _cmd_types(args) -> int:
+    r = read_answers(args.answers, args.task_col, args.worker_col, args.label_col, args.duplicates)
+    _print_data_summary(r, args.answers)
+    clus = _make_clustering(args.n_types, args.seed, args.method)
+    clus.fit(r)
+    info = _types_info(clus)
+    print(f"types: {_fmt_types(info)}")
+    if args.out:
+        import numpy as np
+        import pandas as pd
+
+        types = np.asarray(clus.types_)
+        _write_table(pd.DataFrame({"type": types}, index=pd.Index(r.task_ids, name="task")), args.out)
+        print(f"wrote {args.out} ({len(types)} tasks)")
+    return 0
+
+
+def _cmd_distill_sweep(args) -> int:
+    from .report import _sweep
+
+    table = _sweep.run_sweep(data=args.data, widths=args.widths, seeds=args.seeds, n_steps=args.steps,
+                             n=args.n, d=args.d, gamma=args.gamma, target_error=args.target_error,
+                             radius=args.radius, lr=args.lr, data_home=args.data_home, progress=not args.quiet)
+    print(table.to_string(float_format=lambda v: f"{v:.2f}"))
+    print(_sweep.requirement_line(table))
+    if args.out:
+        _write_table(table, args.out)
+        print(f"wrote {args.out}")
+    return 0
+
+
+def _cmd_reproduce(args) -> int:
+    from .report import reproduce
+
+    parts = ("crowd", "distill") if args.part == "all" else (args.part,)
+    only = [k.strip() for k in args.only.split(",") if k.strip()] if args.only else None
+    res = reproduce(parts=parts, profile=args.profile, out=args.out, data_home=args.data_home,
+                    progress=False if args.quiet else None, seed=args.seed, only=only)
+    print(f"wrote {res['report']} ({res['n_sections']} sections, {res['n_figures']} figures, "
+          f"{res['seconds']:.0f} s)")
+    if res["failed"]:
+        print(f"{len(res['failed'])} step(s) failed: {', '.join(res['failed'])} (see the report)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _widths(text: str) -> list[int]:
+    try:
+        out = [int(t) for t in text.replace(" ", "").split(",") if t]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated even widths like 2,4,8, got {text!r}") from None
+    if not out or any(w < 2 or w % 2 for w in out):
+        raise argparse.ArgumentTypeError(f"widths must be even integers >= 2 (symmetric init), got {text!r}")
+    return sorted(set(out))
+
+
+def _answer_args(s) -> None:
+    s.add_argument("answers", metavar="ANSWERS", help="answers file: CSV or Parquet, one (task, worker, label) a row")
+    s.add_argument("--task-col", default="task", help="task id column (default: task)")
+    s.add_argument("--worker-col", default="worker", help="worker id column (default: worker)")
+    s.add_argument("--label-col", default="label", help="label column (default: label)")
+    s.add_argument("--duplicates", choices=("error", "keep_first", "keep_last"), default="error",
+                   help="a worker answering a task twice: refuse (default) or keep one answer")
+    s.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="kdcore", description="Crowd truth inference with task types; soft vs hard labels.")
-    sub = p.add_subparsers(dest="command", required=True)
-    s = sub.add_parser("info", help="versions, backends, threads, SIMD, BLAS (= kdcore.show_config())")
+    p = _Parser(prog="kdcore", description="Crowd truth inference with task types; soft vs hard labels.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    s = sub.add_parser("aggregate", help="estimate true labels from crowd answers",
+                       description="Run a truth-inference method on a crowd-kit style answers file and write "
+                                   "the labels (and posteriors, worker skills). Prints tasks, workers, classes, "
+                                   "iterations, convergence, and with --types the type-separation diagnostic.")
+    _answer_args(s)
+    s.add_argument("--method", default="ds", metavar="{" + ",".join(METHODS) + "}",
+                   help="aggregator (default: ds = Dawid-Skene EM)")
+    s.add_argument("--types", type=int, default=0, metavar="K",
+                   help="cluster the tasks into K hidden types first and aggregate each type separately")
+    s.add_argument("--no-guard", action="store_true",
+                   help="with --types: always aggregate per type (default: a guard keeps the plain "
+                        "aggregator when the two-type model is not supported)")
+    s.add_argument("--out", help="write labels (task, agg_label) here (.csv or .parquet)")
+    s.add_argument("--proba", help="write the posterior of each class for each task here")
+    s.add_argument("--skills", help="write the estimated per-worker skills here")
+    s.add_argument("--truth", help="gold labels (task, truth): print the accuracy on the gold tasks")
+    s.set_defaults(func=_cmd_aggregate)
+
+    s = sub.add_parser("types", help="cluster tasks into hidden types (the diagnostic alone)",
+                       description="Spectral clustering of the tasks into hidden types from the answers alone; "
+                                   "prints the type sizes and the separation diagnostic.")
+    _answer_args(s)
+    s.add_argument("--n-types", type=_positive_int, default=2, help="number of types (default: 2)")
+    s.add_argument("--method", default=None, help="clustering method of TaskTypeClustering (default: its own)")
+    s.add_argument("--out", help="write (task, type) here")
+    s.set_defaults(func=_cmd_types)
+
+    s = sub.add_parser("distill", help="soft- vs hard-label training of two-layer ReLU networks",
+                       description="Two-layer ReLU students trained on soft or hard labels.")
+    dsub = s.add_subparsers(dest="distill_command", required=True, parser_class=_Parser)
+    w = dsub.add_parser("sweep", help="width sweep soft vs hard: the neuron requirement table",
+                        description="Train students of each width on soft and on hard labels (projected GD) and "
+                                    "print test error per width and the smallest width reaching the target error.")
+    w.add_argument("--data", default="margin", choices=("margin", "mnist-full", "mnist-reduced"),
+                   help="synthetic linearly separable data with margin gamma, or MNIST 'digit > 4' "
+                        "(full, or reduced: digits 1, 7, 4, 9 removed)")
+    w.add_argument("--widths", type=_widths, default=[2, 4, 8, 16, 32], help="even widths (default: 2,4,8,16,32)")
+    w.add_argument("--seeds", type=_positive_int, default=3, help="seeds per width and arm (default: 3)")
+    w.add_argument("--steps", type=_positive_int, default=300, help="gradient steps (default: 300)")
+    w.add_argument("--n", type=_positive_int, default=500, help="training points (default: 500)")
+    w.add_argument("--d", type=_positive_int, default=20, help="dimension of synthetic data (default: 20)")
+    w.add_argument("--gamma", type=float, default=0.05, help="margin of the synthetic data (default: 0.05)")
+    w.add_argument("--target-error", type=float, default=0.05, help="error defining the requirement (default 0.05)")
+    w.add_argument("--radius", type=float, default=1.0, help="projection radius B (default: 1.0; 0 = none)")
+    w.add_argument("--lr", type=float, default=1.0, help="step size (default: 1.0)")
+    w.add_argument("--data-home", default=None, help="folder holding mnist/ (default: $KDCORE_DATA)")
+    w.add_argument("--out", help="write the table here (.csv)")
+    w.add_argument("--quiet", action="store_true", help="no progress bar")
+    w.set_defaults(func=_cmd_distill_sweep)
+
+    s = sub.add_parser("reproduce", help="regenerate the papers' tables and figures in one report",
+                       description="Run the experiments of both papers and write DIR/report.md (our numbers "
+                                   "beside the published ones), PNG figures and DIR/results.json.")
+    s.add_argument("part", nargs="?", default="all", choices=("crowd", "distill", "all"),
+                   help="which paper (default: all)")
+    s.add_argument("--profile", default="quick", choices=("tiny", "quick", "full"),
+                   help="quick: < 10 min on 2 cores (default); full: the papers' protocol (hours); tiny: seconds")
+    s.add_argument("--out", default="report", help="output folder (default: ./report)")
+    s.add_argument("--data-home", default=None, help="folder holding crowd/, mnist/, cifar10/ (default: $KDCORE_DATA)")
+    s.add_argument("--seed", type=int, default=0, help="base seed (default: 0)")
+    s.add_argument("--only", metavar="KEYS", help="comma-separated step keys to run (e.g. crowd.real,distill.mnist)")
+    s.add_argument("--quiet", action="store_true", help="no progress bars")
+    s.set_defaults(func=_cmd_reproduce)
+
+    s = sub.add_parser("info", help="versions, backends, threads, SIMD, BLAS (= kdcore.show_config())",
+                       description="Print what this machine has: versions, backends, threads, SIMD level, BLAS.")
     s.set_defaults(func=_cmd_info)
-    s = sub.add_parser("datasets", help="summary of the real crowd datasets in the data folder")
+    s = sub.add_parser("datasets", help="summary of the real crowd datasets in the data folder",
+                       description="One line per real crowd dataset found in the data folder.")
     s.add_argument("--data-home", default=None, help="folder holding crowd/ (default: $KDCORE_DATA)")
     s.set_defaults(func=_cmd_datasets)
     return p
@@ -41,11 +543,23 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    prog = f"kdcore {args.command}"
     try:
         return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
     except (CliError, ValueError, TypeError, FileNotFoundError, MemoryError) as exc:
-        print(f"kdcore {args.command}: error: {exc}", file=sys.stderr)
+        if os.environ.get("KDCORE_DEBUG"):
+            raise
+        print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except Exception as exc:  # an internal failure: still one line, code 1
+        if os.environ.get("KDCORE_DEBUG"):
+            raise
+        print(f"{prog}: internal error: {type(exc).__name__}: {_one_line(exc)} "
+              "(rerun with KDCORE_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

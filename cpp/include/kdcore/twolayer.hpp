@@ -1,0 +1,54 @@
+// kdcore/twolayer.hpp: full-batch projected gradient descent for a BATCH of
+// two-layer ReLU networks on the same data (Mandal, Lin, Srikant, "A Theoretical
+// Analysis of Soft-Label vs Hard-Label Training in Neural Networks", L4DC 2025;
+// PAPERS.md A.1-A.3, typos corrected).
+//
+// Network k has m_k neurons, rows [offsets[k], offsets[k+1]) of W (M x d), fixed
+// signs a, centres W0:
+//   f_k(x) = (1/sqrt(m_k)) sum_j a_j relu(W_j . x)
+//   soft (loss_type 0): l = KL(p || sigmoid(f))  = p ln p + (1-p) ln(1-p) + p softplus(-f) + (1-p) softplus(f)
+//                       dl/df = sigmoid(f) - p
+//   hard (loss_type 1): l = ln(1 + exp(-y f))     = softplus(-y f),   dl/df = -y sigmoid(-y f)
+//   grad_j = (1/n_train) sum_{i < n_train} dl_i/df (a_j/sqrt(m_k)) 1(W_j . x_i > 0) x_i
+//   W_j <- W_j - lr_k grad_j;  W_j <- W0_j + (W_j - W0_j) min(1, (B_k/sqrt(m_k)) / ||W_j - W0_j||)
+// (no projection when radius[k] <= 0). Loss and error 1(y f <= 0) are those of
+// W before the update; rows i >= n_train are an evaluation set (forward only).
+//
+// Numerics: softplus(z) = max(z,0) + log1p(exp(-|z|)) and sigmoid via tanh, so
+// no overflow for any f; f, the losses and their sums are accumulated in double.
+//
+// Memory traffic (why a custom kernel): networks are packed into groups whose
+// weights and gradient fit in L2; for each group, each block of rows of X is read
+// once per step and used for the forward pass, the loss gradient and the backward
+// pass of every network of the group while it sits in cache. Small widths (the
+// paper's regime) are memory-bound: numpy streams X twice per network per step.
+// Register-tiled micro-kernels (2 rows x 4 neurons forward, 4 neurons x 16
+// features backward) use GCC vector extensions, compiled as KDCORE_SIMD_CLONES.
+// OpenMP: over row blocks (thread-local gradients, reduced over neurons).
+#pragma once
+
+#include <cstdint>
+
+#include "kdcore/parallel.hpp"
+
+namespace kdcore {
+
+// hist: K x n_steps x 4 (train loss, train error, eval loss, eval error) before
+// each step; final_vals: K x 4 at W(n_steps). Eval entries are NaN without eval rows.
+// W is updated in place. targets: K x n (soft p or hard y per network, all rows);
+// y: n labels in {-1,+1} for the error.
+template <class T>
+void twolayer_train(const T* X, index_t n, index_t n_train, index_t d, T* W, const T* W0, const T* a,
+                    const index_t* offsets, index_t K, const std::int32_t* loss_type, const T* targets, const T* y,
+                    const double* lr, const double* radius, index_t n_steps, int n_threads, double* hist,
+                    double* final_vals);
+
+extern template void twolayer_train<float>(const float*, index_t, index_t, index_t, float*, const float*, const float*,
+                                           const index_t*, index_t, const std::int32_t*, const float*, const float*,
+                                           const double*, const double*, index_t, int, double*, double*);
+extern template void twolayer_train<double>(const double*, index_t, index_t, index_t, double*, const double*,
+                                            const double*, const index_t*, index_t, const std::int32_t*,
+                                            const double*, const double*, const double*, const double*, index_t, int,
+                                            double*, double*);
+
+}  // namespace kdcore

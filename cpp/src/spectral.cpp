@@ -1,0 +1,417 @@
+// The implicit task-task operator G of the task-type spectral partition and a
+// Lanczos eigensolver (see kdcore/spectral.hpp for the equations).
+#include "kdcore/spectral.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <numeric>
+#include <random>
+#include <string>
+
+namespace kdcore {
+
+namespace {
+
+constexpr index_t kTileJ = 512;   // tasks per tile of the dense M = X diag(u) X^T product (L2-resident)
+constexpr index_t kChunkJ = 8;    // tasks per register block of the dense q_j = x_j^T M x_j product
+
+double* aligned_zeros(std::size_t n) {
+    std::size_t bytes = ((n * sizeof(double) + 63) / 64) * 64;
+    if (bytes == 0) bytes = 64;
+    void* p = std::aligned_alloc(64, bytes);
+    if (!p) throw std::bad_alloc();
+    std::memset(p, 0, bytes);
+    return static_cast<double*>(p);
+}
+
+// M[i][i'] += sum_j a_r[j] u[j] b_c[j] for 2 rows a and 4 rows b over one task
+// tile: 8 dot products sharing the loads (2 x 4 register block).
+KDCORE_SIMD_CLONES
+void dot_block_2x4(const double* a0, const double* a1, const double* b0, const double* b1, const double* b2,
+                   const double* b3, const double* u, index_t len, double* out) {
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
+    KDCORE_OMP(simd reduction(+ : s0, s1, s2, s3, s4, s5, s6, s7))
+    for (index_t j = 0; j < len; ++j) {
+        const double x0 = a0[j] * u[j], x1 = a1[j] * u[j];
+        s0 += x0 * b0[j];
+        s1 += x0 * b1[j];
+        s2 += x0 * b2[j];
+        s3 += x0 * b3[j];
+        s4 += x1 * b0[j];
+        s5 += x1 * b1[j];
+        s6 += x1 * b2[j];
+        s7 += x1 * b3[j];
+    }
+    out[0] += s0; out[1] += s1; out[2] += s2; out[3] += s3;
+    out[4] += s4; out[5] += s5; out[6] += s6; out[7] += s7;
+}
+
+// q_j = x_j^T M x_j = sum_i X_ij (U x_j)_i for kChunkJ consecutive tasks j0.., with
+// U the upper triangle of the symmetric M with doubled off-diagonal (so half the
+// work of M x_j); y = U x_j for 4 rows at a time, 4 x 8 accumulators in registers.
+// U is stored transposed (row i2 holds U[.][i2]) so the 4 coefficients are contiguous.
+KDCORE_SIMD_CLONES
+void quad_chunk(const double* X, index_t d_pad, index_t n_pad, const double* M, index_t j0, double* q) {
+    double acc[kChunkJ] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (index_t ib = 0; ib < n_pad; ib += 4) {
+        double y0[kChunkJ] = {0}, y1[kChunkJ] = {0}, y2[kChunkJ] = {0}, y3[kChunkJ] = {0};
+        for (index_t i2 = ib; i2 < n_pad; ++i2) {  // U is upper triangular
+            const double* xr = X + i2 * d_pad + j0;
+            const double* mr = M + i2 * n_pad + ib;  // U[ib..ib+3][i2]
+            const double m0 = mr[0], m1 = mr[1], m2 = mr[2], m3 = mr[3];
+            for (index_t t = 0; t < kChunkJ; ++t) {
+                y0[t] += m0 * xr[t];
+                y1[t] += m1 * xr[t];
+                y2[t] += m2 * xr[t];
+                y3[t] += m3 * xr[t];
+            }
+        }
+        const double* x0 = X + ib * d_pad + j0;
+        for (index_t t = 0; t < kChunkJ; ++t)
+            acc[t] += x0[t] * y0[t] + x0[d_pad + t] * y1[t] + x0[2 * d_pad + t] * y2[t] + x0[3 * d_pad + t] * y3[t];
+    }
+    for (index_t t = 0; t < kChunkJ; ++t) q[t] = acc[t];
+}
+
+inline double dotp(const double* a, const double* b, index_t p) {
+    double s = 0;
+    for (index_t k = 0; k < p; ++k) s += a[k] * b[k];
+    return s;
+}
+
+}  // namespace
+
+HollowGram::HollowGram(const code_t* task, const code_t* worker, const double* values, index_t nnz, index_t p,
+                       code_t n_tasks, code_t n_workers, bool dense)
+    : d_(n_tasks), n_(n_workers), p_(p), nnz_(nnz), dense_(dense) {
+    if (n_tasks < 1 || n_workers < 1) fail("HollowGram: need at least one task and one worker");
+    if (p < 1) fail("HollowGram: value dimension p must be >= 1");
+    if (dense && p != 1) fail("HollowGram: the dense kernel needs p == 1 (binary answers)");
+    // task-major CSR by counting sort
+    indptr_.assign(static_cast<std::size_t>(d_) + 1, 0);
+    for (index_t e = 0; e < nnz; ++e) {
+        if (task[e] < 0 || task[e] >= n_tasks) throw std::out_of_range("HollowGram: task code out of range");
+        if (worker[e] < 0 || worker[e] >= n_workers) throw std::out_of_range("HollowGram: worker code out of range");
+        ++indptr_[task[e] + 1];
+    }
+    for (index_t j = 0; j < d_; ++j) indptr_[j + 1] += indptr_[j];
+    worker_.resize(nnz);
+    z_.resize(static_cast<std::size_t>(nnz * p));
+    s_.resize(nnz);
+    {
+        std::vector<index_t> pos(indptr_.begin(), indptr_.end() - 1);
+        for (index_t e = 0; e < nnz; ++e) {
+            const index_t at = pos[task[e]]++;
+            worker_[at] = worker[e];
+            std::memcpy(&z_[at * p], values + e * p, sizeof(double) * p);
+        }
+    }
+    for (index_t a = 0; a < nnz; ++a) s_[a] = dotp(&z_[a * p], &z_[a * p], p);
+    // g_j = sum_{a,b} (z_a . z_b)^2 - sum_a s_a^2 = ||sum_a z_a z_a^T||_F^2 - sum_a s_a^2 : O(nnz p^2)
+    gdiag_.assign(d_, 0.0);
+    {
+        std::vector<double> C(static_cast<std::size_t>(p * p));
+        for (index_t j = 0; j < d_; ++j) {
+            std::fill(C.begin(), C.end(), 0.0);
+            double g = 0;
+            for (index_t a = indptr_[j]; a < indptr_[j + 1]; ++a) {
+                const double* za = &z_[a * p];
+                for (index_t r = 0; r < p; ++r)
+                    for (index_t c = 0; c < p; ++c) C[r * p + c] += za[r] * za[c];
+                g -= s_[a] * s_[a];
+            }
+            for (double c : C) g += c * c;
+            gdiag_[j] = g;
+        }
+    }
+    if (dense_) {
+        n_pad_ = (n_ + 3) / 4 * 4;
+        d_pad_ = (d_ + kChunkJ - 1) / kChunkJ * kChunkJ;
+        xd_ = aligned_zeros(static_cast<std::size_t>(n_pad_ * d_pad_));
+        for (index_t j = 0; j < d_; ++j)
+            for (index_t a = indptr_[j]; a < indptr_[j + 1]; ++a) xd_[worker_[a] * d_pad_ + j] += z_[a];
+    }
+}
+
+HollowGram::~HollowGram() { std::free(xd_); }
+
+// Sparse kernel: M = sum_l u_l sum_{a,b in l} (z_a . z_b) e_{i_a} e_{i_b}^T (per-thread
+// copies, summed), then q_j = sum_{a,b in j} (z_a . z_b) M_{i_a i_b}. O(sum_j c_j^2 p).
+void HollowGram::apply_sparse(const double* u, double* q, int n_threads) const {
+    const index_t n = n_, p = p_;
+    const std::size_t nn = static_cast<std::size_t>(n * n);
+    // keep the per-thread copies of M under ~256 MB together
+    int nt = n_threads;
+    while (nt > 1 && nn * sizeof(double) * static_cast<std::size_t>(nt) > (std::size_t(256) << 20)) --nt;
+    std::vector<double> M(nn, 0.0);
+    ExceptionCatcher ex;
+    KDCORE_OMP(parallel num_threads(nt)) {
+        std::vector<double> loc;
+        ex.run([&] { loc.assign(nn, 0.0); });
+        KDCORE_OMP(for schedule(static))
+        for (index_t j = 0; j < d_; ++j) {
+            if (ex.failed()) continue;
+            const double uj = u[j];
+            if (uj == 0.0) continue;
+            for (index_t a = indptr_[j]; a < indptr_[j + 1]; ++a) {
+                double* row = loc.data() + static_cast<std::size_t>(worker_[a]) * n;
+                const double* za = &z_[a * p];
+                for (index_t b = indptr_[j]; b < indptr_[j + 1]; ++b)
+                    row[worker_[b]] += uj * dotp(za, &z_[b * p], p);
+            }
+        }
+        KDCORE_OMP(critical) {
+            if (!ex.failed())
+                for (std::size_t t = 0; t < nn; ++t) M[t] += loc[t];
+        }
+    }
+    ex.rethrow();
+    KDCORE_OMP(parallel for schedule(static) num_threads(n_threads))
+    for (index_t j = 0; j < d_; ++j) {
+        double acc = 0;
+        for (index_t a = indptr_[j]; a < indptr_[j + 1]; ++a) {
+            const double* row = M.data() + static_cast<std::size_t>(worker_[a]) * n;
+            const double* za = &z_[a * p];
+            for (index_t b = indptr_[j]; b < indptr_[j + 1]; ++b) acc += dotp(za, &z_[b * p], p) * row[worker_[b]];
+        }
+        q[j] = acc;
+    }
+}
+
+// Dense kernel (p = 1): M = X diag(u) X^T by 2 x 4 blocked dot products over task
+// tiles (upper triangle, per-thread copies), then q_j = x_j^T M x_j by 4 x 8
+// register blocks. O(n^2 d), about 1.5 n^2 d multiply-adds.
+void HollowGram::apply_dense(const double* u, double* q, int n_threads) const {
+    const index_t np = n_pad_, dp = d_pad_;
+    const std::size_t nn = static_cast<std::size_t>(np * np);
+    std::vector<double> up(static_cast<std::size_t>(dp), 0.0);
+    std::copy(u, u + d_, up.begin());
+    std::vector<double> M(nn, 0.0);
+    const index_t n_tiles = (dp + kTileJ - 1) / kTileJ;
+    ExceptionCatcher ex;
+    KDCORE_OMP(parallel num_threads(n_threads)) {
+        std::vector<double> loc;
+        ex.run([&] { loc.assign(nn, 0.0); });
+        double blk[8];
+        KDCORE_OMP(for schedule(static))
+        for (index_t tile = 0; tile < n_tiles; ++tile) {
+            if (ex.failed()) continue;
+            const index_t j0 = tile * kTileJ, len = std::min(kTileJ, dp - j0);
+            for (index_t i = 0; i < np; i += 2) {
+                const double* a0 = xd_ + i * dp + j0;
+                const double* a1 = a0 + dp;
+                for (index_t c = (i / 4) * 4; c < np; c += 4) {
+                    const double* b0 = xd_ + c * dp + j0;
+                    std::fill(blk, blk + 8, 0.0);
+                    dot_block_2x4(a0, a1, b0, b0 + dp, b0 + 2 * dp, b0 + 3 * dp, up.data() + j0, len, blk);
+                    double* r0 = loc.data() + i * np + c;
+                    double* r1 = r0 + np;
+                    for (int t = 0; t < 4; ++t) {
+                        r0[t] += blk[t];
+                        r1[t] += blk[4 + t];
+                    }
+                }
+            }
+        }
+        KDCORE_OMP(critical) {
+            if (!ex.failed())
+                for (std::size_t t = 0; t < nn; ++t) M[t] += loc[t];
+        }
+    }
+    ex.rethrow();
+    // U^T: row i2 holds U[i][i2] = M[i][i2] (2x when i < i2, 1x on the diagonal, 0 when i > i2);
+    // the upper triangle of M is exact (blocks start at the row's 4-aligned column).
+    std::vector<double> Ut(nn, 0.0);
+    for (index_t i = 0; i < np; ++i)
+        for (index_t c = i; c < np; ++c) Ut[c * np + i] = (c == i ? 1.0 : 2.0) * M[i * np + c];
+    M.swap(Ut);
+    const index_t n_chunks = dp / kChunkJ;
+    std::vector<double> qp(static_cast<std::size_t>(dp), 0.0);
+    KDCORE_OMP(parallel for schedule(static) num_threads(n_threads))
+    for (index_t ch = 0; ch < n_chunks; ++ch) quad_chunk(xd_, dp, np, M.data(), ch * kChunkJ, qp.data() + ch * kChunkJ);
+    std::copy(qp.begin(), qp.begin() + d_, q);
+}
+
+void HollowGram::apply(const double* u, double* out, int n_threads) const {
+    const int nt = resolve_threads(n_threads);
+    if (dense_)
+        apply_dense(u, out, nt);
+    else
+        apply_sparse(u, out, nt);
+    // corrections: w_i = sum_l u_l s_il, c_j = sum_{a in j} s_a w_{i_a}; then the diagonal
+    std::vector<double> w(static_cast<std::size_t>(n_), 0.0);
+    for (index_t j = 0; j < d_; ++j)
+        for (index_t a = indptr_[j]; a < indptr_[j + 1]; ++a) w[worker_[a]] += s_[a] * u[j];
+    KDCORE_OMP(parallel for schedule(static) num_threads(nt))
+    for (index_t j = 0; j < d_; ++j) {
+        double c = 0;
+        for (index_t a = indptr_[j]; a < indptr_[j + 1]; ++a) c += s_[a] * w[worker_[a]];
+        out[j] -= c + gdiag_[j] * u[j];
+    }
+}
+
+// ---------------------------------------------------------------------------- eigensolvers
+
+void jacobi_eigh(std::vector<double> A, int m, std::vector<double>& w, std::vector<double>& V) {
+    V.assign(static_cast<std::size_t>(m) * m, 0.0);
+    for (int i = 0; i < m; ++i) V[i * m + i] = 1.0;
+    for (int sweep = 0; sweep < 100; ++sweep) {
+        double off = 0, tot = 0;
+        for (int i = 0; i < m; ++i)
+            for (int j = 0; j < m; ++j) {
+                const double a = A[i * m + j] * A[i * m + j];
+                tot += a;
+                if (i != j) off += a;
+            }
+        if (off <= 1e-30 * std::max(tot, 1e-300)) break;
+        for (int p = 0; p < m - 1; ++p)
+            for (int r = p + 1; r < m; ++r) {
+                const double apr = A[p * m + r];
+                if (std::fabs(apr) < 1e-300) continue;
+                const double theta = (A[r * m + r] - A[p * m + p]) / (2 * apr);
+                const double t = (theta >= 0 ? 1.0 : -1.0) / (std::fabs(theta) + std::sqrt(theta * theta + 1));
+                const double c = 1 / std::sqrt(t * t + 1), s = t * c;
+                for (int k = 0; k < m; ++k) {  // columns p, r
+                    const double akp = A[k * m + p], akr = A[k * m + r];
+                    A[k * m + p] = c * akp - s * akr;
+                    A[k * m + r] = s * akp + c * akr;
+                }
+                for (int k = 0; k < m; ++k) {  // rows p, r
+                    const double apk = A[p * m + k], ark = A[r * m + k];
+                    A[p * m + k] = c * apk - s * ark;
+                    A[r * m + k] = s * apk + c * ark;
+                }
+                for (int k = 0; k < m; ++k) {
+                    const double vkp = V[k * m + p], vkr = V[k * m + r];
+                    V[k * m + p] = c * vkp - s * vkr;
+                    V[k * m + r] = s * vkp + c * vkr;
+                }
+            }
+    }
+    std::vector<int> order(m);
+    std::iota(order.begin(), order.end(), 0);
+    std::sort(order.begin(), order.end(), [&](int a, int b) { return A[a * m + a] > A[b * m + b]; });
+    w.resize(m);
+    std::vector<double> Vs(static_cast<std::size_t>(m) * m);
+    for (int c = 0; c < m; ++c) {
+        w[c] = A[order[c] * m + order[c]];
+        for (int k = 0; k < m; ++k) Vs[k * m + c] = V[k * m + order[c]];
+    }
+    V.swap(Vs);
+}
+
+namespace {
+double uniform_pm1(std::mt19937_64& g) { return static_cast<double>(g() >> 11) * 0x1.0p-52 - 1.0; }
+
+double pdot(const double* a, const double* b, index_t d, int nt) {
+    double s = 0;
+    KDCORE_OMP(parallel for reduction(+ : s) schedule(static) num_threads(nt) if (d > 20000))
+    for (index_t t = 0; t < d; ++t) s += a[t] * b[t];
+    return s;
+}
+void paxpy(double alpha, const double* x, double* y, index_t d, int nt) {
+    KDCORE_OMP(parallel for schedule(static) num_threads(nt) if (d > 20000))
+    for (index_t t = 0; t < d; ++t) y[t] += alpha * x[t];
+}
+// Two passes of classical Gram-Schmidt of w against the first m rows of V.
+void reorthogonalise(const std::vector<double>& V, int m, index_t d, double* w, int nt) {
+    for (int pass = 0; pass < 2; ++pass)
+        for (int r = 0; r < m; ++r) paxpy(-pdot(&V[r * d], w, d, nt), &V[r * d], w, d, nt);
+}
+}  // namespace
+
+EigResult lanczos_top(const std::function<void(const double*, double*)>& matvec, index_t d, int k, int ncv,
+                      double tol, std::uint64_t seed, int n_threads) {
+    if (d < 1) fail("lanczos_top: dimension must be >= 1");
+    if (k < 1 || k > d) fail("lanczos_top: k must be in [1, d], got " + std::to_string(k));
+    const int nt = resolve_threads(n_threads);
+    const int m_max = static_cast<int>(std::min<index_t>(d, std::max(ncv, k + 1)));
+    std::vector<double> V(static_cast<std::size_t>(m_max + 1) * d, 0.0);
+    std::vector<double> alpha, beta;  // T: diag alpha[0..m), off-diagonal beta[0..m-1)
+    std::mt19937_64 gen(seed);
+    auto fresh = [&](int m) {  // a random unit vector orthogonal to V[0..m)
+        double* v = &V[static_cast<std::size_t>(m) * d];
+        for (int attempt = 0; attempt < 5; ++attempt) {
+            for (index_t t = 0; t < d; ++t) v[t] = uniform_pm1(gen);
+            reorthogonalise(V, m, d, v, nt);
+            const double nrm = std::sqrt(pdot(v, v, d, nt));
+            if (nrm > 1e-8) {
+                for (index_t t = 0; t < d; ++t) v[t] /= nrm;
+                return true;
+            }
+        }
+        return false;
+    };
+    EigResult res;
+    fresh(0);
+    std::vector<double> w(static_cast<std::size_t>(d));
+    std::vector<double> theta, S;
+    double anorm = 0;
+    int m = 0;
+    while (true) {
+        const double* v = &V[static_cast<std::size_t>(m) * d];
+        matvec(v, w.data());
+        ++res.n_matvec;
+        check_interrupt();
+        const double a = pdot(v, w.data(), d, nt);
+        alpha.push_back(a);
+        paxpy(-a, v, w.data(), d, nt);
+        if (m > 0) paxpy(-beta[m - 1], &V[static_cast<std::size_t>(m - 1) * d], w.data(), d, nt);
+        reorthogonalise(V, m + 1, d, w.data(), nt);
+        double b = std::sqrt(pdot(w.data(), w.data(), d, nt));
+        ++m;
+        anorm = std::max(anorm, std::fabs(a) + b);
+        // Ritz pairs of T_m
+        std::vector<double> T(static_cast<std::size_t>(m) * m, 0.0);
+        for (int i = 0; i < m; ++i) {
+            T[i * m + i] = alpha[i];
+            if (i + 1 < m) T[i * m + i + 1] = T[(i + 1) * m + i] = beta[i];
+        }
+        jacobi_eigh(T, m, theta, S);
+        const bool exhausted = (m == d);
+        const bool breakdown = b <= 1e-13 * std::max(anorm, 1e-300);
+        double worst = 0;
+        if (m >= k) {
+            for (int i = 0; i < k; ++i) worst = std::max(worst, std::fabs(b * S[(m - 1) * m + i]));
+        }
+        const double scale = std::max(std::fabs(theta[0]), 1e-300);
+        res.max_residual = worst;
+        if (m >= k && (exhausted || worst <= tol * scale)) {
+            res.converged = true;
+            break;
+        }
+        if (exhausted || m >= m_max) {
+            res.converged = (m >= k) && (exhausted || worst <= tol * scale);
+            if (m < k) fail("lanczos_top: could not build k Krylov vectors");
+            break;
+        }
+        if (breakdown) {  // invariant subspace found: continue from a fresh orthogonal vector
+            beta.push_back(0.0);
+            if (!fresh(m)) {
+                res.converged = m >= k;
+                if (m < k) fail("lanczos_top: operator has fewer than k independent directions");
+                break;
+            }
+        } else {
+            beta.push_back(b);
+            double* vn = &V[static_cast<std::size_t>(m) * d];
+            for (index_t t = 0; t < d; ++t) vn[t] = w[t] / b;
+        }
+    }
+    res.values.assign(theta.begin(), theta.begin() + k);
+    res.vectors.assign(static_cast<std::size_t>(d) * k, 0.0);
+    for (int r = 0; r < m; ++r) {
+        const double* vr = &V[static_cast<std::size_t>(r) * d];
+        for (int i = 0; i < k; ++i) {
+            const double c = S[r * m + i];
+            KDCORE_OMP(parallel for schedule(static) num_threads(nt) if (d > 20000))
+            for (index_t t = 0; t < d; ++t) res.vectors[t * k + i] += c * vr[t];
+        }
+    }
+    return res;
+}
+
+}  // namespace kdcore

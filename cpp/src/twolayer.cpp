@@ -1,0 +1,436 @@
+// Projected gradient descent for a batch of two-layer ReLU networks; the
+// equations, the numerics and the memory plan are in kdcore/twolayer.hpp.
+#include "kdcore/twolayer.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <limits>
+#include <vector>
+
+// The vector helpers are always inlined into the SIMD clones; no AVX value crosses an ABI boundary.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+namespace kdcore {
+namespace {
+
+template <class T>
+struct VT;
+template <>
+struct VT<float> {
+    typedef float V __attribute__((vector_size(32)));
+    static constexpr int L = 8;
+};
+template <>
+struct VT<double> {
+    typedef double V __attribute__((vector_size(32)));
+    static constexpr int L = 4;
+};
+
+constexpr index_t kNT = 4;     // neurons per register tile
+constexpr index_t kR = 64;     // rows per block: the block (64 x d) stays in L2 for the whole group
+constexpr index_t kPadD = 32;  // features padded to a multiple of 4 float vectors / 8 double vectors
+
+template <class V, class T>
+inline __attribute__((always_inline)) V vload(const T* p) {
+    V v;
+    std::memcpy(&v, p, sizeof(V));
+    return v;
+}
+template <class V, class T>
+inline __attribute__((always_inline)) void vstore(T* p, const V& v) {
+    std::memcpy(p, &v, sizeof(V));
+}
+
+inline double softplus(double z) { return std::max(z, 0.0) + std::log1p(std::exp(-std::fabs(z))); }
+inline double sigmoid(double z) { return 0.5 * (1.0 + std::tanh(0.5 * z)); }
+
+// What one row block of one group needs.
+template <class T>
+struct Block {
+    const T* X;          // padded rows, stride dp
+    index_t dp, n, n_train;
+    const T* W;          // group weights, Gp x dp
+    index_t Gp;          // neurons of the group, padded to kNT
+    const T* coef;       // Gp: a_j / sqrt(m_k) (0 on padding)
+    index_t Kg;          // networks in the group
+    const index_t* nb;   // Kg + 1 local neuron offsets
+    const std::int32_t* ltype;
+    const T* const* tgt; // Kg target rows (length n)
+    const T* y;
+    double inv_ntrain;
+    bool backward;
+};
+
+// H[rr][j + q] = x_{r0+rr} . W_{j+q} for RT rows and the kNT neurons of one tile, over the padded features.
+template <class T, int RT>
+inline __attribute__((always_inline)) void fwd_tile(const T* Xr, index_t dp, const T* w, index_t Gp, T* H) {
+    using V = typename VT<T>::V;
+    constexpr int L = VT<T>::L;
+    V acc[RT][kNT];
+    for (int r = 0; r < RT; ++r)
+        for (int q = 0; q < kNT; ++q) acc[r][q] = V{};
+    for (index_t k = 0; k < dp; k += L) {
+        V wv[kNT];
+        for (int q = 0; q < kNT; ++q) wv[q] = vload<V>(w + q * dp + k);
+        for (int r = 0; r < RT; ++r) {
+            const V x = vload<V>(Xr + r * dp + k);
+            for (int q = 0; q < kNT; ++q) acc[r][q] += x * wv[q];
+        }
+    }
+    for (int r = 0; r < RT; ++r)
+        for (int q = 0; q < kNT; ++q) {
+            T s = 0;
+            for (int l = 0; l < L; ++l) s += acc[r][q][l];
+            H[r * Gp + q] = s;
+        }
+}
+
+// G_{j+q}[k .. k + NBX L) += sum over the listed rows of C[rr][j+q] x_rr[k ..], q = 0, 1.
+template <class T, int NBX>
+inline __attribute__((always_inline)) void bwd_chunk(const T* Xb, index_t dp, const std::int32_t* idx, index_t cnt,
+                                                     const T* C, index_t Gp, index_t j, index_t k, T* gj) {
+    using V = typename VT<T>::V;
+    constexpr int L = VT<T>::L;
+    V s0[NBX], s1[NBX];
+    for (int v = 0; v < NBX; ++v) s0[v] = s1[v] = V{};
+    for (index_t t = 0; t < cnt; ++t) {
+        const index_t rr = idx[t];
+        const T* xr = Xb + rr * dp + k;
+        const T* c = C + rr * Gp + j;
+        const V c0 = V{} + c[0], c1 = V{} + c[1];
+        for (int v = 0; v < NBX; ++v) {
+            const V x = vload<V>(xr + v * L);
+            s0[v] += c0 * x;
+            s1[v] += c1 * x;
+        }
+    }
+    for (int v = 0; v < NBX; ++v) {
+        vstore(gj + k + v * L, vload<V>(gj + k + v * L) + s0[v]);
+        vstore(gj + dp + k + v * L, vload<V>(gj + dp + k + v * L) + s1[v]);
+    }
+}
+
+// One row block [r0, r1): forward, per-sample loss/error/gradient coefficient,
+// then G_j += sum_rows C_ij x_i. H (rows x Gp) is overwritten by C.
+// acc: Kg x 4 (train loss, train err, eval loss, eval err) sums.
+template <class T, int RT, int NB>
+inline __attribute__((always_inline)) void row_block_impl(const Block<T>& b, index_t r0, index_t r1, T* H, T* G,
+                                                          double* acc) {
+    constexpr int L = VT<T>::L;
+    const index_t dp = b.dp, Gp = b.Gp;
+    // Neuron tile outer (its weights stay in L1), rows inner (the block stays in L2).
+    for (index_t j = 0; j < Gp; j += kNT) {
+        const T* w = b.W + j * dp;
+        index_t r = r0;
+        for (; r + RT <= r1; r += RT) fwd_tile<T, RT>(b.X + r * dp, dp, w, Gp, H + (r - r0) * Gp + j);
+        for (; r < r1; ++r) fwd_tile<T, 1>(b.X + r * dp, dp, w, Gp, H + (r - r0) * Gp + j);
+    }
+
+    for (index_t i = r0; i < r1; ++i) {
+        T* h = H + (i - r0) * Gp;
+        const bool train = i < b.n_train;
+        const double yi = static_cast<double>(b.y[i]);
+        for (index_t k = 0; k < b.Kg; ++k) {
+            const index_t j0 = b.nb[k], j1 = b.nb[k + 1];
+            // f summed over the pairs (j, j + m/2), stored next to each other (positions 2i, 2i+1):
+            // exactly 0 at the symmetric initialisation. c_j r_j + c_j' r_j' is written c_j (r_j - r_j')
+            // when c_j' = -c_j, so that an FMA contraction cannot leave a rounding residue where r_j = r_j'.
+            double f = 0.0;
+            index_t j = j0;
+            for (; j + 1 < j1; j += 2) {
+                const double c0 = b.coef[j], c1 = b.coef[j + 1];
+                const double r0 = std::max<double>(h[j], 0.0), r1 = std::max<double>(h[j + 1], 0.0);
+                f += (c1 == -c0) ? c0 * (r0 - r1) : c0 * r0 + c1 * r1;
+            }
+            if (j < j1) f += static_cast<double>(b.coef[j]) * std::max<double>(h[j], 0.0);
+            const double t = static_cast<double>(b.tgt[k][i]);
+            double l, g;
+            if (b.ltype[k] == 0) {  // soft: KL(p || sigmoid f)
+                l = t * std::log(t) + (1.0 - t) * std::log1p(-t) + t * softplus(-f) + (1.0 - t) * softplus(f);
+                g = sigmoid(f) - t;
+            } else {  // hard: logistic
+                l = softplus(-t * f);
+                g = -t * sigmoid(-t * f);
+            }
+            double* a = acc + 4 * k + (train ? 0 : 2);
+            a[0] += l;
+            a[1] += (yi * f <= 0.0) ? 1.0 : 0.0;
+            const T gs = train ? static_cast<T>(g * b.inv_ntrain) : T(0);
+            for (j = j0; j < j1; ++j) h[j] = h[j] > T(0) ? gs * b.coef[j] : T(0);
+        }
+        for (index_t j = b.nb[b.Kg]; j < Gp; ++j) h[j] = T(0);
+    }
+    if (!b.backward) return;
+    const index_t nr = std::min(r1, b.n_train) - r0;
+    if (nr <= 0) return;
+    // Backward by pairs of neurons (a symmetric pair shares its activation pattern at
+    // initialisation): only the rows where one of the two is active are visited, so about
+    // half of the multiply-adds of a dense G^T X are skipped. Skipping exact zeros leaves
+    // every sum unchanged.
+    const T* Xb = b.X + r0 * dp;
+    std::int32_t idx[kR];
+    for (index_t j = 0; j < Gp; j += 2) {
+        index_t cnt = 0;
+        for (index_t rr = 0; rr < nr; ++rr) {
+            const T* c = H + rr * Gp + j;
+            if (c[0] != T(0) || c[1] != T(0)) idx[cnt++] = static_cast<std::int32_t>(rr);
+        }
+        if (cnt == 0) continue;
+        T* gj = G + j * dp;
+        index_t k = 0;
+        for (; k + NB * L <= dp; k += NB * L) bwd_chunk<T, NB>(Xb, dp, idx, cnt, H, Gp, j, k, gj);
+        for (; k < dp; k += (NB / 2) * L) bwd_chunk<T, NB / 2>(Xb, dp, idx, cnt, H, Gp, j, k, gj);
+    }
+}
+
+// Manual multiversioning of the row-block kernel (the KDCORE_SIMD_CLONES idea with a
+// different register tiling per ISA): x86-64-v4 has 32 vector registers, so it takes
+// 4 rows x 4 neurons forward and 2 neurons x 8 vectors backward; x86-64-v3 (16
+// registers) and the baseline take 2 x 4 and 2 x 4. Picked once at load time.
+#if KDCORE_HAVE_MULTIVERSION
+#define KDCORE_TL_V4 __attribute__((target("arch=x86-64-v4")))
+#define KDCORE_TL_V3 __attribute__((target("arch=x86-64-v3")))
+#else
+#define KDCORE_TL_V4
+#define KDCORE_TL_V3
+#endif
+template <class T>
+using RowBlockFn = void (*)(const Block<T>&, index_t, index_t, T*, T*, double*);
+template <class T>
+KDCORE_TL_V4 void row_block_v4(const Block<T>& b, index_t r0, index_t r1, T* H, T* G, double* acc) {
+    row_block_impl<T, 4, 8>(b, r0, r1, H, G, acc);
+}
+template <class T>
+KDCORE_TL_V3 void row_block_v3(const Block<T>& b, index_t r0, index_t r1, T* H, T* G, double* acc) {
+    row_block_impl<T, 2, 4>(b, r0, r1, H, G, acc);
+}
+template <class T>
+void row_block_base(const Block<T>& b, index_t r0, index_t r1, T* H, T* G, double* acc) {
+    row_block_impl<T, 2, 4>(b, r0, r1, H, G, acc);
+}
+// KDCORE_TWOLAYER_ISA=v3|baseline caps the choice (for benchmarking the variants).
+template <class T>
+RowBlockFn<T> pick_row_block() {
+    const char* cap = std::getenv("KDCORE_TWOLAYER_ISA");
+    const std::string c = cap ? cap : "";
+#if KDCORE_HAVE_MULTIVERSION
+    __builtin_cpu_init();
+    if (c.empty() && __builtin_cpu_supports("x86-64-v4")) return &row_block_v4<T>;
+    if ((c.empty() || c == "v3") && __builtin_cpu_supports("x86-64-v3")) return &row_block_v3<T>;
+#endif
+    return &row_block_base<T>;
+}
+template <class T>
+void row_block(const Block<T>& b, index_t r0, index_t r1, T* H, T* G, double* acc) {
+    static const RowBlockFn<T> fn = pick_row_block<T>();
+    fn(b, r0, r1, H, G, acc);
+}
+
+// W_j <- W_j - lr sum_t G_t[j]; then the projection onto ||W_j - W0_j|| <= bound.
+template <class T>
+inline __attribute__((always_inline)) void update_impl(T* w, const T* w0, const T* G, index_t stride_t, int nt,
+                                                       index_t dp, T lr, double bound) {
+    for (index_t k = 0; k < dp; ++k) {
+        T g = G[k];
+        for (int t = 1; t < nt; ++t) g += G[t * stride_t + k];
+        w[k] -= lr * g;
+    }
+    if (bound > 0) {
+        double n2 = 0.0;
+        for (index_t k = 0; k < dp; ++k) {
+            const T dk = w[k] - w0[k];
+            n2 += static_cast<double>(dk) * dk;
+        }
+        const double norm = std::sqrt(n2);
+        if (norm > bound) {
+            const T s = static_cast<T>(bound / norm);
+            for (index_t k = 0; k < dp; ++k) w[k] = w0[k] + (w[k] - w0[k]) * s;
+        }
+    }
+}
+KDCORE_SIMD_CLONES void update_f32(float* w, const float* w0, const float* G, index_t st, int nt, index_t dp, float lr,
+                                   double bound) {
+    update_impl<float>(w, w0, G, st, nt, dp, lr, bound);
+}
+KDCORE_SIMD_CLONES void update_f64(double* w, const double* w0, const double* G, index_t st, int nt, index_t dp,
+                                   double lr, double bound) {
+    update_impl<double>(w, w0, G, st, nt, dp, lr, bound);
+}
+inline void update(float* w, const float* w0, const float* G, index_t st, int nt, index_t dp, float lr, double b) {
+    update_f32(w, w0, G, st, nt, dp, lr, b);
+}
+inline void update(double* w, const double* w0, const double* G, index_t st, int nt, index_t dp, double lr, double b) {
+    update_f64(w, w0, G, st, nt, dp, lr, b);
+}
+
+struct Group {
+    index_t k0, k1;     // networks [k0, k1)
+    index_t j0, Gp;     // first padded neuron, padded neuron count
+};
+
+}  // namespace
+
+template <class T>
+void twolayer_train(const T* X, index_t n, index_t n_train, index_t d, T* W, const T* W0, const T* a,
+                    const index_t* offsets, index_t K, const std::int32_t* loss_type, const T* targets, const T* y,
+                    const double* lr, const double* radius, index_t n_steps, int n_threads, double* hist,
+                    double* final_vals) {
+    if (n <= 0 || d <= 0 || K <= 0) fail("twolayer_train: empty input");
+    if (n_train <= 0 || n_train > n) fail("twolayer_train: need 0 < n_train <= n");
+    if (n_steps < 0) fail("twolayer_train: n_steps must be >= 0");
+    if (offsets[0] != 0) fail("twolayer_train: offsets[0] must be 0");
+    for (index_t k = 0; k < K; ++k) {
+        if (offsets[k + 1] <= offsets[k]) fail("twolayer_train: every network needs m >= 1");
+        if (loss_type[k] != 0 && loss_type[k] != 1) fail("twolayer_train: loss_type must be 0 (soft) or 1 (hard)");
+    }
+    const int nt = resolve_threads(n_threads);
+    const index_t dp = (d + kPadD - 1) / kPadD * kPadD;
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+
+    // Pack networks into groups whose weights + gradient take about 512 KiB (L2).
+    const index_t cap = std::max<index_t>(kNT, (index_t(512) * 1024 / (2 * dp * index_t(sizeof(T)))) / kNT * kNT);
+    std::vector<Group> groups;
+    index_t Mp = 0;
+    for (index_t k = 0; k < K;) {
+        index_t k1 = k + 1;
+        index_t cnt = offsets[k1] - offsets[k];
+        while (k1 < K && cnt + (offsets[k1 + 1] - offsets[k1]) <= cap) {
+            cnt += offsets[k1 + 1] - offsets[k1];
+            ++k1;
+        }
+        const index_t Gp = (cnt + kNT - 1) / kNT * kNT;
+        groups.push_back({k, k1, Mp, Gp});
+        Mp += Gp;
+        k = k1;
+    }
+    index_t Gmax = 0, Kmax = 0;
+    for (const Group& g : groups) {
+        Gmax = std::max(Gmax, g.Gp);
+        Kmax = std::max(Kmax, g.k1 - g.k0);
+    }
+    const index_t R = kR;
+    const index_t n_blocks = (n + R - 1) / R;
+
+    // Padded copies: X (n x dp), W and W0 (Mp x dp, grouped), per-neuron coefficients.
+    std::vector<T> Xp(static_cast<size_t>(n * dp), T(0));
+    for (index_t i = 0; i < n; ++i) std::memcpy(&Xp[i * dp], X + i * d, d * sizeof(T));
+    std::vector<T> Wp(static_cast<size_t>(Mp * dp), T(0)), W0p(static_cast<size_t>(Mp * dp), T(0));
+    std::vector<T> coef(Mp, T(0));
+    std::vector<index_t> nb_all;            // per group: local offsets
+    std::vector<index_t> nb_start(groups.size());
+    std::vector<index_t> jglob(Mp, -1);     // padded neuron -> row of W
+    std::vector<index_t> jnet(Mp, -1);      // padded neuron -> network
+    for (size_t gi = 0; gi < groups.size(); ++gi) {
+        const Group& g = groups[gi];
+        nb_start[gi] = static_cast<index_t>(nb_all.size());
+        index_t loc = 0;
+        for (index_t k = g.k0; k < g.k1; ++k) {
+            nb_all.push_back(loc);
+            const index_t m = offsets[k + 1] - offsets[k];
+            const double s = 1.0 / std::sqrt(static_cast<double>(m));
+            // local order: the pairs (i, i + m/2) next to each other, an odd last neuron alone
+            for (index_t pos = 0; pos < m; ++pos, ++loc) {
+                const index_t h2 = m / 2;
+                const index_t j = offsets[k] + (pos < 2 * h2 ? pos / 2 + (pos % 2) * h2 : m - 1);
+                const index_t jp = g.j0 + loc;
+                std::memcpy(&Wp[jp * dp], W + j * d, d * sizeof(T));
+                std::memcpy(&W0p[jp * dp], W0 + j * d, d * sizeof(T));
+                coef[jp] = static_cast<T>(static_cast<double>(a[j]) * s);
+                jglob[jp] = j;
+                jnet[jp] = k;
+            }
+        }
+        nb_all.push_back(loc);
+    }
+    std::vector<const T*> tgt_ptr(K);
+    for (index_t k = 0; k < K; ++k) tgt_ptr[k] = targets + k * n;
+    std::vector<double> bound(K);
+    for (index_t k = 0; k < K; ++k) {
+        const double m = static_cast<double>(offsets[k + 1] - offsets[k]);
+        bound[k] = radius[k] > 0 ? radius[k] / std::sqrt(m) : -1.0;
+    }
+
+    // Thread-local buffers.
+    const index_t gstride = Gmax * dp;
+    std::vector<T> Gbuf(static_cast<size_t>(nt) * gstride);
+    std::vector<T> Hbuf(static_cast<size_t>(nt) * R * Gmax);
+    std::vector<double> accbuf(static_cast<size_t>(nt) * Kmax * 4);
+    const double inv_ntrain = 1.0 / static_cast<double>(n_train);
+    const index_t n_eval = n - n_train;
+
+    auto run_pass = [&](bool do_update, double* out, index_t out_stride) {
+        // out[k * out_stride + 0..3]
+        for (size_t gi = 0; gi < groups.size(); ++gi) {
+            const Group& g = groups[gi];
+            const index_t Kg = g.k1 - g.k0;
+            Block<T> b{Xp.data(), dp, n, n_train, &Wp[g.j0 * dp], g.Gp, &coef[g.j0], Kg, &nb_all[nb_start[gi]],
+                       loss_type + g.k0, &tgt_ptr[g.k0], y, inv_ntrain, do_update};
+            ExceptionCatcher catcher;
+            int used = 1;  // threads the runtime actually gave (only their buffers are summed)
+            KDCORE_OMP(parallel num_threads(nt))
+            {
+                int tid = 0;
+#ifdef KDCORE_HAVE_OPENMP
+                tid = omp_get_thread_num();
+                KDCORE_OMP(single)
+                used = omp_get_num_threads();
+#endif
+                T* G = &Gbuf[tid * gstride];
+                T* H = &Hbuf[tid * R * Gmax];
+                double* acc = &accbuf[tid * Kmax * 4];
+                std::fill(acc, acc + Kg * 4, 0.0);
+                if (do_update) std::fill(G, G + g.Gp * dp, T(0));
+                KDCORE_OMP(for schedule(static))
+                for (index_t blk = 0; blk < n_blocks; ++blk) {
+                    catcher.run([&] {
+                        const index_t r0 = blk * R, r1 = std::min(n, r0 + R);
+                        row_block(b, r0, r1, H, G, acc);
+                    });
+                }
+                if (do_update) {
+                    KDCORE_OMP(for schedule(static))
+                    for (index_t jl = 0; jl < g.Gp; ++jl) {
+                        const index_t jp = g.j0 + jl;
+                        const index_t k = jnet[jp];
+                        if (k < 0) continue;
+                        update(&Wp[jp * dp], &W0p[jp * dp], &Gbuf[jl * dp], gstride, used, dp, static_cast<T>(lr[k]),
+                               bound[k]);
+                    }
+                }
+            }
+            catcher.rethrow();
+            for (index_t k = g.k0; k < g.k1; ++k) {
+                double s[4] = {0, 0, 0, 0};
+                for (int t = 0; t < used; ++t)
+                    for (int c = 0; c < 4; ++c) s[c] += accbuf[t * Kmax * 4 + (k - g.k0) * 4 + c];
+                double* o = out + k * out_stride;
+                o[0] = s[0] * inv_ntrain;
+                o[1] = s[1] * inv_ntrain;
+                o[2] = n_eval > 0 ? s[2] / static_cast<double>(n_eval) : nan;
+                o[3] = n_eval > 0 ? s[3] / static_cast<double>(n_eval) : nan;
+            }
+        }
+    };
+
+    for (index_t t = 0; t < n_steps; ++t) {
+        check_interrupt();
+        run_pass(true, hist + t * 4, n_steps * 4);
+    }
+    check_interrupt();
+    run_pass(false, final_vals, 4);
+
+    for (index_t jp = 0; jp < Mp; ++jp)
+        if (jglob[jp] >= 0) std::memcpy(W + jglob[jp] * d, &Wp[jp * dp], d * sizeof(T));
+}
+
+template void twolayer_train<float>(const float*, index_t, index_t, index_t, float*, const float*, const float*,
+                                    const index_t*, index_t, const std::int32_t*, const float*, const float*,
+                                    const double*, const double*, index_t, int, double*, double*);
+template void twolayer_train<double>(const double*, index_t, index_t, index_t, double*, const double*, const double*,
+                                     const index_t*, index_t, const std::int32_t*, const double*, const double*,
+                                     const double*, const double*, index_t, int, double*, double*);
+
+}  // namespace kdcore

@@ -1,0 +1,350 @@
+"""Full-batch projected gradient descent for two-layer ReLU networks (PAPERS.md A.3).
+
+:func:`train_many` is the engine: any number of networks (widths, seeds, loss
+types, step sizes, radii) trained together on the same X. On the ``cpp``
+backend each block of rows of X is read once per step for every network of a
+group while it sits in cache. :func:`train` is one network through the same path.
+"""
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from .. import backends as _bk
+from . import _reference
+from ._validation import (
+    check_dtype,
+    check_labels,
+    check_loss,
+    check_nonneg_float,
+    check_positive_int,
+    check_radius,
+    check_soft,
+    check_X,
+)
+from .model import TwoLayerReLU
+
+__all__ = ["History", "train", "train_many", "BACKENDS"]
+
+BACKENDS = ("cpp", "numpy", "torch", "torch-cuda")
+
+
+def _running_mean(v: np.ndarray) -> np.ndarray:
+    return np.cumsum(v) / np.arange(1, v.size + 1) if v.size else v.copy()
+
+
+@dataclass
+class History:
+    """Per-step training record of one network (values of W(t) before step t).
+
+    ``avg_*`` are running iteration averages (1/(t+1)) sum_{s<=t}: the
+    theorems bound ``avg_loss[-1]`` and ``avg_error[-1]``. ``final_*`` are the
+    values at W(T) after the last step. ``test_*`` are NaN without a test set
+    (``test_loss`` also without test targets for soft labels).
+    """
+
+    loss: np.ndarray
+    error: np.ndarray
+    test_loss: np.ndarray
+    test_error: np.ndarray
+    final_loss: float
+    final_error: float
+    final_test_loss: float
+    final_test_error: float
+    model: TwoLayerReLU
+    config: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.avg_loss = _running_mean(self.loss)
+        self.avg_error = _running_mean(self.error)
+        self.avg_test_loss = _running_mean(self.test_loss)
+        self.avg_test_error = _running_mean(self.test_error)
+
+    @property
+    def n_steps(self) -> int:
+        return int(self.loss.size)
+
+    def summary(self) -> dict:
+        """Config plus final and iteration-averaged values, one flat dict (a DataFrame row)."""
+        row = {k: v for k, v in self.config.items() if k not in ("model", "targets")}
+        last = lambda v: float(v[-1]) if v.size else float("nan")  # noqa: E731
+        row.update(
+            n_steps=self.n_steps,
+            final_loss=self.final_loss,
+            final_error=self.final_error,
+            avg_loss=last(self.avg_loss),
+            avg_error=last(self.avg_error),
+            final_test_loss=self.final_test_loss,
+            final_test_error=self.final_test_error,
+            avg_test_error=last(self.avg_test_error),
+        )
+        return row
+
+
+# ----------------------------------------------------------------------------- configs
+_CONFIG_KEYS = {"m", "loss", "lr", "radius", "random_state", "seed", "init", "model", "targets", "test_targets"}
+
+
+def _norm_config(cfg: Mapping[str, Any], i: int, d: int, dt: np.dtype) -> dict:
+    if not isinstance(cfg, Mapping):
+        raise TypeError(f"configs[{i}] must be a dict, got {type(cfg).__name__}")
+    unknown = set(cfg) - _CONFIG_KEYS
+    if unknown:
+        raise ValueError(f"configs[{i}] has unknown keys {sorted(unknown)}; allowed: {sorted(_CONFIG_KEYS)}")
+    c = dict(cfg)
+    c["loss"] = check_loss(c.get("loss", "hard"))
+    if "lr" not in c:
+        raise ValueError(f"configs[{i}] needs a step size 'lr'")
+    c["lr"] = check_nonneg_float(c["lr"], f"configs[{i}]['lr']")
+    c["radius"] = check_radius(c.get("radius"))
+    model = c.get("model")
+    if model is not None:
+        if not isinstance(model, TwoLayerReLU):
+            raise TypeError(f"configs[{i}]['model'] must be a TwoLayerReLU, got {type(model).__name__}")
+        if model.d != d:
+            raise ValueError(f"configs[{i}]['model'] has d = {model.d} but X has {d} features")
+        if "m" in c and c["m"] != model.m:
+            raise ValueError(f"configs[{i}]: m = {c['m']} disagrees with the model's width {model.m}")
+        c["m"] = model.m
+    else:
+        if "m" not in c:
+            raise ValueError(f"configs[{i}] needs a width 'm' (or a 'model')")
+        c["m"] = check_positive_int(c["m"], f"configs[{i}]['m']")
+        seed = c.get("random_state", c.get("seed"))
+        c["model"] = TwoLayerReLU(c["m"], d, init=c.get("init", "symmetric"), random_state=seed, dtype=dt)
+    return c
+
+
+def _resolve(backend: str) -> str:
+    return _bk.resolve_backend(backend, ("cpp", "numpy", "torch", "torch-cuda"), what="kdcore.distill.train")
+
+
+# ----------------------------------------------------------------------------- public
+def train_many(
+    configs: Sequence[Mapping[str, Any]],
+    X,
+    y,
+    p=None,
+    *,
+    n_steps: int,
+    X_test=None,
+    y_test=None,
+    p_test=None,
+    backend: str = "auto",
+    n_threads: int = 0,
+    dtype=None,
+) -> list[History]:
+    """Train many two-layer networks on the same data in one call.
+
+    Parameters
+    ----------
+    configs : sequence of dict
+        One per network. Keys: ``m`` (width), ``loss`` ("soft" | "hard"),
+        ``lr`` (step size), ``radius`` (B of the ball ||W_j - W_j(0)|| <= B/sqrt(m);
+        None = no projection), ``random_state`` (or ``seed``), ``init``
+        ("symmetric" | "random"), optionally ``model`` (a TwoLayerReLU to keep
+        training, updated in place) and ``targets`` / ``test_targets`` (per-network
+        soft labels overriding ``p``/``p_test``).
+    X : (n, d) array, rows with c <= ||x|| <= 1 (no zero rows).
+    y : (n,) labels in {-1, +1}: hard targets, and the labels of the error for every network.
+    p : (n,) soft labels in (0, 1) for the ``soft`` networks.
+    n_steps : int, steps of full-batch projected gradient descent.
+    X_test, y_test, p_test : optional evaluation set (forward only, every step).
+    backend : "auto" | "cpp" | "numpy" | "torch" | "torch-cuda"
+    n_threads : threads of the cpp kernel (0 = default); BLAS threads for numpy/torch.
+    dtype : float32 or float64 (default: X's float dtype, else float64).
+
+    Returns
+    -------
+    list of History, in the order of ``configs`` (``History.model`` holds the trained net).
+
+    Examples
+    --------
+    >>> from kdcore.distill import make_margin_data, train_many
+    >>> X, y, p = make_margin_data(200, 5, gamma=0.1, random_state=0)
+    >>> hs = train_many([{"m": 4, "loss": "hard", "lr": 1.0}, {"m": 8, "loss": "soft", "lr": 1.0, "radius": 1.0}],
+    ...                 X, y, p, n_steps=20)
+    >>> len(hs), hs[0].loss.shape
+    (2, (20,))
+    """
+    n_steps = check_positive_int(n_steps, "n_steps", minimum=0)
+    if isinstance(configs, Mapping) or not isinstance(configs, Sequence) or isinstance(configs, str):
+        raise TypeError("configs must be a list of dicts")
+    if len(configs) == 0:
+        raise ValueError("configs is empty")
+    if dtype is None:
+        dtype = X.dtype if isinstance(X, np.ndarray) and X.dtype in (np.float32, np.float64) else np.float64
+    dt = check_dtype(dtype)
+    X = check_X(X, dtype=dt)
+    n, d = X.shape
+    y = check_labels(y, n)
+    p = check_soft(p, n, "p") if p is not None else None
+    cfgs = [_norm_config(c, i, d, dt) for i, c in enumerate(configs)]
+    has_test = X_test is not None
+    if has_test:
+        X_test = check_X(X_test, "X_test", d=d, dtype=dt)
+        if y_test is None:
+            raise ValueError("X_test given without y_test")
+        y_test = check_labels(y_test, X_test.shape[0], "y_test")
+        p_test = check_soft(p_test, X_test.shape[0], "p_test") if p_test is not None else None
+    elif y_test is not None or p_test is not None:
+        raise ValueError("y_test / p_test given without X_test")
+    n_test = X_test.shape[0] if has_test else 0
+
+    # targets per network over all rows (train then test); test loss unknown -> NaN later
+    T = np.empty((len(cfgs), n + n_test), dtype=np.float64)
+    test_loss_known = np.ones(len(cfgs), dtype=bool)
+    for k, c in enumerate(cfgs):
+        if c["loss"] == "hard":
+            T[k, :n] = y
+            if has_test:
+                T[k, n:] = y_test
+            continue
+        tk = c.get("targets")
+        tk = check_soft(tk, n, f"configs[{k}]['targets']") if tk is not None else p
+        if tk is None:
+            raise ValueError(f"configs[{k}] is a soft-label network but no soft labels p (or 'targets') were given")
+        T[k, :n] = tk
+        if has_test:
+            tt = c.get("test_targets")
+            tt = check_soft(tt, n_test, f"configs[{k}]['test_targets']") if tt is not None else p_test
+            if tt is None:
+                T[k, n:] = 0.5
+                test_loss_known[k] = False
+            else:
+                T[k, n:] = tt
+    Xall = np.ascontiguousarray(np.vstack([X, X_test])) if has_test else X
+    yall = np.concatenate([y, y_test]) if has_test else y
+
+    backend = _resolve(backend)
+    nt = _bk.check_n_threads(n_threads)
+    models = [c["model"] for c in cfgs]
+    for mdl in models:
+        if mdl.W.dtype != dt:
+            mdl.W, mdl.W0, mdl.a = (np.ascontiguousarray(v, dtype=dt) for v in (mdl.W, mdl.W0, mdl.a))
+    losses = np.array([0 if c["loss"] == "soft" else 1 for c in cfgs], dtype=np.int32)
+    lrs = np.array([c["lr"] for c in cfgs])
+    radii = np.array([c["radius"] if c["radius"] is not None else -1.0 for c in cfgs])
+
+    if backend == "cpp":
+        hist, final = _train_cpp(Xall, n, models, losses, T, yall, lrs, radii, n_steps, nt)
+    elif backend == "numpy":
+        with _bk.blas_threads(nt):
+            hist, final = _train_numpy(Xall, n, models, cfgs, T, yall, n_steps)
+    else:
+        from . import _torch
+
+        hist, final = _torch.train_batch(
+            Xall, n, models, losses, T, yall, lrs, radii, n_steps, nt, cuda=(backend == "torch-cuda")
+        )
+    out = []
+    for k, c in enumerate(cfgs):
+        h = hist[k]
+        tl = h[:, 2] if test_loss_known[k] else np.full(n_steps, np.nan)
+        ftl = final[k, 2] if test_loss_known[k] else float("nan")
+        info = {kk: vv for kk, vv in c.items() if kk not in ("model", "targets", "test_targets")}
+        info["backend"] = backend
+        out.append(
+            History(
+                loss=h[:, 0].copy(), error=h[:, 1].copy(), test_loss=tl.copy(), test_error=h[:, 3].copy(),
+                final_loss=float(final[k, 0]), final_error=float(final[k, 1]),
+                final_test_loss=float(ftl), final_test_error=float(final[k, 3]),
+                model=models[k], config=info,
+            )
+        )
+    return out
+
+
+def train(
+    model: TwoLayerReLU,
+    X,
+    targets,
+    loss: str = "hard",
+    lr: float = 1.0,
+    n_steps: int = 100,
+    radius: float | None = None,
+    *,
+    y=None,
+    X_test=None,
+    y_test=None,
+    targets_test=None,
+    backend: str = "auto",
+    n_threads: int = 0,
+    dtype=None,
+) -> History:
+    """Train ``model`` in place by full-batch projected gradient descent.
+
+    ``loss="soft"``: ``targets`` are soft labels p in (0, 1) and the loss is
+    KL(p || sigmoid(f)); the error uses ``y`` (default: +1 where p >= 1/2).
+    ``loss="hard"``: ``targets`` are labels in {-1, +1} and the loss is
+    ln(1 + exp(-y f)). ``radius`` is B (None = no projection).
+
+    Examples
+    --------
+    >>> from kdcore.distill import TwoLayerReLU, make_margin_data, train
+    >>> X, y, p = make_margin_data(200, 5, gamma=0.1, random_state=0)
+    >>> h = train(TwoLayerReLU(8, 5, random_state=0), X, p, loss="soft", lr=1.0, n_steps=10, radius=1.0)
+    >>> h.avg_loss.shape
+    (10,)
+    """
+    if not isinstance(model, TwoLayerReLU):
+        raise TypeError(f"model must be a TwoLayerReLU, got {type(model).__name__}")
+    loss = check_loss(loss)
+    Xc = check_X(X, d=model.d, dtype=dtype if dtype is not None else (X.dtype if isinstance(X, np.ndarray) and X.dtype in (np.float32, np.float64) else np.float64))
+    n = Xc.shape[0]
+    if loss == "hard":
+        yy = check_labels(targets, n, "targets")
+        if y is not None and not np.array_equal(check_labels(y, n), yy):
+            raise ValueError("y differs from the hard targets")
+        p = None
+        yt, pt = y_test, None
+        if targets_test is not None:
+            yt = check_labels(targets_test, np.asarray(targets_test).shape[0], "targets_test") if y_test is None else y_test
+    else:
+        p = check_soft(targets, n, "targets")
+        yy = check_labels(y, n) if y is not None else np.where(p >= 0.5, 1.0, -1.0)
+        pt = targets_test
+        yt = y_test
+        if X_test is not None and yt is None and pt is not None:
+            yt = np.where(np.asarray(pt, dtype=float) >= 0.5, 1.0, -1.0)
+    cfg = {"model": model, "loss": loss, "lr": lr, "radius": radius}
+    return train_many(
+        [cfg], Xc, yy, p, n_steps=n_steps, X_test=X_test, y_test=yt, p_test=pt,
+        backend=backend, n_threads=n_threads, dtype=Xc.dtype,
+    )[0]
+
+
+# ----------------------------------------------------------------------------- backends
+def _train_numpy(X, n_train, models, cfgs, T, y, n_steps):
+    K = len(models)
+    hist = np.empty((K, n_steps, 4))
+    final = np.empty((K, 4))
+    for k, (mdl, c) in enumerate(zip(models, cfgs)):
+        W, h, f = _reference.train(
+            X, mdl.W, mdl.W0, mdl.a, T[k], y, c["loss"], c["lr"], n_steps, c["radius"], n_train
+        )
+        mdl.W = np.ascontiguousarray(W)
+        hist[k], final[k] = h, f
+    return hist, final
+
+
+def _train_cpp(X, n_train, models, losses, T, y, lrs, radii, n_steps, n_threads):
+    from .. import _core
+
+    dt = X.dtype
+    offsets = np.zeros(len(models) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([mdl.m for mdl in models])
+    W = np.ascontiguousarray(np.vstack([mdl.W for mdl in models]), dtype=dt)
+    W0 = np.ascontiguousarray(np.vstack([mdl.W0 for mdl in models]), dtype=dt)
+    a = np.ascontiguousarray(np.concatenate([mdl.a for mdl in models]), dtype=dt)
+    hist, final = _core.twolayer_train(
+        X, int(n_train), W, W0, a, offsets, losses, np.ascontiguousarray(T, dtype=dt),
+        np.ascontiguousarray(y, dtype=dt), np.ascontiguousarray(lrs, dtype=np.float64),
+        np.ascontiguousarray(radii, dtype=np.float64), int(n_steps), int(n_threads),
+    )
+    for k, mdl in enumerate(models):
+        mdl.W = np.ascontiguousarray(W[offsets[k]:offsets[k + 1]])
+    return hist, final

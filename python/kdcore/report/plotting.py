@@ -1,0 +1,178 @@
+"""One figure style for the reproduction report: readable at a glance.
+
+Every figure has labelled axes (with units), a title saying what is compared,
+the paper's values drawn beside ours (hollow markers, dashed, "paper" in the
+legend), and log scales where the theory is a power law. matplotlib is imported
+lazily with the Agg backend, so ``import kdcore.report`` works without it.
+
+Example
+-------
+>>> import pandas as pd
+>>> from kdcore.report import plotting
+>>> t = pd.DataFrame({"m": [4, 6, 8], "ours": [95.0, 96.0, 96.5], "paper": [95.6, 96.0, 96.6]})
+>>> fig = plotting.paper_vs_ours(t, x="m", ours=["ours"], paper=["paper"], xlabel="student width m",
+...                              ylabel="test accuracy (%)", title="MNIST")
+>>> plotting.save(fig, "/tmp/mnist.png")  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+#: one colour per series, the same series name always in the same colour
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf", "#7f7f7f")
+FIGSIZE = (6.4, 4.2)
+DPI = 130
+
+
+def _plt():
+    import matplotlib
+
+    if matplotlib.get_backend().lower() != "agg":
+        matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def figure(ncols: int = 1, nrows: int = 1, **kw):
+    """A new figure in the report style: ``(fig, axes)`` (axes flattened when several)."""
+    plt = _plt()
+    w, h = FIGSIZE
+    fig, axes = plt.subplots(nrows, ncols, figsize=(w * ncols * (0.8 if ncols > 1 else 1), h * nrows),
+                             squeeze=False, **kw)
+    flat = list(axes.ravel())
+    for ax in flat:
+        ax.grid(True, which="major", alpha=0.3)
+    return fig, (flat[0] if len(flat) == 1 else flat)
+
+
+def style(ax, *, xlabel: str, ylabel: str, title: str | None = None, logx: bool = False, logy: bool = False,
+          legend: bool = True) -> None:
+    """Label the axes (mandatory: a figure without labels is refused), set log scales, add the legend."""
+    if not xlabel or not ylabel:
+        raise ValueError("every report figure needs both axis labels")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=10)
+    if logx:
+        ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    _plain_log_ticks(ax, logx or ax.get_xscale() == "log", logy or ax.get_yscale() == "log")
+    if legend and ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, frameon=False)
+
+
+def _plain_log_ticks(ax, x: bool, y: bool) -> None:
+    """Log axes labelled 0.5, 2, 40 rather than 5x10^-1: readable at a glance."""
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    def fmt(v, _pos):
+        return f"{v:g}"
+
+    def minor(v, _pos):  # label 2x and 5x minor ticks only
+        if v <= 0:
+            return ""
+        lead = round(v / 10 ** np.floor(np.log10(v)), 6)
+        return f"{v:g}" if lead in (2.0, 5.0) else ""
+
+    import numpy as np
+
+    for on, axis in ((x, ax.xaxis), (y, ax.yaxis)):
+        if on:
+            axis.set_major_locator(LogLocator(base=10))
+            axis.set_major_formatter(FuncFormatter(fmt))
+            axis.set_minor_formatter(FuncFormatter(minor))
+
+
+def paper_vs_ours(table, *, x: str, ours: Sequence[str], paper: Sequence[str | None], xlabel: str, ylabel: str,
+                  title: str | None = None, err: Sequence[str | None] | None = None, logx: bool = False,
+                  logy: bool = False, ax=None, labels: Sequence[str] | None = None):
+    """Lines of our columns (solid, filled markers, optional error bars) with the paper's
+    matching columns beside them (dashed, hollow markers). Returns the figure."""
+    if ax is None:
+        fig, ax = figure()
+    else:
+        fig = ax.figure
+    t = table.sort_values(x)
+    err = list(err) if err is not None else [None] * len(ours)
+    labels = list(labels) if labels is not None else list(ours)
+    for i, (col, pcol, ecol, lab) in enumerate(zip(ours, paper, err, labels)):
+        c = PALETTE[i % len(PALETTE)]
+        if ecol is not None and ecol in t:
+            ax.errorbar(t[x], t[col], yerr=t[ecol], color=c, marker="o", capsize=3, label=f"{lab} (ours)")
+        else:
+            ax.plot(t[x], t[col], color=c, marker="o", label=f"{lab} (ours)")
+        if pcol is not None and pcol in t and t[pcol].notna().any():
+            ax.plot(t[x], t[pcol], color=c, marker="s", markerfacecolor="none", linestyle="--",
+                    label=f"{lab} (paper)")
+    xs = t[x].dropna().unique()
+    if not logx and 0 < len(xs) <= 12 and all(float(v).is_integer() for v in xs):
+        ax.set_xticks(sorted(xs))
+    style(ax, xlabel=xlabel, ylabel=ylabel, title=title, logx=logx, logy=logy)
+    return fig
+
+
+def power_law(ax, x, y, *, label: str, color: str | None = None, slope_ref: float | None = None):
+    """Plot y vs x on log-log axes with a least-squares power-law fit; returns the fitted exponent.
+
+    ``slope_ref``: draw a dotted reference line of that exponent through the data's first point
+    (e.g. the theory's 2 for soft labels, 4 for hard)."""
+    import numpy as np
+
+    x = np.asarray(x, float)
+    y = np.asarray(y, float)
+    ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+    color = color or PALETTE[len(ax.lines) % len(PALETTE)]
+    ax.plot(x[ok], y[ok], "o", color=color, label=label)
+    slope = float("nan")
+    if ok.sum() >= 2 and np.ptp(np.log(x[ok])) > 0:
+        slope, icpt = np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)
+        xs = np.geomspace(x[ok].min(), x[ok].max(), 50)
+        ax.plot(xs, np.exp(icpt) * xs ** slope, "-", color=color, alpha=0.7, label=f"{label} fit: slope {slope:.2f}")
+    if slope_ref is not None and ok.any():
+        x0, y0 = x[ok][0], y[ok][0]
+        xs = np.geomspace(x[ok].min(), x[ok].max(), 50)
+        ax.plot(xs, y0 * (xs / x0) ** slope_ref, ":", color=color, alpha=0.6, label=f"theory slope {slope_ref:g}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    return float(slope)
+
+
+def save(fig, path: str | os.PathLike) -> str:
+    """Write ``fig`` as PNG (tight layout) and close it; returns the path."""
+    plt = _plt()
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    try:
+        fig.tight_layout()
+    except Exception:  # pragma: no cover - layout failure is cosmetic
+        pass
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def figure_of(obj):
+    """The matplotlib Figure behind whatever a ``plot_*`` function returned (Figure, Axes,
+    a tuple/list holding one, or None = the current figure)."""
+    plt = _plt()
+    from matplotlib.figure import Figure
+
+    if isinstance(obj, Figure):
+        return obj
+    if hasattr(obj, "figure") and isinstance(getattr(obj, "figure"), Figure):
+        return obj.figure
+    if isinstance(obj, (tuple, list)):
+        for o in obj:
+            try:
+                return figure_of(o)
+            except TypeError:
+                continue
+    if hasattr(obj, "ravel"):  # array of axes
+        return figure_of(list(obj.ravel()))
+    if obj is None and plt.get_fignums():
+        return plt.gcf()
+    raise TypeError(f"cannot find a matplotlib figure in {type(obj).__name__}")

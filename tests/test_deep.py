@@ -1,0 +1,98 @@
+"""Experiment 2 (torch VGG teacher/student) in a tiny configuration, plus its building blocks."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="the deep experiment needs torch")
+
+from kdcore.distill import deep  # noqa: E402
+
+
+def _count(model, kind):
+    return sum(isinstance(m, kind) for m in model.modules())
+
+
+def test_architectures_have_the_papers_depths():
+    t, s = deep.make_teacher(0.25), deep.make_student(0.5)
+    assert _count(t, torch.nn.Conv2d) == 8 and _count(t, torch.nn.Linear) == 3
+    assert _count(s, torch.nn.Conv2d) == 2 and _count(s, torch.nn.Linear) == 3
+    x = torch.zeros(5, 3, 32, 32)
+    t.eval(), s.eval()
+    assert t(x).shape == (5, 1) and s(x).shape == (5, 1)
+    n2 = sum(p.numel() for p in deep.make_student(2.0).parameters())
+    n1 = sum(p.numel() for p in deep.make_student(1.0).parameters())
+    assert n2 > 3 * n1  # width scales channels and FC units
+
+
+def _blobs(n, seed):
+    """Images whose class is the sign of the mean brightness of the red channel: learnable in an epoch or two."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 2, (n,), generator=g)
+    X = torch.rand(n, 3, 32, 32, generator=g) * 0.5
+    X[:, 0] += 0.5 * y[:, None, None].float()
+    return X, y
+
+
+@pytest.mark.parametrize("soft", [False, True])
+def test_train_net_learns_hard_and_soft_targets(soft):
+    torch.manual_seed(0)
+    X, y = _blobs(256, 1)
+    Xv, yv = _blobs(128, 2)
+    targets = torch.where(y == 1, 0.8, 0.2) if soft else y.float()  # soft: calibrated but not 0/1
+    with deep._TorchThreads(2):
+        r = deep.train_net(deep.make_student(0.5), X, targets, Xv, yv, max_epochs=3, patience=3, batch_size=16,
+                           lr=3e-3, seed=0)
+    assert r.best_val_acc > 0.9
+    assert r.epochs_run <= 3 and 1 <= r.best_epoch <= r.epochs_run
+    assert len(r.history) == r.epochs_run
+
+
+def test_early_stopping_stops_after_patience():
+    torch.manual_seed(0)
+    X = torch.rand(64, 3, 32, 32)
+    y = torch.randint(0, 2, (64,))
+    r = deep.train_net(deep.make_student(0.25), X, y.float(), X[:32], y[:32], max_epochs=50, patience=2, lr=0.0,
+                       batch_size=32)
+    assert r.epochs_run == 3  # lr = 0: no improvement after epoch 1, stop after 2 more
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="profile"):
+        deep.deep_profile("huge")
+    with pytest.raises(ValueError, match="temperature"):
+        deep.DeepConfig(temperature=0.0)
+    with pytest.raises(ValueError, match="device"):
+        deep._resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA"):
+            deep._resolve_device("cuda")
+
+
+def test_deep_experiment_tiny_end_to_end(data_home, tmp_path):
+    cfg = deep.DeepConfig(noise_vars=(0.05,), seeds=(0,), n_max=160, max_epochs=1, patience=1, batch_size=64,
+                          teacher_width=0.25, widths=(1.0,), width_sweep=(0.5, 1.0), width_sweep_noise=(0.05,))
+    torch_threads = torch.get_num_threads()
+    df = deep.run_deep_experiment(config=cfg, device="cpu", n_threads=1, progress=False, data_home=data_home,
+                                  out_dir=tmp_path)
+    assert torch.get_num_threads() == torch_threads  # thread count restored
+    assert sorted(df["model"]) == ["hard", "hard", "soft", "soft", "teacher"]
+    assert df["test_acc"].between(0, 100).all() and (df["device"] == "cpu").all()
+    summ = deep.summarize_deep(df)
+    assert list(summ["noise_var"]) == [0.05]
+    assert summ["paper_soft"].iloc[0] == 74.2 and summ["paper_hard"].iloc[0] == 73.7
+    assert summ["soft_minus_hard"].iloc[0] == pytest.approx(summ["soft"].iloc[0] - summ["hard"].iloc[0])
+    runs = json.loads((tmp_path / "deep_runs.json").read_text())
+    assert len(runs["runs"]) == 5 and runs["config"]["teacher_width"] == 0.25
+    assert (tmp_path / "deep_noise.png").stat().st_size > 0 and (tmp_path / "deep_width.png").is_file()
+
+
+@pytest.mark.slow
+def test_deep_quick_profile_runs(data_home, tmp_path):
+    """The quick profile (minutes on 2 CPU cores): teacher, hard and soft at both noise levels."""
+    df = deep.run_deep_experiment("quick", progress=False, data_home=data_home, out_dir=tmp_path)
+    summ = deep.summarize_deep(df)
+    assert list(summ["noise_var"]) == [0.01, 0.1] and (summ["runs"] == 2).all()
+    assert summ[["teacher", "hard", "soft"]].gt(50).all().all()  # above chance on cat vs dog
