@@ -444,3 +444,12 @@ def test_sklearn_protocol():
     assert "n_iter=5" in repr(ds)
     r, _ = simulate.one_coin(100, 5, 2, answers_per_task=3, random_state=0)
     assert ds.fit(r) is ds
+
+
+def test_public_exports_resolve():
+    import kdcore.crowd as crowd
+
+    for name in crowd.__all__:
+        assert getattr(crowd, name) is not None, name
+    with pytest.raises(AttributeError, match="no attribute"):
+        crowd.NotAnAggregator  # noqa: B018
