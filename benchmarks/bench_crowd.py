@@ -7,10 +7,16 @@ answers_per_task=10, random_state=0)``. DawidSkene runs a fixed 100 EM rounds
 threads. crowd-kit and the numpy twin are slow: one round each
 (``benchmark.pedantic(rounds=1, iterations=1)``).
 
-Peak memory: the extra resident memory of the process during the fit, measured
-as Linux VmHWM (after resetting it by writing 5 to /proc/self/clear_refs) minus
-VmRSS before the fit; it counts every allocation (numpy, pandas, C++), not only
-Python's. Elsewhere than Linux it is recorded as None.
+Peak memory, two ways (both in ``extra_info``):
+- ``peak_traced_mb``: tracemalloc's peak during a separate, untimed 3-round fit
+  (peak memory does not grow with rounds: every round frees the last one's arrays).
+  It sees every numpy/pandas buffer (numpy reports them to tracemalloc) and Python
+  objects, not the C++ core's own std::vector scratch (for DawidSkene: W*K*T*K
+  doubles plus one K*T*K buffer per thread, 32 KB here), so it is the number the
+  goal is checked on;
+- ``peak_rss_mb``: Linux VmHWM (reset by writing 5 to /proc/self/clear_refs)
+  minus VmRSS before the timed fit. It undercounts allocations that reuse heap
+  pages the process already holds, so it is recorded only as a cross-check.
 
     PYTHONPATH=python python -m pytest benchmarks/bench_crowd.py --benchmark-enable \
         --benchmark-group-by=group -q -s
@@ -18,6 +24,8 @@ Python's. Elsewhere than Linux it is recorded as None.
 from __future__ import annotations
 
 import importlib.util
+import time
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -45,6 +53,7 @@ class PeakMemory:
     """Extra peak resident memory (MB) while the block runs (Linux /proc; None elsewhere)."""
 
     def __enter__(self):
+        self.cpu0 = time.process_time()  # CPU seconds of all threads: robust to a busy machine
         self.before = None
         try:
             with open("/proc/self/clear_refs", "w") as f:
@@ -55,6 +64,7 @@ class PeakMemory:
         return self
 
     def __exit__(self, *exc):
+        self.cpu = time.process_time() - self.cpu0
         hwm = _status_kb("VmHWM")
         self.mb = None if self.before is None or hwm is None else (hwm - self.before) / 1024.0
 
@@ -67,14 +77,26 @@ def data():
     return r, truth, r.to_dataframe()
 
 
-def _record(benchmark, method, backend, peak_mb, machine_info):
+def _traced_peak_mb(fn) -> float:
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+
+
+def _record(benchmark, method, backend, mem, traced_mb, machine_info):
     t = benchmark.stats.stats.min if benchmark.stats is not None else None
-    RESULTS[(method, backend)] = {"time": t, "peak_mb": peak_mb}
+    rounds = len(benchmark.stats.stats.data) if benchmark.stats is not None else 1
+    rss_mb, cpu = mem.mb, mem.cpu / max(rounds, 1)
+    RESULTS[(method, backend)] = {"time": t, "peak_mb": traced_mb, "rss_mb": rss_mb, "cpu": cpu}
     benchmark.extra_info.update(machine_info)
-    benchmark.extra_info.update({"peak_extra_mb": peak_mb, "n_threads": THREADS if backend == "cpp" else 1})
+    benchmark.extra_info.update({"peak_traced_mb": traced_mb, "peak_rss_mb": rss_mb, "cpu_s_per_fit": cpu,
+                                 "n_threads": THREADS if backend == "cpp" else 1})
 
 
-@pytest.mark.parametrize("backend", ["cpp", "numpy", "crowdkit"])
+@pytest.mark.parametrize("backend", ["cpp", "cpp-1thread", "numpy", "crowdkit"])
 def test_dawid_skene(benchmark, data, backend, machine_info):
     r, truth, df = data
     benchmark.group = "DawidSkene 1M answers x 100 rounds"
@@ -87,18 +109,26 @@ def test_dawid_skene(benchmark, data, backend, machine_info):
 
         def run():
             return est.fit(df).labels_
+
+        def short():
+            CKDawidSkene(n_iter=3, tol=-np.inf).fit(df)
     else:
-        est = DawidSkene(n_iter=N_ITER, tol=0.0, backend=backend, n_threads=THREADS)
+        threads = 1 if backend == "cpp-1thread" else THREADS
+        be = "cpp" if backend.startswith("cpp") else backend
+        est = DawidSkene(n_iter=N_ITER, tol=0.0, backend=be, n_threads=threads)
 
         def run():
             return est.fit(r).labels_
 
+        def short():
+            DawidSkene(n_iter=3, tol=0.0, backend=be, n_threads=threads).fit(r)
+
     with PeakMemory() as mem:
-        if backend == "cpp":
+        if backend.startswith("cpp"):
             labels = benchmark.pedantic(run, rounds=3, iterations=1, warmup_rounds=0)
         else:
             labels = benchmark.pedantic(run, rounds=1, iterations=1)
-    _record(benchmark, "DawidSkene", backend, mem.mb, machine_info)
+    _record(benchmark, "DawidSkene", backend, mem, _traced_peak_mb(short), machine_info)
     if backend != "crowdkit":
         assert est.n_iter_ == N_ITER
     else:
@@ -127,7 +157,7 @@ def test_majority_vote(benchmark, data, backend, machine_info):
 
     with PeakMemory() as mem:
         labels = benchmark.pedantic(run, rounds=1 if backend == "crowdkit" else 5, iterations=1)
-    _record(benchmark, "MajorityVote", backend, mem.mb, machine_info)
+    _record(benchmark, "MajorityVote", backend, mem, None, machine_info)
     assert accuracy(labels, truth) > 0.85
 
 
@@ -137,24 +167,30 @@ def test_goals(data):
     if any(k not in RESULTS or RESULTS[k]["time"] is None for k in need):
         pytest.skip("run with --benchmark-enable (timings are needed)")
     ds, ds_np = RESULTS[("DawidSkene", "cpp")], RESULTS[("DawidSkene", "numpy")]
-    lines = [f"DawidSkene cpp {ds['time']:.3f} s (peak +{ds['peak_mb']} MB), numpy {ds_np['time']:.2f} s "
-             f"-> {ds_np['time'] / ds['time']:.1f}x"]
+    lines = [f"DawidSkene cpp {ds['time']:.3f} s (traced peak {ds['peak_mb']:.1f} MB), numpy {ds_np['time']:.2f} s "
+             f"(traced peak {ds_np['peak_mb']:.1f} MB) -> {ds_np['time'] / ds['time']:.1f}x"]
     failures = []
     if ds_np["time"] / ds["time"] < 10:
         failures.append("DawidSkene < 10x faster than the numpy twin")
     ck = RESULTS.get(("DawidSkene", "crowdkit"))
     if ck and ck["time"]:
         ratio = ck["time"] / ds["time"]
-        lines.append(f"crowd-kit DawidSkene {ck['time']:.1f} s (peak +{ck['peak_mb']} MB) -> {ratio:.1f}x")
+        lines.append(f"crowd-kit DawidSkene {ck['time']:.1f} s (traced peak {ck['peak_mb']:.1f} MB, "
+                     f"RSS +{ck['rss_mb']} MB) -> {ratio:.1f}x faster, memory {ck['peak_mb'] / ds['peak_mb']:.1f}x less")
         if ratio < 100:
             failures.append(f"DawidSkene {ratio:.0f}x faster than crowd-kit (goal 100x)")
-        if ds["peak_mb"] is not None and ck["peak_mb"] and ds["peak_mb"] > ck["peak_mb"] / 3:
+        if ds["peak_mb"] > ck["peak_mb"] / 3:
             failures.append("DawidSkene peak memory above a third of crowd-kit's")
+    one = RESULTS.get(("DawidSkene", "cpp-1thread"))
+    if one and one["time"]:
+        lines.append(f"DawidSkene cpp 1 thread {one['time']:.3f} s")
     mv, ckmv = RESULTS[("MajorityVote", "cpp")], RESULTS.get(("MajorityVote", "crowdkit"))
     if ckmv and ckmv["time"]:
         ratio = ckmv["time"] / mv["time"]
         lines.append(f"MajorityVote cpp {mv['time'] * 1e3:.1f} ms, crowd-kit {ckmv['time']:.2f} s -> {ratio:.0f}x")
         if ratio < 50:
             failures.append(f"MajorityVote {ratio:.0f}x faster than crowd-kit (goal 50x)")
+    lines.append("CPU seconds per fit: " + ", ".join(
+        f"{m} {b} {v['cpu']:.3g}" for (m, b), v in RESULTS.items() if v.get("cpu") is not None))
     print("\n" + "\n".join(lines))
     assert not failures, "; ".join(failures)

@@ -20,7 +20,6 @@ from kdcore.crowd._glad import GLAD
 from kdcore.crowd._kos import KOS, RatioOfEigenvectors
 from kdcore.crowd._mace import MACE
 from kdcore.crowd._majority_vote import MajorityVote
-from kdcore.crowd._more_utils import edge_maps
 from kdcore.crowd._spectral_em import SpectralEM, spectral_init
 from kdcore.crowd._triangular import TriangularEstimation
 
@@ -75,16 +74,11 @@ def test_te_moments_match_twin(fixture, request):
 @pytest.mark.parametrize("fixture", ["binary", "big_binary"])
 def test_kos_kernel_matches_twin(fixture, request, rng):
     r = request.getfixturevalue(fixture)
-    w2t = edge_maps(r)
     y0 = rng.normal(1, 1, r.n_responses)
-    score, y = _core.kos_messages(r.task_indptr, r.task_label, r.worker_indptr, w2t, y0, 15, 2)
-    score2, y2 = ref.kos_messages(r.task_indptr, r.task_label, r.worker_indptr, w2t, y0, 15)
+    score, y = _core.kos_messages(r.task_indptr, r.task_worker, r.task_label, r.n_workers, y0, 15, 2)
+    score2, y2 = ref.kos_messages(r.task_indptr, r.task_worker, r.task_label, r.n_workers, y0, 15)
     np.testing.assert_allclose(score, score2, atol=KERNEL_F64 * max(1, np.abs(score2).max()), rtol=0)
     np.testing.assert_allclose(y, y2, atol=KERNEL_F64, rtol=0)
-    # w2t really maps worker-major answers onto task-major ones
-    assert np.array_equal(r.task_label[w2t], r.worker_label)
-    tasks_t = np.repeat(np.arange(r.n_tasks), np.diff(r.task_indptr))
-    assert np.array_equal(tasks_t[w2t], r.worker_task)
 
 
 def _glad_params(r, rng):
@@ -105,8 +99,7 @@ def test_glad_kernels_match_twin(fixture, request, rng):
     np.testing.assert_allclose(post, post2, atol=KERNEL_F64, rtol=0)
     assert ll == pytest.approx(ll2, rel=KERNEL_F64)
     mu_a, mu_b = np.full(r.n_workers, 1.0), np.full(r.n_tasks, 1.0)
-    args = (r.task_indptr, r.task_worker, r.task_label, r.worker_indptr, r.worker_task, r.worker_label, K, post,
-            alpha, logbeta, mu_a, mu_b)
+    args = (r.task_indptr, r.task_worker, r.task_label, K, post, alpha, logbeta, mu_a, mu_b)
     q, ga, gb = _core.glad_objective(*args, 2)
     q2, ga2, gb2 = ref.glad_objective(*args)
     assert q == pytest.approx(q2, rel=KERNEL_F64)
@@ -121,8 +114,7 @@ def test_glad_gradient_is_the_derivative(multi, rng):
     mu_a, mu_b = np.zeros(r.n_workers), np.zeros(r.n_tasks)
 
     def q(a, b):
-        return ref.glad_objective(r.task_indptr, r.task_worker, r.task_label, r.worker_indptr, r.worker_task,
-                                  r.worker_label, r.n_classes, post, a, b, mu_a, mu_b)
+        return ref.glad_objective(r.task_indptr, r.task_worker, r.task_label, r.n_classes, post, a, b, mu_a, mu_b)
 
     _, ga, gb = q(alpha, logbeta)
     h = 1e-6
@@ -226,9 +218,7 @@ def test_kos_matches_unnormalised_message_passing(binary):
     y0 = np.random.default_rng(0).normal(1.0, 1.0, r.n_responses)
     a = np.where(r.task_label == 1, 1.0, -1.0)
     task = np.repeat(np.arange(r.n_tasks), np.diff(r.task_indptr))
-    w2t = edge_maps(r)
-    worker = np.empty(r.n_responses, dtype=np.int64)
-    worker[w2t] = np.repeat(np.arange(r.n_workers), np.diff(r.worker_indptr))
+    worker = r.task_worker
     y = y0.copy()
     for _ in range(n_iter):
         x = np.bincount(task, a * y, r.n_tasks)[task] - a * y
@@ -426,3 +416,12 @@ def test_accepts_dataframe_and_keeps_ids():
             out = _fast(cls).fit_predict(df)
         assert list(out.index) == ["t1", "t2"] and out["t2"] == "no"
         assert set(out) <= {"yes", "no"}
+
+
+@pytest.mark.parametrize("cls", ALL)
+def test_sklearn_protocol(cls, binary):
+    est = _fast(cls)
+    assert est.clone().get_params() == est.get_params()
+    assert type(est).__name__ in repr(est)
+    assert est.fit(binary) is est
+    assert not hasattr(cls(), "labels_")

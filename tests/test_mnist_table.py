@@ -1,7 +1,6 @@
 """Experiment 1 (MNIST two-layer table and regime sweep): kernel quantities and a tiny end-to-end run."""
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 
 import numpy as np
@@ -9,31 +8,6 @@ import pandas as pd
 import pytest
 
 from kdcore.distill import mnist
-
-
-def test_gamma2_of_two_orthogonal_points():
-    # K(x, x) = 1/2, K(e1, e2) = 0 -> min_q (q1^2 + q2^2) / 2 = 1/4 at q = (1/2, 1/2): gamma_2 = 1/2
-    g, q = mnist.gamma2(np.eye(2), np.array([1.0, -1.0]))
-    assert g == pytest.approx(0.5, abs=1e-6)
-    np.testing.assert_allclose(q, [0.5, 0.5], atol=1e-6)
-
-
-def test_gamma2_is_zero_for_contradictory_labels():
-    x = np.array([[0.6, 0.8], [0.6, 0.8]])
-    g, _ = mnist.gamma2(x, np.array([1.0, -1.0]))
-    assert g == pytest.approx(0.0, abs=1e-6)
-
-
-def test_kernel_teacher_on_separable_data(rng):
-    X = rng.standard_normal((200, 5))
-    X /= np.linalg.norm(X, axis=1, keepdims=True)
-    keep = np.abs(X[:, 0]) > 0.3
-    X, y = X[keep], np.sign(X[keep, 0])
-    g, q = mnist.gamma2(X, y)
-    assert 0 < g < 1 and q.min() >= 0 and q.sum() == pytest.approx(1.0)
-    z = mnist.kernel_teacher(X, y, q, n_z=4000, seed=0)(X)
-    assert np.mean(np.sign(z) == y) == 1.0
-    assert np.abs(z).max() <= 0.5 + 1e-12  # |E_z[1(z.x > 0) x.v(z)]| <= P(z.x > 0) ||x|| = 1/2
 
 
 def test_select_by_validation_uses_val_not_test():
@@ -83,3 +57,11 @@ def test_bad_profile_and_label(data_home):
         mnist.mnist_profile("medium")
     with pytest.raises(ValueError, match="unknown label source"):
         mnist.run_mnist_grid("reduced", _tiny(), (4,), ("T3",), (1.0,), data_home=data_home)
+
+
+@pytest.mark.slow
+def test_mnist_quick_profile_runs(data_home):
+    """The quick profile (a few minutes on 2 cores): the table covers both variants and the paper's rows."""
+    t = mnist.mnist_table("quick", data_home=data_home, progress=False)
+    assert set(t["variant"]) == {"full", "reduced"} and set(t["m"]) == {8, 6, 4}
+    assert t["paper_hard"].notna().all() and t["hard"].between(50, 100).all()

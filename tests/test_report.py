@@ -216,3 +216,67 @@ def test_step_tables_from_raw_runs(tmp_path):
     js = json.loads(Path(res["results"]).read_text())["steps"]["distill.deep"]
     assert js["table"]["columns"][:3] == ["noise_var", "soft", "paper soft"]
     assert len(js["tables"]["All runs"]["rows"]) == 6 and res["n_figures"] == 1
+
+
+def test_interleave_puts_paper_columns_beside_ours():
+    t = pd.DataFrame(columns=["k", "hard", "soft", "n", "paper_soft", "paper_hard"])
+    out = _paper.interleave(t, {"hard": "paper_hard", "soft": "paper_soft", "gap": "paper_gap"})
+    assert list(out.columns) == ["k", "hard", "paper_hard", "soft", "paper_soft", "n"]
+
+
+# ----------------------------------------------------------------------------- the real report, tiny
+def test_tiny_report_of_both_papers(tmp_path, data_home):
+    """`kdcore reproduce` in its reduced form: every experiment's section, table, statements and figure.
+    The deep CIFAR step trains VGG nets (about a minute even when tiny): its wiring is checked on a
+    runs table of the same shape below, and the step itself runs in the slow test."""
+    from kdcore.report import steps
+
+    todo = [s for s in steps() if s.key != "distill.deep"]
+    res = reproduce(("crowd", "distill"), "tiny", tmp_path, data_home=data_home, progress=False, steps=todo)
+    assert res["failed"] == [] and res["skipped"] == []
+    text = (tmp_path / "report.md").read_text()
+    js = json.loads((tmp_path / "results.json").read_text())
+    for s in todo:
+        assert f"### {s.title}" in text
+        rec = js["steps"][s.key]
+        assert rec["status"] == "ok" and rec["table"]["rows"], s.key
+        assert rec["statements"], s.key  # every step says where we stand against the paper's claim
+        assert rec["figures"] and all((tmp_path / f).is_file() for f in rec["figures"]), s.key
+    assert "paper_hard" in js["steps"]["distill.mnist"]["table"]["columns"]
+    assert "crowd-kit" in js["steps"]["crowd.real"]["table"]["columns"]
+
+
+def _fake_deep_runs():
+    rows = []
+    for nv in (0.01, 0.1):
+        for seed in (0, 1):
+            for model, acc in (("teacher", 80.0), ("hard", 70.0), ("soft", 74.0)):
+                for w in ((1.0,) if model == "teacher" else (0.5, 1.0)):
+                    rows.append(dict(noise_var=nv, seed=seed, model=model, width=w, test_acc=acc + seed,
+                                     val_acc=acc, epochs=3, best_epoch=2, seconds=1.0, device="cpu"))
+    return pd.DataFrame(rows)
+
+
+def test_deep_step_wiring_on_a_runs_table(tmp_path):
+    pytest.importorskip("torch")
+    from kdcore.report import steps
+
+    deep = [s for s in steps() if s.key == "distill.deep"][0]
+    fake = Step(deep.key, deep.part, deep.title, deep.claim, lambda: _fake_deep_runs(), tables=deep.tables,
+                compare=deep.compare, plots=deep.plots)
+    res = reproduce("distill", "tiny", tmp_path, progress=False, steps=[fake])
+    assert res["failed"] == [] and res["n_figures"] == 2  # noise figure and width figure
+    rec = json.loads((tmp_path / "results.json").read_text())["steps"]["distill.deep"]
+    cols = rec["table"]["columns"]
+    assert cols.index("paper_soft") == cols.index("soft") + 1  # the paper's number beside ours
+    assert any("Soft labels beat hard labels in 2 of 2 rows" in s for s in rec["statements"])
+    assert len(rec["tables"]) == 1  # the width sweep table
+
+
+@pytest.mark.slow
+def test_tiny_report_with_deep_step(tmp_path, data_home):
+    from kdcore.report import steps
+
+    res = reproduce("distill", "tiny", tmp_path, data_home=data_home, progress=False,
+                    steps=[s for s in steps() if s.key == "distill.deep"])
+    assert res["failed"] == [] and res["skipped"] == [] and res["n_figures"] >= 1

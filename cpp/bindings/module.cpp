@@ -188,8 +188,22 @@ void bind_crowd(py::module_& m) {
         "em_m_step",
         [](const carray<index_t>& worker_indptr, const carray<code_t>& worker_task, const carray<code_t>& worker_label,
            code_t n_tasks, code_t n_workers, const carray<double>& post, double smoothing, bool one_coin,
-           int n_threads) {
-            const CsrView v = csr_view(worker_indptr, worker_task, worker_label, n_workers, "worker view");
+           int n_threads, std::optional<carray<index_t>> task_indptr, std::optional<carray<code_t>> task_worker,
+           std::optional<carray<code_t>> task_label, int strategy) {
+            const CsrView wv = csr_view(worker_indptr, worker_task, worker_label, n_workers, "worker view");
+            kdcore::AnswerViews v{wv.indptr, wv.idx, wv.lab};
+            if (task_indptr || task_worker || task_label) {
+                if (!(task_indptr && task_worker && task_label))
+                    throw std::invalid_argument("give all three arrays of the task view, or none");
+                const CsrView tv = csr_view(*task_indptr, *task_worker, *task_label, n_tasks, "task view");
+                if (task_worker->shape(0) != worker_task.shape(0))
+                    throw std::invalid_argument("the task and worker views hold different numbers of answers");
+                v.task_indptr = tv.indptr;
+                v.task_worker = tv.idx;
+                v.task_label = tv.lab;
+            }
+            if (strategy < 0 || strategy > 2) throw std::invalid_argument("strategy must be 0, 1 or 2");
+            const auto strat = static_cast<kdcore::MStepStrategy>(strategy);
             if (post.ndim() != 3) throw std::invalid_argument("post: expected a 3-d array (n_tasks, T, K)");
             const py::ssize_t T = post.shape(1), K = post.shape(2);
             expect_shape(post, {n_tasks, T, K}, "post");
@@ -201,8 +215,8 @@ void bind_crowd(py::module_& m) {
                 double* pr = prior.mutable_data();
                 {
                     py::gil_scoped_release nogil;
-                    kdcore::onecoin_m_step(v.indptr, v.idx, v.lab, n_tasks, n_workers, static_cast<int>(T),
-                                           static_cast<int>(K), post.data(), smoothing, s, pr, n_threads);
+                    kdcore::onecoin_m_step(v, n_tasks, n_workers, static_cast<int>(T), static_cast<int>(K),
+                                           post.data(), smoothing, s, pr, n_threads, strat);
                 }
                 out = skill;
             } else {
@@ -211,8 +225,8 @@ void bind_crowd(py::module_& m) {
                 double* pr = prior.mutable_data();
                 {
                     py::gil_scoped_release nogil;
-                    kdcore::em_m_step(v.indptr, v.idx, v.lab, n_tasks, n_workers, static_cast<int>(T),
-                                      static_cast<int>(K), post.data(), smoothing, c, pr, n_threads);
+                    kdcore::em_m_step(v, n_tasks, n_workers, static_cast<int>(T), static_cast<int>(K), post.data(),
+                                      smoothing, c, pr, n_threads, strat);
                 }
                 out = conf;
             }
@@ -220,8 +234,10 @@ void bind_crowd(py::module_& m) {
         },
         py::arg("worker_indptr"), py::arg("worker_task"), py::arg("worker_label"), py::arg("n_tasks"),
         py::arg("n_workers"), py::arg("post"), py::arg("smoothing"), py::arg("one_coin") = false,
-        py::arg("n_threads") = 0,
-        "Typed Dawid-Skene M-step: (conf (T, W, K, K) or skill (T, W) if one_coin, prior (T, K)).");
+        py::arg("n_threads") = 0, py::arg("task_indptr") = py::none(), py::arg("task_worker") = py::none(),
+        py::arg("task_label") = py::none(), py::arg("strategy") = 0,
+        "Typed Dawid-Skene M-step: (conf (T, W, K, K) or skill (T, W) if one_coin, prior (T, K)). The task view "
+        "(optional) lets it stream task-major when faster; strategy 0 = automatic, 1 = worker-major, 2 = task-major.");
 
     m.def(
         "vote_scores",
@@ -235,16 +251,19 @@ void bind_crowd(py::module_& m) {
             }
             if (n_classes < 1) throw std::invalid_argument("n_classes must be >= 1");
             carray<double> scores({static_cast<py::ssize_t>(n_tasks), static_cast<py::ssize_t>(n_classes)});
+            carray<code_t> best(n_tasks), n_tied(n_tasks);
             double* s = scores.mutable_data();
+            code_t* b = best.mutable_data();
+            code_t* c = n_tied.mutable_data();
             {
                 py::gil_scoped_release nogil;
-                kdcore::vote_scores(v.indptr, v.idx, v.lab, n_tasks, n_workers, n_classes, w, s, n_threads);
+                kdcore::vote_scores(v.indptr, v.idx, v.lab, n_tasks, n_workers, n_classes, w, s, b, c, n_threads);
             }
-            return scores;
+            return py::make_tuple(scores, best, n_tied);
         },
         py::arg("task_indptr"), py::arg("task_worker"), py::arg("task_label"), py::arg("n_tasks"),
         py::arg("n_workers"), py::arg("n_classes"), py::arg("weight") = py::none(), py::arg("n_threads") = 0,
-        "(Weighted) vote scores (n_tasks, K): sum of the weights of the workers who answered each class.");
+        "(Weighted) vote: (scores (n_tasks, K), best class (first among ties), number of tied classes).");
 }
 
 // ============================================================================ crowd (more aggregators: spectral-EM, TE, KOS, GLAD, MACE)
@@ -314,38 +333,28 @@ void bind_crowd_more(py::module_& m) {
 
     m.def(
         "kos_messages",
-        [check_indptr](const carray<index_t>& t_indptr, const carray<code_t>& t_label, const carray<index_t>& w_indptr,
-                       const carray<index_t>& w2t, const carray<double>& y0, int n_iter, int n_threads) {
-            const index_t* tp = in_ptr(t_indptr, 1, "t_indptr");
-            const index_t* wp = in_ptr(w_indptr, 1, "w_indptr");
-            if (t_indptr.shape(0) < 1 || w_indptr.shape(0) < 1) throw std::invalid_argument("empty indptr");
-            check_indptr(tp, t_indptr.shape(0), "t_indptr");
-            check_indptr(wp, w_indptr.shape(0), "w_indptr");
-            const index_t n_edges = tp[t_indptr.shape(0) - 1];
-            if (wp[w_indptr.shape(0) - 1] != n_edges) throw std::invalid_argument("views disagree on n_edges");
-            expect_len(t_label, n_edges, "t_label");
-            expect_len(w2t, n_edges, "w2t");
+        [view, check_codes](const carray<index_t>& t_indptr, const carray<code_t>& t_worker,
+                            const carray<code_t>& t_label, code_t n_workers, const carray<double>& y0, int n_iter,
+                            int n_threads) {
+            View t = view(t_indptr, t_worker, t_label, "task view");
+            const index_t n_edges = t.indptr[t.n];
             expect_len(y0, n_edges, "y0");
             if (n_iter < 0) throw std::invalid_argument("n_iter must be >= 0");
-            for (index_t e = 0; e < n_edges; ++e)
-                if (w2t.data()[e] < 0 || w2t.data()[e] >= n_edges)
-                    throw std::invalid_argument("w2t: edge index outside [0, n_edges) at " + std::to_string(e));
-            const code_t n_tasks = static_cast<code_t>(t_indptr.shape(0) - 1);
-            const code_t n_workers = static_cast<code_t>(w_indptr.shape(0) - 1);
-            carray<double> y(n_edges), score(n_tasks);
+            if (n_workers < 0) throw std::invalid_argument("n_workers must be >= 0");
+            check_codes(t.a, n_edges, n_workers, "worker");
+            carray<double> y(n_edges), score(t.n);
             std::copy(y0.data(), y0.data() + n_edges, y.mutable_data());
             double* py_ = y.mutable_data();
             double* ps = score.mutable_data();
-            const code_t* tl = t_label.data();
-            const index_t* map = w2t.data();
             {
                 py::gil_scoped_release nogil;
-                cm::kos(tp, tl, n_tasks, wp, map, n_workers, n_iter, py_, ps, n_threads);
+                cm::kos(t.indptr, t.a, t.b, t.n, n_workers, n_iter, py_, ps, n_threads);
             }
             return py::make_tuple(score, y);
         },
-        py::arg("t_indptr"), py::arg("t_label"), py::arg("w_indptr"), py::arg("w2t"), py::arg("y0"), py::arg("n_iter"),
-        py::arg("n_threads") = 0, "KOS message passing: (task scores, final worker messages in task-major edge order).");
+        py::arg("t_indptr"), py::arg("t_worker"), py::arg("t_label"), py::arg("n_workers"), py::arg("y0"),
+        py::arg("n_iter"), py::arg("n_threads") = 0,
+        "KOS message passing: (task scores, final worker messages in task-major edge order).");
 
     m.def(
         "glad_e_step",
@@ -376,37 +385,34 @@ void bind_crowd_more(py::module_& m) {
     m.def(
         "glad_objective",
         [view, check_K, expect_2d, check_codes](const carray<index_t>& t_indptr, const carray<code_t>& t_worker,
-                                   const carray<code_t>& t_label, const carray<index_t>& w_indptr,
-                                   const carray<code_t>& w_task, const carray<code_t>& w_label, int n_classes,
-                                   const carray<double>& post, const carray<double>& alpha,
+                                   const carray<code_t>& t_label, int n_classes, const carray<double>& post,
+                                   const carray<double>& alpha,
                                    const carray<double>& logbeta, const carray<double>& mu_alpha,
                                    const carray<double>& mu_logbeta, int n_threads) {
             View t = view(t_indptr, t_worker, t_label, "task view");
-            View w = view(w_indptr, w_task, w_label, "worker view");
             check_K(n_classes);
             expect_2d(post, t.n, n_classes, "post");
-            expect_len(alpha, w.n, "alpha");
-            expect_len(mu_alpha, w.n, "mu_alpha");
+            in_ptr(alpha, 1, "alpha");
+            const index_t n_workers = alpha.shape(0);
+            expect_len(mu_alpha, n_workers, "mu_alpha");
             expect_len(logbeta, t.n, "logbeta");
             expect_len(mu_logbeta, t.n, "mu_logbeta");
-            check_codes(t.a, t.indptr[t.n], w.n, "worker");
+            check_codes(t.a, t.indptr[t.n], n_workers, "worker");
             check_codes(t.b, t.indptr[t.n], n_classes, "label");
-            check_codes(w.a, w.indptr[w.n], t.n, "task");
-            check_codes(w.b, w.indptr[w.n], n_classes, "label");
-            carray<double> ga(w.n), gb(t.n);
+            carray<double> ga(n_workers), gb(t.n);
             double *pga = ga.mutable_data(), *pgb = gb.mutable_data();
             const double *pp = post.data(), *pa = alpha.data(), *pb = logbeta.data(), *ma = mu_alpha.data(),
                          *mb = mu_logbeta.data();
             double q = 0.0;
             {
                 py::gil_scoped_release nogil;
-                q = cm::glad_objective(t.indptr, t.a, t.b, t.n, w.indptr, w.a, w.b, w.n, n_classes, pp, pa, pb, ma,
-                                       mb, pga, pgb, n_threads);
+                q = cm::glad_objective(t.indptr, t.a, t.b, t.n, static_cast<code_t>(n_workers), n_classes, pp, pa, pb,
+                                       ma, mb, pga, pgb, n_threads);
             }
             return py::make_tuple(q, ga, gb);
         },
-        py::arg("t_indptr"), py::arg("t_worker"), py::arg("t_label"), py::arg("w_indptr"), py::arg("w_task"),
-        py::arg("w_label"), py::arg("n_classes"), py::arg("post"), py::arg("alpha"), py::arg("logbeta"),
+        py::arg("t_indptr"), py::arg("t_worker"), py::arg("t_label"), py::arg("n_classes"), py::arg("post"),
+        py::arg("alpha"), py::arg("logbeta"),
         py::arg("mu_alpha"), py::arg("mu_logbeta"), py::arg("n_threads") = 0,
         "GLAD M-step objective Q and its gradient: (Q, dQ/dalpha, dQ/dlogbeta).");
 
@@ -427,7 +433,8 @@ void bind_crowd_more(py::module_& m) {
             double ll = 0.0;
             {
                 py::gil_scoped_release nogil;
-                ll = cm::mace_e_step(t.indptr, t.a, t.b, t.n, n_classes, ps, px, pp, n_threads);
+                ll = cm::mace_e_step(t.indptr, t.a, t.b, t.n, static_cast<code_t>(spam.shape(0)), n_classes, ps, px, pp,
+                                     n_threads);
             }
             return py::make_tuple(post, ll);
         },
@@ -591,9 +598,11 @@ void def_twolayer_train(py::module_& m) {
             }
             return py::make_tuple(hist, fin);
         },
-        py::arg("X"), py::arg("n_train"), py::arg("W"), py::arg("W0"), py::arg("a"), py::arg("offsets"),
-        py::arg("loss_type"), py::arg("targets"), py::arg("y"), py::arg("lr"), py::arg("radius"), py::arg("n_steps"),
-        py::arg("n_threads") = 0,
+        // noconvert: a float32 array never reaches the float64 overload through a silent upcast copy
+        py::arg("X").noconvert(), py::arg("n_train"), py::arg("W").noconvert(), py::arg("W0").noconvert(),
+        py::arg("a").noconvert(), py::arg("offsets").noconvert(), py::arg("loss_type").noconvert(),
+        py::arg("targets").noconvert(), py::arg("y").noconvert(), py::arg("lr").noconvert(),
+        py::arg("radius").noconvert(), py::arg("n_steps"), py::arg("n_threads") = 0,
         "Projected GD for a batch of two-layer ReLU nets (W updated in place): (hist K x n_steps x 4, final K x 4).");
 }
 

@@ -174,10 +174,26 @@ def _write_table(df, path, index: bool = True) -> None:
 
 
 # ----------------------------------------------------------------------------- estimators
+#: where each class lives, for a kdcore.crowd that does not re-export it
+_MODULES = {
+    "MajorityVote": "_majority_vote", "DawidSkene": "_dawid_skene", "OneCoinDawidSkene": "_one_coin",
+    "SpectralEM": "_spectral_em", "TriangularEstimation": "_triangular", "KOS": "_kos",
+    "RatioOfEigenvectors": "_kos", "GLAD": "_glad", "MACE": "_mace", "TaskTypeClustering": "_types",
+    "TypeAware": "_type_aware",
+}
+
+
 def _crowd_class(name: str):
+    import importlib
+
     import kdcore.crowd as crowd
 
     cls = getattr(crowd, name, None)
+    if cls is None and name in _MODULES:
+        try:
+            cls = getattr(importlib.import_module(f"kdcore.crowd.{_MODULES[name]}"), name, None)
+        except ImportError:
+            cls = None
     if cls is None:
         raise CliError(f"{name} is not in this build of kdcore.crowd")
     return cls
@@ -234,7 +250,9 @@ def _fmt_types(info: dict) -> str:
         parts.append(f"separation {info['separation']:.3g}")
     if "used_types" in info:
         parts.append("per-type aggregation used" if info["used_types"] else
-                     "guard kept the plain aggregator (two-type model not supported)")
+                     "plain aggregator kept (split not supported)")
+    if info.get("reason"):
+        parts.append(f"reason: {info['reason']}")
     return ", ".join(parts) or "n/a"
 
 
@@ -298,7 +316,8 @@ def _cmd_aggregate(args) -> int:
         if args.types < 2:
             raise CliError(f"--types must be >= 2 (the number of hidden task types), got {args.types}")
         wrapper = _crowd_class("TypeAware")
-        model = wrapper(base, clustering=_make_clustering(args.types, args.seed), guard=not args.no_guard)
+        model = wrapper(base, clustering=_make_clustering(args.types, args.seed), guard=not args.no_guard,
+                        random_state=args.seed)
     else:
         model = base
     model.fit(r)
@@ -306,14 +325,21 @@ def _cmd_aggregate(args) -> int:
     if args.types:
         clus = getattr(model, "clustering_", None)
         type_info = _types_info(clus) if clus is not None else {}
-        for attr in ("used_types_", "split_used_", "use_types_"):
-            if getattr(model, attr, None) is not None:
-                type_info["used_types"] = bool(getattr(model, attr))
-                break
-        fitted = getattr(model, "base_", None) or model
-    info = _fit_info(fitted)
+        type_info["used_types"] = bool(model.split_used_)
+        ev = getattr(model, "evidence_", None) or {}
+        if ev.get("reason"):
+            type_info["reason"] = str(ev["reason"])
+        per_type = list(getattr(model, "type_models_", None) or [])
+        fitted = per_type if model.split_used_ and per_type else [model.plain_]
+    else:
+        fitted = [model]
+    infos = [_fit_info(f) for f in fitted]
+    info = infos[0] if len(infos) == 1 else {
+        k: ([i.get(k) for i in infos] if k == "iterations" else all(i.get(k) for i in infos))
+        for k in infos[0]}
     it = info.get("iterations")
     conv = info.get("converged")
+    it = "/".join(map(str, it)) + " (per type)" if isinstance(it, list) else it
     print(f"method: {args.method} ({name})" + (f", wrapped in TypeAware({args.types} types)" if args.types else "")
           + f"; iterations: {it if it is not None else 'n/a'}"
           + f"; converged: {'n/a' if conv is None else ('yes' if conv else 'NO')}")
@@ -337,7 +363,11 @@ def _cmd_aggregate(args) -> int:
         _write_table(probas.rename_axis("task"), args.proba)
         print(f"wrote {args.proba}")
     if args.skills:
-        skills = _skills_frame(fitted, r)
+        skills = getattr(model, "skills_by_type_", None) if args.types else None
+        if skills is not None:
+            skills = skills.rename_axis("worker").add_prefix("skill_type_")
+        else:
+            skills = _skills_frame(fitted[0], r)
         if skills is None:
             raise CliError(f"{name} estimates no per-worker skill; drop --skills")
         _write_table(skills, args.skills)
@@ -401,8 +431,9 @@ def _cmd_reproduce(args) -> int:
     from .report import reproduce
 
     parts = ("crowd", "distill") if args.part == "all" else (args.part,)
+    only = [k.strip() for k in args.only.split(",") if k.strip()] if args.only else None
     res = reproduce(parts=parts, profile=args.profile, out=args.out, data_home=args.data_home,
-                    progress=not args.quiet, seed=args.seed)
+                    progress=False if args.quiet else None, seed=args.seed, only=only)
     print(f"wrote {res['report']} ({res['n_sections']} sections, {res['n_figures']} figures, "
           f"{res['seconds']:.0f} s)")
     if res["failed"]:
@@ -495,6 +526,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="report", help="output folder (default: ./report)")
     s.add_argument("--data-home", default=None, help="folder holding crowd/, mnist/, cifar10/ (default: $KDCORE_DATA)")
     s.add_argument("--seed", type=int, default=0, help="base seed (default: 0)")
+    s.add_argument("--only", metavar="KEYS", help="comma-separated step keys to run (e.g. crowd.real,distill.mnist)")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
     s.set_defaults(func=_cmd_reproduce)
 

@@ -11,6 +11,7 @@ import numbers
 import numpy as np
 import pandas as pd
 
+from ..backends import check_n_threads
 from . import _em
 from ._base import BaseAggregator
 from ._majority_vote import _vote
@@ -50,7 +51,10 @@ class DawidSkene(BaseAggregator):
         (``kdcore.crowd._spectral_em.spectral_init``), then EM.
     smoothing : float >= 0
         Pseudo-count added to every confusion cell and prior class (Dirichlet MAP).
-        Keeps perfect workers and unused classes finite; rows with no mass become uniform.
+        The default 0 is the Dawid-Skene maximum-likelihood fit (the model crowd-kit
+        fits). Either way nothing is NaN: zero probabilities enter the E-step as
+        log(1e-300) (``_em.PROB_FLOOR``), so perfect workers and unused classes stay
+        finite, and rows with no mass (a worker without answers) become uniform.
     random_state : int or None
         Seed of the spectral initialisation.
     backend : {"auto", "cpp", "numpy"}
@@ -87,12 +91,12 @@ class DawidSkene(BaseAggregator):
         self.n_threads = n_threads
 
     # -- the two steps (swap a backend in one place) -------------------------------
+    # (the unchecked _em steps: fit validated everything once; the arrays are our own)
     def _e_step(self, r: Responses, params, log_prior: np.ndarray) -> tuple[np.ndarray, float]:
-        return _em.e_step(r, self._log_conf(params, r.n_classes), log_prior, backend=self._be,
-                          n_threads=self.n_threads)
+        return _em._e_step(r, self._log_conf(params, r.n_classes), log_prior, self._be, self._threads)
 
     def _m_step(self, r: Responses, post: np.ndarray):
-        return _em.m_step(r, post, smoothing=self.smoothing, backend=self._be, n_threads=self.n_threads)
+        return _em._m_step(r, post, self._smooth, self._be, self._threads)
 
     @staticmethod
     def _log_conf(conf: np.ndarray, n_classes: int) -> np.ndarray:
@@ -100,8 +104,8 @@ class DawidSkene(BaseAggregator):
 
     # -- initialisation -------------------------------------------------------------
     def _init_post(self, r: Responses) -> np.ndarray:
-        scores = _vote(r, None, self._be, self.n_threads)
-        return (scores / scores.sum(axis=1, keepdims=True))[:, None, :]
+        scores, _, _ = _vote(r, None, self._be, self.n_threads)
+        return (scores / np.diff(r.task_indptr).astype(np.float64)[:, None])[:, None, :]
 
     def _spectral_start(self, r: Responses):
         try:
@@ -111,8 +115,8 @@ class DawidSkene(BaseAggregator):
                 "init='spectral' needs kdcore.crowd._spectral_em.spectral_init, which is not in this build; "
                 "use init='mv'") from exc
         conf, prior = spectral_init(r, random_state=self.random_state)
-        conf = np.asarray(conf, dtype=np.float64)
-        prior = np.asarray(prior, dtype=np.float64)
+        conf = np.ascontiguousarray(conf, dtype=np.float64)
+        prior = np.ascontiguousarray(prior, dtype=np.float64)
         K, W = r.n_classes, r.n_workers
         if conf.shape != (W, K, K) or prior.shape != (K,) or not (np.isfinite(conf).all() and np.isfinite(prior).all()):
             raise RuntimeError(f"spectral_init returned confusions {conf.shape} / priors {prior.shape}, "
@@ -130,6 +134,9 @@ class DawidSkene(BaseAggregator):
         if self.init not in ("mv", "spectral"):
             raise ValueError(f"init must be 'mv' or 'spectral', got {self.init!r}")
         self._be = self._backend()
+        check_n_threads(self.n_threads)
+        self._threads = int(self.n_threads)
+        self._smooth = float(self.smoothing)
         if self.init == "spectral":
             params, prior = self._spectral_start(r)
             post, ll = self._e_step(r, params, _em.log_clip(prior))

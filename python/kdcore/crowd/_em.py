@@ -113,12 +113,31 @@ def e_step(responses: Responses, log_conf, log_prior, *, backend: str = "auto", 
     if log_prior.shape != (T, K):
         raise ValueError(f"log_prior must have shape (T={T}, K={K}), got {log_prior.shape}")
     be = resolve_backend(backend, ("cpp", "numpy"), what="e_step")
+    check_n_threads(n_threads)
+    return _e_step(r, log_conf, log_prior, be, int(n_threads))
+
+
+# The unchecked steps: estimators validate once in fit and call these every round
+# (arrays they made themselves: float64, C-contiguous, right shapes, finite).
+def _e_step(r: Responses, log_conf: np.ndarray, log_prior: np.ndarray, be: str, n_threads: int):
     if be == "numpy":
         return ref.em_e_step(r.task, r.worker, r.label, r.n_tasks, log_conf, log_prior)
-    check_n_threads(n_threads)
     post, ll = _core.em_e_step(r.task_indptr, r.task_worker, r.task_label, r.n_tasks, r.n_workers, log_conf,
-                               log_prior, int(n_threads))
+                               log_prior, n_threads)
     return post, float(ll)
+
+
+def _m_step(r: Responses, post: np.ndarray, smoothing: float, be: str, n_threads: int, one_coin: bool = False):
+    if be == "numpy":
+        fn = ref.onecoin_m_step if one_coin else ref.em_m_step
+        return fn(r.task, r.worker, r.label, r.n_workers, post, smoothing)
+    return _core.em_m_step(r.worker_indptr, r.worker_task, r.worker_label, r.n_tasks, r.n_workers, post, smoothing,
+                           one_coin, n_threads, r.task_indptr, r.task_worker, r.task_label, _M_STRATEGY)
+
+
+#: how the compiled M-step streams the answers: 0 = automatic, 1 = worker-major,
+#: 2 = task-major into per-thread buffers (kdcore/crowd.hpp MStepStrategy; tests set it)
+_M_STRATEGY = 0
 
 
 def _check_post(r: Responses, post) -> np.ndarray:
@@ -149,11 +168,8 @@ def m_step(responses: Responses, post, *, smoothing: float = DEFAULT_SMOOTHING, 
     post = _check_post(r, post)
     s = _smoothing(smoothing)
     be = resolve_backend(backend, ("cpp", "numpy"), what="m_step")
-    if be == "numpy":
-        return ref.em_m_step(r.task, r.worker, r.label, r.n_workers, post, s)
     check_n_threads(n_threads)
-    return _core.em_m_step(r.worker_indptr, r.worker_task, r.worker_label, r.n_tasks, r.n_workers, post, s, False,
-                           int(n_threads))
+    return _m_step(r, post, s, be, int(n_threads))
 
 
 def onecoin_m_step(responses: Responses, post, *, smoothing: float = DEFAULT_SMOOTHING, backend: str = "auto",
@@ -164,11 +180,8 @@ def onecoin_m_step(responses: Responses, post, *, smoothing: float = DEFAULT_SMO
     post = _check_post(r, post)
     s = _smoothing(smoothing)
     be = resolve_backend(backend, ("cpp", "numpy"), what="onecoin_m_step")
-    if be == "numpy":
-        return ref.onecoin_m_step(r.task, r.worker, r.label, r.n_workers, post, s)
     check_n_threads(n_threads)
-    return _core.em_m_step(r.worker_indptr, r.worker_task, r.worker_label, r.n_tasks, r.n_workers, post, s, True,
-                           int(n_threads))
+    return _m_step(r, post, s, be, int(n_threads), one_coin=True)
 
 
 def onecoin_log_conf(skill, n_classes: int) -> np.ndarray:
@@ -177,6 +190,10 @@ def onecoin_log_conf(skill, n_classes: int) -> np.ndarray:
     skill = _float_array(skill, "skill", 2)
     if (skill < 0).any() or (skill > 1).any():
         raise ValueError("skill must hold probabilities in [0, 1]")
+    return _onecoin_log_conf(skill, n_classes)
+
+
+def _onecoin_log_conf(skill: np.ndarray, n_classes: int) -> np.ndarray:
     K = int(n_classes)
     T, W = skill.shape
     right = log_clip(skill)

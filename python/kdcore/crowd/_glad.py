@@ -14,7 +14,7 @@ gives the posteriors q_jk; the M-step maximises the expected complete
 log-likelihood Q(alpha, b) (+ the log priors) by scipy's nonlinear conjugate
 gradient (``m_step_max_iter`` = 25 iterations, ``m_step_tol`` = 1e-2, as
 crowd-kit), with Q and its gradient computed together by the compiled kernel
-``glad_objective`` (two streaming passes, OpenMP, GIL released). EM stops after
+``glad_objective`` (one streaming task-major pass, OpenMP, GIL released). EM stops after
 ``n_iter`` rounds or when Q per answer improves by less than ``tol``.
 
 ``loss_history_`` holds Q / n_responses after each round (crowd-kit divides by
@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 
-from ..backends import _core
+from ..backends import _core, blas_threads
 from . import _reference_more as ref
 from ._base import BaseAggregator
 from ._more_utils import check_float, check_int, threads
@@ -83,10 +83,10 @@ class GLAD(BaseAggregator):
 
     def _objective(self, r, post, alpha, logbeta, mu_a, mu_b):
         if self._bk == "cpp":
-            return _core.glad_objective(r.task_indptr, r.task_worker, r.task_label, r.worker_indptr, r.worker_task,
-                                        r.worker_label, r.n_classes, post, alpha, logbeta, mu_a, mu_b, self._nt)
-        return ref.glad_objective(r.task_indptr, r.task_worker, r.task_label, r.worker_indptr, r.worker_task,
-                                  r.worker_label, r.n_classes, post, alpha, logbeta, mu_a, mu_b)
+            return _core.glad_objective(r.task_indptr, r.task_worker, r.task_label, r.n_classes, post, alpha, logbeta,
+                                        mu_a, mu_b, self._nt)
+        return ref.glad_objective(r.task_indptr, r.task_worker, r.task_label, r.n_classes, post, alpha, logbeta,
+                                  mu_a, mu_b)
 
     def _m_step(self, r, post, alpha, logbeta, mu_a, mu_b, max_iter, m_tol):
         W = r.n_workers
@@ -98,7 +98,10 @@ class GLAD(BaseAggregator):
             return -q, -np.concatenate([ga, gb])
 
         z0 = np.concatenate([alpha, logbeta])
-        res = minimize(f, z0, jac=True, method="CG", tol=m_tol, options={"maxiter": max_iter, "disp": False})
+        # scipy's CG does a few BLAS level-1 ops per step on (W + T)-vectors: threading
+        # them only costs (and oversubscribes next to our own kernel threads)
+        with blas_threads(1):
+            res = minimize(f, z0, jac=True, method="CG", tol=m_tol, options={"maxiter": max_iter, "disp": False})
         z = res.x if np.all(np.isfinite(res.x)) else z0
         return np.ascontiguousarray(z[:W]), np.ascontiguousarray(z[W:])
 

@@ -25,7 +25,8 @@ __all__ = ["MajorityVote", "WeightedMajorityVote", "nitzan_paroush_weights"]
 P_CLIP = 1e-6
 
 
-def _vote(responses: Responses, weight, backend: str, n_threads: int) -> np.ndarray:
+def _vote(responses: Responses, weight, backend: str, n_threads: int):
+    """(scores (n_tasks, K), best class codes (first among ties), number of tied classes)."""
     if backend == "numpy":
         return ref.vote_scores(responses.task, responses.worker, responses.label, responses.n_tasks,
                                responses.n_classes, weight)
@@ -34,22 +35,21 @@ def _vote(responses: Responses, weight, backend: str, n_threads: int) -> np.ndar
                              responses.n_workers, responses.n_classes, weight, int(n_threads))
 
 
-def _pick(scores: np.ndarray, tie_break: str, random_state) -> np.ndarray:
-    """argmax per row; ties go to the first class in label order ("first") or to a
-    class drawn uniformly among the tied ones ("random", seeded)."""
+def _pick(scores: np.ndarray, best: np.ndarray, n_tied: np.ndarray, tie_break: str, random_state) -> np.ndarray:
+    """The winner of each task: ``best`` (the first tied class in label order) for
+    "first"; for "random", a class drawn uniformly among the tied ones (seeded)."""
     if tie_break not in ("random", "first"):
         raise ValueError(f"tie_break must be 'random' or 'first', got {tie_break!r}")
-    best = scores.max(axis=1, keepdims=True)
-    tied = np.isclose(scores, best, rtol=1e-12, atol=1e-12)
-    labels = np.argmax(tied, axis=1)
+    labels = best.astype(np.intp)
     if tie_break == "random":
-        n_tied = tied.sum(axis=1)
         rows = np.flatnonzero(n_tied > 1)
         if rows.size:
             rng = np.random.default_rng(random_state)
             pick = rng.integers(0, n_tied[rows])  # the pick-th tied class of each row
-            cum = np.cumsum(tied[rows], axis=1)
-            labels[rows] = np.argmax(cum > pick[:, None], axis=1)
+            sc = scores[rows]
+            top = sc.max(axis=1, keepdims=True)
+            tied = (top - sc) <= 1e-12 * np.maximum(1.0, np.abs(top))  # the kernel's tie rule
+            labels[rows] = np.argmax(np.cumsum(tied, axis=1) > pick[:, None], axis=1)
     return labels
 
 
@@ -121,14 +121,15 @@ class MajorityVote(BaseAggregator):
     def fit(self, data) -> "MajorityVote":
         r = self._prepare(data)
         weight = self._weights(r)
-        scores = _vote(r, weight, self._backend(), self.n_threads)
-        labels = _pick(scores, self.tie_break, self.random_state)
+        scores, best, n_tied = _vote(r, weight, self._backend(), self.n_threads)
+        labels = _pick(scores, best, n_tied, self.tie_break, self.random_state)
         self.scores_ = scores
-        self._set_posteriors(r, self._proba(scores), labels)
+        self._set_posteriors(r, self._proba(scores, r), labels)
         return self
 
-    def _proba(self, scores: np.ndarray) -> np.ndarray:
-        return scores / scores.sum(axis=1, keepdims=True)  # every task has >= 1 answer
+    def _proba(self, scores: np.ndarray, r: Responses) -> np.ndarray:
+        # vote shares: the total of each row is the task's number of answers (>= 1)
+        return scores / np.diff(r.task_indptr).astype(np.float64)[:, None]
 
 
 class WeightedMajorityVote(MajorityVote):
@@ -170,7 +171,7 @@ class WeightedMajorityVote(MajorityVote):
         self.weights_ = pd.Series(w, index=r.worker_ids, name="weight")
         return w
 
-    def _proba(self, scores: np.ndarray) -> np.ndarray:
+    def _proba(self, scores: np.ndarray, r: Responses) -> np.ndarray:
         if self._log_odds:
             e = np.exp(scores - scores.max(axis=1, keepdims=True))
             return e / e.sum(axis=1, keepdims=True)

@@ -42,11 +42,11 @@ class OneCoinDawidSkene(DawidSkene):
     """
 
     def _m_step(self, r: Responses, post: np.ndarray):
-        return _em.onecoin_m_step(r, post, smoothing=self.smoothing, backend=self._be, n_threads=self.n_threads)
+        return _em._m_step(r, post, self._smooth, self._be, self._threads, one_coin=True)
 
     @staticmethod
     def _log_conf(skill: np.ndarray, n_classes: int) -> np.ndarray:
-        return _em.onecoin_log_conf(skill, n_classes)
+        return _em._onecoin_log_conf(skill, n_classes)
 
     def _from_confusions(self, conf: np.ndarray, prior: np.ndarray):
         diag = np.einsum("twkk->twk", conf)
@@ -55,5 +55,5 @@ class OneCoinDawidSkene(DawidSkene):
 
     def _store(self, r: Responses, skill: np.ndarray) -> None:
         self.skills_ = pd.Series(skill[0], index=r.worker_ids, name="skill")
-        conf = np.exp(_em.onecoin_log_conf(skill, r.n_classes))[0]
+        conf = np.exp(_em._onecoin_log_conf(skill, r.n_classes))[0]
         self.confusions_ = conf / conf.sum(-1, keepdims=True)

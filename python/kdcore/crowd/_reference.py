@@ -72,8 +72,11 @@ def onecoin_m_step(task, worker, label, n_workers, post, smoothing):
 
 
 def vote_scores(task, worker, label, n_tasks, n_classes, weight=None):
-    """scores[j,k] = sum of weight[w] over the answers (w, k) of task j (weight 1 if None)."""
+    """scores[j,k] = sum of weight[w] over the answers (w, k) of task j (weight 1 if None);
+    best[j] = first class within 1e-12 max(1, |top|) of the top score; n_tied[j] = how many are."""
     scores = np.zeros((n_tasks, n_classes))
     w = np.ones(len(task)) if weight is None else np.asarray(weight, dtype=np.float64)[worker]
     np.add.at(scores, (task, label), w)
-    return scores
+    top = scores.max(axis=1, keepdims=True)
+    tied = (top - scores) <= 1e-12 * np.maximum(1.0, np.abs(top))
+    return scores, np.argmax(tied, axis=1).astype(np.int32), tied.sum(axis=1).astype(np.int32)

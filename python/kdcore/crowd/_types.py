@@ -17,9 +17,10 @@ into ``n_types`` groups whose workers' reliabilities differ. Three methods:
 - ``"refined"``: label-aware. Given label posteriors, each answer's estimated
   correctness z_a . E[z_j] has mean v_{i, t_j}: a first-order, rank-k worker x task
   structure, far stronger than the second-order one with few answers per task. It
-  runs classification EM of a k-type *one-coin* model (a skill per worker per type,
-  label posteriors re-fitted per type, each task moved to its most likely type),
-  then soft EM of the same one-coin mixture, from the spectral split and from the
+  runs classification EM of a k-type model with a skill per worker, type and true
+  class (wrong answers spread evenly; skills shrunk toward the worker's overall
+  per-class skill; label posteriors re-fitted per type, each task moved to its most
+  likely type), then soft EM of the same mixture, from the spectral split and from the
   split of the correctness matrix's top singular vectors, and keeps the one with
   the higher penalised likelihood.
 - ``"mixture"``: the k-type Dawid-Skene mixture (latent label and type per task, a
@@ -75,7 +76,7 @@ def kmeans(X: np.ndarray, k: int, rng: np.random.Generator, n_init: int = 10, n_
     X = np.asarray(X, dtype=np.float64)
     n = X.shape[0]
     best = (None, None, np.inf)
-    for _ in range(n_init):
+    for init in range(n_init):
         c = [X[rng.integers(n)]]
         for _ in range(1, k):
             d2 = np.min(((X[:, None, :] - np.array(c)[None]) ** 2).sum(-1), axis=1)
@@ -83,8 +84,9 @@ def kmeans(X: np.ndarray, k: int, rng: np.random.Generator, n_init: int = 10, n_
             c.append(X[rng.choice(n, p=d2 / tot)] if tot > 0 else X[rng.integers(n)])
         C = np.array(c)
         lab = np.zeros(n, dtype=np.int64)
+        sq = (X * X).sum(1)
         for it in range(n_iter):
-            d2 = ((X[:, None, :] - C[None]) ** 2).sum(-1)
+            d2 = sq[:, None] - 2.0 * X @ C.T + (C * C).sum(1)[None]
             new = d2.argmin(1)
             if it > 0 and np.array_equal(new, lab):
                 break
@@ -93,24 +95,34 @@ def kmeans(X: np.ndarray, k: int, rng: np.random.Generator, n_init: int = 10, n_
                 if (lab == t).any():
                     C[t] = X[lab == t].mean(0)
         inertia = float(((X - C[lab]) ** 2).sum())
+        if n > 50_000 and init >= 2:  # large inputs: three seedings are plenty
+            if inertia < best[2]:
+                best = (lab.copy(), C.copy(), inertia)
+            break
         if inertia < best[2]:
             best = (lab.copy(), C.copy(), inertia)
     return best
 
 
-def _gmm_proba(X: np.ndarray, labels: np.ndarray, k: int, n_iter: int = 50) -> np.ndarray:
+def _gmm_proba(X: np.ndarray, labels: np.ndarray, k: int, n_iter: int = 30, tol: float = 1e-6) -> np.ndarray:
     """Soft assignment of a spherical Gaussian mixture (one variance per component) started from ``labels``."""
     n, p = X.shape
     R = np.eye(k)[labels]
+    floor = 1e-12 * max(float(X.var()), 1e-300)
+    sq = (X * X).sum(1)
+    prev = None
     for _ in range(n_iter):
         nk = R.sum(0) + 1e-12
         mu = (R.T @ X) / nk[:, None]
-        d2 = ((X[:, None, :] - mu[None]) ** 2).sum(-1)
-        var = np.maximum((R * d2).sum(0) / (nk * p), 1e-12 * max(X.var(), 1e-300))
+        d2 = np.maximum(sq[:, None] - 2.0 * X @ mu.T + (mu * mu).sum(1)[None], 0.0)
+        var = np.maximum((R * d2).sum(0) / (nk * p), floor)
         logp = np.log(nk / n) - 0.5 * p * np.log(var) - 0.5 * d2 / var
         logp -= logp.max(1, keepdims=True)
         R = np.exp(logp)
         R /= R.sum(1, keepdims=True)
+        if prev is not None and np.abs(R - prev).max() < tol:
+            break
+        prev = R
     return R
 
 
@@ -177,8 +189,8 @@ def answer_values(r: Responses, centring: str = "worker", label_post: np.ndarray
     if centring == "none":
         return np.ascontiguousarray(z)
     if centring == "worker":
-        sums = np.zeros((r.n_workers, z.shape[1]))
-        np.add.at(sums, r.worker, z)
+        sums = np.column_stack([np.bincount(r.worker, weights=z[:, c], minlength=r.n_workers)
+                                for c in range(z.shape[1])])
         cnt = np.bincount(r.worker, minlength=r.n_workers)[:, None]
         mean = sums / np.maximum(cnt, 1)
         return np.ascontiguousarray(z - mean[r.worker])
@@ -190,8 +202,9 @@ def answer_values(r: Responses, centring: str = "worker", label_post: np.ndarray
         num = np.zeros((r.n_workers, K, p))
         den = np.zeros((r.n_workers, K))
         for k in range(K):
-            np.add.at(num[:, k, :], r.worker, wpost[:, k:k + 1] * z)
-            np.add.at(den[:, k], r.worker, wpost[:, k])
+            for c in range(p):
+                num[:, k, c] = np.bincount(r.worker, weights=wpost[:, k] * z[:, c], minlength=r.n_workers)
+            den[:, k] = np.bincount(r.worker, weights=wpost[:, k], minlength=r.n_workers)
         mu = num / np.maximum(den, 1e-12)[:, :, None]  # (W, K, p)
         expected = np.einsum("nk,nkp->np", wpost, mu[r.worker])
         return np.ascontiguousarray(z - expected)
@@ -373,22 +386,32 @@ class TaskTypeClustering:
                            smoothing=self.smoothing, backend=be, n_threads=self._nt)
         return post[:, 0, :]
 
-    def _shrunk_onecoin(self, r: Responses, post: np.ndarray, be: str):
-        """One-coin skills per (type, worker), shrunk toward the worker's skill over all tasks
-        by ``prior_strength`` pseudo-answers: (right_tw + b s_w) / (total_tw + b s_w... ) keeps a
-        type fitted on a handful of tasks from taking extreme skills (classification EM would
-        otherwise let one type swallow a few tasks and stop)."""
+    def _shrunk_skills(self, r: Responses, post: np.ndarray, be: str):
+        """Class-conditional skills per (type, worker, class) s[t, w, k] = P(right | type t, class k)
+        (wrong answers spread evenly over the other classes), shrunk toward the worker's
+        per-class skill over all tasks by 4 pseudo-answers. Class-conditional, so that workers
+        whose accuracy depends on the class do not make the types follow the class; shrunk, so
+        that a type fitted on a handful of tasks cannot take extreme skills (classification EM
+        would otherwise let one type swallow a few tasks and stop). Returns (log_conf, prior)."""
         b = 4.0
-        skill, prior = _em.onecoin_m_step(r, post, smoothing=0.0, backend=be, n_threads=self._nt)
-        mass = post.sum(2)[r.task]                                   # (N, T) type mass of each answer
-        total = np.zeros((post.shape[1], r.n_workers))
-        for t in range(post.shape[1]):
-            total[t] = np.bincount(r.worker, weights=mass[:, t], minlength=r.n_workers)
-        right = skill * total
-        s_all = (right.sum(0) + 1.0) / (total.sum(0) + 2.0)          # worker's skill over all tasks
-        shrunk = (right + b * s_all[None]) / (total + b)
+        T, K = post.shape[1], post.shape[2]
+        conf, prior = _em.m_step(r, post, smoothing=0.0, backend=be, n_threads=self._nt)
+        diag = np.einsum("twkk->twk", conf)                                  # (T, W, K)
+        pa = post[r.task]                                                   # (N, T, K)
+        total = np.zeros((T, r.n_workers, K))
+        for t in range(T):
+            for k in range(K):
+                total[t, :, k] = np.bincount(r.worker, weights=pa[:, t, k], minlength=r.n_workers)
+        right = diag * total
+        s_all = (right.sum(0) + 1.0) / (total.sum(0) + 2.0)                # (W, K)
+        skill = (right + b * s_all[None]) / (total + b)
+        skill = np.clip(skill, 1e-6, 1 - 1e-6)
+        log_conf = np.empty((T, r.n_workers, K, K))
+        log_conf[...] = np.log((1.0 - skill) / max(K - 1, 1))[..., None]
+        idx = np.arange(K)
+        log_conf[:, :, idx, idx] = np.log(skill)
         prior = (prior + self.smoothing) / (prior + self.smoothing).sum()
-        return shrunk, prior
+        return log_conf, prior
 
     def _cem(self, r: Responses, types: np.ndarray, label_post: np.ndarray, be: str):
         """Classification EM of the k-type one-coin model from hard types: re-fit labels and
@@ -400,8 +423,7 @@ class TaskTypeClustering:
         post[idx, types] = label_post
         for _ in range(min(self.n_iter, 30)):
             for _inner in range(3):  # per-type re-fit (labels and skills), types held
-                skill, prior = self._shrunk_onecoin(r, post, be)
-                log_conf = _em.onecoin_log_conf(skill, r.n_classes)
+                log_conf, prior = self._shrunk_skills(r, post, be)
                 # equal type priors in the reassignment: with a weak signal, log pi_t would make the
                 # larger type grow every round until it holds every task
                 log_prior = _em.log_clip(prior) - _em.log_clip(prior.sum(1, keepdims=True)) - np.log(k)
@@ -457,13 +479,18 @@ class TaskTypeClustering:
             label_post = self._plain_ds(r, be)
             best = None
             for init in (labels, self._correctness_split(r, label_post, rng)):
-                types0, _, full0, *_ = self._cem(r, init, label_post, be)
-                # polish: soft EM of the same k-type one-coin mixture (skills learnt from every task)
-                full, log_conf, log_prior, hist = _em_fit(r, full0, n_iter=max(self.n_iter, 100), tol=self.tol,
-                                                          smoothing=self.smoothing, backend=be, n_threads=self._nt,
-                                                          onecoin=True)
-                if best is None or hist[-1] > best[3]:
-                    best = (None, full.sum(2), full, hist[-1], log_conf, log_prior)
+                types0, _, full, *_ = self._cem(r, init, label_post, be)
+                # polish: soft EM of the same k-type class-conditional-skill mixture (skills from every task)
+                ll_old = -np.inf
+                for _ in range(max(self.n_iter, 100)):
+                    log_conf, prior = self._shrunk_skills(r, full, be)
+                    log_prior = _em.log_clip(prior)
+                    full, ll = _em.e_step(r, log_conf, log_prior, backend=be, n_threads=self._nt)
+                    if abs(ll - ll_old) <= self.tol * max(1.0, abs(ll)):
+                        break
+                    ll_old = ll
+                if best is None or ll > best[3]:
+                    best = (None, full.sum(2), full, ll, log_conf, log_prior)
             _, tp, full, ll, log_conf, log_prior = best
             types = tp.argmax(1)
             labels = types

@@ -20,6 +20,7 @@ from .teachers import (
     teacher_logits,
     wide_teacher,
 )
+from .scaling import Arm, ScalingResult, fit_loglog, neuron_requirement, plot_scaling, scaling_study
 from .training import History, train, train_many
 
 __all__ = [
@@ -45,4 +46,10 @@ __all__ = [
     "make_shells",
     "make_overlap",
     "make_task",
+    "Arm",
+    "ScalingResult",
+    "neuron_requirement",
+    "scaling_study",
+    "fit_loglog",
+    "plot_scaling",
 ]

@@ -38,6 +38,17 @@ def pointwise_loss(f, target, loss):
     return softplus(-t * f), -t * sigmoid(-t * f)
 
 
+def forward(X, W, a):
+    """H = X W^T (in X's dtype) and f (float64), f summed over the pairs (j, j + m/2)
+    so that it is exactly 0 at the symmetric initialisation."""
+    m = W.shape[0]
+    H = X @ W.T                                     # (n, m)
+    R = np.maximum(H, 0).astype(np.float64) * (a.astype(np.float64) / np.sqrt(m))
+    h = m // 2
+    f = (R[:, :h] + R[:, h:2 * h]).sum(axis=1) + (R[:, -1] if m % 2 else 0.0)
+    return H, f
+
+
 def step(X, W, W0, a, target, y, loss, lr, radius=None, n_train=None, update=True):
     """One projected-GD step; returns (W_new, train_loss, train_err, eval_loss, eval_err).
 
@@ -49,10 +60,7 @@ def step(X, W, W0, a, target, y, loss, lr, radius=None, n_train=None, update=Tru
     m = W.shape[0]
     dt = X.dtype
     scale = dt.type(1.0 / np.sqrt(m))
-    H = X @ W.T                                     # (n, m)
-    R = np.maximum(H, 0).astype(np.float64) * (a.astype(np.float64) / np.sqrt(m))
-    h = m // 2                                      # sum over pairs (j, j+m/2): f = 0 exactly at symmetric init
-    f = (R[:, :h] + R[:, h:2 * h]).sum(axis=1) + (R[:, -1] if m % 2 else 0.0)
+    H, f = forward(X, W, a)
     li, g = pointwise_loss(f, target, loss)
     err = (y * f.astype(np.float64) <= 0).astype(np.float64)
     tr, ev = slice(0, n_train), slice(n_train, n)

@@ -40,12 +40,13 @@ def check_X(X, name: str = "X", *, d: int | None = None, dtype=None, allow_zero_
     if not np.all(np.isfinite(X)):
         raise ValueError(f"{name} contains NaN or infinite values")
     if not allow_zero_rows:
-        norms = np.sqrt(np.einsum("ij,ij->i", X.astype(np.float64), X.astype(np.float64)))
-        big = np.flatnonzero(~np.isfinite(norms))
+        with np.errstate(over="ignore"):
+            sq = np.einsum("ij,ij->i", X, X, dtype=np.float64)
+        big = np.flatnonzero(~np.isfinite(sq))
         if big.size:
-            raise ValueError(f"{name} has {big.size} row(s) whose norm overflows float64 (first: row {big[0]}, "
-                             f"max |x| = {np.abs(X[big[0]]).max():.3g}); scale X so that ||x|| <= 1")
-        bad = np.flatnonzero(norms == 0)
+            raise ValueError(f"{name} has {big.size} row(s) whose squared norm overflows float64 (first: row "
+                             f"{big[0]}, max |x| = {np.abs(X[big[0]]).max():.3g}); scale X so that ||x|| <= 1")
+        bad = np.flatnonzero(~np.any(X != 0, axis=1))
         if bad.size:
             raise ValueError(f"{name} has {bad.size} zero-norm row(s) (first: row {bad[0]}); the model needs c <= ||x|| <= 1 with c > 0")
     return X

@@ -10,8 +10,10 @@ initialisation, trained by full-batch projected GD with the kdcore engine
 * Teacher: m = 512, hard labels, no projection.
 * Label sources for the students: ``hard`` (logistic loss on y), ``T1``, ``T2``,
   ``T4``, ``T8`` (KL to p = sigmoid(teacher logit / T)) and ``kernel`` (KL to
-  p = sigmoid(z) with z the kernel-limit teacher logit of PAPERS.md A.4, see
-  :func:`kernel_teacher`).
+  p = sigmoid(z) with z the kernel-limit teacher logit of PAPERS.md A.4:
+  :func:`kdcore.distill.margin_gamma` (``method="l2"``: the q of the gamma_2
+  QP) fitted on ``gamma_n`` training rows, then
+  :func:`kdcore.distill.teacher_logits` with ``kernel_z`` Monte Carlo draws).
 * Projection radius B of ||W_j - W_j(0)|| <= B / sqrt(m): the theory's B = 1
   up to ``None`` (no projection).
 * The same learning-rate grid, the same step budget and the same validation
@@ -34,7 +36,6 @@ pandas DataFrames; ``plot_*`` take those tables):
 from __future__ import annotations
 
 import math
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
@@ -42,9 +43,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 import pandas as pd
 
-from .._limits import check_memory
-
-__all__ = ["MnistConfig", "PAPER_MNIST", "mnist_profile", "prepare_mnist", "gamma2", "kernel_teacher",
+__all__ = ["MnistConfig", "PAPER_MNIST", "mnist_profile", "prepare_mnist", "label_stats",
            "run_mnist_grid", "select_by_validation", "mnist_table", "mnist_width_sweep", "mnist_regime_sweep",
            "mnist_gamma", "plot_mnist_width", "plot_mnist_regime"]
 
@@ -70,7 +69,7 @@ class MnistConfig:
     n_test: int | None = None           # test subsample (None = all)
     teacher_m: int = 512
     teacher_steps: int = 2000
-    teacher_lr: float = 16.0
+    teacher_lr: float = 256.0
     widths: tuple = (8, 6, 4)
     width_sweep: tuple = (2, 4, 8, 16, 32, 64)
     width_labels: tuple = ("hard", "T1", "kernel")
@@ -93,94 +92,21 @@ class MnistConfig:
 def mnist_profile(profile: str = "quick") -> MnistConfig:
     """The :class:`MnistConfig` of ``"tiny"``, ``"quick"`` or ``"full"``."""
     if profile == "tiny":
-        return MnistConfig(n_train=300, n_val=200, n_test=500, teacher_m=64, teacher_steps=60, widths=(4,),
+        return MnistConfig(n_train=300, n_val=200, n_test=500, teacher_m=64, teacher_steps=60, teacher_lr=64.0, widths=(4,),
                            width_sweep=(2, 8), width_labels=("hard", "T1"), table_labels=("hard", "T1", "kernel"),
                            table_radii=(1.0,), regime_radii=(1.0, None), regime_labels=("hard", "T4"),
                            width_radii=(1.0,), lrs=(16.0, 64.0), seeds=(0,), n_steps=60, eval_every=20, gamma_n=100, kernel_z=200,
                            dtype="float32")
     if profile == "quick":
-        return MnistConfig(n_train=500, n_val=400, n_test=2000, teacher_m=512, teacher_steps=100,
+        return MnistConfig(n_train=500, n_val=400, n_test=2000, teacher_m=512, teacher_steps=100, teacher_lr=256.0,
                            widths=(8, 6, 4), width_sweep=(2, 4, 8, 16, 32), width_labels=("hard", "T1"),
                            width_radii=(1.0,), table_labels=("hard", "T1", "kernel"), table_radii=(1.0, None),
                            regime_radii=(1.0, 4.0, None), regime_labels=("hard", "T1", "T4", "kernel"),
-                           lrs=(8.0, 32.0, 128.0), seeds=(0, 1), n_steps=200, eval_every=25,
+                           lrs=(4.0, 16.0, 64.0, 256.0), seeds=(0, 1), n_steps=200, eval_every=25,
                            gamma_n=400, kernel_z=1000, dtype="float32")
     if profile == "full":
         return MnistConfig()
     raise ValueError(f"profile must be 'tiny', 'quick' or 'full', got {profile!r}")
-
-
-# ----------------------------------------------------------------------------- kernel-limit quantities
-
-
-def _ntk(X: np.ndarray) -> np.ndarray:
-    """K(x, x') = (x . x') (pi - theta) / (2 pi) = x.x' P(z.x > 0, z.x' > 0) (PAPERS.md A.4)."""
-    G = X @ X.T
-    nrm = np.sqrt(np.clip(np.diag(G), 1e-300, None))
-    cos = np.clip(G / np.outer(nrm, nrm), -1.0, 1.0)
-    return G * (np.pi - np.arccos(cos)) / (2 * np.pi)
-
-
-def _simplex_projection(v: np.ndarray) -> np.ndarray:
-    u = np.sort(v)[::-1]
-    css = np.cumsum(u) - 1.0
-    k = np.flatnonzero(u - css / np.arange(1, v.size + 1) > 0)[-1]
-    return np.maximum(v - css[k] / (k + 1), 0.0)
-
-
-def gamma2(X, y, n_iter: int = 3000, tol: float = 1e-10) -> tuple[float, np.ndarray]:
-    """gamma_2 = min over the simplex of sqrt(q^T (y y^T o K) q), K the NTK above (PAPERS.md A.4).
-
-    Accelerated projected gradient (FISTA) on the convex QP. Returns
-    ``(gamma_2, q)``; gamma_2 >= gamma (the margin of the limiting kernel).
-    """
-    X = np.asarray(X, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    check_memory(7 * 8.0 * X.shape[0] ** 2, f"gamma2 on n = {X.shape[0]} rows (an n x n NTK Gram and its QP)",
-                 "pass a subsample of rows")
-    M = _ntk(X) * np.outer(y, y)
-    L = 2 * float(np.linalg.eigvalsh(M)[-1])
-    q = np.full(y.size, 1.0 / y.size)
-    z, t, prev = q.copy(), 1.0, np.inf
-    for _ in range(n_iter):
-        q_new = _simplex_projection(z - 2 * (M @ z) / L)
-        t_new = (1 + math.sqrt(1 + 4 * t * t)) / 2
-        z = q_new + (t - 1) / t_new * (q_new - q)
-        q, t = q_new, t_new
-        val = float(q @ M @ q)
-        if abs(prev - val) < tol * max(val, 1e-30):
-            break
-        prev = val
-    return math.sqrt(max(float(q @ M @ q), 0.0)), q
-
-
-def kernel_teacher(X_sub, y_sub, q=None, *, n_z: int = 2000, seed: int = 0):
-    """Kernel-limit teacher of PAPERS.md A.4, fitted on a subsample; returns ``logits(X)``.
-
-    v(z) = g_q(z) / ||g_q(z)|| with g_q(z) = sum_i q_i y_i x_i 1(z . x_i > 0), and the
-    teacher logit of x is E_z[1(z . x > 0) x . v(z)], estimated with ``n_z`` draws of
-    z ~ N(0, I). ``q`` defaults to the minimiser of :func:`gamma2` (the kernel
-    relaxation's weights, a stand-in for the exact mirror-descent q of A.4).
-    Logits lie in [-1/2, 1/2]-ish for unit-norm x, so the labels are very soft.
-    """
-    X_sub = np.asarray(X_sub, dtype=np.float64)
-    y_sub = np.asarray(y_sub, dtype=np.float64)
-    if q is None:
-        _, q = gamma2(X_sub, y_sub)
-    rng = np.random.default_rng(seed)
-    Z = rng.standard_normal((n_z, X_sub.shape[1]))
-    G = ((Z @ X_sub.T) > 0) @ (X_sub * (q * y_sub)[:, None])     # (n_z, d): g_q(z) per draw
-    V = G / np.maximum(np.linalg.norm(G, axis=1, keepdims=True), 1e-300)
-
-    def logits(X):
-        X = np.asarray(X, dtype=np.float64)
-        out = np.empty(X.shape[0])
-        for i in range(0, X.shape[0], 2048):
-            xb = X[i:i + 2048]
-            out[i:i + 2048] = (((xb @ Z.T) > 0) * (xb @ V.T)).mean(axis=1)
-        return out
-
-    return logits
 
 
 # ----------------------------------------------------------------------------- data + teachers
@@ -200,7 +126,7 @@ def prepare_mnist(variant: str, cfg: MnistConfig, *, data_home=None, backend: st
     ``soft`` (label source -> train targets in (0, 1)), ``teacher_test_acc``,
     ``teacher_logits`` (train), ``gamma2``, ``kernel_test_acc``.
     """
-    from . import train_many
+    from . import margin_gamma, teacher_logits, train_many
     from .datasets import mnist_binary
 
     key = (variant, cfg.n_train, cfg.n_val, cfg.n_test, cfg.teacher_m, cfg.teacher_steps, cfg.teacher_lr,
@@ -224,10 +150,11 @@ def prepare_mnist(variant: str, cfg: MnistConfig, *, data_home=None, backend: st
     z_tr = teacher.decision_function(X)
     teacher_test_acc = 100 * float(np.mean(teacher.predict(X_test) == y_test))
     sub = np.random.default_rng(cfg.seed + 2).choice(X.shape[0], size=min(cfg.gamma_n, X.shape[0]), replace=False)
-    g2, q = gamma2(X[sub], y[sub])
-    kt = kernel_teacher(X[sub], y[sub], q, n_z=cfg.kernel_z, seed=cfg.seed + 3)
-    zk = kt(X)
-    kernel_test_acc = 100 * float(np.mean(np.where(kt(X_test) > 0, 1, -1) == y_test))
+    mg = margin_gamma(X[sub], y[sub], method="l2")
+    g2 = mg.gamma
+    zk = teacher_logits(mg, X, n_samples=cfg.kernel_z, random_state=cfg.seed + 3)
+    zk_test = teacher_logits(mg, X_test, n_samples=cfg.kernel_z, random_state=cfg.seed + 3)  # same draws of z
+    kernel_test_acc = 100 * float(np.mean(np.where(zk_test > 0, 1, -1) == y_test))
     soft = {f"T{T}": np.clip(_sigmoid(z_tr / T), _EPS, 1 - _EPS) for T in (1, 2, 4, 8)}
     soft["kernel"] = np.clip(_sigmoid(zk), _EPS, 1 - _EPS)
     out = dict(X=X, y=y, X_val=X_val, y_val=y_val, X_test=X_test, y_test=y_test, soft=soft, teacher_logits=z_tr,

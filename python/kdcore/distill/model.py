@@ -78,9 +78,10 @@ class TwoLayerReLU:
 
     def decision_function(self, X) -> np.ndarray:
         """f(x) = (1/sqrt(m)) sum_j a_j relu(W_j . x) for each row of X (float64)."""
-        X = check_X(X, d=self.d, allow_zero_rows=True)
-        H = X.astype(np.float64) @ self.W.astype(np.float64).T
-        return np.maximum(H, 0.0) @ self.a.astype(np.float64) / np.sqrt(self.m)
+        from ._reference import forward
+
+        X = check_X(X, d=self.d, dtype=np.float64, allow_zero_rows=True)
+        return forward(X, self.W.astype(np.float64), self.a)[1]
 
     def predict_proba(self, X) -> np.ndarray:
         """(n, 2) array: P(y = -1), P(y = +1) = sigmoid(f)."""

@@ -74,6 +74,19 @@ def side_by_side(ours: pd.DataFrame, paper: pd.DataFrame, keys: Sequence[str], p
                                    tol=tol, unit=unit)
 
 
+def interleave(table: pd.DataFrame, pairs: dict[str, str]) -> pd.DataFrame:
+    """Columns reordered so that each paper column sits right after ours."""
+    order = []
+    for c in table.columns:
+        if c in pairs.values():
+            continue
+        order.append(c)
+        if c in pairs and pairs[c] in table.columns:
+            order.append(pairs[c])
+    order += [c for c in table.columns if c not in order]
+    return table[order]
+
+
 def compare_columns(table: pd.DataFrame, keys: Sequence[str], pairs: dict[str, str], *,
                     spread: dict[str, str] | None = None, tol: float = 1.0, unit: str = " points") -> list[str]:
     """Statements comparing our columns with paper columns already in ``table``

@@ -116,9 +116,7 @@ def _fmt(v) -> str:
             return "0"
         if a >= 1e5 or a < 1e-3:
             return f"{float(v):.3g}"
-        if a >= 100:
-            return f"{float(v):.1f}"
-        return f"{float(v):.4g}" if a < 1 else f"{float(v):.3g}" if a < 10 else f"{float(v):.2f}"
+        return f"{float(v):.4g}" if a < 1 else f"{float(v):.2f}"
     return str(v).replace("|", "\\|").replace("\n", " ")
 
 
@@ -234,7 +232,10 @@ def _run_step(step: Step, profile: str, seed: int, data_home, progress, fig_dir:
             try:
                 from . import plotting
 
-                fig = plotting.figure_of(plot(raw))
+                out = plot(raw)
+                if out is None:  # the plot does not apply to this result (e.g. one width only)
+                    continue
+                fig = plotting.figure_of(out)
                 plotting.save(fig, fig_dir / name)
                 rec["figures"].append(f"figures/{name}")
             except Exception as exc:  # a broken figure must not lose the table
@@ -311,7 +312,7 @@ def _write_markdown(path: Path, meta: dict, records: list[dict]) -> list[str]:
 
 def reproduce(parts: Sequence[str] = PARTS, profile: str = "quick", out: str | os.PathLike = "report", *,
               data_home=None, progress: bool | None = None, seed: int = 0,
-              steps: Sequence[Step] | None = None) -> dict:
+              steps: Sequence[Step] | None = None, only: Sequence[str] | None = None) -> dict:
     """Run the papers' experiments and write the reproduction report.
 
     Parameters
@@ -324,7 +325,8 @@ def reproduce(parts: Sequence[str] = PARTS, profile: str = "quick", out: str | o
         steps whose data is missing are skipped with the reason.
     progress : tqdm bars (default: when stderr is a terminal).
     seed : base seed, passed to every experiment.
-    steps : the steps to run (default: :data:`kdcore.report.STEPS`).
+    steps : the steps to run (default: :func:`kdcore.report.steps`).
+    only : keys of the steps to run (e.g. ``["crowd.real"]``); default all of ``parts``.
 
     Returns
     -------
@@ -352,6 +354,13 @@ def reproduce(parts: Sequence[str] = PARTS, profile: str = "quick", out: str | o
     if steps is None:
         from ._steps import STEPS as steps
     todo = [s for s in steps if s.part in parts]
+    if only is not None:
+        only = [only] if isinstance(only, str) else list(only)
+        unknown = [k for k in only if k not in {s.key for s in todo}]
+        if unknown:
+            raise ValueError(f"unknown step(s) {unknown} for parts {list(parts)}; "
+                             f"choose among {[s.key for s in todo]}")
+        todo = [s for s in todo if s.key in only]
     outdir = Path(out)
     try:
         outdir.mkdir(parents=True, exist_ok=True)

@@ -60,8 +60,31 @@ def style(ax, *, xlabel: str, ylabel: str, title: str | None = None, logx: bool 
         ax.set_xscale("log")
     if logy:
         ax.set_yscale("log")
+    _plain_log_ticks(ax, logx or ax.get_xscale() == "log", logy or ax.get_yscale() == "log")
     if legend and ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8, frameon=False)
+
+
+def _plain_log_ticks(ax, x: bool, y: bool) -> None:
+    """Log axes labelled 0.5, 2, 40 rather than 5x10^-1: readable at a glance."""
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    def fmt(v, _pos):
+        return f"{v:g}"
+
+    def minor(v, _pos):  # label 2x and 5x minor ticks only
+        if v <= 0:
+            return ""
+        lead = round(v / 10 ** np.floor(np.log10(v)), 6)
+        return f"{v:g}" if lead in (2.0, 5.0) else ""
+
+    import numpy as np
+
+    for on, axis in ((x, ax.xaxis), (y, ax.yaxis)):
+        if on:
+            axis.set_major_locator(LogLocator(base=10))
+            axis.set_major_formatter(FuncFormatter(fmt))
+            axis.set_minor_formatter(FuncFormatter(minor))
 
 
 def paper_vs_ours(table, *, x: str, ours: Sequence[str], paper: Sequence[str | None], xlabel: str, ylabel: str,
@@ -85,6 +108,9 @@ def paper_vs_ours(table, *, x: str, ours: Sequence[str], paper: Sequence[str | N
         if pcol is not None and pcol in t and t[pcol].notna().any():
             ax.plot(t[x], t[pcol], color=c, marker="s", markerfacecolor="none", linestyle="--",
                     label=f"{lab} (paper)")
+    xs = t[x].dropna().unique()
+    if not logx and 0 < len(xs) <= 12 and all(float(v).is_integer() for v in xs):
+        ax.set_xticks(sorted(xs))
     style(ax, xlabel=xlabel, ylabel=ylabel, title=title, logx=logx, logy=logy)
     return fig
 

@@ -1,0 +1,125 @@
+"""Experiments of the soft- vs hard-label study (tables + figures for the report).
+
+``soft_vs_hard(profile)``: the issue's "Measure, do not assume" study. For soft
+labels (B = 1 and a larger B) and hard labels (B from Proposition 5, and
+unprojected): iteration-averaged and final training and test error against m,
+gamma and eps; m*(eps) per arm with fitted log-log slopes beside the theory
+(soft ~ gamma^-2 eps^-1, hard ~ gamma^-4 ln(1/eps)); the fraction of points no
+neuron covers at initialisation; on linear margin data (exact teacher
+z = u.x/2) and on non-linear tasks (teacher: the kernel-limit field of
+``margin_gamma``); and :func:`where_soft_wins`, a plain statement of where,
+if anywhere, soft labels needed fewer neurons.
+
+Profiles: "tiny" (seconds, used in the tests), "quick" (about 90 s on 2 cores,
+the report), "full" (the issue's protocol: n = 1000, d = 20, 1000 steps,
+5 seeds; slow). Every setting is fixed before looking at results; seeded.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .data import make_margin_data, make_overlap, make_parity, make_shells
+from .scaling import Arm, ScalingResult, plot_scaling, scaling_study
+from .teachers import margin_gamma, soft_labels, teacher_logits
+
+__all__ = ["PROFILES", "make_datasets", "soft_vs_hard", "where_soft_wins", "plot_soft_vs_hard", "mnist_gamma_check"]
+
+PROFILES = {
+    "tiny": dict(n=150, n_test=150, d=8, gammas=(0.05, 0.1), widths=(2, 4, 8), seeds=(0, 1), n_steps=60,
+                 eps=(0.2, 0.1), nonlinear=("xor",), lr=4.0, big_B=4.0),
+    "quick": dict(n=1000, n_test=1000, d=20, gammas=(0.025, 0.05, 0.1), widths=(2, 4, 8, 16, 32, 64),
+                  seeds=(0, 1, 2), n_steps=300, eps=(0.2, 0.1, 0.05, 0.02), nonlinear=("xor", "shells", "overlap"),
+                  lr=4.0, big_B=4.0),
+    "full": dict(n=1000, n_test=2000, d=20, gammas=(0.0125, 0.025, 0.05, 0.1, 0.2),
+                 widths=(2, 4, 8, 16, 32, 64, 128, 256), seeds=(0, 1, 2, 3, 4), n_steps=1000,
+                 eps=(0.2, 0.1, 0.05, 0.02, 0.01), nonlinear=("xor", "parity3", "shells", "overlap"), lr=4.0,
+                 big_B=4.0),
+}
+
+
+def _profile(profile):
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {list(PROFILES)}, got {profile!r}")
+    return PROFILES[profile]
+
+
+def make_datasets(profile: str = "tiny", random_state: int = 0) -> list[dict]:
+    """The datasets of the study: linear margin data at each gamma (exact teacher)
+    and the non-linear tasks (teacher: kernel-limit field at the QP's q; gamma = gamma_2)."""
+    P = _profile(profile)
+    n, nt, d = P["n"], P["n_test"], P["d"]
+    out = []
+    for i, g in enumerate(P["gammas"]):
+        X, y, p, u = make_margin_data(n + nt, d, gamma=g, random_state=random_state + i, return_teacher=True)
+        out.append(dict(task="linear", gamma=g, X=X[:n], y=y[:n], p=p[:n], X_test=X[n:], y_test=y[n:], p_test=p[n:]))
+    gens = {
+        "xor": lambda s: make_parity(n + nt, d, k=2, noise=0.3, random_state=s),
+        "parity3": lambda s: make_parity(n + nt, d, k=3, noise=0.3, random_state=s),
+        "shells": lambda s: make_shells(n + nt, d, gap=0.3, random_state=s),
+        "overlap": lambda s: make_overlap(n + nt, d, separation=1.0, label_noise=0.1, random_state=s),
+    }
+    for j, name in enumerate(P["nonlinear"]):
+        X, y = gens[name](random_state + 100 + j)
+        r = margin_gamma(X[:n], y[:n], method="l2")
+        z = teacher_logits(r.field, X, n_samples=2000, random_state=random_state + 200 + j)
+        p = soft_labels(z)
+        out.append(dict(task=name, gamma=r.gamma, X=X[:n], y=y[:n], p=p[:n], X_test=X[n:], y_test=y[n:],
+                        p_test=p[n:]))
+    return out
+
+
+def soft_vs_hard(profile: str = "tiny", backend: str = "auto", n_threads: int = 0, random_state: int = 0,
+                 progress: bool = False) -> ScalingResult:
+    """Run the study; returns a ScalingResult (curves, mstar, slopes DataFrames)."""
+    P = _profile(profile)
+    arms = [
+        Arm("soft B=1", "soft", 1.0, P["lr"]),
+        Arm(f"soft B={P['big_B']:g}", "soft", P["big_B"], P["lr"]),
+        Arm("hard B=Prop5", "hard", "prop5", P["lr"]),
+        Arm("hard unprojected", "hard", None, P["lr"]),
+    ]
+    data = make_datasets(profile, random_state)
+    res = scaling_study(data, arms, widths=P["widths"], seeds=P["seeds"], eps_list=P["eps"], n_steps=P["n_steps"],
+                        c=0.5, backend=backend, n_threads=n_threads, progress=progress)
+    res.curves["profile"] = profile
+    return res
+
+
+def where_soft_wins(result: ScalingResult, metric: str = "avg_error") -> pd.DataFrame:
+    """Per task, gamma and eps: the best soft arm's m* beside the best hard arm's m*
+    and a plain verdict ("soft fewer", "hard fewer", "equal", "neither reached", ...)."""
+    ms = result.mstar[result.mstar["metric"] == metric].copy()
+    ms["side"] = np.where(ms["arm"].str.startswith("soft"), "soft", "hard")
+    rows = []
+    for (task, g, e), grp in ms.groupby(["task", "gamma", "eps"], sort=False):
+        best = {s: grp.loc[grp["side"] == s, "m_star"].min() for s in ("soft", "hard")}
+        s, h = best["soft"], best["hard"]
+        if np.isnan(s) and np.isnan(h):
+            verdict = "neither reached"
+        elif np.isnan(h) or (not np.isnan(s) and s < h):
+            verdict = "soft fewer"
+        elif np.isnan(s) or h < s:
+            verdict = "hard fewer"
+        else:
+            verdict = "equal"
+        rows.append(dict(task=task, gamma=g, eps=e, metric=metric, m_star_soft=s, m_star_hard=h, verdict=verdict))
+    return pd.DataFrame(rows)
+
+
+def plot_soft_vs_hard(result: ScalingResult, metric: str = "avg_error", path=None):
+    """Figure: m*(eps) per arm (log-log) with the theory slope, and error vs m."""
+    return plot_scaling(result, metric=metric, path=path)
+
+
+def mnist_gamma_check(data_home, pairs=((0, 1), (3, 5), (4, 9)), n: int = 600, random_state: int = 0) -> pd.DataFrame:
+    """gamma_2 (QP on the closed-form NTK Gram) on n centred, unit-norm MNIST
+    training images per pair, beside the paper's sampled gamma (PAPERS.md A.4)."""
+    from ._mnist_idx import load_mnist_pair
+
+    paper = {(0, 1): 0.13, (3, 5): 0.05, (4, 9): 0.05}
+    rows = []
+    for a, b in pairs:
+        X, y = load_mnist_pair(data_home, a, b, n=n, random_state=random_state)
+        rows.append(dict(pair=f"{a}-vs-{b}", n=n, gamma_2=margin_gamma(X, y).gamma, paper_gamma=paper.get((a, b))))
+    return pd.DataFrame(rows)

@@ -1,0 +1,268 @@
+"""The empirical neuron requirement m*(eps) and its scaling with eps and gamma.
+
+For each arm (a loss, a radius rule, a step size) every width of a geometric
+grid and every seed is trained in ONE :func:`train_many` call on the same data.
+m*(eps) is the smallest width whose metric (iteration-averaged training error
+by default: what the theorems bound) reaches eps for most seeds (> half).
+Slopes of log m* against log eps and log gamma are fitted by least squares
+with t-based confidence intervals and set beside the theory (PAPERS.md A.5):
+soft labels m ~ gamma^-2 eps^-1, hard labels m ~ gamma^-4 ln(1/eps).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .bounds import proposition5_hard
+from .training import train_many
+
+__all__ = ["Arm", "default_arms", "neuron_requirement", "scaling_study", "ScalingResult", "fit_loglog", "plot_scaling"]
+
+METRICS = ("avg_error", "final_error", "final_test_error", "avg_loss")
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One way of training: ``loss``, ``radius`` (a number, None = unprojected,
+    or "prop5" = Proposition 5's B for the arm's gamma and eps), step size ``lr``."""
+
+    name: str
+    loss: str
+    radius: object
+    lr: float
+
+
+def default_arms(lr_soft: float = 4.0, lr_hard: float = 4.0, big_B: float = 4.0) -> list[Arm]:
+    return [
+        Arm("soft B=1", "soft", 1.0, lr_soft),
+        Arm(f"soft B={big_B:g}", "soft", big_B, lr_soft),
+        Arm("hard B=Prop5", "hard", "prop5", lr_hard),
+        Arm("hard unprojected", "hard", None, lr_hard),
+    ]
+
+
+def _uncovered(X, W):
+    """Fraction of rows of X on which every neuron of W is inactive (W_j . x <= 0)."""
+    return float(np.mean(np.all(X @ W.T <= 0, axis=1)))
+
+
+def _radius(arm: Arm, gamma, eps, n, c):
+    if arm.radius == "prop5":
+        if gamma is None or not np.isfinite(gamma) or gamma <= 0:
+            return None
+        return proposition5_hard(min(gamma, 0.999), n, c, eps=eps).B
+    return arm.radius
+
+
+def _train_curves(X, y, p, X_test, y_test, p_test, arms, widths, seeds, eps_list, n_steps, gamma, c,
+                  backend, n_threads, extra=None):
+    """All arms x widths x seeds (x eps for eps-dependent radii) in one train_many call."""
+    cfgs, meta = [], []
+    for arm in arms:
+        eps_keys = eps_list if arm.radius == "prop5" else [None]
+        for e in eps_keys:
+            B = _radius(arm, gamma, e if e is not None else min(eps_list), X.shape[0], c)
+            for m in widths:
+                for s in seeds:
+                    cfgs.append({"m": int(m), "loss": arm.loss, "lr": arm.lr, "radius": B, "seed": int(s)})
+                    meta.append({"arm": arm.name, "loss": arm.loss, "lr": arm.lr, "radius": B, "eps_radius": e,
+                                 "m": int(m), "seed": int(s)})
+    hs = train_many(cfgs, X, y, p, n_steps=n_steps, X_test=X_test, y_test=y_test, p_test=p_test,
+                    backend=backend, n_threads=n_threads)
+    rows = []
+    for h, md in zip(hs, meta):
+        mdl = h.model
+        W0 = mdl.W0.astype(np.float64)
+        row = dict(md)
+        row.update(extra or {})
+        row.update(
+            avg_error=float(h.avg_error[-1]), final_error=h.final_error, avg_loss=float(h.avg_loss[-1]),
+            final_loss=h.final_loss, avg_test_error=float(h.avg_test_error[-1]), final_test_error=h.final_test_error,
+            uncovered_init=_uncovered(X, W0), uncovered_final=_uncovered(X, mdl.W.astype(np.float64)),
+            move_ratio=float(np.mean(mdl.distance_from_init() / np.linalg.norm(W0, axis=1))),
+        )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _mstar(curves: pd.DataFrame, eps_list, metrics=METRICS, keys=("task", "gamma", "arm")) -> pd.DataFrame:
+    rows = []
+    keys = [k for k in keys if k in curves.columns]
+    for key, grp in curves.groupby(keys, dropna=False, sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        for metric in metrics:
+            if metric not in grp or grp[metric].isna().all():
+                continue
+            for e in eps_list:
+                sub = grp if grp["eps_radius"].isna().all() else grp[grp["eps_radius"] == e]
+                ok = sub.groupby("m")[metric].apply(lambda v: np.mean(v <= e) > 0.5)
+                passing = ok[ok].index
+                ms = float(passing.min()) if len(passing) else np.nan
+                rows.append({**dict(zip(keys, key)), "metric": metric, "eps": e, "m_star": ms,
+                             "reached": bool(len(passing))})
+    return pd.DataFrame(rows)
+
+
+def fit_loglog(x, y, level: float = 0.95):
+    """Least-squares slope of log y on log x with a t confidence interval: (slope, lo, hi, n).
+    NaN where fewer than 3 finite points (or no spread)."""
+    from scipy import stats
+
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+    lx, ly = np.log(x[ok]), np.log(y[ok])
+    n = lx.size
+    if n < 2 or np.ptp(lx) == 0:
+        return np.nan, np.nan, np.nan, n
+    A = np.column_stack([lx, np.ones(n)])
+    coef, *_ = np.linalg.lstsq(A, ly, rcond=None)
+    slope = float(coef[0])
+    if n < 3:
+        return slope, np.nan, np.nan, n
+    resid = ly - A @ coef
+    s2 = resid @ resid / (n - 2)
+    se = np.sqrt(s2 / np.sum((lx - lx.mean()) ** 2))
+    t = stats.t.ppf(0.5 + level / 2, n - 2)
+    return slope, slope - t * se, slope + t * se, n
+
+
+THEORY = {  # log-log slope of m* the bounds predict
+    ("soft", "eps"): "-1 (m ~ 1/eps)",
+    ("soft", "gamma"): "-2 (m ~ gamma^-2)",
+    ("hard", "eps"): "~0 (m ~ ln(1/eps): log-log slope -1/ln(1/eps))",
+    ("hard", "gamma"): "-4 (m ~ gamma^-4)",
+}
+
+
+def _slopes(mstar: pd.DataFrame, arm_loss: dict) -> pd.DataFrame:
+    rows = []
+    if mstar.empty:
+        return pd.DataFrame(rows)
+    for (task, arm, metric), grp in mstar.groupby(["task", "arm", "metric"], sort=False):
+        loss = arm_loss.get(arm, "?")
+        for g, sub in grp.groupby("gamma", dropna=False):  # m* vs eps at fixed gamma
+            s, lo, hi, n = fit_loglog(sub["eps"], sub["m_star"])
+            rows.append(dict(task=task, arm=arm, metric=metric, versus="eps", fixed=f"gamma={g:.3g}",
+                             slope=s, ci_low=lo, ci_high=hi, n_points=n, theory=THEORY.get((loss, "eps"))))
+        if grp["gamma"].nunique() > 1:
+            for e, sub in grp.groupby("eps"):  # m* vs gamma at fixed eps
+                s, lo, hi, n = fit_loglog(sub["gamma"], sub["m_star"])
+                rows.append(dict(task=task, arm=arm, metric=metric, versus="gamma", fixed=f"eps={e:g}",
+                                 slope=s, ci_low=lo, ci_high=hi, n_points=n, theory=THEORY.get((loss, "gamma"))))
+    return pd.DataFrame(rows)
+
+
+@dataclass
+class ScalingResult:
+    """``curves``: one row per trained network (errors, losses, uncovered fractions);
+    ``mstar``: m*(eps) per task, gamma, arm and metric (NaN = not reached on the grid);
+    ``slopes``: fitted log-log slopes with CIs beside the theory."""
+
+    curves: pd.DataFrame
+    mstar: pd.DataFrame
+    slopes: pd.DataFrame
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.mstar
+
+
+def neuron_requirement(X, y, targets=None, eps=0.1, loss="hard", widths=(2, 4, 8, 16, 32, 64, 128), seeds=(0, 1, 2),
+                       lr=4.0, n_steps=300, radius=None, metric="avg_error", refine=True, X_test=None, y_test=None,
+                       backend="auto", n_threads=0) -> pd.DataFrame:
+    """Smallest width m whose ``metric`` reaches each eps for most seeds.
+
+    Geometric grid first (all widths and seeds in one batched call), then, if
+    ``refine``, the even widths between the last failing and the first passing
+    grid width. Returns one row per eps: eps, m_star (NaN if not reached), metric.
+
+    Examples
+    --------
+    >>> from kdcore.distill import make_margin_data
+    >>> X, y, p = make_margin_data(200, 10, gamma=0.1, random_state=0)
+    >>> neuron_requirement(X, y, eps=0.1, loss="hard", widths=(2, 4), seeds=(0,), n_steps=50).shape[0]
+    1
+    """
+    eps_list = [float(e) for e in np.atleast_1d(eps)]
+    arm = Arm(loss, loss, radius, lr)
+    p = targets if loss == "soft" else None
+    run = lambda ws: _train_curves(X, y, p, X_test, y_test, None, [arm], ws, seeds, eps_list, n_steps,  # noqa: E731
+                                   None, 1.0, backend, n_threads, {"task": "data", "gamma": np.nan})
+    curves = run(list(widths))
+    ms = _mstar(curves, eps_list, [metric])
+    if refine:
+        extra = set()
+        for m_star in ms["m_star"].dropna():
+            lower = [w for w in widths if w < m_star]
+            if lower:
+                lo = max(lower)
+                extra |= {w for w in range(lo + 1, int(m_star)) if w % 2 == 0}
+        if extra:
+            curves = pd.concat([curves, run(sorted(extra))], ignore_index=True)
+            ms = _mstar(curves, eps_list, [metric])
+    return ms[["eps", "m_star", "metric", "reached"]].reset_index(drop=True)
+
+
+def scaling_study(datasets: Sequence[dict], arms: Sequence[Arm] | None = None, widths=(2, 4, 8, 16, 32, 64),
+                  seeds=(0, 1, 2), eps_list=(0.2, 0.1, 0.05, 0.02), n_steps=300, c=0.5, metrics=METRICS,
+                  backend="auto", n_threads=0, progress=False) -> ScalingResult:
+    """m*(eps) and m*(gamma) for every arm on every dataset, with fitted slopes.
+
+    ``datasets``: dicts with keys task, gamma, X, y, p (soft labels of the
+    teacher), and optionally X_test, y_test, p_test.
+    """
+    arms = list(arms) if arms is not None else default_arms()
+    frames = []
+    it = datasets
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(datasets, desc="scaling study")
+    for ds in it:
+        frames.append(_train_curves(
+            ds["X"], ds["y"], ds["p"], ds.get("X_test"), ds.get("y_test"), ds.get("p_test"), arms, widths, seeds,
+            list(eps_list), n_steps, ds.get("gamma"), c, backend, n_threads,
+            {"task": ds["task"], "gamma": ds.get("gamma", np.nan)},
+        ))
+    curves = pd.concat(frames, ignore_index=True)
+    mstar = _mstar(curves, list(eps_list), metrics)
+    slopes = _slopes(mstar, {a.name: a.loss for a in arms})
+    return ScalingResult(curves, mstar, slopes)
+
+
+def plot_scaling(result: ScalingResult, metric: str = "avg_error", path=None):
+    """Left: m*(eps) per arm (log-log, one panel column per task); right: error vs m.
+    Theory reference lines (slope -1 for soft in eps) are drawn through the first point."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ms = result.mstar[result.mstar["metric"] == metric]
+    tasks = list(dict.fromkeys(result.curves["task"]))
+    fig, axes = plt.subplots(2, len(tasks), figsize=(4.2 * len(tasks), 7.5), squeeze=False)
+    for col, task in enumerate(tasks):
+        ax = axes[0, col]
+        sub = ms[ms["task"] == task]
+        for (arm, g), grp in sub.groupby(["arm", "gamma"], dropna=False):
+            grp = grp.sort_values("eps")
+            ax.plot(grp["eps"], grp["m_star"], marker="o", label=f"{arm}, gamma={g:.3g}")
+        e = np.array(sorted(sub["eps"].unique()))
+        if e.size:
+            ax.plot(e, 2.0 * e[-1] / e, "k--", lw=0.8, label="theory soft: slope -1")
+        ax.set(xscale="log", yscale="log", xlabel="eps (target error)", ylabel=f"m* ({metric})", title=task)
+        ax.legend(fontsize=6)
+        ax = axes[1, col]
+        cur = result.curves[result.curves["task"] == task]
+        for arm, grp in cur.groupby("arm"):
+            mean = grp.groupby("m")[metric].mean()
+            ax.plot(mean.index, mean.values, marker=".", label=arm)
+        ax.set(xscale="log", yscale="symlog", xlabel="width m", ylabel=f"{metric} (mean over seeds, gammas)")
+        ax.set_yscale("symlog", linthresh=1e-3)
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig

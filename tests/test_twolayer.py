@@ -1,0 +1,182 @@
+"""Mechanics of the two-layer engine: gradients, backends, projection, init, errors.
+(Never a scientific outcome: see kdcore.distill.experiments for those.)"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import _tol
+from kdcore import backends as bk
+from kdcore.distill import TwoLayerReLU, make_margin_data, train, train_many
+from kdcore.distill import _reference as ref
+
+TOL = {np.float64: _tol.KERNEL_F64, np.float32: _tol.KERNEL_F32}
+
+
+def _backends():
+    out = [pytest.param("cpp", marks=pytest.mark.skipif(not bk.HAS_CPP, reason="compiled core not built"))]
+    out.append(pytest.param("torch", marks=pytest.mark.skipif(not bk.HAS_TORCH, reason="torch not installed")))
+    return out
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y, p = make_margin_data(120, 13, gamma=0.05, random_state=3)
+    Xt, yt, pt = make_margin_data(40, 13, gamma=0.05, random_state=4)
+    return X, y, p, Xt, yt, pt
+
+
+CONFIGS = [
+    {"m": 2, "loss": "hard", "lr": 2.0, "seed": 1},
+    {"m": 16, "loss": "soft", "lr": 3.0, "radius": 1.0, "seed": 2},
+    {"m": 7, "init": "random", "loss": "hard", "lr": 1.0, "radius": 3.0, "seed": 3},
+    {"m": 40, "loss": "soft", "lr": 1.0, "seed": 4},
+    {"m": 6, "loss": "hard", "lr": 0.5, "radius": 0.5, "seed": 5},
+]
+
+
+def test_gradient_matches_finite_differences():
+    rng = np.random.default_rng(0)
+    X, y, p = make_margin_data(30, 5, gamma=0.1, random_state=1)
+    net = TwoLayerReLU(6, 5, init="random", random_state=2)
+    net.W += 0.3 * rng.standard_normal(net.W.shape)
+    for loss, tgt in (("soft", p), ("hard", y)):
+        W_new, *_ = ref.step(X, net.W, net.W0, net.a, tgt, y, loss, lr=1.0)
+        grad = net.W - W_new
+        fd = np.zeros_like(grad)
+        h = 1e-6
+        for j in range(net.m):
+            for k in range(net.d):
+                Wp, Wm = net.W.copy(), net.W.copy()
+                Wp[j, k] += h
+                Wm[j, k] -= h
+                lp = ref.step(X, Wp, net.W0, net.a, tgt, y, loss, 0.0, update=False)[1]
+                lm = ref.step(X, Wm, net.W0, net.a, tgt, y, loss, 0.0, update=False)[1]
+                fd[j, k] = (lp - lm) / (2 * h)
+        np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-8)
+        # the compiled/torch backends take the same step
+        for be in [b for b in ("cpp", "torch") if b in bk.available_backends()]:
+            h_ = train(net.copy(), X, tgt, loss=loss, lr=1.0, n_steps=1, y=y, backend=be)
+            np.testing.assert_allclose(net.W - h_.model.W, fd, rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("backend", _backends())
+def test_backends_agree_with_numpy_twin_over_50_steps(data, backend, dtype):
+    X, y, p, Xt, yt, pt = data
+    tol = TOL[dtype]
+    run = lambda be: train_many(  # noqa: E731
+        [dict(c) for c in CONFIGS], X.astype(dtype), y, p, n_steps=50, X_test=Xt, y_test=yt, p_test=pt,
+        backend=be, n_threads=1 if be == "torch" else 2,
+    )
+    ref_h, got = run("numpy"), run(backend)
+    for a, b in zip(ref_h, got):
+        assert b.model.W.dtype == dtype
+        scale = np.abs(a.model.W).max()
+        np.testing.assert_allclose(b.model.W, a.model.W, rtol=tol, atol=tol * scale)
+        np.testing.assert_allclose(b.loss, a.loss, rtol=tol, atol=tol)
+        np.testing.assert_allclose(b.test_loss, a.test_loss, rtol=tol, atol=tol)
+        # the error is a step function of f; compare after step 0 (f = 0 ties at symmetric init)
+        assert np.abs(b.error[1:] - a.error[1:]).max() <= 1.0 / X.shape[0] + 1e-12
+        assert abs(b.final_loss - a.final_loss) <= tol
+        assert np.allclose(b.avg_loss, np.cumsum(b.loss) / np.arange(1, 51))
+
+
+@pytest.mark.parametrize("backend", ["numpy", *_backends()])
+def test_projection_keeps_every_neuron_in_its_ball(data, backend):
+    X, y, p, *_ = data
+    hs = train_many([{"m": 8, "loss": l, "lr": 50.0, "radius": B, "seed": s}
+                     for l in ("soft", "hard") for B in (0.3, 1.0) for s in (0, 1)],
+                    X, y, p, n_steps=20, backend=backend)
+    at_boundary = 0
+    for h in hs:
+        dist = h.model.distance_from_init()
+        bound = h.config["radius"] / np.sqrt(8)
+        assert np.all(dist <= bound * (1 + 1e-9))
+        at_boundary += int(np.sum(dist > bound * (1 - 1e-6)))
+    assert at_boundary > 0  # the large step really pushed neurons onto the sphere
+
+
+@pytest.mark.parametrize("backend", ["numpy", *_backends()])
+def test_symmetric_init_gives_zero_output(data, backend):
+    X, y, p, *_ = data
+    net = TwoLayerReLU(10, X.shape[1], random_state=0)
+    assert np.array_equal(net.decision_function(X), np.zeros(X.shape[0]))
+    assert np.array_equal(net.a[:5], -net.a[5:]) and np.array_equal(net.W0[:5], net.W0[5:])
+    h = train(net, X, y, loss="hard", lr=1.0, n_steps=1, backend=backend)
+    assert h.loss[0] == pytest.approx(np.log(2.0), abs=1e-12)
+    if backend != "torch":  # torch's matmul may round the two copies of a neuron differently (|f| ~ 1e-17)
+        assert h.error[0] == 1.0  # f = 0 counts as an error (R(W) uses y f <= 0)
+
+
+@pytest.mark.parametrize("backend", ["numpy", *_backends()])
+def test_zero_step_leaves_weights_unchanged(data, backend):
+    X, y, p, *_ = data
+    net = TwoLayerReLU(6, X.shape[1], init="random", random_state=1)
+    W = net.W.copy()
+    h = train(net, X, p, loss="soft", lr=0.0, n_steps=5, radius=1.0, backend=backend)
+    assert np.array_equal(net.W, W)
+    assert np.allclose(h.loss, h.loss[0])
+
+
+def test_train_updates_the_model_and_history_shapes(data):
+    X, y, p, Xt, yt, pt = data
+    net = TwoLayerReLU(8, X.shape[1], random_state=0)
+    h = train(net, X, y, loss="hard", lr=2.0, n_steps=30, X_test=Xt, y_test=yt)
+    assert h.model is net and not np.array_equal(net.W, net.W0)
+    assert h.loss.shape == h.error.shape == h.avg_error.shape == h.test_error.shape == (30,)
+    assert np.isfinite(h.final_test_error) and np.isfinite(h.test_loss).all()
+    assert h.summary()["n_steps"] == 30
+
+
+def test_bad_input_gives_clear_errors(data):
+    X, y, p, *_ = data
+    d = X.shape[1]
+    with pytest.raises(ValueError, match="even width"):
+        TwoLayerReLU(5, d, init="symmetric")
+    net = TwoLayerReLU(4, d, random_state=0)
+    with pytest.raises(ValueError, match=r"strictly inside \(0, 1\)"):
+        train(net, X, np.where(y > 0, 1.0, 0.3), loss="soft")
+    with pytest.raises(ValueError, match=r"labels in \{-1, \+1\}"):
+        train(net, X, (y > 0).astype(int), loss="hard")
+    Xn = X.copy()
+    Xn[3, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        train(net, Xn, y)
+    Xz = X.copy()
+    Xz[5] = 0.0
+    with pytest.raises(ValueError, match="zero-norm"):
+        train(net, Xz, y)
+    with pytest.raises(ValueError, match="features but the model expects"):
+        train(net, X[:, :-1], y)
+    with pytest.raises(ValueError, match="length"):
+        train(net, X, y[:-1])
+    with pytest.raises(ValueError, match="loss must be"):
+        train(net, X, y, loss="mse")
+    with pytest.raises(TypeError, match="numpy array"):
+        train(net, "X", y)
+    with pytest.raises(ValueError, match="radius"):
+        train(net, X, y, radius=-1.0)
+    with pytest.raises(ValueError, match="no soft labels"):
+        train_many([{"m": 4, "loss": "soft", "lr": 1.0}], X, y, n_steps=1)
+    with pytest.raises(ValueError, match="unknown keys"):
+        train_many([{"m": 4, "lr": 1.0, "width": 3}], X, y, n_steps=1)
+    with pytest.raises(TypeError, match="dtype"):
+        train_many([{"m": 4, "lr": 1.0}], X, y, n_steps=1, dtype=np.int32)
+    with pytest.raises(ValueError, match="not supported"):
+        train(net, X, y, backend="jax")
+
+
+@pytest.mark.skipif(not bk.HAS_CPP, reason="compiled core not built")
+def test_core_rejects_wrong_dtype_and_shapes(data):
+    from kdcore import _core
+
+    X, y, *_ = data
+    W = np.zeros((4, X.shape[1]))
+    args = dict(n_train=X.shape[0], W0=W.copy(), a=np.ones(4), offsets=np.array([0, 4], dtype=np.int64),
+                loss_type=np.ones(1, dtype=np.int32), targets=y[None, :].copy(), y=y, lr=np.ones(1),
+                radius=-np.ones(1), n_steps=1)
+    with pytest.raises(TypeError):
+        _core.twolayer_train(X.astype(np.float32), W=W, **args)
+    with pytest.raises(ValueError, match="offsets"):
+        _core.twolayer_train(X, W=W, **{**args, "offsets": np.array([0, 3], dtype=np.int64)})

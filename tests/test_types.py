@@ -1,0 +1,296 @@
+"""Task types: the implicit operator and Lanczos against dense numpy, planted-type recovery,
+class-bias robustness, the mixture EM's monotone likelihood, TypeAware, bad inputs."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from _tol import KERNEL_F64
+from kdcore.backends import HAS_CPP
+from kdcore.crowd import DawidSkene, Responses, simulate
+from kdcore.crowd import _reference_types as ref
+from kdcore.crowd._type_aware import TypeAware
+from kdcore.crowd._types import TaskTypeClustering, answer_values, simplex_codes
+
+needs_cpp = pytest.mark.skipif(not HAS_CPP, reason="compiled core kdcore._core not built")
+BACKENDS = [pytest.param("cpp", marks=needs_cpp), "numpy"]
+
+
+def _core():
+    from kdcore import _core
+
+    return _core
+
+
+def _random_answers(rng, n, d, p, density):
+    mask = rng.random((n, d)) < density
+    mask[rng.integers(0, n, d), np.arange(d)] = True
+    w, t = np.nonzero(mask)
+    vals = rng.normal(size=(w.size, p))
+    return t.astype(np.int32), w.astype(np.int32), np.ascontiguousarray(vals)
+
+
+def _type_acc(pred, true):
+    a = float((np.asarray(pred) == np.asarray(true)).mean())
+    return max(a, 1 - a)
+
+
+# ---------------------------------------------------------------------------- operator and eigensolver
+@needs_cpp
+@pytest.mark.parametrize("p,dense", [(1, True), (1, False), (2, False)])
+@pytest.mark.parametrize("density", [0.3, 1.0])
+def test_implicit_operator_equals_dense_G(rng, p, dense, density):
+    n, d = 9, 41
+    t, w, vals = _random_answers(rng, n, d, p, density)
+    G = ref.hollow_gram_dense(t, w, vals, d, n)
+    assert np.allclose(G, G.T) and np.all(np.diag(G) == 0)
+    for _ in range(3):
+        u = rng.normal(size=d)
+        out = _core().hollow_gram_matvec(t, w, vals, d, n, u, dense, 0)
+        np.testing.assert_allclose(out, G @ u, rtol=0, atol=KERNEL_F64 * max(1.0, np.abs(G @ u).max()))
+
+
+def test_numpy_twin_matvec_equals_dense_G(rng):
+    n, d = 8, 30
+    t, w, vals = _random_answers(rng, n, d, 1, 0.5)
+    G = ref.hollow_gram_dense(t, w, vals, d, n)
+    u = rng.normal(size=d)
+    np.testing.assert_allclose(ref.hollow_gram_matvec(t, w, vals, d, n, u), G @ u, atol=1e-10)
+
+
+def test_hollow_gram_is_the_hollow_outer_product_inner_product(rng):
+    """G_jl = <F_j, F_l> with F_j = x_j x_j^T - diag(x_j^2) (PAPERS.md B.2/B.3), binary case."""
+    n, d = 6, 12
+    X = rng.choice([-1.0, 0.0, 1.0], size=(n, d))
+    X[0] = 1.0
+    w, t = np.nonzero(X)
+    G = ref.hollow_gram_dense(t, w, X[w, t][:, None], d, n)
+    F = [np.outer(X[:, j], X[:, j]) - np.diag(X[:, j] ** 2) for j in range(d)]
+    expect = np.array([[np.sum(F[j] * F[l]) if j != l else 0.0 for l in range(d)] for j in range(d)])
+    np.testing.assert_allclose(G, expect, atol=1e-12)
+
+
+@needs_cpp
+@pytest.mark.parametrize("dense", [True, False])
+def test_lanczos_equals_eigh_on_G(rng, dense):
+    n, d, k = 10, 60, 3
+    t, w, vals = _random_answers(rng, n, d, 1, 0.6)
+    G = ref.hollow_gram_dense(t, w, vals, d, n)
+    ev, V = np.linalg.eigh(G)
+    ev, V = ev[::-1][:k], V[:, ::-1][:, :k]
+    lam, U, nm, conv, res = _core().spectral_eigs(t, w, vals, d, n, k, dense, 60, 1e-12, 7, 0)
+    assert conv
+    np.testing.assert_allclose(lam, ev, rtol=1e-9, atol=1e-9 * abs(ev[0]))
+    for i in range(k):  # eigenvectors up to sign
+        assert abs(abs(U[:, i] @ V[:, i]) - 1.0) < 1e-7
+
+
+@needs_cpp
+def test_lanczos_dense_matrix_equals_eigh(rng):
+    A = rng.normal(size=(80, 80))
+    A = A + A.T
+    lam, U, nm, conv, res = _core().lanczos_dense(A, 4, 80, 1e-12, 3, 0)
+    ev = np.linalg.eigh(A)[0][::-1][:4]
+    assert conv
+    np.testing.assert_allclose(lam, ev, atol=1e-9 * abs(ev).max())
+    np.testing.assert_allclose(A @ U, U * lam, atol=1e-7 * abs(ev).max())
+
+
+@needs_cpp
+def test_cpp_and_scipy_routes_agree():
+    r, *_ = simulate.two_type(400, 20, 0.5, regime="specialist", random_state=3)
+    vals = answer_values(r, "worker")
+    from kdcore.crowd._types import spectral_embedding
+
+    a = spectral_embedding(r, vals, 2, backend="cpp", tol=1e-10)
+    b = spectral_embedding(r, vals, 2, backend="numpy", tol=1e-10)
+    np.testing.assert_allclose(a[0], b[0], rtol=1e-8)
+    for i in range(2):
+        assert abs(abs(a[1][:, i] @ b[1][:, i]) - 1) < 1e-6
+
+
+def test_simplex_codes_give_agreement_products():
+    for K in (2, 3, 5):
+        Z = simplex_codes(K)
+        G = Z @ Z.T
+        expect = np.where(np.eye(K, dtype=bool), 1.0, -1.0 / (K - 1))
+        np.testing.assert_allclose(G, expect, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------- typing
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_planted_types_recovered_exactly_dense(backend):
+    r, truth, types, rel = simulate.two_type(600, 60, 1.0, regime="specialist", random_state=11)
+    tc = TaskTypeClustering(method="spectral", random_state=0, backend=backend).fit(r)
+    assert _type_acc(tc.types_.to_numpy(), types.reindex(tc.types_.index).to_numpy()) == 1.0
+    assert tc.separation_ > 0.3
+    assert tc.embedding_.shape == (600, 2) and tc.eigenvalues_.shape == (2,)
+
+
+def test_refined_beats_spectral_with_few_answers():
+    r, truth, types, rel = simulate.two_type(2000, 40, 0.15, regime="specialist", random_state=2)
+    t = types.to_numpy()
+    acc = {m: _type_acc(TaskTypeClustering(method=m, random_state=0).fit(r).types_.to_numpy(), t)
+           for m in ("spectral", "refined")}
+    assert acc["refined"] > acc["spectral"] + 0.05, acc
+
+
+def _class_biased(seed):
+    rng = np.random.default_rng(seed)
+    n = 30
+    cb = np.column_stack([rng.uniform(0.55, 0.95, n), rng.uniform(0.55, 0.95, n)])
+    j, w, lab, y, t = ref.two_type_simulate(1000, n, 0.5, None, rng, class_bias=cb)
+    return Responses.from_arrays(j, w, lab), y
+
+
+@pytest.mark.parametrize("method", ["spectral", "refined"])
+def test_class_biased_single_type_split_does_not_follow_class(method):
+    r, y = _class_biased(0)
+    tc = TaskTypeClustering(method=method, random_state=0).fit(r)
+    ty = tc.types_.to_numpy()
+    yy = y[r.task_ids.to_numpy()]
+    shares = [float((yy[ty == k] > 0).mean()) for k in (0, 1)]
+    assert abs(shares[0] - shares[1]) < 0.2, shares
+
+
+def test_one_coin_refinement_would_follow_the_class():
+    """The failure the class-conditional skills guard against: a one-coin typed model on the same
+    data puts the classes in different types (so the test above can fail)."""
+    from kdcore.crowd import _em
+    from kdcore.crowd._types import _em_fit, _vote_post
+
+    r, y = _class_biased(0)
+    yy = y[r.task_ids.to_numpy()]
+    rng = np.random.default_rng(0)
+    init = rng.dirichlet([1, 1], size=r.n_tasks)[:, :, None] * _vote_post(r)[:, None, :]
+    post, *_ = _em_fit(r, init, n_iter=200, tol=1e-9, smoothing=0.01, backend="numpy", n_threads=1, onecoin=True)
+    ty = post.sum(2).argmax(1)
+    shares = [float((yy[ty == k] > 0).mean()) for k in (0, 1)]
+    assert abs(shares[0] - shares[1]) > 0.5, shares
+    assert _em is not None
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_mixture_likelihood_never_decreases(backend):
+    r, *_ = simulate.two_type(800, 30, 0.3, regime="specialist", random_state=5)
+    tc = TaskTypeClustering(method="mixture", n_iter=40, tol=0, random_state=0, backend=backend).fit(r)
+    h = np.asarray(tc.loss_history_)
+    assert h.size >= 10
+    assert np.all(np.diff(h) >= -1e-9 * np.abs(h[:-1])), np.diff(h).min()
+    assert np.allclose(tc.type_proba_.sum(axis=1), 1.0)
+    assert np.allclose(tc.label_proba_.sum(axis=1), 1.0)
+
+
+def test_more_types_and_classes():
+    r, truth = simulate.dawid_skene(300, 15, 3, answers_per_task=6, random_state=0)
+    for m in ("spectral", "refined", "mixture"):
+        tc = TaskTypeClustering(n_types=3, method=m, random_state=0).fit(r)
+        assert set(np.unique(tc.types_)) <= {0, 1, 2}
+        assert tc.type_proba_.shape == (300, 3)
+        assert 0.0 <= tc.separation_ <= 1.0
+
+
+def test_readouts_and_reproducibility():
+    r, truth, types, rel = simulate.two_type(500, 40, 1.0, regime="specialist", random_state=1)
+    a = TaskTypeClustering(method="spectral", readout="sign", random_state=0).fit_predict(r)
+    assert _type_acc(a.to_numpy(), types.to_numpy()) > 0.95
+    r2, _, types2, _ = simulate.two_type(500, 40, 1.0, regime="easy_hard", random_state=1)
+    b = TaskTypeClustering(method="spectral", readout="magnitude", random_state=0).fit_predict(r2)
+    assert _type_acc(b.to_numpy(), types2.to_numpy()) > 0.8
+    c1 = TaskTypeClustering(method="refined", random_state=4).fit_predict(r)
+    c2 = TaskTypeClustering(method="refined", random_state=4).fit_predict(r)
+    pd.testing.assert_series_equal(c1, c2)
+
+
+# ---------------------------------------------------------------------------- TypeAware
+def test_type_aware_splits_specialists_and_helps():
+    r, truth, types, rel = simulate.two_type(2000, 40, 0.3, regime="specialist", random_state=0)
+    plain = DawidSkene().fit(r)
+    ta = TypeAware(DawidSkene(), random_state=0).fit(r)
+    assert ta.split_used_ and ta.evidence_["mean_gain"] > 0
+    acc = lambda s: float((s.to_numpy() == truth.reindex(s.index).to_numpy()).mean())  # noqa: E731
+    assert acc(ta.labels_) > acc(plain.labels_)
+    assert np.allclose(ta.probas_.sum(axis=1), 1.0)
+    assert ta.skills_by_type_.shape == (40, 2)
+    # the specialists' skills differ by type in opposite directions for the two halves
+    s = ta.skills_by_type_.to_numpy()
+    diff = s[:, 0] - s[:, 1]
+    assert np.sign(diff[:20].mean()) != np.sign(diff[20:].mean())
+
+
+def test_type_aware_guard_keeps_plain_fit_on_one_type():
+    r, truth = simulate.one_coin(1000, 30, 2, answers_per_task=6, random_state=0)
+    plain = DawidSkene().fit(r)
+    ta = TypeAware(DawidSkene(), random_state=0).fit(r)
+    assert not ta.split_used_
+    assert "reason" in ta.evidence_
+    pd.testing.assert_frame_equal(ta.probas_, plain.probas_)
+    assert isinstance(ta.clone(), TypeAware) and not hasattr(ta.clone(), "labels_")
+
+
+def test_type_aware_accepts_a_dataframe_and_other_bases():
+    from kdcore.crowd import MajorityVote
+
+    r, truth, types, rel = simulate.two_type(300, 20, 0.4, regime="specialist", random_state=0)
+    df = r.to_dataframe()
+    ta = TypeAware(MajorityVote(random_state=0), guard=False, random_state=0).fit(df)
+    assert ta.split_used_ and len(ta.type_models_) == 2
+    assert ta.labels_.index.equals(r.task_ids)
+
+
+# ---------------------------------------------------------------------------- bad inputs
+def test_bad_inputs_give_clear_errors():
+    one = Responses.from_arrays(["a", "a"], [1, 2], [0, 1])
+    with pytest.raises(ValueError, match="at least 2 tasks"):
+        TaskTypeClustering().fit(one)
+    r = Responses.from_arrays(["a", "a", "b", "b"], [1, 2, 1, 2], [0, 1, 1, 1])
+    with pytest.raises(ValueError, match="larger than the number of tasks"):
+        TaskTypeClustering(n_types=3).fit(r)
+    with pytest.raises(ValueError, match="n_types must be >= 1"):
+        TaskTypeClustering(n_types=0).fit(r)
+    with pytest.raises(TypeError, match="n_types must be an int"):
+        TaskTypeClustering(n_types=2.0).fit(r)
+    with pytest.raises(ValueError, match="method must be one of"):
+        TaskTypeClustering(method="magic").fit(r)
+    with pytest.raises(ValueError, match="needs n_types=2"):
+        TaskTypeClustering(n_types=3, readout="sign").fit(
+            Responses.from_arrays(list("aabbcc"), [1, 2] * 3, [0, 1, 1, 1, 0, 0]))
+    with pytest.raises(ValueError, match="at least 2 workers"):
+        TaskTypeClustering().fit(Responses.from_arrays(["a", "b", "c"], [1, 1, 1], [0, 1, 1]))
+    # a task with no answer cannot enter: a missing label is refused when the data are built
+    df = pd.DataFrame({"task": ["a", "b", "c"], "worker": [1, 2, 1], "label": [0, None, 1]})
+    with pytest.raises(ValueError, match="missing"):
+        TaskTypeClustering().fit(df)
+    with pytest.raises(TypeError, match="Responses or a pandas DataFrame"):
+        TaskTypeClustering().fit(np.zeros((3, 3)))
+    with pytest.raises(TypeError, match="base must be a kdcore aggregator"):
+        TypeAware(base="DS").fit(r)
+    with pytest.raises(ValueError, match="holdout"):
+        TypeAware(holdout=1.5).fit(r)
+
+
+@needs_cpp
+def test_core_rejects_bad_shapes():
+    t = np.zeros(3, np.int32)
+    w = np.array([0, 1, 2], np.int32)
+    with pytest.raises(ValueError, match="one row per answer"):
+        _core().hollow_gram_matvec(t, w, np.zeros((2, 1)), 1, 3, np.zeros(1), False, 0)
+    with pytest.raises(ValueError, match="out of range"):
+        _core().hollow_gram_matvec(t, np.array([0, 1, 5], np.int32), np.zeros((3, 1)), 1, 3, np.zeros(1), False, 0)
+    with pytest.raises(TypeError):
+        _core().hollow_gram_matvec(t, w, np.zeros((3, 1), np.complex128), 1, 3, np.zeros(1), False, 0)
+    with pytest.raises(ValueError, match="dense kernel needs p == 1"):
+        _core().hollow_gram_matvec(t, w, np.zeros((3, 2)), 1, 3, np.zeros(1), True, 0)
+
+
+def test_type_aware_keeps_the_base_labels_when_not_splitting(data_home):
+    """MajorityVote breaks ties at random: TypeAware must return its labels, not an argmax."""
+    from kdcore.crowd import MajorityVote, datasets
+
+    r, truth = datasets.load("rte", data_home)
+    plain = MajorityVote(random_state=0).fit(r)
+    ta = TypeAware(MajorityVote(random_state=0), random_state=0).fit(r)
+    if ta.split_used_:
+        pytest.skip("the guard split rte; the no-split path is what this test checks")
+    pd.testing.assert_series_equal(ta.labels_, plain.labels_)
