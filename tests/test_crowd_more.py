@@ -24,7 +24,6 @@ from kdcore.crowd._spectral_em import SpectralEM, spectral_init
 from kdcore.crowd._triangular import TriangularEstimation
 
 needs_cpp = pytest.mark.skipif(not HAS_CPP, reason="the compiled core kdcore._core is not built")
-BACKENDS = [pytest.param("cpp", marks=needs_cpp), "numpy"]
 ALL = [TriangularEstimation, KOS, RatioOfEigenvectors, GLAD, MACE, SpectralEM]
 BINARY_ONLY = [TriangularEstimation, KOS, RatioOfEigenvectors]
 
