@@ -511,6 +511,8 @@ class TaskTypeClustering:
         self.types_ = pd.Series(np.asarray(labels, dtype=np.int64), index=index, name="type")
         self.type_proba_ = pd.DataFrame(proba, index=index, columns=pd.RangeIndex(proba.shape[1], name="type"))
         self.separation_ = self.spectral_gap_ if self.method == "spectral" else _separation(np.asarray(proba))
+        if k < 2 or len(np.unique(labels)) < 2:  # no split: nothing is separated
+            self.separation_ = 0.0
         self.n_tasks_, self.n_workers_ = r.n_tasks, r.n_workers
         return self
 
