@@ -32,6 +32,7 @@ CONFIGS = [
     {"m": 7, "init": "random", "loss": "hard", "lr": 1.0, "radius": 3.0, "seed": 3},
     {"m": 40, "loss": "soft", "lr": 1.0, "seed": 4},
     {"m": 6, "loss": "hard", "lr": 0.5, "radius": 0.5, "seed": 5},
+    {"m": 130, "loss": "soft", "lr": 2.0, "radius": 2.0, "seed": 6},  # a wide group (transposed forward, padding)
 ]
 
 
