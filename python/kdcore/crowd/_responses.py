@@ -48,6 +48,8 @@ def _column(values: Any, what: str) -> Any:
 
 
 def _check_missing(values: Any, what: str) -> None:
+    if isinstance(values, (pd.Series, pd.Index)) and isinstance(values.dtype, np.dtype) and values.dtype.kind in "fc":
+        values = values.to_numpy()  # pd.isna does not flag inf
     if isinstance(values, np.ndarray) and values.dtype.kind in "iub":
         return
     if isinstance(values, np.ndarray) and values.dtype.kind in "fc":
