@@ -122,7 +122,7 @@ def test_relabelling_permutes_the_output(name, what, binary, multi):
 def test_duplicating_the_data_leaves_ds_unchanged(multi):
     """Every answer twice, the copy on a renamed task: the M-step sees every count doubled,
     so with no smoothing the EM fixed point (confusions, priors, posteriors) is the same."""
-    r = multi
+    r = multi.subset_tasks(np.arange(multi.n_tasks) < 80)
     df = r.to_dataframe()
     df["task"] = df["task"].astype(str)
     copy = df.copy()

@@ -137,7 +137,7 @@ def _nonint_float(a: np.ndarray) -> bool:
 
 
 @given(answer_columns(), st.sampled_from(["error", "keep_first", "keep_last"]))
-@examples(300)
+@examples(200)
 def test_responses_from_arrays(data, duplicates):
     cols, raw, _ = data
     t, w, lab = raw
