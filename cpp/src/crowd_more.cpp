@@ -19,6 +19,22 @@ inline int threads_for(int n_threads, index_t work) {
     return work < kMinParallelWork ? 1 : nt;
 }
 
+// Sums in this file that cross threads are kept per thread and added in thread
+// order afterwards, never with an OpenMP reduction (which adds the partials in
+// arrival order): the same thread count gives bit-identical results.
+inline int thread_index() {
+#ifdef KDCORE_HAVE_OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+inline double sum_in_order(const std::vector<double>& part) {
+    double s = 0.0;
+    for (double v : part) s += v;
+    return s;
+}
+
 constexpr double kLog2Pi = 1.8378770664093454835606594728112;  // log(2 pi)
 
 
@@ -119,9 +135,10 @@ void kos(const index_t* t_indptr, const code_t* t_worker, const code_t* t_label,
         check_interrupt();
         std::fill(priv.begin(), priv.end(), 0.0);
         int used = 1;
-        double ssx = 0.0;
-        KDCORE_OMP(parallel num_threads(nt) reduction(+ : ssx))
+        std::vector<double> ssx_part(static_cast<std::size_t>(nt), 0.0);
+        KDCORE_OMP(parallel num_threads(nt))
         {
+            double ssx = 0.0;
             int tid = 0;
 #ifdef KDCORE_HAVE_OPENMP
             tid = omp_get_thread_num();
@@ -140,7 +157,9 @@ void kos(const index_t* t_indptr, const code_t* t_worker, const code_t* t_label,
                     T[t_worker[p]] += sgn(p) * xe;
                 }
             }
+            ssx_part[static_cast<std::size_t>(tid)] = ssx;
         }
+        const double ssx = sum_in_order(ssx_part);
         for (std::size_t i = 0; i < W; ++i) {
             double t = 0.0;
             for (int k = 0; k < used; ++k) t += priv[W * static_cast<std::size_t>(k) + i];
@@ -148,13 +167,19 @@ void kos(const index_t* t_indptr, const code_t* t_worker, const code_t* t_label,
         }
         const double rx = std::sqrt(ssx / n_d);
         const double fx = rx > 0 ? 1.0 / rx : 1.0;
-        double ssy = 0.0;
-        KDCORE_OMP(parallel for schedule(static) num_threads(nt) reduction(+ : ssy))
-        for (index_t p = 0; p < n_edges; ++p) {
-            const double ye = (wsum[t_worker[p]] - sgn(p) * x[p]) * fx;
-            y[p] = ye;
-            ssy += ye * ye;
+        std::vector<double> ssy_part(static_cast<std::size_t>(nt), 0.0);
+        KDCORE_OMP(parallel num_threads(nt))
+        {
+            double ssy = 0.0;
+            KDCORE_OMP(for schedule(static))
+            for (index_t p = 0; p < n_edges; ++p) {
+                const double ye = (wsum[t_worker[p]] - sgn(p) * x[p]) * fx;
+                y[p] = ye;
+                ssy += ye * ye;
+            }
+            ssy_part[static_cast<std::size_t>(thread_index())] = ssy;
         }
+        const double ssy = sum_in_order(ssy_part);
         const double ry = std::sqrt(ssy / n_d);
         fy = ry > 0 ? 1.0 / ry : 1.0;
     }
@@ -172,8 +197,11 @@ double glad_e_step(const index_t* t_indptr, const code_t* t_worker, const code_t
                    const double* alpha, const double* logbeta, const double* log_prior, double* post, int n_threads) {
     const int nt = threads_for(n_threads, t_indptr[n_tasks]);
     const double log_km1 = std::log(static_cast<double>(K - 1));
+    std::vector<double> part(static_cast<std::size_t>(nt), 0.0);
+    KDCORE_OMP(parallel num_threads(nt))
+    {
     double loglik = 0.0;
-    KDCORE_OMP(parallel for schedule(static) num_threads(nt) reduction(+ : loglik))
+    KDCORE_OMP(for schedule(static))
     for (code_t j = 0; j < n_tasks; ++j) {
         double* row = post + static_cast<std::size_t>(j) * K;
         const double beta = std::exp(logbeta[j]);
@@ -190,7 +218,9 @@ double glad_e_step(const index_t* t_indptr, const code_t* t_worker, const code_t
         for (int k = 0; k < K; ++k) row[k] += base;
         loglik += normalise_log_row(row, K);
     }
-    return loglik;
+    part[static_cast<std::size_t>(thread_index())] = loglik;
+    }
+    return sum_in_order(part);
 }
 
 double glad_objective(const index_t* t_indptr, const code_t* t_worker, const code_t* t_label, code_t n_tasks,
@@ -207,10 +237,11 @@ double glad_objective(const index_t* t_indptr, const code_t* t_worker, const cod
     const double log_km1 = std::log(static_cast<double>(K - 1));
     const std::size_t W = static_cast<std::size_t>(n_workers);
     std::vector<double> priv(W * static_cast<std::size_t>(nt), 0.0);
-    double q = 0.0;
+    std::vector<double> q_part(static_cast<std::size_t>(nt), 0.0);
     int used = 1;
-    KDCORE_OMP(parallel num_threads(nt) reduction(+ : q))
+    KDCORE_OMP(parallel num_threads(nt))
     {
+        double q = 0.0;
         int tid = 0;
 #ifdef KDCORE_HAVE_OPENMP
         tid = omp_get_thread_num();
@@ -241,7 +272,9 @@ double glad_objective(const index_t* t_indptr, const code_t* t_worker, const cod
             grad_logbeta[j] = g - d;
             q -= 0.5 * d * d;
         }
+        q_part[static_cast<std::size_t>(tid)] = q;
     }
+    double q = sum_in_order(q_part);
     for (std::size_t i = 0; i < W; ++i) {
         double g = 0.0;
         for (int t = 0; t < used; ++t) g += priv[W * static_cast<std::size_t>(t) + i];
@@ -268,8 +301,11 @@ double mace_e_step(const index_t* t_indptr, const code_t* t_worker, const code_t
         lg[c] = std::log(std::max(g, kFloor));
         lboost[c] = std::log(std::max(g + spam[2 * i + 1], kFloor)) - lg[c];
     }
+    std::vector<double> part(static_cast<std::size_t>(nt), 0.0);
+    KDCORE_OMP(parallel num_threads(nt))
+    {
     double loglik = 0.0;
-    KDCORE_OMP(parallel for schedule(static) num_threads(nt) reduction(+ : loglik))
+    KDCORE_OMP(for schedule(static))
     for (code_t j = 0; j < n_tasks; ++j) {
         double* row = post + static_cast<std::size_t>(j) * K;
         double base = -log_k;  // sum of log(s0 xi_a): the term every class gets
@@ -282,7 +318,9 @@ double mace_e_step(const index_t* t_indptr, const code_t* t_worker, const code_t
         for (int k = 0; k < K; ++k) row[k] += base;
         loglik += normalise_log_row(row, K);
     }
-    return loglik;
+    part[static_cast<std::size_t>(thread_index())] = loglik;
+    }
+    return sum_in_order(part);
 }
 
 void mace_counts(const index_t* w_indptr, const code_t* w_task, const code_t* w_label, code_t n_workers, int K,
