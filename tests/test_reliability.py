@@ -107,6 +107,26 @@ def test_other_thread_counts_agree_within_tolerance(crowd, typed):
         assert np.array_equal(t, t1)
 
 
+def test_kos_mace_glad_reproducible_above_the_parallel_threshold():
+    """60,000 answers (above the 50,000 at which these kernels go parallel): the same thread
+    count is bit-identical; another one agrees to 1e-12 (KOS, MACE) / 1e-6 (GLAD, whose
+    optimiser amplifies last-bit differences of its objective's sums)."""
+    from kdcore.crowd._glad import GLAD
+    from kdcore.crowd._kos import KOS
+    from kdcore.crowd._mace import MACE
+
+    r, _ = simulate.dawid_skene(12000, 60, 2, answers_per_task=5, random_state=0)
+    makers = [(lambda nt: KOS(n_iter=20, n_threads=nt), 1e-12),
+              (lambda nt: MACE(n_restarts=1, n_iter=5, random_state=0, n_threads=nt), 1e-12),
+              (lambda nt: GLAD(n_iter=3, m_step_max_iter=3, n_threads=nt), 1e-6)]
+    for make, tol in makers:
+        base = make(1).fit(r).probas_.to_numpy()
+        for nt in (2, 3):
+            a, b = make(nt).fit(r).probas_.to_numpy(), make(nt).fit(r).probas_.to_numpy()
+            assert np.array_equal(a, b), type(make(1)).__name__
+            np.testing.assert_allclose(a, base, rtol=0, atol=tol)
+
+
 # ----------------------------------------------------------------------------- thread safety
 def test_concurrent_fits_equal_sequential_fits(crowd, typed):
     """The kernels release the GIL; fits from four Python threads at once must give exactly
