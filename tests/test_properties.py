@@ -218,6 +218,29 @@ def test_responses_from_dataframe_dtypes(dtype, missing_col):
     assert (r.n_tasks, r.n_workers, r.n_classes, r.n_responses) == (2, 2, 2, 4)
 
 
+_CSV_ROWS = st.lists(st.tuples(st.sampled_from(["t1", "t2", "", "nan", "1e400", "-0", "\u00e9", "a,b", '"q']),
+                               st.sampled_from(["w1", "w2", "", "NaN", "18446744073709551616", "\x00"]),
+                               st.sampled_from(["0", "1", "", "inf", "0.5", "yes"])), max_size=6)
+
+
+@given(st.one_of(st.binary(max_size=200), _CSV_ROWS.map(
+    lambda rows: ("task,worker,label\n" + "".join(f"{a},{b},{c}\n" for a, b, c in rows)).encode("utf-8", "surrogatepass"))))
+@examples(150)
+def test_responses_read_csv_any_bytes(content):
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "answers.csv"
+        path.write_bytes(content)
+        try:
+            r = Responses.read_csv(path)
+        except (ValueError, TypeError) as exc:  # pandas' ParserError, EmptyDataError, UnicodeDecodeError included
+            assert str(exc)
+            return
+    assert r.n_responses >= 1 and r.n_classes >= 2
+    assert np.array_equal(np.bincount(r.task, minlength=r.n_tasks), np.diff(r.task_indptr))
+
+
 # ----------------------------------------------------------------------------- aggregators
 def _aggregators(r: Responses):
     w = np.linspace(0.5, 2.0, r.n_workers)
