@@ -54,8 +54,14 @@ int available_cores() noexcept {
     return n > 0 ? static_cast<int>(n) : 1;
 }
 
+// More threads than this is never a real request (and 100000 made libgomp crash
+// creating the team): refuse it rather than start it.
+constexpr int kMaxThreads = 4096;
+
 void set_num_threads(int n) {
     if (n < 0) fail("n_threads must be >= 0 (0 = default), got " + std::to_string(n));
+    if (n > kMaxThreads)
+        fail("n_threads = " + std::to_string(n) + " is more than kdcore runs (" + std::to_string(kMaxThreads) + ")");
     g_num_threads.store(n);
 }
 
@@ -72,6 +78,9 @@ int get_num_threads() noexcept {
 
 int resolve_threads(int n_threads) {
     if (n_threads < 0) fail("n_threads must be >= 0 (0 = default), got " + std::to_string(n_threads));
+    if (n_threads > kMaxThreads)
+        fail("n_threads = " + std::to_string(n_threads) + " is more than kdcore runs (" + std::to_string(kMaxThreads) +
+             ")");
     int n = n_threads > 0 ? n_threads : get_num_threads();
 #ifndef KDCORE_HAVE_OPENMP
     n = 1;
