@@ -324,6 +324,39 @@ def test_huge_dense_intermediates_are_refused_up_front(monkeypatch):
         margin_gamma(X[:10], y[:10])
 
 
+_THREADS = """
+import numpy as np, warnings
+warnings.simplefilter("ignore")
+from kdcore.crowd import DawidSkene, MajorityVote, Responses
+from kdcore.crowd._kos import KOS
+from kdcore.crowd._types import TaskTypeClustering
+from kdcore.distill import TwoLayerReLU, make_margin_data, train
+r = Responses.from_arrays(np.repeat(np.arange(20), 3), np.arange(60) % 7, np.arange(60) % 2)
+X, y, p = make_margin_data(30, 4, gamma=0.1, random_state=0)
+fits = [lambda nt: DawidSkene(n_iter=3, n_threads=nt).fit(r), lambda nt: MajorityVote(n_threads=nt).fit(r),
+        lambda nt: KOS(n_iter=3, n_threads=nt).fit(r),
+        lambda nt: TaskTypeClustering(method="spectral", n_threads=nt, random_state=0).fit(r),
+        lambda nt: train(TwoLayerReLU(4, 4, random_state=0), X, y, n_steps=2, n_threads=nt)]
+for f in fits:
+    for nt in (100_000, 2**31 - 1):
+        try:
+            f(nt)
+            print("accepted", nt)
+        except (ValueError, TypeError) as exc:
+            assert "n_threads" in str(exc), str(exc)
+print("ok")
+"""
+
+
+def test_absurd_thread_counts_are_refused(tmp_path):
+    """n_threads = 100000 made libgomp segfault creating the team: refused with a ValueError."""
+    script = tmp_path / "threads.py"
+    script.write_text(_THREADS)
+    res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=_env(), timeout=300)
+    assert res.returncode == 0, (res.returncode, res.stderr[-2000:])
+    assert res.stdout.strip() == "ok", res.stdout
+
+
 def test_to_matrix_refuses_huge():
     r = Responses.from_arrays([0, 10**6 * 3], [0, 10**6 * 2], [0, 1])
     big = Responses.from_arrays(np.arange(20000), np.arange(20000) % 20000, np.arange(20000) % 2)
