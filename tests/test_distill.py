@@ -224,3 +224,14 @@ def test_soft_vs_hard_tiny_profile_runs_and_plots(tmp_path):
     assert (tmp_path / "fig.png").stat().st_size > 0
     with pytest.raises(ValueError, match="profile"):
         soft_vs_hard("huge")
+
+
+@pytest.mark.slow
+def test_soft_vs_hard_full_profile(tmp_path):
+    """The issue's protocol (n = 1000, d = 20, 1000 steps, 5 seeds, widths to 256): hours on 2 cores."""
+    from kdcore.distill.experiments import PROFILES, plot_soft_vs_hard, soft_vs_hard
+
+    r = soft_vs_hard("full")
+    P = PROFILES["full"]
+    assert set(r.curves["m"]) == set(P["widths"]) and set(r.curves["seed"]) == set(P["seeds"])
+    plot_soft_vs_hard(r, path=tmp_path / "full.png")
