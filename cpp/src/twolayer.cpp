@@ -52,7 +52,6 @@ struct Block {
     const T* X;          // padded rows, stride dp
     index_t dp, n, n_train;
     const T* W;          // group weights, Gp x dp
-    const T* Wt;         // the same transposed, dp x Gp (wide groups only; nullptr otherwise)
     index_t Gp;          // neurons of the group, padded to kNT
     const T* coef;       // Gp: a_j / sqrt(m_k) (0 on padding)
     index_t Kg;          // networks in the group
@@ -88,27 +87,6 @@ inline __attribute__((always_inline)) void fwd_tile(const T* Xr, index_t dp, con
         }
 }
 
-// Wide groups: H[rr][j .. j + NVF L) = sum_k x_{r0+rr}[k] Wt[k][j ..], vectorised over neurons
-// (broadcast one feature of RT rows, NVF weight vectors per feature; no horizontal sums).
-template <class T, int RT, int NVF>
-inline __attribute__((always_inline)) void fwd_tile_t(const T* Xr, index_t dp, const T* wt, index_t Gp, T* H) {
-    using V = typename VT<T>::V;
-    constexpr int L = VT<T>::L;
-    V acc[RT][NVF];
-    for (int r = 0; r < RT; ++r)
-        for (int v = 0; v < NVF; ++v) acc[r][v] = V{};
-    for (index_t k = 0; k < dp; ++k) {
-        V w[NVF];
-        for (int v = 0; v < NVF; ++v) w[v] = vload<V>(wt + k * Gp + v * L);
-        for (int r = 0; r < RT; ++r) {
-            const V xb = V{} + Xr[r * dp + k];
-            for (int v = 0; v < NVF; ++v) acc[r][v] += xb * w[v];
-        }
-    }
-    for (int r = 0; r < RT; ++r)
-        for (int v = 0; v < NVF; ++v) vstore(H + r * Gp + v * L, acc[r][v]);
-}
-
 // G_{j+q}[k .. k + NBX L) += sum over the listed rows of C[rr][j+q] x_rr[k ..], q = 0, 1.
 template <class T, int NBX>
 inline __attribute__((always_inline)) void bwd_chunk(const T* Xb, index_t dp, const std::int32_t* idx, index_t cnt,
@@ -142,21 +120,12 @@ inline __attribute__((always_inline)) void row_block_impl(const Block<T>& b, ind
                                                           double* acc) {
     constexpr int L = VT<T>::L;
     const index_t dp = b.dp, Gp = b.Gp;
-    if (b.Wt) {  // wide group (Gp a multiple of 32): neuron-vectorised tiles of 4 rows x NV vectors
-        constexpr int NV = (NB >= 8 ? 4 : 2);
-        for (index_t j = 0; j < Gp; j += NV * L) {
-            index_t r = r0;
-            for (; r + 4 <= r1; r += 4) fwd_tile_t<T, 4, NV>(b.X + r * dp, dp, b.Wt + j, Gp, H + (r - r0) * Gp + j);
-            for (; r < r1; ++r) fwd_tile_t<T, 1, NV>(b.X + r * dp, dp, b.Wt + j, Gp, H + (r - r0) * Gp + j);
-        }
-    } else {
-        // Neuron tile outer (its weights stay in L1), rows inner (the block stays in L2).
-        for (index_t j = 0; j < Gp; j += kNT) {
-            const T* w = b.W + j * dp;
-            index_t r = r0;
-            for (; r + RT <= r1; r += RT) fwd_tile<T, RT>(b.X + r * dp, dp, w, Gp, H + (r - r0) * Gp + j);
-            for (; r < r1; ++r) fwd_tile<T, 1>(b.X + r * dp, dp, w, Gp, H + (r - r0) * Gp + j);
-        }
+    // Neuron tile outer (its weights stay in L1), rows inner (the block stays in L2).
+    for (index_t j = 0; j < Gp; j += kNT) {
+        const T* w = b.W + j * dp;
+        index_t r = r0;
+        for (; r + RT <= r1; r += RT) fwd_tile<T, RT>(b.X + r * dp, dp, w, Gp, H + (r - r0) * Gp + j);
+        for (; r < r1; ++r) fwd_tile<T, 1>(b.X + r * dp, dp, w, Gp, H + (r - r0) * Gp + j);
     }
 
     for (index_t i = r0; i < r1; ++i) {
@@ -300,7 +269,6 @@ inline void update(double* w, const double* w0, const double* G, index_t st, int
 struct Group {
     index_t k0, k1;     // networks [k0, k1)
     index_t j0, Gp;     // first padded neuron, padded neuron count
-    bool wide;          // Gp >= 128, padded to 32: the forward uses the transposed weights
 };
 
 }  // namespace
@@ -333,10 +301,8 @@ void twolayer_train(const T* X, index_t n, index_t n_train, index_t d, T* W, con
             cnt += offsets[k1 + 1] - offsets[k1];
             ++k1;
         }
-        const bool wide = cnt >= 128;
-        const index_t pad = wide ? 32 : kNT;
-        const index_t Gp = (cnt + pad - 1) / pad * pad;
-        groups.push_back({k, k1, Mp, Gp, wide});
+        const index_t Gp = (cnt + kNT - 1) / kNT * kNT;
+        groups.push_back({k, k1, Mp, Gp});
         Mp += Gp;
         k = k1;
     }
@@ -385,16 +351,6 @@ void twolayer_train(const T* X, index_t n, index_t n_train, index_t d, T* W, con
         }
         nb_all.push_back(loc);
     }
-    // Transposed copies (dp x Gp) of the wide groups' weights, refreshed after each update.
-    std::vector<T> WTp(static_cast<size_t>(Mp * dp), T(0));
-    auto refresh_t = [&](const Group& g, index_t jl) {
-        const T* w = &Wp[(g.j0 + jl) * dp];
-        T* wt = &WTp[g.j0 * dp];
-        for (index_t k = 0; k < dp; ++k) wt[k * g.Gp + jl] = w[k];
-    };
-    for (const Group& g : groups)
-        if (g.wide)
-            for (index_t jl = 0; jl < g.Gp; ++jl) refresh_t(g, jl);
     std::vector<const T*> tgt_ptr(K);
     for (index_t k = 0; k < K; ++k) tgt_ptr[k] = targets + k * n;
     std::vector<double> bound(K);
@@ -416,8 +372,7 @@ void twolayer_train(const T* X, index_t n, index_t n_train, index_t d, T* W, con
         for (size_t gi = 0; gi < groups.size(); ++gi) {
             const Group& g = groups[gi];
             const index_t Kg = g.k1 - g.k0;
-            Block<T> b{Xp, dp, n, n_train, &Wp[g.j0 * dp], g.wide ? &WTp[g.j0 * dp] : nullptr, g.Gp,
-                       &coef[g.j0], Kg, &nb_all[nb_start[gi]],
+            Block<T> b{Xp, dp, n, n_train, &Wp[g.j0 * dp], g.Gp, &coef[g.j0], Kg, &nb_all[nb_start[gi]],
                        loss_type + g.k0, &tgt_ptr[g.k0], y, inv_ntrain, do_update};
             ExceptionCatcher catcher;
             int used = 1;  // threads the runtime actually gave (only their buffers are summed)
@@ -449,7 +404,6 @@ void twolayer_train(const T* X, index_t n, index_t n_train, index_t d, T* W, con
                         if (k < 0) continue;
                         update(&Wp[jp * dp], &W0p[jp * dp], &Gbuf[jl * dp], gstride, used, dp, static_cast<T>(lr[k]),
                                bound[k]);
-                        if (g.wide) refresh_t(g, jl);
                     }
                 }
             }
