@@ -99,8 +99,6 @@ def _mean_time() -> float:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_glad(benchmark, backend, big, small_df, machine_info):
-    import crowdkit.aggregation as ck  # noqa: F401  (only for the crowdkit row; skipped above when absent)
-
     n_iter = 5
     if backend == "crowdkit":
         from crowdkit.aggregation import GLAD as CKGLAD

@@ -24,7 +24,6 @@ from kdcore.crowd._spectral_em import SpectralEM, spectral_init
 from kdcore.crowd._triangular import TriangularEstimation
 
 needs_cpp = pytest.mark.skipif(not HAS_CPP, reason="the compiled core kdcore._core is not built")
-BACKENDS = [pytest.param("cpp", marks=needs_cpp), "numpy"]
 ALL = [TriangularEstimation, KOS, RatioOfEigenvectors, GLAD, MACE, SpectralEM]
 BINARY_ONLY = [TriangularEstimation, KOS, RatioOfEigenvectors]
 
@@ -425,3 +424,20 @@ def test_sklearn_protocol(cls, binary):
     assert type(est).__name__ in repr(est)
     assert est.fit(binary) is est
     assert not hasattr(cls(), "labels_")
+
+
+@needs_cpp
+def test_direct_core_calls_check_codes(binary):
+    r = binary
+    with pytest.raises(ValueError, match="out of range"):
+        _core.te_pairwise_agreement(r.task_indptr, r.task_worker, r.task_label, r.n_workers - 1, 1)
+    with pytest.raises(ValueError, match="out of range"):
+        _core.glad_e_step(r.task_indptr, r.task_worker, r.task_label, 2, np.ones(3), np.ones(r.n_tasks),
+                          np.log([0.5, 0.5]), 1)
+    bad = r.task_indptr.copy()
+    bad[1] = bad[2] + 1
+    with pytest.raises(ValueError, match="non-decreasing"):
+        _core.kos_messages(bad, r.task_worker, r.task_label, r.n_workers, np.ones(r.n_responses), 1, 1)
+    with pytest.raises(TypeError):
+        _core.mace_e_step(r.task_indptr, r.task_worker, r.task_label.astype(np.int64), 2, np.ones((r.n_workers, 2)),
+                          np.ones((r.n_workers, 2)), 1)

@@ -278,10 +278,21 @@ void bind_crowd_more(py::module_& m) {
     auto view = [](const carray<index_t>& indptr, const carray<code_t>& a, const carray<code_t>& b, const char* what) {
         const index_t* ip = in_ptr(indptr, 1, what);
         if (indptr.shape(0) < 1) throw std::invalid_argument(std::string(what) + ": indptr is empty");
+        if (ip[0] != 0) throw std::invalid_argument(std::string(what) + ": indptr[0] must be 0");
+        for (py::ssize_t g = 1; g < indptr.shape(0); ++g)
+            if (ip[g] < ip[g - 1]) throw std::invalid_argument(std::string(what) + ": indptr must be non-decreasing");
         const index_t n_edges = ip[indptr.shape(0) - 1];
         expect_len(a, n_edges, what);
         expect_len(b, n_edges, what);
         return View{ip, a.data(), b.data(), static_cast<code_t>(indptr.shape(0) - 1)};
+    };
+    // Codes index the parameter arrays: check them once (O(N)) so a direct call of
+    // _core cannot read or write out of bounds.
+    auto check_codes = [](const code_t* c, index_t n, index_t limit, const char* name) {
+        for (index_t e = 0; e < n; ++e)
+            if (c[e] < 0 || c[e] >= limit)
+                throw std::invalid_argument(std::string(name) + ": code out of range [0, " + std::to_string(limit) +
+                                            ") at " + std::to_string(e));
     };
     auto check_K = [](int K) {
         if (K < 2) throw std::invalid_argument("n_classes must be >= 2");
@@ -294,10 +305,11 @@ void bind_crowd_more(py::module_& m) {
 
     m.def(
         "te_pairwise_agreement",
-        [view](const carray<index_t>& t_indptr, const carray<code_t>& t_worker, const carray<code_t>& t_label,
-               code_t n_workers, int n_threads) {
+        [view, check_codes](const carray<index_t>& t_indptr, const carray<code_t>& t_worker,
+                            const carray<code_t>& t_label, code_t n_workers, int n_threads) {
             View t = view(t_indptr, t_worker, t_label, "task view");
             if (n_workers < 0) throw std::invalid_argument("n_workers must be >= 0");
+            check_codes(t.a, t.indptr[t.n], n_workers, "t_worker");
             const py::ssize_t W = n_workers;
             carray<double> sum({W, W}), count({W, W});
             double* ps = sum.mutable_data();
@@ -313,13 +325,15 @@ void bind_crowd_more(py::module_& m) {
 
     m.def(
         "kos_messages",
-        [view](const carray<index_t>& t_indptr, const carray<code_t>& t_worker, const carray<code_t>& t_label,
-               code_t n_workers, const carray<double>& y0, int n_iter, int n_threads) {
+        [view, check_codes](const carray<index_t>& t_indptr, const carray<code_t>& t_worker,
+                            const carray<code_t>& t_label, code_t n_workers, const carray<double>& y0, int n_iter,
+                            int n_threads) {
             View t = view(t_indptr, t_worker, t_label, "task view");
             const index_t n_edges = t.indptr[t.n];
             expect_len(y0, n_edges, "y0");
             if (n_iter < 0) throw std::invalid_argument("n_iter must be >= 0");
             if (n_workers < 0) throw std::invalid_argument("n_workers must be >= 0");
+            check_codes(t.a, n_edges, n_workers, "t_worker");
             carray<double> y(n_edges), score(t.n);
             std::copy(y0.data(), y0.data() + n_edges, y.mutable_data());
             double* py_ = y.mutable_data();
@@ -336,12 +350,14 @@ void bind_crowd_more(py::module_& m) {
 
     m.def(
         "glad_e_step",
-        [view, check_K](const carray<index_t>& t_indptr, const carray<code_t>& t_worker,
-                        const carray<code_t>& t_label, int n_classes, const carray<double>& alpha,
-                        const carray<double>& logbeta, const carray<double>& log_prior, int n_threads) {
+        [view, check_K, check_codes](const carray<index_t>& t_indptr, const carray<code_t>& t_worker,
+                                     const carray<code_t>& t_label, int n_classes, const carray<double>& alpha,
+                                     const carray<double>& logbeta, const carray<double>& log_prior, int n_threads) {
             View t = view(t_indptr, t_worker, t_label, "task view");
             check_K(n_classes);
             in_ptr(alpha, 1, "alpha");
+            check_codes(t.a, t.indptr[t.n], alpha.shape(0), "t_worker");
+            check_codes(t.b, t.indptr[t.n], n_classes, "t_label");
             expect_len(logbeta, t.n, "logbeta");
             expect_len(log_prior, n_classes, "log_prior");
             carray<double> post({static_cast<py::ssize_t>(t.n), static_cast<py::ssize_t>(n_classes)});
@@ -360,7 +376,7 @@ void bind_crowd_more(py::module_& m) {
 
     m.def(
         "glad_objective",
-        [view, check_K, expect_2d](const carray<index_t>& t_indptr, const carray<code_t>& t_worker,
+        [view, check_K, expect_2d, check_codes](const carray<index_t>& t_indptr, const carray<code_t>& t_worker,
                                    const carray<code_t>& t_label, int n_classes, const carray<double>& post,
                                    const carray<double>& alpha,
                                    const carray<double>& logbeta, const carray<double>& mu_alpha,
@@ -370,6 +386,8 @@ void bind_crowd_more(py::module_& m) {
             expect_2d(post, t.n, n_classes, "post");
             in_ptr(alpha, 1, "alpha");
             const index_t n_workers = alpha.shape(0);
+            check_codes(t.a, t.indptr[t.n], n_workers, "t_worker");
+            check_codes(t.b, t.indptr[t.n], n_classes, "t_label");
             expect_len(mu_alpha, n_workers, "mu_alpha");
             expect_len(logbeta, t.n, "logbeta");
             expect_len(mu_logbeta, t.n, "mu_logbeta");
@@ -392,13 +410,15 @@ void bind_crowd_more(py::module_& m) {
 
     m.def(
         "mace_e_step",
-        [view, check_K, expect_2d](const carray<index_t>& t_indptr, const carray<code_t>& t_worker,
+        [view, check_K, expect_2d, check_codes](const carray<index_t>& t_indptr, const carray<code_t>& t_worker,
                                    const carray<code_t>& t_label, int n_classes, const carray<double>& spam,
                                    const carray<double>& strat, int n_threads) {
             View t = view(t_indptr, t_worker, t_label, "task view");
             check_K(n_classes);
             if (spam.ndim() != 2 || spam.shape(1) != 2) throw std::invalid_argument("spam: expected shape (W, 2)");
             expect_2d(strat, spam.shape(0), n_classes, "strat");
+            check_codes(t.a, t.indptr[t.n], spam.shape(0), "t_worker");
+            check_codes(t.b, t.indptr[t.n], n_classes, "t_label");
             carray<double> post({static_cast<py::ssize_t>(t.n), static_cast<py::ssize_t>(n_classes)});
             double* pp = post.mutable_data();
             const double *ps = spam.data(), *px = strat.data();
@@ -415,12 +435,14 @@ void bind_crowd_more(py::module_& m) {
 
     m.def(
         "mace_counts",
-        [view, check_K, expect_2d](const carray<index_t>& w_indptr, const carray<code_t>& w_task,
+        [view, check_K, expect_2d, check_codes](const carray<index_t>& w_indptr, const carray<code_t>& w_task,
                                    const carray<code_t>& w_label, int n_classes, const carray<double>& post,
                                    const carray<double>& spam, const carray<double>& strat, int n_threads) {
             View w = view(w_indptr, w_task, w_label, "worker view");
             check_K(n_classes);
             if (post.ndim() != 2 || post.shape(1) != n_classes) throw std::invalid_argument("post: expected (T, K)");
+            check_codes(w.a, w.indptr[w.n], post.shape(0), "w_task");
+            check_codes(w.b, w.indptr[w.n], n_classes, "w_label");
             expect_2d(spam, w.n, 2, "spam");
             expect_2d(strat, w.n, n_classes, "strat");
             const py::ssize_t W = w.n;

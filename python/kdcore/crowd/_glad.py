@@ -35,7 +35,7 @@ from scipy.optimize import minimize
 from ..backends import _core, blas_threads
 from . import _reference_more as ref
 from ._base import BaseAggregator
-from ._more_utils import check_float, check_int, threads
+from ._more_utils import check_float, check_int, progress_range, threads
 
 __all__ = ["GLAD"]
 
@@ -53,6 +53,7 @@ class GLAD(BaseAggregator):
     priors : array-like of K class probabilities or None (uniform)
     backend : {"auto", "cpp", "numpy"}
     n_threads : int, default 0
+    progress : bool, default False (a tqdm bar over EM rounds when stderr is a terminal)
 
     Examples
     --------
@@ -63,7 +64,7 @@ class GLAD(BaseAggregator):
 
     def __init__(self, n_iter: int = 100, tol: float = 1e-5, m_step_max_iter: int = 25, m_step_tol: float = 1e-2,
                  alpha_prior_mean: float = 1.0, logbeta_prior_mean: float = 1.0, priors=None,
-                 backend: str = "auto", n_threads: int = 0):
+                 backend: str = "auto", n_threads: int = 0, progress: bool = False):
         self.n_iter = n_iter
         self.tol = tol
         self.m_step_max_iter = m_step_max_iter
@@ -73,6 +74,7 @@ class GLAD(BaseAggregator):
         self.priors = priors
         self.backend = backend
         self.n_threads = n_threads
+        self.progress = progress
 
     # the two steps, one place where a backend plugs in
     def _e_step(self, r, alpha, logbeta, log_prior):
@@ -133,7 +135,7 @@ class GLAD(BaseAggregator):
         q = self._objective(r, post, alpha, logbeta, mu_a, mu_b)[0] / N
         history: list[float] = []
         it = 0
-        for it in range(1, n_iter + 1):
+        for it in (i + 1 for i in progress_range(n_iter, self.progress, "GLAD EM")):
             last = q
             post, _ = self._e_step(r, alpha, logbeta, log_prior)
             alpha, logbeta = self._m_step(r, post, alpha, logbeta, mu_a, mu_b, max_iter, m_tol)

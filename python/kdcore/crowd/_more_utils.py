@@ -37,6 +37,17 @@ def threads(est) -> int:
     return int(est.n_threads)
 
 
+def progress_range(n: int, show: bool, desc: str):
+    """range(n), wrapped in tqdm when ``show`` and stderr is a terminal."""
+    import sys
+
+    if show and sys.stderr.isatty():
+        from tqdm.auto import trange
+
+        return trange(n, desc=desc, leave=False)
+    return range(n)
+
+
 def pm_one(labels: np.ndarray) -> np.ndarray:
     """Binary class codes 0/1 as -1/+1 floats."""
     return np.where(np.asarray(labels) == 1, 1.0, -1.0)
