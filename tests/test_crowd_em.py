@@ -65,7 +65,9 @@ def test_e_step_matches_twin(T, K):
 @pytest.mark.parametrize("T", [1, 2])
 @pytest.mark.parametrize("K", [2, 3, 4, 5])
 @pytest.mark.parametrize("smoothing", [0.0, 0.5])
-def test_m_steps_match_twin(T, K, smoothing):
+@pytest.mark.parametrize("strategy", [1, 2])  # worker-major, task-major streaming
+def test_m_steps_match_twin(T, K, smoothing, strategy, monkeypatch):
+    monkeypatch.setattr(_em, "_M_STRATEGY", strategy)
     rng = np.random.default_rng(7 * T + K)
     r = _responses_with_idle_workers(K, seed=10 + K)
     post = rng.dirichlet(np.ones(T * K), size=r.n_tasks).reshape(r.n_tasks, T, K)
@@ -442,3 +444,12 @@ def test_sklearn_protocol():
     assert "n_iter=5" in repr(ds)
     r, _ = simulate.one_coin(100, 5, 2, answers_per_task=3, random_state=0)
     assert ds.fit(r) is ds
+
+
+def test_public_exports_resolve():
+    import kdcore.crowd as crowd
+
+    for name in crowd.__all__:
+        assert getattr(crowd, name) is not None, name
+    with pytest.raises(AttributeError, match="no attribute"):
+        crowd.NotAnAggregator  # noqa: B018

@@ -20,12 +20,10 @@ from kdcore.crowd._glad import GLAD
 from kdcore.crowd._kos import KOS, RatioOfEigenvectors
 from kdcore.crowd._mace import MACE
 from kdcore.crowd._majority_vote import MajorityVote
-from kdcore.crowd._more_utils import edge_maps
 from kdcore.crowd._spectral_em import SpectralEM, spectral_init
 from kdcore.crowd._triangular import TriangularEstimation
 
 needs_cpp = pytest.mark.skipif(not HAS_CPP, reason="the compiled core kdcore._core is not built")
-BACKENDS = [pytest.param("cpp", marks=needs_cpp), "numpy"]
 ALL = [TriangularEstimation, KOS, RatioOfEigenvectors, GLAD, MACE, SpectralEM]
 BINARY_ONLY = [TriangularEstimation, KOS, RatioOfEigenvectors]
 
@@ -75,16 +73,11 @@ def test_te_moments_match_twin(fixture, request):
 @pytest.mark.parametrize("fixture", ["binary", "big_binary"])
 def test_kos_kernel_matches_twin(fixture, request, rng):
     r = request.getfixturevalue(fixture)
-    w2t = edge_maps(r)
     y0 = rng.normal(1, 1, r.n_responses)
-    score, y = _core.kos_messages(r.task_indptr, r.task_label, r.worker_indptr, w2t, y0, 15, 2)
-    score2, y2 = ref.kos_messages(r.task_indptr, r.task_label, r.worker_indptr, w2t, y0, 15)
+    score, y = _core.kos_messages(r.task_indptr, r.task_worker, r.task_label, r.n_workers, y0, 15, 2)
+    score2, y2 = ref.kos_messages(r.task_indptr, r.task_worker, r.task_label, r.n_workers, y0, 15)
     np.testing.assert_allclose(score, score2, atol=KERNEL_F64 * max(1, np.abs(score2).max()), rtol=0)
     np.testing.assert_allclose(y, y2, atol=KERNEL_F64, rtol=0)
-    # w2t really maps worker-major answers onto task-major ones
-    assert np.array_equal(r.task_label[w2t], r.worker_label)
-    tasks_t = np.repeat(np.arange(r.n_tasks), np.diff(r.task_indptr))
-    assert np.array_equal(tasks_t[w2t], r.worker_task)
 
 
 def _glad_params(r, rng):
@@ -224,9 +217,7 @@ def test_kos_matches_unnormalised_message_passing(binary):
     y0 = np.random.default_rng(0).normal(1.0, 1.0, r.n_responses)
     a = np.where(r.task_label == 1, 1.0, -1.0)
     task = np.repeat(np.arange(r.n_tasks), np.diff(r.task_indptr))
-    w2t = edge_maps(r)
-    worker = np.empty(r.n_responses, dtype=np.int64)
-    worker[w2t] = np.repeat(np.arange(r.n_workers), np.diff(r.worker_indptr))
+    worker = r.task_worker
     y = y0.copy()
     for _ in range(n_iter):
         x = np.bincount(task, a * y, r.n_tasks)[task] - a * y
@@ -424,3 +415,29 @@ def test_accepts_dataframe_and_keeps_ids():
             out = _fast(cls).fit_predict(df)
         assert list(out.index) == ["t1", "t2"] and out["t2"] == "no"
         assert set(out) <= {"yes", "no"}
+
+
+@pytest.mark.parametrize("cls", ALL)
+def test_sklearn_protocol(cls, binary):
+    est = _fast(cls)
+    assert est.clone().get_params() == est.get_params()
+    assert type(est).__name__ in repr(est)
+    assert est.fit(binary) is est
+    assert not hasattr(cls(), "labels_")
+
+
+@needs_cpp
+def test_direct_core_calls_check_codes(binary):
+    r = binary
+    with pytest.raises(ValueError, match="out of range"):
+        _core.te_pairwise_agreement(r.task_indptr, r.task_worker, r.task_label, r.n_workers - 1, 1)
+    with pytest.raises(ValueError, match="out of range"):
+        _core.glad_e_step(r.task_indptr, r.task_worker, r.task_label, 2, np.ones(3), np.ones(r.n_tasks),
+                          np.log([0.5, 0.5]), 1)
+    bad = r.task_indptr.copy()
+    bad[1] = bad[2] + 1
+    with pytest.raises(ValueError, match="non-decreasing"):
+        _core.kos_messages(bad, r.task_worker, r.task_label, r.n_workers, np.ones(r.n_responses), 1, 1)
+    with pytest.raises(TypeError):
+        _core.mace_e_step(r.task_indptr, r.task_worker, r.task_label.astype(np.int64), 2, np.ones((r.n_workers, 2)),
+                          np.ones((r.n_workers, 2)), 1)

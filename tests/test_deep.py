@@ -87,3 +87,12 @@ def test_deep_experiment_tiny_end_to_end(data_home, tmp_path):
     runs = json.loads((tmp_path / "deep_runs.json").read_text())
     assert len(runs["runs"]) == 5 and runs["config"]["teacher_width"] == 0.25
     assert (tmp_path / "deep_noise.png").stat().st_size > 0 and (tmp_path / "deep_width.png").is_file()
+
+
+@pytest.mark.slow
+def test_deep_quick_profile_runs(data_home, tmp_path):
+    """The quick profile (minutes on 2 CPU cores): teacher, hard and soft at both noise levels."""
+    df = deep.run_deep_experiment("quick", progress=False, data_home=data_home, out_dir=tmp_path)
+    summ = deep.summarize_deep(df)
+    assert list(summ["noise_var"]) == [0.01, 0.1] and (summ["runs"] == 2).all()
+    assert summ[["teacher", "hard", "soft"]].gt(50).all().all()  # above chance on cat vs dog

@@ -57,3 +57,11 @@ def test_bad_profile_and_label(data_home):
         mnist.mnist_profile("medium")
     with pytest.raises(ValueError, match="unknown label source"):
         mnist.run_mnist_grid("reduced", _tiny(), (4,), ("T3",), (1.0,), data_home=data_home)
+
+
+@pytest.mark.slow
+def test_mnist_quick_profile_runs(data_home):
+    """The quick profile (a few minutes on 2 cores): the table covers both variants and the paper's rows."""
+    t = mnist.mnist_table("quick", data_home=data_home, progress=False)
+    assert set(t["variant"]) == {"full", "reduced"} and set(t["m"]) == {8, 6, 4}
+    assert t["paper_hard"].notna().all() and t["hard"].between(50, 100).all()

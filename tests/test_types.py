@@ -282,3 +282,15 @@ def test_core_rejects_bad_shapes():
         _core().hollow_gram_matvec(t, w, np.zeros((3, 1), np.complex128), 1, 3, np.zeros(1), False, 0)
     with pytest.raises(ValueError, match="dense kernel needs p == 1"):
         _core().hollow_gram_matvec(t, w, np.zeros((3, 2)), 1, 3, np.zeros(1), True, 0)
+
+
+def test_type_aware_keeps_the_base_labels_when_not_splitting(data_home):
+    """MajorityVote breaks ties at random: TypeAware must return its labels, not an argmax."""
+    from kdcore.crowd import MajorityVote, datasets
+
+    r, truth = datasets.load("rte", data_home)
+    plain = MajorityVote(random_state=0).fit(r)
+    ta = TypeAware(MajorityVote(random_state=0), random_state=0).fit(r)
+    if ta.split_used_:
+        pytest.skip("the guard split rte; the no-split path is what this test checks")
+    pd.testing.assert_series_equal(ta.labels_, plain.labels_)

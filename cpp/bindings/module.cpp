@@ -187,8 +187,22 @@ void bind_crowd(py::module_& m) {
         "em_m_step",
         [](const carray<index_t>& worker_indptr, const carray<code_t>& worker_task, const carray<code_t>& worker_label,
            code_t n_tasks, code_t n_workers, const carray<double>& post, double smoothing, bool one_coin,
-           int n_threads) {
-            const CsrView v = csr_view(worker_indptr, worker_task, worker_label, n_workers, "worker view");
+           int n_threads, std::optional<carray<index_t>> task_indptr, std::optional<carray<code_t>> task_worker,
+           std::optional<carray<code_t>> task_label, int strategy) {
+            const CsrView wv = csr_view(worker_indptr, worker_task, worker_label, n_workers, "worker view");
+            kdcore::AnswerViews v{wv.indptr, wv.idx, wv.lab};
+            if (task_indptr || task_worker || task_label) {
+                if (!(task_indptr && task_worker && task_label))
+                    throw std::invalid_argument("give all three arrays of the task view, or none");
+                const CsrView tv = csr_view(*task_indptr, *task_worker, *task_label, n_tasks, "task view");
+                if (task_worker->shape(0) != worker_task.shape(0))
+                    throw std::invalid_argument("the task and worker views hold different numbers of answers");
+                v.task_indptr = tv.indptr;
+                v.task_worker = tv.idx;
+                v.task_label = tv.lab;
+            }
+            if (strategy < 0 || strategy > 2) throw std::invalid_argument("strategy must be 0, 1 or 2");
+            const auto strat = static_cast<kdcore::MStepStrategy>(strategy);
             if (post.ndim() != 3) throw std::invalid_argument("post: expected a 3-d array (n_tasks, T, K)");
             const py::ssize_t T = post.shape(1), K = post.shape(2);
             expect_shape(post, {n_tasks, T, K}, "post");
@@ -200,8 +214,8 @@ void bind_crowd(py::module_& m) {
                 double* pr = prior.mutable_data();
                 {
                     py::gil_scoped_release nogil;
-                    kdcore::onecoin_m_step(v.indptr, v.idx, v.lab, n_tasks, n_workers, static_cast<int>(T),
-                                           static_cast<int>(K), post.data(), smoothing, s, pr, n_threads);
+                    kdcore::onecoin_m_step(v, n_tasks, n_workers, static_cast<int>(T), static_cast<int>(K),
+                                           post.data(), smoothing, s, pr, n_threads, strat);
                 }
                 out = skill;
             } else {
@@ -210,8 +224,8 @@ void bind_crowd(py::module_& m) {
                 double* pr = prior.mutable_data();
                 {
                     py::gil_scoped_release nogil;
-                    kdcore::em_m_step(v.indptr, v.idx, v.lab, n_tasks, n_workers, static_cast<int>(T),
-                                      static_cast<int>(K), post.data(), smoothing, c, pr, n_threads);
+                    kdcore::em_m_step(v, n_tasks, n_workers, static_cast<int>(T), static_cast<int>(K), post.data(),
+                                      smoothing, c, pr, n_threads, strat);
                 }
                 out = conf;
             }
@@ -219,8 +233,10 @@ void bind_crowd(py::module_& m) {
         },
         py::arg("worker_indptr"), py::arg("worker_task"), py::arg("worker_label"), py::arg("n_tasks"),
         py::arg("n_workers"), py::arg("post"), py::arg("smoothing"), py::arg("one_coin") = false,
-        py::arg("n_threads") = 0,
-        "Typed Dawid-Skene M-step: (conf (T, W, K, K) or skill (T, W) if one_coin, prior (T, K)).");
+        py::arg("n_threads") = 0, py::arg("task_indptr") = py::none(), py::arg("task_worker") = py::none(),
+        py::arg("task_label") = py::none(), py::arg("strategy") = 0,
+        "Typed Dawid-Skene M-step: (conf (T, W, K, K) or skill (T, W) if one_coin, prior (T, K)). The task view "
+        "(optional) lets it stream task-major when faster; strategy 0 = automatic, 1 = worker-major, 2 = task-major.");
 
     m.def(
         "vote_scores",
@@ -262,10 +278,21 @@ void bind_crowd_more(py::module_& m) {
     auto view = [](const carray<index_t>& indptr, const carray<code_t>& a, const carray<code_t>& b, const char* what) {
         const index_t* ip = in_ptr(indptr, 1, what);
         if (indptr.shape(0) < 1) throw std::invalid_argument(std::string(what) + ": indptr is empty");
+        if (ip[0] != 0) throw std::invalid_argument(std::string(what) + ": indptr[0] must be 0");
+        for (py::ssize_t g = 1; g < indptr.shape(0); ++g)
+            if (ip[g] < ip[g - 1]) throw std::invalid_argument(std::string(what) + ": indptr must be non-decreasing");
         const index_t n_edges = ip[indptr.shape(0) - 1];
         expect_len(a, n_edges, what);
         expect_len(b, n_edges, what);
         return View{ip, a.data(), b.data(), static_cast<code_t>(indptr.shape(0) - 1)};
+    };
+    // Codes index the parameter arrays: check them once (O(N)) so a direct call of
+    // _core cannot read or write out of bounds.
+    auto check_codes = [](const code_t* c, index_t n, index_t limit, const char* name) {
+        for (index_t e = 0; e < n; ++e)
+            if (c[e] < 0 || c[e] >= limit)
+                throw std::invalid_argument(std::string(name) + ": code out of range [0, " + std::to_string(limit) +
+                                            ") at " + std::to_string(e));
     };
     auto check_K = [](int K) {
         if (K < 2) throw std::invalid_argument("n_classes must be >= 2");
@@ -278,10 +305,11 @@ void bind_crowd_more(py::module_& m) {
 
     m.def(
         "te_pairwise_agreement",
-        [view](const carray<index_t>& t_indptr, const carray<code_t>& t_worker, const carray<code_t>& t_label,
-               code_t n_workers, int n_threads) {
+        [view, check_codes](const carray<index_t>& t_indptr, const carray<code_t>& t_worker,
+                            const carray<code_t>& t_label, code_t n_workers, int n_threads) {
             View t = view(t_indptr, t_worker, t_label, "task view");
             if (n_workers < 0) throw std::invalid_argument("n_workers must be >= 0");
+            check_codes(t.a, t.indptr[t.n], n_workers, "t_worker");
             const py::ssize_t W = n_workers;
             carray<double> sum({W, W}), count({W, W});
             double* ps = sum.mutable_data();
@@ -297,42 +325,39 @@ void bind_crowd_more(py::module_& m) {
 
     m.def(
         "kos_messages",
-        [](const carray<index_t>& t_indptr, const carray<code_t>& t_label, const carray<index_t>& w_indptr,
-           const carray<index_t>& w2t, const carray<double>& y0, int n_iter, int n_threads) {
-            const index_t* tp = in_ptr(t_indptr, 1, "t_indptr");
-            const index_t* wp = in_ptr(w_indptr, 1, "w_indptr");
-            if (t_indptr.shape(0) < 1 || w_indptr.shape(0) < 1) throw std::invalid_argument("empty indptr");
-            const index_t n_edges = tp[t_indptr.shape(0) - 1];
-            if (wp[w_indptr.shape(0) - 1] != n_edges) throw std::invalid_argument("views disagree on n_edges");
-            expect_len(t_label, n_edges, "t_label");
-            expect_len(w2t, n_edges, "w2t");
+        [view, check_codes](const carray<index_t>& t_indptr, const carray<code_t>& t_worker,
+                            const carray<code_t>& t_label, code_t n_workers, const carray<double>& y0, int n_iter,
+                            int n_threads) {
+            View t = view(t_indptr, t_worker, t_label, "task view");
+            const index_t n_edges = t.indptr[t.n];
             expect_len(y0, n_edges, "y0");
             if (n_iter < 0) throw std::invalid_argument("n_iter must be >= 0");
-            const code_t n_tasks = static_cast<code_t>(t_indptr.shape(0) - 1);
-            const code_t n_workers = static_cast<code_t>(w_indptr.shape(0) - 1);
-            carray<double> y(n_edges), score(n_tasks);
+            if (n_workers < 0) throw std::invalid_argument("n_workers must be >= 0");
+            check_codes(t.a, n_edges, n_workers, "t_worker");
+            carray<double> y(n_edges), score(t.n);
             std::copy(y0.data(), y0.data() + n_edges, y.mutable_data());
             double* py_ = y.mutable_data();
             double* ps = score.mutable_data();
-            const code_t* tl = t_label.data();
-            const index_t* map = w2t.data();
             {
                 py::gil_scoped_release nogil;
-                cm::kos(tp, tl, n_tasks, wp, map, n_workers, n_iter, py_, ps, n_threads);
+                cm::kos(t.indptr, t.a, t.b, t.n, n_workers, n_iter, py_, ps, n_threads);
             }
             return py::make_tuple(score, y);
         },
-        py::arg("t_indptr"), py::arg("t_label"), py::arg("w_indptr"), py::arg("w2t"), py::arg("y0"), py::arg("n_iter"),
-        py::arg("n_threads") = 0, "KOS message passing: (task scores, final worker messages in task-major edge order).");
+        py::arg("t_indptr"), py::arg("t_worker"), py::arg("t_label"), py::arg("n_workers"), py::arg("y0"),
+        py::arg("n_iter"), py::arg("n_threads") = 0,
+        "KOS message passing: (task scores, final worker messages in task-major edge order).");
 
     m.def(
         "glad_e_step",
-        [view, check_K](const carray<index_t>& t_indptr, const carray<code_t>& t_worker,
-                        const carray<code_t>& t_label, int n_classes, const carray<double>& alpha,
-                        const carray<double>& logbeta, const carray<double>& log_prior, int n_threads) {
+        [view, check_K, check_codes](const carray<index_t>& t_indptr, const carray<code_t>& t_worker,
+                                     const carray<code_t>& t_label, int n_classes, const carray<double>& alpha,
+                                     const carray<double>& logbeta, const carray<double>& log_prior, int n_threads) {
             View t = view(t_indptr, t_worker, t_label, "task view");
             check_K(n_classes);
             in_ptr(alpha, 1, "alpha");
+            check_codes(t.a, t.indptr[t.n], alpha.shape(0), "t_worker");
+            check_codes(t.b, t.indptr[t.n], n_classes, "t_label");
             expect_len(logbeta, t.n, "logbeta");
             expect_len(log_prior, n_classes, "log_prior");
             carray<double> post({static_cast<py::ssize_t>(t.n), static_cast<py::ssize_t>(n_classes)});
@@ -351,7 +376,7 @@ void bind_crowd_more(py::module_& m) {
 
     m.def(
         "glad_objective",
-        [view, check_K, expect_2d](const carray<index_t>& t_indptr, const carray<code_t>& t_worker,
+        [view, check_K, expect_2d, check_codes](const carray<index_t>& t_indptr, const carray<code_t>& t_worker,
                                    const carray<code_t>& t_label, int n_classes, const carray<double>& post,
                                    const carray<double>& alpha,
                                    const carray<double>& logbeta, const carray<double>& mu_alpha,
@@ -361,6 +386,8 @@ void bind_crowd_more(py::module_& m) {
             expect_2d(post, t.n, n_classes, "post");
             in_ptr(alpha, 1, "alpha");
             const index_t n_workers = alpha.shape(0);
+            check_codes(t.a, t.indptr[t.n], n_workers, "t_worker");
+            check_codes(t.b, t.indptr[t.n], n_classes, "t_label");
             expect_len(mu_alpha, n_workers, "mu_alpha");
             expect_len(logbeta, t.n, "logbeta");
             expect_len(mu_logbeta, t.n, "mu_logbeta");
@@ -383,20 +410,23 @@ void bind_crowd_more(py::module_& m) {
 
     m.def(
         "mace_e_step",
-        [view, check_K, expect_2d](const carray<index_t>& t_indptr, const carray<code_t>& t_worker,
+        [view, check_K, expect_2d, check_codes](const carray<index_t>& t_indptr, const carray<code_t>& t_worker,
                                    const carray<code_t>& t_label, int n_classes, const carray<double>& spam,
                                    const carray<double>& strat, int n_threads) {
             View t = view(t_indptr, t_worker, t_label, "task view");
             check_K(n_classes);
             if (spam.ndim() != 2 || spam.shape(1) != 2) throw std::invalid_argument("spam: expected shape (W, 2)");
             expect_2d(strat, spam.shape(0), n_classes, "strat");
+            check_codes(t.a, t.indptr[t.n], spam.shape(0), "t_worker");
+            check_codes(t.b, t.indptr[t.n], n_classes, "t_label");
             carray<double> post({static_cast<py::ssize_t>(t.n), static_cast<py::ssize_t>(n_classes)});
             double* pp = post.mutable_data();
             const double *ps = spam.data(), *px = strat.data();
             double ll = 0.0;
             {
                 py::gil_scoped_release nogil;
-                ll = cm::mace_e_step(t.indptr, t.a, t.b, t.n, n_classes, ps, px, pp, n_threads);
+                ll = cm::mace_e_step(t.indptr, t.a, t.b, t.n, static_cast<code_t>(spam.shape(0)), n_classes, ps, px, pp,
+                                     n_threads);
             }
             return py::make_tuple(post, ll);
         },
@@ -405,12 +435,14 @@ void bind_crowd_more(py::module_& m) {
 
     m.def(
         "mace_counts",
-        [view, check_K, expect_2d](const carray<index_t>& w_indptr, const carray<code_t>& w_task,
+        [view, check_K, expect_2d, check_codes](const carray<index_t>& w_indptr, const carray<code_t>& w_task,
                                    const carray<code_t>& w_label, int n_classes, const carray<double>& post,
                                    const carray<double>& spam, const carray<double>& strat, int n_threads) {
             View w = view(w_indptr, w_task, w_label, "worker view");
             check_K(n_classes);
             if (post.ndim() != 2 || post.shape(1) != n_classes) throw std::invalid_argument("post: expected (T, K)");
+            check_codes(w.a, w.indptr[w.n], post.shape(0), "w_task");
+            check_codes(w.b, w.indptr[w.n], n_classes, "w_label");
             expect_2d(spam, w.n, 2, "spam");
             expect_2d(strat, w.n, n_classes, "strat");
             const py::ssize_t W = w.n;

@@ -135,6 +135,92 @@ void worker_counts_t(const index_t* indptr, const code_t* wt, const code_t* wl, 
     catcher.rethrow();
 }
 
+inline int thread_id() {
+#ifdef KDCORE_HAVE_OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+// The same counts from the task-major view: each thread streams a contiguous range
+// of tasks (post read in order) and scatters into its own W x K x TK buffer; the
+// buffers are then summed worker by worker. Used when post is too large for the
+// cache (the worker-major loop then waits on DRAM for every answer) and the
+// per-thread buffers are small; no races either way.
+template <int TK_, class Emit>
+void task_major_counts_t(const index_t* indptr, const code_t* tw, const code_t* tl, code_t n_tasks, code_t W,
+                         int tk, int K, const double* post, int n_threads, Emit& emit) {
+    const int TK = TK_ > 0 ? TK_ : tk;
+    const std::size_t stride = static_cast<std::size_t>(K) * TK;  // one worker's block [l][t*K+k]
+    std::vector<std::vector<double>> bufs(static_cast<std::size_t>(n_threads));
+    ExceptionCatcher catcher;
+    KDCORE_OMP(parallel num_threads(n_threads))
+    {
+        std::vector<double>& buf = bufs[static_cast<std::size_t>(thread_id())];
+        catcher.run([&] { buf.assign(static_cast<std::size_t>(W) * stride, 0.0); });
+        KDCORE_OMP(for schedule(static))
+        for (code_t j = 0; j < n_tasks; ++j) {
+            catcher.run([&] {
+                if (buf.empty()) return;
+                const double* p = post + static_cast<std::size_t>(j) * TK;
+                for (index_t e = indptr[j]; e < indptr[j + 1]; ++e) {
+                    const code_t w = tw[e], l = tl[e];
+                    if (static_cast<std::uint32_t>(w) >= static_cast<std::uint32_t>(W)) bad_code("worker", e, w, W);
+                    if (static_cast<std::uint32_t>(l) >= static_cast<std::uint32_t>(K)) bad_code("label", e, l, K);
+                    double* a = buf.data() + static_cast<std::size_t>(w) * stride + static_cast<std::size_t>(l) * TK;
+                    for (int i = 0; i < TK; ++i) a[i] += p[i];
+                }
+            });
+        }
+    }
+    catcher.rethrow();
+    KDCORE_OMP(parallel num_threads(n_threads))
+    {
+        std::vector<double> acc(stride);
+        KDCORE_OMP(for schedule(static))
+        for (code_t w = 0; w < W; ++w) {
+            catcher.run([&] {
+                std::fill(acc.begin(), acc.end(), 0.0);
+                for (const auto& b : bufs)  // fixed thread order: the same sums for the same thread count
+                    if (!b.empty())
+                        for (std::size_t x = 0; x < stride; ++x) acc[x] += b[static_cast<std::size_t>(w) * stride + x];
+                emit(w, acc.data());
+            });
+        }
+    }
+    catcher.rethrow();
+}
+
+template <class Emit>
+void worker_counts(const index_t* indptr, const code_t* wt, const code_t* wl, code_t n_tasks, code_t W, int TK, int K,
+                   const double* post, int n_threads, Emit emit);
+
+// Expected counts per worker through whichever view suits the sizes (see
+// MStepStrategy in crowd.hpp); emit(w, acc) receives acc[l * TK + t * K + k].
+template <class Emit>
+void counts_auto(const AnswerViews& v, code_t n_tasks, code_t W, int TK, int K, const double* post, int nt,
+                 MStepStrategy strategy, Emit emit) {
+    bool task_major = false;
+    if (strategy == MStepStrategy::task_major) {
+        if (!v.task_indptr) fail("the task-major M-step needs the task-major view");
+        task_major = true;
+    } else if (strategy == MStepStrategy::automatic && v.task_indptr) {
+        const double n_answers = static_cast<double>(v.task_indptr[n_tasks]);
+        const double buf_bytes = 8.0 * W * K * TK * nt;
+        task_major = buf_bytes <= kMaxScratchBytes && 4.0 * W * K * nt <= n_answers;
+    }
+    if (!task_major) return worker_counts(v.worker_indptr, v.worker_task, v.worker_label, n_tasks, W, TK, K, post, nt, emit);
+#define KDCORE_TM(TT) \
+    task_major_counts_t<TT>(v.task_indptr, v.task_worker, v.task_label, n_tasks, W, TK, K, post, nt, emit)
+    switch (TK) {
+        case 2: return KDCORE_TM(2);
+        case 4: return KDCORE_TM(4);
+        default: return KDCORE_TM(0);
+    }
+#undef KDCORE_TM
+}
+
 template <class Emit>
 void worker_counts(const index_t* indptr, const code_t* wt, const code_t* wl, code_t n_tasks, code_t W, int TK, int K,
                    const double* post, int n_threads, Emit emit) {
@@ -197,13 +283,12 @@ double em_e_step(const index_t* task_indptr, const code_t* task_worker, const co
     return ll;
 }
 
-void em_counts(const index_t* worker_indptr, const code_t* worker_task, const code_t* worker_label, code_t n_tasks,
-               code_t n_workers, int n_types, int n_classes, const double* post, double* counts, double* mass,
-               int n_threads) {
+void em_counts(const AnswerViews& views, code_t n_tasks, code_t n_workers, int n_types, int n_classes,
+               const double* post, double* counts, double* mass, int n_threads, MStepStrategy strategy) {
     check_dims(n_tasks, n_workers, n_types, n_classes);
     const int T = n_types, K = n_classes, TK = T * K;
     const code_t W = n_workers;
-    worker_counts(worker_indptr, worker_task, worker_label, n_tasks, W, TK, K, post, resolve_threads(n_threads),
+    counts_auto(views, n_tasks, W, TK, K, post, resolve_threads(n_threads), strategy,
                   [&](code_t w, const double* acc) {
                       for (int t = 0; t < T; ++t)
                           for (int k = 0; k < K; ++k)
@@ -216,14 +301,14 @@ void em_counts(const index_t* worker_indptr, const code_t* worker_task, const co
         for (int i = 0; i < TK; ++i) mass[i] += post[static_cast<std::size_t>(j) * TK + i];
 }
 
-void em_m_step(const index_t* worker_indptr, const code_t* worker_task, const code_t* worker_label, code_t n_tasks,
-               code_t n_workers, int n_types, int n_classes, const double* post, double smoothing, double* conf,
-               double* prior, int n_threads) {
+void em_m_step(const AnswerViews& views, code_t n_tasks, code_t n_workers, int n_types, int n_classes,
+               const double* post, double smoothing, double* conf, double* prior, int n_threads,
+               MStepStrategy strategy) {
     check_dims(n_tasks, n_workers, n_types, n_classes);
     if (!(smoothing >= 0.0) || !std::isfinite(smoothing)) fail("smoothing must be finite and >= 0");
     const int T = n_types, K = n_classes, TK = T * K;
     const code_t W = n_workers;
-    worker_counts(worker_indptr, worker_task, worker_label, n_tasks, W, TK, K, post, resolve_threads(n_threads),
+    counts_auto(views, n_tasks, W, TK, K, post, resolve_threads(n_threads), strategy,
                   [&](code_t w, const double* acc) {
                       for (int t = 0; t < T; ++t)
                           for (int k = 0; k < K; ++k) {
@@ -243,14 +328,14 @@ void em_m_step(const index_t* worker_indptr, const code_t* worker_task, const co
     prior_from_post(post, n_tasks, TK, smoothing, prior);
 }
 
-void onecoin_m_step(const index_t* worker_indptr, const code_t* worker_task, const code_t* worker_label,
-                    code_t n_tasks, code_t n_workers, int n_types, int n_classes, const double* post,
-                    double smoothing, double* skill, double* prior, int n_threads) {
+void onecoin_m_step(const AnswerViews& views, code_t n_tasks, code_t n_workers, int n_types, int n_classes,
+                    const double* post, double smoothing, double* skill, double* prior, int n_threads,
+                    MStepStrategy strategy) {
     check_dims(n_tasks, n_workers, n_types, n_classes);
     if (!(smoothing >= 0.0) || !std::isfinite(smoothing)) fail("smoothing must be finite and >= 0");
     const int T = n_types, K = n_classes, TK = T * K;
     const code_t W = n_workers;
-    worker_counts(worker_indptr, worker_task, worker_label, n_tasks, W, TK, K, post, resolve_threads(n_threads),
+    counts_auto(views, n_tasks, W, TK, K, post, resolve_threads(n_threads), strategy,
                   [&](code_t w, const double* acc) {
                       for (int t = 0; t < T; ++t) {
                           double right = 0.0, total = 0.0;

@@ -36,14 +36,6 @@ inline double normalise_log_row(double* row, int K) {
     return m + std::log(s);
 }
 
-// Root mean square of v (0 when v is all zero).
-double rms(const double* v, index_t n, int nt) {
-    double ss = 0.0;
-    KDCORE_OMP(parallel for schedule(static) num_threads(nt) reduction(+ : ss))
-    for (index_t e = 0; e < n; ++e) ss += v[e] * v[e];
-    return n > 0 ? std::sqrt(ss / static_cast<double>(n)) : 0.0;
-}
-
 void scale(double* v, index_t n, double f, int nt) {
     KDCORE_OMP(parallel for schedule(static) num_threads(nt))
     for (index_t e = 0; e < n; ++e) v[e] *= f;
@@ -108,39 +100,65 @@ void pairwise_agreement(const index_t* t_indptr, const code_t* t_worker, const c
 }
 
 // ============================================================================ KOS
-void kos(const index_t* t_indptr, const code_t* t_label, code_t n_tasks, const index_t* w_indptr, const index_t* w2t,
-         code_t n_workers, int n_iter, double* y, double* score, int n_threads) {
+void kos(const index_t* t_indptr, const code_t* t_worker, const code_t* t_label, code_t n_tasks, code_t n_workers,
+         int n_iter, double* y, double* score, int n_threads) {
+    // Two streaming passes per iteration. The normalisations are carried as
+    // scalars: pass A reads y * fy (fy = 1/rms(y) of the previous pass B), writes
+    // the raw x and accumulates sum x^2 and the worker sums T_i = sum A x; pass B
+    // writes y = (T_i - A x) / rms(x) and accumulates sum y^2. y is scaled once
+    // more at the end, so it leaves with unit RMS.
     const index_t n_edges = t_indptr[n_tasks];
     const int nt = threads_for(n_threads, n_edges);
+    const std::size_t W = static_cast<std::size_t>(n_workers);
+    const double n_d = n_edges > 0 ? static_cast<double>(n_edges) : 1.0;
     std::vector<double> x(static_cast<std::size_t>(n_edges), 0.0);
+    std::vector<double> priv(W * static_cast<std::size_t>(nt), 0.0), wsum(W, 0.0);
     auto sgn = [&](index_t p) { return t_label[p] == 1 ? 1.0 : -1.0; };
+    double fy = 1.0;
     for (int it = 0; it < n_iter; ++it) {
         check_interrupt();
-        // task update: x_e = sum_{e' in j} A y - A_e y_e
-        KDCORE_OMP(parallel for schedule(static) num_threads(nt))
-        for (code_t j = 0; j < n_tasks; ++j) {
-            double s = 0.0;
-            for (index_t p = t_indptr[j]; p < t_indptr[j + 1]; ++p) s += sgn(p) * y[p];
-            for (index_t p = t_indptr[j]; p < t_indptr[j + 1]; ++p) x[p] = s - sgn(p) * y[p];
-        }
-        double r = rms(x.data(), n_edges, nt);
-        if (r > 0) scale(x.data(), n_edges, 1.0 / r, nt);
-        // worker update: y_e = sum_{e' in i} A x - A_e x_e (edges reached through w2t)
-        KDCORE_OMP(parallel for schedule(dynamic, 64) num_threads(nt))
-        for (code_t i = 0; i < n_workers; ++i) {
-            double s = 0.0;
-            for (index_t q = w_indptr[i]; q < w_indptr[i + 1]; ++q) {
-                const index_t p = w2t[q];
-                s += sgn(p) * x[p];
+        std::fill(priv.begin(), priv.end(), 0.0);
+        int used = 1;
+        double ssx = 0.0;
+        KDCORE_OMP(parallel num_threads(nt) reduction(+ : ssx))
+        {
+            int tid = 0;
+#ifdef KDCORE_HAVE_OPENMP
+            tid = omp_get_thread_num();
+            KDCORE_OMP(single)
+            used = omp_get_num_threads();
+#endif
+            double* T = priv.data() + W * static_cast<std::size_t>(tid);
+            KDCORE_OMP(for schedule(static))
+            for (code_t j = 0; j < n_tasks; ++j) {
+                double s = 0.0;
+                for (index_t p = t_indptr[j]; p < t_indptr[j + 1]; ++p) s += sgn(p) * y[p];
+                for (index_t p = t_indptr[j]; p < t_indptr[j + 1]; ++p) {
+                    const double xe = (s - sgn(p) * y[p]) * fy;
+                    x[p] = xe;
+                    ssx += xe * xe;
+                    T[t_worker[p]] += sgn(p) * xe;
+                }
             }
-            for (index_t q = w_indptr[i]; q < w_indptr[i + 1]; ++q) {
-                const index_t p = w2t[q];
-                y[p] = s - sgn(p) * x[p];
-            }
         }
-        r = rms(y, n_edges, nt);
-        if (r > 0) scale(y, n_edges, 1.0 / r, nt);
+        for (std::size_t i = 0; i < W; ++i) {
+            double t = 0.0;
+            for (int k = 0; k < used; ++k) t += priv[W * static_cast<std::size_t>(k) + i];
+            wsum[i] = t;
+        }
+        const double rx = std::sqrt(ssx / n_d);
+        const double fx = rx > 0 ? 1.0 / rx : 1.0;
+        double ssy = 0.0;
+        KDCORE_OMP(parallel for schedule(static) num_threads(nt) reduction(+ : ssy))
+        for (index_t p = 0; p < n_edges; ++p) {
+            const double ye = (wsum[t_worker[p]] - sgn(p) * x[p]) * fx;
+            y[p] = ye;
+            ssy += ye * ye;
+        }
+        const double ry = std::sqrt(ssy / n_d);
+        fy = ry > 0 ? 1.0 / ry : 1.0;
     }
+    if (fy != 1.0) scale(y, n_edges, fy, nt);
     KDCORE_OMP(parallel for schedule(static) num_threads(nt))
     for (code_t j = 0; j < n_tasks; ++j) {
         double s = 0.0;
@@ -235,11 +253,21 @@ double glad_objective(const index_t* t_indptr, const code_t* t_worker, const cod
 }
 
 // ============================================================================ MACE
-double mace_e_step(const index_t* t_indptr, const code_t* t_worker, const code_t* t_label, code_t n_tasks, int K,
-                   const double* spam, const double* strat, double* post, int n_threads) {
+double mace_e_step(const index_t* t_indptr, const code_t* t_worker, const code_t* t_label, code_t n_tasks,
+                   code_t n_workers, int K, const double* spam, const double* strat, double* post, int n_threads) {
     const int nt = threads_for(n_threads, t_indptr[n_tasks]);
     const double log_k = std::log(static_cast<double>(K));
     constexpr double kFloor = 1e-300;
+    // The two logs depend only on (worker, answer): tabulate them once (W x K),
+    // so the pass over the answers does no transcendental work.
+    const std::size_t WK = static_cast<std::size_t>(n_workers) * static_cast<std::size_t>(K);
+    std::vector<double> lg(WK), lboost(WK);
+    for (std::size_t c = 0; c < WK; ++c) {
+        const std::size_t i = c / static_cast<std::size_t>(K);
+        const double g = spam[2 * i] * strat[c];
+        lg[c] = std::log(std::max(g, kFloor));
+        lboost[c] = std::log(std::max(g + spam[2 * i + 1], kFloor)) - lg[c];
+    }
     double loglik = 0.0;
     KDCORE_OMP(parallel for schedule(static) num_threads(nt) reduction(+ : loglik))
     for (code_t j = 0; j < n_tasks; ++j) {
@@ -247,13 +275,9 @@ double mace_e_step(const index_t* t_indptr, const code_t* t_worker, const code_t
         double base = -log_k;  // sum of log(s0 xi_a): the term every class gets
         for (int k = 0; k < K; ++k) row[k] = 0.0;
         for (index_t p = t_indptr[j]; p < t_indptr[j + 1]; ++p) {
-            const code_t i = t_worker[p];
-            const code_t a = t_label[p];
-            const double g = spam[2 * static_cast<std::size_t>(i)] * strat[static_cast<std::size_t>(i) * K + a];
-            const double s1 = spam[2 * static_cast<std::size_t>(i) + 1];
-            const double lg = std::log(std::max(g, kFloor));
-            base += lg;
-            row[a] += std::log(std::max(g + s1, kFloor)) - lg;
+            const std::size_t c = static_cast<std::size_t>(t_worker[p]) * K + t_label[p];
+            base += lg[c];
+            row[t_label[p]] += lboost[c];
         }
         for (int k = 0; k < K; ++k) row[k] += base;
         loglik += normalise_log_row(row, K);

@@ -30,6 +30,7 @@ struct VT<double> {
 };
 
 constexpr index_t kNT = 4;     // neurons per register tile
+constexpr index_t kR = 64;     // rows per block: the block (64 x d) stays in L2 for the whole group
 constexpr index_t kPadD = 32;  // features padded to a multiple of 4 float vectors / 8 double vectors
 
 template <class V, class T>
@@ -87,13 +88,37 @@ inline __attribute__((always_inline)) void fwd_tile(const T* Xr, index_t dp, con
         }
 }
 
+// G_{j+q}[k .. k + NBX L) += sum over the listed rows of C[rr][j+q] x_rr[k ..], q = 0, 1.
+template <class T, int NBX>
+inline __attribute__((always_inline)) void bwd_chunk(const T* Xb, index_t dp, const std::int32_t* idx, index_t cnt,
+                                                     const T* C, index_t Gp, index_t j, index_t k, T* gj) {
+    using V = typename VT<T>::V;
+    constexpr int L = VT<T>::L;
+    V s0[NBX], s1[NBX];
+    for (int v = 0; v < NBX; ++v) s0[v] = s1[v] = V{};
+    for (index_t t = 0; t < cnt; ++t) {
+        const index_t rr = idx[t];
+        const T* xr = Xb + rr * dp + k;
+        const T* c = C + rr * Gp + j;
+        const V c0 = V{} + c[0], c1 = V{} + c[1];
+        for (int v = 0; v < NBX; ++v) {
+            const V x = vload<V>(xr + v * L);
+            s0[v] += c0 * x;
+            s1[v] += c1 * x;
+        }
+    }
+    for (int v = 0; v < NBX; ++v) {
+        vstore(gj + k + v * L, vload<V>(gj + k + v * L) + s0[v]);
+        vstore(gj + dp + k + v * L, vload<V>(gj + dp + k + v * L) + s1[v]);
+    }
+}
+
 // One row block [r0, r1): forward, per-sample loss/error/gradient coefficient,
 // then G_j += sum_rows C_ij x_i. H (rows x Gp) is overwritten by C.
 // acc: Kg x 4 (train loss, train err, eval loss, eval err) sums.
 template <class T, int RT, int NB>
 inline __attribute__((always_inline)) void row_block_impl(const Block<T>& b, index_t r0, index_t r1, T* H, T* G,
                                                           double* acc) {
-    using V = typename VT<T>::V;
     constexpr int L = VT<T>::L;
     const index_t dp = b.dp, Gp = b.Gp;
     // Neuron tile outer (its weights stay in L1), rows inner (the block stays in L2).
@@ -110,17 +135,17 @@ inline __attribute__((always_inline)) void row_block_impl(const Block<T>& b, ind
         const double yi = static_cast<double>(b.y[i]);
         for (index_t k = 0; k < b.Kg; ++k) {
             const index_t j0 = b.nb[k], j1 = b.nb[k + 1];
-            // f summed over the pairs (j, j + m/2): exactly 0 at the symmetric initialisation.
-            const index_t half = (j1 - j0) / 2;
+            // f summed over the pairs (j, j + m/2), stored next to each other (positions 2i, 2i+1):
+            // exactly 0 at the symmetric initialisation. c_j r_j + c_j' r_j' is written c_j (r_j - r_j')
+            // when c_j' = -c_j, so that an FMA contraction cannot leave a rounding residue where r_j = r_j'.
             double f = 0.0;
-            // (c_j r_j + c_{j+h} r_{j+h} written as c_j (r_j - r_{j+h}) when c_{j+h} = -c_j, so that an
-            // FMA contraction cannot leave a rounding residue where r_j = r_{j+h}.)
-            for (index_t j = j0; j < j0 + half; ++j) {
-                const double c0 = b.coef[j], c1 = b.coef[j + half];
-                const double r0 = std::max<double>(h[j], 0.0), r1 = std::max<double>(h[j + half], 0.0);
+            index_t j = j0;
+            for (; j + 1 < j1; j += 2) {
+                const double c0 = b.coef[j], c1 = b.coef[j + 1];
+                const double r0 = std::max<double>(h[j], 0.0), r1 = std::max<double>(h[j + 1], 0.0);
                 f += (c1 == -c0) ? c0 * (r0 - r1) : c0 * r0 + c1 * r1;
             }
-            if ((j1 - j0) % 2) f += static_cast<double>(b.coef[j1 - 1]) * std::max<double>(h[j1 - 1], 0.0);
+            if (j < j1) f += static_cast<double>(b.coef[j]) * std::max<double>(h[j], 0.0);
             const double t = static_cast<double>(b.tgt[k][i]);
             double l, g;
             if (b.ltype[k] == 0) {  // soft: KL(p || sigmoid f)
@@ -134,41 +159,37 @@ inline __attribute__((always_inline)) void row_block_impl(const Block<T>& b, ind
             a[0] += l;
             a[1] += (yi * f <= 0.0) ? 1.0 : 0.0;
             const T gs = train ? static_cast<T>(g * b.inv_ntrain) : T(0);
-            for (index_t j = j0; j < j1; ++j) h[j] = h[j] > T(0) ? gs * b.coef[j] : T(0);
+            for (j = j0; j < j1; ++j) h[j] = h[j] > T(0) ? gs * b.coef[j] : T(0);
         }
         for (index_t j = b.nb[b.Kg]; j < Gp; ++j) h[j] = T(0);
     }
     if (!b.backward) return;
     const index_t nr = std::min(r1, b.n_train) - r0;
     if (nr <= 0) return;
-    for (index_t j = 0; j < Gp; j += kNT) {
-        T* gj = G + j * dp;
-        for (index_t k = 0; k < dp; k += NB * L) {
-            V s[kNT][NB];
-            for (int q = 0; q < kNT; ++q)
-                for (int v = 0; v < NB; ++v) s[q][v] = V{};
-            for (index_t rr = 0; rr < nr; ++rr) {
-                const T* xr = b.X + (r0 + rr) * dp + k;
-                V x[NB];
-                for (int v = 0; v < NB; ++v) x[v] = vload<V>(xr + v * L);
-                const T* c = H + rr * Gp + j;
-                for (int q = 0; q < kNT; ++q) {
-                    const V cq = V{} + c[q];
-                    for (int v = 0; v < NB; ++v) s[q][v] += cq * x[v];
-                }
-            }
-            for (int q = 0; q < kNT; ++q) {
-                T* g = gj + q * dp + k;
-                for (int v = 0; v < NB; ++v) vstore(g + v * L, vload<V>(g + v * L) + s[q][v]);
-            }
+    // Backward by pairs of neurons (a symmetric pair shares its activation pattern at
+    // initialisation): only the rows where one of the two is active are visited, so about
+    // half of the multiply-adds of a dense G^T X are skipped. Skipping exact zeros leaves
+    // every sum unchanged.
+    const T* Xb = b.X + r0 * dp;
+    std::int32_t idx[kR];
+    for (index_t j = 0; j < Gp; j += 2) {
+        index_t cnt = 0;
+        for (index_t rr = 0; rr < nr; ++rr) {
+            const T* c = H + rr * Gp + j;
+            if (c[0] != T(0) || c[1] != T(0)) idx[cnt++] = static_cast<std::int32_t>(rr);
         }
+        if (cnt == 0) continue;
+        T* gj = G + j * dp;
+        index_t k = 0;
+        for (; k + NB * L <= dp; k += NB * L) bwd_chunk<T, NB>(Xb, dp, idx, cnt, H, Gp, j, k, gj);
+        for (; k < dp; k += (NB / 2) * L) bwd_chunk<T, NB / 2>(Xb, dp, idx, cnt, H, Gp, j, k, gj);
     }
 }
 
 // Manual multiversioning of the row-block kernel (the KDCORE_SIMD_CLONES idea with a
 // different register tiling per ISA): x86-64-v4 has 32 vector registers, so it takes
-// 4 rows x 4 neurons forward and 4 neurons x 4 vectors backward; x86-64-v3 (16
-// registers) and the baseline take 2 x 4 and 4 x 2. Picked once at load time.
+// 4 rows x 4 neurons forward and 2 neurons x 8 vectors backward; x86-64-v3 (16
+// registers) and the baseline take 2 x 4 and 2 x 4. Picked once at load time.
 #if KDCORE_HAVE_MULTIVERSION
 #define KDCORE_TL_V4 __attribute__((target("arch=x86-64-v4")))
 #define KDCORE_TL_V3 __attribute__((target("arch=x86-64-v3")))
@@ -180,15 +201,15 @@ template <class T>
 using RowBlockFn = void (*)(const Block<T>&, index_t, index_t, T*, T*, double*);
 template <class T>
 KDCORE_TL_V4 void row_block_v4(const Block<T>& b, index_t r0, index_t r1, T* H, T* G, double* acc) {
-    row_block_impl<T, 4, 4>(b, r0, r1, H, G, acc);
+    row_block_impl<T, 4, 8>(b, r0, r1, H, G, acc);
 }
 template <class T>
 KDCORE_TL_V3 void row_block_v3(const Block<T>& b, index_t r0, index_t r1, T* H, T* G, double* acc) {
-    row_block_impl<T, 2, 2>(b, r0, r1, H, G, acc);
+    row_block_impl<T, 2, 4>(b, r0, r1, H, G, acc);
 }
 template <class T>
 void row_block_base(const Block<T>& b, index_t r0, index_t r1, T* H, T* G, double* acc) {
-    row_block_impl<T, 2, 2>(b, r0, r1, H, G, acc);
+    row_block_impl<T, 2, 4>(b, r0, r1, H, G, acc);
 }
 // KDCORE_TWOLAYER_ISA=v3|baseline caps the choice (for benchmarking the variants).
 template <class T>
@@ -290,7 +311,7 @@ void twolayer_train(const T* X, index_t n, index_t n_train, index_t d, T* W, con
         Gmax = std::max(Gmax, g.Gp);
         Kmax = std::max(Kmax, g.k1 - g.k0);
     }
-    const index_t R = 64;  // rows per block: the block (64 x d) stays in L2 for the whole group
+    const index_t R = kR;
     const index_t n_blocks = (n + R - 1) / R;
 
     // Padded copies: X (n x dp), W and W0 (Mp x dp, grouped), per-neuron coefficients.
@@ -310,7 +331,10 @@ void twolayer_train(const T* X, index_t n, index_t n_train, index_t d, T* W, con
             nb_all.push_back(loc);
             const index_t m = offsets[k + 1] - offsets[k];
             const double s = 1.0 / std::sqrt(static_cast<double>(m));
-            for (index_t j = offsets[k]; j < offsets[k + 1]; ++j, ++loc) {
+            // local order: the pairs (i, i + m/2) next to each other, an odd last neuron alone
+            for (index_t pos = 0; pos < m; ++pos, ++loc) {
+                const index_t h2 = m / 2;
+                const index_t j = offsets[k] + (pos < 2 * h2 ? pos / 2 + (pos % 2) * h2 : m - 1);
                 const index_t jp = g.j0 + loc;
                 std::memcpy(&Wp[jp * dp], W + j * d, d * sizeof(T));
                 std::memcpy(&W0p[jp * dp], W0 + j * d, d * sizeof(T));

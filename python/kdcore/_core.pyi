@@ -29,7 +29,8 @@ def em_e_step(
 def em_m_step(
     worker_indptr: NDArray[np.int64], worker_task: NDArray[np.int32], worker_label: NDArray[np.int32],
     n_tasks: int, n_workers: int, post: NDArray[np.float64], smoothing: float, one_coin: bool = False,
-    n_threads: int = 0,
+    n_threads: int = 0, task_indptr: NDArray[np.int64] | None = None, task_worker: NDArray[np.int32] | None = None,
+    task_label: NDArray[np.int32] | None = None, strategy: int = 0,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
 def vote_scores(
     task_indptr: NDArray[np.int64], task_worker: NDArray[np.int32], task_label: NDArray[np.int32],
@@ -42,7 +43,7 @@ def te_pairwise_agreement(
     n_threads: int = 0,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
 def kos_messages(
-    t_indptr: NDArray[np.int64], t_label: NDArray[np.int32], w_indptr: NDArray[np.int64], w2t: NDArray[np.int64],
+    t_indptr: NDArray[np.int64], t_worker: NDArray[np.int32], t_label: NDArray[np.int32], n_workers: int,
     y0: NDArray[np.float64], n_iter: int, n_threads: int = 0,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
 def glad_e_step(

@@ -15,7 +15,8 @@
 // Answers are read through the compressed views of kdcore.crowd.Responses
 // (responses.hpp): the E-step streams task-major (OpenMP over tasks), the M-step
 // worker-major (OpenMP over workers, each thread owns its workers' output rows, so
-// no atomics and no races). No dense tasks x workers matrix is ever formed.
+// no atomics and no races) or, when faster, task-major into per-thread buffers
+// (MStepStrategy below). No dense tasks x workers matrix is ever formed.
 #pragma once
 
 #include <vector>
@@ -23,6 +24,30 @@
 #include "kdcore/parallel.hpp"
 
 namespace kdcore {
+
+// The two compressed views of the answers (kdcore.crowd.Responses). The M-steps
+// need the worker-major one; the task-major one (may be null) lets them switch
+// to task-major streaming when that is faster (MStepStrategy).
+struct AnswerViews {
+    const index_t* worker_indptr;
+    const code_t* worker_task;
+    const code_t* worker_label;
+    const index_t* task_indptr = nullptr;
+    const code_t* task_worker = nullptr;
+    const code_t* task_label = nullptr;
+};
+
+// How the M-step gathers its counts. worker_major: OpenMP over workers, each
+// thread reads the posteriors of its workers' tasks (scattered reads of post);
+// task_major: OpenMP over tasks, post read in order, each thread scatters into
+// its own W x K x T*K buffer, buffers summed per worker afterwards. automatic:
+// task_major when the buffers fit in kMaxScratchBytes and are small next to the
+// answers (4 W K n_threads <= N, so zeroing and summing them is cheap), else
+// worker_major. Measured (1 thread, binary, 10 answers per task): 1M answers
+// 2.3 ms task-major vs 2.8 ms worker-major; 10M answers 31 ms vs 90 ms, where the
+// scattered reads of a 16 MB post miss the cache.
+enum class MStepStrategy { automatic = 0, worker_major = 1, task_major = 2 };
+constexpr double kMaxScratchBytes = 64.0 * (1 << 20);
 
 // E-step.  For every task j
 //   s[j, t, k] = log pi[t, k] + sum_{answers (w, l) of j} log C[t, w, k, l]
@@ -37,11 +62,11 @@ double em_e_step(const index_t* task_indptr, const code_t* task_worker, const co
                  double* post, int n_threads);
 
 // Expected counts (the sufficient statistics of the M-step):
-//   counts[t, w, k, l] = sum_{answers (j, l) of w} post[j, t, k]      (worker-major, OpenMP over workers)
-//   mass[t, k]         = sum_j post[j, t, k]                             (OpenMP over tasks)
-void em_counts(const index_t* worker_indptr, const code_t* worker_task, const code_t* worker_label, code_t n_tasks,
-               code_t n_workers, int n_types, int n_classes, const double* post, double* counts, double* mass,
-               int n_threads);
+//   counts[t, w, k, l] = sum_{answers (j, l) of w} post[j, t, k]      (see MStepStrategy)
+//   mass[t, k]         = sum_j post[j, t, k]
+void em_counts(const AnswerViews& views, code_t n_tasks, code_t n_workers, int n_types, int n_classes,
+               const double* post, double* counts, double* mass, int n_threads,
+               MStepStrategy strategy = MStepStrategy::automatic);
 
 // Dawid-Skene M-step (MAP with a symmetric Dirichlet(1 + smoothing) prior on each row):
 //   C[t, w, k, l] = (counts[t, w, k, l] + s) / sum_l' (counts[t, w, k, l'] + s)
@@ -49,18 +74,18 @@ void em_counts(const index_t* worker_indptr, const code_t* worker_task, const co
 // A row with no mass at all (a worker without answers, or s = 0 and no expected
 // answer from class k) gets the uniform row 1/K: finite, and it leaves the
 // posterior of every task untouched.
-void em_m_step(const index_t* worker_indptr, const code_t* worker_task, const code_t* worker_label, code_t n_tasks,
-               code_t n_workers, int n_types, int n_classes, const double* post, double smoothing, double* conf,
-               double* prior, int n_threads);
+void em_m_step(const AnswerViews& views, code_t n_tasks, code_t n_workers, int n_types, int n_classes,
+               const double* post, double smoothing, double* conf, double* prior, int n_threads,
+               MStepStrategy strategy = MStepStrategy::automatic);
 
 // One-coin M-step: one skill per (type, worker),
 //   skill[t, w] = (sum_k counts[t, w, k, k] + s) / (sum_{k, l} counts[t, w, k, l] + 2 s)
 // (a Beta(1 + s, 1 + s) MAP); a worker with no mass gets skill 1/2 when s = 0. The
 // prior is the same as em_m_step's. The matching confusion is
 //   C[t, w, k, k] = skill, C[t, w, k, l != k] = (1 - skill) / (K - 1).
-void onecoin_m_step(const index_t* worker_indptr, const code_t* worker_task, const code_t* worker_label,
-                    code_t n_tasks, code_t n_workers, int n_types, int n_classes, const double* post,
-                    double smoothing, double* skill, double* prior, int n_threads);
+void onecoin_m_step(const AnswerViews& views, code_t n_tasks, code_t n_workers, int n_types, int n_classes,
+                    const double* post, double smoothing, double* skill, double* prior, int n_threads,
+                    MStepStrategy strategy = MStepStrategy::automatic);
 
 // Weighted vote: scores[j, k] = sum_{answers (w, l) of j, l = k} weight[w]
 // (weight = nullptr means 1 for every worker: plain majority vote). Also the

@@ -33,16 +33,18 @@ void pairwise_agreement(const index_t* t_indptr, const code_t* t_worker, const c
 // (NIPS 2011), Algorithm 1, on the bipartite task-worker graph with A_e = +-1:
 //   x_{j->i} = sum_{i' in d(j) \ i} A_{i'j} y_{i'->j}        (task update)
 //   y_{i->j} = sum_{j' in d(i) \ j} A_{ij'} x_{j'->i}        (worker update)
-// computed as (row sum) - (own term), one pass per view. Both updates are
+// each computed as (full sum) - (own term). Messages live in task-major edge
+// order and every pass streams that order: the worker sums T_i = sum_e A_e x_e
+// go to a private W-vector per thread (reduced after the region), then
+// y_e = T_{i(e)} - A_e x_e; no random access over the edges. Both updates are
 // linear, so dividing every message vector by its root mean square after each
 // half-step changes no sign (the decision) but keeps magnitudes at O(1): no
-// overflow however many iterations. Messages are stored in task-major edge
-// order; w2t[q] maps the q-th worker-major edge to its task-major position.
+// overflow however many iterations.
 // y (n_edges) holds the initial worker messages on entry and the final ones on
 // exit; score[j] = sum_{i in d(j)} A_ij y_{i->j} (sign = the KOS label).
 // check_interrupt() runs between iterations.
-void kos(const index_t* t_indptr, const code_t* t_label, code_t n_tasks, const index_t* w_indptr, const index_t* w2t,
-         code_t n_workers, int n_iter, double* y, double* score, int n_threads);
+void kos(const index_t* t_indptr, const code_t* t_worker, const code_t* t_label, code_t n_tasks, code_t n_workers,
+         int n_iter, double* y, double* score, int n_threads);
 
 // ---- GLAD ---------------------------------------------------------------------
 // Whitehill et al., "Whose vote should count more" (NIPS 2009), in crowd-kit's
@@ -83,10 +85,11 @@ double glad_objective(const index_t* t_indptr, const code_t* t_worker, const cod
 //
 // E-step: log m_jk = -log K + sum_{e in j} log(s0 xi_{l_e} + s1 [l_e == k])
 // (the argument floored at 1e-300 so a zero never gives -inf - -inf), q_j =
-// softmax(log m_j) with a max shift. Writes post (n_tasks x K), returns the log
+// softmax(log m_j) with a max shift. Both logs depend only on (worker, answer)
+// and are tabulated first (W x K), so the answer pass has no log. Writes post (n_tasks x K), returns the log
 // marginal likelihood sum_j log sum_k m_jk.
-double mace_e_step(const index_t* t_indptr, const code_t* t_worker, const code_t* t_label, code_t n_tasks, int K,
-                   const double* spam, const double* strat, double* post, int n_threads);
+double mace_e_step(const index_t* t_indptr, const code_t* t_worker, const code_t* t_label, code_t n_tasks,
+                   code_t n_workers, int K, const double* spam, const double* strat, double* post, int n_threads);
 
 // Expected counts for the M-step, per answer e = (i, j, a) with q = post[j, a],
 // g = s0 xi_a, d = g + s1:

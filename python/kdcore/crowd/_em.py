@@ -132,7 +132,12 @@ def _m_step(r: Responses, post: np.ndarray, smoothing: float, be: str, n_threads
         fn = ref.onecoin_m_step if one_coin else ref.em_m_step
         return fn(r.task, r.worker, r.label, r.n_workers, post, smoothing)
     return _core.em_m_step(r.worker_indptr, r.worker_task, r.worker_label, r.n_tasks, r.n_workers, post, smoothing,
-                           one_coin, n_threads)
+                           one_coin, n_threads, r.task_indptr, r.task_worker, r.task_label, _M_STRATEGY)
+
+
+#: how the compiled M-step streams the answers: 0 = automatic, 1 = worker-major,
+#: 2 = task-major into per-thread buffers (kdcore/crowd.hpp MStepStrategy; tests set it)
+_M_STRATEGY = 0
 
 
 def _check_post(r: Responses, post) -> np.ndarray:

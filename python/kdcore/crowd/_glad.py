@@ -32,10 +32,10 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 
-from ..backends import _core
+from ..backends import _core, blas_threads
 from . import _reference_more as ref
 from ._base import BaseAggregator
-from ._more_utils import check_float, check_int, threads
+from ._more_utils import check_float, check_int, progress_range, threads
 
 __all__ = ["GLAD"]
 
@@ -53,6 +53,7 @@ class GLAD(BaseAggregator):
     priors : array-like of K class probabilities or None (uniform)
     backend : {"auto", "cpp", "numpy"}
     n_threads : int, default 0
+    progress : bool, default False (a tqdm bar over EM rounds when stderr is a terminal)
 
     Examples
     --------
@@ -63,7 +64,7 @@ class GLAD(BaseAggregator):
 
     def __init__(self, n_iter: int = 100, tol: float = 1e-5, m_step_max_iter: int = 25, m_step_tol: float = 1e-2,
                  alpha_prior_mean: float = 1.0, logbeta_prior_mean: float = 1.0, priors=None,
-                 backend: str = "auto", n_threads: int = 0):
+                 backend: str = "auto", n_threads: int = 0, progress: bool = False):
         self.n_iter = n_iter
         self.tol = tol
         self.m_step_max_iter = m_step_max_iter
@@ -73,6 +74,7 @@ class GLAD(BaseAggregator):
         self.priors = priors
         self.backend = backend
         self.n_threads = n_threads
+        self.progress = progress
 
     # the two steps, one place where a backend plugs in
     def _e_step(self, r, alpha, logbeta, log_prior):
@@ -98,7 +100,10 @@ class GLAD(BaseAggregator):
             return -q, -np.concatenate([ga, gb])
 
         z0 = np.concatenate([alpha, logbeta])
-        res = minimize(f, z0, jac=True, method="CG", tol=m_tol, options={"maxiter": max_iter, "disp": False})
+        # scipy's CG does a few BLAS level-1 ops per step on (W + T)-vectors: threading
+        # them only costs (and oversubscribes next to our own kernel threads)
+        with blas_threads(1):
+            res = minimize(f, z0, jac=True, method="CG", tol=m_tol, options={"maxiter": max_iter, "disp": False})
         z = res.x if np.all(np.isfinite(res.x)) else z0
         return np.ascontiguousarray(z[:W]), np.ascontiguousarray(z[W:])
 
@@ -130,7 +135,7 @@ class GLAD(BaseAggregator):
         q = self._objective(r, post, alpha, logbeta, mu_a, mu_b)[0] / N
         history: list[float] = []
         it = 0
-        for it in range(1, n_iter + 1):
+        for it in (i + 1 for i in progress_range(n_iter, self.progress, "GLAD EM")):
             last = q
             post, _ = self._e_step(r, alpha, logbeta, log_prior)
             alpha, logbeta = self._m_step(r, post, alpha, logbeta, mu_a, mu_b, max_iter, m_tol)

@@ -6,7 +6,7 @@ worker messages y_{i->j} initialised i.i.d. N(1, 1) (seeded, as crowd-kit does),
 then ``n_iter`` rounds of
     x_{j->i} = sum_{i' != i} A_i'j y_{i'->j},    y_{i->j} = sum_{j' != j} A_ij' x_{j'->i},
 and y_j = sign(sum_i A_ij y_{i->j}). The compiled kernel streams over the
-task-major and worker-major views (OpenMP); both updates are linear, so kdcore
+task-major view only (OpenMP; worker sums in per-thread W-vectors); both updates are linear, so kdcore
 divides the messages by their root mean square after each half-step: the signs
 (the answer) are those of the unnormalised algorithm, and nothing overflows
 (crowd-kit stops early when its messages pass 1e300).
@@ -36,7 +36,7 @@ from scipy.special import expit
 from ..backends import _core
 from . import _reference_more as ref
 from ._base import BaseAggregator
-from ._more_utils import check_int, edge_maps, pm_one, threads
+from ._more_utils import check_int, pm_one, threads
 
 __all__ = ["KOS", "RatioOfEigenvectors"]
 
@@ -58,7 +58,7 @@ class KOS(BaseAggregator):
     ----------
     n_iter : int, default 100 (crowd-kit's default)
     random_state : int or None, default 0
-        Seed of the N(1, 1) initial worker messages.
+        Seed of the N(1, 1) initial worker messages (drawn in task-major answer order).
     backend : {"auto", "cpp", "numpy"}
     n_threads : int, default 0
 
@@ -81,17 +81,12 @@ class KOS(BaseAggregator):
         r = self._prepare(data)
         rng = np.random.default_rng(self.random_state)
         y0 = rng.normal(1.0, 1.0, size=r.n_responses)
-        w2t = edge_maps(r)
-        if backend == "cpp":
-            score, y = _core.kos_messages(r.task_indptr, r.task_label, r.worker_indptr, w2t, y0, n_iter, nt)
-        else:
-            score, y = ref.kos_messages(r.task_indptr, r.task_label, r.worker_indptr, w2t, y0, n_iter)
+        args = (r.task_indptr, r.task_worker, r.task_label, r.n_workers, y0, n_iter)
+        score, y = _core.kos_messages(*args, nt) if backend == "cpp" else ref.kos_messages(*args)
         proba, labels = _soft_and_hard(r, score)
         self._set_posteriors(r, proba, labels)
-        worker_of_edge = np.empty(r.n_responses, dtype=np.int64)
-        worker_of_edge[w2t] = np.repeat(np.arange(r.n_workers), np.diff(r.worker_indptr))
         counts = np.maximum(np.diff(r.worker_indptr), 1)
-        skills = np.bincount(worker_of_edge, weights=y, minlength=r.n_workers) / counts
+        skills = np.bincount(r.task_worker, weights=y, minlength=r.n_workers) / counts
         self.skills_ = pd.Series(skills, index=pd.Index(r.worker_ids, name="worker"), name="skill")
         self.scores_ = pd.Series(score, index=pd.Index(r.task_ids, name="task"), name="score")
         self.n_iter_ = n_iter

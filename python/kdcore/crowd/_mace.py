@@ -40,7 +40,7 @@ from scipy.special import digamma
 from ..backends import _core
 from . import _reference_more as ref
 from ._base import BaseAggregator
-from ._more_utils import check_float, check_int, threads
+from ._more_utils import check_float, check_int, progress_range, threads
 
 __all__ = ["MACE"]
 
@@ -70,6 +70,7 @@ class MACE(BaseAggregator):
     random_state : int or None, default 0
     backend : {"auto", "cpp", "numpy"}
     n_threads : int, default 0
+    progress : bool, default False (a tqdm bar over restarts when stderr is a terminal)
 
     Examples
     --------
@@ -80,7 +81,7 @@ class MACE(BaseAggregator):
 
     def __init__(self, n_restarts: int = 10, n_iter: int = 50, method: str = "vb", smoothing: float | None = None,
                  default_noise: float = 0.5, alpha: float = 0.5, beta: float = 0.5,
-                 random_state: int | None = 0, backend: str = "auto", n_threads: int = 0):
+                 random_state: int | None = 0, backend: str = "auto", n_threads: int = 0, progress: bool = False):
         self.n_restarts = n_restarts
         self.n_iter = n_iter
         self.method = method
@@ -91,6 +92,7 @@ class MACE(BaseAggregator):
         self.random_state = random_state
         self.backend = backend
         self.n_threads = n_threads
+        self.progress = progress
 
     def _e_step(self, r, spam, strat):
         if self._bk == "cpp":
@@ -119,7 +121,7 @@ class MACE(BaseAggregator):
         theta_prior = np.array([[a_prior, b_prior]])
         rng = np.random.default_rng(self.random_state)
         best = (-np.inf, None, None, [])
-        for _ in range(n_restarts):
+        for _ in progress_range(n_restarts, self.progress, "MACE restarts"):
             spam = rng.uniform(1.0, 2.0 + noise, size=(W, 2))  # crowd-kit: scipy uniform(loc=1, scale=1 + noise)
             strat = rng.uniform(1.0, 2.0 + noise, size=(W, K))
             spam /= spam.sum(axis=1, keepdims=True)

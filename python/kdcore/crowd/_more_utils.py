@@ -37,18 +37,15 @@ def threads(est) -> int:
     return int(est.n_threads)
 
 
-def edge_maps(responses):
-    """w2t: for each worker-major answer, its position in the task-major view (int64).
+def progress_range(n: int, show: bool, desc: str):
+    """range(n), wrapped in tqdm when ``show`` and stderr is a terminal."""
+    import sys
 
-    Both views are stable counting sorts of the same answers, so a stable argsort
-    of the task (worker) codes lists the original answers in task-major
-    (worker-major) order.
-    """
-    t_order = np.argsort(responses.task, kind="stable")
-    w_order = np.argsort(responses.worker, kind="stable")
-    tpos = np.empty(len(t_order), dtype=np.int64)
-    tpos[t_order] = np.arange(len(t_order), dtype=np.int64)
-    return np.ascontiguousarray(tpos[w_order])
+    if show and sys.stderr.isatty():
+        from tqdm.auto import trange
+
+        return trange(n, desc=desc, leave=False)
+    return range(n)
 
 
 def pm_one(labels: np.ndarray) -> np.ndarray:

@@ -40,14 +40,12 @@ def te_pairwise_agreement(t_indptr, t_worker, t_label, n_workers):
 
 
 # ---------------------------------------------------------------- KOS
-def kos_messages(t_indptr, t_label, w_indptr, w2t, y0, n_iter):
+def kos_messages(t_indptr, t_worker, t_label, n_workers, y0, n_iter):
     """KOS iterations with RMS-normalised messages; returns (task scores, final y in task-major order)."""
     a = np.where(t_label == 1, 1.0, -1.0)
     task = _task_of_edge(t_indptr)
     n_tasks = len(t_indptr) - 1
-    worker_of_tmajor = np.empty(len(a), dtype=np.int64)
-    worker_of_tmajor[w2t] = _task_of_edge(w_indptr)  # edge (task-major position) -> worker code
-    n_workers = len(w_indptr) - 1
+    worker_of_tmajor = t_worker
     y = np.array(y0, dtype=np.float64, copy=True)
 
     def _normalise(v):

@@ -200,20 +200,27 @@ class TypeAware(BaseAggregator):
         self.split_used_ = bool(self.evidence_["split"])
         index = pd.Index(r.task_ids, name="task")
         self.type_models_ = []
+        classes = pd.Index(np.asarray(r.classes_))
+
+        def codes(model) -> np.ndarray:  # the model's own labels (keeps e.g. its random tie-breaks)
+            return classes.get_indexer(model.labels_.to_numpy())
+
         if self.split_used_:
             proba = np.zeros((r.n_tasks, r.n_classes))
+            label_codes = np.zeros(r.n_tasks, dtype=np.int64)
             for t in range(k):
                 mask = types == t
                 m = base.clone().fit(r.subset_tasks(mask))
                 self.type_models_.append(m)
                 proba[mask] = m.probas_.to_numpy()
-            self.types_ = pd.Series(types, index=index, name="type")
+                label_codes[mask] = codes(m)
         else:
             proba = self.plain_.probas_.to_numpy()
+            label_codes = codes(self.plain_)
             types = np.zeros(r.n_tasks, dtype=np.int64)
             k = 1
-            self.types_ = pd.Series(types, index=index, name="type")
-        self._set_posteriors(r, proba)
+        self.types_ = pd.Series(types, index=index, name="type")
+        self._set_posteriors(r, proba, labels=label_codes)
         # expected correctness of each worker's answers, per type
         right = proba[r.task, r.label]
         skills = np.full((r.n_workers, k), np.nan)

@@ -268,7 +268,8 @@ def two_type(n_tasks: int = 1000, n_workers: int = 50, alpha: float = 0.2, *, re
     responses : Responses with classes ``[-1, 1]``
     truth : pd.Series of -1/+1 indexed by task id
     types : pd.Series of 0/1 indexed by task id
-    reliabilities : ndarray (n_workers, 2)
+    reliabilities : ndarray (n_workers, 2); row i belongs to worker id i (a worker who
+        happened to answer nothing is absent from ``responses.worker_ids`` but keeps its row)
 
     Tasks nobody answered follow ``empty`` (see the module doc).
     """

@@ -40,8 +40,7 @@ def check_X(X, name: str = "X", *, d: int | None = None, dtype=None, allow_zero_
     if not np.all(np.isfinite(X)):
         raise ValueError(f"{name} contains NaN or infinite values")
     if not allow_zero_rows:
-        norms = np.sqrt(np.einsum("ij,ij->i", X.astype(np.float64), X.astype(np.float64)))
-        bad = np.flatnonzero(norms == 0)
+        bad = np.flatnonzero(~np.any(X != 0, axis=1))
         if bad.size:
             raise ValueError(f"{name} has {bad.size} zero-norm row(s) (first: row {bad[0]}); the model needs c <= ||x|| <= 1 with c > 0")
     return X

@@ -467,9 +467,15 @@ def main(argv=None) -> None:  # python -m kdcore.distill.deep --profile quick --
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", default="results/deep")
     p.add_argument("--data-home", default=None)
+    p.add_argument("--temperature", type=float, default=None, help="soft-label temperature (default: 1)")
     a = p.parse_args(argv)
     t0 = time.perf_counter()
-    df = run_deep_experiment(a.profile, device=a.device, n_threads=a.threads, data_home=a.data_home, out_dir=a.out)
+    cfg = deep_profile(a.profile)
+    if a.temperature is not None:
+        cfg = replace(cfg, temperature=a.temperature)
+    df = run_deep_experiment(a.profile, config=cfg, device=a.device, n_threads=a.threads, data_home=a.data_home)
+    df.attrs["profile"] = a.profile if a.temperature is None else f"{a.profile}, temperature {a.temperature:g}"
+    save_deep_results(df, a.out)
     pd.set_option("display.width", 200)
     print(summarize_deep(df).round(2).to_string(index=False))
     wt = summarize_deep_width(df)

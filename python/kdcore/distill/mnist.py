@@ -102,7 +102,7 @@ def mnist_profile(profile: str = "quick") -> MnistConfig:
                            widths=(8, 6, 4), width_sweep=(2, 4, 8, 16, 32), width_labels=("hard", "T1"),
                            width_radii=(1.0,), table_labels=("hard", "T1", "kernel"), table_radii=(1.0, None),
                            regime_radii=(1.0, 4.0, None), regime_labels=("hard", "T1", "T4", "kernel"),
-                           lrs=(16.0, 64.0, 256.0), seeds=(0, 1), n_steps=200, eval_every=25,
+                           lrs=(4.0, 16.0, 64.0, 256.0), seeds=(0, 1), n_steps=200, eval_every=25,
                            gamma_n=400, kernel_z=1000, dtype="float32")
     if profile == "full":
         return MnistConfig()
