@@ -256,6 +256,9 @@ class TaskTypeClustering:
     centring : {"worker", "class", "none"}, default "worker"
         Class-bias removal of the spectral step (``none`` = the published construction).
     n_iter, tol, smoothing : EM settings of ``refined`` (classification EM) and ``mixture``.
+    n_init : int, default 8
+        Random starting splits of ``refined`` besides the spectral and the correctness-SVD
+        splits; the start reaching the highest penalised likelihood is kept.
     random_state : int or None
     backend : {"auto", "cpp", "numpy"}
     n_threads : int, 0 = default
@@ -281,8 +284,8 @@ class TaskTypeClustering:
     """
 
     def __init__(self, n_types: int = 2, method: str = "refined", readout: str = "kmeans", centring: str = "worker",
-                 n_iter: int = 50, tol: float = 1e-6, smoothing: float = 0.01, random_state=None,
-                 backend: str = "auto", n_threads: int = 0):
+                 n_iter: int = 50, tol: float = 1e-6, smoothing: float = 0.01, n_init: int = 8,
+                 random_state=None, backend: str = "auto", n_threads: int = 0):
         self.n_types = n_types
         self.method = method
         self.readout = readout
@@ -290,13 +293,14 @@ class TaskTypeClustering:
         self.n_iter = n_iter
         self.tol = tol
         self.smoothing = smoothing
+        self.n_init = n_init
         self.random_state = random_state
         self.backend = backend
         self.n_threads = n_threads
 
     def get_params(self, deep: bool = True) -> dict:
         return {k: getattr(self, k) for k in ("n_types", "method", "readout", "centring", "n_iter", "tol",
-                                              "smoothing", "random_state", "backend", "n_threads")}
+                                              "smoothing", "n_init", "random_state", "backend", "n_threads")}
 
     def set_params(self, **params):
         for k, v in params.items():
@@ -335,6 +339,8 @@ class TaskTypeClustering:
             raise ValueError(f"centring must be one of {list(_CENTRINGS)}, got {self.centring!r}")
         if isinstance(self.n_iter, bool) or not isinstance(self.n_iter, numbers.Integral) or self.n_iter < 1:
             raise ValueError(f"n_iter must be a positive int, got {self.n_iter!r}")
+        if isinstance(self.n_init, bool) or not isinstance(self.n_init, numbers.Integral) or self.n_init < 0:
+            raise ValueError(f"n_init must be an int >= 0, got {self.n_init!r}")
         if not np.isfinite(self.smoothing) or self.smoothing < 0:
             raise ValueError(f"smoothing must be finite and >= 0, got {self.smoothing!r}")
         return r
@@ -471,7 +477,11 @@ class TaskTypeClustering:
         if self.method in ("refined", "mixture") and k > 1:
             label_post = self._plain_ds(r, be)
             best = None
-            for init in (labels, self._correctness_split(r, label_post, rng)):
+            inits = [labels, self._correctness_split(r, label_post, rng)]
+            # random restarts: the likelihood has local optima (on planted real data the planted
+            # split scores higher than what the two structured starts reach)
+            inits += [rng.integers(0, k, r.n_tasks) for _ in range(int(self.n_init))]
+            for init in inits:
                 types0, _, full, *_ = self._cem(r, init, label_post, be)
                 # polish: soft EM of the same k-type class-conditional-skill mixture (skills from every task)
                 ll_old = -np.inf
@@ -504,6 +514,8 @@ class TaskTypeClustering:
         self.types_ = pd.Series(np.asarray(labels, dtype=np.int64), index=index, name="type")
         self.type_proba_ = pd.DataFrame(proba, index=index, columns=pd.RangeIndex(proba.shape[1], name="type"))
         self.separation_ = self.spectral_gap_ if self.method == "spectral" else _separation(np.asarray(proba))
+        if k < 2 or len(np.unique(labels)) < 2:  # no split: nothing is separated
+            self.separation_ = 0.0
         self.n_tasks_, self.n_workers_ = r.n_tasks, r.n_workers
         return self
 
