@@ -28,7 +28,7 @@ __all__ = ["PROFILES", "make_datasets", "soft_vs_hard", "where_soft_wins", "plot
 PROFILES = {
     "tiny": dict(n=150, n_test=150, d=8, gammas=(0.05, 0.1), widths=(2, 4, 8), seeds=(0, 1), n_steps=60,
                  eps=(0.2, 0.1), nonlinear=("xor",), lr=4.0, big_B=4.0),
-    "quick": dict(n=1000, n_test=1000, d=20, gammas=(0.025, 0.05, 0.1), widths=(2, 4, 8, 16, 32, 64),
+    "quick": dict(n=600, n_test=600, d=20, gammas=(0.025, 0.05, 0.1), widths=(2, 4, 8, 16, 32),
                   seeds=(0, 1, 2), n_steps=300, eps=(0.2, 0.1, 0.05, 0.02), nonlinear=("xor", "shells", "overlap"),
                   lr=4.0, big_B=4.0),
     "full": dict(n=1000, n_test=2000, d=20, gammas=(0.0125, 0.025, 0.05, 0.1, 0.2),
