@@ -425,6 +425,7 @@ def plot_mnist_regime(table: pd.DataFrame, path=None):
                 ax.errorbar(s["step"], s["gain"], yerr=s["gain_se"], marker="o", capsize=2, label=lab)
             ax.axhline(0, color="k", lw=0.8)
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
             ax.set_title(f"{v}, B = {B}, m = {int(sub['m'].iloc[0]) if len(sub) else '?'}", fontsize=9)
             if i == len(variants) - 1:
                 ax.set_xlabel("step budget T")
