@@ -28,6 +28,14 @@ __all__ = [
     "show_config",
 ]
 
+# Idle OpenMP threads spin by default (libgomp's active wait), stealing cores from
+# BLAS, torch and other processes between kdcore's many short parallel regions
+# (each EM iteration is one). On a shared 2-core machine that made 2 threads
+# slower than 1 (benchmarks/README.md). kdcore therefore asks for passive waiting
+# unless the user chose a policy; it only takes effect if no OpenMP runtime was
+# loaded before kdcore._core.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 try:  # the compiled core
     from . import _core  # type: ignore[attr-defined]
 

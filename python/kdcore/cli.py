@@ -510,7 +510,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--gamma", type=float, default=0.05, help="margin of the synthetic data (default: 0.05)")
     w.add_argument("--target-error", type=float, default=0.05, help="error defining the requirement (default 0.05)")
     w.add_argument("--radius", type=float, default=1.0, help="projection radius B (default: 1.0; 0 = none)")
-    w.add_argument("--lr", type=float, default=1.0, help="step size (default: 1.0)")
+    w.add_argument("--lr", type=float, default=None, help="step size (default: 4 on margin data, 64 on MNIST)")
     w.add_argument("--data-home", default=None, help="folder holding mnist/ (default: $KDCORE_DATA)")
     w.add_argument("--out", help="write the table here (.csv)")
     w.add_argument("--quiet", action="store_true", help="no progress bar")

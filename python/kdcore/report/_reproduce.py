@@ -209,7 +209,7 @@ def _progress(iterable, enabled: bool | None, **kw):
 def _run_step(step: Step, profile: str, seed: int, data_home, progress, fig_dir: Path) -> dict:
     rec = {"key": step.key, "part": step.part, "title": step.title, "claim": step.claim, "seed": seed,
            "profile": profile, "status": "ok", "seconds": None, "statements": [], "figures": [], "error": None}
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     try:
         _check_needs(step.needs, data_home)
         raw = call_with(step.run, profile=profile, random_state=seed, data_home=data_home, progress=progress)
@@ -250,6 +250,7 @@ def _run_step(step: Step, profile: str, seed: int, data_home, progress, fig_dir:
         rec["error"] = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
         rec["traceback"] = traceback.format_exc(limit=8)
     rec["seconds"] = time.perf_counter() - t0
+    rec["cpu_seconds"] = time.process_time() - c0  # all threads of this process: comparable on a shared machine
     return rec
 
 
@@ -261,7 +262,8 @@ def _write_markdown(path: Path, meta: dict, records: list[dict]) -> list[str]:
         "# kdcore reproduction report",
         "",
         f"Profile **{meta['profile']}** (parts: {', '.join(meta['parts'])}), base seed {meta['seed']}, "
-        f"made {meta['created']} in {meta['total_seconds']:.0f} s on {env['cores_available']} cores "
+        f"made {meta['created']} in {meta['total_seconds']:.0f} s ({meta['total_cpu_seconds']:.0f} CPU s) on "
+        f"{env['cores_available']} cores "
         f"(kdcore {env['versions']['kdcore']}, backend {env['backend']}, {env['threads']} threads, "
         f"SIMD {env['simd']}).",
         "",
@@ -296,7 +298,8 @@ def _write_markdown(path: Path, meta: dict, records: list[dict]) -> list[str]:
                 for f in r["figures"]:
                     out += [f"![{r['title']}]({f})", ""]
             out += [f"<sub>{r['key']}: {r['seconds']:.1f} s, seed {r['seed']}, profile {r['profile']}</sub>", ""]
-            status_rows.append({"step": r["key"], "status": r["status"], "seconds": round(r["seconds"], 1)})
+            status_rows.append({"step": r["key"], "status": r["status"], "seconds": round(r["seconds"], 1),
+                                "CPU seconds": round(r["cpu_seconds"], 1)})
     h = "## Run summary"
     headings.append(h)
     out += [h, "", markdown_table(pd.DataFrame(status_rows)) if status_rows else "(no steps)", ""]
@@ -368,7 +371,7 @@ def reproduce(parts: Sequence[str] = PARTS, profile: str = "quick", out: str | o
     except OSError as exc:
         raise ValueError(f"cannot create the output folder {outdir}: {exc.strerror or exc}") from exc
     created = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     records = []
     bar = _progress(todo, progress, desc="reproduce", unit="step")
     for step in bar:
@@ -378,7 +381,7 @@ def reproduce(parts: Sequence[str] = PARTS, profile: str = "quick", out: str | o
     total = time.perf_counter() - t0
     env = environment()
     meta = {"profile": profile, "parts": list(parts), "seed": int(seed), "created": created, "total_seconds": total,
-            "environment": env}
+            "total_cpu_seconds": time.process_time() - c0, "environment": env}
     headings = _write_markdown(outdir / "report.md", meta, records)
     results = dict(meta)
     results["steps"] = {r["key"]: {k: v for k, v in r.items() if not k.startswith("_")} for r in records}
