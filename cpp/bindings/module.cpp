@@ -391,8 +391,6 @@ void bind_crowd_more(py::module_& m) {
             expect_len(mu_alpha, n_workers, "mu_alpha");
             expect_len(logbeta, t.n, "logbeta");
             expect_len(mu_logbeta, t.n, "mu_logbeta");
-            check_codes(t.a, t.indptr[t.n], n_workers, "worker");
-            check_codes(t.b, t.indptr[t.n], n_classes, "label");
             carray<double> ga(n_workers), gb(t.n);
             double *pga = ga.mutable_data(), *pgb = gb.mutable_data();
             const double *pp = post.data(), *pa = alpha.data(), *pb = logbeta.data(), *ma = mu_alpha.data(),
@@ -447,8 +445,6 @@ void bind_crowd_more(py::module_& m) {
             check_codes(w.b, w.indptr[w.n], n_classes, "w_label");
             expect_2d(spam, w.n, 2, "spam");
             expect_2d(strat, w.n, n_classes, "strat");
-            check_codes(w.a, w.indptr[w.n], post.shape(0), "task");
-            check_codes(w.b, w.indptr[w.n], n_classes, "label");
             const py::ssize_t W = w.n;
             carray<double> know({W, static_cast<py::ssize_t>(2)}), sc({W, static_cast<py::ssize_t>(n_classes)});
             double *pk = know.mutable_data(), *psc = sc.mutable_data();
