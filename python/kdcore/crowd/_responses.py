@@ -44,6 +44,10 @@ def _column(values: Any, what: str) -> Any:
         # Python ints beyond int64 (e.g. [2**63, -1]) become float64 in numpy and distinct
         # ids would collide: keep them exact as objects
         arr = pd.Series(list(values), dtype=object).to_numpy()
+    elif arr.dtype.kind in "US" and not all(isinstance(v, (str, bytes)) for v in values):
+        # numpy turns [0, "a"] into ["0", "a"]: the int id 0 would come back as "0", and
+        # [1, "1"] would become one id. Keep the values as given.
+        arr = pd.Series(list(values), dtype=object).to_numpy()
     return arr
 
 
