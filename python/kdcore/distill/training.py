@@ -230,6 +230,7 @@ def train_many(
         need += 4 * 8.0 * n_all * max(c["m"] for c in cfgs)
     check_memory(need, f"train_many of {K} network(s) (total width {M_total}) on {n_all} x {d} rows for "
                  f"{n_steps} steps", "train fewer networks per call, fewer steps or a subsample of rows")
+    start = [(mdl.W.copy(), mdl.W0, mdl.a) for mdl in models]  # restored if training diverges
     for mdl in models:
         if mdl.W.dtype != dt:
             mdl.W, mdl.W0, mdl.a = (np.ascontiguousarray(v, dtype=dt) for v in (mdl.W, mdl.W0, mdl.a))
@@ -237,7 +238,6 @@ def train_many(
     lrs = np.array([c["lr"] for c in cfgs])
     radii = np.array([c["radius"] if c["radius"] is not None else -1.0 for c in cfgs])
 
-    W_start = [mdl.W.copy() for mdl in models]  # restored if training diverges
     if backend == "cpp":
         hist, final = _train_cpp(Xall, n, models, losses, T, yall, lrs, radii, n_steps, nt)
     elif backend == "numpy":
@@ -249,14 +249,16 @@ def train_many(
         hist, final = _torch.train_batch(
             Xall, n, models, losses, T, yall, lrs, radii, n_steps, nt, cuda=(backend == "torch-cuda")
         )
-    bad = ~(np.isfinite(hist[:, :, :2]).all(axis=(1, 2)) & np.isfinite(final[:, :2]).all(axis=1))
+    bad = ~(np.isfinite(hist[:, :, :2]).all(axis=(1, 2)) & np.isfinite(final[:, :2]).all(axis=1)
+            & np.array([bool(np.isfinite(mdl.W).all()) for mdl in models]))
     if bad.any():
-        for mdl, W in zip(models, W_start):
-            mdl.W = W
+        for mdl, (W, W0, a) in zip(models, start):
+            mdl.W, mdl.W0, mdl.a = W, W0, a
         k = int(np.flatnonzero(bad)[0])
-        step = int(np.flatnonzero(~np.isfinite(hist[k, :, :2]).all(axis=1))[0]) if n_steps else 0
+        steps_bad = np.flatnonzero(~np.isfinite(hist[k, :, :2]).all(axis=1))
+        step = int(steps_bad[0]) if steps_bad.size else n_steps  # else only the final weights overflowed
         raise ValueError(
-            f"training diverged: configs[{k}] (lr = {cfgs[k]['lr']:g}) reached a non-finite loss at step {step}; "
+            f"training diverged: configs[{k}] (lr = {cfgs[k]['lr']:g}) reached a non-finite loss or weight at step {step}; "
             f"X rows have norm up to {float(np.sqrt((X.astype(np.float64) ** 2).sum(1)).max()):.3g} (the model "
             "expects ||x|| <= 1): lower lr or rescale X")
     out = []
