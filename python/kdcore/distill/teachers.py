@@ -165,7 +165,12 @@ def margin_gamma(
     if method == "l2":
         check_memory(7 * 8.0 * n * n, f"margin_gamma(method='l2') on n = {n} rows (an n x n kernel Gram, its QP "
                      "and eigenvalue workspace)", "use method='sampled' (O(batch x n) memory) or a subsample of rows")
-        Q = np.outer(y, y) * ntk_gram(X)
+        with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+            Q = np.outer(y, y) * ntk_gram(X)
+        if not np.all(np.isfinite(Q)):
+            nrm = np.linalg.norm(X, axis=1)
+            raise ValueError(f"the kernel Gram of X is not finite (row norms from {nrm.min():.3g} to {nrm.max():.3g} "
+                             "overflow or underflow it); scale X so that c <= ||x|| <= 1")
         q, val = _simplex_qp(Q)
         g2 = float(np.sqrt(max(val, 0.0)))
         return MarginResult("l2", g2, float("nan"), float("nan"), q, KernelField(q, X, y))
