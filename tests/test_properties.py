@@ -44,7 +44,7 @@ import kdcore  # noqa: E402
 
 PKG_ROOT = Path(kdcore.__file__).resolve().parent.parent  # the kdcore under test (sanitized build included)
 _PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "default")
-_SCALE = {"default": 1, "long": 10}.get(_PROFILE, 1)
+_SCALE = 10 if "long" in _PROFILE else 1  # "long", "long-noshrink"
 
 
 def examples(n: int):
@@ -52,7 +52,7 @@ def examples(n: int):
     (the machine is shared), derandomised in the default run so CI is stable."""
     from hypothesis import Phase
 
-    phases = [Phase.explicit, Phase.reuse, Phase.generate] if _PROFILE == "noshrink" else list(Phase)
+    phases = [Phase.explicit, Phase.reuse, Phase.generate] if "noshrink" in _PROFILE else list(Phase)
     return settings(max_examples=n * _SCALE, deadline=None, derandomize=_SCALE == 1, phases=phases,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                            HealthCheck.filter_too_much])
@@ -441,7 +441,8 @@ def test_train_any_X(spec, loss, backend, radius, n_steps, lr):
     except (ValueError, TypeError) as exc:
         assert str(exc) and pytest.importorskip("re").search(_X_ERRORS, str(exc)), str(exc)
         assert np.array_equal(model.W, W_before), "a refused call must not touch the model"
-        assert not _valid_X(Xd) or extreme in ("huge", "big", "tiny"), (str(exc), spec)
+        assert not _valid_X(Xd) or extreme in ("huge", "big", "tiny") or (
+            "diverged" in str(exc) and lr >= 1e6), (str(exc), spec, lr)
         return
     assert _valid_X(Xd), spec
     for v in (h.loss, h.error):
