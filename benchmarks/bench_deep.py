@@ -19,11 +19,12 @@ from kdcore.distill.datasets import cifar_pair  # noqa: E402
 
 
 def _data_home():
-    from conftest import DATA_HOME  # tests/conftest.py, on sys.path via benchmarks/conftest.py
+    from kdcore._data import data_home
 
-    if DATA_HOME is None:
-        pytest.skip("shared data folder not found: set KDCORE_DATA to the folder holding cifar10/")
-    return DATA_HOME
+    try:
+        return data_home(None, "cifar10").parent
+    except FileNotFoundError as exc:
+        pytest.skip(f"shared data folder not found ({exc})")
 
 
 @pytest.mark.parametrize("device", ["cpu", "cuda"])
