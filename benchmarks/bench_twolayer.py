@@ -7,7 +7,8 @@ Issue goals (n = 10,000, d = 784, float32, same run):
   the numpy twin and >= 3x looping torch CPU over the 70 configurations.
 
 Each timed call is a backend-level training run (no Python validation) of
-STEPS steps plus the final evaluation pass, the same work on every backend.
+STEPS steps (10; 3 for m = 1024) plus the final evaluation pass, the same work
+on every backend; the time per step is the call's time / steps.
 The sweep's 200 steps are timed as SWEEP_STEPS (default 3) steps: the cost per
 step is constant, so the ratio is that of the 200-step sweep (set
 KDCORE_BENCH_SWEEP_STEPS=200 for the literal protocol, about an hour here).
@@ -28,7 +29,7 @@ from kdcore.distill import TwoLayerReLU
 from kdcore.distill import _reference as ref
 
 N, D = 10_000, 784
-STEPS = 3
+STEPS = 10
 SWEEP_STEPS = int(os.environ.get("KDCORE_BENCH_SWEEP_STEPS", "3"))
 WIDTHS_SINGLE = (4, 8, 16, 64, 256, 1024)
 SWEEP_WIDTHS = (4, 8, 16, 32, 64, 128, 256)
@@ -103,15 +104,18 @@ def test_single_network_step(benchmark, machine_info, data, backend, m):
     X, y, p = data
     net = TwoLayerReLU(m, D, random_state=m, dtype=np.float32)
     T = y[None, :].astype(np.float64)
-    run = _runner(backend, X, [net], np.array([1], dtype=np.int32), T, y, STEPS, 1)
+    steps = STEPS if m <= 256 else 3
+    run = _runner(backend, X, [net], np.array([1], dtype=np.int32), T, y, steps, 1)
     with bk.blas_threads(1):
         Ws = benchmark.pedantic(run, rounds=3 if m <= 256 else 2, iterations=1, warmup_rounds=0)
     benchmark.group = f"twolayer step m={m} n={N} d={D} float32 1 thread"
-    benchmark.extra_info.update(machine_info, backend=backend, steps_per_call=STEPS)
-    TIMES[("single", m, backend)] = benchmark.stats.stats.min / STEPS
-    # check after timing: same weights as the numpy twin would give
-    W_ref, *_ = ref.train(X, net.W, net.W0, net.a, T[0], y, "hard", 0.5, STEPS, 1.0)
-    np.testing.assert_allclose(Ws[0], W_ref, rtol=1e-4, atol=1e-4)
+    benchmark.extra_info.update(machine_info, backend=backend, steps_per_call=steps)
+    TIMES[("single", m, backend)] = benchmark.stats.stats.min / steps
+    # check after timing: every neuron in its ball, and (m <= 256) the numpy twin's weights
+    assert np.all(np.linalg.norm(Ws[0] - net.W0, axis=1) <= 1.0 / np.sqrt(m) * (1 + 1e-5))
+    if m <= 256 and backend != "numpy":
+        W_ref, *_ = ref.train(X, net.W, net.W0, net.a, T[0], y, "hard", 0.5, steps, 1.0)
+        np.testing.assert_allclose(Ws[0], W_ref, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -32,6 +32,7 @@ CONFIGS = [
     {"m": 7, "init": "random", "loss": "hard", "lr": 1.0, "radius": 3.0, "seed": 3},
     {"m": 40, "loss": "soft", "lr": 1.0, "seed": 4},
     {"m": 6, "loss": "hard", "lr": 0.5, "radius": 0.5, "seed": 5},
+    {"m": 130, "loss": "soft", "lr": 2.0, "radius": 2.0, "seed": 6},  # a group of its own, padded to the tile
 ]
 
 
@@ -180,3 +181,18 @@ def test_core_rejects_wrong_dtype_and_shapes(data):
         _core.twolayer_train(X.astype(np.float32), W=W, **args)
     with pytest.raises(ValueError, match="offsets"):
         _core.twolayer_train(X, W=W, **{**args, "offsets": np.array([0, 3], dtype=np.int64)})
+
+
+@pytest.mark.skipif(not bk.HAS_CPP, reason="compiled core not built")
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("d", [16, 40])  # whole vectors: X is used in place, no padded copy
+def test_cpp_in_place_rows_agree(dtype, d):
+    X, y, p = make_margin_data(90, d, gamma=0.05, random_state=7)
+    cfgs = [{"m": 4, "loss": "hard", "lr": 2.0, "seed": 1},
+            {"m": 140, "loss": "soft", "lr": 2.0, "radius": 1.0, "seed": 2}]
+    a = train_many([dict(c) for c in cfgs], X.astype(dtype), y, p, n_steps=20, backend="numpy")
+    b = train_many([dict(c) for c in cfgs], X.astype(dtype), y, p, n_steps=20, backend="cpp", n_threads=2)
+    tol = TOL[dtype]
+    for u, v in zip(a, b):
+        np.testing.assert_allclose(v.model.W, u.model.W, rtol=tol, atol=tol * np.abs(u.model.W).max())
+        np.testing.assert_allclose(v.loss, u.loss, rtol=tol, atol=tol)

@@ -31,7 +31,6 @@ struct VT<double> {
 
 constexpr index_t kNT = 4;     // neurons per register tile
 constexpr index_t kR = 64;     // rows per block: the block (64 x d) stays in L2 for the whole group
-constexpr index_t kPadD = 32;  // features padded to a multiple of 4 float vectors / 8 double vectors
 
 template <class V, class T>
 inline __attribute__((always_inline)) V vload(const T* p) {
@@ -182,7 +181,8 @@ inline __attribute__((always_inline)) void row_block_impl(const Block<T>& b, ind
         T* gj = G + j * dp;
         index_t k = 0;
         for (; k + NB * L <= dp; k += NB * L) bwd_chunk<T, NB>(Xb, dp, idx, cnt, H, Gp, j, k, gj);
-        for (; k < dp; k += (NB / 2) * L) bwd_chunk<T, NB / 2>(Xb, dp, idx, cnt, H, Gp, j, k, gj);
+        for (; k + (NB / 2) * L <= dp; k += (NB / 2) * L) bwd_chunk<T, NB / 2>(Xb, dp, idx, cnt, H, Gp, j, k, gj);
+        for (; k < dp; k += L) bwd_chunk<T, 1>(Xb, dp, idx, cnt, H, Gp, j, k, gj);
     }
 }
 
@@ -287,7 +287,7 @@ void twolayer_train(const T* X, index_t n, index_t n_train, index_t d, T* W, con
         if (loss_type[k] != 0 && loss_type[k] != 1) fail("twolayer_train: loss_type must be 0 (soft) or 1 (hard)");
     }
     const int nt = resolve_threads(n_threads);
-    const index_t dp = (d + kPadD - 1) / kPadD * kPadD;
+    const index_t dp = (d + VT<T>::L - 1) / VT<T>::L * VT<T>::L;  // features padded to whole vectors
     const double nan = std::numeric_limits<double>::quiet_NaN();
 
     // Pack networks into groups whose weights + gradient take about 512 KiB (L2).
@@ -315,8 +315,14 @@ void twolayer_train(const T* X, index_t n, index_t n_train, index_t d, T* W, con
     const index_t n_blocks = (n + R - 1) / R;
 
     // Padded copies: X (n x dp), W and W0 (Mp x dp, grouped), per-neuron coefficients.
-    std::vector<T> Xp(static_cast<size_t>(n * dp), T(0));
-    for (index_t i = 0; i < n; ++i) std::memcpy(&Xp[i * dp], X + i * d, d * sizeof(T));
+    // X is used in place when d fills whole vectors (d = 784 does); otherwise a zero-padded copy.
+    std::vector<T> Xcopy;
+    const T* Xp = X;
+    if (dp != d) {
+        Xcopy.assign(static_cast<size_t>(n * dp), T(0));
+        for (index_t i = 0; i < n; ++i) std::memcpy(&Xcopy[i * dp], X + i * d, d * sizeof(T));
+        Xp = Xcopy.data();
+    }
     std::vector<T> Wp(static_cast<size_t>(Mp * dp), T(0)), W0p(static_cast<size_t>(Mp * dp), T(0));
     std::vector<T> coef(Mp, T(0));
     std::vector<index_t> nb_all;            // per group: local offsets
@@ -366,7 +372,7 @@ void twolayer_train(const T* X, index_t n, index_t n_train, index_t d, T* W, con
         for (size_t gi = 0; gi < groups.size(); ++gi) {
             const Group& g = groups[gi];
             const index_t Kg = g.k1 - g.k0;
-            Block<T> b{Xp.data(), dp, n, n_train, &Wp[g.j0 * dp], g.Gp, &coef[g.j0], Kg, &nb_all[nb_start[gi]],
+            Block<T> b{Xp, dp, n, n_train, &Wp[g.j0 * dp], g.Gp, &coef[g.j0], Kg, &nb_all[nb_start[gi]],
                        loss_type + g.k0, &tgt_ptr[g.k0], y, inv_ntrain, do_update};
             ExceptionCatcher catcher;
             int used = 1;  // threads the runtime actually gave (only their buffers are summed)

@@ -18,13 +18,20 @@
 // no overflow for any f; f, the losses and their sums are accumulated in double.
 //
 // Memory traffic (why a custom kernel): networks are packed into groups whose
-// weights and gradient fit in L2; for each group, each block of rows of X is read
-// once per step and used for the forward pass, the loss gradient and the backward
-// pass of every network of the group while it sits in cache. Small widths (the
-// paper's regime) are memory-bound: numpy streams X twice per network per step.
-// Register-tiled micro-kernels (2 rows x 4 neurons forward, 4 neurons x 16
-// features backward) use GCC vector extensions, compiled as KDCORE_SIMD_CLONES.
-// OpenMP: over row blocks (thread-local gradients, reduced over neurons).
+// weights and gradient fit in L2 (~512 KiB); for each group, each block of 64 rows
+// of X is read once per step and used for the forward pass, the loss gradient and
+// the backward pass of every network of the group while it sits in cache. Small
+// widths (the paper's regime) are memory-bound: numpy streams X twice per network
+// per step. X is used in place when d fills whole SIMD vectors (else a padded copy).
+// Flops: the two neurons of a symmetric pair (j, j + m/2) are stored side by side;
+// they share their activation pattern at initialisation and stay correlated, so
+// the backward pass visits, per pair, only the rows where one of them is active
+// (skipping exact zeros: the sums are unchanged), about half of a dense G^T X.
+// Register tiles (GCC vector extensions): x86-64-v4 (32 registers) 4 rows x 4
+// neurons forward and 2 neurons x 8 vectors backward; x86-64-v3 and the baseline
+// 2 x 4 and 2 x 4; chosen once at load time (KDCORE_TWOLAYER_ISA=v3|baseline caps it).
+// OpenMP: over row blocks (thread-local gradients), then over neurons for the
+// reduction, the step and the projection. check_interrupt() between steps.
 #pragma once
 
 #include <cstdint>

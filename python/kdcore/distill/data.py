@@ -108,22 +108,29 @@ def make_parity(n, d, k=2, noise=0.1, label_noise=0.0, c=0.5, random_state=None)
     return X, y
 
 
-def make_shells(n, d, gap=0.2, label_noise=0.0, c=0.3, random_state=None):
-    """Two concentric shells: y = -1 at radius c, y = +1 at radius c + gap (<= 1),
-    directions uniform; a smaller ``gap`` is harder. Returns X, y."""
+def make_shells(n, d, gap=0.2, label_noise=0.0, c=0.3, offset=0.5, random_state=None):
+    """Two concentric shells in the first d - 1 coordinates: y = -1 at radius c,
+    y = +1 at radius c + gap; the last coordinate is the constant ``offset``
+    (a bias input: the network is positively homogeneous, so without it the
+    sign of f could not depend on the radius). A smaller ``gap`` is harder.
+    Needs (c + gap)^2 + offset^2 <= 1. Returns X, y."""
     n = check_positive_int(n, "n")
-    d = check_positive_int(d, "d", minimum=2)
+    d = check_positive_int(d, "d", minimum=3)
     c = _check_c(c)
     gap = float(gap)
-    if not 0 < gap <= 1 - c:
-        raise ValueError(f"gap must lie in (0, 1 - c] = (0, {1 - c:.3g}], got {gap}")
+    offset = float(offset)
+    if not 0 <= offset < 1:
+        raise ValueError(f"offset must lie in [0, 1), got {offset}")
+    top = float(np.sqrt(1 - offset**2))
+    if not 0 < gap <= top - c:
+        raise ValueError(f"gap must lie in (0, sqrt(1 - offset^2) - c] = (0, {top - c:.3g}], got {gap}")
     label_noise = _check_frac(label_noise, "label_noise")
     rng = np.random.default_rng(random_state)
     y = rng.choice(np.array([-1.0, 1.0]), size=n)
-    D = rng.standard_normal((n, d))
+    D = rng.standard_normal((n, d - 1))
     D /= np.linalg.norm(D, axis=1, keepdims=True)
     r = np.where(y > 0, c + gap, c)
-    X = D * r[:, None]
+    X = np.column_stack([D * r[:, None], np.full(n, offset)])
     y = np.where(rng.random(n) < label_noise, -y, y)
     return X, y
 
