@@ -242,6 +242,35 @@ def spectral_embedding(r: Responses, values: np.ndarray, k: int, *, backend: str
                         "residual": float(res)}
 
 
+def _align_types(r: Responses, full: np.ndarray, log_conf: np.ndarray, log_prior: np.ndarray):
+    """Pair the types across classes.
+
+    With a skill (or confusion row) per (type, worker, class), the likelihood does not
+    change when the type labels are permuted *within one class*: (type 0, class +1) and
+    (type 1, class +1) can swap while class -1 stays. EM from a random start can land on
+    such a crossed labelling, where "type 0" means different worker profiles for the two
+    classes. Fix it: for each class c > 0, permute its types so that the worker skill
+    profiles s[t, :, c] = C[t, w, c, c] are closest (answer-count weighted squared
+    distance) to those of class 0. Likelihood unchanged."""
+    from itertools import permutations
+
+    T, K = full.shape[1], full.shape[2]
+    if T < 2:
+        return full, log_conf, log_prior
+    skill = np.exp(np.einsum("twkk->twk", log_conf))
+    wts = np.bincount(r.worker, minlength=r.n_workers).astype(np.float64)
+    perms = list(permutations(range(T))) if T <= 6 else [tuple(range(T))]
+    full, log_conf, log_prior = full.copy(), log_conf.copy(), log_prior.copy()
+    for c in range(1, K):
+        cost = [sum(float((wts * (skill[t, :, 0] - skill[pt, :, c]) ** 2).sum()) for t, pt in enumerate(P))
+                for P in perms]
+        P = np.asarray(perms[int(np.argmin(cost))])
+        full[:, :, c] = full[:, P, c]
+        log_conf[:, :, c, :] = log_conf[P, :, c, :]
+        log_prior[:, c] = log_prior[P, c]
+    return full, log_conf, log_prior
+
+
 # ---------------------------------------------------------------------------- the estimator
 class TaskTypeClustering:
     """Find hidden task types from crowd answers.
@@ -256,6 +285,9 @@ class TaskTypeClustering:
     centring : {"worker", "class", "none"}, default "worker"
         Class-bias removal of the spectral step (``none`` = the published construction).
     n_iter, tol, smoothing : EM settings of ``refined`` (classification EM) and ``mixture``.
+    n_init : int, default 8
+        Random starting splits of ``refined`` besides the spectral and the correctness-SVD
+        splits; the start reaching the highest penalised likelihood is kept.
     random_state : int or None
     backend : {"auto", "cpp", "numpy"}
     n_threads : int, 0 = default
@@ -281,8 +313,8 @@ class TaskTypeClustering:
     """
 
     def __init__(self, n_types: int = 2, method: str = "refined", readout: str = "kmeans", centring: str = "worker",
-                 n_iter: int = 50, tol: float = 1e-6, smoothing: float = 0.01, random_state=None,
-                 backend: str = "auto", n_threads: int = 0):
+                 n_iter: int = 50, tol: float = 1e-6, smoothing: float = 0.01, n_init: int = 8,
+                 random_state=None, backend: str = "auto", n_threads: int = 0):
         self.n_types = n_types
         self.method = method
         self.readout = readout
@@ -290,13 +322,14 @@ class TaskTypeClustering:
         self.n_iter = n_iter
         self.tol = tol
         self.smoothing = smoothing
+        self.n_init = n_init
         self.random_state = random_state
         self.backend = backend
         self.n_threads = n_threads
 
     def get_params(self, deep: bool = True) -> dict:
         return {k: getattr(self, k) for k in ("n_types", "method", "readout", "centring", "n_iter", "tol",
-                                              "smoothing", "random_state", "backend", "n_threads")}
+                                              "smoothing", "n_init", "random_state", "backend", "n_threads")}
 
     def set_params(self, **params):
         for k, v in params.items():
@@ -335,6 +368,8 @@ class TaskTypeClustering:
             raise ValueError(f"centring must be one of {list(_CENTRINGS)}, got {self.centring!r}")
         if isinstance(self.n_iter, bool) or not isinstance(self.n_iter, numbers.Integral) or self.n_iter < 1:
             raise ValueError(f"n_iter must be a positive int, got {self.n_iter!r}")
+        if isinstance(self.n_init, bool) or not isinstance(self.n_init, numbers.Integral) or self.n_init < 0:
+            raise ValueError(f"n_init must be an int >= 0, got {self.n_init!r}")
         if not np.isfinite(self.smoothing) or self.smoothing < 0:
             raise ValueError(f"smoothing must be finite and >= 0, got {self.smoothing!r}")
         return r
@@ -471,7 +506,11 @@ class TaskTypeClustering:
         if self.method in ("refined", "mixture") and k > 1:
             label_post = self._plain_ds(r, be)
             best = None
-            for init in (labels, self._correctness_split(r, label_post, rng)):
+            inits = [labels, self._correctness_split(r, label_post, rng)]
+            # random restarts: the likelihood has local optima (on planted real data the planted
+            # split scores higher than what the two structured starts reach)
+            inits += [rng.integers(0, k, r.n_tasks) for _ in range(int(self.n_init))]
+            for init in inits:
                 types0, _, full, *_ = self._cem(r, init, label_post, be)
                 # polish: soft EM of the same k-type class-conditional-skill mixture (skills from every task)
                 ll_old = -np.inf
@@ -485,6 +524,8 @@ class TaskTypeClustering:
                 if best is None or ll > best[3]:
                     best = (None, full.sum(2), full, ll, log_conf, log_prior)
             _, tp, full, ll, log_conf, log_prior = best
+            full, log_conf, log_prior = _align_types(r, full, log_conf, log_prior)
+            tp = full.sum(2)
             types = tp.argmax(1)
             labels = types
             proba = tp
@@ -496,6 +537,7 @@ class TaskTypeClustering:
                                                           smoothing=self.smoothing, backend=be,
                                                           n_threads=self._nt)
                 self.loss_history_ = hist
+                post, log_conf, log_prior = _align_types(r, post, log_conf, log_prior)
                 proba = post.sum(2)
                 labels = proba.argmax(1)
                 self.label_proba_ = post.sum(1)
@@ -504,6 +546,8 @@ class TaskTypeClustering:
         self.types_ = pd.Series(np.asarray(labels, dtype=np.int64), index=index, name="type")
         self.type_proba_ = pd.DataFrame(proba, index=index, columns=pd.RangeIndex(proba.shape[1], name="type"))
         self.separation_ = self.spectral_gap_ if self.method == "spectral" else _separation(np.asarray(proba))
+        if k < 2 or len(np.unique(labels)) < 2:  # no split: nothing is separated
+            self.separation_ = 0.0
         self.n_tasks_, self.n_workers_ = r.n_tasks, r.n_workers
         return self
 

@@ -98,9 +98,9 @@ def typing_accuracy(profile: str = "quick", random_state: int = 0, progress: boo
         "tiny": dict(d=300, n=20, alphas=(0.2, 0.6), ns=(10, 20), n_alpha=0.5, seeds=1, phase_d=(200,),
                      phase_n=(4, 8), phase_seeds=1),
         "quick": dict(d=2000, n=40, alphas=(0.05, 0.1, 0.2, 0.4, 1.0), ns=(10, 20, 40), n_alpha=0.2, seeds=1,
-                      phase_d=(1000, 10000), phase_n=(4, 6, 8, 12, 16), phase_seeds=2),
+                      phase_d=(1000, 10000), phase_n=(8, 16, 32, 64), phase_seeds=2),
         "full": dict(d=10000, n=100, alphas=(0.03, 0.05, 0.1, 0.2, 0.4, 1.0), ns=(10, 20, 40, 80), n_alpha=0.1,
-                     seeds=3, phase_d=(1000, 10000, 100000), phase_n=(4, 6, 8, 10, 12, 16, 20, 30), phase_seeds=5),
+                     seeds=3, phase_d=(1000, 10000, 100000), phase_n=(8, 12, 16, 24, 32, 48, 64, 96), phase_seeds=5),
     }[profile]
     rows = []
 
