@@ -85,7 +85,18 @@ def _phase_compare(t: pd.DataFrame):
                          "and the grid of n is coarse)."))
     st.append("The paper proves exact recovery once n >= C log d (C depends on the reliabilities); it prints "
               "no numeric threshold, so the comparison is of the scaling only.")
-    return t, st
+    heads = []
+    for regime, g in t.groupby("regime", sort=False):
+        ok = g[g["exact recovery rate"] >= 1.0]
+        top = g[g["n_workers"] == g["n_workers"].max()]
+        acc = f"typing accuracy {top['typing accuracy'].min():.3f}-{top['typing accuracy'].max():.3f} at n = " \
+              f"{int(top['n_workers'].iloc[0])}"
+        if len(ok):
+            found = ", ".join(f"n* = {int(h['n_workers'].min())} at d = {d:g}" for d, h in ok.groupby("d"))
+            heads.append(f"{regime}: exact recovery {found} ({acc})")
+        else:
+            heads.append(f"{regime}: no exact recovery on this grid ({acc})")
+    return t, st, "Spectral typing, " + "; ".join(heads) + "."
 
 
 def _typing_plots(raw):
@@ -200,7 +211,8 @@ def _real_compare(t: pd.DataFrame):
     st += _gain_statements(t, "plain", "type_aware_guard", " points", False, "Real data, guard on", 100)
     st += _gain_statements(t, "plain", "type_aware_no_guard", " points", False, "Real data, guard off", 100)
     st.append(f"The guard split the tasks on {int(t['split_used'].sum())} of {len(t)} (dataset, aggregator) pairs.")
-    return t, st
+    head = next((x for x in st if x.startswith("Real data, guard on")), st[0] if st else None)
+    return t, st, head
 
 
 def _plot(module: str, name: str, transform=None):
@@ -283,7 +295,8 @@ def _mnist_compare(table: pd.DataFrame):
     st.append("Our soft labels are the teacher's sigmoid(f) at temperature 1 (T1) and the kernel-limit teacher "
               "(kernel); the paper's learning rate, steps, soft-label form and radius are unpublished, so both arms "
               "get the same tuned budget (lr chosen on validation) and every radius is shown.")
-    return t.rename(columns={"T1": "soft (T1)", "T1_std": "soft_std"}), st
+    head = _paper.gap_headline(t, "T1", "hard", "paper_soft", "paper_hard", st[0])
+    return t.rename(columns={"T1": "soft (T1)", "T1_std": "soft_std"}), st, head
 
 
 def _mnist_plot(table: pd.DataFrame):
@@ -317,7 +330,8 @@ def _deep_compare(table: pd.DataFrame):
     spread = {m: f"{m}_std" for m in ("teacher", "hard", "soft")}
     st = _paper.compare_columns(table, ["noise_var"], pairs, spread=spread)
     st += _paper.gap_statement(table, ["noise_var"], "soft", "hard", "paper_soft", "paper_hard")
-    return _paper.interleave(table, {**pairs, "soft_minus_hard": "paper_soft_minus_hard"}), st
+    head = _paper.gap_headline(table, "soft", "hard", "paper_soft", "paper_hard", st[0])
+    return _paper.interleave(table, {**pairs, "soft_minus_hard": "paper_soft_minus_hard"}), st, head
 
 
 def _deep_plot(raw):
