@@ -118,7 +118,8 @@ def compare_columns(table: pd.DataFrame, keys: Sequence[str], pairs: dict[str, s
     statements += [x[2] for x in diffs]
     if n_cmp:
         statements.insert(0, f"{n_cmp - n_diff} of {n_cmp} numbers agree with the paper within "
-                             f"max({tol:g}{unit}, twice our seed spread); {n_diff} {'differs' if n_diff == 1 else 'differ'}"
+                             f"max({tol:g}{unit}, twice our seed spread); {n_diff} "
+                             f"{'differs' if n_diff == 1 else 'differ'}"
                              + ".")
     else:
         statements.insert(0, "No row of ours matches a row the paper printed: nothing to compare.")

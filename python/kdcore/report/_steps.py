@@ -184,7 +184,8 @@ def _pseudo_tables(raw: pd.DataFrame) -> dict:
 def _pseudo_compare(t: pd.DataFrame):
     st = _gain_statements(t, "DS plain", "DS type-aware (guard)", " points", False, "Pseudo-real, DS", 100)
     if "DS oracle types" in t:
-        st.append(f"With the planted types known, DS changes by {100 * (t['DS oracle types'] - t['DS plain']).mean():+.2f}"
+        gain = 100 * (t["DS oracle types"] - t["DS plain"]).mean()
+        st.append(f"With the planted types known, DS changes by {gain:+.2f}"
                   " points of accuracy on average.")
     st.append("An independent check (PAPERS.md B.3) found the label-free spectral split at chance on 9 of 10 "
               "pseudo-real datasets; the typing table shows ours.")
@@ -207,7 +208,8 @@ def _real_compare(t: pd.DataFrame):
         diff = 100 * (ds["plain"] - ds["crowd-kit"])
         st.append(f"Plain DS vs crowd-kit's DawidSkene (reference accuracies of shared/data/README.md): within 0.5 "
                   f"points on {int((diff.abs() <= 0.5).sum())} of {len(ds)} datasets, better on "
-                  f"{int((diff > 0.5).sum())}, worse on {int((diff < -0.5).sum())} (largest gap {diff.abs().max():.2f}).")
+                  f"{int((diff > 0.5).sum())}, worse on {int((diff < -0.5).sum())} "
+                  f"(largest gap {diff.abs().max():.2f}).")
     st += _gain_statements(t, "plain", "type_aware_guard", " points", False, "Real data, guard on", 100)
     st += _gain_statements(t, "plain", "type_aware_no_guard", " points", False, "Real data, guard off", 100)
     st.append(f"The guard split the tasks on {int(t['split_used'].sum())} of {len(t)} (dataset, aggregator) pairs.")
