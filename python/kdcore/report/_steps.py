@@ -302,18 +302,22 @@ def _mnist_compare(table: pd.DataFrame):
 
 
 def _mnist_plot(table: pd.DataFrame):
+    """Accuracy vs student width, hard and soft, ours beside the paper's: one panel per variant
+    (columns) and projection radius (rows)."""
     from . import plotting
 
     variants = list(dict.fromkeys(table["variant"]))
-    fig, axes = plotting.figure(ncols=len(variants))
-    axes = axes if isinstance(axes, list) else [axes]
     radius = table["radius"].map(_radius_str)
-    B = "1" if (radius == "1").any() else radius.iloc[0]
-    for ax, v in zip(axes, variants):
-        t = table[(table["variant"] == v) & (radius == B)]
-        plotting.paper_vs_ours(t, x="m", ours=["hard", "T1"], paper=["paper_hard", "paper_soft"],
-                               err=["hard_std", "T1_std"], labels=["hard", "soft"], xlabel="student width m",
-                               ylabel="test accuracy (%)", title=f"MNIST {v}, radius B = {B}", ax=ax)
+    radii = list(dict.fromkeys(radius))
+    fig, axes = plotting.figure(ncols=len(variants), nrows=len(radii))
+    axes = axes if isinstance(axes, list) else [axes]
+    for i, B in enumerate(radii):
+        for j, v in enumerate(variants):
+            t = table[(table["variant"] == v) & (radius == B)]
+            plotting.paper_vs_ours(t, x="m", ours=["hard", "T1"], paper=["paper_hard", "paper_soft"],
+                                   err=["hard_std", "T1_std"], labels=["hard", "soft"], xlabel="student width m",
+                                   ylabel="test accuracy (%)", title=f"MNIST {v}, radius B = {B}",
+                                   ax=axes[i * len(variants) + j])
     return fig
 
 
