@@ -217,6 +217,8 @@ def test_soft_vs_hard_tiny_profile_runs_and_plots(tmp_path):
     assert {"arm", "m", "seed", "avg_error", "final_test_error", "uncovered_init"} <= set(r.curves.columns)
     assert set(r.curves["arm"]) == {"soft B=1", "soft B=4", "hard B=Prop5", "hard unprojected"}
     assert r.curves["uncovered_init"].between(0, 1).all()
+    assert r.curves["lr"].isin([1.0, 4.0]).all()  # the tuned step is one of the profile's candidates
+    assert r.curves.groupby(["task", "gamma", "arm"])["lr"].nunique().max() == 1
     assert {"slope", "ci_low", "ci_high", "theory"} <= set(r.slopes.columns)
     w = where_soft_wins(r)
     assert set(w["verdict"]) <= {"soft fewer", "hard fewer", "equal", "neither reached"}
@@ -224,3 +226,14 @@ def test_soft_vs_hard_tiny_profile_runs_and_plots(tmp_path):
     assert (tmp_path / "fig.png").stat().st_size > 0
     with pytest.raises(ValueError, match="profile"):
         soft_vs_hard("huge")
+
+
+@pytest.mark.slow
+def test_soft_vs_hard_full_profile(tmp_path):
+    """The issue's protocol (n = 1000, d = 20, 1000 steps, 5 seeds, widths to 256): hours on 2 cores."""
+    from kdcore.distill.experiments import PROFILES, plot_soft_vs_hard, soft_vs_hard
+
+    r = soft_vs_hard("full")
+    P = PROFILES["full"]
+    assert set(r.curves["m"]) == set(P["widths"]) and set(r.curves["seed"]) == set(P["seeds"])
+    plot_soft_vs_hard(r, path=tmp_path / "full.png")

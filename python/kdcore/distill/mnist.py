@@ -99,7 +99,7 @@ def mnist_profile(profile: str = "quick") -> MnistConfig:
                            dtype="float32")
     if profile == "quick":
         return MnistConfig(n_train=500, n_val=400, n_test=2000, teacher_m=512, teacher_steps=100, teacher_lr=256.0,
-                           widths=(8, 6, 4), width_sweep=(2, 4, 8, 16, 32), width_labels=("hard", "T1"),
+                           widths=(8, 6, 4), width_sweep=(2, 4, 8, 16, 32), width_labels=("hard", "T1", "kernel"),
                            width_radii=(1.0,), table_labels=("hard", "T1", "kernel"), table_radii=(1.0, None),
                            regime_radii=(1.0, 4.0, None), regime_labels=("hard", "T1", "T4", "kernel"),
                            lrs=(4.0, 16.0, 64.0, 256.0), seeds=(0, 1), n_steps=200, eval_every=25,

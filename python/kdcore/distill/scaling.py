@@ -27,7 +27,10 @@ METRICS = ("avg_error", "final_error", "final_test_error", "avg_loss")
 @dataclass(frozen=True)
 class Arm:
     """One way of training: ``loss``, ``radius`` (a number, None = unprojected,
-    or "prop5" = Proposition 5's B for the arm's gamma and eps), step size ``lr``."""
+    or "prop5" = Proposition 5's B for the arm's gamma and eps), step size ``lr``
+    (a number, or a tuple of candidates: :func:`scaling_study` then picks, per
+    dataset, the one with the lowest iteration-averaged TRAINING error over the
+    widths in a pilot run with the first seed)."""
 
     name: str
     loss: str
@@ -155,6 +158,25 @@ def _slopes(mstar: pd.DataFrame, arm_loss: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _tune_lr(ds, arms, widths, seed, eps_list, n_steps, c, backend, n_threads):
+    """Arms with a tuple of step sizes -> the candidate with the lowest mean averaged training error
+    (ties: lowest averaged loss) over the widths, one seed, training data only."""
+    todo = [a for a in arms if isinstance(a.lr, (tuple, list))]
+    if not todo:
+        return list(arms)
+    pilot = [Arm(f"{a.name}|{lr}", a.loss, a.radius, float(lr)) for a in todo for lr in a.lr]
+    cur = _train_curves(ds["X"], ds["y"], ds["p"], None, None, None, pilot, widths, (seed,), eps_list, n_steps,
+                        ds.get("gamma"), c, backend, n_threads)
+    score = cur.groupby("arm")[["avg_error", "avg_loss"]].mean()
+    out = []
+    for a in arms:
+        if a in todo:
+            cand = score.loc[[f"{a.name}|{lr}" for lr in a.lr]].sort_values(["avg_error", "avg_loss"])
+            a = Arm(a.name, a.loss, a.radius, float(cand.index[0].rsplit("|", 1)[1]))
+        out.append(a)
+    return out
+
+
 @dataclass
 class ScalingResult:
     """``curves``: one row per trained network (errors, losses, uncovered fractions);
@@ -221,8 +243,9 @@ def scaling_study(datasets: Sequence[dict], arms: Sequence[Arm] | None = None, w
 
         it = tqdm(datasets, desc="scaling study")
     for ds in it:
+        ds_arms = _tune_lr(ds, arms, widths, seeds[0], list(eps_list), n_steps, c, backend, n_threads)
         frames.append(_train_curves(
-            ds["X"], ds["y"], ds["p"], ds.get("X_test"), ds.get("y_test"), ds.get("p_test"), arms, widths, seeds,
+            ds["X"], ds["y"], ds["p"], ds.get("X_test"), ds.get("y_test"), ds.get("p_test"), ds_arms, widths, seeds,
             list(eps_list), n_steps, ds.get("gamma"), c, backend, n_threads,
             {"task": ds["task"], "gamma": ds.get("gamma", np.nan)},
         ))
