@@ -296,3 +296,33 @@ def test_type_aware_keeps_the_base_labels_when_not_splitting(data_home):
     if ta.split_used_:
         pytest.skip("the guard split rte; the no-split path is what this test checks")
     pd.testing.assert_series_equal(ta.labels_, plain.labels_)
+
+
+def test_types_are_paired_across_classes():
+    """Per-class type labels are not identified by the likelihood; from random starts the fit
+    must still return one consistent labelling (regression: crossed labellings gave 0.51)."""
+    r, truth, types, rel = simulate.two_type(2000, 40, 1.0, regime="specialist", random_state=0)
+    t = types.to_numpy()
+    for seed in (0, 1):
+        tc = TaskTypeClustering(method="refined", n_init=8, random_state=seed).fit(r)
+        assert _type_acc(tc.types_.to_numpy(), t) > 0.99
+
+
+def test_align_types_undoes_a_crossed_labelling():
+    from kdcore.crowd._types import _align_types
+
+    r, truth, types, rel = simulate.two_type(300, 20, 1.0, regime="specialist", random_state=0)
+    T, K, W = 2, 2, r.n_workers
+    skill = np.stack([rel[:, 0], rel[:, 1]])                       # (T, W)
+    log_conf = np.empty((T, W, K, K))
+    for k in range(K):
+        log_conf[:, :, k, k] = np.log(skill)
+        log_conf[:, :, k, 1 - k] = np.log(1 - skill)
+    full = np.random.default_rng(0).dirichlet(np.ones(4), size=r.n_tasks).reshape(r.n_tasks, T, K)
+    crossed_conf = log_conf.copy()
+    crossed_conf[:, :, 1, :] = log_conf[::-1, :, 1, :]
+    crossed_full = full.copy()
+    crossed_full[:, :, 1] = full[:, ::-1, 1]
+    f2, c2, p2 = _align_types(r, crossed_full, crossed_conf, np.zeros((T, K)))
+    np.testing.assert_allclose(c2, log_conf)
+    np.testing.assert_allclose(f2, full)

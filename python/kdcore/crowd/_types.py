@@ -242,6 +242,35 @@ def spectral_embedding(r: Responses, values: np.ndarray, k: int, *, backend: str
                         "residual": float(res)}
 
 
+def _align_types(r: Responses, full: np.ndarray, log_conf: np.ndarray, log_prior: np.ndarray):
+    """Pair the types across classes.
+
+    With a skill (or confusion row) per (type, worker, class), the likelihood does not
+    change when the type labels are permuted *within one class*: (type 0, class +1) and
+    (type 1, class +1) can swap while class -1 stays. EM from a random start can land on
+    such a crossed labelling, where "type 0" means different worker profiles for the two
+    classes. Fix it: for each class c > 0, permute its types so that the worker skill
+    profiles s[t, :, c] = C[t, w, c, c] are closest (answer-count weighted squared
+    distance) to those of class 0. Likelihood unchanged."""
+    from itertools import permutations
+
+    T, K = full.shape[1], full.shape[2]
+    if T < 2:
+        return full, log_conf, log_prior
+    skill = np.exp(np.einsum("twkk->twk", log_conf))
+    wts = np.bincount(r.worker, minlength=r.n_workers).astype(np.float64)
+    perms = list(permutations(range(T))) if T <= 6 else [tuple(range(T))]
+    full, log_conf, log_prior = full.copy(), log_conf.copy(), log_prior.copy()
+    for c in range(1, K):
+        cost = [sum(float((wts * (skill[t, :, 0] - skill[pt, :, c]) ** 2).sum()) for t, pt in enumerate(P))
+                for P in perms]
+        P = np.asarray(perms[int(np.argmin(cost))])
+        full[:, :, c] = full[:, P, c]
+        log_conf[:, :, c, :] = log_conf[P, :, c, :]
+        log_prior[:, c] = log_prior[P, c]
+    return full, log_conf, log_prior
+
+
 # ---------------------------------------------------------------------------- the estimator
 class TaskTypeClustering:
     """Find hidden task types from crowd answers.
@@ -495,6 +524,8 @@ class TaskTypeClustering:
                 if best is None or ll > best[3]:
                     best = (None, full.sum(2), full, ll, log_conf, log_prior)
             _, tp, full, ll, log_conf, log_prior = best
+            full, log_conf, log_prior = _align_types(r, full, log_conf, log_prior)
+            tp = full.sum(2)
             types = tp.argmax(1)
             labels = types
             proba = tp
@@ -506,6 +537,7 @@ class TaskTypeClustering:
                                                           smoothing=self.smoothing, backend=be,
                                                           n_threads=self._nt)
                 self.loss_history_ = hist
+                post, log_conf, log_prior = _align_types(r, post, log_conf, log_prior)
                 proba = post.sum(2)
                 labels = proba.argmax(1)
                 self.label_proba_ = post.sum(1)
