@@ -402,7 +402,8 @@ def _cmd_types(args) -> int:
     clus = _make_clustering(args.n_types, args.seed, args.method)
     clus.fit(r)
     info = _types_info(clus)
-    print(f"types: {_fmt_types(info)}")
+    print(f"types: {_fmt_types(info)} (method {getattr(clus, 'method', '?')}; separation near 1 = well "
+          "separated, near 0 = no type structure)")
     if args.out:
         import numpy as np
         import pandas as pd
