@@ -53,8 +53,9 @@ class Step:
     tables : ``tables(result) -> DataFrame | {caption: DataFrame}``; the first is the
         step's main table (default: the result itself).
     plots : functions ``plot(result)`` returning a figure (or axes); each becomes a PNG.
-    compare : ``compare(main_table) -> (table_for_report, [statements])``: adds the paper's
-        columns beside ours and says where they agree or differ.
+    compare : ``compare(main_table) -> (table_for_report, [statements][, headline])``: adds the
+        paper's columns beside ours and says where they agree or differ; the headline (default: the
+        first statement) is the one-line summary of the README's results section.
     needs : ``"crowd"``, ``"mnist"``, ``"cifar10"`` (the data folder) or ``"torch"``: the step is
         skipped, with the reason, when it is missing.
     """
@@ -209,7 +210,7 @@ def _progress(iterable, enabled: bool | None, **kw):
 def _run_step(step: Step, profile: str, seed: int, data_home, progress, fig_dir: Path) -> dict:
     rec = {"key": step.key, "part": step.part, "title": step.title, "claim": step.claim, "seed": seed,
            "profile": profile, "status": "ok", "seconds": None, "statements": [], "figures": [], "error": None}
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     try:
         _check_needs(step.needs, data_home)
         raw = call_with(step.run, profile=profile, random_state=seed, data_home=data_home, progress=progress)
@@ -221,9 +222,11 @@ def _run_step(step: Step, profile: str, seed: int, data_home, progress, fig_dir:
             raise TypeError(f"{step.key}: the experiment gave {type(tabs).__name__}, expected DataFrame tables")
         main_name = next(iter(tabs))
         if step.compare is not None:
-            shown, statements = step.compare(tabs[main_name])
+            out = step.compare(tabs[main_name])
+            shown, statements = out[0], out[1]
             tabs[main_name] = shown
             rec["statements"] = [str(s) for s in statements]
+            rec["headline"] = str(out[2]) if len(out) > 2 and out[2] else (rec["statements"] or [None])[0]
         rec["table"] = table_json(tabs[main_name])
         rec["tables"] = {name: table_json(t) for name, t in tabs.items() if name != main_name}
         rec["_tabs"] = tabs
@@ -250,6 +253,7 @@ def _run_step(step: Step, profile: str, seed: int, data_home, progress, fig_dir:
         rec["error"] = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
         rec["traceback"] = traceback.format_exc(limit=8)
     rec["seconds"] = time.perf_counter() - t0
+    rec["cpu_seconds"] = time.process_time() - c0  # all threads of this process: comparable on a shared machine
     return rec
 
 
@@ -261,7 +265,8 @@ def _write_markdown(path: Path, meta: dict, records: list[dict]) -> list[str]:
         "# kdcore reproduction report",
         "",
         f"Profile **{meta['profile']}** (parts: {', '.join(meta['parts'])}), base seed {meta['seed']}, "
-        f"made {meta['created']} in {meta['total_seconds']:.0f} s on {env['cores_available']} cores "
+        f"made {meta['created']} in {meta['total_seconds']:.0f} s ({meta['total_cpu_seconds']:.0f} CPU s) on "
+        f"{env['cores_available']} cores "
         f"(kdcore {env['versions']['kdcore']}, backend {env['backend']}, {env['threads']} threads, "
         f"SIMD {env['simd']}).",
         "",
@@ -293,10 +298,13 @@ def _write_markdown(path: Path, meta: dict, records: list[dict]) -> list[str]:
                     out += ([f"**{name}**", ""] if name else []) + [markdown_table(t), ""]
                     if i == 0 and r["statements"]:
                         out += ["*Ours vs the paper:*", ""] + [f"- {s}" for s in r["statements"]] + [""]
+                        if r.get("headline") and r["headline"] not in r["statements"]:
+                            out += [f"*In short:* {r['headline']}", ""]
                 for f in r["figures"]:
                     out += [f"![{r['title']}]({f})", ""]
             out += [f"<sub>{r['key']}: {r['seconds']:.1f} s, seed {r['seed']}, profile {r['profile']}</sub>", ""]
-            status_rows.append({"step": r["key"], "status": r["status"], "seconds": round(r["seconds"], 1)})
+            status_rows.append({"step": r["key"], "status": r["status"], "seconds": round(r["seconds"], 1),
+                                "CPU seconds": round(r["cpu_seconds"], 1)})
     h = "## Run summary"
     headings.append(h)
     out += [h, "", markdown_table(pd.DataFrame(status_rows)) if status_rows else "(no steps)", ""]
@@ -368,7 +376,7 @@ def reproduce(parts: Sequence[str] = PARTS, profile: str = "quick", out: str | o
     except OSError as exc:
         raise ValueError(f"cannot create the output folder {outdir}: {exc.strerror or exc}") from exc
     created = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     records = []
     bar = _progress(todo, progress, desc="reproduce", unit="step")
     for step in bar:
@@ -378,7 +386,7 @@ def reproduce(parts: Sequence[str] = PARTS, profile: str = "quick", out: str | o
     total = time.perf_counter() - t0
     env = environment()
     meta = {"profile": profile, "parts": list(parts), "seed": int(seed), "created": created, "total_seconds": total,
-            "environment": env}
+            "total_cpu_seconds": time.process_time() - c0, "environment": env}
     headings = _write_markdown(outdir / "report.md", meta, records)
     results = dict(meta)
     results["steps"] = {r["key"]: {k: v for k, v in r.items() if not k.startswith("_")} for r in records}
