@@ -93,7 +93,7 @@ def read_table(path: str | os.PathLike, what: str = "file") -> "pd.DataFrame":  
     except CliError:
         raise
     except ImportError as exc:
-        raise CliError(f"{what} {p}: reading Parquet needs pyarrow ({_one_line(exc)})") from exc
+        raise CliError(f"{what} {p}: reading Parquet needs pyarrow: pip install 'kdcore[parquet]'") from exc
     except pd.errors.EmptyDataError as exc:
         raise CliError(f"{what} {p}: no columns (the file holds no CSV header)") from exc
     except pd.errors.ParserError as exc:
@@ -171,6 +171,8 @@ def _write_table(df, path, index: bool = True) -> None:
             df.to_csv(p, index=index)
     except OSError as exc:
         raise CliError(f"cannot write {p}: {exc.strerror or exc}") from exc
+    except ImportError as exc:
+        raise CliError(f"cannot write {p}: Parquet needs pyarrow: pip install 'kdcore[parquet]'") from exc
 
 
 # ----------------------------------------------------------------------------- estimators
