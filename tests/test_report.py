@@ -240,7 +240,7 @@ def test_tiny_report_of_both_papers(tmp_path, data_home):
         assert f"### {s.title}" in text
         rec = js["steps"][s.key]
         assert rec["status"] == "ok" and rec["table"]["rows"], s.key
-        assert rec["statements"], s.key  # every step says where we stand against the paper's claim
+        assert rec["statements"] and rec["headline"], s.key  # every step says where we stand vs the paper
         assert rec["figures"] and all((tmp_path / f).is_file() for f in rec["figures"]), s.key
     assert "paper_hard" in js["steps"]["distill.mnist"]["table"]["columns"]
     assert "crowd-kit" in js["steps"]["crowd.real"]["table"]["columns"]

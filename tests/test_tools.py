@@ -83,9 +83,10 @@ def results_json(tmp_path):
            "total_seconds": 480.0,
            "environment": {"versions": {"kdcore": "0.1.0"}, "backend": "cpp", "cores_available": 2},
            "steps": {
-               "distill.mnist": {"title": "MNIST table", "status": "ok", "seconds": 120.4,
-                                 "statements": ["10 of 12 numbers agree with the paper; 2 differ (listed below).",
-                                                "x"]},
+               "distill.mnist": {"title": "MNIST table", "status": "ok", "seconds": 120.4, "cpu_seconds": 80.2,
+                                 "statements": ["10 of 12 numbers agree with the paper; 2 differ.", "x"],
+                                 "headline": "Soft minus hard labels: ours +0.10 to +1.00 points."},
+               "crowd.real": {"title": "Real", "status": "ok", "seconds": 3.0, "statements": ["first", "second"]},
                "distill.deep": {"title": "Deep | VGG", "status": "skipped", "seconds": 0.0,
                                 "error": "needs torch", "statements": []},
            }}
@@ -103,7 +104,8 @@ def test_readme_results_section_is_generated_at_the_end(results_json, tmp_path):
     assert text.startswith("# kdcore\n\nintro\n\n" + urr.START)
     assert text.endswith(urr.END + "\n")
     assert "`kdcore reproduce --profile quick` (crowd, distill) on 2 cores in 8.0 min" in text
-    assert "| MNIST table | 10 of 12 numbers agree with the paper; 2 differ (listed below). | 120 s |" in text
+    assert "| MNIST table | Soft minus hard labels: ours +0.10 to +1.00 points. | 120 s (80 CPU s) |" in text
+    assert "| Real | first | 3 s |" in text  # no headline: the first statement
     assert "| Deep \\| VGG | skipped: needs torch | 0 s |" in text
     # text added after it: the section is moved back to the end, once
     readme.write_text(text + "\nlater text\n")

@@ -93,7 +93,7 @@ def read_table(path: str | os.PathLike, what: str = "file") -> "pd.DataFrame":  
     except CliError:
         raise
     except ImportError as exc:
-        raise CliError(f"{what} {p}: reading Parquet needs pyarrow ({_one_line(exc)})") from exc
+        raise CliError(f"{what} {p}: reading Parquet needs pyarrow: pip install 'kdcore[parquet]'") from exc
     except pd.errors.EmptyDataError as exc:
         raise CliError(f"{what} {p}: no columns (the file holds no CSV header)") from exc
     except pd.errors.ParserError as exc:
@@ -171,6 +171,8 @@ def _write_table(df, path, index: bool = True) -> None:
             df.to_csv(p, index=index)
     except OSError as exc:
         raise CliError(f"cannot write {p}: {exc.strerror or exc}") from exc
+    except ImportError as exc:
+        raise CliError(f"cannot write {p}: Parquet needs pyarrow: pip install 'kdcore[parquet]'") from exc
 
 
 # ----------------------------------------------------------------------------- estimators
@@ -402,7 +404,8 @@ def _cmd_types(args) -> int:
     clus = _make_clustering(args.n_types, args.seed, args.method)
     clus.fit(r)
     info = _types_info(clus)
-    print(f"types: {_fmt_types(info)}")
+    print(f"types: {_fmt_types(info)} (method {getattr(clus, 'method', '?')}; separation near 1 = well "
+          "separated, near 0 = no type structure)")
     if args.out:
         import numpy as np
         import pandas as pd
@@ -452,6 +455,15 @@ def _widths(text: str) -> list[int]:
     return sorted(set(out))
 
 
+def _steps_epilog() -> str:
+    try:
+        from .report import steps
+
+        return "steps (for --only): " + ", ".join(st.key for st in steps())
+    except Exception as exc:  # pragma: no cover - a broken step registry must not break the command
+        return f"(step list unavailable: {type(exc).__name__})"
+
+
 def _answer_args(s) -> None:
     s.add_argument("answers", metavar="ANSWERS", help="answers file: CSV or Parquet, one (task, worker, label) a row")
     s.add_argument("--task-col", default="task", help="task id column (default: task)")
@@ -469,7 +481,13 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("aggregate", help="estimate true labels from crowd answers",
                        description="Run a truth-inference method on a crowd-kit style answers file and write "
                                    "the labels (and posteriors, worker skills). Prints tasks, workers, classes, "
-                                   "iterations, convergence, and with --types the type-separation diagnostic.")
+                                   "iterations, convergence, and with --types the type-separation diagnostic.",
+                       epilog="methods: mv = majority vote; ds = Dawid-Skene EM (full confusion matrices); "
+                              "onecoin = one-coin Dawid-Skene EM; spectral-em = Dawid-Skene EM started from the "
+                              "spectral (tensor) estimate; te = triangular estimation + weighted majority vote "
+                              "(binary); kos = Karger-Oh-Shah message passing (binary); roe = ratio of "
+                              "eigenvectors (binary); glad = GLAD (worker ability, task difficulty); mace = MACE "
+                              "(spammer model).")
     _answer_args(s)
     s.add_argument("--method", default="ds", metavar="{" + ",".join(METHODS) + "}",
                    help="aggregator (default: ds = Dawid-Skene EM)")
@@ -518,7 +536,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("reproduce", help="regenerate the papers' tables and figures in one report",
                        description="Run the experiments of both papers and write DIR/report.md (our numbers "
-                                   "beside the published ones), PNG figures and DIR/results.json.")
+                                   "beside the published ones), PNG figures and DIR/results.json.",
+                       epilog=_steps_epilog())
     s.add_argument("part", nargs="?", default="all", choices=("crowd", "distill", "all"),
                    help="which paper (default: all)")
     s.add_argument("--profile", default="quick", choices=("tiny", "quick", "full"),

@@ -32,11 +32,15 @@ _LAZY = {
 __all__ = [
     "Responses", "datasets", "simulate", "accuracy",
     "MajorityVote", "WeightedMajorityVote", "nitzan_paroush_weights", "DawidSkene", "OneCoinDawidSkene",
-    *_LAZY,
+    *_LAZY, "experiments",
 ]
 
 
 def __getattr__(name: str):
+    if name == "experiments":  # the task-type experiments module (tables and figures for the report)
+        value = importlib.import_module(".experiments", __name__)
+        globals()[name] = value
+        return value
     if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name], __name__), name)
         globals()[name] = value

@@ -1,8 +1,11 @@
 """Soft- vs hard-label training of two-layer ReLU networks (knowledge
 distillation theory of Mandal, Lin and Srikant, L4DC 2025; PAPERS.md A).
 
-The realdata helper's modules live beside these: ``kdcore.distill.datasets``,
-``kdcore.distill.deep``, ``kdcore.distill.mnist`` (import them by name).
+Real data and the papers' experiments: ``kdcore.distill.datasets`` (MNIST and
+CIFAR-10 loaders), ``kdcore.distill.mnist`` (the MNIST two-layer table and the
+regime sweep), ``kdcore.distill.deep`` (the VGG teacher/student experiment in torch;
+torch is imported only when it runs), ``kdcore.distill.experiments`` (soft vs hard
+neuron requirement on synthetic tasks).
 """
 from __future__ import annotations
 
@@ -22,6 +25,16 @@ from .teachers import (
 )
 from .scaling import Arm, ScalingResult, fit_loglog, neuron_requirement, plot_scaling, scaling_study
 from .training import History, train, train_many
+from .datasets import cifar_pair, mnist_binary
+from .mnist import (
+    mnist_gamma,
+    mnist_regime_sweep,
+    mnist_table,
+    mnist_width_sweep,
+    plot_mnist_regime,
+    plot_mnist_width,
+)
+from .deep import plot_deep, plot_deep_width, run_deep_experiment, summarize_deep, summarize_deep_width
 
 __all__ = [
     "TwoLayerReLU",
@@ -52,4 +65,17 @@ __all__ = [
     "scaling_study",
     "fit_loglog",
     "plot_scaling",
+    "mnist_binary",
+    "cifar_pair",
+    "mnist_gamma",
+    "mnist_table",
+    "mnist_width_sweep",
+    "mnist_regime_sweep",
+    "plot_mnist_width",
+    "plot_mnist_regime",
+    "run_deep_experiment",
+    "summarize_deep",
+    "summarize_deep_width",
+    "plot_deep",
+    "plot_deep_width",
 ]

@@ -113,13 +113,14 @@ def compare_columns(table: pd.DataFrame, keys: Sequence[str], pairs: dict[str, s
         d = np.array([x[1] for x in diffs])
         statements.append(f"Of the {n_diff} that differ, ours is lower in {int((d < 0).sum())} and higher in "
                           f"{int((d > 0).sum())} (by {np.abs(d).min():.2f} to {np.abs(d).max():.2f}{unit}, median "
-                          f"{np.median(np.abs(d)):.2f}); the {max_listed} largest:")
+                          f"{np.median(np.abs(d)):.2f}); the {max_listed} largest follow.")
         diffs = sorted(diffs, key=lambda x: -x[0])[:max_listed]
     statements += [x[2] for x in diffs]
     if n_cmp:
         statements.insert(0, f"{n_cmp - n_diff} of {n_cmp} numbers agree with the paper within "
-                             f"max({tol:g}{unit}, twice our seed spread); {n_diff} {'differs' if n_diff == 1 else 'differ'}"
-                             + (" (below)." if n_diff else "."))
+                             f"max({tol:g}{unit}, twice our seed spread); {n_diff} "
+                             f"{'differs' if n_diff == 1 else 'differ'}"
+                             + ".")
     else:
         statements.insert(0, "No row of ours matches a row the paper printed: nothing to compare.")
     return statements
@@ -144,3 +145,21 @@ def gap_statement(table: pd.DataFrame, keys: Sequence[str], soft: str, hard: str
                    f"{_key_str(pt.loc[pg.idxmax()], keys)} ({pg.max():+.2f}), where ours is "
                    f"{og.loc[pg.idxmax()]:+.2f}.")
     return out
+
+
+def gap_headline(table: pd.DataFrame, soft: str, hard: str, paper_soft: str, paper_hard: str,
+                 agreement: str | None = None) -> str:
+    """One line: our soft-minus-hard gap range beside the paper's, and how many numbers agree."""
+    t = table.dropna(subset=[soft, hard])
+    if t.empty:
+        return agreement or ""
+    g = t[soft] - t[hard]
+    line = f"Soft minus hard labels: ours {g.min():+.2f} to {g.max():+.2f} points"
+    pt = t.dropna(subset=[paper_soft, paper_hard]) if paper_soft in t and paper_hard in t else t.iloc[:0]
+    if len(pt):
+        pg = pt[paper_soft] - pt[paper_hard]
+        line += f", the paper's {pg.min():+.2f} to {pg.max():+.2f}"
+    line += "."
+    if agreement:
+        line += " " + agreement.split(";")[0] + "."
+    return line

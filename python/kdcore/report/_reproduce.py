@@ -53,8 +53,9 @@ class Step:
     tables : ``tables(result) -> DataFrame | {caption: DataFrame}``; the first is the
         step's main table (default: the result itself).
     plots : functions ``plot(result)`` returning a figure (or axes); each becomes a PNG.
-    compare : ``compare(main_table) -> (table_for_report, [statements])``: adds the paper's
-        columns beside ours and says where they agree or differ.
+    compare : ``compare(main_table) -> (table_for_report, [statements][, headline])``: adds the
+        paper's columns beside ours and says where they agree or differ; the headline (default: the
+        first statement) is the one-line summary of the README's results section.
     needs : ``"crowd"``, ``"mnist"``, ``"cifar10"`` (the data folder) or ``"torch"``: the step is
         skipped, with the reason, when it is missing.
     """
@@ -221,9 +222,11 @@ def _run_step(step: Step, profile: str, seed: int, data_home, progress, fig_dir:
             raise TypeError(f"{step.key}: the experiment gave {type(tabs).__name__}, expected DataFrame tables")
         main_name = next(iter(tabs))
         if step.compare is not None:
-            shown, statements = step.compare(tabs[main_name])
+            out = step.compare(tabs[main_name])
+            shown, statements = out[0], out[1]
             tabs[main_name] = shown
             rec["statements"] = [str(s) for s in statements]
+            rec["headline"] = str(out[2]) if len(out) > 2 and out[2] else (rec["statements"] or [None])[0]
         rec["table"] = table_json(tabs[main_name])
         rec["tables"] = {name: table_json(t) for name, t in tabs.items() if name != main_name}
         rec["_tabs"] = tabs
@@ -295,6 +298,8 @@ def _write_markdown(path: Path, meta: dict, records: list[dict]) -> list[str]:
                     out += ([f"**{name}**", ""] if name else []) + [markdown_table(t), ""]
                     if i == 0 and r["statements"]:
                         out += ["*Ours vs the paper:*", ""] + [f"- {s}" for s in r["statements"]] + [""]
+                        if r.get("headline") and r["headline"] not in r["statements"]:
+                            out += [f"*In short:* {r['headline']}", ""]
                 for f in r["figures"]:
                     out += [f"![{r['title']}]({f})", ""]
             out += [f"<sub>{r['key']}: {r['seconds']:.1f} s, seed {r['seed']}, profile {r['profile']}</sub>", ""]

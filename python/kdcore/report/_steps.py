@@ -85,7 +85,18 @@ def _phase_compare(t: pd.DataFrame):
                          "and the grid of n is coarse)."))
     st.append("The paper proves exact recovery once n >= C log d (C depends on the reliabilities); it prints "
               "no numeric threshold, so the comparison is of the scaling only.")
-    return t, st
+    heads = []
+    for regime, g in t.groupby("regime", sort=False):
+        ok = g[g["exact recovery rate"] >= 1.0]
+        top = g[g["n_workers"] == g["n_workers"].max()]
+        acc = f"typing accuracy {top['typing accuracy'].min():.3f}-{top['typing accuracy'].max():.3f} at n = " \
+              f"{int(top['n_workers'].iloc[0])}"
+        if len(ok):
+            found = ", ".join(f"n* = {int(h['n_workers'].min())} at d = {d:g}" for d, h in ok.groupby("d"))
+            heads.append(f"{regime}: exact recovery {found} ({acc})")
+        else:
+            heads.append(f"{regime}: no exact recovery on this grid ({acc})")
+    return t, st, "Spectral typing, " + "; ".join(heads) + "."
 
 
 def _typing_plots(raw):
@@ -173,7 +184,8 @@ def _pseudo_tables(raw: pd.DataFrame) -> dict:
 def _pseudo_compare(t: pd.DataFrame):
     st = _gain_statements(t, "DS plain", "DS type-aware (guard)", " points", False, "Pseudo-real, DS", 100)
     if "DS oracle types" in t:
-        st.append(f"With the planted types known, DS changes by {100 * (t['DS oracle types'] - t['DS plain']).mean():+.2f}"
+        gain = 100 * (t["DS oracle types"] - t["DS plain"]).mean()
+        st.append(f"With the planted types known, DS changes by {gain:+.2f}"
                   " points of accuracy on average.")
     st.append("An independent check (PAPERS.md B.3) found the label-free spectral split at chance on 9 of 10 "
               "pseudo-real datasets; the typing table shows ours.")
@@ -196,11 +208,13 @@ def _real_compare(t: pd.DataFrame):
         diff = 100 * (ds["plain"] - ds["crowd-kit"])
         st.append(f"Plain DS vs crowd-kit's DawidSkene (reference accuracies of shared/data/README.md): within 0.5 "
                   f"points on {int((diff.abs() <= 0.5).sum())} of {len(ds)} datasets, better on "
-                  f"{int((diff > 0.5).sum())}, worse on {int((diff < -0.5).sum())} (largest gap {diff.abs().max():.2f}).")
+                  f"{int((diff > 0.5).sum())}, worse on {int((diff < -0.5).sum())} "
+                  f"(largest gap {diff.abs().max():.2f}).")
     st += _gain_statements(t, "plain", "type_aware_guard", " points", False, "Real data, guard on", 100)
     st += _gain_statements(t, "plain", "type_aware_no_guard", " points", False, "Real data, guard off", 100)
     st.append(f"The guard split the tasks on {int(t['split_used'].sum())} of {len(t)} (dataset, aggregator) pairs.")
-    return t, st
+    head = next((x for x in st if x.startswith("Real data, guard on")), st[0] if st else None)
+    return t, st, head
 
 
 def _plot(module: str, name: str, transform=None):
@@ -283,22 +297,27 @@ def _mnist_compare(table: pd.DataFrame):
     st.append("Our soft labels are the teacher's sigmoid(f) at temperature 1 (T1) and the kernel-limit teacher "
               "(kernel); the paper's learning rate, steps, soft-label form and radius are unpublished, so both arms "
               "get the same tuned budget (lr chosen on validation) and every radius is shown.")
-    return t.rename(columns={"T1": "soft (T1)", "T1_std": "soft_std"}), st
+    head = _paper.gap_headline(t, "T1", "hard", "paper_soft", "paper_hard", st[0])
+    return t.rename(columns={"T1": "soft (T1)", "T1_std": "soft_std"}), st, head
 
 
 def _mnist_plot(table: pd.DataFrame):
+    """Accuracy vs student width, hard and soft, ours beside the paper's: one panel per variant
+    (columns) and projection radius (rows)."""
     from . import plotting
 
     variants = list(dict.fromkeys(table["variant"]))
-    fig, axes = plotting.figure(ncols=len(variants))
-    axes = axes if isinstance(axes, list) else [axes]
     radius = table["radius"].map(_radius_str)
-    B = "1" if (radius == "1").any() else radius.iloc[0]
-    for ax, v in zip(axes, variants):
-        t = table[(table["variant"] == v) & (radius == B)]
-        plotting.paper_vs_ours(t, x="m", ours=["hard", "T1"], paper=["paper_hard", "paper_soft"],
-                               err=["hard_std", "T1_std"], labels=["hard", "soft"], xlabel="student width m",
-                               ylabel="test accuracy (%)", title=f"MNIST {v}, radius B = {B}", ax=ax)
+    radii = list(dict.fromkeys(radius))
+    fig, axes = plotting.figure(ncols=len(variants), nrows=len(radii))
+    axes = axes if isinstance(axes, list) else [axes]
+    for i, B in enumerate(radii):
+        for j, v in enumerate(variants):
+            t = table[(table["variant"] == v) & (radius == B)]
+            plotting.paper_vs_ours(t, x="m", ours=["hard", "T1"], paper=["paper_hard", "paper_soft"],
+                                   err=["hard_std", "T1_std"], labels=["hard", "soft"], xlabel="student width m",
+                                   ylabel="test accuracy (%)", title=f"MNIST {v}, radius B = {B}",
+                                   ax=axes[i * len(variants) + j])
     return fig
 
 
@@ -317,7 +336,8 @@ def _deep_compare(table: pd.DataFrame):
     spread = {m: f"{m}_std" for m in ("teacher", "hard", "soft")}
     st = _paper.compare_columns(table, ["noise_var"], pairs, spread=spread)
     st += _paper.gap_statement(table, ["noise_var"], "soft", "hard", "paper_soft", "paper_hard")
-    return _paper.interleave(table, {**pairs, "soft_minus_hard": "paper_soft_minus_hard"}), st
+    head = _paper.gap_headline(table, "soft", "hard", "paper_soft", "paper_hard", st[0])
+    return _paper.interleave(table, {**pairs, "soft_minus_hard": "paper_soft_minus_hard"}), st, head
 
 
 def _deep_plot(raw):
