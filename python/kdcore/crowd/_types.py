@@ -391,7 +391,12 @@ class TaskTypeClustering:
         ke = min(k + 1, r.n_tasks)
         seed = int(rng.integers(2**31))
         vals, vecs, info = spectral_embedding(r, values, ke, backend=be, seed=seed, n_threads=self._nt)
-        emb = vecs * vals[None, :] / max(abs(vals[0]), 1e-300) * np.sqrt(r.n_tasks)
+        # scale by the top eigenvalue; when the operator is numerically zero (no two answers
+        # of a task carry signal) dividing by it blew round-off up to 1e284 and k-means then
+        # produced NaN: no signal gives an all-zero embedding (found by test_properties)
+        top = max(abs(vals[0]), float(np.abs(vals).max(initial=0.0)))
+        signal = top > 1e-10 * max(1.0, float((values * values).sum()))
+        emb = vecs * vals[None, :] / top * np.sqrt(r.n_tasks) if signal else np.zeros_like(vecs)
         # fix signs: the largest-|.| entry of each eigenvector positive (reproducible output)
         for c in range(emb.shape[1]):
             if emb[np.argmax(np.abs(emb[:, c])), c] < 0:
