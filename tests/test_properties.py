@@ -26,7 +26,7 @@ import pandas as pd
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
+from hypothesis import HealthCheck, assume, example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from hypothesis.extra import numpy as hnp  # noqa: E402
 
@@ -135,12 +135,24 @@ def _nonint_float(a: np.ndarray) -> bool:
     if a.dtype.kind == "f":
         f = a[np.isfinite(a)]
         return bool((f != np.floor(f)).any())
-    if a.dtype == object and len(a) and all(isinstance(v, float) for v in a):
-        return any(np.isfinite(v) and v != np.floor(v) for v in a)
+    if a.dtype == object and len(a) and all(isinstance(v, (int, float)) for v in a):
+        return any(isinstance(v, float) and np.isfinite(v) and v != np.floor(v) for v in a)
     return False
 
 
+def _case(t, w, lab):
+    return ([t, w, lab], [np.asarray(t), np.asarray(w), np.array(lab, dtype=object)
+                          if isinstance(lab, list) else lab], {})
+
+
+_Z = np.zeros(11, dtype=np.int8)
+
+
 @given(answer_columns(), st.sampled_from(["error", "keep_first", "keep_last"]))
+@example(_case(_Z, _Z, [0] * 10 + [0.5]), "error")                  # a list of numbers: float, refused
+@example(_case(_Z, _Z, np.array([0.5] * 11, dtype=object)), "error")  # object floats: one class
+@example(_case(np.zeros(9, np.int8), np.zeros(9, np.int8), np.array([0] * 8 + [1], np.int8)), "keep_first")
+@example(_case(np.array(["", 0], dtype=object), np.array([0, 1]), np.array([0, 1])), "error")  # mixed-type ids
 @examples(200)
 def test_responses_from_arrays(data, duplicates):
     cols, raw, _ = data
@@ -155,10 +167,12 @@ def test_responses_from_arrays(data, duplicates):
             assert "empty" in msg
         elif _bad_value(t) or _bad_value(w) or _bad_value(lab):
             assert "non-finite" in msg or "missing" in msg, msg
-        elif _nonint_float(lab):
+        elif lab.dtype.kind == "f" and _nonint_float(lab):
             assert "non-integer" in msg, msg
         elif "duplicate" in msg:
             assert duplicates == "error"
+        elif "non-integer" in msg:  # an object column of numbers: numpy made it float when given as a list
+            assert _nonint_float(lab), msg
         else:
             assert "one class" in msg or "complex" in msg, msg
         return
