@@ -140,14 +140,6 @@ void worker_counts_t(const index_t* indptr, const code_t* wt, const code_t* wl, 
     catcher.rethrow();
 }
 
-inline int thread_id() {
-#ifdef KDCORE_HAVE_OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
-
 // The same counts from the task-major view: each thread streams a contiguous range
 // of tasks (post read in order) and scatters into its own W x K x TK buffer; the
 // buffers are then summed worker by worker. Used when post is too large for the
@@ -162,7 +154,7 @@ void task_major_counts_t(const index_t* indptr, const code_t* tw, const code_t* 
     ExceptionCatcher catcher;
     KDCORE_OMP(parallel num_threads(n_threads))
     {
-        std::vector<double>& buf = bufs[static_cast<std::size_t>(thread_id())];
+        std::vector<double>& buf = bufs[static_cast<std::size_t>(thread_num())];
         catcher.run([&] { buf.assign(static_cast<std::size_t>(W) * stride, 0.0); });
         KDCORE_OMP(for schedule(static))
         for (code_t j = 0; j < n_tasks; ++j) {

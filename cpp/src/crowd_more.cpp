@@ -22,13 +22,6 @@ inline int threads_for(int n_threads, index_t work) {
 // Sums in this file that cross threads are kept per thread and added in thread
 // order afterwards, never with an OpenMP reduction (which adds the partials in
 // arrival order): the same thread count gives bit-identical results.
-inline int thread_index() {
-#ifdef KDCORE_HAVE_OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
 inline double sum_in_order(const std::vector<double>& part) {
     double s = 0.0;
     for (double v : part) s += v;
@@ -72,13 +65,9 @@ void pairwise_agreement(const index_t* t_indptr, const code_t* t_worker, const c
     int used = 1;
     KDCORE_OMP(parallel num_threads(nt))
     {
-        int tid = 0, nthr = 1;
-#ifdef KDCORE_HAVE_OPENMP
-        tid = omp_get_thread_num();
-        nthr = omp_get_num_threads();
+        const int tid = thread_num(), nthr = team_size();
         KDCORE_OMP(single)
         used = nthr;
-#endif
         double* S = tid == 0 ? sum : priv.data() + 2 * cells * static_cast<std::size_t>(tid - 1);
         double* C = tid == 0 ? count : S + cells;
         KDCORE_OMP(for schedule(static))
@@ -139,12 +128,9 @@ void kos(const index_t* t_indptr, const code_t* t_worker, const code_t* t_label,
         KDCORE_OMP(parallel num_threads(nt))
         {
             double ssx = 0.0;
-            int tid = 0;
-#ifdef KDCORE_HAVE_OPENMP
-            tid = omp_get_thread_num();
+            const int tid = thread_num();
             KDCORE_OMP(single)
-            used = omp_get_num_threads();
-#endif
+            used = team_size();
             double* T = priv.data() + W * static_cast<std::size_t>(tid);
             KDCORE_OMP(for schedule(static))
             for (code_t j = 0; j < n_tasks; ++j) {
@@ -177,7 +163,7 @@ void kos(const index_t* t_indptr, const code_t* t_worker, const code_t* t_label,
                 y[p] = ye;
                 ssy += ye * ye;
             }
-            ssy_part[static_cast<std::size_t>(thread_index())] = ssy;
+            ssy_part[static_cast<std::size_t>(thread_num())] = ssy;
         }
         const double ssy = sum_in_order(ssy_part);
         const double ry = std::sqrt(ssy / n_d);
@@ -218,7 +204,7 @@ double glad_e_step(const index_t* t_indptr, const code_t* t_worker, const code_t
         for (int k = 0; k < K; ++k) row[k] += base;
         loglik += normalise_log_row(row, K);
     }
-    part[static_cast<std::size_t>(thread_index())] = loglik;
+    part[static_cast<std::size_t>(thread_num())] = loglik;
     }
     return sum_in_order(part);
 }
@@ -242,12 +228,9 @@ double glad_objective(const index_t* t_indptr, const code_t* t_worker, const cod
     KDCORE_OMP(parallel num_threads(nt))
     {
         double q = 0.0;
-        int tid = 0;
-#ifdef KDCORE_HAVE_OPENMP
-        tid = omp_get_thread_num();
+        const int tid = thread_num();
         KDCORE_OMP(single)
-        used = omp_get_num_threads();
-#endif
+        used = team_size();
         double* ga = priv.data() + W * static_cast<std::size_t>(tid);
         KDCORE_OMP(for schedule(static))
         for (code_t j = 0; j < n_tasks; ++j) {
@@ -318,7 +301,7 @@ double mace_e_step(const index_t* t_indptr, const code_t* t_worker, const code_t
         for (int k = 0; k < K; ++k) row[k] += base;
         loglik += normalise_log_row(row, K);
     }
-    part[static_cast<std::size_t>(thread_index())] = loglik;
+    part[static_cast<std::size_t>(thread_num())] = loglik;
     }
     return sum_in_order(part);
 }
@@ -326,7 +309,7 @@ double mace_e_step(const index_t* t_indptr, const code_t* t_worker, const code_t
 void mace_counts(const index_t* w_indptr, const code_t* w_task, const code_t* w_label, code_t n_workers, int K,
                  const double* post, const double* spam, const double* strat, double* know_counts,
                  double* strat_counts, int n_threads) {
-    const int nt = threads_for(n_threads, w_indptr[n_workers]);
+    [[maybe_unused]] const int nt = threads_for(n_threads, w_indptr[n_workers]);
     KDCORE_OMP(parallel for schedule(dynamic, 16) num_threads(nt))
     for (code_t i = 0; i < n_workers; ++i) {
         const double s0 = spam[2 * static_cast<std::size_t>(i)], s1 = spam[2 * static_cast<std::size_t>(i) + 1];

@@ -169,12 +169,9 @@ void HollowGram::apply_sparse(const double* u, double* q, int n_threads) const {
     int used = 1;
     ExceptionCatcher ex;
     KDCORE_OMP(parallel num_threads(nt)) {
-        int tid = 0;
-#ifdef KDCORE_HAVE_OPENMP
-        tid = omp_get_thread_num();
+        const int tid = thread_num();
         KDCORE_OMP(single)
-        used = omp_get_num_threads();
-#endif
+        used = team_size();
         std::vector<double>& loc = tid == 0 ? M : locs[static_cast<std::size_t>(tid)];
         if (tid != 0) ex.run([&] { loc.assign(nn, 0.0); });
         KDCORE_OMP(barrier)
@@ -219,12 +216,9 @@ void HollowGram::apply_dense(const double* u, double* q, int n_threads) const {
     int used = 1;
     ExceptionCatcher ex;
     KDCORE_OMP(parallel num_threads(n_threads)) {
-        int tid = 0;
-#ifdef KDCORE_HAVE_OPENMP
-        tid = omp_get_thread_num();
+        const int tid = thread_num();
         KDCORE_OMP(single)
-        used = omp_get_num_threads();
-#endif
+        used = team_size();
         std::vector<double>& loc = tid == 0 ? M : locs[static_cast<std::size_t>(tid)];
         if (tid != 0) ex.run([&] { loc.assign(nn, 0.0); });
         KDCORE_OMP(barrier)

@@ -378,12 +378,9 @@ void twolayer_train(const T* X, index_t n, index_t n_train, index_t d, T* W, con
             int used = 1;  // threads the runtime actually gave (only their buffers are summed)
             KDCORE_OMP(parallel num_threads(nt))
             {
-                int tid = 0;
-#ifdef KDCORE_HAVE_OPENMP
-                tid = omp_get_thread_num();
+                const int tid = thread_num();
                 KDCORE_OMP(single)
-                used = omp_get_num_threads();
-#endif
+                used = team_size();
                 T* G = &Gbuf[tid * gstride];
                 T* H = &Hbuf[tid * R * Gmax];
                 double* acc = &accbuf[tid * Kmax * 4];

@@ -58,6 +58,23 @@ int get_num_threads() noexcept;           // what n_threads = 0 resolves to
 int resolve_threads(int n_threads);       // the policy above
 const char* simd_level() noexcept;        // "avx2-fma" or "baseline" (what the clones pick here)
 
+// This thread's index in the current OpenMP team and the team's size
+// (0 and 1 outside a parallel region, and always without OpenMP).
+inline int thread_num() noexcept {
+#ifdef KDCORE_HAVE_OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+inline int team_size() noexcept {
+#ifdef KDCORE_HAVE_OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
 // ---- exceptions inside parallel regions -------------------------------------
 class ExceptionCatcher {
 public:
