@@ -14,9 +14,9 @@ Peak memory, two ways (both in ``extra_info``):
   objects, not the C++ core's own std::vector scratch (for DawidSkene: W*K*T*K
   doubles plus one K*T*K buffer per thread, 32 KB here), so it is the number the
   goal is checked on;
-- ``peak_rss_mb``: Linux VmHWM (reset by writing 5 to /proc/self/clear_refs)
-  minus VmRSS before the timed fit. It undercounts allocations that reuse heap
-  pages the process already holds, so it is recorded only as a cross-check.
+- ``peak_rss_mb``: Linux VmHWM minus VmRSS around the timed fit, measured by
+  benchmarks/_memory.py (freed heap returned with malloc_trim, then the peak reset
+  through /proc/self/clear_refs); recorded as a cross-check.
 
     PYTHONPATH=python python -m pytest benchmarks/bench_crowd.py --benchmark-enable \
         --benchmark-group-by=group -q -s
@@ -30,6 +30,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
+from _memory import PeakRSS
 from kdcore.crowd import DawidSkene, MajorityVote, accuracy, simulate
 
 HAS_CROWDKIT = importlib.util.find_spec("crowdkit") is not None
@@ -38,35 +39,18 @@ THREADS = 2
 RESULTS: dict[tuple[str, str], dict] = {}  # (method, backend) -> {"time": s, "peak_mb": MB}
 
 
-def _status_kb(key: str) -> int | None:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-class PeakMemory:
-    """Extra peak resident memory (MB) while the block runs (Linux /proc; None elsewhere)."""
+class PeakMemory(PeakRSS):
+    """Extra peak resident memory (``mb``) and CPU seconds of all threads (``cpu``) while the block runs."""
 
     def __enter__(self):
         self.cpu0 = time.process_time()  # CPU seconds of all threads: robust to a busy machine
-        self.before = None
-        try:
-            with open("/proc/self/clear_refs", "w") as f:
-                f.write("5")  # reset VmHWM to the current RSS
-            self.before = _status_kb("VmRSS")
-        except OSError:
-            pass
-        return self
+        return super().__enter__()
 
     def __exit__(self, *exc):
         self.cpu = time.process_time() - self.cpu0
-        hwm = _status_kb("VmHWM")
-        self.mb = None if self.before is None or hwm is None else (hwm - self.before) / 1024.0
+        super().__exit__(*exc)
+        self.mb = self.extra_mb
+        return False
 
 
 @pytest.fixture(scope="module")

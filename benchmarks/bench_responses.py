@@ -96,31 +96,23 @@ PEAK_SCRIPT = textwrap.dedent("""
     perm = rng.permutation({n})
     t, w, lab = t[perm], w[perm], rng.integers(0, 2, {n})
     del perm
-    def status(key):
-        for line in open("/proc/self/status"):
-            if line.startswith(key):
-                return int(line.split()[1])
-    import ctypes, gc
-    gc.collect()
-    ctypes.CDLL("libc.so.6").malloc_trim(0)          # give freed heap pages back, so reuse shows in RSS
-    open("/proc/self/clear_refs", "w").write("5")   # reset the peak (VmHWM) to the current RSS
-    base = status("VmRSS:")
-    r = Responses.from_arrays(t, w, lab)
-    peak = status("VmHWM:")
-    print(json.dumps({{"extra_kib": peak - base, "input_kib": (t.nbytes + w.nbytes + lab.nbytes) // 1024}}))
+    from _memory import PeakRSS
+    with PeakRSS() as mem:
+        r = Responses.from_arrays(t, w, lab)
+    print(json.dumps({{"extra_mb": mem.extra_mb, "input_mb": (t.nbytes + w.nbytes + lab.nbytes) / 2**20}}))
 """)
 
 
 def test_goal_peak_memory_at_most_3x_inputs(benchmark, machine_info):
     """Peak RSS growth while building (result included), in a fresh process, vs the three int64 inputs.
 
-    Linux only: the peak is reset with /proc/self/clear_refs just before the build."""
+    Linux only: benchmarks/_memory.py returns freed heap pages and resets the peak just before the build."""
     if not sys.platform.startswith("linux"):
         pytest.skip("peak-RSS reset needs Linux /proc")
     script = PEAK_SCRIPT.format(path=sys.path, n=N, n_tasks=N_TASKS, n_workers=N_WORKERS)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     res = json.loads(out.stdout.strip().splitlines()[-1])
-    factor = res["extra_kib"] / res["input_kib"]
+    factor = res["extra_mb"] / res["input_mb"]
     benchmark.group = "responses peak memory"
     benchmark.extra_info.update(machine_info, peak_over_input=factor, **res)
     benchmark.pedantic(lambda: None, rounds=1)

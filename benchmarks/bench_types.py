@@ -69,20 +69,16 @@ _MEM_SCRIPT = textwrap.dedent("""
     r, truth, types, rel = simulate.two_type(%d, %d, 1.0, regime="specialist", random_state=0)
     del truth, rel
     import gc; gc.collect()
-    def rss(field):
-        for line in open("/proc/self/status"):
-            if line.startswith(field):
-                return int(line.split()[1]) / 1024.0
-    base = rss("VmRSS:")
-    open("/proc/self/clear_refs", "w").write("5")   # reset the peak (VmHWM) to the current RSS
-    TaskTypeClustering(method="spectral", random_state=0).fit(r)
-    print(json.dumps({"data_mb": base, "peak_mb": rss("VmHWM:")}))
+    from _memory import PeakRSS
+    with PeakRSS() as mem:
+        TaskTypeClustering(method="spectral", random_state=0).fit(r)
+    print(json.dumps({"data_mb": mem.before_mb, "peak_mb": mem.peak_mb}))
 """)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="peak memory read from /proc (Linux)")
 def test_spectral_typing_peak_memory(machine_info):
-    env = dict(os.environ)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))  # the child imports benchmarks/_memory.py
     out = subprocess.run([sys.executable, "-c", _MEM_SCRIPT % (N_TASKS, N_WORKERS)], capture_output=True, text=True,
                          env=env, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]

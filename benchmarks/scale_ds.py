@@ -7,8 +7,9 @@ Not a pytest file (it takes a minute): run
 
     PYTHONPATH=python python benchmarks/scale_ds.py [--threads 2] [--sizes 1e6 1e7]
 
-Peak memory: Linux VmHWM after resetting it (write 5 to /proc/self/clear_refs)
-minus VmRSS before the fit: everything the fit allocates, C++ included. The
+Peak memory: Linux VmHWM minus VmRSS around the fit (benchmarks/_memory.py: freed
+heap returned with malloc_trim, then the peak reset through /proc/self/clear_refs):
+everything the fit allocates, C++ included. The
 Responses object itself (built before) is reported separately.
 """
 from __future__ import annotations
@@ -18,26 +19,8 @@ import time
 
 import numpy as np
 
+from _memory import PeakRSS
 from kdcore.crowd import DawidSkene, accuracy, simulate
-
-
-def _status_kb(key: str):
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-
-
-def _reset_peak() -> int | None:
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        return None
-    return _status_kb("VmRSS")
 
 
 def _responses_mb(r) -> float:
@@ -53,12 +36,11 @@ def run(n_responses: int, n_threads: int, n_iter: int = 100) -> dict:
     r, truth = simulate.dawid_skene(n_tasks, n_workers, 2, answers_per_task=10, skill_range=(0.55, 0.9),
                                     random_state=0)
     t_sim = time.perf_counter() - t0
-    before = _reset_peak()
-    t0, c0 = time.perf_counter(), time.process_time()
-    ds = DawidSkene(n_iter=n_iter, tol=0.0, n_threads=n_threads).fit(r)
-    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    hwm = _status_kb("VmHWM")
-    peak = None if before is None or hwm is None else (hwm - before) / 1024
+    with PeakRSS() as mem:
+        t0, c0 = time.perf_counter(), time.process_time()
+        ds = DawidSkene(n_iter=n_iter, tol=0.0, n_threads=n_threads).fit(r)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    peak = mem.extra_mb
     return {"responses": r.n_responses, "tasks": n_tasks, "workers": n_workers, "simulate_s": t_sim,
             "fit_s": wall, "cpu_s": cpu, "per_round_ms": wall / n_iter * 1e3, "peak_extra_mb": peak,
             "responses_mb": _responses_mb(r), "accuracy": accuracy(ds.labels_, truth)}
