@@ -453,3 +453,112 @@ def test_public_exports_resolve():
         assert getattr(crowd, name) is not None, name
     with pytest.raises(AttributeError, match="no attribute"):
         crowd.NotAnAggregator  # noqa: B018
+
+
+# ------------------------------------------------------------------ the compiled EM loop (_core.em_run)
+def _loop_numpy(r, post, smoothing, n_iter, tol, one_coin, init_ll=None):
+    """The EM rounds step by step through the numpy twins (DawidSkene._loop)."""
+    est = (OneCoinDawidSkene if one_coin else DawidSkene)(n_iter=n_iter, tol=tol, smoothing=smoothing)
+    est._be, est._threads, est._smooth = "numpy", 1, smoothing
+    return est._loop(r, post, init_ll)
+
+
+def _planted_two_types(n_tasks, K, seed):
+    """Answers with a typed model so that (T = 2) posteriors are not degenerate."""
+    r, _ = simulate.dawid_skene(n_tasks, 25, K, answers_per_task=6, skill_range=(0.4, 0.95), random_state=seed)
+    rng = np.random.default_rng(seed)
+    post = rng.dirichlet(np.ones(2 * K), size=r.n_tasks).reshape(r.n_tasks, 2, K)
+    return r, post
+
+
+@needs_cpp
+@pytest.mark.parametrize("T, K", [(1, 2), (1, 3), (1, 5), (1, 7), (2, 2), (2, 3), (2, 5)])
+@pytest.mark.parametrize("one_coin", [False, True])
+@pytest.mark.parametrize("strategy", [1, 2])  # E-step + worker-major counts, fused task-major pass
+def test_em_run_matches_the_step_by_step_loop(T, K, one_coin, strategy, monkeypatch):
+    monkeypatch.setattr(_em, "_RUN_STRATEGY", strategy)
+    r, post0 = _planted_two_types(600, K, seed=10 * K + T)
+    post0 = post0[:, :T, :] / post0[:, :T, :].sum(axis=(1, 2), keepdims=True)
+    for smoothing in (0.0, 0.3):
+        post, params, prior, hist, n, conv = _em._run(r, post0, smoothing, 15, 0.0, None, 1, one_coin)
+        post_np, params_np, prior_np, hist_np, n_np, conv_np = _loop_numpy(r, post0, smoothing, 15, 0.0, one_coin)
+        assert (n, conv) == (n_np, conv_np) == (15, False)
+        np.testing.assert_allclose(post, post_np, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(params, params_np, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(prior, prior_np, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(hist, hist_np, rtol=1e-10)
+
+
+@needs_cpp
+@pytest.mark.parametrize("strategy", [0, 1, 2])
+def test_em_run_two_threads_agree_and_are_deterministic(strategy, monkeypatch):
+    # 80,000 answers: above the one-thread cutoff, so the per-thread tables are really summed
+    monkeypatch.setattr(_em, "_RUN_STRATEGY", strategy)
+    r, _ = simulate.dawid_skene(16000, 200, 3, answers_per_task=5, random_state=4)
+    est = DawidSkene(n_iter=1).fit(r)
+    post0 = est._init_post(r)
+    one = _em._run(r, post0, 0.0, 20, 0.0, None, 1)
+    two = _em._run(r, post0, 0.0, 20, 0.0, None, 2)
+    again = _em._run(r, post0, 0.0, 20, 0.0, None, 2)
+    for a, b in zip(two[:3], again[:3]):
+        np.testing.assert_array_equal(a, b)  # same thread count: bit-identical
+    for a, b in zip(one[:3], two[:3]):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(one[3], two[3], rtol=1e-12)
+
+
+@needs_cpp
+@pytest.mark.parametrize("cls", [DawidSkene, OneCoinDawidSkene])
+def test_em_run_stops_at_the_same_round_as_the_loop(cls):
+    r, _ = simulate.dawid_skene(2000, 30, 3, answers_per_task=4, random_state=12)
+    for tol in (1e-3, 1e-6):
+        a = cls(tol=tol, backend="cpp").fit(r)
+        b = cls(tol=tol, backend="numpy").fit(r)
+        assert a.converged_ and b.converged_ and a.n_iter_ == b.n_iter_ < 100
+        np.testing.assert_allclose(a.loss_history_, b.loss_history_, rtol=1e-10)
+    if HAS_SPECTRAL:  # a start with a log-likelihood before round 1 (init_loglik)
+        a = cls(init="spectral", random_state=0, backend="cpp").fit(r)
+        b = cls(init="spectral", random_state=0, backend="numpy").fit(r)
+        assert a.n_iter_ == b.n_iter_
+        np.testing.assert_allclose(a.probas_.to_numpy(), b.probas_.to_numpy(), atol=1e-8)
+
+
+@needs_cpp
+def test_em_run_perfect_workers_and_extreme_scores_stay_finite():
+    # 40 perfect workers per task: log-scores near 40 * log(1e-300) = -27,600, where the
+    # vectorised exp must give 0 (not NaN or a wrapped exponent)
+    r, truth = simulate.one_coin(300, 40, 2, answers_per_task=40, skill_range=(1.0, 1.0), random_state=1)
+    for strategy in (1, 2):
+        ds = DawidSkene(n_iter=5, tol=0.0)
+        _em._RUN_STRATEGY = strategy
+        try:
+            ds.fit(r)
+        finally:
+            _em._RUN_STRATEGY = 0
+        assert np.isfinite(ds.probas_.to_numpy()).all() and np.isfinite(ds.loss_history_).all()
+        assert accuracy(ds.labels_, truth) == 1.0
+        assert set(np.unique(ds.probas_.to_numpy())) <= {0.0, 1.0}
+
+
+@needs_cpp
+def test_em_run_refuses_bad_arguments_and_codes():
+    from kdcore import _core
+
+    r, _ = simulate.one_coin(20, 3, 2, answers_per_task=2, random_state=0)
+    args = (r.task_indptr, r.task_worker, r.task_label, r.worker_indptr, r.worker_task, r.worker_label, 20, 3)
+    post = np.full((20, 1, 2), 0.5)
+    with pytest.raises(ValueError, match="strategy"):
+        _core.em_run(*args, post, 0.0, False, 5, 0.0, np.nan, 1e-300, 1, 3)
+    with pytest.raises(ValueError, match="n_iter"):
+        _core.em_run(*args, post, 0.0, False, 0, 0.0, np.nan, 1e-300, 1, 0)
+    with pytest.raises(ValueError, match="post"):
+        _core.em_run(*args, np.full((19, 1, 2), 0.5), 0.0, False, 5, 0.0, np.nan, 1e-300, 1, 0)
+    with pytest.raises(ValueError, match="smoothing"):
+        _core.em_run(*args, post, -1.0, False, 5, 0.0, np.nan, 1e-300, 1, 0)
+    with pytest.raises(ValueError, match="prob_floor"):
+        _core.em_run(*args, post, 0.0, False, 5, 0.0, np.nan, 0.0, 1, 0)
+    bad = r.task_worker.copy()
+    bad[3] = 9
+    for strategy in (1, 2):
+        with pytest.raises(ValueError, match="worker code 9"):
+            _core.em_run(r.task_indptr, bad, *args[2:], post, 0.0, False, 5, 0.0, np.nan, 1e-300, 1, strategy)

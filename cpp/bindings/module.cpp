@@ -239,6 +239,50 @@ void bind_crowd(py::module_& m) {
         "(optional) lets it stream task-major when faster; strategy 0 = automatic, 1 = worker-major, 2 = task-major.");
 
     m.def(
+        "em_run",
+        [](const carray<index_t>& task_indptr, const carray<code_t>& task_worker, const carray<code_t>& task_label,
+           const carray<index_t>& worker_indptr, const carray<code_t>& worker_task, const carray<code_t>& worker_label,
+           code_t n_tasks, code_t n_workers, const carray<double>& post, double smoothing, bool one_coin, int n_iter,
+           double tol, double init_loglik, double prob_floor, int n_threads, int strategy) {
+            const CsrView tv = csr_view(task_indptr, task_worker, task_label, n_tasks, "task view");
+            const CsrView wv = csr_view(worker_indptr, worker_task, worker_label, n_workers, "worker view");
+            if (task_worker.shape(0) != worker_task.shape(0))
+                throw std::invalid_argument("the task and worker views hold different numbers of answers");
+            kdcore::AnswerViews v{wv.indptr, wv.idx, wv.lab, tv.indptr, tv.idx, tv.lab};
+            if (strategy < 0 || strategy > 2) throw std::invalid_argument("strategy must be 0, 1 or 2");
+            if (n_iter < 1) throw std::invalid_argument("n_iter must be >= 1");
+            if (post.ndim() != 3) throw std::invalid_argument("post: expected a 3-d array (n_tasks, T, K)");
+            const py::ssize_t T = post.shape(1), K = post.shape(2);
+            expect_shape(post, {n_tasks, T, K}, "post");
+            carray<double> out_post({static_cast<py::ssize_t>(n_tasks), T, K});
+            std::copy(post.data(), post.data() + post.size(), out_post.mutable_data());
+            carray<double> params = one_coin ? carray<double>({T, static_cast<py::ssize_t>(n_workers)})
+                                             : carray<double>({T, static_cast<py::ssize_t>(n_workers), K, K});
+            carray<double> prior({T, K});
+            std::vector<double> history(static_cast<std::size_t>(n_iter));
+            double* pp = out_post.mutable_data();
+            double* pa = params.mutable_data();
+            double* pr = prior.mutable_data();
+            kdcore::EmRunResult res;
+            {
+                py::gil_scoped_release nogil;
+                res = kdcore::em_run(v, n_tasks, n_workers, static_cast<int>(T), static_cast<int>(K), smoothing,
+                                     one_coin, n_iter, tol, init_loglik, prob_floor, pp, pa, pr, history.data(),
+                                     n_threads, static_cast<kdcore::MStepStrategy>(strategy));
+            }
+            history.resize(static_cast<std::size_t>(res.n_iter));
+            return py::make_tuple(out_post, params, prior, history, res.n_iter, res.converged, res.loglik);
+        },
+        py::arg("task_indptr"), py::arg("task_worker"), py::arg("task_label"), py::arg("worker_indptr"),
+        py::arg("worker_task"), py::arg("worker_label"), py::arg("n_tasks"), py::arg("n_workers"), py::arg("post"),
+        py::arg("smoothing"), py::arg("one_coin"), py::arg("n_iter"), py::arg("tol"), py::arg("init_loglik"),
+        py::arg("prob_floor"), py::arg("n_threads") = 0, py::arg("strategy") = 0,
+        "The whole Dawid-Skene (or one-coin) EM loop from initial posteriors: (post, conf (T, W, K, K) or skill "
+        "(T, W), prior (T, K), history (-loglik per answer per round), n_iter, converged, loglik). init_loglik = "
+        "NaN: no log-likelihood before the first round. strategy: 0 automatic, 1 E-step then worker-major "
+        "counts, 2 fused task-major pass.");
+
+    m.def(
         "vote_scores",
         [](const carray<index_t>& task_indptr, const carray<code_t>& task_worker, const carray<code_t>& task_label,
            code_t n_tasks, code_t n_workers, int n_classes, std::optional<carray<double>> weight, int n_threads) {

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
@@ -258,7 +260,7 @@ double em_e_step(const index_t* task_indptr, const code_t* task_worker, const co
                  code_t n_workers, int n_types, int n_classes, const double* log_conf, const double* log_prior,
                  double* post, int n_threads) {
     check_dims(n_tasks, n_workers, n_types, n_classes);
-    const int nt = resolve_threads(n_threads);
+    const int nt = threads_for(n_threads, task_indptr[n_tasks]);
     const std::vector<double> lc = answer_major(log_conf, n_workers, n_types, n_classes);
     ExceptionCatcher catcher;
     const int TK = n_types * n_classes;
@@ -285,7 +287,7 @@ void em_counts(const AnswerViews& views, code_t n_tasks, code_t n_workers, int n
     check_dims(n_tasks, n_workers, n_types, n_classes);
     const int T = n_types, K = n_classes, TK = T * K;
     const code_t W = n_workers;
-    counts_auto(views, n_tasks, W, TK, K, post, resolve_threads(n_threads), strategy,
+    counts_auto(views, n_tasks, W, TK, K, post, threads_for(n_threads, views.worker_indptr[n_workers]), strategy,
                   [&](code_t w, const double* acc) {
                       for (int t = 0; t < T; ++t)
                           for (int k = 0; k < K; ++k)
@@ -305,7 +307,7 @@ void em_m_step(const AnswerViews& views, code_t n_tasks, code_t n_workers, int n
     if (!(smoothing >= 0.0) || !std::isfinite(smoothing)) fail("smoothing must be finite and >= 0");
     const int T = n_types, K = n_classes, TK = T * K;
     const code_t W = n_workers;
-    counts_auto(views, n_tasks, W, TK, K, post, resolve_threads(n_threads), strategy,
+    counts_auto(views, n_tasks, W, TK, K, post, threads_for(n_threads, views.worker_indptr[n_workers]), strategy,
                   [&](code_t w, const double* acc) {
                       for (int t = 0; t < T; ++t)
                           for (int k = 0; k < K; ++k) {
@@ -332,7 +334,7 @@ void onecoin_m_step(const AnswerViews& views, code_t n_tasks, code_t n_workers, 
     if (!(smoothing >= 0.0) || !std::isfinite(smoothing)) fail("smoothing must be finite and >= 0");
     const int T = n_types, K = n_classes, TK = T * K;
     const code_t W = n_workers;
-    counts_auto(views, n_tasks, W, TK, K, post, resolve_threads(n_threads), strategy,
+    counts_auto(views, n_tasks, W, TK, K, post, threads_for(n_threads, views.worker_indptr[n_workers]), strategy,
                   [&](code_t w, const double* acc) {
                       for (int t = 0; t < T; ++t) {
                           double right = 0.0, total = 0.0;
@@ -347,6 +349,388 @@ void onecoin_m_step(const AnswerViews& views, code_t n_tasks, code_t n_workers, 
                       }
                   });
     prior_from_post(post, n_tasks, TK, smoothing, prior);
+}
+
+namespace {
+
+// ---- em_run: the whole EM loop (see crowd.hpp) -----------------------------------
+// Count tables and log-confusions share one answer-major layout:
+//   cnt[(w * K + l) * TK + t * K + k],  lc[(w * K + l) * TK + t * K + k]
+// so an answer with code c = w * K + l reads lc + c * TK and adds to cnt + c * TK.
+
+// M-step from the counts and the class mass: params (conf (T, W, K, K) or skill
+// (T, W)), prior (T, K), and their clipped logs lc (answer-major) and log_prior.
+// The arithmetic is em_m_step's / onecoin_m_step's, then log(max(p, floor)) as
+// kdcore.crowd._em.log_clip.
+void m_from_counts(const double* cnt, const double* mass, code_t W, int T, int K, double s, bool one_coin,
+                   double floor, double* params, double* prior, double* lc, double* log_prior) {
+    const int TK = T * K;
+    auto at = [&](code_t w, int l, int t, int k) {
+        return (static_cast<std::size_t>(w) * K + l) * TK + static_cast<std::size_t>(t) * K + k;
+    };
+    for (int t = 0; t < T; ++t)
+        for (code_t w = 0; w < W; ++w) {
+            if (!one_coin) {
+                for (int k = 0; k < K; ++k) {
+                    double* row = params + ((static_cast<std::size_t>(t) * W + w) * K + k) * K;
+                    double z = 0.0;
+                    for (int l = 0; l < K; ++l) {
+                        row[l] = cnt[at(w, l, t, k)] + s;
+                        z += row[l];
+                    }
+                    for (int l = 0; l < K; ++l) {
+                        row[l] = z > 0.0 ? row[l] / z : 1.0 / K;
+                        lc[at(w, l, t, k)] = std::log(std::max(row[l], floor));
+                    }
+                }
+            } else {
+                double right = 0.0, total = 0.0;
+                for (int l = 0; l < K; ++l)
+                    for (int k = 0; k < K; ++k) {
+                        const double c = cnt[at(w, l, t, k)];
+                        total += c;
+                        if (k == l) right += c;
+                    }
+                const double z = total + 2.0 * s;
+                const double sk = z > 0.0 ? (right + s) / z : 0.5;
+                params[static_cast<std::size_t>(t) * W + w] = sk;
+                const double lr = std::log(std::max(sk, floor));
+                const double lw = std::log(std::max((1.0 - sk) / (K - 1), floor));
+                for (int l = 0; l < K; ++l)
+                    for (int k = 0; k < K; ++k) lc[at(w, l, t, k)] = k == l ? lr : lw;
+            }
+        }
+    double z = 0.0;
+    for (int i = 0; i < TK; ++i) z += mass[i] + s;
+    for (int i = 0; i < TK; ++i) {
+        prior[i] = z > 0.0 ? (mass[i] + s) / z : 1.0 / TK;
+        log_prior[i] = std::log(std::max(prior[i], floor));
+    }
+}
+
+// exp(x) for x <= 0, in place, vectorisable (no branch; AVX2 clone where the CPU has
+// it): x = k ln 2 + r with |r| <= ln(2)/2, exp(r) by its Taylor polynomial of degree
+// 13 (truncation < 5e-18), times 2^k built in the exponent bits. Relative error
+// within 3e-16 of std::exp; exactly 1 at 0; 0 below -708 (where exp < 3.3e-308).
+KDCORE_SIMD_CLONES
+void exp_nonpositive(double* x, std::size_t n) {
+    const double log2e = 1.4426950408889634, ln2_hi = 0.6931471803691238, ln2_lo = 1.9082149292705877e-10;
+    const double shifter = 6755399441055744.0;  // 1.5 * 2^52: round to nearest integer in the low mantissa bits
+    for (std::size_t i = 0; i < n; ++i) {
+        const double v = x[i];
+        const double xc = v > -708.0 ? v : -708.0;
+        double kd = xc * log2e + shifter;
+        std::int64_t kb;
+        std::memcpy(&kb, &kd, 8);
+        kd -= shifter;
+        const double r = (xc - kd * ln2_hi) - kd * ln2_lo;
+        double p = 1.0 / 6227020800.0;
+        p = p * r + 1.0 / 479001600.0;
+        p = p * r + 1.0 / 39916800.0;
+        p = p * r + 1.0 / 3628800.0;
+        p = p * r + 1.0 / 362880.0;
+        p = p * r + 1.0 / 40320.0;
+        p = p * r + 1.0 / 5040.0;
+        p = p * r + 1.0 / 720.0;
+        p = p * r + 1.0 / 120.0;
+        p = p * r + 1.0 / 24.0;
+        p = p * r + 1.0 / 6.0;
+        p = p * r + 0.5;
+        p = p * r + 1.0;
+        p = p * r + 1.0;
+        const std::int64_t eb = (kb - 0x4338000000000000LL + 1023) * (static_cast<std::int64_t>(1) << 52);
+        double scale;
+        std::memcpy(&scale, &eb, 8);
+        x[i] = p * scale * static_cast<double>(v >= -708.0);
+    }
+}
+
+// One pass over the tasks (static schedule, blocks of kBlock tasks): the E-step
+// (post, per-block log-likelihood) and, when `count`, the expected counts of the
+// next M-step scattered into this thread's table bufs[tid] (bufs[0] is the output
+// cnt) and the class mass into mass_part[tid]. do_e = false only counts the
+// posteriors already in post (the first M-step). Each block runs in three phases,
+// so that no phase waits on another's latency: gather the log-scores of every task
+// (two interleaved sums per task), normalise the block (one vectorised exp), then
+// scatter the posteriors into the count table.
+template <int TK_>
+void fused_pass(const index_t* indptr, const code_t* code, code_t n_tasks, int tk, const double* lc,
+                const double* log_prior, double* post, bool do_e, bool count, std::vector<double*>& bufs,
+                std::size_t table, std::vector<double>& mass_part, std::vector<double>& block_ll, int nt,
+                ExceptionCatcher& catcher) {
+    const int TK = TK_ > 0 ? TK_ : tk;
+    const double ninf = -std::numeric_limits<double>::infinity();
+    const index_t n_blocks = (static_cast<index_t>(n_tasks) + kBlock - 1) / kBlock;
+    KDCORE_OMP(parallel num_threads(nt))
+    {
+        const int tid = thread_num();
+        double* buf = count ? bufs[static_cast<std::size_t>(tid)] : nullptr;
+        double* mpart = mass_part.data() + static_cast<std::size_t>(tid) * TK;
+        std::vector<double> sblk, mblk;
+        catcher.run([&] {
+            sblk.resize(static_cast<std::size_t>(kBlock) * TK);
+            mblk.resize(static_cast<std::size_t>(kBlock));
+            if (count) std::fill(buf, buf + table, 0.0);
+            for (int i = 0; i < TK; ++i) mpart[i] = 0.0;
+        });
+        KDCORE_OMP(for schedule(static))
+        for (index_t b = 0; b < n_blocks; ++b) {
+            catcher.run([&] {
+                const code_t j0 = static_cast<code_t>(b * kBlock);
+                const code_t j1 = static_cast<code_t>(std::min<index_t>(n_tasks, (b + 1) * kBlock));
+                const std::size_t nb = static_cast<std::size_t>(j1 - j0) * TK;
+                double* S = sblk.data();
+                const double* P = post + static_cast<std::size_t>(j0) * TK;  // this block's posteriors
+                if (do_e) {
+                    // phase 1: log-scores s[j, i] = log_prior[i] + sum_answers lc[code, i]
+                    for (code_t j = j0; j < j1; ++j) {
+                        double a[TK_ > 0 ? TK_ : 1], c[TK_ > 0 ? TK_ : 1];
+                        double* s = TK_ > 0 ? a : S + static_cast<std::size_t>(j - j0) * TK;
+                        double* s2 = TK_ > 0 ? c : nullptr;
+                        const index_t e0 = indptr[j], e1 = indptr[j + 1];
+                        if (TK_ > 0) {  // two interleaved sums: each is a chain of dependent adds
+                            for (int i = 0; i < TK; ++i) {
+                                s[i] = log_prior[i];
+                                s2[i] = 0.0;
+                            }
+                            index_t e = e0;
+                            for (; e + 1 < e1; e += 2) {
+                                const double* v = lc + static_cast<std::size_t>(code[e]) * TK;
+                                const double* u = lc + static_cast<std::size_t>(code[e + 1]) * TK;
+                                for (int i = 0; i < TK; ++i) {
+                                    s[i] += v[i];
+                                    s2[i] += u[i];
+                                }
+                            }
+                            if (e < e1) {
+                                const double* v = lc + static_cast<std::size_t>(code[e]) * TK;
+                                for (int i = 0; i < TK; ++i) s[i] += v[i];
+                            }
+                            double* out = S + static_cast<std::size_t>(j - j0) * TK;
+                            for (int i = 0; i < TK; ++i) out[i] = s[i] + s2[i];
+                        } else {
+                            for (int i = 0; i < TK; ++i) s[i] = log_prior[i];
+                            for (index_t e = e0; e < e1; ++e) {
+                                const double* v = lc + static_cast<std::size_t>(code[e]) * TK;
+                                for (int i = 0; i < TK; ++i) s[i] += v[i];
+                            }
+                        }
+                    }
+                    // phase 2: max shift, exp, normalise; log-likelihood of the block
+                    double* M = mblk.data();
+                    bool impossible = false;
+                    for (code_t j = 0; j < j1 - j0; ++j) {
+                        double* s = S + static_cast<std::size_t>(j) * TK;
+                        double m = s[0];
+                        for (int i = 1; i < TK; ++i) m = s[i] > m ? s[i] : m;
+                        M[j] = m;
+                        impossible |= m == ninf;
+                        for (int i = 0; i < TK; ++i) s[i] -= m;
+                    }
+                    exp_nonpositive(S, nb);
+                    double msum = 0.0, logs = 0.0, prod = 1.0;
+                    double* out = post + static_cast<std::size_t>(j0) * TK;
+                    for (code_t j = 0; j < j1 - j0; ++j) {
+                        const double* s = S + static_cast<std::size_t>(j) * TK;
+                        double* o = out + static_cast<std::size_t>(j) * TK;
+                        double z = 0.0;
+                        for (int i = 0; i < TK; ++i) z += s[i];
+                        const double inv = 1.0 / z;  // z >= 1: the max term is exp(0) = 1
+                        for (int i = 0; i < TK; ++i) o[i] = s[i] * inv;
+                        msum += M[j];
+                        prod *= z;
+                        if (prod > 1e280) {
+                            logs += std::log(prod);
+                            prod = 1.0;
+                        }
+                    }
+                    if (impossible) {  // every (t, k) -inf (only with -inf log-probabilities): uniform
+                        for (code_t j = 0; j < j1 - j0; ++j)
+                            if (M[j] == ninf)
+                                for (int i = 0; i < TK; ++i) out[static_cast<std::size_t>(j) * TK + i] = 1.0 / TK;
+                    }
+                    block_ll[static_cast<std::size_t>(b)] = msum + logs + std::log(prod);
+                }
+                if (!count) return;
+                // phase 3: expected counts and class mass
+                double mloc[TK_ > 0 ? TK_ : 1];
+                double* ms = TK_ > 0 ? mloc : mpart;
+                if (TK_ > 0)
+                    for (int i = 0; i < TK; ++i) mloc[i] = 0.0;
+                for (code_t j = j0; j < j1; ++j) {
+                    const double* pj = P + static_cast<std::size_t>(j - j0) * TK;
+                    double p[TK_ > 0 ? TK_ : 1];
+                    const double* q = pj;
+                    if (TK_ > 0) {
+                        for (int i = 0; i < TK; ++i) p[i] = pj[i];
+                        q = p;
+                    }
+                    for (int i = 0; i < TK; ++i) ms[i] += q[i];
+                    for (index_t e = indptr[j]; e < indptr[j + 1]; ++e) {
+                        double* a = buf + static_cast<std::size_t>(code[e]) * TK;
+                        for (int i = 0; i < TK; ++i) a[i] += q[i];
+                    }
+                }
+                if (TK_ > 0)
+                    for (int i = 0; i < TK; ++i) mpart[i] += mloc[i];
+            });
+        }
+    }
+}
+
+template <int TK_>
+void fused_dispatch_t(const index_t* indptr, const code_t* code, code_t n_tasks, int tk, const double* lc,
+                      const double* log_prior, double* post, bool do_e, bool count, std::vector<double*>& bufs,
+                      std::size_t table, std::vector<double>& mass_part, std::vector<double>& block_ll, int nt,
+                      ExceptionCatcher& catcher) {
+    fused_pass<TK_>(indptr, code, n_tasks, tk, lc, log_prior, post, do_e, count, bufs, table, mass_part, block_ll,
+                    nt, catcher);
+}
+
+void fused(const index_t* indptr, const code_t* code, code_t n_tasks, int TK, const double* lc,
+           const double* log_prior, double* post, bool do_e, bool count, std::vector<double*>& bufs,
+           std::size_t table, std::vector<double>& mass_part, std::vector<double>& block_ll, int nt) {
+    ExceptionCatcher catcher;
+#define KDCORE_F(N)                                                                                              \
+    fused_dispatch_t<N>(indptr, code, n_tasks, TK, lc, log_prior, post, do_e, count, bufs, table, mass_part,     \
+                        block_ll, nt, catcher)
+    switch (TK) {
+        case 2: KDCORE_F(2); break;
+        case 3: KDCORE_F(3); break;
+        case 4: KDCORE_F(4); break;
+        case 5: KDCORE_F(5); break;
+        case 6: KDCORE_F(6); break;
+        case 8: KDCORE_F(8); break;
+        default: KDCORE_F(0); break;
+    }
+#undef KDCORE_F
+    catcher.rethrow();
+}
+
+}  // namespace
+
+EmRunResult em_run(const AnswerViews& v, code_t n_tasks, code_t n_workers, int n_types, int n_classes,
+                   double smoothing, bool one_coin, int n_iter, double tol, double init_loglik, double prob_floor,
+                   double* post, double* params, double* prior, double* history, int n_threads,
+                   MStepStrategy strategy) {
+    check_dims(n_tasks, n_workers, n_types, n_classes);
+    if (!(smoothing >= 0.0) || !std::isfinite(smoothing)) fail("smoothing must be finite and >= 0");
+    if (n_iter < 1) fail("n_iter must be >= 1");
+    if (!(tol >= 0.0) || !std::isfinite(tol)) fail("tol must be finite and >= 0");
+    if (!(prob_floor > 0.0) || !(prob_floor < 1.0)) fail("prob_floor must be in (0, 1)");
+    if (!v.task_indptr) fail("em_run needs the task-major view");
+    const int T = n_types, K = n_classes, TK = T * K;
+    const code_t W = n_workers;
+    const index_t N = v.task_indptr[n_tasks];
+    const int nt = threads_for(n_threads, N);
+    const std::size_t table = static_cast<std::size_t>(W) * K * TK;
+
+    bool fuse = strategy != MStepStrategy::worker_major;
+    if (strategy == MStepStrategy::automatic) {
+        const double buf_bytes = 8.0 * static_cast<double>(table) * nt;
+        fuse = buf_bytes <= kMaxScratchBytes && 4.0 * W * K * nt <= static_cast<double>(N);
+    }
+
+    // one code per answer, validated once
+    std::vector<code_t> code;
+    if (fuse) {
+        code.resize(static_cast<std::size_t>(N));
+        ExceptionCatcher catcher;
+        KDCORE_OMP(parallel for schedule(static) num_threads(nt))
+        for (index_t e = 0; e < N; ++e) {
+            catcher.run([&] {
+                const code_t w = v.task_worker[e], l = v.task_label[e];
+                if (static_cast<std::uint32_t>(w) >= static_cast<std::uint32_t>(W)) bad_code("worker", e, w, W);
+                if (static_cast<std::uint32_t>(l) >= static_cast<std::uint32_t>(K)) bad_code("label", e, l, K);
+                code[static_cast<std::size_t>(e)] = w * K + l;
+            });
+        }
+        catcher.rethrow();
+    }
+
+    std::vector<double> cnt(table), lc(table), log_prior(TK), mass(TK);
+    std::vector<std::vector<double>> extra(fuse ? static_cast<std::size_t>(nt - 1) : 0);
+    std::vector<double*> bufs{cnt.data()};
+    for (auto& b : extra) {
+        b.resize(table);
+        bufs.push_back(b.data());
+    }
+    std::vector<double> mass_part(static_cast<std::size_t>(nt) * TK);
+    const index_t n_blocks = (static_cast<index_t>(n_tasks) + kBlock - 1) / kBlock;
+    std::vector<double> block_ll(static_cast<std::size_t>(n_blocks), 0.0);
+
+    // counts of the posteriors in `post` into cnt / mass
+    auto reduce = [&]() {
+        if (fuse && nt > 1) {
+            KDCORE_OMP(parallel for schedule(static) num_threads(nt))
+            for (std::size_t x = 0; x < table; ++x)
+                for (int t = 1; t < nt; ++t) cnt[x] += bufs[static_cast<std::size_t>(t)][x];
+        }
+        for (int i = 0; i < TK; ++i) {
+            double m = 0.0;
+            for (int t = 0; t < (fuse ? nt : 1); ++t) m += mass_part[static_cast<std::size_t>(t) * TK + i];
+            mass[i] = m;
+        }
+    };
+    auto count_worker_major = [&]() {
+        worker_counts(v.worker_indptr, v.worker_task, v.worker_label, n_tasks, W, TK, K, post, nt,
+                      [&](code_t w, const double* acc) {
+                          std::copy(acc, acc + static_cast<std::size_t>(K) * TK,
+                                    cnt.data() + static_cast<std::size_t>(w) * K * TK);
+                      });
+        std::fill(mass_part.begin(), mass_part.end(), 0.0);
+        for (code_t j = 0; j < n_tasks; ++j)
+            for (int i = 0; i < TK; ++i) mass_part[i] += post[static_cast<std::size_t>(j) * TK + i];
+        reduce();
+    };
+    if (fuse) {
+        fused(v.task_indptr, code.data(), n_tasks, TK, lc.data(), log_prior.data(), post, false, true, bufs, table,
+              mass_part, block_ll, nt);
+        reduce();
+    } else {
+        count_worker_major();
+    }
+
+    EmRunResult res{0, false, init_loglik};
+    double ll = init_loglik;
+    ExceptionCatcher catcher;
+    for (int n = 1; n <= n_iter; ++n) {
+        check_interrupt();
+        m_from_counts(cnt.data(), mass.data(), W, T, K, smoothing, one_coin, prob_floor, params, prior, lc.data(),
+                      log_prior.data());
+        const bool last = n == n_iter;
+        if (fuse) {
+            fused(v.task_indptr, code.data(), n_tasks, TK, lc.data(), log_prior.data(), post, true, !last, bufs,
+                  table, mass_part, block_ll, nt);
+            if (!last) reduce();
+        } else {
+#define KDCORE_E(NN)                                                                                            \
+    e_step_tasks<NN>(v.task_indptr, v.task_worker, v.task_label, n_tasks, W, TK, K, lc.data(), log_prior.data(), \
+                     post, nt, catcher)
+            double unused;
+            switch (TK) {
+                case 2: unused = KDCORE_E(2); break;
+                case 4: unused = KDCORE_E(4); break;
+                default: unused = KDCORE_E(0); break;
+            }
+#undef KDCORE_E
+            catcher.rethrow();
+            block_ll.assign(1, unused);
+        }
+        double new_ll = 0.0;
+        for (double x : block_ll) new_ll += x;
+        history[n - 1] = -new_ll / static_cast<double>(N > 0 ? N : 1);
+        res.n_iter = n;
+        const bool stop = !std::isnan(ll) && std::fabs(new_ll - ll) < tol * std::fabs(ll);
+        ll = new_ll;
+        if (stop) {
+            res.converged = true;
+            break;
+        }
+        if (!fuse && !last) count_worker_major();
+    }
+    res.loglik = ll;
+    return res;
 }
 
 template <int K_>
@@ -394,7 +778,7 @@ void vote_scores(const index_t* task_indptr, const code_t* task_worker, const co
                  int n_threads) {
     if (n_tasks < 0 || n_workers < 0) fail("n_tasks and n_workers must be >= 0");
     if (n_classes < 1) fail("n_classes must be >= 1");
-    const int nt = resolve_threads(n_threads);
+    const int nt = threads_for(n_threads, task_indptr[n_tasks]);
 #define KDCORE_V(KK) \
     vote_tasks<KK>(task_indptr, task_worker, task_label, n_tasks, n_workers, n_classes, weight, scores, best, n_tied, nt)
     switch (n_classes) {

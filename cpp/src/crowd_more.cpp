@@ -11,14 +11,6 @@ namespace crowd_more {
 
 namespace {
 
-// Below this many answers a kernel runs on one thread: forking a team costs
-// more than the work, and badly so on an oversubscribed machine.
-constexpr index_t kMinParallelWork = 50000;
-inline int threads_for(int n_threads, index_t work) {
-    const int nt = resolve_threads(n_threads);
-    return work < kMinParallelWork ? 1 : nt;
-}
-
 // Sums in this file that cross threads are kept per thread and added in thread
 // order afterwards, never with an OpenMP reduction (which adds the partials in
 // arrival order): the same thread count gives bit-identical results.

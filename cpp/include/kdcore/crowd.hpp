@@ -96,4 +96,32 @@ void vote_scores(const index_t* task_indptr, const code_t* task_worker, const co
                  code_t n_workers, int n_classes, const double* weight, double* scores, code_t* best, code_t* n_tied,
                  int n_threads);
 
+// The whole EM loop in one call (DawidSkene and OneCoinDawidSkene with the cpp
+// backend). Starting from posteriors `post` (n_tasks, T, K), each round is an
+// M-step (em_m_step or onecoin_m_step, parameters taken to the log through
+// log(max(p, prob_floor))) followed by an E-step (em_e_step); history[n - 1] =
+// -loglik / n_answers after round n. It stops after n_iter rounds or when
+// |ll_n - ll_{n-1}| < tol |ll_{n-1}| (ll_0 = init_loglik; NaN = none), exactly the
+// loop of kdcore.crowd.DawidSkene.fit. On return post holds the last E-step's
+// posteriors and params / prior the last M-step's (conf (T, W, K, K), or skill
+// (T, W) when one_coin).
+//
+// Speed: the answers are packed once into one code w * K + l per answer (4 bytes
+// instead of 8, validated once), and when the per-thread count tables fit
+// (MStepStrategy) the E-step and the next round's expected counts are one fused
+// pass: each task's answers are read once, and its posterior is scattered into the
+// thread's W x K x TK table while it is still in registers. Sums across threads
+// are added in thread order (static schedule), so a thread count gives
+// bit-identical results run to run; below kMinParallelWork answers it runs on one
+// thread.
+struct EmRunResult {
+    int n_iter;
+    bool converged;
+    double loglik;
+};
+EmRunResult em_run(const AnswerViews& views, code_t n_tasks, code_t n_workers, int n_types, int n_classes,
+                   double smoothing, bool one_coin, int n_iter, double tol, double init_loglik, double prob_floor,
+                   double* post, double* params, double* prior, double* history, int n_threads,
+                   MStepStrategy strategy = MStepStrategy::automatic);
+
 }  // namespace kdcore

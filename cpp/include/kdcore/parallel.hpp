@@ -56,6 +56,13 @@ int available_cores() noexcept;           // cores this process may run on
 void set_num_threads(int n);              // 0 resets to the default
 int get_num_threads() noexcept;           // what n_threads = 0 resolves to
 int resolve_threads(int n_threads);       // the policy above
+// Below this many units of work (answers, rows) a kernel runs on one thread:
+// forking a team costs more than the work, and badly so on an oversubscribed machine.
+constexpr index_t kMinParallelWork = 50000;
+inline int threads_for(int n_threads, index_t work) {
+    const int nt = resolve_threads(n_threads);
+    return work < kMinParallelWork ? 1 : nt;
+}
 const char* simd_level() noexcept;        // "avx2-fma" or "baseline" (what the clones pick here)
 
 // This thread's index in the current OpenMP team and the team's size

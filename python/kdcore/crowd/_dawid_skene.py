@@ -90,6 +90,8 @@ class DawidSkene(BaseAggregator):
         self.backend = backend
         self.n_threads = n_threads
 
+    _one_coin = False  # em_run's M-step: full confusions (OneCoinDawidSkene: one skill per worker)
+
     # -- the two steps (swap a backend in one place) -------------------------------
     # (the unchecked _em steps: fit validated everything once; the arrays are our own)
     def _e_step(self, r: Responses, params, log_prior: np.ndarray) -> tuple[np.ndarray, float]:
@@ -142,6 +144,22 @@ class DawidSkene(BaseAggregator):
             post, ll = self._e_step(r, params, _em.log_clip(prior))
         else:
             post, ll = self._init_post(r), None
+        if self._be == "cpp":  # the whole loop in one compiled call (fused E-step + counts)
+            post, params, prior, history, n, converged = _em._run(
+                r, post, self._smooth, int(self.n_iter), float(self.tol), ll, self._threads, self._one_coin)
+        else:
+            post, params, prior, history, n, converged = self._loop(r, post, ll)
+        self.n_iter_ = n
+        self.converged_ = converged
+        self.loss_history_ = history
+        self.worker_ids_ = r.worker_ids
+        self.priors_ = pd.Series(prior[0], index=pd.Index(np.asarray(r.classes_), name="label"), name="prior")
+        self._store(r, params)
+        self._set_posteriors(r, post[:, 0, :])
+        return self
+
+    def _loop(self, r: Responses, post: np.ndarray, ll: float | None):
+        """The EM rounds step by step (the numpy backend; _em._run is the same loop compiled)."""
         history: list[float] = []
         converged = False
         n = 0
@@ -151,17 +169,9 @@ class DawidSkene(BaseAggregator):
             history.append(-new_ll / r.n_responses)
             if ll is not None and abs(new_ll - ll) < self.tol * abs(ll):
                 converged = True
-                ll = new_ll
                 break
             ll = new_ll
-        self.n_iter_ = n
-        self.converged_ = converged
-        self.loss_history_ = history
-        self.worker_ids_ = r.worker_ids
-        self.priors_ = pd.Series(prior[0], index=pd.Index(np.asarray(r.classes_), name="label"), name="prior")
-        self._store(r, params)
-        self._set_posteriors(r, post[:, 0, :])
-        return self
+        return post, params, prior, history, n, converged
 
     def _store(self, r: Responses, conf: np.ndarray) -> None:
         self.confusions_ = conf[0]

@@ -135,6 +135,23 @@ def _m_step(r: Responses, post: np.ndarray, smoothing: float, be: str, n_threads
                            one_coin, n_threads, r.task_indptr, r.task_worker, r.task_label, _M_STRATEGY)
 
 
+def _run(r: Responses, post: np.ndarray, smoothing: float, n_iter: int, tol: float, init_ll: float | None,
+         n_threads: int, one_coin: bool = False):
+    """The whole EM loop in the compiled core (``_core.em_run``): rounds of M-step then
+    E-step from ``post``, stopping as DawidSkene.fit does. Returns
+    ``(post, params, prior, history, n_iter, converged)``."""
+    post, params, prior, history, n, converged, _ = _core.em_run(
+        r.task_indptr, r.task_worker, r.task_label, r.worker_indptr, r.worker_task, r.worker_label, r.n_tasks,
+        r.n_workers, np.ascontiguousarray(post, dtype=np.float64), smoothing, one_coin, n_iter, tol,
+        float("nan") if init_ll is None else float(init_ll), PROB_FLOOR, n_threads, _RUN_STRATEGY)
+    return post, params, prior, list(history), int(n), bool(converged)
+
+
+#: how the compiled EM loop counts: 0 = automatic, 1 = E-step then worker-major
+#: counts, 2 = fused task-major pass (kdcore/crowd.hpp em_run; tests set it)
+_RUN_STRATEGY = 0
+
+
 #: how the compiled M-step streams the answers: 0 = automatic, 1 = worker-major,
 #: 2 = task-major into per-thread buffers (kdcore/crowd.hpp MStepStrategy; tests set it)
 _M_STRATEGY = 0

@@ -41,6 +41,8 @@ class OneCoinDawidSkene(DawidSkene):
     (30,)
     """
 
+    _one_coin = True
+
     def _m_step(self, r: Responses, post: np.ndarray):
         return _em._m_step(r, post, self._smooth, self._be, self._threads, one_coin=True)
 
