@@ -27,9 +27,14 @@
 // they share their activation pattern at initialisation and stay correlated, so
 // the backward pass visits, per pair, only the rows where one of them is active
 // (skipping exact zeros: the sums are unchanged), about half of a dense G^T X.
-// Register tiles (GCC vector extensions): x86-64-v4 (32 registers) 4 rows x 4
+// Register tiles (GCC vector extensions): x86-64-v4 (32 registers) 6 rows x 4
 // neurons forward and 2 neurons x 8 vectors backward; x86-64-v3 and the baseline
 // 2 x 4 and 2 x 4; chosen once at load time (KDCORE_TWOLAYER_ISA=v3|baseline caps it).
+// The first neuron tile of a row block prefetches the next block into L2, so X
+// streams from DRAM while the block is computed (at m = 4 to 16 the step was bound
+// by that stream); tile sums are reduced with vector shuffles; per row, the loss
+// and its gradient take one exp and one log1p (the soft loss's entropy term is
+// summed once per run).
 // OpenMP: over row blocks (thread-local gradients), then over neurons for the
 // reduction, the step and the projection. check_interrupt() between steps.
 #pragma once
