@@ -54,9 +54,17 @@ def test_mnist_regime_and_width_tiny(data_home, tmp_path):
 
 def test_bad_profile_and_label(data_home):
     with pytest.raises(ValueError, match="profile"):
-        mnist.mnist_profile("medium")
+        mnist.mnist_profile("huge")
     with pytest.raises(ValueError, match="unknown label source"):
         mnist.run_mnist_grid("reduced", _tiny(), (4,), ("T3",), (1.0,), data_home=data_home)
+
+
+def test_medium_profile_is_the_papers_protocol_on_a_subsample():
+    paper, medium = mnist.mnist_profile("full"), mnist.mnist_profile("medium")
+    assert len(medium.seeds) >= 5 and medium.n_steps == paper.n_steps == 2000
+    assert medium.lrs == paper.lrs and medium.widths == paper.widths and medium.teacher_m == 512
+    assert medium.teacher_steps == paper.teacher_steps and medium.n_test is None
+    assert medium.n_train == 5000 and paper.n_train is None
 
 
 @pytest.mark.slow
