@@ -196,3 +196,20 @@ def test_cpp_in_place_rows_agree(dtype, d):
     for u, v in zip(a, b):
         np.testing.assert_allclose(v.model.W, u.model.W, rtol=tol, atol=tol * np.abs(u.model.W).max())
         np.testing.assert_allclose(v.loss, u.loss, rtol=tol, atol=tol)
+
+
+@pytest.mark.skipif(not bk.HAS_CPP, reason="compiled core not built")
+@pytest.mark.parametrize("lr", [1e-3, 0.5, 200.0])
+def test_cpp_backward_by_row_kind_matches_the_twin(lr):
+    # Tiny steps keep each symmetric pair's activation patterns equal (the backward's
+    # shared-row path), huge steps make them differ (the two-sum path); mid steps mix
+    # both within one row block. float64, 1e-10, 30 steps, several 64-row blocks.
+    X, y, p = make_margin_data(300, 24, gamma=0.05, random_state=7)
+    cfgs = [{"m": 12, "loss": "hard", "lr": lr, "seed": 1}, {"m": 10, "loss": "soft", "lr": lr, "seed": 2},
+            {"m": 5, "init": "random", "loss": "hard", "lr": lr, "seed": 3}]  # odd m: a pair straddles two nets
+    ref_h = train_many([dict(c) for c in cfgs], X, y, p, n_steps=30, backend="numpy")
+    got = train_many([dict(c) for c in cfgs], X, y, p, n_steps=30, backend="cpp", n_threads=2)
+    for a, b in zip(ref_h, got):
+        scale = np.abs(a.model.W).max()
+        np.testing.assert_allclose(b.model.W, a.model.W, rtol=1e-10, atol=1e-10 * scale)
+        np.testing.assert_allclose(b.loss, a.loss, rtol=1e-10, atol=1e-12)

@@ -141,6 +141,47 @@ inline __attribute__((always_inline)) void bwd_chunk(const T* Xb, index_t dp, co
     }
 }
 
+// The same sums split by row kind (a symmetric pair's two neurons have opposite output
+// signs, so where both are active with the same loss gradient, c_{j+1} = -c_j exactly):
+//   G_j     += sum_{both} c_j x + sum_{only j}     c_j     x
+//   G_{j+1} -= sum_{both} c_j x - sum_{only j + 1} c_{j+1} x
+// One multiply-add per shared row instead of two: near initialisation (and in the
+// lazy regime the theory covers, weights within B / sqrt(m) of W0) almost every active
+// row is shared, so this halves the backward again.
+template <class T, int NBX>
+inline __attribute__((always_inline)) void bwd_chunk_sym(const T* Xb, index_t dp, const std::int32_t* ib, index_t nb,
+                                                         const std::int32_t* i0, index_t n0, const std::int32_t* i1,
+                                                         index_t n1, const T* C, index_t Gp, index_t j, index_t k,
+                                                         T* gj) {
+    using V = typename VT<T>::V;
+    constexpr int L = VT<T>::L;
+    V s0[NBX], s1[NBX];
+    for (int v = 0; v < NBX; ++v) s0[v] = V{};
+    for (index_t t = 0; t < nb; ++t) {
+        const index_t rr = ib[t];
+        const T* xr = Xb + rr * dp + k;
+        const V c0 = V{} + C[rr * Gp + j];
+        for (int v = 0; v < NBX; ++v) s0[v] += c0 * vload<V>(xr + v * L);
+    }
+    for (int v = 0; v < NBX; ++v) s1[v] = -s0[v];
+    for (index_t t = 0; t < n0; ++t) {
+        const index_t rr = i0[t];
+        const T* xr = Xb + rr * dp + k;
+        const V c0 = V{} + C[rr * Gp + j];
+        for (int v = 0; v < NBX; ++v) s0[v] += c0 * vload<V>(xr + v * L);
+    }
+    for (index_t t = 0; t < n1; ++t) {
+        const index_t rr = i1[t];
+        const T* xr = Xb + rr * dp + k;
+        const V c1 = V{} + C[rr * Gp + j + 1];
+        for (int v = 0; v < NBX; ++v) s1[v] += c1 * vload<V>(xr + v * L);
+    }
+    for (int v = 0; v < NBX; ++v) {
+        vstore(gj + k + v * L, vload<V>(gj + k + v * L) + s0[v]);
+        vstore(gj + dp + k + v * L, vload<V>(gj + dp + k + v * L) + s1[v]);
+    }
+}
+
 // One row block [r0, r1): forward, per-sample loss/error/gradient coefficient,
 // then G_j += sum_rows C_ij x_i. H (rows x Gp) is overwritten by C.
 // acc: Kg x 4 (train loss, train err, eval loss, eval err) sums.
@@ -208,16 +249,33 @@ inline __attribute__((always_inline)) void row_block_impl(const Block<T>& b, ind
     // half of the multiply-adds of a dense G^T X are skipped. Skipping exact zeros leaves
     // every sum unchanged.
     const T* Xb = b.X + r0 * dp;
-    std::int32_t idx[kR];
+    std::int32_t idx[kR], ib[kR], i0[kR], i1[kR];
     for (index_t j = 0; j < Gp; j += 2) {
-        index_t cnt = 0;
+        // rows by kind: shared (c_{j+1} = -c_j != 0), only j, only j + 1
+        index_t cnt = 0, nb = 0, n0 = 0, n1 = 0;
         for (index_t rr = 0; rr < nr; ++rr) {
             const T* c = H + rr * Gp + j;
-            if (c[0] != T(0) || c[1] != T(0)) idx[cnt++] = static_cast<std::int32_t>(rr);
+            const auto r32 = static_cast<std::int32_t>(rr);
+            if (c[0] != T(0) || c[1] != T(0)) idx[cnt++] = r32;
+            if (c[0] != T(0) && c[1] == -c[0]) {
+                ib[nb++] = r32;
+            } else {
+                if (c[0] != T(0)) i0[n0++] = r32;
+                if (c[1] != T(0)) i1[n1++] = r32;
+            }
         }
         if (cnt == 0) continue;
         T* gj = G + j * dp;
         index_t k = 0;
+        // the split pays when it saves multiply-adds: shared rows cost 1, the others 1 each
+        // (nb + n0 + n1 <= 2 cnt always; below 1.75 cnt it is worth the third loop)
+        if (4 * (nb + n0 + n1) < 7 * cnt) {
+            for (; k + NB * L <= dp; k += NB * L) bwd_chunk_sym<T, NB>(Xb, dp, ib, nb, i0, n0, i1, n1, H, Gp, j, k, gj);
+            for (; k + (NB / 2) * L <= dp; k += (NB / 2) * L)
+                bwd_chunk_sym<T, NB / 2>(Xb, dp, ib, nb, i0, n0, i1, n1, H, Gp, j, k, gj);
+            for (; k < dp; k += L) bwd_chunk_sym<T, 1>(Xb, dp, ib, nb, i0, n0, i1, n1, H, Gp, j, k, gj);
+            continue;
+        }
         for (; k + NB * L <= dp; k += NB * L) bwd_chunk<T, NB>(Xb, dp, idx, cnt, H, Gp, j, k, gj);
         for (; k + (NB / 2) * L <= dp; k += (NB / 2) * L) bwd_chunk<T, NB / 2>(Xb, dp, idx, cnt, H, Gp, j, k, gj);
         for (; k < dp; k += L) bwd_chunk<T, 1>(Xb, dp, idx, cnt, H, Gp, j, k, gj);
