@@ -14,7 +14,8 @@ one-command report, all four together within a few minutes on 2 cores),
 3. :func:`pseudo_real`: real binary datasets with a planted hard type on 40% of
    the tasks, (a) answers flipped w.p. 0.3, (b) half the workers answer by coin
    flips there; typing accuracy and label accuracy plain / type-aware / oracle types.
-4. :func:`real`: every real dataset, plain vs type-aware (guard on and off), the
+4. :func:`real`: every real dataset, plain vs type-aware (guard on and off; hard and, for the
+   Dawid-Skene family, soft), the
    guard's decision and evidence.
 
 Seeded and reproducible. No paper numbers exist for these exact protocols (the
@@ -293,7 +294,10 @@ def plant_hard_type(r: Responses, scenario: str, rng: np.random.Generator, share
 
 def pseudo_real(profile: str = "quick", data_home=None, random_state: int = 0) -> pd.DataFrame:
     """Planted hard types on the binary real datasets: typing accuracy per method, label accuracy
-    of plain DS, type-aware DS (guard on / off) and DS on the oracle (planted) types.
+    of plain DS, type-aware DS (hard split, guard on / off), DS on the oracle (planted) types,
+    the soft type-aware DS (``TypeAware(split="soft")``, guard on / off) and, where the
+    ``mixture`` typing runs, the free two-type DS mixture's label posterior marginalised over
+    the type.
 
     Columns: dataset, scenario, seed, what (typing/label), method, value."""
     _check_profile(profile)
@@ -311,10 +315,13 @@ def pseudo_real(profile: str = "quick", data_home=None, random_state: int = 0) -
                 r, planted = plant_hard_type(r0, scenario, rng)
                 base = dict(dataset=name, scenario=scenario, seed=seed,
                             answers_per_task=r.n_responses / r.n_tasks)
+                mixture_labels = None
                 for m in cfg["methods"]:
                     tc = TaskTypeClustering(method=m, random_state=seed).fit(r)
                     rows.append({**base, "what": "typing", "method": m,
                                  "value": _type_acc(tc.types_.to_numpy(), planted)})
+                    if m == "mixture":  # the free two-type DS mixture, label posterior marginalised over the type
+                        mixture_labels = pd.Series(np.asarray(r.classes_)[tc.label_proba_.argmax(1)], index=r.task_ids)
                 ds = DawidSkene()
                 rows.append({**base, "what": "label", "method": "DS plain", "value": accuracy(ds.fit(r).labels_, truth)})
                 ta = TypeAware(DawidSkene(), random_state=seed).fit(r)
@@ -325,6 +332,15 @@ def pseudo_real(profile: str = "quick", data_home=None, random_state: int = 0) -
                              "value": accuracy(tn.labels_, truth)})
                 rows.append({**base, "what": "label", "method": "DS oracle types",
                              "value": accuracy(_oracle_split(DawidSkene(), r, planted), truth)})
+                sg = TypeAware(DawidSkene(), split="soft", random_state=seed).fit(r)
+                rows.append({**base, "what": "label", "method": "DS type-aware soft (guard)",
+                             "value": accuracy(sg.labels_, truth), "split_used": sg.split_used_})
+                sn = TypeAware(DawidSkene(), split="soft", guard=False, random_state=seed).fit(r)
+                rows.append({**base, "what": "label", "method": "DS type-aware soft (no guard)",
+                             "value": accuracy(sn.labels_, truth)})
+                if mixture_labels is not None:
+                    rows.append({**base, "what": "label", "method": "DS free mixture marginalised (no guard)",
+                                 "value": accuracy(mixture_labels, truth)})
     return pd.DataFrame(rows)
 
 
@@ -360,8 +376,13 @@ def real(profile: str = "quick", data_home=None, random_state: int = 0) -> pd.Da
 
     Columns: dataset, aggregator, plain, type_aware_guard, type_aware_no_guard, split_used,
     mean_gain, separation, reason, class_gap (largest difference between the types' shares of
-    one estimated class in the unguarded split: near 1 means the split follows the class)."""
+    one estimated class in the unguarded split: near 1 means the split follows the class);
+    for Dawid-Skene family aggregators also the soft variant (``TypeAware(split="soft")``):
+    type_aware_soft_guard, type_aware_soft_no_guard, soft_split_used, soft_p_value, soft_reason
+    (NaN / None for the other aggregators)."""
     _check_profile(profile)
+    from ._dawid_skene import DawidSkene
+
     names = {"tiny": ("bluebirds",), "quick": ("bluebirds", "rte", "temp", "wsd", "dog", "face"),
              "full": tuple(_datasets.list_datasets())}[profile]
     rows = []
@@ -382,11 +403,19 @@ def real(profile: str = "quick", data_home=None, random_state: int = 0) -> pd.Da
                 for c in np.asarray(r.classes_):
                     shares = [float((lab[ty == t] == c).mean()) for t in np.unique(ty)]
                     gap = max(gap, max(shares) - min(shares))
+            soft = dict(type_aware_soft_guard=np.nan, type_aware_soft_no_guard=np.nan, soft_split_used=None,
+                        soft_p_value=np.nan, soft_reason="base is not of the Dawid-Skene family")
+            if isinstance(base, DawidSkene):
+                sg = TypeAware(base, split="soft", random_state=random_state).fit(r)
+                sn = TypeAware(base, split="soft", guard=False, random_state=random_state).fit(r)
+                soft = dict(type_aware_soft_guard=accuracy(sg.labels_, truth),
+                            type_aware_soft_no_guard=accuracy(sn.labels_, truth), soft_split_used=sg.split_used_,
+                            soft_p_value=sg.evidence_.get("p_value", np.nan), soft_reason=sg.evidence_["reason"])
             rows.append(dict(dataset=name, aggregator=agg, plain=accuracy(plain.labels_, truth),
                              type_aware_guard=accuracy(ta.labels_, truth),
                              type_aware_no_guard=accuracy(tn.labels_, truth), split_used=ta.split_used_,
                              mean_gain=ta.evidence_.get("mean_gain", np.nan), separation=ta.evidence_["separation"],
-                             reason=ta.evidence_["reason"], class_gap=gap))
+                             reason=ta.evidence_["reason"], class_gap=gap, **soft))
     return pd.DataFrame(rows)
 
 
@@ -400,7 +429,9 @@ def plot_real(table: pd.DataFrame, path=None):
     fig, axes = plt.subplots(1, len(aggs), figsize=(6 * len(aggs), 4), squeeze=False)
     for ax, agg in zip(axes[0], aggs):
         s = table[table.aggregator == agg].set_index("dataset")
-        (s[["type_aware_guard", "type_aware_no_guard"]].sub(s["plain"], axis=0) * 100).plot.bar(ax=ax)
+        cols = ["type_aware_guard", "type_aware_no_guard"] + [
+            c for c in ("type_aware_soft_guard", "type_aware_soft_no_guard") if c in s and s[c].notna().any()]
+        (s[cols].sub(s["plain"], axis=0) * 100).plot.bar(ax=ax)
         ax.axhline(0, color="k", lw=1)
         ax.axhline(-0.3, color="r", ls=":", lw=1, label="-0.3 points (issue 4 bound)")
         ax.set_ylabel("accuracy - plain (points)")
