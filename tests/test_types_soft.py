@@ -8,7 +8,7 @@ import pytest
 from kdcore.crowd import DawidSkene, MajorityVote, OneCoinDawidSkene, simulate
 from kdcore.crowd._base import accuracy
 from kdcore.crowd._type_aware import TypeAware
-from kdcore.crowd._types import _degraded_em, _mixture_heldout_loglik
+from kdcore.crowd._types import TaskTypeClustering, _degraded_em, _mixture_heldout_loglik
 from kdcore.crowd.experiments import plant_hard_type
 
 
@@ -21,6 +21,11 @@ def _planted(seed: int = 0, plant: bool = True, n_classes: int = 2):
     if plant:
         r = plant_hard_type(r, "b", np.random.default_rng(seed))[0]
     return r, truth
+
+
+def _cheap():
+    """A faster hard-split clustering for the split='auto' tests (two random restarts)."""
+    return TaskTypeClustering(n_init=2, random_state=0)
 
 
 def test_soft_shapes_and_probabilities():
@@ -109,3 +114,30 @@ def test_soft_bad_inputs():
         TypeAware(DawidSkene(), split="medium").fit(r)
     with pytest.raises(ValueError, match="sign_level"):
         TypeAware(DawidSkene(), split="soft", sign_level=0.0).fit(r)
+
+
+def test_auto_takes_soft_when_only_the_soft_guard_supports_it():
+    r, truth = _planted(seed=0)
+    soft = TypeAware(DawidSkene(), split="soft", random_state=0).fit(r)
+    hard = TypeAware(DawidSkene(), _cheap(), split="hard", random_state=0).fit(r)
+    auto = TypeAware(DawidSkene(), _cheap(), split="auto", random_state=0).fit(r)
+    assert soft.split_used_ and soft.split_kind_ == "soft"
+    if hard.split_used_:
+        assert auto.split_kind_ == "hard"
+        assert np.array_equal(auto.probas_.to_numpy(), hard.probas_.to_numpy())
+    else:
+        assert auto.split_kind_ == "soft"
+        assert np.array_equal(auto.probas_.to_numpy(), soft.probas_.to_numpy())
+        assert auto.evidence_["hard_guard"]["split"] is False
+    # a non-Dawid-Skene base falls back to the hard split
+    mv = TypeAware(MajorityVote(random_state=0), _cheap(), split="auto", random_state=0).fit(r)
+    assert mv.split_kind_ in ("hard", "none")
+
+
+def test_auto_on_single_type_data_is_plain():
+    r, _ = _planted(seed=0, plant=False)
+    plain = DawidSkene().fit(r)
+    auto = TypeAware(DawidSkene(), _cheap(), split="auto", random_state=0).fit(r)
+    assert auto.split_kind_ == "none" and not auto.split_used_
+    assert "soft_guard" in auto.evidence_
+    assert np.allclose(auto.probas_.to_numpy(), plain.probas_.to_numpy())

@@ -48,7 +48,7 @@ from ._base import BaseAggregator
 from ._responses import Responses
 from ._types import TaskTypeClustering, _degraded_em, _em_fit, _mixture_heldout_loglik, _vote_post
 
-_SPLITS = ("hard", "soft")
+_SPLITS = ("hard", "soft", "auto")
 
 __all__ = ["TypeAware"]
 
@@ -92,12 +92,16 @@ class TypeAware(BaseAggregator):
     min_separation : float, default 0.1 — least ``separation_`` of the clustering to split
     smoothing : float — smoothing of the guard's Dawid-Skene fits
     random_state : int or None
-    split : {"hard", "soft"}, default "hard"
+    split : {"hard", "soft", "auto"}, default "hard"
         ``"hard"``: type the tasks with ``clustering`` and fit ``base`` on each type.
         ``"soft"``: the degraded two-type mixture, label posterior marginalised over the
         type (module docstring); ``base`` must be of the Dawid-Skene family (DawidSkene,
         OneCoinDawidSkene, SpectralEM: the mixture starts from its fitted confusions; anything
         else raises ValueError); ``clustering`` is not used.
+        ``"auto"``: with ``guard=True`` and a Dawid-Skene family base, the hard split when its
+        guard supports it, else the soft model when *its* guard supports it (run on a fresh
+        random stream from ``random_state``, so the same folds as ``split="soft"``), else the
+        plain fit; any other base, or ``guard=False``, behaves as ``"hard"``.
     sign_level : float, default 0.05
         Level of the soft guard's one-sided task-level sign test (module docstring).
 
@@ -111,7 +115,8 @@ class TypeAware(BaseAggregator):
     type_models_ : list of the fitted per-type clones (empty when not split)
     skills_by_type_ : DataFrame workers x types, expected share of a worker's answers that are
         right on each type under the fitted posteriors (NaN where the worker answered none)
-    clustering_ : the fitted TaskTypeClustering (hard split)
+    split_kind_ : "hard", "soft" or "none" — what the returned fit is
+    clustering_ : the fitted TaskTypeClustering (hard split; None for split="soft")
     type_proba_ : DataFrame tasks x 2, P(type) under the soft model (soft split only)
     hard_retention_ : Series, lambda_w per worker, the share of a worker's answers on hard tasks
         that follow its own confusion rather than a coin (soft split only)
@@ -292,16 +297,19 @@ class TypeAware(BaseAggregator):
             return None
         return train, ht[ok], pos[hw[ok]], hl[ok]
 
-    def _fit_soft(self, r: Responses, base, be: str, nt: int, rng) -> "TypeAware":
+    def _fit_soft(self, r: Responses, base, be: str, nt: int, rng, evidence: dict | None = None) -> "TypeAware":
         one_coin = self._one_coin_base(base)
-        self.plain_ = base.clone().fit(r)
-        self.clustering_ = None
-        self.type_models_ = []
-        if self.guard:
-            self.evidence_ = self._soft_guard(r, one_coin, rng, be, nt)
-        else:
-            self.evidence_ = {"split": True, "reason": "guard=False", "separation": float("nan")}
+        if evidence is None:  # split="soft"; split="auto" comes with the soft guard's evidence and its plain_
+            self.plain_ = base.clone().fit(r)
+            self.clustering_ = None
+            self.type_models_ = []
+            if self.guard:
+                evidence = self._soft_guard(r, one_coin, rng, be, nt)
+            else:
+                evidence = {"split": True, "reason": "guard=False", "separation": float("nan")}
+        self.evidence_ = evidence
         self.split_used_ = bool(self.evidence_["split"])
+        self.split_kind_ = "soft" if self.split_used_ else "none"
         index = pd.Index(r.task_ids, name="task")
         workers = pd.Index(r.worker_ids, name="worker")
         if self.split_used_:
@@ -354,6 +362,22 @@ class TypeAware(BaseAggregator):
         base = self.base if self.base is not None else DawidSkene()
         if self.split == "soft":
             return self._fit_soft(r, base, be, nt, rng)
+        if self.split == "auto" and self.guard and isinstance(base, DawidSkene):
+            self._fit_hard(r, base, be, nt, rng)
+            if self.split_used_:
+                return self
+            # the hard split was refused: try the soft model, its guard on its own random stream
+            # (the same folds as split="soft" with this random_state)
+            hard_evidence = self.evidence_
+            soft = self._soft_guard(r, self._one_coin_base(base), np.random.default_rng(self.random_state), be, nt)
+            soft["hard_guard"] = hard_evidence
+            if soft["split"]:
+                return self._fit_soft(r, base, be, nt, None, evidence=soft)
+            hard_evidence["soft_guard"] = {k: v for k, v in soft.items() if k != "hard_guard"}
+            return self
+        return self._fit_hard(r, base, be, nt, rng)
+
+    def _fit_hard(self, r: Responses, base, be: str, nt: int, rng) -> "TypeAware":
         self.plain_ = base.clone().fit(r)
         tc = self._make_clustering().fit(r)
         self.clustering_ = tc
@@ -368,6 +392,7 @@ class TypeAware(BaseAggregator):
         else:
             self.evidence_ = {"split": True, "reason": "guard=False", "separation": float(tc.separation_)}
         self.split_used_ = bool(self.evidence_["split"])
+        self.split_kind_ = "hard" if self.split_used_ else "none"
         index = pd.Index(r.task_ids, name="task")
         self.type_models_ = []
         classes = pd.Index(np.asarray(r.classes_))
