@@ -92,7 +92,7 @@ class TypeAware(BaseAggregator):
     min_separation : float, default 0.1 — least ``separation_`` of the clustering to split
     smoothing : float — smoothing of the guard's Dawid-Skene fits
     random_state : int or None
-    split : {"hard", "soft", "auto"}, default "hard"
+    split : {"auto", "hard", "soft"}, default "auto"
         ``"hard"``: type the tasks with ``clustering`` and fit ``base`` on each type.
         ``"soft"``: the degraded two-type mixture, label posterior marginalised over the
         type (module docstring); ``base`` must be of the Dawid-Skene family (DawidSkene,
@@ -134,7 +134,7 @@ class TypeAware(BaseAggregator):
 
     def __init__(self, base=None, clustering=None, guard: bool = True, holdout: float = 0.2, n_folds: int = 3,
                  min_separation: float = 0.1, smoothing: float = 0.01, random_state=None, backend: str = "auto",
-                 split: str = "hard", sign_level: float = 0.05):
+                 split: str = "auto", sign_level: float = 0.05):
         self.base = base
         self.clustering = clustering
         self.guard = guard

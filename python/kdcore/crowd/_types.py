@@ -488,7 +488,7 @@ class TaskTypeClustering:
     def _correctness_split(self, r: Responses, label_post: np.ndarray, rng) -> np.ndarray:
         """k-means on the task rows of the correctness matrix's top singular subspace."""
         from scipy.sparse import csr_matrix
-        from scipy.sparse.linalg import svds
+        from scipy.sparse.linalg import ArpackError, svds
 
         k = self.n_types
         Z = simplex_codes(r.n_classes)
@@ -498,7 +498,10 @@ class TaskTypeClustering:
         kk = min(k, min(C.shape) - 1)
         if kk < 1:
             return np.zeros(r.n_tasks, dtype=np.int64)
-        U, s, Vt = svds(C, k=kk, v0=rng.uniform(-1, 1, min(C.shape)))
+        try:
+            U, s, Vt = svds(C, k=kk, v0=rng.uniform(-1, 1, min(C.shape)))
+        except ArpackError:  # e.g. an all-zero correctness matrix on tiny inputs: dense SVD (found by fuzzing)
+            U = np.linalg.svd(C.toarray(), full_matrices=False)[0][:, :kk]
         cnt = np.maximum(np.diff(r.task_indptr), 1)
         emb = (C.T @ U) / cnt[:, None]                     # per-task mean correctness in the worker factors
         emb = (emb - emb.mean(0)) / np.maximum(emb.std(0), 1e-12)
