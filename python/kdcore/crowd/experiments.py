@@ -346,6 +346,9 @@ def pseudo_real(profile: str = "quick", data_home=None, random_state: int = 0) -
                 sn = TypeAware(DawidSkene(), split="soft", guard=False, random_state=seed).fit(r)
                 rows.append({**base, "what": "label", "method": "DS type-aware soft (no guard)",
                              "value": accuracy(sn.labels_, truth)})
+                # the soft model's own typing (argmax of its type posterior; 1 = the degraded type)
+                rows.append({**base, "what": "typing", "method": "degraded (soft model)",
+                             "value": _type_acc(sn.types_.to_numpy(), planted)})
                 # split="auto" is exactly: the hard fit when its guard splits, else the soft fit with its guard
                 # (same folds; tests/test_types_soft.py checks the equality), so it is not fitted a third time
                 au = ta if ta.split_used_ else sg
