@@ -132,6 +132,10 @@ def test_auto_takes_soft_when_only_the_soft_guard_supports_it():
     # a non-Dawid-Skene base falls back to the hard split
     mv = TypeAware(MajorityVote(random_state=0), _cheap(), split="auto", random_state=0).fit(r)
     assert mv.split_kind_ in ("hard", "none")
+    # three hard types requested: the two-type soft model is not tried
+    three = TypeAware(DawidSkene(), TaskTypeClustering(n_types=3, n_init=0, random_state=0), split="auto",
+                      random_state=0).fit(r)
+    assert three.split_kind_ in ("hard", "none") and "soft_guard" not in three.evidence_
 
 
 def test_auto_on_single_type_data_is_plain():

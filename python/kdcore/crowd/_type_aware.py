@@ -101,7 +101,8 @@ class TypeAware(BaseAggregator):
         ``"auto"``: with ``guard=True`` and a Dawid-Skene family base, the hard split when its
         guard supports it, else the soft model when *its* guard supports it (run on a fresh
         random stream from ``random_state``, so the same folds as ``split="soft"``), else the
-        plain fit; any other base, or ``guard=False``, behaves as ``"hard"``.
+        plain fit; any other base, ``guard=False`` or a clustering with ``n_types != 2`` (the soft
+        model has two types) behaves as ``"hard"``.
     sign_level : float, default 0.05
         Level of the soft guard's one-sided task-level sign test (module docstring).
 
@@ -362,7 +363,8 @@ class TypeAware(BaseAggregator):
         base = self.base if self.base is not None else DawidSkene()
         if self.split == "soft":
             return self._fit_soft(r, base, be, nt, rng)
-        if self.split == "auto" and self.guard and isinstance(base, DawidSkene):
+        two_types = self.clustering is None or self.clustering.n_types == 2  # the soft model has two types
+        if self.split == "auto" and self.guard and isinstance(base, DawidSkene) and two_types:
             self._fit_hard(r, base, be, nt, rng)
             if self.split_used_:
                 return self
