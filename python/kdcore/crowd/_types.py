@@ -572,16 +572,23 @@ class TaskTypeClustering:
 
 
 # ---------------------------------------------------------------------------- the degraded two-type model
-def _answer_counts(r: Responses, post: np.ndarray) -> np.ndarray:
-    """Expected answer counts c[t, w, k, l] = sum over answers (j, w, l) of post[j, t, k]."""
-    T, K = post.shape[1], post.shape[2]
-    pa = post[r.task]
-    key = r.worker.astype(np.int64) * K + r.label
-    c = np.empty((T, r.n_workers, K, K))
-    for t in range(T):
-        for k in range(K):
-            c[t, :, k, :] = np.bincount(key, weights=pa[:, t, k], minlength=r.n_workers * K).reshape(r.n_workers, K)
-    return c
+def _answer_incidence(r: Responses):
+    """Sparse (W K) x n_tasks matrix A with A[w K + l, j] = 1 when worker w answered l on task j."""
+    from scipy.sparse import csr_matrix
+
+    K = r.n_classes
+    rows = r.worker.astype(np.int64) * K + r.label
+    return csr_matrix((np.ones(r.n_responses), (rows, r.task.astype(np.int64))),
+                      shape=(r.n_workers * K, r.n_tasks))
+
+
+def _answer_counts(r: Responses, post: np.ndarray, incidence=None) -> np.ndarray:
+    """Expected answer counts c[t, w, k, l] = sum over answers (j, w, l) of post[j, t, k]
+    (one sparse product A @ post, A from :func:`_answer_incidence`)."""
+    n, T, K = post.shape
+    A = _answer_incidence(r) if incidence is None else incidence
+    c = np.asarray(A @ post.reshape(n, T * K)).reshape(r.n_workers, K, T, K)   # [w, l, t, k]
+    return np.ascontiguousarray(c.transpose(2, 0, 3, 1))                         # [t, w, k, l]
 
 
 def _degraded_em(r: Responses, conf0: np.ndarray, prior0: np.ndarray, *, one_coin: bool = False,
@@ -618,6 +625,7 @@ def _degraded_em(r: Responses, conf0: np.ndarray, prior0: np.ndarray, *, one_coi
     prior /= prior.sum()
     history: list[float] = []
     post = log_conf = None
+    incidence = _answer_incidence(r)
     for _ in range(int(n_iter)):
         C1 = lam[:, None, None] * C0 + (1.0 - lam[:, None, None]) / K
         log_conf = _em.log_clip(np.stack([C0, C1]))
@@ -626,7 +634,7 @@ def _degraded_em(r: Responses, conf0: np.ndarray, prior0: np.ndarray, *, one_coi
         history.append(ll)
         if len(history) > 1 and abs(history[-1] - history[-2]) <= tol * abs(history[-1]):
             break
-        c = _answer_counts(r, post)
+        c = _answer_counts(r, post, incidence)
         rho = lam[:, None, None] * C0 / np.clip(C1, 1e-300, None)
         real1 = c[1] * rho
         n0 = c[0] + real1
