@@ -271,8 +271,8 @@ class TypeAware(BaseAggregator):
             reason = (f"the label changes are not backed by the held-out answers (tasks won {won}, lost {lost}, "
                       f"sign test p = {p_value:.3g} >= {self.sign_level})")
         else:
-            reason = (f"held-out likelihood gain in every fold and label changes backed by held-out answers "
-                      f"(tasks won {won}, lost {lost}, p = {p_value:.3g})")
+            reason = (f"soft two-type model used: held-out likelihood gain in every fold and label changes "
+                      f"backed by held-out answers (tasks won {won}, lost {lost}, p = {p_value:.3g})")
         return {"split": ok_lik and ok_sign, "fold_gains": g.tolist(),
                 "mean_gain": float(g.mean()) if g.size else float("nan"), "tasks_won": won, "tasks_lost": lost,
                 "p_value": p_value, "separation": float("nan"), "reason": reason}
