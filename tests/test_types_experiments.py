@@ -28,7 +28,7 @@ def test_typing_accuracy_tiny(tmp_path):
 
 def test_label_error_tiny(tmp_path):
     t = ex.label_error("tiny")
-    assert set(t.variant) == {"plain", "type-aware", "oracle types"}
+    assert set(t.variant) == {"plain", "type-aware", "type-aware auto", "oracle types"}
     assert t.error.between(0, 1).all()
     _plot(ex.plot_label_error, t, tmp_path)
 
@@ -37,6 +37,7 @@ def test_pseudo_real_tiny(data_home, tmp_path):
     t = ex.pseudo_real("tiny", data_home=data_home)
     assert set(t.what) == {"typing", "label"}
     assert set(t.scenario) == {"a", "b"}
+    assert {"DS type-aware soft (guard)", "DS type-aware soft (no guard)", "DS type-aware auto (guard)"} <= set(t.method)
     assert t.value.between(0, 1).all()
     _plot(ex.plot_pseudo_real, t, tmp_path)
 
@@ -61,6 +62,9 @@ def test_real_tiny(data_home, tmp_path):
     # with the guard off the split is used; with it on, type-aware equals plain when no split is taken
     same = t[~t.split_used]
     assert np.allclose(same.plain, same.type_aware_guard)
+    soft = t[t.soft_split_used == False]  # noqa: E712 (None for non-Dawid-Skene bases)
+    assert np.allclose(soft.plain, soft.type_aware_soft_guard)
+    assert {"type_aware_soft_guard", "type_aware_soft_no_guard", "type_aware_auto", "soft_p_value"} <= set(t.columns)
     _plot(ex.plot_real, t, tmp_path)
 
 

@@ -14,6 +14,27 @@ bases). The split is used only when the typed model predicts the hidden answers
 better in *every* fold and the clustering's ``separation_`` is at least
 ``min_separation``. ``evidence_`` keeps the per-fold gains (nats per hidden
 answer), their mean and the separation.
+
+``split="soft"`` (Dawid-Skene family bases only: DawidSkene, OneCoinDawidSkene, SpectralEM)
+does not split the tasks. It fits one two-type Dawid-Skene mixture in which the
+hard type is a degraded copy of the easy one (each worker answers a hard task by
+its own confusion with probability lambda_w, by a coin otherwise; see
+``kdcore.crowd._types._degraded_em``), started from the fitted base, and returns
+the label posterior marginalised over the type, P(y_j = k) = sum_t post[j, t, k].
+A task whose type is uncertain is labelled under both types in proportion, instead
+of being committed to one. Its guard is the same held-out test, with both sides
+scored as the base's own model family (the mixture predicts a hidden answer by
+sum_{t,k} post[j, t, k] C[t, w, k, l]), plus a test that the *labels* it changes
+are backed by the hidden answers: on each task whose label differs between the two
+fits, count the task's hidden answers that agree with the soft label minus those that
+agree with the plain one, summed over the folds; a task is "won" when positive and
+"lost" when negative, and a one-sided sign test (binomial, p = 1/2) over won vs lost
+tasks must reach ``sign_level``. The task is the unit because hidden answers of one
+task share its true label (they are not independent evidence). Reason for the second
+test: on real data the degraded model often predicts hidden answers better (real
+tasks do differ in difficulty) while changing a handful of labels, so the likelihood
+alone would accept changes that the data cannot support (measured: docs/notes/types.md).
+No separation threshold (nothing is split).
 """
 from __future__ import annotations
 
@@ -25,7 +46,9 @@ import pandas as pd
 from . import _em
 from ._base import BaseAggregator
 from ._responses import Responses
-from ._types import TaskTypeClustering, _em_fit, _vote_post
+from ._types import TaskTypeClustering, _degraded_em, _em_fit, _mixture_heldout_loglik, _vote_post
+
+_SPLITS = ("hard", "soft", "auto")
 
 __all__ = ["TypeAware"]
 
@@ -69,6 +92,19 @@ class TypeAware(BaseAggregator):
     min_separation : float, default 0.1 — least ``separation_`` of the clustering to split
     smoothing : float — smoothing of the guard's Dawid-Skene fits
     random_state : int or None
+    split : {"auto", "hard", "soft"}, default "auto"
+        ``"hard"``: type the tasks with ``clustering`` and fit ``base`` on each type.
+        ``"soft"``: the degraded two-type mixture, label posterior marginalised over the
+        type (module docstring); ``base`` must be of the Dawid-Skene family (DawidSkene,
+        OneCoinDawidSkene, SpectralEM: the mixture starts from its fitted confusions; anything
+        else raises ValueError); ``clustering`` is not used.
+        ``"auto"``: with ``guard=True`` and a Dawid-Skene family base, the hard split when its
+        guard supports it, else the soft model when *its* guard supports it (run on a fresh
+        random stream from ``random_state``, so the same folds as ``split="soft"``), else the
+        plain fit; any other base, ``guard=False`` or a clustering with ``n_types != 2`` (the soft
+        model has two types) behaves as ``"hard"``.
+    sign_level : float, default 0.05
+        Level of the soft guard's one-sided task-level sign test (module docstring).
 
     Attributes
     ----------
@@ -80,7 +116,11 @@ class TypeAware(BaseAggregator):
     type_models_ : list of the fitted per-type clones (empty when not split)
     skills_by_type_ : DataFrame workers x types, expected share of a worker's answers that are
         right on each type under the fitted posteriors (NaN where the worker answered none)
-    clustering_ : the fitted TaskTypeClustering
+    split_kind_ : "hard", "soft" or "none" — what the returned fit is
+    clustering_ : the fitted TaskTypeClustering (hard split; None for split="soft")
+    type_proba_ : DataFrame tasks x 2, P(type) under the soft model (soft split only)
+    hard_retention_ : Series, lambda_w per worker, the share of a worker's answers on hard tasks
+        that follow its own confusion rather than a coin (soft split only)
 
     Example
     -------
@@ -94,7 +134,8 @@ class TypeAware(BaseAggregator):
     _backends = ("cpp", "numpy")
 
     def __init__(self, base=None, clustering=None, guard: bool = True, holdout: float = 0.2, n_folds: int = 3,
-                 min_separation: float = 0.1, smoothing: float = 0.01, random_state=None, backend: str = "auto"):
+                 min_separation: float = 0.1, smoothing: float = 0.01, random_state=None, backend: str = "auto",
+                 split: str = "auto", sign_level: float = 0.05):
         self.base = base
         self.clustering = clustering
         self.guard = guard
@@ -104,6 +145,8 @@ class TypeAware(BaseAggregator):
         self.smoothing = smoothing
         self.random_state = random_state
         self.backend = backend
+        self.split = split
+        self.sign_level = sign_level
 
     def clone(self) -> "TypeAware":
         params = self.get_params()
@@ -124,6 +167,20 @@ class TypeAware(BaseAggregator):
             raise ValueError(f"holdout must be in (0, 1), got {self.holdout!r}")
         if isinstance(self.n_folds, bool) or not isinstance(self.n_folds, numbers.Integral) or self.n_folds < 1:
             raise ValueError(f"n_folds must be a positive int, got {self.n_folds!r}")
+        if not (isinstance(self.sign_level, numbers.Real) and 0.0 < float(self.sign_level) <= 1.0):
+            raise ValueError(f"sign_level must be in (0, 1], got {self.sign_level!r}")
+        if self.split not in _SPLITS:
+            raise ValueError(f"split must be one of {list(_SPLITS)}, got {self.split!r}")
+        from ._dawid_skene import DawidSkene
+
+        if self.split == "soft" and self.base is not None and not isinstance(self.base, DawidSkene):
+            raise ValueError(f"split='soft' fits a Dawid-Skene mixture and needs a Dawid-Skene family base "
+                             f"(DawidSkene, OneCoinDawidSkene, SpectralEM), got {type(self.base).__name__}; "
+                             "use split='hard'")
+
+    @staticmethod
+    def _one_coin_base(base) -> bool:
+        return bool(getattr(base, "_one_coin", False))
 
     def _make_clustering(self) -> TaskTypeClustering:
         if self.clustering is not None:
@@ -175,6 +232,126 @@ class TypeAware(BaseAggregator):
                 "mean_gain": float(gains_arr.mean()) if gains_arr.size else float("nan"),
                 "separation": float(sep), "reason": reason}
 
+    def _plain_fit(self, r: Responses, one_coin: bool, be: str, nt: int):
+        """Dawid-Skene (or one-coin) on ``r`` with the guard's smoothing: (post (n, 1, K), conf, prior)."""
+        post, log_conf, log_prior, _ = _em_fit(r, _vote_post(r)[:, None, :], n_iter=100, tol=1e-6,
+                                               smoothing=self.smoothing, backend=be, n_threads=nt, onecoin=one_coin)
+        return post, log_conf, log_prior
+
+    def _soft_guard(self, r: Responses, one_coin: bool, rng, be: str, nt: int) -> dict:
+        """Held-out test of the soft model (module docstring): every fold's likelihood gain > 0 and a
+        one-sided task-level sign test on the label changes at level ``sign_level``."""
+        from scipy.stats import binom
+
+        gains = []
+        score = np.zeros(r.n_tasks)   # per task: hidden answers agreeing with the soft label minus with the plain
+        for _ in range(int(self.n_folds)):
+            split = self._holdout_split(r, rng)
+            if split is None:
+                continue
+            train, ht, hw, hl = split
+            post1, lc1, lp1 = self._plain_fit(train, one_coin, be, nt)
+            ll1 = _mixture_heldout_loglik(post1, lc1, ht, hw, hl)
+            post2, lc2, *_ = _degraded_em(train, np.exp(lc1[0]), np.exp(lp1[0]), one_coin=one_coin,
+                                          smoothing=self.smoothing, backend=be, n_threads=nt)
+            ll2 = _mixture_heldout_loglik(post2, lc2, ht, hw, hl)
+            gains.append((ll2 - ll1) / ht.size)
+            y1, y2 = post1[:, 0, :].argmax(1), post2.sum(1).argmax(1)
+            dif = y1[ht] != y2[ht]
+            score += np.bincount(ht[dif], weights=(y2[ht[dif]] == hl[dif]).astype(np.float64) -
+                                 (y1[ht[dif]] == hl[dif]), minlength=r.n_tasks)
+        g = np.asarray(gains)
+        won, lost = int((score > 0).sum()), int((score < 0).sum())
+        p_value = float(binom.sf(won - 1, won + lost, 0.5)) if won + lost > 0 else 1.0
+        ok_lik = g.size > 0 and bool((g > 0).all())
+        ok_sign = p_value < float(self.sign_level)
+        if not ok_lik:
+            reason = "the degraded two-type model does not predict held-out answers better in every fold"
+        elif not ok_sign:
+            reason = (f"the label changes are not backed by the held-out answers (tasks won {won}, lost {lost}, "
+                      f"sign test p = {p_value:.3g} >= {self.sign_level})")
+        else:
+            reason = (f"soft two-type model used: held-out likelihood gain in every fold and label changes "
+                      f"backed by held-out answers (tasks won {won}, lost {lost}, p = {p_value:.3g})")
+        return {"split": ok_lik and ok_sign, "fold_gains": g.tolist(),
+                "mean_gain": float(g.mean()) if g.size else float("nan"), "tasks_won": won, "tasks_lost": lost,
+                "p_value": p_value, "separation": float("nan"), "reason": reason}
+
+    def _holdout_split(self, r: Responses, rng):
+        """Hide a random ``holdout`` share of the answers (each task keeps one): (train, hidden task,
+        hidden worker (train codes), hidden label), or None when nothing scorable is hidden."""
+        hide = rng.random(r.n_responses) < float(self.holdout)
+        kept = np.bincount(r.task, weights=~hide, minlength=r.n_tasks)
+        for j in np.flatnonzero(kept == 0):
+            idx = np.flatnonzero(r.task == j)
+            hide[idx[rng.integers(len(idx))]] = False
+        if not hide.any():
+            return None
+        keep = ~hide
+        train = Responses.from_arrays(r.task[keep], r.worker[keep], r.label[keep], classes=np.arange(r.n_classes))
+        wmap = np.asarray(train.worker_ids, dtype=np.int64)
+        pos = np.full(r.n_workers, -1, dtype=np.int64)
+        pos[wmap] = np.arange(len(wmap))
+        ht, hw, hl = r.task[hide], r.worker[hide], r.label[hide]
+        ok = pos[hw] >= 0
+        if not ok.any():
+            return None
+        return train, ht[ok], pos[hw[ok]], hl[ok]
+
+    def _fit_soft(self, r: Responses, base, be: str, nt: int, rng, evidence: dict | None = None) -> "TypeAware":
+        one_coin = self._one_coin_base(base)
+        if evidence is None:  # split="soft"; split="auto" comes with the soft guard's evidence and its plain_
+            self.plain_ = base.clone().fit(r)
+            self.clustering_ = None
+            self.type_models_ = []
+            if self.guard:
+                evidence = self._soft_guard(r, one_coin, rng, be, nt)
+            else:
+                evidence = {"split": True, "reason": "guard=False", "separation": float("nan")}
+        self.evidence_ = evidence
+        self.split_used_ = bool(self.evidence_["split"])
+        self.split_kind_ = "soft" if self.split_used_ else "none"
+        index = pd.Index(r.task_ids, name="task")
+        workers = pd.Index(r.worker_ids, name="worker")
+        if self.split_used_:
+            conf0 = np.asarray(self.plain_.confusions_, dtype=np.float64)
+            prior0 = self.plain_.priors_.to_numpy(dtype=np.float64)
+            post, log_conf, log_prior, lam, hist = _degraded_em(r, conf0, prior0, one_coin=one_coin,
+                                                                smoothing=self.smoothing, backend=be, n_threads=nt)
+            self.soft_history_ = hist
+            tp = post.sum(2)
+            proba = post.sum(1)
+            proba /= proba.sum(1, keepdims=True)
+            types = tp.argmax(1)
+            self.type_proba_ = pd.DataFrame(tp, index=index, columns=pd.RangeIndex(2, name="type"))
+            self.hard_retention_ = pd.Series(lam, index=workers, name="retention")
+            self.types_ = pd.Series(types.astype(np.int64), index=index, name="type")
+            self._set_posteriors(r, proba)
+            right = post[r.task, :, r.label]                       # (N, T): P(type t and answer right)
+            typ = tp[r.task]
+            skills = np.full((r.n_workers, 2), np.nan)
+            for t in range(2):
+                num = np.bincount(r.worker, weights=right[:, t], minlength=r.n_workers)
+                den = np.bincount(r.worker, weights=typ[:, t], minlength=r.n_workers)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    skills[:, t] = np.where(den > 1e-12, num / np.maximum(den, 1e-300), np.nan)
+            k = 2
+        else:
+            proba = self.plain_.probas_.to_numpy()
+            classes = pd.Index(np.asarray(r.classes_))
+            self.types_ = pd.Series(np.zeros(r.n_tasks, dtype=np.int64), index=index, name="type")
+            self.type_proba_ = pd.DataFrame(np.ones((r.n_tasks, 1)), index=index, columns=pd.RangeIndex(1, name="type"))
+            self.hard_retention_ = pd.Series(np.ones(r.n_workers), index=workers, name="retention")
+            self._set_posteriors(r, proba, labels=classes.get_indexer(self.plain_.labels_.to_numpy()))
+            right = proba[r.task, r.label]
+            num = np.bincount(r.worker, weights=right, minlength=r.n_workers)
+            den = np.bincount(r.worker, minlength=r.n_workers)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                skills = np.where(den > 0, num / np.maximum(den, 1), np.nan)[:, None]
+            k = 1
+        self.skills_by_type_ = pd.DataFrame(skills, index=workers, columns=pd.RangeIndex(k, name="type"))
+        return self
+
     def fit(self, data) -> "TypeAware":
         self._check()
         r = self._prepare(data)
@@ -184,6 +361,25 @@ class TypeAware(BaseAggregator):
         from ._dawid_skene import DawidSkene
 
         base = self.base if self.base is not None else DawidSkene()
+        if self.split == "soft":
+            return self._fit_soft(r, base, be, nt, rng)
+        two_types = self.clustering is None or self.clustering.n_types == 2  # the soft model has two types
+        if self.split == "auto" and self.guard and isinstance(base, DawidSkene) and two_types:
+            self._fit_hard(r, base, be, nt, rng)
+            if self.split_used_:
+                return self
+            # the hard split was refused: try the soft model, its guard on its own random stream
+            # (the same folds as split="soft" with this random_state)
+            hard_evidence = self.evidence_
+            soft = self._soft_guard(r, self._one_coin_base(base), np.random.default_rng(self.random_state), be, nt)
+            soft["hard_guard"] = hard_evidence
+            if soft["split"]:
+                return self._fit_soft(r, base, be, nt, None, evidence=soft)
+            hard_evidence["soft_guard"] = {k: v for k, v in soft.items() if k != "hard_guard"}
+            return self
+        return self._fit_hard(r, base, be, nt, rng)
+
+    def _fit_hard(self, r: Responses, base, be: str, nt: int, rng) -> "TypeAware":
         self.plain_ = base.clone().fit(r)
         tc = self._make_clustering().fit(r)
         self.clustering_ = tc
@@ -198,6 +394,7 @@ class TypeAware(BaseAggregator):
         else:
             self.evidence_ = {"split": True, "reason": "guard=False", "separation": float(tc.separation_)}
         self.split_used_ = bool(self.evidence_["split"])
+        self.split_kind_ = "hard" if self.split_used_ else "none"
         index = pd.Index(r.task_ids, name="task")
         self.type_models_ = []
         classes = pd.Index(np.asarray(r.classes_))

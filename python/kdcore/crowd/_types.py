@@ -488,7 +488,7 @@ class TaskTypeClustering:
     def _correctness_split(self, r: Responses, label_post: np.ndarray, rng) -> np.ndarray:
         """k-means on the task rows of the correctness matrix's top singular subspace."""
         from scipy.sparse import csr_matrix
-        from scipy.sparse.linalg import svds
+        from scipy.sparse.linalg import ArpackError, svds
 
         k = self.n_types
         Z = simplex_codes(r.n_classes)
@@ -498,7 +498,10 @@ class TaskTypeClustering:
         kk = min(k, min(C.shape) - 1)
         if kk < 1:
             return np.zeros(r.n_tasks, dtype=np.int64)
-        U, s, Vt = svds(C, k=kk, v0=rng.uniform(-1, 1, min(C.shape)))
+        try:
+            U, s, Vt = svds(C, k=kk, v0=rng.uniform(-1, 1, min(C.shape)))
+        except ArpackError:  # e.g. an all-zero correctness matrix on tiny inputs: dense SVD (found by fuzzing)
+            U = np.linalg.svd(C.toarray(), full_matrices=False)[0][:, :kk]
         cnt = np.maximum(np.diff(r.task_indptr), 1)
         emb = (C.T @ U) / cnt[:, None]                     # per-task mean correctness in the worker factors
         emb = (emb - emb.mean(0)) / np.maximum(emb.std(0), 1e-12)
@@ -566,3 +569,97 @@ class TaskTypeClustering:
     def fit_predict(self, data) -> pd.Series:
         """Fit and return ``types_``."""
         return self.fit(data).types_
+
+
+# ---------------------------------------------------------------------------- the degraded two-type model
+def _answer_incidence(r: Responses):
+    """Sparse (W K) x n_tasks matrix A with A[w K + l, j] = 1 when worker w answered l on task j."""
+    from scipy.sparse import csr_matrix
+
+    K = r.n_classes
+    rows = r.worker.astype(np.int64) * K + r.label
+    return csr_matrix((np.ones(r.n_responses), (rows, r.task.astype(np.int64))),
+                      shape=(r.n_workers * K, r.n_tasks))
+
+
+def _answer_counts(r: Responses, post: np.ndarray, incidence=None) -> np.ndarray:
+    """Expected answer counts c[t, w, k, l] = sum over answers (j, w, l) of post[j, t, k]
+    (one sparse product A @ post, A from :func:`_answer_incidence`)."""
+    n, T, K = post.shape
+    A = _answer_incidence(r) if incidence is None else incidence
+    c = np.asarray(A @ post.reshape(n, T * K)).reshape(r.n_workers, K, T, K)   # [w, l, t, k]
+    return np.ascontiguousarray(c.transpose(2, 0, 3, 1))                         # [t, w, k, l]
+
+
+def _degraded_em(r: Responses, conf0: np.ndarray, prior0: np.ndarray, *, one_coin: bool = False,
+                 smoothing: float = 0.01, n_iter: int = 200, tol: float = 1e-7, backend: str = "cpp",
+                 n_threads: int = 1):
+    """EM of the two-type Dawid-Skene mixture whose second type is a *degraded* copy of the first.
+
+    Model: task j has a type t in {0 (easy), 1 (hard)} and a class k, joint prior pi[t, k].
+    On easy tasks worker w answers by its confusion C0[w]; on hard tasks it answers by
+    C0[w] with probability lambda_w and uniformly at random otherwise:
+    C1[w] = lambda_w C0[w] + (1 - lambda_w) / K. (PAPERS.md B.1 with r_{i2} pulled toward
+    chance by a worker-specific share: the easy/hard model; it cannot express specialists.)
+    One parameter per worker more than Dawid-Skene (the free mixture has W K (K-1) more),
+    and the hard type's confusions inherit the easy type's orientation, so no class can swap
+    inside one type (the free mixture did exactly that on few answers per task).
+
+    EM with a latent "answered from C0" indicator on hard tasks: its responsibility for an
+    answer (w, l) of a task in (hard, k) is rho = lambda_w C0[w, k, l] / C1[w, k, l];
+    M-step C0[w, k, :] ∝ c0[w, k, :] + rho c1[w, k, :] + s (one-coin: the skill is the
+    share of these counts on the diagonal), lambda_w = (sum rho c1[w] + s) / (sum c1[w] + 2 s),
+    pi ∝ sum_j post[j] + s. E-step in the typed compiled core (kdcore.crowd._em.e_step,
+    log space with the max shift). The likelihood never decreases (up to the smoothing).
+
+    Starts from a fitted Dawid-Skene (``conf0`` (W, K, K), ``prior0`` (K,)) with lambda = 1/2
+    and equal type priors. Returns (post (n_tasks, 2, K), log_conf (2, W, K, K),
+    log_prior (2, K), lam (W,), history of the log-likelihood)."""
+    K, W = r.n_classes, r.n_workers
+    s = float(smoothing)
+    C0 = np.clip(np.asarray(conf0, dtype=np.float64), 0.0, None)
+    C0 = C0 / np.clip(C0.sum(-1, keepdims=True), 1e-300, None)
+    lam = np.full(W, 0.5)
+    prior = np.stack([np.asarray(prior0, dtype=np.float64) * 0.5] * 2)
+    prior = np.clip(prior, 1e-12, None)
+    prior /= prior.sum()
+    history: list[float] = []
+    post = log_conf = None
+    incidence = _answer_incidence(r)
+    for _ in range(int(n_iter)):
+        C1 = lam[:, None, None] * C0 + (1.0 - lam[:, None, None]) / K
+        log_conf = _em.log_clip(np.stack([C0, C1]))
+        log_prior = _em.log_clip(prior)
+        post, ll = _em.e_step(r, log_conf, log_prior, backend=backend, n_threads=n_threads)
+        history.append(ll)
+        if len(history) > 1 and abs(history[-1] - history[-2]) <= tol * abs(history[-1]):
+            break
+        c = _answer_counts(r, post, incidence)
+        rho = lam[:, None, None] * C0 / np.clip(C1, 1e-300, None)
+        real1 = c[1] * rho
+        n0 = c[0] + real1
+        if one_coin:
+            diag = np.einsum("wkk->w", n0)
+            skill = (diag + s) / (n0.sum((1, 2)) + 2.0 * s) if s > 0 else diag / np.clip(n0.sum((1, 2)), 1e-300, None)
+            skill = np.where(n0.sum((1, 2)) > 0, skill, 0.5)
+            C0 = np.empty((W, K, K))
+            C0[...] = ((1.0 - skill) / max(K - 1, 1))[:, None, None]
+            C0[:, np.arange(K), np.arange(K)] = skill[:, None]
+        else:
+            n0 = n0 + s
+            tot = n0.sum(-1, keepdims=True)
+            C0 = np.where(tot > 0, n0 / np.clip(tot, 1e-300, None), 1.0 / K)
+        tot1 = c[1].sum((1, 2))
+        lam = np.clip((real1.sum((1, 2)) + s) / np.clip(tot1 + 2.0 * s, 1e-300, None), 0.0, 1.0)
+        lam = np.where(tot1 + 2.0 * s > 0, lam, 0.5)
+        prior = post.sum(0) + s
+        prior /= prior.sum()
+    return post, log_conf, _em.log_clip(prior), lam, history
+
+
+def _mixture_heldout_loglik(post: np.ndarray, log_conf: np.ndarray, task, worker, label) -> float:
+    """sum over hidden answers (j, w, l) of log sum_{t,k} post[j, t, k] C[t, w, k, l]."""
+    s = log_conf[:, worker, :, label]                               # (H, T, K): advanced indices first
+    s = (s + np.log(np.clip(post[task], 1e-300, None))).reshape(len(task), -1)
+    m = s.max(1, keepdims=True)
+    return float((m[:, 0] + np.log(np.exp(s - m).sum(1))).sum())

@@ -14,7 +14,8 @@ one-command report, all four together within a few minutes on 2 cores),
 3. :func:`pseudo_real`: real binary datasets with a planted hard type on 40% of
    the tasks, (a) answers flipped w.p. 0.3, (b) half the workers answer by coin
    flips there; typing accuracy and label accuracy plain / type-aware / oracle types.
-4. :func:`real`: every real dataset, plain vs type-aware (guard on and off), the
+4. :func:`real`: every real dataset, plain vs type-aware (guard on and off; hard and, for the
+   Dawid-Skene family, soft), the
    guard's decision and evidence.
 
 Seeded and reproducible. No paper numbers exist for these exact protocols (the
@@ -206,10 +207,14 @@ def _oracle_split(base, r: Responses, types: np.ndarray):
 
 
 def label_error(profile: str = "quick", random_state: int = 0) -> pd.DataFrame:
-    """Label error of each aggregator plain, type-aware (guard on) and with the oracle types.
+    """Label error of each aggregator plain, type-aware (hard split, guard on), type-aware auto
+    (``TypeAware(split="auto")``: the hard split when its guard splits, else for Dawid-Skene family
+    bases the soft model when its guard accepts it) and with the oracle types.
 
     Columns: regime, alpha, seed, aggregator, variant, error, split_used."""
     _check_profile(profile)
+    from ._dawid_skene import DawidSkene
+
     cfg = {"tiny": dict(d=200, n=20, alphas=(0.3,), seeds=1),
            "quick": dict(d=2000, n=40, alphas=(0.1, 0.3), seeds=1),
            "full": dict(d=10000, n=60, alphas=(0.05, 0.1, 0.3), seeds=3)}[profile]
@@ -227,13 +232,17 @@ def label_error(profile: str = "quick", random_state: int = 0) -> pd.DataFrame:
                     base = make()
                     try:
                         plain = base.clone().fit(r).labels_
-                        ta = TypeAware(base, random_state=seed).fit(r)
+                        ta = TypeAware(base, split="hard", random_state=seed).fit(r)
+                        au = ta
+                        if isinstance(base, DawidSkene) and not ta.split_used_:  # = split="auto" (see pseudo_real)
+                            au = TypeAware(base, split="soft", random_state=seed).fit(r)
                         orc = _oracle_split(base, r, t_true)
                     except Exception as exc:  # report, do not hide: a row that says it failed
                         rows.append(dict(regime=regime, alpha=alpha, seed=seed, aggregator=name, variant="error",
                                          error=np.nan, split_used=None, note=f"{type(exc).__name__}: {exc}"[:120]))
                         continue
                     for variant, pred, split in (("plain", plain, False), ("type-aware", ta.labels_, ta.split_used_),
+                                                 ("type-aware auto", au.labels_, au.split_used_),
                                                  ("oracle types", orc, True)):
                         rows.append(dict(regime=regime, alpha=alpha, seed=seed, aggregator=name, variant=variant,
                                          error=1.0 - accuracy(pred, truth), split_used=split, note=""))
@@ -251,7 +260,7 @@ def plot_label_error(table: pd.DataFrame, path=None):
     for ax, (regime, alpha) in zip(axes[0], keys):
         s = table[(table.regime == regime) & (table.alpha == alpha) & (table.variant != "error")]
         piv = s.pivot_table(index="aggregator", columns="variant", values="error", aggfunc="mean")
-        piv = piv.reindex(columns=[c for c in ("plain", "type-aware", "oracle types") if c in piv.columns])
+        piv = piv.reindex(columns=[c for c in ("plain", "type-aware", "type-aware auto", "oracle types") if c in piv.columns])
         piv.plot.bar(ax=ax)
         ax.set_ylabel("label error")
         ax.set_title(f"{regime}, alpha={alpha}")
@@ -293,7 +302,10 @@ def plant_hard_type(r: Responses, scenario: str, rng: np.random.Generator, share
 
 def pseudo_real(profile: str = "quick", data_home=None, random_state: int = 0) -> pd.DataFrame:
     """Planted hard types on the binary real datasets: typing accuracy per method, label accuracy
-    of plain DS, type-aware DS (guard on / off) and DS on the oracle (planted) types.
+    of plain DS, type-aware DS (hard split, guard on / off), DS on the oracle (planted) types,
+    the soft type-aware DS (``TypeAware(split="soft")``, guard on / off) and, where the
+    ``mixture`` typing runs, the free two-type DS mixture's label posterior marginalised over
+    the type.
 
     Columns: dataset, scenario, seed, what (typing/label), method, value."""
     _check_profile(profile)
@@ -311,20 +323,40 @@ def pseudo_real(profile: str = "quick", data_home=None, random_state: int = 0) -
                 r, planted = plant_hard_type(r0, scenario, rng)
                 base = dict(dataset=name, scenario=scenario, seed=seed,
                             answers_per_task=r.n_responses / r.n_tasks)
+                mixture_labels = None
                 for m in cfg["methods"]:
                     tc = TaskTypeClustering(method=m, random_state=seed).fit(r)
                     rows.append({**base, "what": "typing", "method": m,
                                  "value": _type_acc(tc.types_.to_numpy(), planted)})
+                    if m == "mixture":  # the free two-type DS mixture, label posterior marginalised over the type
+                        mixture_labels = pd.Series(np.asarray(r.classes_)[tc.label_proba_.argmax(1)], index=r.task_ids)
                 ds = DawidSkene()
                 rows.append({**base, "what": "label", "method": "DS plain", "value": accuracy(ds.fit(r).labels_, truth)})
-                ta = TypeAware(DawidSkene(), random_state=seed).fit(r)
+                ta = TypeAware(DawidSkene(), split="hard", random_state=seed).fit(r)
                 rows.append({**base, "what": "label", "method": "DS type-aware (guard)",
                              "value": accuracy(ta.labels_, truth), "split_used": ta.split_used_})
-                tn = TypeAware(DawidSkene(), guard=False, random_state=seed).fit(r)
+                tn = TypeAware(DawidSkene(), split="hard", guard=False, random_state=seed).fit(r)
                 rows.append({**base, "what": "label", "method": "DS type-aware (no guard)",
                              "value": accuracy(tn.labels_, truth)})
                 rows.append({**base, "what": "label", "method": "DS oracle types",
                              "value": accuracy(_oracle_split(DawidSkene(), r, planted), truth)})
+                sg = TypeAware(DawidSkene(), split="soft", random_state=seed).fit(r)
+                rows.append({**base, "what": "label", "method": "DS type-aware soft (guard)",
+                             "value": accuracy(sg.labels_, truth), "split_used": sg.split_used_})
+                sn = TypeAware(DawidSkene(), split="soft", guard=False, random_state=seed).fit(r)
+                rows.append({**base, "what": "label", "method": "DS type-aware soft (no guard)",
+                             "value": accuracy(sn.labels_, truth)})
+                # the soft model's own typing (argmax of its type posterior; 1 = the degraded type)
+                rows.append({**base, "what": "typing", "method": "degraded (soft model)",
+                             "value": _type_acc(sn.types_.to_numpy(), planted)})
+                # split="auto" is exactly: the hard fit when its guard splits, else the soft fit with its guard
+                # (same folds; tests/test_types_soft.py checks the equality), so it is not fitted a third time
+                au = ta if ta.split_used_ else sg
+                rows.append({**base, "what": "label", "method": "DS type-aware auto (guard)",
+                             "value": accuracy(au.labels_, truth), "split_used": au.split_used_})
+                if mixture_labels is not None:
+                    rows.append({**base, "what": "label", "method": "DS free mixture marginalised (no guard)",
+                                 "value": accuracy(mixture_labels, truth)})
     return pd.DataFrame(rows)
 
 
@@ -360,8 +392,14 @@ def real(profile: str = "quick", data_home=None, random_state: int = 0) -> pd.Da
 
     Columns: dataset, aggregator, plain, type_aware_guard, type_aware_no_guard, split_used,
     mean_gain, separation, reason, class_gap (largest difference between the types' shares of
-    one estimated class in the unguarded split: near 1 means the split follows the class)."""
+    one estimated class in the unguarded split: near 1 means the split follows the class);
+    for Dawid-Skene family aggregators also the soft variant (``TypeAware(split="soft")``):
+    type_aware_soft_guard, type_aware_soft_no_guard, soft_split_used, soft_p_value, soft_reason
+    (NaN / None for the other aggregators) and type_aware_auto (``split="auto"``: the hard fit when
+    its guard splits, else the soft fit with its guard; = type_aware_guard for other aggregators)."""
     _check_profile(profile)
+    from ._dawid_skene import DawidSkene
+
     names = {"tiny": ("bluebirds",), "quick": ("bluebirds", "rte", "temp", "wsd", "dog", "face"),
              "full": tuple(_datasets.list_datasets())}[profile]
     rows = []
@@ -373,8 +411,8 @@ def real(profile: str = "quick", data_home=None, random_state: int = 0) -> pd.Da
         for agg, make in aggs.items():
             base = make()
             plain = base.clone().fit(r)
-            ta = TypeAware(base, random_state=random_state).fit(r)
-            tn = TypeAware(base, guard=False, random_state=random_state).fit(r)
+            ta = TypeAware(base, split="hard", random_state=random_state).fit(r)
+            tn = TypeAware(base, split="hard", guard=False, random_state=random_state).fit(r)
             lab = tn.labels_.to_numpy()
             ty = tn.types_.to_numpy()
             gap = 0.0
@@ -382,11 +420,22 @@ def real(profile: str = "quick", data_home=None, random_state: int = 0) -> pd.Da
                 for c in np.asarray(r.classes_):
                     shares = [float((lab[ty == t] == c).mean()) for t in np.unique(ty)]
                     gap = max(gap, max(shares) - min(shares))
+            soft = dict(type_aware_soft_guard=np.nan, type_aware_soft_no_guard=np.nan, soft_split_used=None,
+                        soft_p_value=np.nan, soft_reason="base is not of the Dawid-Skene family",
+                        type_aware_auto=accuracy(ta.labels_, truth))
+            if isinstance(base, DawidSkene):
+                sg = TypeAware(base, split="soft", random_state=random_state).fit(r)
+                sn = TypeAware(base, split="soft", guard=False, random_state=random_state).fit(r)
+                au = ta if ta.split_used_ else sg  # = TypeAware(base, split="auto"), see pseudo_real
+                soft = dict(type_aware_soft_guard=accuracy(sg.labels_, truth),
+                            type_aware_soft_no_guard=accuracy(sn.labels_, truth), soft_split_used=sg.split_used_,
+                            soft_p_value=sg.evidence_.get("p_value", np.nan), soft_reason=sg.evidence_["reason"],
+                            type_aware_auto=accuracy(au.labels_, truth))
             rows.append(dict(dataset=name, aggregator=agg, plain=accuracy(plain.labels_, truth),
                              type_aware_guard=accuracy(ta.labels_, truth),
                              type_aware_no_guard=accuracy(tn.labels_, truth), split_used=ta.split_used_,
                              mean_gain=ta.evidence_.get("mean_gain", np.nan), separation=ta.evidence_["separation"],
-                             reason=ta.evidence_["reason"], class_gap=gap))
+                             reason=ta.evidence_["reason"], class_gap=gap, **soft))
     return pd.DataFrame(rows)
 
 
@@ -400,7 +449,9 @@ def plot_real(table: pd.DataFrame, path=None):
     fig, axes = plt.subplots(1, len(aggs), figsize=(6 * len(aggs), 4), squeeze=False)
     for ax, agg in zip(axes[0], aggs):
         s = table[table.aggregator == agg].set_index("dataset")
-        (s[["type_aware_guard", "type_aware_no_guard"]].sub(s["plain"], axis=0) * 100).plot.bar(ax=ax)
+        cols = ["type_aware_guard", "type_aware_no_guard"] + [
+            c for c in ("type_aware_soft_guard", "type_aware_soft_no_guard") if c in s and s[c].notna().any()]
+        (s[cols].sub(s["plain"], axis=0) * 100).plot.bar(ax=ax)
         ax.axhline(0, color="k", lw=1)
         ax.axhline(-0.3, color="r", ls=":", lw=1, label="-0.3 points (issue 4 bound)")
         ax.set_ylabel("accuracy - plain (points)")
