@@ -562,3 +562,24 @@ def test_em_run_refuses_bad_arguments_and_codes():
     for strategy in (1, 2):
         with pytest.raises(ValueError, match="worker code 9"):
             _core.em_run(r.task_indptr, bad, *args[2:], post, 0.0, False, 5, 0.0, np.nan, 1e-300, 1, strategy)
+
+
+@needs_cpp
+@pytest.mark.parametrize("smoothing", [0.0, 0.05])
+def test_em_run_penalised_rule_matches_the_typed_mixture_loop(smoothing, monkeypatch):
+    from kdcore.crowd import _types
+
+    r, post0 = _planted_two_types(800, 2, seed=3)
+    out = {}
+    for be in ("cpp", "numpy"):
+        out[be] = _types._em_fit(r, post0, n_iter=300, tol=1e-5, smoothing=smoothing, backend=be, n_threads=1)
+    (p1, lc1, lp1, h1), (p2, lc2, lp2, h2) = out["cpp"], out["numpy"]
+    assert len(h1) == len(h2) < 300  # stopped at the same round, before the cap
+    np.testing.assert_allclose(h1, h2, rtol=1e-9)
+    np.testing.assert_allclose(p1, p2, rtol=1e-8, atol=1e-8)
+    np.testing.assert_allclose(lp1, lp2, rtol=1e-8, atol=1e-8)
+    assert np.all(np.diff(h1) >= -1e-8 * np.abs(h1[1:]))  # the MAP objective never decreases
+    from kdcore import _core
+    with pytest.raises(ValueError, match="one_coin"):
+        _core.em_run(r.task_indptr, r.task_worker, r.task_label, r.worker_indptr, r.worker_task, r.worker_label,
+                     r.n_tasks, r.n_workers, post0, 0.0, True, 5, 0.0, np.nan, 1e-300, 1, 0, 1)

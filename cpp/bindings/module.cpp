@@ -243,13 +243,14 @@ void bind_crowd(py::module_& m) {
         [](const carray<index_t>& task_indptr, const carray<code_t>& task_worker, const carray<code_t>& task_label,
            const carray<index_t>& worker_indptr, const carray<code_t>& worker_task, const carray<code_t>& worker_label,
            code_t n_tasks, code_t n_workers, const carray<double>& post, double smoothing, bool one_coin, int n_iter,
-           double tol, double init_loglik, double prob_floor, int n_threads, int strategy) {
+           double tol, double init_loglik, double prob_floor, int n_threads, int strategy, int stop_rule) {
             const CsrView tv = csr_view(task_indptr, task_worker, task_label, n_tasks, "task view");
             const CsrView wv = csr_view(worker_indptr, worker_task, worker_label, n_workers, "worker view");
             if (task_worker.shape(0) != worker_task.shape(0))
                 throw std::invalid_argument("the task and worker views hold different numbers of answers");
             kdcore::AnswerViews v{wv.indptr, wv.idx, wv.lab, tv.indptr, tv.idx, tv.lab};
             if (strategy < 0 || strategy > 2) throw std::invalid_argument("strategy must be 0, 1 or 2");
+            if (stop_rule < 0 || stop_rule > 1) throw std::invalid_argument("stop_rule must be 0 or 1");
             if (n_iter < 1) throw std::invalid_argument("n_iter must be >= 1");
             if (post.ndim() != 3) throw std::invalid_argument("post: expected a 3-d array (n_tasks, T, K)");
             const py::ssize_t T = post.shape(1), K = post.shape(2);
@@ -268,7 +269,8 @@ void bind_crowd(py::module_& m) {
                 py::gil_scoped_release nogil;
                 res = kdcore::em_run(v, n_tasks, n_workers, static_cast<int>(T), static_cast<int>(K), smoothing,
                                      one_coin, n_iter, tol, init_loglik, prob_floor, pp, pa, pr, history.data(),
-                                     n_threads, static_cast<kdcore::MStepStrategy>(strategy));
+                                     n_threads, static_cast<kdcore::MStepStrategy>(strategy),
+                                     static_cast<kdcore::EmStopRule>(stop_rule));
             }
             history.resize(static_cast<std::size_t>(res.n_iter));
             return py::make_tuple(out_post, params, prior, history, res.n_iter, res.converged, res.loglik);
@@ -276,11 +278,13 @@ void bind_crowd(py::module_& m) {
         py::arg("task_indptr"), py::arg("task_worker"), py::arg("task_label"), py::arg("worker_indptr"),
         py::arg("worker_task"), py::arg("worker_label"), py::arg("n_tasks"), py::arg("n_workers"), py::arg("post"),
         py::arg("smoothing"), py::arg("one_coin"), py::arg("n_iter"), py::arg("tol"), py::arg("init_loglik"),
-        py::arg("prob_floor"), py::arg("n_threads") = 0, py::arg("strategy") = 0,
+        py::arg("prob_floor"), py::arg("n_threads") = 0, py::arg("strategy") = 0, py::arg("stop_rule") = 0,
         "The whole Dawid-Skene (or one-coin) EM loop from initial posteriors: (post, conf (T, W, K, K) or skill "
         "(T, W), prior (T, K), history (-loglik per answer per round), n_iter, converged, loglik). init_loglik = "
         "NaN: no log-likelihood before the first round. strategy: 0 automatic, 1 E-step then worker-major "
-        "counts, 2 fused task-major pass.");
+        "counts, 2 fused task-major pass. stop_rule: 0 DawidSkene's relative log-likelihood change (history = "
+        "-loglik per answer), 1 the typed mixture's penalised objective (history = loglik + smoothing * sum of "
+        "log-parameters).");
 
     m.def(
         "vote_scores",

@@ -612,8 +612,10 @@ void fused(const index_t* indptr, const code_t* code, code_t n_tasks, int TK, co
 EmRunResult em_run(const AnswerViews& v, code_t n_tasks, code_t n_workers, int n_types, int n_classes,
                    double smoothing, bool one_coin, int n_iter, double tol, double init_loglik, double prob_floor,
                    double* post, double* params, double* prior, double* history, int n_threads,
-                   MStepStrategy strategy) {
+                   MStepStrategy strategy, EmStopRule stop_rule) {
     check_dims(n_tasks, n_workers, n_types, n_classes);
+    const bool penalised = stop_rule == EmStopRule::penalised;
+    if (penalised && one_coin) fail("em_run: the penalised stopping rule is for full confusions, not one_coin");
     if (!(smoothing >= 0.0) || !std::isfinite(smoothing)) fail("smoothing must be finite and >= 0");
     if (n_iter < 1) fail("n_iter must be >= 1");
     if (!(tol >= 0.0) || !std::isfinite(tol)) fail("tol must be finite and >= 0");
@@ -719,9 +721,19 @@ EmRunResult em_run(const AnswerViews& v, code_t n_tasks, code_t n_workers, int n
         }
         double new_ll = 0.0;
         for (double x : block_ll) new_ll += x;
-        history[n - 1] = -new_ll / static_cast<double>(N > 0 ? N : 1);
         res.n_iter = n;
-        const bool stop = !std::isnan(ll) && std::fabs(new_ll - ll) < tol * std::fabs(ll);
+        bool stop;
+        if (penalised) {
+            double pen = 0.0;  // sum of every clipped log-parameter (lc is a permutation of log C)
+            for (double x : lc) pen += x;
+            for (double x : log_prior) pen += x;
+            const double h = new_ll + smoothing * pen;
+            history[n - 1] = h;
+            stop = n > 1 && std::fabs(h - history[n - 2]) <= tol * std::max(1.0, std::fabs(h));
+        } else {
+            history[n - 1] = -new_ll / static_cast<double>(N > 0 ? N : 1);
+            stop = !std::isnan(ll) && std::fabs(new_ll - ll) < tol * std::fabs(ll);
+        }
         ll = new_ll;
         if (stop) {
             res.converged = true;

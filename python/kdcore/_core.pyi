@@ -32,6 +32,12 @@ def em_m_step(
     n_threads: int = 0, task_indptr: NDArray[np.int64] | None = None, task_worker: NDArray[np.int32] | None = None,
     task_label: NDArray[np.int32] | None = None, strategy: int = 0,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
+def em_run(
+    task_indptr: NDArray[np.int64], task_worker: NDArray[np.int32], task_label: NDArray[np.int32],
+    worker_indptr: NDArray[np.int64], worker_task: NDArray[np.int32], worker_label: NDArray[np.int32],
+    n_tasks: int, n_workers: int, post: NDArray[np.float64], smoothing: float, one_coin: bool, n_iter: int,
+    tol: float, init_loglik: float, prob_floor: float, n_threads: int = 0, strategy: int = 0, stop_rule: int = 0,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], list[float], int, bool, float]: ...
 def vote_scores(
     task_indptr: NDArray[np.int64], task_worker: NDArray[np.int32], task_label: NDArray[np.int32],
     n_tasks: int, n_workers: int, n_classes: int, weight: NDArray[np.float64] | None = None, n_threads: int = 0,

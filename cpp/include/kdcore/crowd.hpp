@@ -105,6 +105,10 @@ void vote_scores(const index_t* task_indptr, const code_t* task_worker, const co
 // loop of kdcore.crowd.DawidSkene.fit. On return post holds the last E-step's
 // posteriors and params / prior the last M-step's (conf (T, W, K, K), or skill
 // (T, W) when one_coin).
+// stop_rule = penalised (the typed mixture's loop, kdcore.crowd._types._em_fit; not
+// with one_coin): history[n - 1] = ll_n + smoothing * (sum log C + sum log pi), the
+// MAP objective EM never decreases, and it stops when |h_n - h_{n-1}| <=
+// tol max(1, |h_n|) (from round 2).
 //
 // Speed: the answers are packed once into one code w * K + l per answer (4 bytes
 // instead of 8, validated once), and when the per-thread count tables fit
@@ -114,6 +118,7 @@ void vote_scores(const index_t* task_indptr, const code_t* task_worker, const co
 // are added in thread order (static schedule), so a thread count gives
 // bit-identical results run to run; below kMinParallelWork answers it runs on one
 // thread.
+enum class EmStopRule { relative_loglik = 0, penalised = 1 };
 struct EmRunResult {
     int n_iter;
     bool converged;
@@ -122,6 +127,7 @@ struct EmRunResult {
 EmRunResult em_run(const AnswerViews& views, code_t n_tasks, code_t n_workers, int n_types, int n_classes,
                    double smoothing, bool one_coin, int n_iter, double tol, double init_loglik, double prob_floor,
                    double* post, double* params, double* prior, double* history, int n_threads,
-                   MStepStrategy strategy = MStepStrategy::automatic);
+                   MStepStrategy strategy = MStepStrategy::automatic,
+                   EmStopRule stop_rule = EmStopRule::relative_loglik);
 
 }  // namespace kdcore

@@ -136,14 +136,15 @@ def _m_step(r: Responses, post: np.ndarray, smoothing: float, be: str, n_threads
 
 
 def _run(r: Responses, post: np.ndarray, smoothing: float, n_iter: int, tol: float, init_ll: float | None,
-         n_threads: int, one_coin: bool = False):
+         n_threads: int, one_coin: bool = False, penalised: bool = False):
     """The whole EM loop in the compiled core (``_core.em_run``): rounds of M-step then
-    E-step from ``post``, stopping as DawidSkene.fit does. Returns
-    ``(post, params, prior, history, n_iter, converged)``."""
+    E-step from ``post``, stopping as DawidSkene.fit does (``penalised``: as the typed
+    mixture's loop ``kdcore.crowd._types._em_fit``, history = penalised log-likelihood).
+    Returns ``(post, params, prior, history, n_iter, converged)``."""
     post, params, prior, history, n, converged, _ = _core.em_run(
         r.task_indptr, r.task_worker, r.task_label, r.worker_indptr, r.worker_task, r.worker_label, r.n_tasks,
         r.n_workers, np.ascontiguousarray(post, dtype=np.float64), smoothing, one_coin, n_iter, tol,
-        float("nan") if init_ll is None else float(init_ll), PROB_FLOOR, n_threads, _RUN_STRATEGY)
+        float("nan") if init_ll is None else float(init_ll), PROB_FLOOR, n_threads, _RUN_STRATEGY, int(penalised))
     return post, params, prior, list(history), int(n), bool(converged)
 
 

@@ -152,6 +152,9 @@ def _em_fit(r: Responses, post: np.ndarray, *, n_iter: int, tol: float, smoothin
     where history holds the penalised log-likelihood (loglik + smoothing * sum of log
     parameters, the MAP objective that EM never decreases)."""
     T, K = post.shape[1], post.shape[2]
+    if backend == "cpp" and not onecoin and fixed_types is None:  # the same loop, compiled (_core.em_run)
+        post, conf, prior, history, _, _ = _em._run(r, post, smoothing, n_iter, tol, None, n_threads, penalised=True)
+        return post, _em.log_clip(conf), _em.log_clip(prior), history
     mask = None
     if fixed_types is not None:
         mask = np.zeros((r.n_tasks, T, 1))
