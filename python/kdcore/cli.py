@@ -251,8 +251,10 @@ def _fmt_types(info: dict) -> str:
     if "separation" in info:
         parts.append(f"separation {info['separation']:.3g}")
     if "used_types" in info:
-        parts.append("per-type aggregation used" if info["used_types"] else
-                     "plain aggregator kept (split not supported)")
+        kind = info.get("kind", "hard")
+        parts.append("plain aggregator kept (split not supported)" if not info["used_types"] else
+                     "soft two-type model used (labels summed over the type)" if kind == "soft" else
+                     "per-type aggregation used")
     if info.get("reason"):
         parts.append(f"reason: {info['reason']}")
     return ", ".join(parts) or "n/a"
@@ -328,6 +330,7 @@ def _cmd_aggregate(args) -> int:
         clus = getattr(model, "clustering_", None)
         type_info = _types_info(clus) if clus is not None else {}
         type_info["used_types"] = bool(model.split_used_)
+        type_info["kind"] = str(getattr(model, "split_kind_", "hard"))
         ev = getattr(model, "evidence_", None) or {}
         if ev.get("reason"):
             type_info["reason"] = str(ev["reason"])
