@@ -182,7 +182,12 @@ def _pseudo_tables(raw: pd.DataFrame) -> dict:
 
 
 def _pseudo_compare(t: pd.DataFrame):
-    st = _gain_statements(t, "DS plain", "DS type-aware (guard)", " points", False, "Pseudo-real, DS", 100)
+    st = []
+    if "DS type-aware auto (guard)" in t:  # the default TypeAware(DawidSkene()) (split="auto")
+        st += _gain_statements(t, "DS plain", "DS type-aware auto (guard)", " points", False,
+                               "Pseudo-real, DS, TypeAware default (split='auto')", 100)
+    st += _gain_statements(t, "DS plain", "DS type-aware (guard)", " points", False,
+                           "Pseudo-real, DS, hard split only", 100)
     if "DS oracle types" in t:
         gain = 100 * (t["DS oracle types"] - t["DS plain"]).mean()
         st.append(f"With the planted types known, DS changes by {gain:+.2f}"
@@ -197,7 +202,7 @@ def _real_table(raw: pd.DataFrame) -> pd.DataFrame:
     t["crowd-kit"] = np.where(t["aggregator"] == "DS", t["crowdkit_ds"],
                               np.where(t["aggregator"] == "MV", t["crowdkit_mv"], np.nan))
     cols = ["dataset", "aggregator", "plain", "crowd-kit", "type_aware_guard", "type_aware_no_guard", "split_used",
-            "separation", "class_gap", "reason"]
+            "type_aware_auto", "soft_split_used", "separation", "class_gap", "reason"]
     return t[[c for c in cols if c in t.columns]]
 
 
@@ -210,10 +215,14 @@ def _real_compare(t: pd.DataFrame):
                   f"points on {int((diff.abs() <= 0.5).sum())} of {len(ds)} datasets, better on "
                   f"{int((diff > 0.5).sum())}, worse on {int((diff < -0.5).sum())} "
                   f"(largest gap {diff.abs().max():.2f}).")
+    if "type_aware_auto" in t:
+        st += _gain_statements(t, "plain", "type_aware_auto", " points", False,
+                               "Real data, TypeAware default (split='auto', guard on)", 100)
     st += _gain_statements(t, "plain", "type_aware_guard", " points", False, "Real data, guard on", 100)
     st += _gain_statements(t, "plain", "type_aware_no_guard", " points", False, "Real data, guard off", 100)
     st.append(f"The guard split the tasks on {int(t['split_used'].sum())} of {len(t)} (dataset, aggregator) pairs.")
-    head = next((x for x in st if x.startswith("Real data, guard on")), st[0] if st else None)
+    head = next((x for x in st if x.startswith("Real data, TypeAware default")),
+                next((x for x in st if x.startswith("Real data, guard on")), st[0] if st else None))
     return t, st, head
 
 
