@@ -326,3 +326,24 @@ def test_align_types_undoes_a_crossed_labelling():
     f2, c2, p2 = _align_types(r, crossed_full, crossed_conf, np.zeros((T, K)))
     np.testing.assert_allclose(c2, log_conf)
     np.testing.assert_allclose(f2, full)
+
+
+@needs_cpp
+def test_dense_operator_with_a_duplicate_cell_takes_the_general_path(rng):
+    # The dense kernel computes the diagonal and corrections from X itself only when no
+    # (worker, task) cell holds two answers; with one it keeps the answer-level CSR path.
+    n, d = 7, 30
+    t, w, vals = _random_answers(rng, n, d, 1, 0.5)
+    t = np.append(t, t[3]).astype(np.int32)
+    w = np.append(w, w[3]).astype(np.int32)
+    vals = np.vstack([vals, [[0.7]]])
+    u = rng.normal(size=d)
+    # (Responses never holds duplicates; the operator then answers as its answer-level CSR
+    # path does, whichever kernel was asked for.)
+    sparse = _core().hollow_gram_matvec(t, w, vals, d, n, u, False, 0)
+    dense = _core().hollow_gram_matvec(t, w, vals, d, n, u, True, 0)
+    np.testing.assert_allclose(dense, sparse, rtol=0, atol=KERNEL_F64 * max(1.0, np.abs(sparse).max()))
+    t1, w1, v1 = t[:-1], w[:-1], np.ascontiguousarray(vals[:-1])  # without it: the dense-only path, = G
+    G = ref.hollow_gram_dense(t1, w1, v1, d, n)
+    out = _core().hollow_gram_matvec(t1, w1, v1, d, n, u, True, 0)
+    np.testing.assert_allclose(out, G @ u, rtol=0, atol=KERNEL_F64 * max(1.0, np.abs(G @ u).max()))

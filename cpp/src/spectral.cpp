@@ -27,15 +27,17 @@ double* aligned_zeros(std::size_t n) {
     return static_cast<double*>(p);
 }
 
-// M[i][i'] += sum_j a_r[j] u[j] b_c[j] for 2 rows a and 4 rows b over one task
-// tile: 8 dot products sharing the loads (2 x 4 register block).
+// M[i][i'] += sum_j a_r[j] b_c[j] for 2 rows a and 4 rows b over one task tile: 8 dot
+// products sharing the loads (2 x 4 register block). The rows a are X's rows already
+// multiplied by u (scale_rows, once per tile and row, not once per (row pair, column
+// block)): 6 loads per 8 multiply-adds.
 KDCORE_SIMD_CLONES
-void dot_block_2x4(const double* a0, const double* a1, const double* b0, const double* b1, const double* b2,
-                   const double* b3, const double* u, index_t len, double* out) {
+void dot_block_2x4_pre(const double* a0, const double* a1, const double* b0, const double* b1, const double* b2,
+                       const double* b3, index_t len, double* out) {
     double s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
     KDCORE_OMP(simd reduction(+ : s0, s1, s2, s3, s4, s5, s6, s7))
     for (index_t j = 0; j < len; ++j) {
-        const double x0 = a0[j] * u[j], x1 = a1[j] * u[j];
+        const double x0 = a0[j], x1 = a1[j];
         s0 += x0 * b0[j];
         s1 += x0 * b1[j];
         s2 += x0 * b2[j];
@@ -47,6 +49,15 @@ void dot_block_2x4(const double* a0, const double* a1, const double* b0, const d
     }
     out[0] += s0; out[1] += s1; out[2] += s2; out[3] += s3;
     out[4] += s4; out[5] += s5; out[6] += s6; out[7] += s7;
+}
+
+KDCORE_SIMD_CLONES
+void scale_rows(const double* X, index_t dp, index_t np, index_t j0, index_t len, const double* u, double* out) {
+    for (index_t i = 0; i < np; ++i) {
+        const double* x = X + i * dp + j0;
+        double* o = out + i * kTileJ;
+        for (index_t j = 0; j < len; ++j) o[j] = x[j] * u[j];
+    }
 }
 
 // q_j = x_j^T M x_j = sum_i X_ij (U x_j)_i for kChunkJ consecutive tasks j0.., with
@@ -90,6 +101,7 @@ HollowGram::HollowGram(const code_t* task, const code_t* worker, const double* v
     if (n_tasks < 1 || n_workers < 1) fail("HollowGram: need at least one task and one worker");
     if (p < 1) fail("HollowGram: value dimension p must be >= 1");
     if (dense && p != 1) fail("HollowGram: the dense kernel needs p == 1 (binary answers)");
+    if (dense && build_dense_only(task, worker, values)) return;
     // task-major CSR by counting sort
     indptr_.assign(static_cast<std::size_t>(d_) + 1, 0);
     for (index_t e = 0; e < nnz; ++e) {
@@ -137,6 +149,69 @@ HollowGram::HollowGram(const code_t* task, const code_t* worker, const double* v
 }
 
 HollowGram::~HollowGram() { std::free(xd_); }
+
+// Dense p = 1 without the CSR: X straight from the answers, and (when no (worker, task)
+// cell holds two answers, so that s_a = X_ij^2) the diagonal and the corrections from X:
+//   g_j = (sum_i X_ij^2)^2 - sum_i X_ij^4,  w_i = sum_j X_ij^2 u_j,  c_j = sum_i X_ij^2 w_i.
+// Saves the three answer-length copies (worker, z, s) and their page faults, and the
+// serial indexed loops of the corrections. Returns false (nothing kept) on a duplicate cell.
+bool HollowGram::build_dense_only(const code_t* task, const code_t* worker, const double* values) {
+    n_pad_ = (n_ + 3) / 4 * 4;
+    d_pad_ = (d_ + kChunkJ - 1) / kChunkJ * kChunkJ;
+    xd_ = aligned_zeros(static_cast<std::size_t>(n_pad_ * d_pad_));
+    std::vector<std::uint64_t> seen(static_cast<std::size_t>((n_pad_ * d_pad_ + 63) / 64), 0);
+    for (index_t e = 0; e < nnz_; ++e) {
+        if (task[e] < 0 || task[e] >= d_) throw std::out_of_range("HollowGram: task code out of range");
+        if (worker[e] < 0 || worker[e] >= n_) throw std::out_of_range("HollowGram: worker code out of range");
+        const index_t cell = static_cast<index_t>(worker[e]) * d_pad_ + task[e];
+        std::uint64_t& word = seen[static_cast<std::size_t>(cell / 64)];
+        const std::uint64_t bit = std::uint64_t(1) << (cell % 64);
+        if (word & bit) {  // a duplicate (worker, task) cell: the general path
+            std::free(xd_);
+            xd_ = nullptr;
+            return false;
+        }
+        word |= bit;
+        xd_[cell] = values[e];
+    }
+    std::vector<double> g2(static_cast<std::size_t>(d_), 0.0);
+    gdiag_.assign(static_cast<std::size_t>(d_), 0.0);
+    for (index_t i = 0; i < n_; ++i) {
+        const double* x = xd_ + i * d_pad_;
+        for (index_t j = 0; j < d_; ++j) {
+            const double s = x[j] * x[j];
+            gdiag_[j] += s;
+            g2[j] += s * s;
+        }
+    }
+    for (index_t j = 0; j < d_; ++j) gdiag_[j] = gdiag_[j] * gdiag_[j] - g2[j];
+    csr_ = false;
+    return true;
+}
+
+void HollowGram::dense_corrections(const double* u, double* out, int n_threads) const {
+    std::vector<double> w(static_cast<std::size_t>(n_), 0.0);
+    KDCORE_OMP(parallel for schedule(static) num_threads(n_threads))
+    for (index_t i = 0; i < n_; ++i) {
+        const double* x = xd_ + i * d_pad_;
+        double s = 0;
+        for (index_t j = 0; j < d_; ++j) s += x[j] * x[j] * u[j];
+        w[static_cast<std::size_t>(i)] = s;
+    }
+    const index_t n_blk = (d_ + 4095) / 4096;
+    KDCORE_OMP(parallel for schedule(static) num_threads(n_threads))
+    for (index_t b = 0; b < n_blk; ++b) {
+        const index_t j0 = b * 4096, j1 = std::min(d_, j0 + 4096);
+        double c[4096];
+        for (index_t j = j0; j < j1; ++j) c[j - j0] = 0.0;
+        for (index_t i = 0; i < n_; ++i) {
+            const double* x = xd_ + i * d_pad_;
+            const double wi = w[static_cast<std::size_t>(i)];
+            for (index_t j = j0; j < j1; ++j) c[j - j0] += x[j] * x[j] * wi;
+        }
+        for (index_t j = j0; j < j1; ++j) out[j] -= c[j - j0] + gdiag_[static_cast<std::size_t>(j)] * u[j];
+    }
+}
 
 // M += locs[1] + locs[2] + ... in thread order, cell by cell (parallel over cells):
 // a fixed summation order for a given thread count.
@@ -223,17 +298,20 @@ void HollowGram::apply_dense(const double* u, double* q, int n_threads) const {
         if (tid != 0) ex.run([&] { loc.assign(nn, 0.0); });
         KDCORE_OMP(barrier)
         double blk[8];
+        std::vector<double> xu;  // this tile's rows times u (np x kTileJ, L2-resident)
+        ex.run([&] { xu.assign(static_cast<std::size_t>(np * kTileJ), 0.0); });
         KDCORE_OMP(for schedule(static))
         for (index_t tile = 0; tile < n_tiles; ++tile) {
             if (ex.failed()) continue;
             const index_t j0 = tile * kTileJ, len = std::min(kTileJ, dp - j0);
+            scale_rows(xd_, dp, np, j0, len, up.data() + j0, xu.data());
             for (index_t i = 0; i < np; i += 2) {
-                const double* a0 = xd_ + i * dp + j0;
-                const double* a1 = a0 + dp;
+                const double* a0 = xu.data() + i * kTileJ;
+                const double* a1 = a0 + kTileJ;
                 for (index_t c = (i / 4) * 4; c < np; c += 4) {
                     const double* b0 = xd_ + c * dp + j0;
                     std::fill(blk, blk + 8, 0.0);
-                    dot_block_2x4(a0, a1, b0, b0 + dp, b0 + 2 * dp, b0 + 3 * dp, up.data() + j0, len, blk);
+                    dot_block_2x4_pre(a0, a1, b0, b0 + dp, b0 + 2 * dp, b0 + 3 * dp, len, blk);
                     double* r0 = loc.data() + i * np + c;
                     double* r1 = r0 + np;
                     for (int t = 0; t < 4; ++t) {
@@ -265,6 +343,7 @@ void HollowGram::apply(const double* u, double* out, int n_threads) const {
         apply_dense(u, out, nt);
     else
         apply_sparse(u, out, nt);
+    if (!csr_) return dense_corrections(u, out, nt);
     // corrections: w_i = sum_l u_l s_il, c_j = sum_{a in j} s_a w_{i_a}; then the diagonal
     std::vector<double> w(static_cast<std::size_t>(n_), 0.0);
     for (index_t j = 0; j < d_; ++j)

@@ -51,6 +51,8 @@ public:
 private:
     void apply_sparse(const double* u, double* q, int n_threads) const;
     void apply_dense(const double* u, double* q, int n_threads) const;
+    bool build_dense_only(const code_t* task, const code_t* worker, const double* values);
+    void dense_corrections(const double* u, double* out, int n_threads) const;
 
     index_t d_, n_, p_, nnz_;
     bool dense_;
@@ -59,6 +61,7 @@ private:
     std::vector<double> z_;         // nnz x p, task-major order
     std::vector<double> s_;         // |z|^2 per answer, task-major
     std::vector<double> gdiag_;     // g_j
+    bool csr_ = true;               // the CSR above is built (always unless dense without duplicate cells)
     // dense kernel: X padded to n_pad x d_pad, 64-byte aligned, zeros where unanswered
     index_t n_pad_ = 0, d_pad_ = 0;
     double* xd_ = nullptr;

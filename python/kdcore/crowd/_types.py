@@ -188,15 +188,18 @@ def _em_fit(r: Responses, post: np.ndarray, *, n_iter: int, tol: float, smoothin
 def answer_values(r: Responses, centring: str = "worker", label_post: np.ndarray | None = None) -> np.ndarray:
     """The value vector z_e (nnz x p) of each answer, centred as documented in the module."""
     Z = simplex_codes(r.n_classes)
+    if centring == "worker":
+        # z_e - mean_w(z) takes one of W K values: build that (W, K, p) table from the answer
+        # counts n[w, l] and gather it once (no answer-length temporaries but the index)
+        K = r.n_classes
+        code = r.worker.astype(np.int64) * K + r.label
+        n_wl = np.bincount(code, minlength=r.n_workers * K).reshape(r.n_workers, K).astype(np.float64)
+        mean = (n_wl @ Z) / np.maximum(n_wl.sum(1), 1)[:, None]                  # (W, p)
+        table = (Z[None, :, :] - mean[:, None, :]).reshape(r.n_workers * K, -1)   # (W K, p)
+        return np.ascontiguousarray(table[code])
     z = Z[r.label]
     if centring == "none":
         return np.ascontiguousarray(z)
-    if centring == "worker":
-        sums = np.column_stack([np.bincount(r.worker, weights=z[:, c], minlength=r.n_workers)
-                                for c in range(z.shape[1])])
-        cnt = np.bincount(r.worker, minlength=r.n_workers)[:, None]
-        mean = sums / np.maximum(cnt, 1)
-        return np.ascontiguousarray(z - mean[r.worker])
     if centring == "class":
         if label_post is None:
             raise ValueError("centring='class' needs label posteriors")
