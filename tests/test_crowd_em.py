@@ -524,17 +524,13 @@ def test_em_run_stops_at_the_same_round_as_the_loop(cls):
 
 
 @needs_cpp
-def test_em_run_perfect_workers_and_extreme_scores_stay_finite():
+def test_em_run_perfect_workers_and_extreme_scores_stay_finite(monkeypatch):
     # 40 perfect workers per task: log-scores near 40 * log(1e-300) = -27,600, where the
     # vectorised exp must give 0 (not NaN or a wrapped exponent)
     r, truth = simulate.one_coin(300, 40, 2, answers_per_task=40, skill_range=(1.0, 1.0), random_state=1)
     for strategy in (1, 2):
-        ds = DawidSkene(n_iter=5, tol=0.0)
-        _em._RUN_STRATEGY = strategy
-        try:
-            ds.fit(r)
-        finally:
-            _em._RUN_STRATEGY = 0
+        monkeypatch.setattr(_em, "_RUN_STRATEGY", strategy)
+        ds = DawidSkene(n_iter=5, tol=0.0).fit(r)
         assert np.isfinite(ds.probas_.to_numpy()).all() and np.isfinite(ds.loss_history_).all()
         assert accuracy(ds.labels_, truth) == 1.0
         assert set(np.unique(ds.probas_.to_numpy())) <= {0.0, 1.0}

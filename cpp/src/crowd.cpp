@@ -578,22 +578,13 @@ void fused_pass(const index_t* indptr, const code_t* code, code_t n_tasks, int t
     }
 }
 
-template <int TK_>
-void fused_dispatch_t(const index_t* indptr, const code_t* code, code_t n_tasks, int tk, const double* lc,
-                      const double* log_prior, double* post, bool do_e, bool count, std::vector<double*>& bufs,
-                      std::size_t table, std::vector<double>& mass_part, std::vector<double>& block_ll, int nt,
-                      ExceptionCatcher& catcher) {
-    fused_pass<TK_>(indptr, code, n_tasks, tk, lc, log_prior, post, do_e, count, bufs, table, mass_part, block_ll,
-                    nt, catcher);
-}
-
 void fused(const index_t* indptr, const code_t* code, code_t n_tasks, int TK, const double* lc,
            const double* log_prior, double* post, bool do_e, bool count, std::vector<double*>& bufs,
            std::size_t table, std::vector<double>& mass_part, std::vector<double>& block_ll, int nt) {
     ExceptionCatcher catcher;
 #define KDCORE_F(N)                                                                                              \
-    fused_dispatch_t<N>(indptr, code, n_tasks, TK, lc, log_prior, post, do_e, count, bufs, table, mass_part,     \
-                        block_ll, nt, catcher)
+    fused_pass<N>(indptr, code, n_tasks, TK, lc, log_prior, post, do_e, count, bufs, table, mass_part, block_ll, \
+                  nt, catcher)
     switch (TK) {
         case 2: KDCORE_F(2); break;
         case 3: KDCORE_F(3); break;
@@ -709,15 +700,15 @@ EmRunResult em_run(const AnswerViews& v, code_t n_tasks, code_t n_workers, int n
 #define KDCORE_E(NN)                                                                                            \
     e_step_tasks<NN>(v.task_indptr, v.task_worker, v.task_label, n_tasks, W, TK, K, lc.data(), log_prior.data(), \
                      post, nt, catcher)
-            double unused;
+            double ll_e;  // the whole E-step's log-likelihood: one "block"
             switch (TK) {
-                case 2: unused = KDCORE_E(2); break;
-                case 4: unused = KDCORE_E(4); break;
-                default: unused = KDCORE_E(0); break;
+                case 2: ll_e = KDCORE_E(2); break;
+                case 4: ll_e = KDCORE_E(4); break;
+                default: ll_e = KDCORE_E(0); break;
             }
 #undef KDCORE_E
             catcher.rethrow();
-            block_ll.assign(1, unused);
+            block_ll.assign(1, ll_e);
         }
         double new_ll = 0.0;
         for (double x : block_ll) new_ll += x;
