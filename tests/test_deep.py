@@ -89,6 +89,33 @@ def test_deep_experiment_tiny_end_to_end(data_home, tmp_path):
     assert (tmp_path / "deep_noise.png").stat().st_size > 0 and (tmp_path / "deep_width.png").is_file()
 
 
+def test_deep_shards_and_log_resume(data_home, tmp_path):
+    """Two shards logging to one file give the unsharded run's networks; a rerun resumes from the log."""
+    cfg = deep.DeepConfig(noise_vars=(0.01, 0.2), seeds=(0, 1), n_max=96, max_epochs=1, patience=1, batch_size=32,
+                          teacher_width=0.125, widths=(0.25,), width_sweep=(), width_sweep_noise=())
+    kw = dict(config=cfg, device="cpu", n_threads=1, progress=False, data_home=data_home)
+    whole = deep.run_deep_experiment(**kw)
+    log = tmp_path / "runs.jsonl"
+    parts = [deep.run_deep_experiment(**kw, shard=(i, 2), log_path=log) for i in range(2)]
+    # seed-major order, every 2nd run: shard 0 has both seeds at noise 0.01, shard 1 at noise 0.2
+    assert set(parts[0]["noise_var"]) == {0.01} and set(parts[1]["noise_var"]) == {0.2}
+    joined = deep.read_deep_log(log)
+    key = ["noise_var", "seed", "model", "width"]
+    a = whole.sort_values(key).reset_index(drop=True)
+    b = joined.sort_values(key).reset_index(drop=True)
+    assert len(b) == len(a) == 12
+    np.testing.assert_array_equal(b["test_acc"], a["test_acc"])  # same seeds, same networks, on the CPU
+    n_lines = len(log.read_text().splitlines())
+    again = deep.run_deep_experiment(**kw, log_path=log)  # everything logged: nothing is trained again
+    assert len(log.read_text().splitlines()) == n_lines and len(again) == 12
+    with log.open("a") as fh:
+        fh.write('{"noise_var": 0.01, "se')  # a line cut short by a killed process
+    with pytest.warns(UserWarning, match="unreadable line"):
+        assert len(deep.read_deep_log(log)) == 12
+    with pytest.raises(ValueError, match="shard"):
+        deep.run_deep_experiment(**kw, shard=(2, 2))
+
+
 @pytest.mark.slow
 def test_deep_quick_profile_runs(data_home, tmp_path):
     """The quick profile (minutes on 2 CPU cores): teacher, hard and soft at both noise levels."""

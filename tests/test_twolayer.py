@@ -16,7 +16,16 @@ TOL = {np.float64: _tol.KERNEL_F64, np.float32: _tol.KERNEL_F32}
 def _backends():
     out = [pytest.param("cpp", marks=pytest.mark.skipif(not bk.HAS_CPP, reason="compiled core not built"))]
     out.append(pytest.param("torch", marks=pytest.mark.skipif(not bk.HAS_TORCH, reason="torch not installed")))
+    out.append(pytest.param("torch-cuda", marks=pytest.mark.skipif(not _has_cuda(), reason="no CUDA device")))
     return out
+
+
+def _has_cuda():
+    if not bk.HAS_TORCH:
+        return False
+    import torch
+
+    return torch.cuda.is_available()
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +77,7 @@ def test_backends_agree_with_numpy_twin_over_50_steps(data, backend, dtype):
     tol = TOL[dtype]
     run = lambda be: train_many(  # noqa: E731
         [dict(c) for c in CONFIGS], X.astype(dtype), y, p, n_steps=50, X_test=Xt, y_test=yt, p_test=pt,
-        backend=be, n_threads=1 if be == "torch" else 2,
+        backend=be, n_threads=1 if be.startswith("torch") else 2,
     )
     ref_h, got = run("numpy"), run(backend)
     for a, b in zip(ref_h, got):
@@ -106,7 +115,7 @@ def test_symmetric_init_gives_zero_output(data, backend):
     assert np.array_equal(net.a[:5], -net.a[5:]) and np.array_equal(net.W0[:5], net.W0[5:])
     h = train(net, X, y, loss="hard", lr=1.0, n_steps=1, backend=backend)
     assert h.loss[0] == pytest.approx(np.log(2.0), abs=1e-12)
-    if backend != "torch":  # torch's matmul may round the two copies of a neuron differently (|f| ~ 1e-17)
+    if not backend.startswith("torch"):  # torch's matmul may round the two copies of a neuron differently (|f| ~ 1e-17)
         assert h.error[0] == 1.0  # f = 0 counts as an error (R(W) uses y f <= 0)
 
 

@@ -72,21 +72,22 @@ def train_batch(X, n_train, models, losses, T, y, lrs, radii, n_steps, n_threads
             err = (yt[None, :] * f <= 0).to(torch.float64)
             return H, li, dl, err
 
-        def record(g, li, err, out):
+        def record(g, li, err):
             vals = [li[:, :n_train].mean(1), err[:, :n_train].mean(1)]
             if n > n_train:
                 vals += [li[:, n_train:].mean(1), err[:, n_train:].mean(1)]
             else:
                 nan = torch.full_like(vals[0], float("nan"))
                 vals += [nan, nan]
-            out[g["idx"]] = torch.stack(vals, 1).cpu().numpy()
+            return torch.stack(vals, 1)                                      # (K_g, 4)
 
+        # the history stays on the device until the end: no host sync per step (CUDA)
+        for g in groups:
+            g["hist"] = torch.empty((len(g["idx"]), n_steps, 4), device=dev, dtype=torch.float64)
         for t_ in range(n_steps):
             for g in groups:
                 H, li, dl, err = forward(g)
-                rec = np.empty((K, 4))
-                record(g, li, err, rec)
-                hist[g["idx"], t_] = rec[g["idx"]]
+                g["hist"][:, t_] = record(g, li, err)
                 c = (dl[:, :n_train] / n_train).to(tdt)                       # (K, n_train)
                 C = (c[:, :, None] * (H[:, :n_train] > 0)) * g["coef"][:, None, :]
                 grad = torch.matmul(C.transpose(1, 2), Xtr)                  # (K, m, d)
@@ -97,7 +98,8 @@ def train_batch(X, n_train, models, losses, T, y, lrs, radii, n_steps, n_threads
                 g["W"] = g["W0"] + D * shrink.to(tdt)[..., None]
         for g in groups:
             _, li, _, err = forward(g)
-            record(g, li, err, final)
+            final[g["idx"]] = record(g, li, err).cpu().numpy()
+            hist[g["idx"]] = g["hist"].cpu().numpy()
             Wn = g["W"].cpu().numpy()
             for pos, k in enumerate(g["idx"]):
                 models[k].W = np.ascontiguousarray(Wn[pos])

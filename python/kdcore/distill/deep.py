@@ -40,6 +40,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -47,7 +48,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["DeepConfig", "PAPER_DEEP", "deep_profile", "make_teacher", "make_student", "train_net",
-           "run_deep_experiment", "summarize_deep", "plot_deep", "plot_deep_width", "save_deep_results"]
+           "run_deep_experiment", "read_deep_log", "summarize_deep", "plot_deep", "plot_deep_width", "save_deep_results"]
 
 # Test accuracy (%) read off the paper's figure (about +-0.3), PAPERS.md A.5 Experiment 2.
 PAPER_DEEP = pd.DataFrame(
@@ -255,7 +256,7 @@ def train_net(model, X_train, targets, X_val, y_val, *, max_epochs: int = 100, p
     for epoch in bar:
         model.train()
         perm = torch.randperm(n, generator=gen).to(device)
-        total = 0.0
+        total = torch.zeros((), device=device)  # summed on the device: no host sync per step
         for i in range(0, n, batch_size):
             idx = perm[i:i + batch_size]
             if idx.numel() < 2:  # BatchNorm needs two samples
@@ -267,7 +268,8 @@ def train_net(model, X_train, targets, X_val, y_val, *, max_epochs: int = 100, p
             scaler.scale(loss).backward()
             scaler.step(opt)
             scaler.update()
-            total += float(loss.detach()) * idx.numel()
+            total += loss.detach().float() * idx.numel()
+        total = float(total)
         val = _accuracy(model, X_val, y_val, amp)
         history.append({"epoch": epoch + 1, "train_loss": total / n, "val_acc": val})
         bar.set_postfix(loss=f"{total / n:.3f}", val=f"{val:.3f}")
@@ -286,7 +288,8 @@ def train_net(model, X_train, targets, X_val, y_val, *, max_epochs: int = 100, p
 
 def run_deep_experiment(profile: str = "quick", *, config: DeepConfig | None = None, device: str = "auto",
                         n_threads: int | None = None, progress: bool | None = None, data_home=None,
-                        out_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+                        out_dir: str | os.PathLike | None = None, shard: tuple[int, int] = (0, 1),
+                        log_path: str | os.PathLike | None = None) -> pd.DataFrame:
     """Run Experiment 2 and return one row per trained network.
 
     Columns: ``noise_var, seed, model`` (``teacher``/``hard``/``soft``), ``width``
@@ -298,6 +301,14 @@ def run_deep_experiment(profile: str = "quick", *, config: DeepConfig | None = N
 
     ``out_dir`` given: the table and its summary are written there as JSON
     together with the figures (:func:`save_deep_results`).
+
+    Runs are the (noise level, seed) pairs, ordered seed by seed (all noise
+    levels of seed 0, then of seed 1, ...), so a run cut short still covers
+    every noise level. ``shard=(i, k)`` keeps every k-th run starting at the
+    i-th: k processes (on k GPUs, or several on one GPU) share a profile, and
+    :func:`read_deep_log` joins their logs. ``log_path`` appends every trained
+    network as one JSON line the moment it finishes; runs whose networks are
+    all in the log already are skipped (resume after an interruption).
 
     Example
     -------
@@ -319,8 +330,30 @@ def run_deep_experiment(profile: str = "quick", *, config: DeepConfig | None = N
         raise ValueError(f"n_threads must be >= 1 or None, got {n_threads}")
     if amp:
         torch.backends.cudnn.benchmark = True
-    jobs = [(nv, s) for nv in cfg.noise_vars for s in cfg.seeds]
-    rows = []
+    i_shard, n_shard = (int(v) for v in shard)
+    if n_shard < 1 or not 0 <= i_shard < n_shard:
+        raise ValueError(f"shard must be (i, k) with 0 <= i < k, got {shard!r}")
+    jobs = [(nv, s) for s in cfg.seeds for nv in cfg.noise_vars][i_shard::n_shard]
+    n_nets = {nv: 1 + 2 * len(set(cfg.widths) | (set(cfg.width_sweep) if nv in cfg.width_sweep_noise else set()))
+              for nv in cfg.noise_vars}
+    rows, log = [], None
+    if log_path is not None:
+        log_path = Path(log_path)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        if log_path.is_file():
+            old = read_deep_log(log_path)
+            done = old.groupby(["noise_var", "seed"]).size() if len(old) else pd.Series(dtype=int)
+            keep = [(nv, s) for nv, s in jobs if done.get((nv, s), 0) >= n_nets[nv]]
+            rows = [r for r in old.to_dict("records") if (r["noise_var"], r["seed"]) in set(keep)]
+            jobs = [j for j in jobs if j not in set(keep)]
+        log = open(log_path, "a")
+
+    def emit(row):
+        rows.append(row)
+        if log is not None:  # one write per line: safe for several processes appending to one file
+            log.write(json.dumps(row) + "\n")
+            log.flush()
+
     with _TorchThreads(n_threads if dev.type == "cpu" else None):
         for nv, seed in tqdm(jobs, desc="runs", disable=not progress):
             data = cifar_pair(*cfg.classes, noise_var=nv, seed=seed, n_max=cfg.n_max, data_home=data_home)
@@ -333,7 +366,7 @@ def run_deep_experiment(profile: str = "quick", *, config: DeepConfig | None = N
             tr = train_net(teacher, Xtr, ytr.float(), Xva, yva, seed=seed,
                            max_epochs=cfg.teacher_max_epochs or cfg.max_epochs, desc=f"teacher v={nv}", **common)
             base = {"noise_var": nv, "seed": seed, "device": str(dev)}
-            rows.append({**base, "model": "teacher", "width": cfg.teacher_width,
+            emit({**base, "model": "teacher", "width": cfg.teacher_width,
                          "test_acc": 100 * _accuracy(teacher, Xte, yte, amp), "val_acc": 100 * tr.best_val_acc,
                          "epochs": tr.epochs_run, "best_epoch": tr.best_epoch, "seconds": tr.seconds})
             soft = torch.sigmoid(_predict_logits(teacher, Xtr, amp=amp) / cfg.temperature)
@@ -345,14 +378,39 @@ def run_deep_experiment(profile: str = "quick", *, config: DeepConfig | None = N
                     r = train_net(student, Xtr, targets, Xva, yva, seed=seed, max_epochs=cfg.max_epochs,
                                   temperature=cfg.temperature if arm == "soft" else 1.0,
                                   desc=f"{arm} w={w} v={nv}", **common)
-                    rows.append({**base, "model": arm, "width": w,
+                    emit({**base, "model": arm, "width": w,
                                  "test_acc": 100 * _accuracy(student, Xte, yte, amp), "val_acc": 100 * r.best_val_acc,
                                  "epochs": r.epochs_run, "best_epoch": r.best_epoch, "seconds": r.seconds})
+    if log is not None:
+        log.close()
     df = pd.DataFrame(rows)
     df.attrs["config"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()}
     df.attrs["profile"] = profile if config is None else "custom"
     if out_dir is not None:
         save_deep_results(df, out_dir)
+    return df
+
+
+def read_deep_log(*paths: str | os.PathLike) -> pd.DataFrame:
+    """The networks logged by :func:`run_deep_experiment` (``log_path``), one row each.
+
+    Several logs (shards) are joined; a network logged twice (a run restarted
+    after it had logged part of its networks) keeps its last line.
+    """
+    recs = []
+    for p in paths:
+        with open(p) as fh:
+            for ln, line in enumerate(fh, 1):
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    recs.append(json.loads(line))
+                except json.JSONDecodeError as exc:  # a line cut by a killed process
+                    warnings.warn(f"{p}:{ln}: skipping an unreadable line ({exc})", stacklevel=2)
+    df = pd.DataFrame(recs)
+    if len(df):
+        df = df.drop_duplicates(["noise_var", "seed", "model", "width"], keep="last").reset_index(drop=True)
     return df
 
 
@@ -468,12 +526,27 @@ def main(argv=None) -> None:  # python -m kdcore.distill.deep --profile quick --
     p.add_argument("--out", default="results/deep")
     p.add_argument("--data-home", default=None)
     p.add_argument("--temperature", type=float, default=None, help="soft-label temperature (default: 1)")
+    p.add_argument("--shard", default="0/1", help="I/K: run every K-th (noise, seed) run from the I-th")
+    p.add_argument("--log", default=None, help="append each network as a JSON line here; resume from it")
+    p.add_argument("--from-logs", nargs="+", default=None, metavar="LOG",
+                   help="train nothing: join these logs (shards) and write the tables and figures")
     a = p.parse_args(argv)
     t0 = time.perf_counter()
     cfg = deep_profile(a.profile)
     if a.temperature is not None:
         cfg = replace(cfg, temperature=a.temperature)
-    df = run_deep_experiment(a.profile, config=cfg, device=a.device, n_threads=a.threads, data_home=a.data_home)
+    if a.from_logs:
+        df = read_deep_log(*a.from_logs)
+        if not len(df):
+            raise SystemExit(f"no networks in {a.from_logs}")
+        df.attrs["config"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()}
+    else:
+        try:
+            i_shard, n_shard = (int(v) for v in a.shard.split("/"))
+        except ValueError:
+            raise SystemExit(f"--shard must look like I/K, got {a.shard!r}") from None
+        df = run_deep_experiment(a.profile, config=cfg, device=a.device, n_threads=a.threads, data_home=a.data_home,
+                                 shard=(i_shard, n_shard), log_path=a.log)
     df.attrs["profile"] = a.profile if a.temperature is None else f"{a.profile}, temperature {a.temperature:g}"
     save_deep_results(df, a.out)
     pd.set_option("display.width", 200)
