@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from kdcore.distill import (
@@ -226,6 +227,24 @@ def test_soft_vs_hard_tiny_profile_runs_and_plots(tmp_path):
     assert (tmp_path / "fig.png").stat().st_size > 0
     with pytest.raises(ValueError, match="profile"):
         soft_vs_hard("huge")
+
+
+def test_soft_vs_hard_checkpoint_resumes(tmp_path):
+    """Curves appended per dataset; a rerun reads them back and gives the same m* and slopes."""
+    from kdcore.distill.experiments import make_datasets, soft_vs_hard
+
+    ck = tmp_path / "curves.csv"
+    a = soft_vs_hard("tiny", checkpoint=ck)
+    n_data = len(make_datasets("tiny"))
+    saved = pd.read_csv(ck)
+    assert saved.groupby(["task", "gamma"]).ngroups == n_data and len(saved) == len(a.curves)
+    # drop the last dataset: the rerun trains it again and only it
+    last = saved[["task", "gamma"]].iloc[-1]
+    saved[~((saved["task"] == last["task"]) & (saved["gamma"] == last["gamma"]))].to_csv(ck, index=False)
+    b = soft_vs_hard("tiny", checkpoint=ck)
+    assert len(pd.read_csv(ck)) == len(a.curves)
+    pd.testing.assert_frame_equal(a.mstar, b.mstar, check_dtype=False)
+    pd.testing.assert_frame_equal(a.slopes, b.slopes, check_dtype=False)
 
 
 @pytest.mark.slow
