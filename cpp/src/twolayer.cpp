@@ -8,6 +8,7 @@
 #include <cstring>
 #include <string>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 // The vector helpers are always inlined into the SIMD clones; no AVX value crosses an ABI boundary.
@@ -55,6 +56,7 @@ struct Block {
     index_t Kg;          // networks in the group
     const index_t* nb;   // Kg + 1 local neuron offsets
     const std::int32_t* ltype;
+    const unsigned char* sym;  // Kg: 1 if every pair (2i, 2i+1) of the network has coef_{2i+1} = -coef_{2i}
     const T* const* tgt; // Kg target rows (length n)
     const T* y;
     double inv_ntrain;
@@ -116,19 +118,19 @@ inline __attribute__((always_inline)) void fwd_tile(const T* Xr, index_t dp, con
     for (int r = 0; r < RT; ++r) hsum4<T>(acc[r], H + r * Gp);
 }
 
-// G_{j+q}[k .. k + NBX L) += sum over the listed rows of C[rr][j+q] x_rr[k ..], q = 0, 1.
+// G_{j+q}[k .. k + NBX L) += sum over the listed rows of c_q x_row[k ..], q = 0, 1. The lists
+// hold each row's offset in the block (row * dp) and its two coefficients, gathered once per
+// pair, so the inner loop is loads and multiply-adds only.
 template <class T, int NBX>
-inline __attribute__((always_inline)) void bwd_chunk(const T* Xb, index_t dp, const std::int32_t* idx, index_t cnt,
-                                                     const T* C, index_t Gp, index_t j, index_t k, T* gj) {
+inline __attribute__((always_inline)) void bwd_chunk(const T* Xb, index_t dp, const std::int32_t* off, const T* cu0,
+                                                     const T* cu1, index_t cnt, index_t k, T* gj) {
     using V = typename VT<T>::V;
     constexpr int L = VT<T>::L;
     V s0[NBX], s1[NBX];
     for (int v = 0; v < NBX; ++v) s0[v] = s1[v] = V{};
     for (index_t t = 0; t < cnt; ++t) {
-        const index_t rr = idx[t];
-        const T* xr = Xb + rr * dp + k;
-        const T* c = C + rr * Gp + j;
-        const V c0 = V{} + c[0], c1 = V{} + c[1];
+        const T* xr = Xb + off[t] + k;
+        const V c0 = cu0[t] - V{}, c1 = cu1[t] - V{};  // a broadcast (x - 0 is x exactly, so it folds)
         for (int v = 0; v < NBX; ++v) {
             const V x = vload<V>(xr + v * L);
             s0[v] += c0 * x;
@@ -149,37 +151,79 @@ inline __attribute__((always_inline)) void bwd_chunk(const T* Xb, index_t dp, co
 // lazy regime the theory covers, weights within B / sqrt(m) of W0) almost every active
 // row is shared, so this halves the backward again.
 template <class T, int NBX>
-inline __attribute__((always_inline)) void bwd_chunk_sym(const T* Xb, index_t dp, const std::int32_t* ib, index_t nb,
-                                                         const std::int32_t* i0, index_t n0, const std::int32_t* i1,
-                                                         index_t n1, const T* C, index_t Gp, index_t j, index_t k,
-                                                         T* gj) {
+inline __attribute__((always_inline)) void bwd_chunk_sym(const T* Xb, index_t dp, const std::int32_t* ob,
+                                                         const T* cb, index_t nb, const std::int32_t* o0,
+                                                         const T* c0s, index_t n0, const std::int32_t* o1,
+                                                         const T* c1s, index_t n1, index_t k, T* gj) {
     using V = typename VT<T>::V;
     constexpr int L = VT<T>::L;
     V s0[NBX], s1[NBX];
     for (int v = 0; v < NBX; ++v) s0[v] = V{};
     for (index_t t = 0; t < nb; ++t) {
-        const index_t rr = ib[t];
-        const T* xr = Xb + rr * dp + k;
-        const V c0 = V{} + C[rr * Gp + j];
-        for (int v = 0; v < NBX; ++v) s0[v] += c0 * vload<V>(xr + v * L);
+        const T* xr = Xb + ob[t] + k;
+        const V c = cb[t] - V{};
+        for (int v = 0; v < NBX; ++v) s0[v] += c * vload<V>(xr + v * L);
     }
     for (int v = 0; v < NBX; ++v) s1[v] = -s0[v];
     for (index_t t = 0; t < n0; ++t) {
-        const index_t rr = i0[t];
-        const T* xr = Xb + rr * dp + k;
-        const V c0 = V{} + C[rr * Gp + j];
-        for (int v = 0; v < NBX; ++v) s0[v] += c0 * vload<V>(xr + v * L);
+        const T* xr = Xb + o0[t] + k;
+        const V c = c0s[t] - V{};
+        for (int v = 0; v < NBX; ++v) s0[v] += c * vload<V>(xr + v * L);
     }
     for (index_t t = 0; t < n1; ++t) {
-        const index_t rr = i1[t];
-        const T* xr = Xb + rr * dp + k;
-        const V c1 = V{} + C[rr * Gp + j + 1];
-        for (int v = 0; v < NBX; ++v) s1[v] += c1 * vload<V>(xr + v * L);
+        const T* xr = Xb + o1[t] + k;
+        const V c = c1s[t] - V{};
+        for (int v = 0; v < NBX; ++v) s1[v] += c * vload<V>(xr + v * L);
     }
     for (int v = 0; v < NBX; ++v) {
         vstore(gj + k + v * L, vload<V>(gj + k + v * L) + s0[v]);
         vstore(gj + dp + k + v * L, vload<V>(gj + dp + k + v * L) + s1[v]);
     }
+}
+
+// f of one network whose pairs are all symmetric: sum_i c_{2i} (relu(h_{2i}) - relu(h_{2i+1}))
+// in double, four pairs per vector step for float. The difference of two floats is exact in
+// double, so a pair with equal pre-activations adds exactly 0 (f = 0 at the symmetric
+// initialisation, as in the scalar form); relu is written x < 0 ? 0 : x, std::max's NaN rule.
+template <class T>
+inline __attribute__((always_inline)) double pair_f(const T* h, const T* c, index_t np) {
+    double f = 0.0;
+    index_t p = 0;
+    if constexpr (std::is_same<T, float>::value) {
+        typedef float F8 __attribute__((vector_size(32)));
+        typedef double D4 __attribute__((vector_size(32)));
+        const D4 zero = {0.0, 0.0, 0.0, 0.0};
+        D4 acc = zero;
+        for (; p + 4 <= np; p += 4) {
+            const F8 hv = vload<F8>(h + 2 * p), cv = vload<F8>(c + 2 * p);
+            D4 e = __builtin_convertvector(__builtin_shufflevector(hv, hv, 0, 2, 4, 6), D4);
+            D4 o = __builtin_convertvector(__builtin_shufflevector(hv, hv, 1, 3, 5, 7), D4);
+            const D4 ce = __builtin_convertvector(__builtin_shufflevector(cv, cv, 0, 2, 4, 6), D4);
+            e = e < zero ? zero : e;
+            o = o < zero ? zero : o;
+            acc += ce * (e - o);
+        }
+        f = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    }
+    for (; p < np; ++p) {
+        const double r0 = std::max<double>(h[2 * p], 0.0), r1 = std::max<double>(h[2 * p + 1], 0.0);
+        f += static_cast<double>(c[2 * p]) * (r0 - r1);
+    }
+    return f;
+}
+
+// h_j <- (h_j > 0) ? gs c_j : 0, the coefficients of the backward pass, a vector at a time.
+template <class T>
+inline __attribute__((always_inline)) void grad_coefs(T* h, const T* c, index_t m, T gs) {
+    using V = typename VT<T>::V;
+    constexpr int L = VT<T>::L;
+    const V z = V{}, g = V{} + gs;
+    index_t j = 0;
+    for (; j + L <= m; j += L) {
+        const V hv = vload<V>(h + j);
+        vstore(h + j, hv > z ? g * vload<V>(c + j) : z);
+    }
+    for (; j < m; ++j) h[j] = h[j] > T(0) ? gs * c[j] : T(0);
 }
 
 // One row block [r0, r1): forward, per-sample loss/error/gradient coefficient,
@@ -215,10 +259,15 @@ inline __attribute__((always_inline)) void row_block_impl(const Block<T>& b, ind
             // when c_j' = -c_j, so that an FMA contraction cannot leave a rounding residue where r_j = r_j'.
             double f = 0.0;
             index_t j = j0;
-            for (; j + 1 < j1; j += 2) {
-                const double c0 = b.coef[j], c1 = b.coef[j + 1];
-                const double r0 = std::max<double>(h[j], 0.0), r1 = std::max<double>(h[j + 1], 0.0);
-                f += (c1 == -c0) ? c0 * (r0 - r1) : c0 * r0 + c1 * r1;
+            if (b.sym[k]) {
+                f = pair_f<T>(h + j0, b.coef + j0, (j1 - j0) / 2);
+                j = j0 + 2 * ((j1 - j0) / 2);
+            } else {
+                for (; j + 1 < j1; j += 2) {
+                    const double c0 = b.coef[j], c1 = b.coef[j + 1];
+                    const double r0 = std::max<double>(h[j], 0.0), r1 = std::max<double>(h[j + 1], 0.0);
+                    f += (c1 == -c0) ? c0 * (r0 - r1) : c0 * r0 + c1 * r1;
+                }
             }
             if (j < j1) f += static_cast<double>(b.coef[j]) * std::max<double>(h[j], 0.0);
             const double t = static_cast<double>(b.tgt[k][i]);
@@ -237,7 +286,7 @@ inline __attribute__((always_inline)) void row_block_impl(const Block<T>& b, ind
             a[0] += l;
             a[1] += (yi * f <= 0.0) ? 1.0 : 0.0;
             const T gs = train ? static_cast<T>(g * b.inv_ntrain) : T(0);
-            for (j = j0; j < j1; ++j) h[j] = h[j] > T(0) ? gs * b.coef[j] : T(0);
+            grad_coefs<T>(h + j0, b.coef + j0, j1 - j0, gs);
         }
         for (index_t j = b.nb[b.Kg]; j < Gp; ++j) h[j] = T(0);
     }
@@ -249,36 +298,63 @@ inline __attribute__((always_inline)) void row_block_impl(const Block<T>& b, ind
     // half of the multiply-adds of a dense G^T X are skipped. Skipping exact zeros leaves
     // every sum unchanged.
     const T* Xb = b.X + r0 * dp;
-    std::int32_t idx[kR], ib[kR], i0[kR], i1[kR];
-    for (index_t j = 0; j < Gp; j += 2) {
-        // rows by kind: shared (c_{j+1} = -c_j != 0), only j, only j + 1
-        index_t cnt = 0, nb = 0, n0 = 0, n1 = 0;
-        for (index_t rr = 0; rr < nr; ++rr) {
-            const T* c = H + rr * Gp + j;
-            const auto r32 = static_cast<std::int32_t>(rr);
-            if (c[0] != T(0) || c[1] != T(0)) idx[cnt++] = r32;
-            if (c[0] != T(0) && c[1] == -c[0]) {
-                ib[nb++] = r32;
-            } else {
-                if (c[0] != T(0)) i0[n0++] = r32;
-                if (c[1] != T(0)) i1[n1++] = r32;
+    // Pairs go in batches of kPB: the row lists of the batch first (per pair, the rows by kind
+    // with their offset in the block and their coefficients: any active (u), shared,
+    // c_{j+1} = -c_j != 0 (b), only j (0), only j + 1 (1)), then the features in chunks of NB
+    // vectors, outermost: a chunk of the row block (kR rows x NB L values, 16 KiB for float on
+    // v4) is read from L1 by every pair of the batch, where streaming the whole block from L2
+    // once per pair bound the backward by L2 bandwidth (one load per multiply-add).
+    constexpr index_t kPB = 8;
+    std::int32_t ou[kPB][kR], ob[kPB][kR], o0[kPB][kR], o1[kPB][kR];
+    T cu0[kPB][kR], cu1[kPB][kR], cb[kPB][kR], c0s[kPB][kR], c1s[kPB][kR];
+    index_t cn[kPB][4], pj[kPB];
+    bool symk[kPB];
+    for (index_t jb = 0; jb < Gp; jb += 2 * kPB) {
+        const index_t np = std::min<index_t>(kPB, (Gp - jb) / 2);
+        index_t live = 0;
+        for (index_t p = 0; p < np; ++p) {
+            const index_t j = jb + 2 * p;
+            index_t cnt = 0, nb = 0, n0 = 0, n1 = 0;
+            const index_t q = live;
+            // branch-free: each row is written to every list and kept where it belongs (about
+            // half of the rows are active, so branches on the kind would mispredict half the time)
+            for (index_t rr = 0; rr < nr; ++rr) {
+                const T c0 = H[rr * Gp + j], c1 = H[rr * Gp + j + 1];
+                const auto off = static_cast<std::int32_t>(rr * dp);
+                const index_t a0 = c0 != T(0), a1 = c1 != T(0);
+                const index_t sh = a0 & static_cast<index_t>(c1 == -c0);
+                ou[q][cnt] = off, cu0[q][cnt] = c0, cu1[q][cnt] = c1;
+                cnt += a0 | a1;
+                ob[q][nb] = off, cb[q][nb] = c0;
+                nb += sh;
+                o0[q][n0] = off, c0s[q][n0] = c0;
+                n0 += a0 & (sh ^ 1);
+                o1[q][n1] = off, c1s[q][n1] = c1;
+                n1 += a1 & (sh ^ 1);
             }
+            if (cnt == 0) continue;
+            cn[q][0] = cnt, cn[q][1] = nb, cn[q][2] = n0, cn[q][3] = n1;
+            pj[q] = j;
+            // the split pays when it saves multiply-adds: shared rows cost 1, the others 1 each
+            // (nb + n0 + n1 <= 2 cnt always; below 1.75 cnt it is worth the third loop)
+            symk[q] = 4 * (nb + n0 + n1) < 7 * cnt;
+            ++live;
         }
-        if (cnt == 0) continue;
-        T* gj = G + j * dp;
+        auto chunk = [&](auto nbx, index_t k) {
+            constexpr int NBX = decltype(nbx)::value;
+            for (index_t q = 0; q < live; ++q) {
+                T* gj = G + pj[q] * dp;
+                if (symk[q])
+                    bwd_chunk_sym<T, NBX>(Xb, dp, ob[q], cb[q], cn[q][1], o0[q], c0s[q], cn[q][2], o1[q], c1s[q],
+                                          cn[q][3], k, gj);
+                else
+                    bwd_chunk<T, NBX>(Xb, dp, ou[q], cu0[q], cu1[q], cn[q][0], k, gj);
+            }
+        };
         index_t k = 0;
-        // the split pays when it saves multiply-adds: shared rows cost 1, the others 1 each
-        // (nb + n0 + n1 <= 2 cnt always; below 1.75 cnt it is worth the third loop)
-        if (4 * (nb + n0 + n1) < 7 * cnt) {
-            for (; k + NB * L <= dp; k += NB * L) bwd_chunk_sym<T, NB>(Xb, dp, ib, nb, i0, n0, i1, n1, H, Gp, j, k, gj);
-            for (; k + (NB / 2) * L <= dp; k += (NB / 2) * L)
-                bwd_chunk_sym<T, NB / 2>(Xb, dp, ib, nb, i0, n0, i1, n1, H, Gp, j, k, gj);
-            for (; k < dp; k += L) bwd_chunk_sym<T, 1>(Xb, dp, ib, nb, i0, n0, i1, n1, H, Gp, j, k, gj);
-            continue;
-        }
-        for (; k + NB * L <= dp; k += NB * L) bwd_chunk<T, NB>(Xb, dp, idx, cnt, H, Gp, j, k, gj);
-        for (; k + (NB / 2) * L <= dp; k += (NB / 2) * L) bwd_chunk<T, NB / 2>(Xb, dp, idx, cnt, H, Gp, j, k, gj);
-        for (; k < dp; k += L) bwd_chunk<T, 1>(Xb, dp, idx, cnt, H, Gp, j, k, gj);
+        for (; k + NB * L <= dp; k += NB * L) chunk(std::integral_constant<int, NB>{}, k);
+        for (; k + (NB / 2) * L <= dp; k += (NB / 2) * L) chunk(std::integral_constant<int, NB / 2>{}, k);
+        for (; k < dp; k += L) chunk(std::integral_constant<int, 1>{}, k);
     }
 }
 
@@ -421,6 +497,7 @@ void twolayer_train(const T* X, index_t n, index_t n_train, index_t d, T* W, con
     }
     std::vector<T> Wp(static_cast<size_t>(Mp * dp), T(0)), W0p(static_cast<size_t>(Mp * dp), T(0));
     std::vector<T> coef(Mp, T(0));
+    std::vector<unsigned char> sym(K, 1);
     std::vector<index_t> nb_all;            // per group: local offsets
     std::vector<index_t> nb_start(groups.size());
     std::vector<index_t> jglob(Mp, -1);     // padded neuron -> row of W
@@ -431,6 +508,7 @@ void twolayer_train(const T* X, index_t n, index_t n_train, index_t d, T* W, con
         index_t loc = 0;
         for (index_t k = g.k0; k < g.k1; ++k) {
             nb_all.push_back(loc);
+            const index_t loc0 = loc;
             const index_t m = offsets[k + 1] - offsets[k];
             const double s = 1.0 / std::sqrt(static_cast<double>(m));
             // local order: the pairs (i, i + m/2) next to each other, an odd last neuron alone
@@ -444,6 +522,9 @@ void twolayer_train(const T* X, index_t n, index_t n_train, index_t d, T* W, con
                 jglob[jp] = j;
                 jnet[jp] = k;
             }
+            // every pair (2i, 2i+1) symmetric (the symmetric init): f takes the vector path
+            for (index_t i = 0; i + 1 < m; i += 2)
+                if (coef[g.j0 + loc0 + i + 1] != -coef[g.j0 + loc0 + i]) sym[k] = 0;
         }
         nb_all.push_back(loc);
     }
@@ -480,7 +561,7 @@ void twolayer_train(const T* X, index_t n, index_t n_train, index_t d, T* W, con
             const Group& g = groups[gi];
             const index_t Kg = g.k1 - g.k0;
             Block<T> b{Xp, dp, n, n_train, &Wp[g.j0 * dp], g.Gp, &coef[g.j0], Kg, &nb_all[nb_start[gi]],
-                       loss_type + g.k0, &tgt_ptr[g.k0], y, inv_ntrain, do_update};
+                       loss_type + g.k0, &sym[g.k0], &tgt_ptr[g.k0], y, inv_ntrain, do_update};
             ExceptionCatcher catcher;
             int used = 1;  // threads the runtime actually gave (only their buffers are summed)
             KDCORE_OMP(parallel num_threads(nt))
