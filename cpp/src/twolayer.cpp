@@ -56,7 +56,6 @@ struct Block {
     index_t Kg;          // networks in the group
     const index_t* nb;   // Kg + 1 local neuron offsets
     const std::int32_t* ltype;
-    const unsigned char* sym;  // Kg: 1 if every pair (2i, 2i+1) of the network has coef_{2i+1} = -coef_{2i}
     const T* const* tgt; // Kg target rows (length n)
     const T* y;
     double inv_ntrain;
@@ -91,12 +90,13 @@ inline __attribute__((always_inline)) void hsum4(const typename VT<T>::V* v, T* 
     }
 }
 
-// H[rr][j + q] = x_{r0+rr} . W_{j+q} for RT rows and the kNT neurons of one tile, over the padded features.
-// pf (may be null): RT rows of the next row block to prefetch into L2, one 64-byte
-// line per row every 64 bytes of k, so that the next block streams in from DRAM
-// while this one is computed (the first neuron tile of a block passes pf).
+// Ht[q * R + r] = x_r . W_{j+q} for RT rows and the kNT neurons of one tile, over the padded
+// features: the pre-activations are stored neuron-major (a neuron's kR rows contiguous), the
+// layout the loss pass and the backward read. pf (may be null): RT rows of the next row block
+// to prefetch into L2, one 64-byte line per row every 64 bytes of k, so that the next block
+// streams in from DRAM while this one is computed (the first neuron tile of a block passes pf).
 template <class T, int RT>
-inline __attribute__((always_inline)) void fwd_tile(const T* Xr, index_t dp, const T* w, index_t Gp, T* H,
+inline __attribute__((always_inline)) void fwd_tile(const T* Xr, index_t dp, const T* w, T* Ht, index_t R,
                                                     const T* pf = nullptr) {
     using V = typename VT<T>::V;
     constexpr int L = VT<T>::L;
@@ -115,31 +115,57 @@ inline __attribute__((always_inline)) void fwd_tile(const T* Xr, index_t dp, con
             for (int q = 0; q < kNT; ++q) acc[r][q] += x * wv[q];
         }
     }
-    for (int r = 0; r < RT; ++r) hsum4<T>(acc[r], H + r * Gp);
+    for (int r = 0; r < RT; ++r) {
+        T out[kNT];
+        hsum4<T>(acc[r], out);
+        for (int q = 0; q < kNT; ++q) Ht[q * R + r] = out[q];
+    }
 }
 
-// G_{j+q}[k .. k + NBX L) += sum over the listed rows of c_q x_row[k ..], q = 0, 1. The lists
-// hold each row's offset in the block (row * dp) and its two coefficients, gathered once per
-// pair, so the inner loop is loads and multiply-adds only.
+// Rows of a block as a bit mask (kR <= 64): bit rr set for row rr.
+typedef std::uint64_t RowMask;
+inline int next_row(RowMask& m) {
+    const int rr = __builtin_ctzll(m);
+    m &= m - 1;
+    return rr;
+}
+
+// G_j[k .. k + NBX L) += sum over the rows in `rows` of c0[rr] x_rr[k ..], and the same for
+// G_{j+1} with c1: the general backward of one pair.
 template <class T, int NBX>
-inline __attribute__((always_inline)) void bwd_chunk(const T* Xb, index_t dp, const std::int32_t* off, const T* cu0,
-                                                     const T* cu1, index_t cnt, index_t k, T* gj) {
+inline __attribute__((always_inline)) void bwd_chunk(const T* Xb, index_t dp, const T* c0, const T* c1, RowMask rows,
+                                                     index_t k, T* gj) {
     using V = typename VT<T>::V;
     constexpr int L = VT<T>::L;
     V s0[NBX], s1[NBX];
     for (int v = 0; v < NBX; ++v) s0[v] = s1[v] = V{};
-    for (index_t t = 0; t < cnt; ++t) {
-        const T* xr = Xb + off[t] + k;
-        const V c0 = cu0[t] - V{}, c1 = cu1[t] - V{};  // a broadcast (x - 0 is x exactly, so it folds)
+    while (rows) {
+        const int rr = next_row(rows);
+        const T* xr = Xb + rr * dp + k;
+        const V a = c0[rr] - V{}, b = c1[rr] - V{};  // broadcasts (x - 0 is x exactly, so it folds)
         for (int v = 0; v < NBX; ++v) {
             const V x = vload<V>(xr + v * L);
-            s0[v] += c0 * x;
-            s1[v] += c1 * x;
+            s0[v] += a * x;
+            s1[v] += b * x;
         }
     }
     for (int v = 0; v < NBX; ++v) {
         vstore(gj + k + v * L, vload<V>(gj + k + v * L) + s0[v]);
         vstore(gj + dp + k + v * L, vload<V>(gj + dp + k + v * L) + s1[v]);
+    }
+}
+
+// s += sum over the rows in `rows` of c[rr] x_rr[k .. k + NBX L).
+template <class T, int NBX>
+inline __attribute__((always_inline)) void mask_fma(const T* Xb, index_t dp, const T* c, RowMask rows, index_t k,
+                                                    typename VT<T>::V* s) {
+    using V = typename VT<T>::V;
+    constexpr int L = VT<T>::L;
+    while (rows) {
+        const int rr = next_row(rows);
+        const T* xr = Xb + rr * dp + k;
+        const V cv = c[rr] - V{};
+        for (int v = 0; v < NBX; ++v) s[v] += cv * vload<V>(xr + v * L);
     }
 }
 
@@ -151,204 +177,202 @@ inline __attribute__((always_inline)) void bwd_chunk(const T* Xb, index_t dp, co
 // lazy regime the theory covers, weights within B / sqrt(m) of W0) almost every active
 // row is shared, so this halves the backward again.
 template <class T, int NBX>
-inline __attribute__((always_inline)) void bwd_chunk_sym(const T* Xb, index_t dp, const std::int32_t* ob,
-                                                         const T* cb, index_t nb, const std::int32_t* o0,
-                                                         const T* c0s, index_t n0, const std::int32_t* o1,
-                                                         const T* c1s, index_t n1, index_t k, T* gj) {
+inline __attribute__((always_inline)) void bwd_chunk_sym(const T* Xb, index_t dp, const T* c0, const T* c1,
+                                                         RowMask both, RowMask only0, RowMask only1, index_t k,
+                                                         T* gj) {
     using V = typename VT<T>::V;
     constexpr int L = VT<T>::L;
     V s0[NBX], s1[NBX];
     for (int v = 0; v < NBX; ++v) s0[v] = V{};
-    for (index_t t = 0; t < nb; ++t) {
-        const T* xr = Xb + ob[t] + k;
-        const V c = cb[t] - V{};
-        for (int v = 0; v < NBX; ++v) s0[v] += c * vload<V>(xr + v * L);
-    }
+    mask_fma<T, NBX>(Xb, dp, c0, both, k, s0);
     for (int v = 0; v < NBX; ++v) s1[v] = -s0[v];
-    for (index_t t = 0; t < n0; ++t) {
-        const T* xr = Xb + o0[t] + k;
-        const V c = c0s[t] - V{};
-        for (int v = 0; v < NBX; ++v) s0[v] += c * vload<V>(xr + v * L);
-    }
-    for (index_t t = 0; t < n1; ++t) {
-        const T* xr = Xb + o1[t] + k;
-        const V c = c1s[t] - V{};
-        for (int v = 0; v < NBX; ++v) s1[v] += c * vload<V>(xr + v * L);
-    }
+    mask_fma<T, NBX>(Xb, dp, c0, only0, k, s0);
+    mask_fma<T, NBX>(Xb, dp, c1, only1, k, s1);
     for (int v = 0; v < NBX; ++v) {
         vstore(gj + k + v * L, vload<V>(gj + k + v * L) + s0[v]);
         vstore(gj + dp + k + v * L, vload<V>(gj + dp + k + v * L) + s1[v]);
     }
 }
 
-// f of one network whose pairs are all symmetric: sum_i c_{2i} (relu(h_{2i}) - relu(h_{2i+1}))
-// in double, four pairs per vector step for float. The difference of two floats is exact in
-// double, so a pair with equal pre-activations adds exactly 0 (f = 0 at the symmetric
-// initialisation, as in the scalar form); relu is written x < 0 ? 0 : x, std::max's NaN rule.
+// f of one network for every row of the block, in double, four rows per vector step: the
+// pairs (j, j + 1) (positions 2i, 2i + 1 of the network) are summed c_j (r_j - r_{j+1}) where
+// c_{j+1} = -c_j, so that a pair with equal pre-activations adds exactly 0 (f = 0 at the
+// symmetric initialisation; the difference of two floats is exact in double) and an FMA
+// contraction cannot leave a rounding residue; relu is x < 0 ? 0 : x (std::max's NaN rule).
 template <class T>
-inline __attribute__((always_inline)) double pair_f(const T* h, const T* c, index_t np) {
-    double f = 0.0;
-    index_t p = 0;
-    if constexpr (std::is_same<T, float>::value) {
-        typedef float F8 __attribute__((vector_size(32)));
-        typedef double D4 __attribute__((vector_size(32)));
-        const D4 zero = {0.0, 0.0, 0.0, 0.0};
-        D4 acc = zero;
-        for (; p + 4 <= np; p += 4) {
-            const F8 hv = vload<F8>(h + 2 * p), cv = vload<F8>(c + 2 * p);
-            D4 e = __builtin_convertvector(__builtin_shufflevector(hv, hv, 0, 2, 4, 6), D4);
-            D4 o = __builtin_convertvector(__builtin_shufflevector(hv, hv, 1, 3, 5, 7), D4);
-            const D4 ce = __builtin_convertvector(__builtin_shufflevector(cv, cv, 0, 2, 4, 6), D4);
-            e = e < zero ? zero : e;
-            o = o < zero ? zero : o;
-            acc += ce * (e - o);
+inline __attribute__((always_inline)) void net_f(const T* Ht, index_t R, const T* coef, index_t j0, index_t j1,
+                                                 index_t nrow, double* f) {
+    typedef double D4 __attribute__((vector_size(32)));
+    typedef T T4 __attribute__((vector_size(4 * sizeof(T))));
+    const D4 zero = {0.0, 0.0, 0.0, 0.0};
+    index_t rr = 0;
+    for (; rr + 4 <= nrow; rr += 4) {
+        D4 s = zero;
+        index_t j = j0;
+        for (; j + 1 < j1; j += 2) {
+            const double c0 = coef[j], c1 = coef[j + 1];
+            D4 a = __builtin_convertvector(vload<T4>(Ht + j * R + rr), D4);
+            D4 b = __builtin_convertvector(vload<T4>(Ht + (j + 1) * R + rr), D4);
+            a = a < zero ? zero : a;
+            b = b < zero ? zero : b;
+            if (c1 == -c0)
+                s += c0 * (a - b);
+            else
+                s += c0 * a + c1 * b;
         }
-        f = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+        if (j < j1) {
+            D4 a = __builtin_convertvector(vload<T4>(Ht + j * R + rr), D4);
+            a = a < zero ? zero : a;
+            s += static_cast<double>(coef[j]) * a;
+        }
+        std::memcpy(f + rr, &s, sizeof(s));
     }
-    for (; p < np; ++p) {
-        const double r0 = std::max<double>(h[2 * p], 0.0), r1 = std::max<double>(h[2 * p + 1], 0.0);
-        f += static_cast<double>(c[2 * p]) * (r0 - r1);
+    for (; rr < nrow; ++rr) {
+        double s = 0.0;
+        index_t j = j0;
+        for (; j + 1 < j1; j += 2) {
+            const double c0 = coef[j], c1 = coef[j + 1];
+            const double a = std::max<double>(Ht[j * R + rr], 0.0), b = std::max<double>(Ht[(j + 1) * R + rr], 0.0);
+            s += (c1 == -c0) ? c0 * (a - b) : c0 * a + c1 * b;
+        }
+        if (j < j1) s += static_cast<double>(coef[j]) * std::max<double>(Ht[j * R + rr], 0.0);
+        f[rr] = s;
     }
-    return f;
 }
 
-// h_j <- (h_j > 0) ? gs c_j : 0, the coefficients of the backward pass, a vector at a time.
-template <class T>
-inline __attribute__((always_inline)) void grad_coefs(T* h, const T* c, index_t m, T gs) {
-    using V = typename VT<T>::V;
-    constexpr int L = VT<T>::L;
-    const V z = V{}, g = V{} + gs;
-    index_t j = 0;
-    for (; j + L <= m; j += L) {
-        const V hv = vload<V>(h + j);
-        vstore(h + j, hv > z ? g * vload<V>(c + j) : z);
-    }
-    for (; j < m; ++j) h[j] = h[j] > T(0) ? gs * c[j] : T(0);
-}
-
-// One row block [r0, r1): forward, per-sample loss/error/gradient coefficient,
-// then G_j += sum_rows C_ij x_i. H (rows x Gp) is overwritten by C.
+// One row block [r0, r1) in three phases: the forward (Ht, Gp x kR neuron-major, gets the
+// pre-activations), the loss pass (per-sample loss, error and gradient coefficient; Ht is
+// overwritten by C), then the backward G_j += sum_rows C_ij x_i.
 // acc: Kg x 4 (train loss, train err, eval loss, eval err) sums.
-template <class T, int RT, int NB>
-inline __attribute__((always_inline)) void row_block_impl(const Block<T>& b, index_t r0, index_t r1, T* H, T* G,
-                                                          double* acc) {
-    constexpr int L = VT<T>::L;
+template <class T, int RT>
+inline __attribute__((always_inline)) void fwd_phase(const Block<T>& b, index_t r0, index_t r1, T* Ht) {
+    constexpr index_t R = kR;
     const index_t dp = b.dp, Gp = b.Gp;
     // Neuron tile outer (its weights stay in L1), rows inner (the block stays in L2).
     const index_t n_next = std::min<index_t>(b.n, r1 + (r1 - r0)) - r1;  // rows of the next block
     for (index_t j = 0; j < Gp; j += kNT) {
         const T* w = b.W + j * dp;
+        T* hj = Ht + j * R;
         index_t r = r0;
         for (; r + RT <= r1; r += RT) {
             const T* pf = (j == 0 && r - r0 + RT <= n_next) ? b.X + (r + (r1 - r0)) * dp : nullptr;
-            fwd_tile<T, RT>(b.X + r * dp, dp, w, Gp, H + (r - r0) * Gp + j, pf);
+            fwd_tile<T, RT>(b.X + r * dp, dp, w, hj + (r - r0), R, pf);
         }
         if constexpr (RT > 4)
-            for (; r + 4 <= r1; r += 4) fwd_tile<T, 4>(b.X + r * dp, dp, w, Gp, H + (r - r0) * Gp + j);
-        for (; r < r1; ++r) fwd_tile<T, 1>(b.X + r * dp, dp, w, Gp, H + (r - r0) * Gp + j);
+            for (; r + 4 <= r1; r += 4) fwd_tile<T, 4>(b.X + r * dp, dp, w, hj + (r - r0), R);
+        for (; r < r1; ++r) fwd_tile<T, 1>(b.X + r * dp, dp, w, hj + (r - r0), R);
     }
 
-    for (index_t i = r0; i < r1; ++i) {
-        T* h = H + (i - r0) * Gp;
-        const bool train = i < b.n_train;
-        const double yi = static_cast<double>(b.y[i]);
-        for (index_t k = 0; k < b.Kg; ++k) {
-            const index_t j0 = b.nb[k], j1 = b.nb[k + 1];
-            // f summed over the pairs (j, j + m/2), stored next to each other (positions 2i, 2i+1):
-            // exactly 0 at the symmetric initialisation. c_j r_j + c_j' r_j' is written c_j (r_j - r_j')
-            // when c_j' = -c_j, so that an FMA contraction cannot leave a rounding residue where r_j = r_j'.
-            double f = 0.0;
-            index_t j = j0;
-            if (b.sym[k]) {
-                f = pair_f<T>(h + j0, b.coef + j0, (j1 - j0) / 2);
-                j = j0 + 2 * ((j1 - j0) / 2);
-            } else {
-                for (; j + 1 < j1; j += 2) {
-                    const double c0 = b.coef[j], c1 = b.coef[j + 1];
-                    const double r0 = std::max<double>(h[j], 0.0), r1 = std::max<double>(h[j + 1], 0.0);
-                    f += (c1 == -c0) ? c0 * (r0 - r1) : c0 * r0 + c1 * r1;
-                }
-            }
-            if (j < j1) f += static_cast<double>(b.coef[j]) * std::max<double>(h[j], 0.0);
-            const double t = static_cast<double>(b.tgt[k][i]);
+}
+
+template <class T>
+inline __attribute__((always_inline)) void loss_phase(const Block<T>& b, index_t r0, index_t r1, T* Ht, double* acc) {
+    using V = typename VT<T>::V;
+    constexpr int L = VT<T>::L;
+    constexpr index_t R = kR;
+    const index_t Gp = b.Gp, nrow = r1 - r0;
+    // Loss pass, network by network: f for the block's rows, then per row the loss, the error
+    // and dl/df, then the backward coefficients C_ij = (h_ij > 0) g_i c_j over the rows.
+    double f[kR];
+    alignas(64) T gs[kR];
+    for (index_t k = 0; k < b.Kg; ++k) {
+        const index_t j0 = b.nb[k], j1 = b.nb[k + 1];
+        net_f<T>(Ht, R, b.coef, j0, j1, nrow, f);
+        const T* tg = b.tgt[k];
+        double* a = acc + 4 * k;
+        for (index_t rr = 0; rr < nrow; ++rr) {
+            const index_t i = r0 + rr;
+            const bool train = i < b.n_train;
+            const double fi = f[rr], t = static_cast<double>(tg[i]);
             double l, g;
             if (b.ltype[k] == 0) {  // soft: KL(p || sigmoid f); the entropy term p ln p + (1-p) ln(1-p) is added once per run
                 // softplus(+-f) = max(+-f, 0) + ln(1 + e^-|f|) and sigmoid(f) from the same e^-|f|
-                const double e = std::exp(-std::fabs(f)), lp = std::log1p(e);
-                l = t * (std::max(-f, 0.0) + lp) + (1.0 - t) * (std::max(f, 0.0) + lp);
-                g = (f >= 0.0 ? 1.0 / (1.0 + e) : e / (1.0 + e)) - t;
+                const double e = std::exp(-std::fabs(fi)), lp = std::log1p(e);
+                l = t * (std::max(-fi, 0.0) + lp) + (1.0 - t) * (std::max(fi, 0.0) + lp);
+                g = (fi >= 0.0 ? 1.0 / (1.0 + e) : e / (1.0 + e)) - t;
             } else {  // hard: logistic, l = softplus(-t f), dl/df = -t sigmoid(-t f)
-                const double z = -t * f, e = std::exp(-std::fabs(z));
+                const double z = -t * fi, e = std::exp(-std::fabs(z));
                 l = std::max(z, 0.0) + std::log1p(e);
                 g = -t * (z >= 0.0 ? 1.0 / (1.0 + e) : e / (1.0 + e));
             }
-            double* a = acc + 4 * k + (train ? 0 : 2);
-            a[0] += l;
-            a[1] += (yi * f <= 0.0) ? 1.0 : 0.0;
-            const T gs = train ? static_cast<T>(g * b.inv_ntrain) : T(0);
-            grad_coefs<T>(h + j0, b.coef + j0, j1 - j0, gs);
+            double* ak = a + (train ? 0 : 2);
+            ak[0] += l;
+            ak[1] += (static_cast<double>(b.y[i]) * fi <= 0.0) ? 1.0 : 0.0;
+            gs[rr] = train ? static_cast<T>(g * b.inv_ntrain) : T(0);
         }
-        for (index_t j = b.nb[b.Kg]; j < Gp; ++j) h[j] = T(0);
+        for (index_t j = j0; j < j1; ++j) {
+            T* h = Ht + j * R;
+            const V c = b.coef[j] - V{};
+            index_t rr = 0;
+            for (; rr + L <= nrow; rr += L) {
+                const V hv = vload<V>(h + rr);
+                vstore(h + rr, hv > V{} ? vload<V>(gs + rr) * c : V{});
+            }
+            for (; rr < nrow; ++rr) h[rr] = h[rr] > T(0) ? gs[rr] * b.coef[j] : T(0);
+        }
     }
+    for (index_t j = b.nb[b.Kg]; j < Gp; ++j) std::fill(Ht + j * R, Ht + j * R + nrow, T(0));  // padding
+}
+
+template <class T, int NB>
+inline __attribute__((always_inline)) void bwd_phase(const Block<T>& b, index_t r0, index_t r1, const T* Ht, T* G) {
+    constexpr int L = VT<T>::L;
+    constexpr index_t R = kR;
+    static_assert(kR <= 64, "the backward keeps a block's rows in one 64-bit mask");
+    const index_t dp = b.dp, Gp = b.Gp;
     if (!b.backward) return;
     const index_t nr = std::min(r1, b.n_train) - r0;
     if (nr <= 0) return;
     // Backward by pairs of neurons (a symmetric pair shares its activation pattern at
     // initialisation): only the rows where one of the two is active are visited, so about
     // half of the multiply-adds of a dense G^T X are skipped. Skipping exact zeros leaves
-    // every sum unchanged.
-    const T* Xb = b.X + r0 * dp;
-    // Pairs go in batches of kPB: the row lists of the batch first (per pair, the rows by kind
-    // with their offset in the block and their coefficients: any active (u), shared,
-    // c_{j+1} = -c_j != 0 (b), only j (0), only j + 1 (1)), then the features in chunks of NB
-    // vectors, outermost: a chunk of the row block (kR rows x NB L values, 16 KiB for float on
-    // v4) is read from L1 by every pair of the batch, where streaming the whole block from L2
-    // once per pair bound the backward by L2 bandwidth (one load per multiply-add).
+    // every sum unchanged. A pair's rows by kind are bit masks (shared: c_{j+1} = -c_j != 0;
+    // only j; only j + 1), made without branches (rows are active half the time).
+    // Pairs go in batches of kPB, the features in chunks of NB vectors outermost: a chunk of
+    // the row block (kR rows x NB L values, 16 KiB for float on v4) is read from L1 by every
+    // pair of the batch instead of the whole block streaming from L2 once per pair.
     constexpr index_t kPB = 8;
-    std::int32_t ou[kPB][kR], ob[kPB][kR], o0[kPB][kR], o1[kPB][kR];
-    T cu0[kPB][kR], cu1[kPB][kR], cb[kPB][kR], c0s[kPB][kR], c1s[kPB][kR];
-    index_t cn[kPB][4], pj[kPB];
+    const T* Xb = b.X + r0 * dp;
+    RowMask mk[kPB][3];  // per pair: shared (or, general backward: any active), only j, only j + 1
+    index_t pj[kPB];
     bool symk[kPB];
     for (index_t jb = 0; jb < Gp; jb += 2 * kPB) {
         const index_t np = std::min<index_t>(kPB, (Gp - jb) / 2);
         index_t live = 0;
         for (index_t p = 0; p < np; ++p) {
             const index_t j = jb + 2 * p;
-            index_t cnt = 0, nb = 0, n0 = 0, n1 = 0;
-            const index_t q = live;
-            // branch-free: each row is written to every list and kept where it belongs (about
-            // half of the rows are active, so branches on the kind would mispredict half the time)
+            const T* c0 = Ht + j * R;
+            const T* c1 = c0 + R;
+            RowMask nz0 = 0, nz1 = 0, sh = 0;
             for (index_t rr = 0; rr < nr; ++rr) {
-                const T c0 = H[rr * Gp + j], c1 = H[rr * Gp + j + 1];
-                const auto off = static_cast<std::int32_t>(rr * dp);
-                const index_t a0 = c0 != T(0), a1 = c1 != T(0);
-                const index_t sh = a0 & static_cast<index_t>(c1 == -c0);
-                ou[q][cnt] = off, cu0[q][cnt] = c0, cu1[q][cnt] = c1;
-                cnt += a0 | a1;
-                ob[q][nb] = off, cb[q][nb] = c0;
-                nb += sh;
-                o0[q][n0] = off, c0s[q][n0] = c0;
-                n0 += a0 & (sh ^ 1);
-                o1[q][n1] = off, c1s[q][n1] = c1;
-                n1 += a1 & (sh ^ 1);
+                const RowMask a0 = c0[rr] != T(0), a1 = c1[rr] != T(0);
+                nz0 |= a0 << rr;
+                nz1 |= a1 << rr;
+                sh |= (a0 & static_cast<RowMask>(c1[rr] == -c0[rr])) << rr;
             }
-            if (cnt == 0) continue;
-            cn[q][0] = cnt, cn[q][1] = nb, cn[q][2] = n0, cn[q][3] = n1;
-            pj[q] = j;
+            const RowMask any = nz0 | nz1;
+            if (!any) continue;
+            const RowMask o0 = nz0 & ~sh, o1 = nz1 & ~sh;
+            const int cnt = __builtin_popcountll(any);
+            const int cost = __builtin_popcountll(sh) + __builtin_popcountll(o0) + __builtin_popcountll(o1);
             // the split pays when it saves multiply-adds: shared rows cost 1, the others 1 each
-            // (nb + n0 + n1 <= 2 cnt always; below 1.75 cnt it is worth the third loop)
-            symk[q] = 4 * (nb + n0 + n1) < 7 * cnt;
+            // (cost <= 2 cnt always; below 1.75 cnt it is worth the third loop)
+            symk[live] = 4 * cost < 7 * cnt;
+            mk[live][0] = symk[live] ? sh : any;
+            mk[live][1] = o0;
+            mk[live][2] = o1;
+            pj[live] = j;
             ++live;
         }
         auto chunk = [&](auto nbx, index_t k) {
             constexpr int NBX = decltype(nbx)::value;
             for (index_t q = 0; q < live; ++q) {
-                T* gj = G + pj[q] * dp;
+                const index_t j = pj[q];
+                const T* c0 = Ht + j * R;
                 if (symk[q])
-                    bwd_chunk_sym<T, NBX>(Xb, dp, ob[q], cb[q], cn[q][1], o0[q], c0s[q], cn[q][2], o1[q], c1s[q],
-                                          cn[q][3], k, gj);
+                    bwd_chunk_sym<T, NBX>(Xb, dp, c0, c0 + R, mk[q][0], mk[q][1], mk[q][2], k, G + j * dp);
                 else
-                    bwd_chunk<T, NBX>(Xb, dp, ou[q], cu0[q], cu1[q], cn[q][0], k, gj);
+                    bwd_chunk<T, NBX>(Xb, dp, c0, c0 + R, mk[q][0], k, G + j * dp);
             }
         };
         index_t k = 0;
@@ -371,18 +395,30 @@ inline __attribute__((always_inline)) void row_block_impl(const Block<T>& b, ind
 #endif
 template <class T>
 using RowBlockFn = void (*)(const Block<T>&, index_t, index_t, T*, T*, double*);
-template <class T>
-KDCORE_TL_V4 void row_block_v4(const Block<T>& b, index_t r0, index_t r1, T* H, T* G, double* acc) {
-    row_block_impl<T, 6, 8>(b, r0, r1, H, G, acc);
-}
-template <class T>
-KDCORE_TL_V3 void row_block_v3(const Block<T>& b, index_t r0, index_t r1, T* H, T* G, double* acc) {
-    row_block_impl<T, 2, 4>(b, r0, r1, H, G, acc);
-}
-template <class T>
-void row_block_base(const Block<T>& b, index_t r0, index_t r1, T* H, T* G, double* acc) {
-    row_block_impl<T, 2, 4>(b, r0, r1, H, G, acc);
-}
+// The forward and the backward are compiled as functions of their own (noinline, same
+// target): each is register-allocated alone, so the forward's 6 x 4 accumulators and its
+// weight vectors keep all 32 registers (inlined into one function with the other phases,
+// the compiler spilled the weight vectors to the stack).
+#define KDCORE_TL_PHASES(SUFFIX, ATTR, RT, NB)                                                              \
+    template <class T>                                                                                      \
+    ATTR __attribute__((noinline)) void fwd_##SUFFIX(const Block<T>& b, index_t r0, index_t r1, T* H) {       \
+        fwd_phase<T, RT>(b, r0, r1, H);                                                                     \
+    }                                                                                                       \
+    template <class T>                                                                                      \
+    ATTR __attribute__((noinline)) void bwd_##SUFFIX(const Block<T>& b, index_t r0, index_t r1, const T* H, \
+                                                     T* G) {                                                \
+        bwd_phase<T, NB>(b, r0, r1, H, G);                                                                  \
+    }                                                                                                       \
+    template <class T>                                                                                      \
+    ATTR void row_block_##SUFFIX(const Block<T>& b, index_t r0, index_t r1, T* H, T* G, double* acc) {       \
+        fwd_##SUFFIX<T>(b, r0, r1, H);                                                                      \
+        loss_phase<T>(b, r0, r1, H, acc);                                                                   \
+        bwd_##SUFFIX<T>(b, r0, r1, H, G);                                                                   \
+    }
+KDCORE_TL_PHASES(v4, KDCORE_TL_V4, 6, 8)
+KDCORE_TL_PHASES(v3, KDCORE_TL_V3, 2, 4)
+KDCORE_TL_PHASES(base, , 2, 4)
+#undef KDCORE_TL_PHASES
 // KDCORE_TWOLAYER_ISA=v3|baseline caps the choice (for benchmarking the variants).
 template <class T>
 RowBlockFn<T> pick_row_block() {
@@ -497,7 +533,6 @@ void twolayer_train(const T* X, index_t n, index_t n_train, index_t d, T* W, con
     }
     std::vector<T> Wp(static_cast<size_t>(Mp * dp), T(0)), W0p(static_cast<size_t>(Mp * dp), T(0));
     std::vector<T> coef(Mp, T(0));
-    std::vector<unsigned char> sym(K, 1);
     std::vector<index_t> nb_all;            // per group: local offsets
     std::vector<index_t> nb_start(groups.size());
     std::vector<index_t> jglob(Mp, -1);     // padded neuron -> row of W
@@ -508,7 +543,6 @@ void twolayer_train(const T* X, index_t n, index_t n_train, index_t d, T* W, con
         index_t loc = 0;
         for (index_t k = g.k0; k < g.k1; ++k) {
             nb_all.push_back(loc);
-            const index_t loc0 = loc;
             const index_t m = offsets[k + 1] - offsets[k];
             const double s = 1.0 / std::sqrt(static_cast<double>(m));
             // local order: the pairs (i, i + m/2) next to each other, an odd last neuron alone
@@ -522,9 +556,6 @@ void twolayer_train(const T* X, index_t n, index_t n_train, index_t d, T* W, con
                 jglob[jp] = j;
                 jnet[jp] = k;
             }
-            // every pair (2i, 2i+1) symmetric (the symmetric init): f takes the vector path
-            for (index_t i = 0; i + 1 < m; i += 2)
-                if (coef[g.j0 + loc0 + i + 1] != -coef[g.j0 + loc0 + i]) sym[k] = 0;
         }
         nb_all.push_back(loc);
     }
@@ -561,7 +592,7 @@ void twolayer_train(const T* X, index_t n, index_t n_train, index_t d, T* W, con
             const Group& g = groups[gi];
             const index_t Kg = g.k1 - g.k0;
             Block<T> b{Xp, dp, n, n_train, &Wp[g.j0 * dp], g.Gp, &coef[g.j0], Kg, &nb_all[nb_start[gi]],
-                       loss_type + g.k0, &sym[g.k0], &tgt_ptr[g.k0], y, inv_ntrain, do_update};
+                       loss_type + g.k0, &tgt_ptr[g.k0], y, inv_ntrain, do_update};
             ExceptionCatcher catcher;
             int used = 1;  // threads the runtime actually gave (only their buffers are summed)
             KDCORE_OMP(parallel num_threads(nt))

@@ -27,14 +27,23 @@
 // they share their activation pattern at initialisation and stay correlated, so
 // the backward pass visits, per pair, only the rows where one of them is active
 // (skipping exact zeros: the sums are unchanged), about half of a dense G^T X.
+// Where both neurons of a pair are active, c_{j+1} = -c_j exactly, and one
+// multiply-add serves both (G_{j+1} starts from -G_j's shared sum).
+// A row block runs in three phases: the forward writes the pre-activations
+// neuron-major (each neuron's 64 rows contiguous); the loss pass computes f for a
+// network four rows per double vector, one exp and one log1p per row (the soft
+// loss's entropy term is summed once per run), and overwrites the pre-activations
+// with the backward coefficients; the backward turns each pair's rows by kind
+// (shared / only j / only j + 1) into 64-bit masks without branches and runs its
+// multiply-add loops over the set bits, feature chunks outermost for a batch of 8
+// pairs so the chunk of the block is reused from L1. The forward and the backward
+// are separate noinline functions per ISA, so each is register-allocated alone.
 // Register tiles (GCC vector extensions): x86-64-v4 (32 registers) 6 rows x 4
 // neurons forward and 2 neurons x 8 vectors backward; x86-64-v3 and the baseline
 // 2 x 4 and 2 x 4; chosen once at load time (KDCORE_TWOLAYER_ISA=v3|baseline caps it).
 // The first neuron tile of a row block prefetches the next block into L2, so X
 // streams from DRAM while the block is computed (at m = 4 to 16 the step was bound
-// by that stream); tile sums are reduced with vector shuffles; per row, the loss
-// and its gradient take one exp and one log1p (the soft loss's entropy term is
-// summed once per run).
+// by that stream); tile sums are reduced with vector shuffles.
 // OpenMP: over row blocks (thread-local gradients), then over neurons for the
 // reduction, the step and the projection. check_interrupt() between steps.
 #pragma once
