@@ -92,6 +92,36 @@ def test_backends_agree_with_numpy_twin_over_50_steps(data, backend, dtype):
         assert np.allclose(b.avg_loss, np.cumsum(b.loss) / np.arange(1, 51))
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_wide_networks_match_the_twin_when_pairs_drift_apart(dtype):
+    """Networks of >= 24 pairs take the backward by subset tables (cpp): symmetric and random
+    init, odd widths beside them in the group, a row count that is no multiple of the block,
+    and a step large enough that the two neurons of a pair stop sharing rows."""
+    if not bk.HAS_CPP:
+        pytest.skip("compiled core not built")
+    X, y, p = make_margin_data(157, 11, gamma=0.05, random_state=7)
+    Xt, yt, pt = make_margin_data(37, 11, gamma=0.05, random_state=8)
+    # packed in this order: 48, 64 and 96 start at even positions (tables); 50 after the odd
+    # network starts at an odd one and takes the per-row backward
+    cfgs = [{"m": 48, "loss": "hard", "lr": 8.0, "seed": 1},
+            {"m": 64, "init": "random", "loss": "hard", "lr": 4.0, "seed": 3},
+            {"m": 96, "loss": "hard", "lr": 30.0, "seed": 5},
+            {"m": 3, "init": "random", "loss": "soft", "lr": 2.0, "seed": 2},
+            {"m": 50, "loss": "soft", "lr": 16.0, "radius": 2.0, "seed": 4}]
+    tol = TOL[dtype]
+    run = lambda be: train_many([dict(c) for c in cfgs], X.astype(dtype), y, p, n_steps=30,  # noqa: E731
+                                X_test=Xt, y_test=yt, p_test=pt, backend=be, n_threads=2)
+    ref_h, got = run("numpy"), run("cpp")
+    for c, a, b in zip(cfgs, ref_h, got):
+        scale = np.abs(a.model.W).max()
+        np.testing.assert_allclose(b.model.W, a.model.W, rtol=tol, atol=tol * scale, err_msg=str(c))
+        np.testing.assert_allclose(b.loss, a.loss, rtol=tol, atol=tol, err_msg=str(c))
+    # the large steps really separated the pairs of the symmetric networks
+    W = got[2].model.W.astype(np.float64)
+    h = X @ W.T > 0
+    assert np.mean(h[:, :48] != h[:, 48:]) > 0.01
+
+
 @pytest.mark.parametrize("backend", ["numpy", *_backends()])
 def test_projection_keeps_every_neuron_in_its_ball(data, backend):
     X, y, p, *_ = data

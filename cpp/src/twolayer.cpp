@@ -274,9 +274,9 @@ inline __attribute__((always_inline)) void loss_phase(const Block<T>& b, index_t
     // Loss pass, network by network: f for the block's rows, then per row the loss, the error
     // and dl/df, then the backward coefficients C_ij = (h_ij > 0) g_i c_j over the rows.
     double f[kR];
-    alignas(64) T gs[kR];
     for (index_t k = 0; k < b.Kg; ++k) {
         const index_t j0 = b.nb[k], j1 = b.nb[k + 1];
+        T* gs = Ht + (Gp + k) * R;  // dl/df / n_train per row, kept for the backward's subset tables
         net_f<T>(Ht, R, b.coef, j0, j1, nrow, f);
         const T* tg = b.tgt[k];
         double* a = acc + 4 * k;
@@ -314,55 +314,156 @@ inline __attribute__((always_inline)) void loss_phase(const Block<T>& b, index_t
     for (index_t j = b.nb[b.Kg]; j < Gp; ++j) std::fill(Ht + j * R, Ht + j * R + nrow, T(0));  // padding
 }
 
-template <class T, int NB>
-inline __attribute__((always_inline)) void bwd_phase(const Block<T>& b, index_t r0, index_t r1, const T* Ht, T* G) {
+// A pair's rows by kind as bit masks (shared: c_{j+1} = -c_j != 0; only j; only j + 1),
+// made without branches (rows are active half the time). Returns false if neither is active.
+// sym: whether the split by kind saves multiply-adds (shared rows cost 1, the others 1 each;
+// cost <= 2 cnt always; below 1.75 cnt it is worth the third loop).
+template <class T>
+inline __attribute__((always_inline)) bool pair_masks(const T* c0, const T* c1, index_t nr, RowMask* mk, bool& sym) {
+    RowMask nz0 = 0, nz1 = 0, sh = 0;
+    for (index_t rr = 0; rr < nr; ++rr) {
+        const RowMask a0 = c0[rr] != T(0), a1 = c1[rr] != T(0);
+        nz0 |= a0 << rr;
+        nz1 |= a1 << rr;
+        sh |= (a0 & static_cast<RowMask>(c1[rr] == -c0[rr])) << rr;
+    }
+    const RowMask any = nz0 | nz1;
+    if (!any) return false;
+    const RowMask o0 = nz0 & ~sh, o1 = nz1 & ~sh;
+    const int cnt = __builtin_popcountll(any);
+    const int cost = __builtin_popcountll(sh) + __builtin_popcountll(o0) + __builtin_popcountll(o1);
+    sym = 4 * cost < 7 * cnt;
+    mk[0] = sym ? sh : any;
+    mk[1] = o0;
+    mk[2] = o1;
+    return true;
+}
+
+constexpr index_t kTablePairs = 24;  // networks with at least this many pairs use subset tables
+constexpr int kTG = 4;               // rows per subset table (16 entries)
+constexpr int kTV = 2;               // vectors per feature chunk of the tables
+
+// Backward of one network with many pairs by subset tables ("four Russians"). Where both
+// neurons of a pair are active, C_ij = g_i c_j, so the pair's shared sum is
+// c_j sum_{i in shared} y_i with y_i = g_i x_i, the same rows for every pair of the network.
+// For each group of kTG rows the table holds the sums of y over all 2^kTG subsets of the
+// group (one multiply or add per entry); a pair's shared sum is then one table entry per
+// group, picked by its mask's bits there: about R / kTG adds instead of R / 2 multiply-adds
+// with a broadcast. The rows a pair does not share (few near initialisation) go through the
+// per-row loops.
+template <class T>
+inline __attribute__((always_inline)) void bwd_tables(const Block<T>& b, const T* Xb, index_t nr, const T* Ht,
+                                                      const T* gs, index_t ja, index_t je, T* G) {
+    using V = typename VT<T>::V;
     constexpr int L = VT<T>::L;
     constexpr index_t R = kR;
-    static_assert(kR <= 64, "the backward keeps a block's rows in one 64-bit mask");
-    const index_t dp = b.dp, Gp = b.Gp;
-    if (!b.backward) return;
-    const index_t nr = std::min(r1, b.n_train) - r0;
-    if (nr <= 0) return;
-    // Backward by pairs of neurons (a symmetric pair shares its activation pattern at
-    // initialisation): only the rows where one of the two is active are visited, so about
-    // half of the multiply-adds of a dense G^T X are skipped. Skipping exact zeros leaves
-    // every sum unchanged. A pair's rows by kind are bit masks (shared: c_{j+1} = -c_j != 0;
-    // only j; only j + 1), made without branches (rows are active half the time).
-    // Pairs go in batches of kPB, the features in chunks of NB vectors outermost: a chunk of
-    // the row block (kR rows x NB L values, 16 KiB for float on v4) is read from L1 by every
-    // pair of the batch instead of the whole block streaming from L2 once per pair.
-    constexpr index_t kPB = 8;
-    const T* Xb = b.X + r0 * dp;
-    RowMask mk[kPB][3];  // per pair: shared (or, general backward: any active), only j, only j + 1
-    index_t pj[kPB];
-    bool symk[kPB];
-    for (index_t jb = 0; jb < Gp; jb += 2 * kPB) {
-        const index_t np = std::min<index_t>(kPB, (Gp - jb) / 2);
+    constexpr int NG = static_cast<int>((R + kTG - 1) / kTG);
+    constexpr int NS = 1 << kTG;
+    constexpr index_t kB = 32;  // pairs per batch (their masks)
+    const index_t dp = b.dp;
+    alignas(64) V tab[NG][NS][kTV];
+    RowMask mk[kB][3];
+    index_t pj[kB];
+    bool symk[kB];
+    const int ng = static_cast<int>((nr + kTG - 1) / kTG);
+    for (index_t jb = ja; jb < je; jb += 2 * kB) {
+        const index_t np = std::min<index_t>(kB, (je - jb) / 2);
         index_t live = 0;
         for (index_t p = 0; p < np; ++p) {
             const index_t j = jb + 2 * p;
-            const T* c0 = Ht + j * R;
-            const T* c1 = c0 + R;
-            RowMask nz0 = 0, nz1 = 0, sh = 0;
-            for (index_t rr = 0; rr < nr; ++rr) {
-                const RowMask a0 = c0[rr] != T(0), a1 = c1[rr] != T(0);
-                nz0 |= a0 << rr;
-                nz1 |= a1 << rr;
-                sh |= (a0 & static_cast<RowMask>(c1[rr] == -c0[rr])) << rr;
+            if (!pair_masks<T>(Ht + j * R, Ht + (j + 1) * R, nr, mk[live], symk[live])) continue;
+            pj[live++] = j;
+        }
+        if (live == 0) continue;
+        index_t k = 0;
+        for (; k + kTV * L <= dp; k += kTV * L) {
+            // tables of this feature chunk
+            for (int g = 0; g < ng; ++g) {
+                for (int v = 0; v < kTV; ++v) tab[g][0][v] = V{};
+                for (int t = 0; t < kTG; ++t) {
+                    const index_t rr = g * kTG + t;
+                    const V gv = (rr < nr ? gs[rr] : T(0)) - V{};
+                    const T* xr = Xb + std::min<index_t>(rr, nr - 1) * dp + k;
+                    for (int v = 0; v < kTV; ++v) tab[g][1 << t][v] = gv * vload<V>(xr + v * L);
+                }
+                for (int sub = 3; sub < NS; ++sub) {
+                    const int low = sub & -sub;
+                    if (low == sub) continue;
+                    for (int v = 0; v < kTV; ++v) tab[g][sub][v] = tab[g][sub ^ low][v] + tab[g][low][v];
+                }
             }
-            const RowMask any = nz0 | nz1;
-            if (!any) continue;
-            const RowMask o0 = nz0 & ~sh, o1 = nz1 & ~sh;
-            const int cnt = __builtin_popcountll(any);
-            const int cost = __builtin_popcountll(sh) + __builtin_popcountll(o0) + __builtin_popcountll(o1);
-            // the split pays when it saves multiply-adds: shared rows cost 1, the others 1 each
-            // (cost <= 2 cnt always; below 1.75 cnt it is worth the third loop)
-            symk[live] = 4 * cost < 7 * cnt;
-            mk[live][0] = symk[live] ? sh : any;
-            mk[live][1] = o0;
-            mk[live][2] = o1;
-            pj[live] = j;
-            ++live;
+            for (index_t q = 0; q < live; ++q) {
+                const index_t j = pj[q];
+                const T* c0 = Ht + j * R;
+                T* gj = G + j * dp;
+                if (!symk[q]) {
+                    bwd_chunk<T, kTV>(Xb, dp, c0, c0 + R, mk[q][0], k, gj);
+                    continue;
+                }
+                // two partial sums (even and odd groups): independent add chains
+                V a[kTV], a2[kTV];
+                for (int v = 0; v < kTV; ++v) a[v] = a2[v] = V{};
+                const RowMask sh = mk[q][0];
+                int g = 0;
+                for (; g + 1 < ng; g += 2) {
+                    const int s0 = static_cast<int>((sh >> (g * kTG)) & (NS - 1));
+                    const int s1 = static_cast<int>((sh >> ((g + 1) * kTG)) & (NS - 1));
+                    for (int v = 0; v < kTV; ++v) {
+                        a[v] += tab[g][s0][v];
+                        a2[v] += tab[g + 1][s1][v];
+                    }
+                }
+                if (g < ng) {
+                    const int s0 = static_cast<int>((sh >> (g * kTG)) & (NS - 1));
+                    for (int v = 0; v < kTV; ++v) a[v] += tab[g][s0][v];
+                }
+                const V cj = b.coef[j] - V{};
+                V s0[kTV], s1[kTV];
+                for (int v = 0; v < kTV; ++v) {
+                    s0[v] = cj * (a[v] + a2[v]);
+                    s1[v] = -s0[v];
+                }
+                mask_fma<T, kTV>(Xb, dp, c0, mk[q][1], k, s0);
+                mask_fma<T, kTV>(Xb, dp, c0 + R, mk[q][2], k, s1);
+                for (int v = 0; v < kTV; ++v) {
+                    vstore(gj + k + v * L, vload<V>(gj + k + v * L) + s0[v]);
+                    vstore(gj + dp + k + v * L, vload<V>(gj + dp + k + v * L) + s1[v]);
+                }
+            }
+        }
+        for (; k < dp; k += L)  // the last vector of features (dp not a multiple of kTV L): per-row loops
+            for (index_t q = 0; q < live; ++q) {
+                const index_t j = pj[q];
+                const T* c0 = Ht + j * R;
+                if (symk[q])
+                    bwd_chunk_sym<T, 1>(Xb, dp, c0, c0 + R, mk[q][0], mk[q][1], mk[q][2], k, G + j * dp);
+                else
+                    bwd_chunk<T, 1>(Xb, dp, c0, c0 + R, mk[q][0], k, G + j * dp);
+            }
+    }
+}
+
+// The per-row backward of the pairs (j, j + 1), j = ja, ja + 2, ... < je. Pairs go in
+// batches of kPB, the features in chunks of NB vectors outermost: a chunk of the row block
+// (kR rows x NB L values, 16 KiB for float on v4) is read from L1 by every pair of the batch
+// instead of the whole block streaming from L2 once per pair.
+template <class T, int NB>
+inline __attribute__((always_inline)) void bwd_rows(const Block<T>& b, const T* Xb, index_t nr, const T* Ht,
+                                                    index_t ja, index_t je, T* G) {
+    constexpr int L = VT<T>::L;
+    constexpr index_t R = kR;
+    constexpr index_t kPB = 8;
+    const index_t dp = b.dp;
+    RowMask mk[kPB][3];  // per pair: shared (or, general backward: any active), only j, only j + 1
+    index_t pj[kPB];
+    bool symk[kPB];
+    for (index_t jb = ja; jb < je; jb += 2 * kPB) {
+        const index_t np = std::min<index_t>(kPB, (je - jb) / 2);
+        index_t live = 0;
+        for (index_t p = 0; p < np; ++p) {
+            const index_t j = jb + 2 * p;
+            if (!pair_masks<T>(Ht + j * R, Ht + (j + 1) * R, nr, mk[live], symk[live])) continue;
+            pj[live++] = j;
         }
         auto chunk = [&](auto nbx, index_t k) {
             constexpr int NBX = decltype(nbx)::value;
@@ -380,6 +481,31 @@ inline __attribute__((always_inline)) void bwd_phase(const Block<T>& b, index_t 
         for (; k + (NB / 2) * L <= dp; k += (NB / 2) * L) chunk(std::integral_constant<int, NB / 2>{}, k);
         for (; k < dp; k += L) chunk(std::integral_constant<int, 1>{}, k);
     }
+}
+
+template <class T, int NB>
+inline __attribute__((always_inline)) void bwd_phase(const Block<T>& b, index_t r0, index_t r1, const T* Ht, T* G) {
+    constexpr index_t R = kR;
+    static_assert(kR <= 64, "the backward keeps a block's rows in one 64-bit mask");
+    const index_t dp = b.dp, Gp = b.Gp;
+    if (!b.backward) return;
+    const index_t nr = std::min(r1, b.n_train) - r0;
+    if (nr <= 0) return;
+    // Backward by pairs of neurons (a symmetric pair shares its activation pattern at
+    // initialisation): only the rows where one of the two is active are visited, so about
+    // half of the multiply-adds of a dense G^T X are skipped. Skipping exact zeros leaves
+    // every sum unchanged.
+    const T* Xb = b.X + r0 * dp;
+    // networks with many pairs (whole pairs, at even positions) by subset tables, the rest per row
+    index_t ja = 0;
+    for (index_t k = 0; k < b.Kg; ++k) {
+        const index_t j0 = b.nb[k], j1 = b.nb[k + 1];
+        if (j0 % 2 != 0 || (j1 - j0) % 2 != 0 || (j1 - j0) / 2 < kTablePairs) continue;
+        bwd_rows<T, NB>(b, Xb, nr, Ht, ja, j0, G);
+        bwd_tables<T>(b, Xb, nr, Ht, Ht + (Gp + k) * R, j0, j1, G);
+        ja = j1;
+    }
+    bwd_rows<T, NB>(b, Xb, nr, Ht, ja, Gp, G);
 }
 
 // Manual multiversioning of the row-block kernel (the KDCORE_SIMD_CLONES idea with a
@@ -570,7 +696,10 @@ void twolayer_train(const T* X, index_t n, index_t n_train, index_t d, T* W, con
     // Thread-local buffers.
     const index_t gstride = Gmax * dp;
     std::vector<T> Gbuf(static_cast<size_t>(nt) * gstride);
-    std::vector<T> Hbuf(static_cast<size_t>(nt) * R * Gmax);
+    // per thread: the pre-activations / coefficients (Gmax x R) and each network's per-row
+    // loss gradient (Kmax x R)
+    const index_t hstride = R * (Gmax + Kmax);
+    std::vector<T> Hbuf(static_cast<size_t>(nt) * hstride);
     std::vector<double> accbuf(static_cast<size_t>(nt) * Kmax * 4);
     const double inv_ntrain = 1.0 / static_cast<double>(n_train);
     const index_t n_eval = n - n_train;
@@ -601,7 +730,7 @@ void twolayer_train(const T* X, index_t n, index_t n_train, index_t d, T* W, con
                 KDCORE_OMP(single)
                 used = team_size();
                 T* G = &Gbuf[tid * gstride];
-                T* H = &Hbuf[tid * R * Gmax];
+                T* H = &Hbuf[tid * hstride];
                 double* acc = &accbuf[tid * Kmax * 4];
                 std::fill(acc, acc + Kg * 4, 0.0);
                 if (do_update) std::fill(G, G + g.Gp * dp, T(0));

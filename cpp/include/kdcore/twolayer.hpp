@@ -36,8 +36,13 @@
 // with the backward coefficients; the backward turns each pair's rows by kind
 // (shared / only j / only j + 1) into 64-bit masks without branches and runs its
 // multiply-add loops over the set bits, feature chunks outermost for a batch of 8
-// pairs so the chunk of the block is reused from L1. The forward and the backward
-// are separate noinline functions per ISA, so each is register-allocated alone.
+// pairs so the chunk of the block is reused from L1. Networks of >= 24 pairs use
+// subset tables for the shared rows instead: C_ij = g_i c_j there, so a pair's
+// shared sum is c_j sum_i g_i x_i over its mask; the sums of g_i x_i over all 16
+// subsets of each group of 4 rows are tabulated once per feature chunk, and a pair
+// adds one entry per group (16 adds for 64 rows instead of ~32 multiply-adds).
+// The forward and the backward are separate noinline functions per ISA, so each
+// is register-allocated alone.
 // Register tiles (GCC vector extensions): x86-64-v4 (32 registers) 6 rows x 4
 // neurons forward and 2 neurons x 8 vectors backward; x86-64-v3 and the baseline
 // 2 x 4 and 2 x 4; chosen once at load time (KDCORE_TWOLAYER_ISA=v3|baseline caps it).
