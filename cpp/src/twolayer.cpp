@@ -359,7 +359,7 @@ inline __attribute__((always_inline)) void bwd_tables(const Block<T>& b, const T
     constexpr index_t R = kR;
     constexpr int NG = static_cast<int>((R + kTG - 1) / kTG);
     constexpr int NS = 1 << kTG;
-    constexpr index_t kB = 32;  // pairs per batch (their masks)
+    constexpr index_t kB = 128;  // pairs per batch (their masks; the tables are built once per batch)
     const index_t dp = b.dp;
     alignas(64) V tab[NG][NS][kTV];
     RowMask mk[kB][3];
@@ -400,27 +400,26 @@ inline __attribute__((always_inline)) void bwd_tables(const Block<T>& b, const T
                     bwd_chunk<T, kTV>(Xb, dp, c0, c0 + R, mk[q][0], k, gj);
                     continue;
                 }
-                // two partial sums (even and odd groups): independent add chains
-                V a[kTV], a2[kTV];
-                for (int v = 0; v < kTV; ++v) a[v] = a2[v] = V{};
+                // four partial sums (groups g mod 4): 4 kTV independent add chains, enough to
+                // keep both adders busy through the add latency
+                V a[4][kTV];
+                for (int u = 0; u < 4; ++u)
+                    for (int v = 0; v < kTV; ++v) a[u][v] = V{};
                 const RowMask sh = mk[q][0];
                 int g = 0;
-                for (; g + 1 < ng; g += 2) {
-                    const int s0 = static_cast<int>((sh >> (g * kTG)) & (NS - 1));
-                    const int s1 = static_cast<int>((sh >> ((g + 1) * kTG)) & (NS - 1));
-                    for (int v = 0; v < kTV; ++v) {
-                        a[v] += tab[g][s0][v];
-                        a2[v] += tab[g + 1][s1][v];
+                for (; g + 3 < ng; g += 4)
+                    for (int u = 0; u < 4; ++u) {
+                        const int sub = static_cast<int>((sh >> ((g + u) * kTG)) & (NS - 1));
+                        for (int v = 0; v < kTV; ++v) a[u][v] += tab[g + u][sub][v];
                     }
-                }
-                if (g < ng) {
-                    const int s0 = static_cast<int>((sh >> (g * kTG)) & (NS - 1));
-                    for (int v = 0; v < kTV; ++v) a[v] += tab[g][s0][v];
+                for (; g < ng; ++g) {
+                    const int sub = static_cast<int>((sh >> (g * kTG)) & (NS - 1));
+                    for (int v = 0; v < kTV; ++v) a[0][v] += tab[g][sub][v];
                 }
                 const V cj = b.coef[j] - V{};
                 V s0[kTV], s1[kTV];
                 for (int v = 0; v < kTV; ++v) {
-                    s0[v] = cj * (a[v] + a2[v]);
+                    s0[v] = cj * ((a[0][v] + a[1][v]) + (a[2][v] + a[3][v]));
                     s1[v] = -s0[v];
                 }
                 mask_fma<T, kTV>(Xb, dp, c0, mk[q][1], k, s0);
