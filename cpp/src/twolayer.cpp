@@ -132,7 +132,9 @@ inline int next_row(RowMask& m) {
 
 // G_j[k .. k + NBX L) += sum over the rows in `rows` of c0[rr] x_rr[k ..], and the same for
 // G_{j+1} with c1: the general backward of one pair.
-template <class T, int NBX>
+// Diff: row j + 1 of the gradient receives the sum of both neurons' terms (the representation
+// of the table path, bwd_tables); otherwise its own.
+template <class T, int NBX, bool Diff = false>
 inline __attribute__((always_inline)) void bwd_chunk(const T* Xb, index_t dp, const T* c0, const T* c1, RowMask rows,
                                                      index_t k, T* gj) {
     using V = typename VT<T>::V;
@@ -151,7 +153,7 @@ inline __attribute__((always_inline)) void bwd_chunk(const T* Xb, index_t dp, co
     }
     for (int v = 0; v < NBX; ++v) {
         vstore(gj + k + v * L, vload<V>(gj + k + v * L) + s0[v]);
-        vstore(gj + dp + k + v * L, vload<V>(gj + dp + k + v * L) + s1[v]);
+        vstore(gj + dp + k + v * L, vload<V>(gj + dp + k + v * L) + (Diff ? s0[v] + s1[v] : s1[v]));
     }
 }
 
@@ -176,7 +178,7 @@ inline __attribute__((always_inline)) void mask_fma(const T* Xb, index_t dp, con
 // One multiply-add per shared row instead of two: near initialisation (and in the
 // lazy regime the theory covers, weights within B / sqrt(m) of W0) almost every active
 // row is shared, so this halves the backward again.
-template <class T, int NBX>
+template <class T, int NBX, bool Diff = false>
 inline __attribute__((always_inline)) void bwd_chunk_sym(const T* Xb, index_t dp, const T* c0, const T* c1,
                                                          RowMask both, RowMask only0, RowMask only1, index_t k,
                                                          T* gj) {
@@ -190,7 +192,7 @@ inline __attribute__((always_inline)) void bwd_chunk_sym(const T* Xb, index_t dp
     mask_fma<T, NBX>(Xb, dp, c1, only1, k, s1);
     for (int v = 0; v < NBX; ++v) {
         vstore(gj + k + v * L, vload<V>(gj + k + v * L) + s0[v]);
-        vstore(gj + dp + k + v * L, vload<V>(gj + dp + k + v * L) + s1[v]);
+        vstore(gj + dp + k + v * L, vload<V>(gj + dp + k + v * L) + (Diff ? s0[v] + s1[v] : s1[v]));
     }
 }
 
@@ -340,6 +342,13 @@ inline __attribute__((always_inline)) bool pair_masks(const T* c0, const T* c1, 
 }
 
 constexpr index_t kTablePairs = 24;  // networks with at least this many pairs use subset tables
+
+// Whether the network of local neurons [j0, j1) takes the table backward (whole pairs at even
+// positions, enough of them). Its gradient rows then hold G_j and G_{j+1} + G_j for each pair
+// (j, j + 1) until twolayer_train subtracts (see bwd_tables).
+inline bool table_network(index_t j0, index_t j1) {
+    return j0 % 2 == 0 && (j1 - j0) % 2 == 0 && (j1 - j0) / 2 >= kTablePairs;
+}
 constexpr int kTG = 4;               // rows per subset table (16 entries)
 constexpr int kTV = 2;               // vectors per feature chunk of the tables
 
@@ -397,7 +406,7 @@ inline __attribute__((always_inline)) void bwd_tables(const Block<T>& b, const T
                 const T* c0 = Ht + j * R;
                 T* gj = G + j * dp;
                 if (!symk[q]) {
-                    bwd_chunk<T, kTV>(Xb, dp, c0, c0 + R, mk[q][0], k, gj);
+                    bwd_chunk<T, kTV, true>(Xb, dp, c0, c0 + R, mk[q][0], k, gj);
                     continue;
                 }
                 // four partial sums (groups g mod 4): 4 kTV independent add chains, enough to
@@ -416,17 +425,20 @@ inline __attribute__((always_inline)) void bwd_tables(const Block<T>& b, const T
                     const int sub = static_cast<int>((sh >> (g * kTG)) & (NS - 1));
                     for (int v = 0; v < kTV; ++v) a[0][v] += tab[g][sub][v];
                 }
+                // row j: G_j = c_j (shared sum) + the rows only j has; row j + 1 holds G_{j+1} + G_j,
+                // which the shared rows leave untouched (they cancel exactly): only the rows one
+                // neuron has alone go there, and a pair that shares all its rows skips the row
                 const V cj = b.coef[j] - V{};
-                V s0[kTV], s1[kTV];
-                for (int v = 0; v < kTV; ++v) {
-                    s0[v] = cj * ((a[0][v] + a[1][v]) + (a[2][v] + a[3][v]));
-                    s1[v] = -s0[v];
-                }
+                V s0[kTV];
+                for (int v = 0; v < kTV; ++v) s0[v] = cj * ((a[0][v] + a[1][v]) + (a[2][v] + a[3][v]));
                 mask_fma<T, kTV>(Xb, dp, c0, mk[q][1], k, s0);
-                mask_fma<T, kTV>(Xb, dp, c0 + R, mk[q][2], k, s1);
-                for (int v = 0; v < kTV; ++v) {
-                    vstore(gj + k + v * L, vload<V>(gj + k + v * L) + s0[v]);
-                    vstore(gj + dp + k + v * L, vload<V>(gj + dp + k + v * L) + s1[v]);
+                for (int v = 0; v < kTV; ++v) vstore(gj + k + v * L, vload<V>(gj + k + v * L) + s0[v]);
+                if (mk[q][1] | mk[q][2]) {
+                    V s1[kTV];
+                    for (int v = 0; v < kTV; ++v) s1[v] = V{};
+                    mask_fma<T, kTV>(Xb, dp, c0, mk[q][1], k, s1);
+                    mask_fma<T, kTV>(Xb, dp, c0 + R, mk[q][2], k, s1);
+                    for (int v = 0; v < kTV; ++v) vstore(gj + dp + k + v * L, vload<V>(gj + dp + k + v * L) + s1[v]);
                 }
             }
         }
@@ -435,9 +447,9 @@ inline __attribute__((always_inline)) void bwd_tables(const Block<T>& b, const T
                 const index_t j = pj[q];
                 const T* c0 = Ht + j * R;
                 if (symk[q])
-                    bwd_chunk_sym<T, 1>(Xb, dp, c0, c0 + R, mk[q][0], mk[q][1], mk[q][2], k, G + j * dp);
+                    bwd_chunk_sym<T, 1, true>(Xb, dp, c0, c0 + R, mk[q][0], mk[q][1], mk[q][2], k, G + j * dp);
                 else
-                    bwd_chunk<T, 1>(Xb, dp, c0, c0 + R, mk[q][0], k, G + j * dp);
+                    bwd_chunk<T, 1, true>(Xb, dp, c0, c0 + R, mk[q][0], k, G + j * dp);
             }
     }
 }
@@ -499,7 +511,7 @@ inline __attribute__((always_inline)) void bwd_phase(const Block<T>& b, index_t 
     index_t ja = 0;
     for (index_t k = 0; k < b.Kg; ++k) {
         const index_t j0 = b.nb[k], j1 = b.nb[k + 1];
-        if (j0 % 2 != 0 || (j1 - j0) % 2 != 0 || (j1 - j0) / 2 < kTablePairs) continue;
+        if (!table_network(j0, j1)) continue;
         bwd_rows<T, NB>(b, Xb, nr, Ht, ja, j0, G);
         bwd_tables<T>(b, Xb, nr, Ht, Ht + (Gp + k) * R, j0, j1, G);
         ja = j1;
@@ -741,6 +753,17 @@ void twolayer_train(const T* X, index_t n, index_t n_train, index_t d, T* W, con
                     });
                 }
                 if (do_update) {
+                    // table networks: row j + 1 of this thread's gradient holds G_{j+1} + G_j
+                    const index_t* nbl = &nb_all[nb_start[gi]];
+                    for (index_t k = 0; k < Kg; ++k) {
+                        if (!table_network(nbl[k], nbl[k + 1])) continue;
+                        for (index_t j = nbl[k]; j < nbl[k + 1]; j += 2) {
+                            const T* gj = G + j * dp;
+                            T* gj1 = G + (j + 1) * dp;
+                            for (index_t c = 0; c < dp; ++c) gj1[c] -= gj[c];
+                        }
+                    }
+                    KDCORE_OMP(barrier)
                     KDCORE_OMP(for schedule(static))
                     for (index_t jl = 0; jl < g.Gp; ++jl) {
                         const index_t jp = g.j0 + jl;
