@@ -33,6 +33,17 @@ def test_label_error_tiny(tmp_path):
     _plot(ex.plot_label_error, t, tmp_path)
 
 
+def test_experiment_aggregators_are_seeded():
+    """Every aggregator the experiments build gives the same answer twice (SpectralEM's worker
+    split and tensor-power starts were unseeded: seeded runs of label_error differed)."""
+    from kdcore.crowd import simulate
+
+    r, truth, types, rel = simulate.two_type(300, 20, 0.3, regime="easy_hard", empty="answer", random_state=1)
+    for name, make in ex._aggregators(random_state=3).items():
+        a, b = make().fit(r).probas_.to_numpy(), make().fit(r).probas_.to_numpy()
+        np.testing.assert_array_equal(a, b, err_msg=name)
+
+
 def test_pseudo_real_tiny(data_home, tmp_path):
     t = ex.pseudo_real("tiny", data_home=data_home)
     assert set(t.what) == {"typing", "label"}

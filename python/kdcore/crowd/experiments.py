@@ -175,12 +175,14 @@ def plot_typing_accuracy(table: pd.DataFrame, path=None):
 
 
 # ---------------------------------------------------------------------------- 2. label error
-def _aggregators(binary: bool = True):
+def _aggregators(binary: bool = True, random_state: int = 0):
+    """Fresh aggregators by name. Every randomised one gets ``random_state`` (MV's tie breaks,
+    SpectralEM's worker split and tensor-power starts), so a seeded experiment is reproducible."""
     from ._dawid_skene import DawidSkene
     from ._majority_vote import MajorityVote
     from ._one_coin import OneCoinDawidSkene
 
-    out = {"MV": lambda: MajorityVote(random_state=0), "DS": lambda: DawidSkene(),
+    out = {"MV": lambda: MajorityVote(random_state=random_state), "DS": lambda: DawidSkene(),
            "OneCoinDS": lambda: OneCoinDawidSkene()}
     if binary:
         try:
@@ -192,7 +194,7 @@ def _aggregators(binary: bool = True):
         try:
             from ._spectral_em import SpectralEM
 
-            out["SpectralEM"] = lambda: SpectralEM()
+            out["SpectralEM"] = lambda: SpectralEM(random_state=random_state)
         except ImportError:  # pragma: no cover
             pass
     return out
@@ -225,7 +227,7 @@ def label_error(profile: str = "quick", random_state: int = 0) -> pd.DataFrame:
                 r, truth, types, rel = simulate.two_type(cfg["d"], cfg["n"], alpha, regime=regime, empty="answer",
                                                          random_state=random_state * 1000 + seed)
                 t_true = types.reindex(r.task_ids).to_numpy()
-                aggs = _aggregators()
+                aggs = _aggregators(random_state=seed)
                 if profile == "tiny":
                     aggs = {k: aggs[k] for k in ("MV", "DS")}
                 for name, make in aggs.items():
@@ -405,7 +407,7 @@ def real(profile: str = "quick", data_home=None, random_state: int = 0) -> pd.Da
     rows = []
     for name in names:
         r, truth = _datasets.load(name, data_home)
-        aggs = _aggregators(binary=r.n_classes == 2)
+        aggs = _aggregators(binary=r.n_classes == 2, random_state=random_state)
         if profile != "full":
             aggs = {k: aggs[k] for k in ("DS", "MV") if k in aggs}
         for agg, make in aggs.items():
