@@ -341,6 +341,20 @@ inline __attribute__((always_inline)) bool pair_masks(const T* c0, const T* c1, 
     return true;
 }
 
+// The masks of the np pairs (jb, jb + 1), (jb + 2, jb + 3), ...: the pairs with an active
+// row are listed first (pj, mk, symk); returns how many.
+template <class T>
+inline __attribute__((always_inline)) index_t batch_masks(const T* Ht, index_t nr, index_t jb, index_t np,
+                                                          RowMask (*mk)[3], bool* symk, index_t* pj) {
+    index_t live = 0;
+    for (index_t p = 0; p < np; ++p) {
+        const index_t j = jb + 2 * p;
+        if (!pair_masks<T>(Ht + j * kR, Ht + (j + 1) * kR, nr, mk[live], symk[live])) continue;
+        pj[live++] = j;
+    }
+    return live;
+}
+
 constexpr index_t kTablePairs = 24;  // networks with at least this many pairs use subset tables
 
 // Whether the network of local neurons [j0, j1) takes the table backward (whole pairs at even
@@ -376,13 +390,7 @@ inline __attribute__((always_inline)) void bwd_tables(const Block<T>& b, const T
     bool symk[kB];
     const int ng = static_cast<int>((nr + kTG - 1) / kTG);
     for (index_t jb = ja; jb < je; jb += 2 * kB) {
-        const index_t np = std::min<index_t>(kB, (je - jb) / 2);
-        index_t live = 0;
-        for (index_t p = 0; p < np; ++p) {
-            const index_t j = jb + 2 * p;
-            if (!pair_masks<T>(Ht + j * R, Ht + (j + 1) * R, nr, mk[live], symk[live])) continue;
-            pj[live++] = j;
-        }
+        const index_t live = batch_masks<T>(Ht, nr, jb, std::min<index_t>(kB, (je - jb) / 2), mk, symk, pj);
         if (live == 0) continue;
         index_t k = 0;
         for (; k + kTV * L <= dp; k += kTV * L) {
@@ -469,13 +477,7 @@ inline __attribute__((always_inline)) void bwd_rows(const Block<T>& b, const T* 
     index_t pj[kPB];
     bool symk[kPB];
     for (index_t jb = ja; jb < je; jb += 2 * kPB) {
-        const index_t np = std::min<index_t>(kPB, (je - jb) / 2);
-        index_t live = 0;
-        for (index_t p = 0; p < np; ++p) {
-            const index_t j = jb + 2 * p;
-            if (!pair_masks<T>(Ht + j * R, Ht + (j + 1) * R, nr, mk[live], symk[live])) continue;
-            pj[live++] = j;
-        }
+        const index_t live = batch_masks<T>(Ht, nr, jb, std::min<index_t>(kPB, (je - jb) / 2), mk, symk, pj);
         auto chunk = [&](auto nbx, index_t k) {
             constexpr int NBX = decltype(nbx)::value;
             for (index_t q = 0; q < live; ++q) {
