@@ -388,10 +388,14 @@ inline __attribute__((always_inline)) void bwd_tables(const Block<T>& b, const T
     RowMask mk[kB][3];
     index_t pj[kB];
     bool symk[kB];
+    std::uint8_t sub[kB][NG];
     const int ng = static_cast<int>((nr + kTG - 1) / kTG);
     for (index_t jb = ja; jb < je; jb += 2 * kB) {
         const index_t live = batch_masks<T>(Ht, nr, jb, std::min<index_t>(kB, (je - jb) / 2), mk, symk, pj);
         if (live == 0) continue;
+        // each pair's table entry per group, read once here rather than shifted out per chunk
+        for (index_t q = 0; q < live; ++q)
+            for (int g = 0; g < NG; ++g) sub[q][g] = static_cast<std::uint8_t>((mk[q][0] >> (g * kTG)) & (NS - 1));
         index_t k = 0;
         for (; k + kTV * L <= dp; k += kTV * L) {
             // tables of this feature chunk
@@ -422,17 +426,13 @@ inline __attribute__((always_inline)) void bwd_tables(const Block<T>& b, const T
                 V a[4][kTV];
                 for (int u = 0; u < 4; ++u)
                     for (int v = 0; v < kTV; ++v) a[u][v] = V{};
-                const RowMask sh = mk[q][0];
+                const std::uint8_t* sq = sub[q];
                 int g = 0;
                 for (; g + 3 < ng; g += 4)
-                    for (int u = 0; u < 4; ++u) {
-                        const int sub = static_cast<int>((sh >> ((g + u) * kTG)) & (NS - 1));
-                        for (int v = 0; v < kTV; ++v) a[u][v] += tab[g + u][sub][v];
-                    }
-                for (; g < ng; ++g) {
-                    const int sub = static_cast<int>((sh >> (g * kTG)) & (NS - 1));
-                    for (int v = 0; v < kTV; ++v) a[0][v] += tab[g][sub][v];
-                }
+                    for (int u = 0; u < 4; ++u)
+                        for (int v = 0; v < kTV; ++v) a[u][v] += tab[g + u][sq[g + u]][v];
+                for (; g < ng; ++g)
+                    for (int v = 0; v < kTV; ++v) a[0][v] += tab[g][sq[g]][v];
                 // row j: G_j = c_j (shared sum) + the rows only j has; row j + 1 holds G_{j+1} + G_j,
                 // which the shared rows leave untouched (they cancel exactly): only the rows one
                 // neuron has alone go there, and a pair that shares all its rows skips the row
