@@ -343,9 +343,9 @@ def run_deep_experiment(profile: str = "quick", *, config: DeepConfig | None = N
         if log_path.is_file():
             old = read_deep_log(log_path)
             done = old.groupby(["noise_var", "seed"]).size() if len(old) else pd.Series(dtype=int)
-            keep = [(nv, s) for nv, s in jobs if done.get((nv, s), 0) >= n_nets[nv]]
-            rows = [r for r in old.to_dict("records") if (r["noise_var"], r["seed"]) in set(keep)]
-            jobs = [j for j in jobs if j not in set(keep)]
+            keep = {(nv, s) for nv, s in jobs if done.get((nv, s), 0) >= n_nets[nv]}
+            rows = [r for r in old.to_dict("records") if (r["noise_var"], r["seed"]) in keep]
+            jobs = [j for j in jobs if j not in keep]
         log = open(log_path, "a")
 
     def emit(row):

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .data import make_margin_data, make_overlap, make_parity, make_shells
-from .scaling import METRICS, Arm, ScalingResult, _mstar, _slopes, plot_scaling, scaling_study
+from .scaling import Arm, ScalingResult, plot_scaling, scaling_study
 from .teachers import margin_gamma, soft_labels, teacher_logits
 
 __all__ = ["PROFILES", "make_datasets", "soft_vs_hard", "where_soft_wins", "plot_soft_vs_hard", "mnist_gamma_check"]
@@ -75,13 +75,11 @@ def soft_vs_hard(profile: str = "tiny", backend: str = "auto", n_threads: int = 
                  progress: bool = False, checkpoint=None) -> ScalingResult:
     """Run the study; returns a ScalingResult (curves, mstar, slopes DataFrames).
 
-    ``checkpoint``: a CSV path. Each dataset's curves are appended to it as
-    soon as they are done, and datasets already in it (same profile, task and
-    gamma) are read back instead of trained again, so a long profile ("full")
-    can be stopped and resumed, or run on another machine and summarised here.
+    ``checkpoint``: a CSV path (see :func:`scaling_study`): each dataset's
+    curves are appended as they are done and read back on a rerun of the same
+    profile, so a long profile ("full") can be stopped and resumed, or run on
+    another machine and summarised here.
     """
-    import os
-
     P = _profile(profile)
     arms = [
         Arm("soft B=1", "soft", 1.0, P["lr"]),
@@ -90,33 +88,9 @@ def soft_vs_hard(profile: str = "tiny", backend: str = "auto", n_threads: int = 
         Arm("hard unprojected", "hard", None, P["lr"]),
     ]
     data = make_datasets(profile, random_state)
-    done = None
-    if checkpoint is not None and os.path.isfile(checkpoint) and os.path.getsize(checkpoint) > 0:
-        done = pd.read_csv(checkpoint)
-        done = done[done["profile"] == profile]
-    it = data
-    if progress:
-        from tqdm.auto import tqdm
-
-        it = tqdm(data, desc=f"soft_vs_hard[{profile}]")
-    frames = []
-    for ds in it:
-        if done is not None:
-            prev = done[(done["task"] == ds["task"]) & np.isclose(done["gamma"], ds["gamma"], rtol=1e-12, atol=0)]
-            if len(prev):
-                frames.append(prev.reset_index(drop=True))
-                continue
-        cur = scaling_study([ds], arms, widths=P["widths"], seeds=P["seeds"], eps_list=P["eps"],
-                            n_steps=P["n_steps"], c=0.5, backend=backend, n_threads=n_threads).curves
-        cur["profile"] = profile
-        if checkpoint is not None:
-            new_file = not os.path.isfile(checkpoint) or os.path.getsize(checkpoint) == 0
-            cur.to_csv(checkpoint, mode="a", header=new_file, index=False)
-        frames.append(cur)
-    curves = pd.concat(frames, ignore_index=True)
-    mstar = _mstar(curves, list(P["eps"]), METRICS)
-    slopes = _slopes(mstar, {a.name: a.loss for a in arms})
-    return ScalingResult(curves, mstar, slopes)
+    return scaling_study(data, arms, widths=P["widths"], seeds=P["seeds"], eps_list=P["eps"], n_steps=P["n_steps"],
+                         c=0.5, backend=backend, n_threads=n_threads, progress=progress, checkpoint=checkpoint,
+                         label={"profile": profile})
 
 
 def where_soft_wins(result: ScalingResult, metric: str = "avg_error") -> pd.DataFrame:

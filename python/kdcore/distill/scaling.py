@@ -229,13 +229,26 @@ def neuron_requirement(X, y, targets=None, eps=0.1, loss="hard", widths=(2, 4, 8
 
 def scaling_study(datasets: Sequence[dict], arms: Sequence[Arm] | None = None, widths=(2, 4, 8, 16, 32, 64),
                   seeds=(0, 1, 2), eps_list=(0.2, 0.1, 0.05, 0.02), n_steps=300, c=0.5, metrics=METRICS,
-                  backend="auto", n_threads=0, progress=False) -> ScalingResult:
+                  backend="auto", n_threads=0, progress=False, checkpoint=None, label=None) -> ScalingResult:
     """m*(eps) and m*(gamma) for every arm on every dataset, with fitted slopes.
 
     ``datasets``: dicts with keys task, gamma, X, y, p (soft labels of the
     teacher), and optionally X_test, y_test, p_test.
+    ``label``: constant columns added to every curve row (e.g. ``{"profile": "full"}``).
+    ``checkpoint``: a CSV path. Each dataset's curves are appended to it as soon
+    as they are done, and datasets already in it (same task, gamma and label)
+    are read back instead of trained again: a long study can be stopped and
+    resumed, or run on another machine and summarised here.
     """
+    import os
+
     arms = list(arms) if arms is not None else default_arms()
+    label = dict(label or {})
+    done = None
+    if checkpoint is not None and os.path.isfile(checkpoint) and os.path.getsize(checkpoint) > 0:
+        done = pd.read_csv(checkpoint)
+        for k, v in label.items():
+            done = done[done[k] == v]
     frames = []
     it = datasets
     if progress:
@@ -243,12 +256,24 @@ def scaling_study(datasets: Sequence[dict], arms: Sequence[Arm] | None = None, w
 
         it = tqdm(datasets, desc="scaling study")
     for ds in it:
+        gamma = ds.get("gamma", np.nan)
+        if done is not None:
+            prev = done[(done["task"] == ds["task"])
+                        & np.isclose(done["gamma"], gamma, rtol=1e-12, atol=0, equal_nan=True)]
+            if len(prev):
+                frames.append(prev.reset_index(drop=True))
+                continue
         ds_arms = _tune_lr(ds, arms, widths, seeds[0], list(eps_list), n_steps, c, backend, n_threads)
-        frames.append(_train_curves(
+        cur = _train_curves(
             ds["X"], ds["y"], ds["p"], ds.get("X_test"), ds.get("y_test"), ds.get("p_test"), ds_arms, widths, seeds,
-            list(eps_list), n_steps, ds.get("gamma"), c, backend, n_threads,
-            {"task": ds["task"], "gamma": ds.get("gamma", np.nan)},
-        ))
+            list(eps_list), n_steps, ds.get("gamma"), c, backend, n_threads, {"task": ds["task"], "gamma": gamma},
+        )
+        for k, v in label.items():
+            cur[k] = v
+        if checkpoint is not None:
+            new_file = not os.path.isfile(checkpoint) or os.path.getsize(checkpoint) == 0
+            cur.to_csv(checkpoint, mode="a", header=new_file, index=False)
+        frames.append(cur)
     curves = pd.concat(frames, ignore_index=True)
     mstar = _mstar(curves, list(eps_list), metrics)
     slopes = _slopes(mstar, {a.name: a.loss for a in arms})
