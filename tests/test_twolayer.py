@@ -252,3 +252,52 @@ def test_cpp_backward_by_row_kind_matches_the_twin(lr):
         scale = np.abs(a.model.W).max()
         np.testing.assert_allclose(b.model.W, a.model.W, rtol=1e-10, atol=1e-10 * scale)
         np.testing.assert_allclose(b.loss, a.loss, rtol=1e-10, atol=1e-12)
+
+
+def _core_pass(X, n_train, nets, losses, T, y, lr, radius, steps, threads, skip):
+    from kdcore import _core
+
+    dt = X.dtype
+    off = np.zeros(len(nets) + 1, dtype=np.int64)
+    off[1:] = np.cumsum([n.m for n in nets])
+    W0 = np.ascontiguousarray(np.vstack([n.W0 for n in nets]), dtype=dt)
+    W = np.ascontiguousarray(np.vstack([n.W for n in nets]), dtype=dt)
+    a = np.concatenate([n.a for n in nets]).astype(dt)
+    K = len(nets)
+    hist, fin, frac = _core.twolayer_train(X, n_train, W, W0, a, off, losses, T.astype(dt), y.astype(dt),
+                                           np.full(K, lr), np.full(K, radius), steps, threads,
+                                           skip_inactive=skip, return_skip_stats=True)
+    return W, hist, fin, frac
+
+
+@pytest.mark.skipif(not bk.HAS_CPP, reason="compiled core not built")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("lr,radius", [(0.5, 1.0), (40.0, 0.0), (np.inf, 0.0)])
+def test_skipping_certified_inactive_rows_changes_no_bit(dtype, lr, radius):
+    # The forward skips a row on a neuron tile only where a certificate proves that every
+    # pre-activation there is <= 0; the results must be bit-identical to computing every
+    # row: weights, per-step history and final values (evaluation rows included), for
+    # projected and free weights, steps large enough to flip activations every step, and
+    # an infinite step that turns the weights into inf and NaN (no certificate may survive it).
+    rng = np.random.default_rng(3)
+    n, d = 300, 40
+    X = rng.standard_normal((n, d)).astype(dtype)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    X[5] = 0.0  # a zero row (no certificate: 1 / ||x|| is NaN)
+    y = np.where(X[:, 0] > 0, 1.0, -1.0)
+    p = 1.0 / (1.0 + np.exp(-3.0 * X[:, 0]))
+    widths = [4, 6, 3, 36, 8]  # 6 and 3 make tiles straddle networks; 3 is a random-init net
+    nets = [TwoLayerReLU(m, d, init="symmetric" if m % 2 == 0 else "random", random_state=i, dtype=dtype)
+            for i, m in enumerate(widths)]
+    losses = np.array([i % 2 for i in range(len(nets))], dtype=np.int32)
+    T = np.vstack([p if lo == 0 else y for lo in losses])
+    for threads in (1, 2):
+        on = _core_pass(X, 250, nets, losses, T, y, lr, radius, 25, threads, True)
+        off = _core_pass(X, 250, nets, losses, T, y, lr, radius, 25, threads, False)
+        assert off[3] == 0.0
+        for u, v in zip(on[:3], off[:3]):
+            np.testing.assert_array_equal(u, v)
+        if lr == 0.5:
+            assert on[3] > 0.1  # the lazy setting: about a fifth of the tile rows are skipped
+    if np.isinf(lr):
+        assert not np.isfinite(on[0]).all()  # the case did overflow

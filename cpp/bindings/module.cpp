@@ -602,7 +602,7 @@ void def_twolayer_train(py::module_& m) {
         [](const carray<T>& X, index_t n_train, carray<T>& W, const carray<T>& W0, const carray<T>& a,
            const carray<index_t>& offsets, const carray<std::int32_t>& loss_type, const carray<T>& targets,
            const carray<T>& y, const carray<double>& lr, const carray<double>& radius, index_t n_steps,
-           int n_threads) {
+           int n_threads, bool skip_inactive, bool return_skip_stats) -> py::tuple {
             const T* px = in_ptr(X, 2, "X");
             const index_t n = X.shape(0), d = X.shape(1);
             in_ptr(W, 2, "W");
@@ -630,20 +630,25 @@ void def_twolayer_train(py::module_& m) {
             T* pw = W.mutable_data();
             double* ph = hist.mutable_data();
             double* pf = fin.mutable_data();
+            double stats[2] = {0.0, 0.0};
             {
                 py::gil_scoped_release nogil;
                 kdcore::twolayer_train<T>(px, n, n_train, d, pw, W0.data(), a.data(), off, K, loss_type.data(),
                                           targets.data(), y.data(), lr.data(), radius.data(), n_steps, n_threads,
-                                          ph, pf);
+                                          ph, pf, skip_inactive, stats);
             }
+            if (return_skip_stats) return py::make_tuple(hist, fin, stats[1] > 0 ? stats[0] / stats[1] : 0.0);
             return py::make_tuple(hist, fin);
         },
         // noconvert: a float32 array never reaches the float64 overload through a silent upcast copy
         py::arg("X").noconvert(), py::arg("n_train"), py::arg("W").noconvert(), py::arg("W0").noconvert(),
         py::arg("a").noconvert(), py::arg("offsets").noconvert(), py::arg("loss_type").noconvert(),
         py::arg("targets").noconvert(), py::arg("y").noconvert(), py::arg("lr").noconvert(),
-        py::arg("radius").noconvert(), py::arg("n_steps"), py::arg("n_threads") = 0,
-        "Projected GD for a batch of two-layer ReLU nets (W updated in place): (hist K x n_steps x 4, final K x 4).");
+        py::arg("radius").noconvert(), py::arg("n_steps"), py::arg("n_threads") = 0, py::kw_only(),
+        py::arg("skip_inactive") = true, py::arg("return_skip_stats") = false,
+        "Projected GD for a batch of two-layer ReLU nets (W updated in place): (hist K x n_steps x 4, final K x 4),\n"
+        "plus the fraction of (row, 4-neuron tile) forward entries skipped as certified inactive when\n"
+        "return_skip_stats (skip_inactive=False computes every entry; the results are identical).");
 }
 
 void bind_twolayer(py::module_& m) {

@@ -32,6 +32,8 @@ struct VT<double> {
 
 constexpr index_t kNT = 4;     // neurons per register tile
 constexpr index_t kR = 64;     // rows per block: the block (64 x d) stays in L2 for the whole group
+constexpr double kCertMaxBytes = 1024.0 * 1024 * 1024;  // certificates of inactivity: at most 1 GiB
+constexpr index_t kSkipMinGroup = 32;  // groups of fewer neurons are bound by streaming X: no skipping
 
 template <class V, class T>
 inline __attribute__((always_inline)) V vload(const T* p) {
@@ -60,6 +62,12 @@ struct Block {
     const T* y;
     double inv_ntrain;
     bool backward;
+    // certified-inactive skipping (null cert: off); see certify_rows
+    std::uint16_t* cert;      // this group's first tile in block 0; (block, tile) at cert + blk * cstride + tile * kR
+    index_t cstride;          // n_tiles * kR
+    const double* thr;        // per tile of the group: skip a row if its certificate <= thr
+    const double* path;       // per tile: P_T, the path length of the tile's weights so far
+    const double* inv_xn;     // n: 1 / ||x_i|| (NaN for a zero row)
 };
 
 // out[q] = sum of the lanes of v[q], q = 0..3 (kNT = 4), with vector shuffles: a
@@ -90,35 +98,105 @@ inline __attribute__((always_inline)) void hsum4(const typename VT<T>::V* v, T* 
     }
 }
 
-// Ht[q * R + r] = x_r . W_{j+q} for RT rows and the kNT neurons of one tile, over the padded
-// features: the pre-activations are stored neuron-major (a neuron's kR rows contiguous), the
-// layout the loss pass and the backward read. pf (may be null): RT rows of the next row block
-// to prefetch into L2, one 64-byte line per row every 64 bytes of k, so that the next block
-// streams in from DRAM while this one is computed (the first neuron tile of a block passes pf).
-template <class T, int RT>
-inline __attribute__((always_inline)) void fwd_tile(const T* Xr, index_t dp, const T* w, T* Ht, index_t R,
-                                                    const T* pf = nullptr) {
+// Ht[q * R + rows[r]] = x_rows[r] . W_{j+q} for RT rows of the block (listed) and the kNT
+// neurons of one tile, over the padded features: the pre-activations are stored neuron-major
+// (a neuron's kR rows contiguous), the layout the loss pass and the backward read. pf (may be
+// null): RT rows of the next row block to prefetch into L2, one 64-byte line per row every 64
+// bytes of k, so that the next block streams in from DRAM while this one is computed (the first
+// neuron tile of a block passes pf).
+template <class T, int RT, int NQ = kNT>
+inline __attribute__((always_inline)) void fwd_tile(const T* Xb, const std::int32_t* rows, index_t dp, const T* w,
+                                                    T* Ht, index_t R, const T* pf = nullptr) {
     using V = typename VT<T>::V;
     constexpr int L = VT<T>::L;
-    V acc[RT][kNT];
-    for (int r = 0; r < RT; ++r)
-        for (int q = 0; q < kNT; ++q) acc[r][q] = V{};
+    static_assert(NQ == 2 || NQ == 4, "tiles of 2 or 4 neurons");
+    V acc[RT][NQ];
+    const T* xr[RT];
+    for (int r = 0; r < RT; ++r) {
+        xr[r] = Xb + rows[r] * dp;
+        for (int q = 0; q < NQ; ++q) acc[r][q] = V{};
+    }
     for (index_t k = 0; k < dp; k += L) {
 #if defined(__GNUC__) || defined(__clang__)
         if (pf && (k * static_cast<index_t>(sizeof(T))) % 64 == 0)
             for (int r = 0; r < RT; ++r) __builtin_prefetch(pf + r * dp + k, 0, 2);
 #endif
-        V wv[kNT];
-        for (int q = 0; q < kNT; ++q) wv[q] = vload<V>(w + q * dp + k);
+        V wv[NQ];
+        for (int q = 0; q < NQ; ++q) wv[q] = vload<V>(w + q * dp + k);
         for (int r = 0; r < RT; ++r) {
-            const V x = vload<V>(Xr + r * dp + k);
-            for (int q = 0; q < kNT; ++q) acc[r][q] += x * wv[q];
+            const V x = vload<V>(xr[r] + k);
+            for (int q = 0; q < NQ; ++q) acc[r][q] += x * wv[q];
         }
     }
-    for (int r = 0; r < RT; ++r) {
-        T out[kNT];
-        hsum4<T>(acc[r], out);
-        for (int q = 0; q < kNT; ++q) Ht[q * R + r] = out[q];
+    if constexpr (NQ == 4) {
+        for (int r = 0; r < RT; ++r) {
+            T out[4];
+            hsum4<T>(acc[r], out);
+            for (int q = 0; q < 4; ++q) Ht[q * R + rows[r]] = out[q];
+        }
+    } else {
+        for (int r = 0; r + 1 < RT; r += 2) {  // two rows' two neurons per reduction
+            const V v4[4] = {acc[r][0], acc[r][1], acc[r + 1][0], acc[r + 1][1]};
+            T out[4];
+            hsum4<T>(v4, out);
+            Ht[rows[r]] = out[0];
+            Ht[R + rows[r]] = out[1];
+            Ht[rows[r + 1]] = out[2];
+            Ht[R + rows[r + 1]] = out[3];
+        }
+        if constexpr (RT % 2) {
+            const V v4[4] = {acc[RT - 1][0], acc[RT - 1][1], V{}, V{}};
+            T out[4];
+            hsum4<T>(v4, out);
+            Ht[rows[RT - 1]] = out[0];
+            Ht[R + rows[RT - 1]] = out[1];
+        }
+    }
+}
+
+// Certificates of inactivity, stored per (row, neuron tile) as the top 16 bits of a float
+// (bfloat16) rounded toward +inf; +inf (0x7F80) means "none".
+constexpr std::uint16_t kNoCert = 0x7F80;
+inline double cert_value(std::uint16_t c) {
+    const std::uint32_t u = static_cast<std::uint32_t>(c) << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+}
+// S (double, < 0 and finite) as a bfloat16 >= S, without branches: to float (nearest, so at
+// most half a float ulp below S), one float ulp toward 0 (the bits of a negative float minus 1),
+// then the low 16 bits dropped (toward 0, i.e. up, for a negative number). -0.0 minus one ulp
+// gives NaN bits (no certificate), as do S >= 0, NaN and S <= -DBL_MAX.
+inline std::uint16_t cert_encode(double S) {
+    const float f = static_cast<float>(S);
+    std::uint32_t u;
+    std::memcpy(&u, &f, 4);
+    const std::uint16_t h = static_cast<std::uint16_t>((u - 1u) >> 16);
+    return (S < 0.0 && S > -std::numeric_limits<double>::max()) ? h : kNoCert;
+}
+
+// Certified-inactive skipping. After a row's pre-activations on a tile are computed (at step
+// t0), its certificate is S = max_q h_q / ||x|| - P_T(t0), P_T the tile's path length (sum over
+// steps of the largest step norm of its neurons). At a later step t, for every neuron q of the
+// tile, with u = eps / 2 and gamma = dp u / (1 - dp u) (the float dot-product error bound),
+//   fl(x . w_q(t)) <= x . w_q(t) + gamma ||x|| ||w_q(t)||
+//                 <= x . w_q(t0) + ||x|| ||w_q(t) - w_q(t0)|| + gamma ||x|| ||w_q(t)||
+//                 <= fl(x . w_q(t0)) + ||x|| (P_T(t) - P_T(t0) + 2 gamma max_s ||w_q(s)||),
+// so S + P_T(t) + margin_T(t) <= 0 (thr_T = -(P_T + margin_T)) proves that the value the forward
+// would compute is <= 0 for all of the tile's neurons: relu and mask are 0 there and the row is
+// skipped (its pre-activations written as 0), with results identical to computing it. Near
+// initialisation (and whenever the weights move little compared with their norm, as in the lazy
+// regime the theory covers), about half of a pair's rows are inactive for both neurons and a
+// quarter of a 2-pair tile's rows can be skipped.
+template <class T>
+inline __attribute__((always_inline)) void certify_rows(const Block<T>& b, index_t r0, const std::int32_t* rows,
+                                                        index_t nn, const T* hj, std::uint16_t* cj, index_t tile) {
+    constexpr index_t R = kR;
+    const double P = b.path[tile];
+    for (index_t t = 0; t < nn; ++t) {
+        const std::int32_t rr = rows[t];
+        const T mx = std::max(std::max(hj[rr], hj[R + rr]), std::max(hj[2 * R + rr], hj[3 * R + rr]));
+        cj[rr] = cert_encode(static_cast<double>(mx) * b.inv_xn[r0 + rr] - P);
     }
 }
 
@@ -247,24 +325,62 @@ inline __attribute__((always_inline)) void net_f(const T* Ht, index_t R, const T
 // overwritten by C), then the backward G_j += sum_rows C_ij x_i.
 // acc: Kg x 4 (train loss, train err, eval loss, eval err) sums.
 template <class T, int RT>
-inline __attribute__((always_inline)) void fwd_phase(const Block<T>& b, index_t r0, index_t r1, T* Ht) {
+inline __attribute__((always_inline)) void fwd_phase(const Block<T>& b, index_t blk, index_t r0, index_t r1, T* Ht,
+                                                     index_t* nskip) {
     constexpr index_t R = kR;
-    const index_t dp = b.dp, Gp = b.Gp;
-    // Neuron tile outer (its weights stay in L1), rows inner (the block stays in L2).
+    const index_t dp = b.dp, Gp = b.Gp, nrow = r1 - r0;
+    const T* Xb = b.X + r0 * dp;
     const index_t n_next = std::min<index_t>(b.n, r1 + (r1 - r0)) - r1;  // rows of the next block
+    std::int32_t rows[kR + RT];
+    // Neuron tile outer (its weights stay in L1), rows inner (the block stays in L2).
     for (index_t j = 0; j < Gp; j += kNT) {
         const T* w = b.W + j * dp;
         T* hj = Ht + j * R;
-        index_t r = r0;
-        for (; r + RT <= r1; r += RT) {
-            const T* pf = (j == 0 && r - r0 + RT <= n_next) ? b.X + (r + (r1 - r0)) * dp : nullptr;
-            fwd_tile<T, RT>(b.X + r * dp, dp, w, hj + (r - r0), R, pf);
+        std::uint16_t* cj = b.cert ? b.cert + blk * b.cstride + j / kNT * R : nullptr;
+        index_t nn = nrow;
+        if (cj) {  // the rows without a certificate of inactivity (branch-free compaction)
+            const double thr = b.thr[j / kNT];
+            nn = 0;
+            for (index_t rr = 0; rr < nrow; ++rr) {
+                rows[nn] = static_cast<std::int32_t>(rr);
+                nn += !(cert_value(cj[rr]) <= thr);
+            }
+            if (nn < nrow) {
+                for (int q = 0; q < kNT; ++q) std::fill(hj + q * R, hj + q * R + nrow, T(0));
+                *nskip += nrow - nn;
+            }
+        } else {
+            for (index_t rr = 0; rr < nrow; ++rr) rows[rr] = static_cast<std::int32_t>(rr);
+        }
+        // Whole register tiles only: a remainder is padded with repeats of the last listed row
+        // (the same value written twice), up to 4 rows or up to RT, cheaper than 1-row tiles.
+        index_t nt = nn;
+        if (const index_t rem = nn % RT; rem && nn) {
+            const index_t pad = (RT > 4 && rem <= 4) ? 4 - rem : RT - rem;
+            for (index_t e = 0; e < pad; ++e) rows[nn + e] = rows[nn - 1];
+            nt = nn + pad;
+        }
+        // the first tile prefetches the next block's rows, RT at a time, then the rest
+        index_t t = 0, pf_done = 0;
+        for (; t + RT <= nt; t += RT) {
+            const T* pf = nullptr;
+            if (j == 0 && pf_done + RT <= n_next) {
+                pf = b.X + (r1 + pf_done) * dp;
+                pf_done += RT;
+            }
+            fwd_tile<T, RT>(Xb, rows + t, dp, w, hj, R, pf);
         }
         if constexpr (RT > 4)
-            for (; r + 4 <= r1; r += 4) fwd_tile<T, 4>(b.X + r * dp, dp, w, hj + (r - r0), R);
-        for (; r < r1; ++r) fwd_tile<T, 1>(b.X + r * dp, dp, w, hj + (r - r0), R);
+            for (; t + 4 <= nt; t += 4) fwd_tile<T, 4>(Xb, rows + t, dp, w, hj, R);
+        for (; t < nt; ++t) fwd_tile<T, 1>(Xb, rows + t, dp, w, hj, R);
+#if defined(__GNUC__) || defined(__clang__)
+        if (j == 0)
+            for (; pf_done < n_next; ++pf_done)
+                for (index_t k = 0; k < dp; k += 64 / static_cast<index_t>(sizeof(T)))
+                    __builtin_prefetch(b.X + (r1 + pf_done) * dp + k, 0, 2);
+#endif
+        if (cj) certify_rows<T>(b, r0, rows, nn, hj, cj, j / kNT);
     }
-
 }
 
 template <class T>
@@ -533,15 +649,16 @@ inline __attribute__((always_inline)) void bwd_phase(const Block<T>& b, index_t 
 #define KDCORE_TL_V3
 #endif
 template <class T>
-using RowBlockFn = void (*)(const Block<T>&, index_t, index_t, T*, T*, double*);
+using RowBlockFn = void (*)(const Block<T>&, index_t, index_t, index_t, T*, T*, double*, index_t*);
 // The forward and the backward are compiled as functions of their own (noinline, same
 // target): each is register-allocated alone, so the forward's 6 x 4 accumulators and its
 // weight vectors keep all 32 registers (inlined into one function with the other phases,
 // the compiler spilled the weight vectors to the stack).
 #define KDCORE_TL_PHASES(SUFFIX, ATTR, RT, NB)                                                              \
     template <class T>                                                                                      \
-    ATTR __attribute__((noinline)) void fwd_##SUFFIX(const Block<T>& b, index_t r0, index_t r1, T* H) {       \
-        fwd_phase<T, RT>(b, r0, r1, H);                                                                     \
+    ATTR __attribute__((noinline)) void fwd_##SUFFIX(const Block<T>& b, index_t blk, index_t r0, index_t r1, \
+                                                     T* H, index_t* nskip) {                                \
+        fwd_phase<T, RT>(b, blk, r0, r1, H, nskip);                                                            \
     }                                                                                                       \
     template <class T>                                                                                      \
     ATTR __attribute__((noinline)) void bwd_##SUFFIX(const Block<T>& b, index_t r0, index_t r1, const T* H, \
@@ -549,8 +666,9 @@ using RowBlockFn = void (*)(const Block<T>&, index_t, index_t, T*, T*, double*);
         bwd_phase<T, NB>(b, r0, r1, H, G);                                                                  \
     }                                                                                                       \
     template <class T>                                                                                      \
-    ATTR void row_block_##SUFFIX(const Block<T>& b, index_t r0, index_t r1, T* H, T* G, double* acc) {       \
-        fwd_##SUFFIX<T>(b, r0, r1, H);                                                                      \
+    ATTR void row_block_##SUFFIX(const Block<T>& b, index_t blk, index_t r0, index_t r1, T* H, T* G,        \
+                                 double* acc, index_t* nskip) {                                             \
+        fwd_##SUFFIX<T>(b, blk, r0, r1, H, nskip);                                                          \
         loss_phase<T>(b, r0, r1, H, acc);                                                                   \
         bwd_##SUFFIX<T>(b, r0, r1, H, G);                                                                   \
     }
@@ -571,9 +689,9 @@ RowBlockFn<T> pick_row_block() {
     return &row_block_base<T>;
 }
 template <class T>
-void row_block(const Block<T>& b, index_t r0, index_t r1, T* H, T* G, double* acc) {
+void row_block(const Block<T>& b, index_t blk, index_t r0, index_t r1, T* H, T* G, double* acc, index_t* nskip) {
     static const RowBlockFn<T> fn = pick_row_block<T>();
-    fn(b, r0, r1, H, G, acc);
+    fn(b, blk, r0, r1, H, G, acc, nskip);
 }
 
 // W_j <- W_j - lr sum_t G_t[j]; then the projection onto ||W_j - W0_j|| <= bound.
@@ -613,6 +731,35 @@ inline void update(double* w, const double* w0, const double* G, index_t st, int
     update_f64(w, w0, G, st, nt, dp, lr, b);
 }
 
+// ||a - b||^2 (b may be null: ||a||^2) in double, four double lanes x 2 accumulators.
+template <class T>
+inline __attribute__((always_inline)) double sq_norm_impl(const T* a, const T* b, index_t n) {
+    typedef double D4 __attribute__((vector_size(32)));
+    typedef T T4 __attribute__((vector_size(4 * sizeof(T))));
+    D4 s0 = {0, 0, 0, 0}, s1 = {0, 0, 0, 0};
+    index_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        D4 x0 = __builtin_convertvector(vload<T4>(a + k), D4), x1 = __builtin_convertvector(vload<T4>(a + k + 4), D4);
+        if (b) {
+            x0 -= __builtin_convertvector(vload<T4>(b + k), D4);
+            x1 -= __builtin_convertvector(vload<T4>(b + k + 4), D4);
+        }
+        s0 += x0 * x0;
+        s1 += x1 * x1;
+    }
+    s0 += s1;
+    double s = (s0[0] + s0[1]) + (s0[2] + s0[3]);
+    for (; k < n; ++k) {
+        const double x = static_cast<double>(a[k]) - (b ? static_cast<double>(b[k]) : 0.0);
+        s += x * x;
+    }
+    return s;
+}
+KDCORE_SIMD_CLONES double sq_norm_f32(const float* a, const float* b, index_t n) { return sq_norm_impl(a, b, n); }
+KDCORE_SIMD_CLONES double sq_norm_f64(const double* a, const double* b, index_t n) { return sq_norm_impl(a, b, n); }
+inline double sq_norm(const float* a, const float* b, index_t n) { return sq_norm_f32(a, b, n); }
+inline double sq_norm(const double* a, const double* b, index_t n) { return sq_norm_f64(a, b, n); }
+
 struct Group {
     index_t k0, k1;     // networks [k0, k1)
     index_t j0, Gp;     // first padded neuron, padded neuron count
@@ -624,7 +771,7 @@ template <class T>
 void twolayer_train(const T* X, index_t n, index_t n_train, index_t d, T* W, const T* W0, const T* a,
                     const index_t* offsets, index_t K, const std::int32_t* loss_type, const T* targets, const T* y,
                     const double* lr, const double* radius, index_t n_steps, int n_threads, double* hist,
-                    double* final_vals) {
+                    double* final_vals, bool skip_inactive, double* skip_stats) {
     if (n <= 0 || d <= 0 || K <= 0) fail("twolayer_train: empty input");
     if (n_train <= 0 || n_train > n) fail("twolayer_train: need 0 < n_train <= n");
     if (n_steps < 0) fail("twolayer_train: n_steps must be >= 0");
@@ -728,13 +875,67 @@ void twolayer_train(const T* X, index_t n, index_t n_train, index_t d, T* W, con
         }
     }
 
+    // Certified-inactive skipping (certify_rows): one bfloat16 certificate per (row, neuron
+    // tile), 2 bytes per 4 neurons and row (25 MB for the benchmark's 70-network sweep); off
+    // for an evaluation-only call, or where the certificates would take more than kCertMaxBytes.
+    const index_t n_tiles = Mp / kNT;
+    const double unit = std::numeric_limits<T>::epsilon() / 2;
+    const double gamma = static_cast<double>(dp) * unit / (1.0 - static_cast<double>(dp) * unit);
+    bool any_big = false;
+    for (const Group& g : groups) any_big = any_big || g.Gp >= kSkipMinGroup;
+    const bool skip = skip_inactive && any_big && n_steps > 0 && static_cast<double>(dp) * unit < 0.01 &&
+                      2.0 * static_cast<double>(n_blocks) * static_cast<double>(n_tiles * R) <= kCertMaxBytes;
+    std::vector<std::uint16_t> cert;
+    std::vector<double> tpath, tthr, tmaxn, inv_xn, dstep, wnrm;
+    std::vector<T> wold;
+    std::vector<index_t> nskip(static_cast<size_t>(nt) * 8, 0);  // per thread, a cache line apart
+    // thr_T = -(P_T + margin_T), margin_T = 2 gamma max_s ||w_q(s)|| plus slack for the double
+    // arithmetic of the certificates (NaN, so no skipping, once anything is not finite)
+    auto refresh_tiles = [&](index_t t0, index_t t1) {
+        for (index_t tl = t0; tl < t1; ++tl) {
+            double step = 0.0, mx = tmaxn[tl];
+            for (index_t q = 0; q < kNT; ++q) {
+                step = std::max(step, dstep[tl * kNT + q]);
+                mx = std::max(mx, wnrm[tl * kNT + q]);
+            }
+            tmaxn[tl] = mx;
+            tpath[tl] += step * (1.0 + 1e-9);
+            const double margin = (2.0 * gamma + 1e-12) * mx + 1e-12 * tpath[tl];
+            const double th = -(tpath[tl] + margin);
+            tthr[tl] = std::isfinite(th) ? th : nan;
+        }
+    };
+    if (skip) {
+        cert.assign(static_cast<size_t>(n_blocks * n_tiles * R), kNoCert);
+        tpath.assign(n_tiles, 0.0);
+        tthr.assign(n_tiles, nan);
+        tmaxn.assign(n_tiles, 0.0);
+        dstep.assign(Mp, 0.0);
+        wnrm.assign(Mp, 0.0);
+        inv_xn.resize(n);
+        // 1 / ||x_i||, rounded down by a relative 1e-12 (more than the double sum's error): a
+        // smaller 1/||x|| only makes a certificate weaker
+        KDCORE_OMP(parallel for num_threads(nt) schedule(static))
+        for (index_t i = 0; i < n; ++i) {
+            const double n2 = sq_norm(Xp + i * dp, nullptr, dp);
+            inv_xn[i] = n2 > 0.0 ? (1.0 - 1e-12) / std::sqrt(n2) : nan;
+        }
+        for (index_t jp = 0; jp < Mp; ++jp) wnrm[jp] = std::sqrt(sq_norm(&Wp[jp * dp], nullptr, dp)) * (1.0 + 1e-12);
+        refresh_tiles(0, n_tiles);
+        wold.resize(static_cast<size_t>(nt) * dp);
+    }
+
     auto run_pass = [&](bool do_update, double* out, index_t out_stride) {
         // out[k * out_stride + 0..3]
         for (size_t gi = 0; gi < groups.size(); ++gi) {
             const Group& g = groups[gi];
             const index_t Kg = g.k1 - g.k0;
+            const bool skip_g = skip && g.Gp >= kSkipMinGroup;
             Block<T> b{Xp, dp, n, n_train, &Wp[g.j0 * dp], g.Gp, &coef[g.j0], Kg, &nb_all[nb_start[gi]],
-                       loss_type + g.k0, &tgt_ptr[g.k0], y, inv_ntrain, do_update};
+                       loss_type + g.k0, &tgt_ptr[g.k0], y, inv_ntrain, do_update,
+                       skip_g ? cert.data() + g.j0 / kNT * R : nullptr, n_tiles * R,
+                       skip ? tthr.data() + g.j0 / kNT : nullptr, skip ? tpath.data() + g.j0 / kNT : nullptr,
+                       skip ? inv_xn.data() : nullptr};
             ExceptionCatcher catcher;
             int used = 1;  // threads the runtime actually gave (only their buffers are summed)
             KDCORE_OMP(parallel num_threads(nt))
@@ -751,7 +952,7 @@ void twolayer_train(const T* X, index_t n, index_t n_train, index_t d, T* W, con
                 for (index_t blk = 0; blk < n_blocks; ++blk) {
                     catcher.run([&] {
                         const index_t r0 = blk * R, r1 = std::min(n, r0 + R);
-                        row_block(b, r0, r1, H, G, acc);
+                        row_block(b, blk, r0, r1, H, G, acc, &nskip[tid * 8]);
                     });
                 }
                 if (do_update) {
@@ -771,12 +972,19 @@ void twolayer_train(const T* X, index_t n, index_t n_train, index_t d, T* W, con
                         const index_t jp = g.j0 + jl;
                         const index_t k = jnet[jp];
                         if (k < 0) continue;
-                        update(&Wp[jp * dp], &W0p[jp * dp], &Gbuf[jl * dp], gstride, used, dp, static_cast<T>(lr[k]),
-                               bound[k]);
+                        T* w = &Wp[jp * dp];
+                        T* wo = skip ? &wold[tid * dp] : nullptr;
+                        if (wo) std::memcpy(wo, w, dp * sizeof(T));
+                        update(w, &W0p[jp * dp], &Gbuf[jl * dp], gstride, used, dp, static_cast<T>(lr[k]), bound[k]);
+                        if (wo) {  // the step's length and the new norm, for the tile's certificates
+                            dstep[jp] = std::sqrt(sq_norm(w, wo, dp)) * (1.0 + 1e-12);
+                            wnrm[jp] = std::sqrt(sq_norm(w, nullptr, dp)) * (1.0 + 1e-12);
+                        }
                     }
                 }
             }
             catcher.rethrow();
+            if (skip && do_update) refresh_tiles(g.j0 / kNT, (g.j0 + g.Gp) / kNT);
             for (index_t k = g.k0; k < g.k1; ++k) {
                 double s[4] = {0, 0, 0, 0};
                 for (int t = 0; t < used; ++t)
@@ -799,13 +1007,19 @@ void twolayer_train(const T* X, index_t n, index_t n_train, index_t d, T* W, con
 
     for (index_t jp = 0; jp < Mp; ++jp)
         if (jglob[jp] >= 0) std::memcpy(W + jglob[jp] * d, &Wp[jp * dp], d * sizeof(T));
+    if (skip_stats) {  // (row, tile) forward entries skipped, and all of them
+        index_t ns = 0;
+        for (int t = 0; t < nt; ++t) ns += nskip[t * 8];
+        skip_stats[0] = static_cast<double>(ns);
+        skip_stats[1] = static_cast<double>(n_steps + 1) * static_cast<double>(n) * static_cast<double>(n_tiles);
+    }
 }
 
 template void twolayer_train<float>(const float*, index_t, index_t, index_t, float*, const float*, const float*,
                                     const index_t*, index_t, const std::int32_t*, const float*, const float*,
-                                    const double*, const double*, index_t, int, double*, double*);
+                                    const double*, const double*, index_t, int, double*, double*, bool, double*);
 template void twolayer_train<double>(const double*, index_t, index_t, index_t, double*, const double*, const double*,
                                      const index_t*, index_t, const std::int32_t*, const double*, const double*,
-                                     const double*, const double*, index_t, int, double*, double*);
+                                     const double*, const double*, index_t, int, double*, double*, bool, double*);
 
 }  // namespace kdcore

@@ -98,4 +98,7 @@ def twolayer_train(
     radius: NDArray[np.float64],
     n_steps: int,
     n_threads: int = 0,
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
+    *,
+    skip_inactive: bool = True,
+    return_skip_stats: bool = False,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]] | tuple[NDArray[np.float64], NDArray[np.float64], float]: ...
