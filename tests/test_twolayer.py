@@ -286,9 +286,12 @@ def test_skipping_certified_inactive_rows_changes_no_bit(dtype, lr, radius):
     X[5] = 0.0  # a zero row (no certificate: 1 / ||x|| is NaN)
     y = np.where(X[:, 0] > 0, 1.0, -1.0)
     p = 1.0 / (1.0 + np.exp(-3.0 * X[:, 0]))
-    widths = [4, 6, 3, 36, 8]  # 6 and 3 make tiles straddle networks; 3 is a random-init net
-    nets = [TwoLayerReLU(m, d, init="symmetric" if m % 2 == 0 else "random", random_state=i, dtype=dtype)
-            for i, m in enumerate(widths)]
+    # 6 and 3 make tiles straddle networks; 3 is a random-init net; equal seeds make twins (same
+    # width and initial weights: interleaved pair by pair when skipping, soft and hard arm here)
+    widths = [4, 4, 6, 3, 36, 36, 8]
+    seeds = [0, 0, 1, 2, 3, 3, 4]
+    nets = [TwoLayerReLU(m, d, init="symmetric" if m % 2 == 0 else "random", random_state=sd, dtype=dtype)
+            for m, sd in zip(widths, seeds)]
     losses = np.array([i % 2 for i in range(len(nets))], dtype=np.int32)
     T = np.vstack([p if lo == 0 else y for lo in losses])
     for threads in (1, 2):
@@ -301,3 +304,28 @@ def test_skipping_certified_inactive_rows_changes_no_bit(dtype, lr, radius):
             assert on[3] > 0.1  # the lazy setting: about a fifth of the tile rows are skipped
     if np.isinf(lr):
         assert not np.isfinite(on[0]).all()  # the case did overflow
+
+
+@pytest.mark.skipif(not bk.HAS_CPP, reason="compiled core not built")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_twins_and_batches_change_no_bit(dtype):
+    # A network trained in a batch (twins interleaved pair by pair, certificates, tables) gives
+    # bit for bit what it gives trained alone, where none of that applies to it.
+    rng = np.random.default_rng(4)
+    n, d = 260, 24
+    X = rng.standard_normal((n, d)).astype(dtype)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    y = np.where(X[:, 1] > 0, 1.0, -1.0)
+    p = 1.0 / (1.0 + np.exp(-3.0 * X[:, 1]))
+    widths, seeds = [64, 64, 10, 10, 52, 52], [5, 5, 6, 6, 7, 8]  # the last two are not twins
+    nets = [TwoLayerReLU(m, d, random_state=sd, dtype=dtype) for m, sd in zip(widths, seeds)]
+    losses = np.array([i % 2 for i in range(len(nets))], dtype=np.int32)
+    T = np.vstack([p if lo == 0 else y for lo in losses])
+    W, hist, fin, frac = _core_pass(X, 220, nets, losses, T, y, 2.0, 1.0, 20, 2, True)
+    assert frac > 0.3  # twins: about half of the tile rows are skipped
+    off = np.concatenate([[0], np.cumsum(widths)])
+    for k, net in enumerate(nets):
+        Wk, hk, fk, _ = _core_pass(X, 220, [net], losses[k:k + 1], T[k:k + 1], y, 2.0, 1.0, 20, 2, True)
+        np.testing.assert_array_equal(W[off[k]:off[k + 1]], Wk)
+        np.testing.assert_array_equal(hist[k], hk[0])
+        np.testing.assert_array_equal(fin[k], fk[0])

@@ -47,6 +47,17 @@ inline __attribute__((always_inline)) void vstore(T* p, const V& v) {
 }
 
 
+// Where a network's neurons sit in its group's padded layout: its pairs (i, i + m/2) at
+// positions pos0 + stride * i and + 1 (an odd last neuron at pos0 + m - 1, stride 2 only).
+// stride 2: the network alone in [span0, span1); stride 4: twins (two networks of the same
+// width, initial weights and signs, e.g. the soft and hard arms of one seed) interleaved
+// pair by pair in one span, so each 4-neuron forward tile holds pair i of both: their
+// activation patterns stay nearly equal, and a row certified inactive on one pair usually
+// is on the tile (certified-inactive skipping).
+struct NetLoc {
+    index_t pos0, stride, m, span0, span1;
+};
+
 // What one row block of one group needs.
 template <class T>
 struct Block {
@@ -56,7 +67,8 @@ struct Block {
     index_t Gp;          // neurons of the group, padded to kNT
     const T* coef;       // Gp: a_j / sqrt(m_k) (0 on padding)
     index_t Kg;          // networks in the group
-    const index_t* nb;   // Kg + 1 local neuron offsets
+    const struct NetLoc* net;  // Kg: where each network's neurons are (see NetLoc)
+    index_t nend;        // local neurons in use (padding after)
     const std::int32_t* ltype;
     const T* const* tgt; // Kg target rows (length n)
     const T* y;
@@ -280,16 +292,17 @@ inline __attribute__((always_inline)) void bwd_chunk_sym(const T* Xb, index_t dp
 // symmetric initialisation; the difference of two floats is exact in double) and an FMA
 // contraction cannot leave a rounding residue; relu is x < 0 ? 0 : x (std::max's NaN rule).
 template <class T>
-inline __attribute__((always_inline)) void net_f(const T* Ht, index_t R, const T* coef, index_t j0, index_t j1,
-                                                 index_t nrow, double* f) {
+inline __attribute__((always_inline)) void net_f(const T* Ht, index_t R, const T* coef, const NetLoc& nl, index_t nrow,
+                                                 double* f) {
+    const index_t j0 = nl.pos0, st = nl.stride, jend = nl.pos0 + st * (nl.m / 2);  // pairs at j0 + st i
+    const index_t jodd = nl.m % 2 ? nl.pos0 + nl.m - 1 : -1;
     typedef double D4 __attribute__((vector_size(32)));
     typedef T T4 __attribute__((vector_size(4 * sizeof(T))));
     const D4 zero = {0.0, 0.0, 0.0, 0.0};
     index_t rr = 0;
     for (; rr + 4 <= nrow; rr += 4) {
         D4 s = zero;
-        index_t j = j0;
-        for (; j + 1 < j1; j += 2) {
+        for (index_t j = j0; j < jend; j += st) {
             const double c0 = coef[j], c1 = coef[j + 1];
             D4 a = __builtin_convertvector(vload<T4>(Ht + j * R + rr), D4);
             D4 b = __builtin_convertvector(vload<T4>(Ht + (j + 1) * R + rr), D4);
@@ -300,22 +313,21 @@ inline __attribute__((always_inline)) void net_f(const T* Ht, index_t R, const T
             else
                 s += c0 * a + c1 * b;
         }
-        if (j < j1) {
-            D4 a = __builtin_convertvector(vload<T4>(Ht + j * R + rr), D4);
+        if (jodd >= 0) {
+            D4 a = __builtin_convertvector(vload<T4>(Ht + jodd * R + rr), D4);
             a = a < zero ? zero : a;
-            s += static_cast<double>(coef[j]) * a;
+            s += static_cast<double>(coef[jodd]) * a;
         }
         std::memcpy(f + rr, &s, sizeof(s));
     }
     for (; rr < nrow; ++rr) {
         double s = 0.0;
-        index_t j = j0;
-        for (; j + 1 < j1; j += 2) {
+        for (index_t j = j0; j < jend; j += st) {
             const double c0 = coef[j], c1 = coef[j + 1];
             const double a = std::max<double>(Ht[j * R + rr], 0.0), b = std::max<double>(Ht[(j + 1) * R + rr], 0.0);
             s += (c1 == -c0) ? c0 * (a - b) : c0 * a + c1 * b;
         }
-        if (j < j1) s += static_cast<double>(coef[j]) * std::max<double>(Ht[j * R + rr], 0.0);
+        if (jodd >= 0) s += static_cast<double>(coef[jodd]) * std::max<double>(Ht[jodd * R + rr], 0.0);
         f[rr] = s;
     }
 }
@@ -393,9 +405,9 @@ inline __attribute__((always_inline)) void loss_phase(const Block<T>& b, index_t
     // and dl/df, then the backward coefficients C_ij = (h_ij > 0) g_i c_j over the rows.
     double f[kR];
     for (index_t k = 0; k < b.Kg; ++k) {
-        const index_t j0 = b.nb[k], j1 = b.nb[k + 1];
+        const NetLoc& nl = b.net[k];
         T* gs = Ht + (Gp + k) * R;  // dl/df / n_train per row, kept for the backward's subset tables
-        net_f<T>(Ht, R, b.coef, j0, j1, nrow, f);
+        net_f<T>(Ht, R, b.coef, nl, nrow, f);
         const T* tg = b.tgt[k];
         double* a = acc + 4 * k;
         for (index_t rr = 0; rr < nrow; ++rr) {
@@ -418,7 +430,8 @@ inline __attribute__((always_inline)) void loss_phase(const Block<T>& b, index_t
             ak[1] += (static_cast<double>(b.y[i]) * fi <= 0.0) ? 1.0 : 0.0;
             gs[rr] = train ? static_cast<T>(g * b.inv_ntrain) : T(0);
         }
-        for (index_t j = j0; j < j1; ++j) {
+        for (index_t u = 0; u < nl.m; ++u) {
+            const index_t j = u < nl.m - nl.m % 2 ? nl.pos0 + nl.stride * (u / 2) + u % 2 : nl.pos0 + nl.m - 1;
             T* h = Ht + j * R;
             const V c = b.coef[j] - V{};
             index_t rr = 0;
@@ -429,7 +442,7 @@ inline __attribute__((always_inline)) void loss_phase(const Block<T>& b, index_t
             for (; rr < nrow; ++rr) h[rr] = h[rr] > T(0) ? gs[rr] * b.coef[j] : T(0);
         }
     }
-    for (index_t j = b.nb[b.Kg]; j < Gp; ++j) std::fill(Ht + j * R, Ht + j * R + nrow, T(0));  // padding
+    for (index_t j = b.nend; j < Gp; ++j) std::fill(Ht + j * R, Ht + j * R + nrow, T(0));  // padding
 }
 
 // A pair's rows by kind as bit masks (shared: c_{j+1} = -c_j != 0; only j; only j + 1),
@@ -461,10 +474,11 @@ inline __attribute__((always_inline)) bool pair_masks(const T* c0, const T* c1, 
 // row are listed first (pj, mk, symk); returns how many.
 template <class T>
 inline __attribute__((always_inline)) index_t batch_masks(const T* Ht, index_t nr, index_t jb, index_t np,
-                                                          RowMask (*mk)[3], bool* symk, index_t* pj) {
+                                                          RowMask (*mk)[3], bool* symk, index_t* pj,
+                                                          index_t st = 2) {
     index_t live = 0;
     for (index_t p = 0; p < np; ++p) {
-        const index_t j = jb + 2 * p;
+        const index_t j = jb + st * p;
         if (!pair_masks<T>(Ht + j * kR, Ht + (j + 1) * kR, nr, mk[live], symk[live])) continue;
         pj[live++] = j;
     }
@@ -473,11 +487,11 @@ inline __attribute__((always_inline)) index_t batch_masks(const T* Ht, index_t n
 
 constexpr index_t kTablePairs = 24;  // networks with at least this many pairs use subset tables
 
-// Whether the network of local neurons [j0, j1) takes the table backward (whole pairs at even
-// positions, enough of them). Its gradient rows then hold G_j and G_{j+1} + G_j for each pair
-// (j, j + 1) until twolayer_train subtracts (see bwd_tables).
-inline bool table_network(index_t j0, index_t j1) {
-    return j0 % 2 == 0 && (j1 - j0) % 2 == 0 && (j1 - j0) / 2 >= kTablePairs;
+// Whether a network takes the table backward (whole pairs at even positions, enough of them).
+// Its gradient rows then hold G_j and G_{j+1} + G_j for each pair (j, j + 1) until
+// twolayer_train subtracts (see bwd_tables).
+inline bool table_network(const NetLoc& nl) {
+    return nl.pos0 % 2 == 0 && nl.m % 2 == 0 && nl.m / 2 >= kTablePairs;
 }
 constexpr int kTG = 4;               // rows per subset table (16 entries)
 constexpr int kTV = 2;               // vectors per feature chunk of the tables
@@ -492,7 +506,7 @@ constexpr int kTV = 2;               // vectors per feature chunk of the tables
 // per-row loops.
 template <class T>
 inline __attribute__((always_inline)) void bwd_tables(const Block<T>& b, const T* Xb, index_t nr, const T* Ht,
-                                                      const T* gs, index_t ja, index_t je, T* G) {
+                                                      const T* gs, const NetLoc& nl, T* G) {
     using V = typename VT<T>::V;
     constexpr int L = VT<T>::L;
     constexpr index_t R = kR;
@@ -506,8 +520,10 @@ inline __attribute__((always_inline)) void bwd_tables(const Block<T>& b, const T
     bool symk[kB];
     std::uint8_t sub[kB][NG];
     const int ng = static_cast<int>((nr + kTG - 1) / kTG);
-    for (index_t jb = ja; jb < je; jb += 2 * kB) {
-        const index_t live = batch_masks<T>(Ht, nr, jb, std::min<index_t>(kB, (je - jb) / 2), mk, symk, pj);
+    const index_t st = nl.stride, npair = nl.m / 2;
+    for (index_t pb = 0; pb < npair; pb += kB) {
+        const index_t live = batch_masks<T>(Ht, nr, nl.pos0 + st * pb, std::min<index_t>(kB, npair - pb), mk, symk,
+                                            pj, st);
         if (live == 0) continue;
         // each pair's table entry per group, read once here rather than shifted out per chunk
         for (index_t q = 0; q < live; ++q)
@@ -626,13 +642,14 @@ inline __attribute__((always_inline)) void bwd_phase(const Block<T>& b, index_t 
     // every sum unchanged.
     const T* Xb = b.X + r0 * dp;
     // networks with many pairs (whole pairs, at even positions) by subset tables, the rest per row
+    // (twins share a span: both are table networks or neither, since they have the same width)
     index_t ja = 0;
     for (index_t k = 0; k < b.Kg; ++k) {
-        const index_t j0 = b.nb[k], j1 = b.nb[k + 1];
-        if (!table_network(j0, j1)) continue;
-        bwd_rows<T, NB>(b, Xb, nr, Ht, ja, j0, G);
-        bwd_tables<T>(b, Xb, nr, Ht, Ht + (Gp + k) * R, j0, j1, G);
-        ja = j1;
+        const NetLoc& nl = b.net[k];
+        if (!table_network(nl)) continue;
+        if (nl.span0 > ja) bwd_rows<T, NB>(b, Xb, nr, Ht, ja, nl.span0, G);
+        bwd_tables<T>(b, Xb, nr, Ht, Ht + (Gp + k) * R, nl, G);
+        ja = std::max(ja, nl.span1);
     }
     bwd_rows<T, NB>(b, Xb, nr, Ht, ja, Gp, G);
 }
@@ -786,14 +803,32 @@ void twolayer_train(const T* X, index_t n, index_t n_train, index_t d, T* W, con
 
     // Pack networks into groups whose weights + gradient take about 512 KiB (L2).
     const index_t cap = std::max<index_t>(kNT, (index_t(512) * 1024 / (2 * dp * index_t(sizeof(T)))) / kNT * kNT);
+    // Twins (NetLoc): consecutive networks of the same even width with the same initial
+    // weights and signs; they are interleaved pair by pair and kept in one group.
+    std::vector<char> twin(K, 0);  // twin[k]: k and k + 1 are twins
+    if (skip_inactive && n_steps > 0)
+        for (index_t k = 0; k + 1 < K; ++k) {
+            const index_t m = offsets[k + 1] - offsets[k];
+            if (m % 2 || offsets[k + 2] - offsets[k + 1] != m || (k > 0 && twin[k - 1])) continue;
+            const size_t bytes = static_cast<size_t>(m * d) * sizeof(T);
+            twin[k] = std::memcmp(W0 + offsets[k] * d, W0 + offsets[k + 1] * d, bytes) == 0 &&
+                      std::memcmp(a + offsets[k], a + offsets[k + 1], m * sizeof(T)) == 0;
+        }
+    // Every network starts at an even position (a pair never straddles two networks, so a
+    // network's sums do not depend on the batch it is in) and twins at a tile boundary.
     std::vector<Group> groups;
     index_t Mp = 0;
+    auto unit_end = [&](index_t k) { return twin[k] ? k + 2 : k + 1; };  // networks packed together
+    auto place = [&](index_t loc, index_t k) {  // local end after placing the unit starting at k
+        const index_t al = twin[k] ? kNT : 2;
+        return (loc + al - 1) / al * al + (offsets[unit_end(k)] - offsets[k]);
+    };
     for (index_t k = 0; k < K;) {
-        index_t k1 = k + 1;
-        index_t cnt = offsets[k1] - offsets[k];
-        while (k1 < K && cnt + (offsets[k1 + 1] - offsets[k1]) <= cap) {
-            cnt += offsets[k1 + 1] - offsets[k1];
-            ++k1;
+        index_t k1 = unit_end(k);
+        index_t cnt = place(0, k);
+        while (k1 < K && place(cnt, k1) <= cap) {
+            cnt = place(cnt, k1);
+            k1 = unit_end(k1);
         }
         const index_t Gp = (cnt + kNT - 1) / kNT * kNT;
         groups.push_back({k, k1, Mp, Gp});
@@ -819,31 +854,40 @@ void twolayer_train(const T* X, index_t n, index_t n_train, index_t d, T* W, con
     }
     std::vector<T> Wp(static_cast<size_t>(Mp * dp), T(0)), W0p(static_cast<size_t>(Mp * dp), T(0));
     std::vector<T> coef(Mp, T(0));
-    std::vector<index_t> nb_all;            // per group: local offsets
-    std::vector<index_t> nb_start(groups.size());
+    std::vector<NetLoc> netloc(K);          // per network, local to its group
+    std::vector<index_t> gend(groups.size());  // per group: local neurons in use
     std::vector<index_t> jglob(Mp, -1);     // padded neuron -> row of W
     std::vector<index_t> jnet(Mp, -1);      // padded neuron -> network
     for (size_t gi = 0; gi < groups.size(); ++gi) {
         const Group& g = groups[gi];
-        nb_start[gi] = static_cast<index_t>(nb_all.size());
         index_t loc = 0;
         for (index_t k = g.k0; k < g.k1; ++k) {
-            nb_all.push_back(loc);
             const index_t m = offsets[k + 1] - offsets[k];
+            const bool second = k > g.k0 && twin[k - 1];
+            if (!second) loc = (loc + (twin[k] ? kNT : 2) - 1) / (twin[k] ? kNT : 2) * (twin[k] ? kNT : 2);
+            if (twin[k])
+                netloc[k] = {loc, 4, m, loc, loc + 2 * m};
+            else if (second)
+                netloc[k] = {netloc[k - 1].pos0 + 2, 4, m, netloc[k - 1].span0, netloc[k - 1].span1};
+            else
+                netloc[k] = {loc, 2, m, loc, loc + m};
             const double s = 1.0 / std::sqrt(static_cast<double>(m));
-            // local order: the pairs (i, i + m/2) next to each other, an odd last neuron alone
-            for (index_t pos = 0; pos < m; ++pos, ++loc) {
+            // local order: the pairs (i, i + m/2) next to each other (at pos0 + stride i), an odd
+            // last neuron alone
+            const NetLoc& nl = netloc[k];
+            for (index_t u = 0; u < m; ++u) {
                 const index_t h2 = m / 2;
-                const index_t j = offsets[k] + (pos < 2 * h2 ? pos / 2 + (pos % 2) * h2 : m - 1);
-                const index_t jp = g.j0 + loc;
+                const index_t j = offsets[k] + (u < 2 * h2 ? u / 2 + (u % 2) * h2 : m - 1);
+                const index_t jp = g.j0 + (u < 2 * h2 ? nl.pos0 + nl.stride * (u / 2) + u % 2 : nl.pos0 + m - 1);
                 std::memcpy(&Wp[jp * dp], W + j * d, d * sizeof(T));
                 std::memcpy(&W0p[jp * dp], W0 + j * d, d * sizeof(T));
                 coef[jp] = static_cast<T>(static_cast<double>(a[j]) * s);
                 jglob[jp] = j;
                 jnet[jp] = k;
             }
+            loc = std::max(loc, nl.span1);
         }
-        nb_all.push_back(loc);
+        gend[gi] = loc;
     }
     std::vector<const T*> tgt_ptr(K);
     for (index_t k = 0; k < K; ++k) tgt_ptr[k] = targets + k * n;
@@ -931,7 +975,7 @@ void twolayer_train(const T* X, index_t n, index_t n_train, index_t d, T* W, con
             const Group& g = groups[gi];
             const index_t Kg = g.k1 - g.k0;
             const bool skip_g = skip && g.Gp >= kSkipMinGroup;
-            Block<T> b{Xp, dp, n, n_train, &Wp[g.j0 * dp], g.Gp, &coef[g.j0], Kg, &nb_all[nb_start[gi]],
+            Block<T> b{Xp, dp, n, n_train, &Wp[g.j0 * dp], g.Gp, &coef[g.j0], Kg, &netloc[g.k0], gend[gi],
                        loss_type + g.k0, &tgt_ptr[g.k0], y, inv_ntrain, do_update,
                        skip_g ? cert.data() + g.j0 / kNT * R : nullptr, n_tiles * R,
                        skip ? tthr.data() + g.j0 / kNT : nullptr, skip ? tpath.data() + g.j0 / kNT : nullptr,
@@ -957,10 +1001,10 @@ void twolayer_train(const T* X, index_t n, index_t n_train, index_t d, T* W, con
                 }
                 if (do_update) {
                     // table networks: row j + 1 of this thread's gradient holds G_{j+1} + G_j
-                    const index_t* nbl = &nb_all[nb_start[gi]];
                     for (index_t k = 0; k < Kg; ++k) {
-                        if (!table_network(nbl[k], nbl[k + 1])) continue;
-                        for (index_t j = nbl[k]; j < nbl[k + 1]; j += 2) {
+                        const NetLoc& nl = netloc[g.k0 + k];
+                        if (!table_network(nl)) continue;
+                        for (index_t j = nl.pos0; j < nl.pos0 + nl.stride * (nl.m / 2); j += nl.stride) {
                             const T* gj = G + j * dp;
                             T* gj1 = G + (j + 1) * dp;
                             for (index_t c = 0; c < dp; ++c) gj1[c] -= gj[c];
