@@ -329,3 +329,19 @@ def test_twins_and_batches_change_no_bit(dtype):
         np.testing.assert_array_equal(W[off[k]:off[k + 1]], Wk)
         np.testing.assert_array_equal(hist[k], hk[0])
         np.testing.assert_array_equal(fin[k], fk[0])
+
+
+@pytest.mark.skipif(not bk.HAS_CPP, reason="compiled core not built")
+def test_arms_of_one_seed_are_paired_and_results_keep_the_callers_order(data):
+    # train_many hands the kernel the arms of one seed next to each other (twins); the
+    # histories and weights come back in the caller's order, equal bit for bit to training
+    # each configuration alone.
+    X, y, p = data[:3]
+    cfgs = [{"m": m, "loss": loss, "lr": 1.0, "radius": 1.0 if loss == "soft" else None, "seed": s}
+            for loss in ("soft", "hard") for m in (36, 4) for s in (0, 1)]  # arm-outer, as scaling_study
+    batch = train_many([dict(c) for c in cfgs], X, y, p, n_steps=15, backend="cpp", n_threads=2)
+    for c, h in zip(cfgs, batch):
+        (alone,) = train_many([dict(c)], X, y, p, n_steps=15, backend="cpp", n_threads=2)
+        np.testing.assert_array_equal(h.model.W, alone.model.W)
+        np.testing.assert_array_equal(h.loss, alone.loss)
+        np.testing.assert_array_equal(h.error, alone.error)
