@@ -77,7 +77,7 @@ struct Block {
     // certified-inactive skipping (null cert: off); see certify_rows
     std::uint16_t* cert;      // this group's first tile in block 0; (block, tile) at cert + blk * cstride + tile * kR
     index_t cstride;          // n_tiles * kR
-    const double* thr;        // per tile of the group: skip a row if its certificate <= thr
+    const std::uint16_t* key; // per tile of the group: skip a row if its certificate (as uint16) >= key
     const double* path;       // per tile: P_T, the path length of the tile's weights so far
     const double* inv_xn;     // n: 1 / ||x_i|| (NaN for a zero row)
 };
@@ -169,12 +169,6 @@ inline __attribute__((always_inline)) void fwd_tile(const T* Xb, const std::int3
 // Certificates of inactivity, stored per (row, neuron tile) as the top 16 bits of a float
 // (bfloat16) rounded toward +inf; +inf (0x7F80) means "none".
 constexpr std::uint16_t kNoCert = 0x7F80;
-inline double cert_value(std::uint16_t c) {
-    const std::uint32_t u = static_cast<std::uint32_t>(c) << 16;
-    float f;
-    std::memcpy(&f, &u, 4);
-    return f;
-}
 // S (double, < 0 and finite) as a bfloat16 >= S, without branches: to float (nearest, so at
 // most half a float ulp below S), one float ulp toward 0 (the bits of a negative float minus 1),
 // then the low 16 bits dropped (toward 0, i.e. up, for a negative number). -0.0 minus one ulp
@@ -185,6 +179,20 @@ inline std::uint16_t cert_encode(double S) {
     std::memcpy(&u, &f, 4);
     const std::uint16_t h = static_cast<std::uint16_t>((u - 1u) >> 16);
     return (S < 0.0 && S > -std::numeric_limits<double>::max()) ? h : kNoCert;
+}
+
+// The smallest certificate, as uint16, whose value is <= th (th <= 0 or NaN). Certificates
+// are negative finite bfloat16 (sign bit set, at most 0xFF7F) or kNoCert / NaN (sign clear); a
+// negative bfloat16 is <= th iff its magnitude bits are >= those of |th| rounded up to a
+// bfloat16, so the forward's test is one unsigned compare. 0xFFFF: nothing is skipped.
+inline std::uint16_t cert_key(double th) {
+    if (!(th <= 0.0)) return 0xFFFF;
+    float fa = static_cast<float>(-th);
+    if (static_cast<double>(fa) < -th) fa = std::nextafter(fa, std::numeric_limits<float>::infinity());
+    std::uint32_t u;
+    std::memcpy(&u, &fa, 4);
+    const std::uint32_t mag = (u >> 16) + ((u & 0xFFFFu) != 0);
+    return mag >= 0x7F80u ? std::uint16_t(0xFFFF) : static_cast<std::uint16_t>(0x8000u | mag);
 }
 
 // Certified-inactive skipping. After a row's pre-activations on a tile are computed (at step
@@ -351,11 +359,11 @@ inline __attribute__((always_inline)) void fwd_phase(const Block<T>& b, index_t 
         std::uint16_t* cj = b.cert ? b.cert + blk * b.cstride + j / kNT * R : nullptr;
         index_t nn = nrow;
         if (cj) {  // the rows without a certificate of inactivity (branch-free compaction)
-            const double thr = b.thr[j / kNT];
+            const std::uint16_t key = b.key[j / kNT];
             nn = 0;
             for (index_t rr = 0; rr < nrow; ++rr) {
                 rows[nn] = static_cast<std::int32_t>(rr);
-                nn += !(cert_value(cj[rr]) <= thr);
+                nn += cj[rr] < key;
             }
             if (nn < nrow) {
                 for (int q = 0; q < kNT; ++q) std::fill(hj + q * R, hj + q * R + nrow, T(0));
@@ -930,11 +938,13 @@ void twolayer_train(const T* X, index_t n, index_t n_train, index_t d, T* W, con
     const bool skip = skip_inactive && any_big && n_steps > 0 && static_cast<double>(dp) * unit < 0.01 &&
                       2.0 * static_cast<double>(n_blocks) * static_cast<double>(n_tiles * R) <= kCertMaxBytes;
     std::vector<std::uint16_t> cert;
-    std::vector<double> tpath, tthr, tmaxn, inv_xn, dstep, wnrm;
+    std::vector<double> tpath, tmaxn, inv_xn, dstep, wnrm;
+    std::vector<std::uint16_t> tkey;
     std::vector<T> wold;
     std::vector<index_t> nskip(static_cast<size_t>(nt) * 8, 0);  // per thread, a cache line apart
     // thr_T = -(P_T + margin_T), margin_T = 2 gamma max_s ||w_q(s)|| plus slack for the double
-    // arithmetic of the certificates (NaN, so no skipping, once anything is not finite)
+    // arithmetic of the certificates, kept as the key of cert_key (no skipping once anything is
+    // not finite)
     auto refresh_tiles = [&](index_t t0, index_t t1) {
         for (index_t tl = t0; tl < t1; ++tl) {
             double step = 0.0, mx = tmaxn[tl];
@@ -946,13 +956,13 @@ void twolayer_train(const T* X, index_t n, index_t n_train, index_t d, T* W, con
             tpath[tl] += step * (1.0 + 1e-9);
             const double margin = (2.0 * gamma + 1e-12) * mx + 1e-12 * tpath[tl];
             const double th = -(tpath[tl] + margin);
-            tthr[tl] = std::isfinite(th) ? th : nan;
+            tkey[tl] = cert_key(std::isfinite(th) ? th : nan);
         }
     };
     if (skip) {
         cert.assign(static_cast<size_t>(n_blocks * n_tiles * R), kNoCert);
         tpath.assign(n_tiles, 0.0);
-        tthr.assign(n_tiles, nan);
+        tkey.assign(n_tiles, 0xFFFF);
         tmaxn.assign(n_tiles, 0.0);
         dstep.assign(Mp, 0.0);
         wnrm.assign(Mp, 0.0);
@@ -978,7 +988,7 @@ void twolayer_train(const T* X, index_t n, index_t n_train, index_t d, T* W, con
             Block<T> b{Xp, dp, n, n_train, &Wp[g.j0 * dp], g.Gp, &coef[g.j0], Kg, &netloc[g.k0], gend[gi],
                        loss_type + g.k0, &tgt_ptr[g.k0], y, inv_ntrain, do_update,
                        skip_g ? cert.data() + g.j0 / kNT * R : nullptr, n_tiles * R,
-                       skip ? tthr.data() + g.j0 / kNT : nullptr, skip ? tpath.data() + g.j0 / kNT : nullptr,
+                       skip ? tkey.data() + g.j0 / kNT : nullptr, skip ? tpath.data() + g.j0 / kNT : nullptr,
                        skip ? inv_xn.data() : nullptr};
             ExceptionCatcher catcher;
             int used = 1;  // threads the runtime actually gave (only their buffers are summed)
