@@ -3,7 +3,13 @@
 :func:`train_many` is the engine: any number of networks (widths, seeds, loss
 types, step sizes, radii) trained together on the same X. On the ``cpp``
 backend each block of rows of X is read once per step for every network of a
-group while it sits in cache. :func:`train` is one network through the same path.
+group while it sits in cache, and the forward skips the rows it can prove
+inactive on a tile of 4 neurons (every pre-activation <= 0, from the tile's
+movement since the row was last computed and the float error bound), so the
+results are exactly those of computing every row. Networks of one width that
+share a seed's initial weights (the soft and hard arms of a sweep) are trained
+side by side, which about doubles the rows skipped. :func:`train` is one
+network through the same path.
 """
 from __future__ import annotations
 
