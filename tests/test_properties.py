@@ -472,6 +472,41 @@ def test_train_any_X(spec, loss, backend, radius, n_steps, lr):
         assert np.all(model.distance_from_init() <= radius / np.sqrt(model.m) * (1 + 1e-5) + 1e-6)
 
 
+@given(st.integers(0, 2**31 - 1), st.sampled_from([np.float32, np.float64]),
+       st.lists(st.sampled_from([2, 3, 4, 6, 8, 16, 30, 48]), min_size=1, max_size=6),
+       st.integers(1, 150), st.integers(1, 40), st.floats(-3, 6), st.sampled_from([-1.0, 0.5, 4.0]),
+       st.sampled_from([1.0, 1e-3, 1e3]), st.integers(1, 2))
+@examples(30)
+def test_core_skipping_changes_no_bit(seed, dtype, widths, n, d, log_lr, radius, scale, threads):
+    # The compiled step's certified-inactive skipping and its twin layout against computing every
+    # row, on arbitrary small batches (twins: each width drawn twice with one seed, soft and
+    # hard), step sizes from 1e-3 to 1e6, free or projected weights, rows of any scale.
+    from kdcore import _core
+    from kdcore.distill import TwoLayerReLU
+
+    rng = np.random.default_rng(seed)
+    widths = [m for w in widths for m in (w, w)]
+    nets = [TwoLayerReLU(m, d, init="symmetric" if m % 2 == 0 else "random", random_state=seed + i // 2,
+                         dtype=dtype) for i, m in enumerate(widths)]
+    X = (rng.standard_normal((n, d)) * scale).astype(dtype)
+    y = np.where(rng.random(n) < 0.5, -1.0, 1.0).astype(dtype)
+    p = rng.uniform(0.05, 0.95, n).astype(dtype)
+    K = len(nets)
+    losses = np.array([i % 2 for i in range(K)], dtype=np.int32)
+    T = np.vstack([p if lo == 0 else y for lo in losses])
+    off = np.concatenate([[0], np.cumsum(widths)]).astype(np.int64)
+    W0 = np.ascontiguousarray(np.vstack([q.W0 for q in nets]))
+    a = np.concatenate([q.a for q in nets]).astype(dtype)
+    n_train = max(1, n - n // 4)
+    out = []
+    for skip in (True, False):
+        W = W0.copy()
+        out.append((W,) + _core.twolayer_train(X, n_train, W, W0, a, off, losses, T, y, np.full(K, 10.0 ** log_lr),
+                                               np.full(K, radius), 12, threads, skip_inactive=skip))
+    for u, v in zip(out[0], out[1]):
+        np.testing.assert_array_equal(u, v)
+
+
 @given(st.integers(0, 4), st.sampled_from(["m0", "m_odd", "lr_neg", "lr_nan", "radius0", "radius_nan", "loss",
                                            "key", "empty", "not_list", "soft_no_p", "p_out", "steps_neg", "dtype",
                                            "threads"]))
