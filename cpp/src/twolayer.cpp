@@ -116,53 +116,33 @@ inline __attribute__((always_inline)) void hsum4(const typename VT<T>::V* v, T* 
 // null): RT rows of the next row block to prefetch into L2, one 64-byte line per row every 64
 // bytes of k, so that the next block streams in from DRAM while this one is computed (the first
 // neuron tile of a block passes pf).
-template <class T, int RT, int NQ = kNT>
+template <class T, int RT>
 inline __attribute__((always_inline)) void fwd_tile(const T* Xb, const std::int32_t* rows, index_t dp, const T* w,
                                                     T* Ht, index_t R, const T* pf = nullptr) {
     using V = typename VT<T>::V;
     constexpr int L = VT<T>::L;
-    static_assert(NQ == 2 || NQ == 4, "tiles of 2 or 4 neurons");
-    V acc[RT][NQ];
+    V acc[RT][kNT];
     const T* xr[RT];
     for (int r = 0; r < RT; ++r) {
         xr[r] = Xb + rows[r] * dp;
-        for (int q = 0; q < NQ; ++q) acc[r][q] = V{};
+        for (int q = 0; q < kNT; ++q) acc[r][q] = V{};
     }
     for (index_t k = 0; k < dp; k += L) {
 #if defined(__GNUC__) || defined(__clang__)
         if (pf && (k * static_cast<index_t>(sizeof(T))) % 64 == 0)
             for (int r = 0; r < RT; ++r) __builtin_prefetch(pf + r * dp + k, 0, 2);
 #endif
-        V wv[NQ];
-        for (int q = 0; q < NQ; ++q) wv[q] = vload<V>(w + q * dp + k);
+        V wv[kNT];
+        for (int q = 0; q < kNT; ++q) wv[q] = vload<V>(w + q * dp + k);
         for (int r = 0; r < RT; ++r) {
             const V x = vload<V>(xr[r] + k);
-            for (int q = 0; q < NQ; ++q) acc[r][q] += x * wv[q];
+            for (int q = 0; q < kNT; ++q) acc[r][q] += x * wv[q];
         }
     }
-    if constexpr (NQ == 4) {
-        for (int r = 0; r < RT; ++r) {
-            T out[4];
-            hsum4<T>(acc[r], out);
-            for (int q = 0; q < 4; ++q) Ht[q * R + rows[r]] = out[q];
-        }
-    } else {
-        for (int r = 0; r + 1 < RT; r += 2) {  // two rows' two neurons per reduction
-            const V v4[4] = {acc[r][0], acc[r][1], acc[r + 1][0], acc[r + 1][1]};
-            T out[4];
-            hsum4<T>(v4, out);
-            Ht[rows[r]] = out[0];
-            Ht[R + rows[r]] = out[1];
-            Ht[rows[r + 1]] = out[2];
-            Ht[R + rows[r + 1]] = out[3];
-        }
-        if constexpr (RT % 2) {
-            const V v4[4] = {acc[RT - 1][0], acc[RT - 1][1], V{}, V{}};
-            T out[4];
-            hsum4<T>(v4, out);
-            Ht[rows[RT - 1]] = out[0];
-            Ht[R + rows[RT - 1]] = out[1];
-        }
+    for (int r = 0; r < RT; ++r) {
+        T out[kNT];
+        hsum4<T>(acc[r], out);
+        for (int q = 0; q < kNT; ++q) Ht[q * R + rows[r]] = out[q];
     }
 }
 
