@@ -376,19 +376,11 @@ def _twin_order(models):
 
 
 def _train_cpp(X, n_train, models, losses, T, y, lrs, radii, n_steps, n_threads):
-    order = _twin_order(models)
-    if not np.array_equal(order, np.arange(len(models))):
-        hist, final = _train_cpp_ordered(X, n_train, [models[k] for k in order], losses[order], T[order], y,
-                                         lrs[order], radii[order], n_steps, n_threads)
-        inv = np.empty_like(order)
-        inv[order] = np.arange(len(order))
-        return hist[inv], final[inv]
-    return _train_cpp_ordered(X, n_train, models, losses, T, y, lrs, radii, n_steps, n_threads)
-
-
-def _train_cpp_ordered(X, n_train, models, losses, T, y, lrs, radii, n_steps, n_threads):
     from .. import _core
 
+    order = _twin_order(models)
+    inv = np.argsort(order)
+    models, losses, T, lrs, radii = [models[k] for k in order], losses[order], T[order], lrs[order], radii[order]
     dt = X.dtype
     offsets = np.zeros(len(models) + 1, dtype=np.int64)
     offsets[1:] = np.cumsum([mdl.m for mdl in models])
@@ -402,4 +394,4 @@ def _train_cpp_ordered(X, n_train, models, losses, T, y, lrs, radii, n_steps, n_
     )
     for k, mdl in enumerate(models):
         mdl.W = np.ascontiguousarray(W[offsets[k]:offsets[k + 1]])
-    return hist, final
+    return hist[inv], final[inv]
