@@ -807,9 +807,12 @@ void twolayer_train(const T* X, index_t n, index_t n_train, index_t d, T* W, con
     std::vector<Group> groups;
     index_t Mp = 0;
     auto unit_end = [&](index_t k) { return twin[k] ? k + 2 : k + 1; };  // networks packed together
-    auto place = [&](index_t loc, index_t k) {  // local end after placing the unit starting at k
+    auto unit_start = [&](index_t loc, index_t k) {  // where the unit starting at network k goes
         const index_t al = twin[k] ? kNT : 2;
-        return (loc + al - 1) / al * al + (offsets[unit_end(k)] - offsets[k]);
+        return (loc + al - 1) / al * al;
+    };
+    auto place = [&](index_t loc, index_t k) {  // local end after placing the unit starting at k
+        return unit_start(loc, k) + (offsets[unit_end(k)] - offsets[k]);
     };
     for (index_t k = 0; k < K;) {
         index_t k1 = unit_end(k);
@@ -852,7 +855,7 @@ void twolayer_train(const T* X, index_t n, index_t n_train, index_t d, T* W, con
         for (index_t k = g.k0; k < g.k1; ++k) {
             const index_t m = offsets[k + 1] - offsets[k];
             const bool second = k > g.k0 && twin[k - 1];
-            if (!second) loc = (loc + (twin[k] ? kNT : 2) - 1) / (twin[k] ? kNT : 2) * (twin[k] ? kNT : 2);
+            if (!second) loc = unit_start(loc, k);
             if (twin[k])
                 netloc[k] = {loc, 4, m, loc, loc + 2 * m};
             else if (second)
