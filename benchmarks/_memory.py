@@ -6,6 +6,7 @@ block reusing them still shows in RSS, then resets the peak (VmHWM) through
 resting set is the block's extra peak memory. Where /proc does not allow it (not
 Linux), every reading is None.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -27,7 +28,7 @@ def status_kb(key: str) -> int | None:
 class PeakRSS:
     """``with PeakRSS() as m: ...`` sets ``m.before_mb``, ``m.peak_mb`` and ``m.extra_mb``."""
 
-    def __enter__(self) -> "PeakRSS":
+    def __enter__(self) -> PeakRSS:
         self.before_mb = self.peak_mb = self.extra_mb = None
         gc.collect()
         try:

@@ -1,5 +1,6 @@
 """Collect medians of one benchmark run so a goal (a speed ratio) can be checked
 at the end of the same run, where both sides were measured under the same load."""
+
 from __future__ import annotations
 
 import pytest

@@ -22,6 +22,7 @@ Peak memory, two ways (both in ``extra_info``):
     PYTHONPATH=python python -m pytest benchmarks/bench_crowd.py --benchmark-enable \
         --benchmark-group-by=group -q -s
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -56,8 +57,7 @@ class PeakMemory(PeakRSS):
 
 @pytest.fixture(scope="module")
 def data():
-    r, truth = simulate.dawid_skene(100_000, 1_000, 2, answers_per_task=10, skill_range=(0.55, 0.9),
-                                    random_state=0)
+    r, truth = simulate.dawid_skene(100_000, 1_000, 2, answers_per_task=10, skill_range=(0.55, 0.9), random_state=0)
     assert r.n_responses == 1_000_000
     return r, truth, r.to_dataframe()
 
@@ -77,8 +77,14 @@ def _record(benchmark, method, backend, mem, traced_mb, machine_info):
     rss_mb, cpu = mem.mb, mem.cpu / max(rounds, 1)
     RESULTS[(method, backend)] = {"time": t, "peak_mb": traced_mb, "rss_mb": rss_mb, "cpu": cpu}
     benchmark.extra_info.update(machine_info)
-    benchmark.extra_info.update({"peak_traced_mb": traced_mb, "peak_rss_mb": rss_mb, "cpu_s_per_fit": cpu,
-                                 "n_threads": THREADS if backend == "cpp" else 1})
+    benchmark.extra_info.update(
+        {
+            "peak_traced_mb": traced_mb,
+            "peak_rss_mb": rss_mb,
+            "cpu_s_per_fit": cpu,
+            "n_threads": THREADS if backend == "cpp" else 1,
+        }
+    )
 
 
 @pytest.mark.parametrize("backend", ["cpp", "cpp-1thread", "numpy", "crowdkit"])
@@ -152,17 +158,21 @@ def test_goals(data):
     if any(k not in RESULTS or RESULTS[k]["time"] is None for k in need):
         pytest.skip("run with --benchmark-enable (timings are needed)")
     ds, ds_np = RESULTS[("DawidSkene", "cpp")], RESULTS[("DawidSkene", "numpy")]
-    lines = [f"DawidSkene cpp {ds['time']:.3f} s (traced peak {ds['peak_mb']:.1f} MB, RSS +{ds['rss_mb']} MB), "
-             f"numpy {ds_np['time']:.2f} s "
-             f"(traced peak {ds_np['peak_mb']:.1f} MB) -> {ds_np['time'] / ds['time']:.1f}x"]
+    lines = [
+        f"DawidSkene cpp {ds['time']:.3f} s (traced peak {ds['peak_mb']:.1f} MB, RSS +{ds['rss_mb']} MB), "
+        f"numpy {ds_np['time']:.2f} s "
+        f"(traced peak {ds_np['peak_mb']:.1f} MB) -> {ds_np['time'] / ds['time']:.1f}x"
+    ]
     failures = []
     if ds_np["time"] / ds["time"] < 10:
         failures.append("DawidSkene < 10x faster than the numpy twin")
     ck = RESULTS.get(("DawidSkene", "crowdkit"))
     if ck and ck["time"]:
         ratio = ck["time"] / ds["time"]
-        lines.append(f"crowd-kit DawidSkene {ck['time']:.1f} s (traced peak {ck['peak_mb']:.1f} MB, "
-                     f"RSS +{ck['rss_mb']} MB) -> {ratio:.1f}x faster, memory {ck['peak_mb'] / ds['peak_mb']:.1f}x less")
+        lines.append(
+            f"crowd-kit DawidSkene {ck['time']:.1f} s (traced peak {ck['peak_mb']:.1f} MB, "
+            f"RSS +{ck['rss_mb']} MB) -> {ratio:.1f}x faster, memory {ck['peak_mb'] / ds['peak_mb']:.1f}x less"
+        )
         if ratio < 100:
             failures.append(f"DawidSkene {ratio:.0f}x faster than crowd-kit (goal 100x)")
         if ds["peak_mb"] > ck["peak_mb"] / 3:
@@ -176,7 +186,9 @@ def test_goals(data):
         lines.append(f"MajorityVote cpp {mv['time'] * 1e3:.1f} ms, crowd-kit {ckmv['time']:.2f} s -> {ratio:.0f}x")
         if ratio < 50:
             failures.append(f"MajorityVote {ratio:.0f}x faster than crowd-kit (goal 50x)")
-    lines.append("CPU seconds per fit: " + ", ".join(
-        f"{m} {b} {v['cpu']:.3g}" for (m, b), v in RESULTS.items() if v.get("cpu") is not None))
+    lines.append(
+        "CPU seconds per fit: "
+        + ", ".join(f"{m} {b} {v['cpu']:.3g}" for (m, b), v in RESULTS.items() if v.get("cpu") is not None)
+    )
     print("\n" + "\n".join(lines))
     assert not failures, "; ".join(failures)

@@ -20,6 +20,7 @@ GLAD >= 50x and KOS, MACE >= 20x faster than crowd-kit. Run:
     PYTHONPATH=python python -m pytest benchmarks/bench_crowd_more.py --benchmark-enable \
         --benchmark-group-by=group -q
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -40,10 +41,13 @@ from kdcore.crowd._triangular import TriangularEstimation
 THREADS = 2
 SCALE = float(os.environ.get("KDCORE_BENCH_SCALE", "1"))  # < 1 for a quick smoke run of this file
 HAS_CK = importlib.util.find_spec("crowdkit") is not None
-BACKENDS = [pytest.param("cpp", marks=pytest.mark.skipif(not HAS_CPP, reason="compiled core not built")),
-            "numpy",
-            pytest.param("crowdkit", marks=pytest.mark.skipif(not HAS_CK, reason="crowd-kit not installed "
-                                                                                 "(pip install 'kdcore[bench]')"))]
+BACKENDS = [
+    pytest.param("cpp", marks=pytest.mark.skipif(not HAS_CPP, reason="compiled core not built")),
+    "numpy",
+    pytest.param(
+        "crowdkit", marks=pytest.mark.skipif(not HAS_CK, reason="crowd-kit not installed (pip install 'kdcore[bench]')")
+    ),
+]
 # (seconds per iteration per response) by (method, backend), for test_goals
 PER_ITER: dict[tuple[str, str], float] = {}
 
@@ -109,8 +113,11 @@ def test_glad(benchmark, backend, big, small_df, machine_info):
         truth = None
     else:
         (r, truth), n = big, big[0].n_responses
-        est = _run(benchmark, lambda: GLAD(n_iter=n_iter, backend=backend, n_threads=THREADS).fit(r),
-                   3 if backend == "cpp" else 1)
+        est = _run(
+            benchmark,
+            lambda: GLAD(n_iter=n_iter, backend=backend, n_threads=THREADS).fit(r),
+            3 if backend == "cpp" else 1,
+        )
         iters = est.n_iter_
     benchmark.group = "GLAD 1M responses (crowd-kit at 100k)"
     per = _mean_time() / iters / n
@@ -129,13 +136,17 @@ def test_kos(benchmark, backend, big, big_df, machine_info):
 
         est = _run(benchmark, lambda: CKKOS(n_iter=n_iter).fit(big_df), 1)
     else:
-        est = _run(benchmark, lambda: KOS(n_iter=n_iter, backend=backend, n_threads=THREADS).fit(r),
-                   3 if backend == "cpp" else 1)
+        est = _run(
+            benchmark,
+            lambda: KOS(n_iter=n_iter, backend=backend, n_threads=THREADS).fit(r),
+            3 if backend == "cpp" else 1,
+        )
     benchmark.group = "KOS 1M responses"
     per = _mean_time() / n_iter / r.n_responses
     PER_ITER[("KOS", backend)] = per
-    benchmark.extra_info.update(machine_info, responses=r.n_responses, iterations=n_iter,
-                                per_iter_per_response_ns=per * 1e9)
+    benchmark.extra_info.update(
+        machine_info, responses=r.n_responses, iterations=n_iter, per_iter_per_response_ns=per * 1e9
+    )
     assert _accuracy(est.labels_.astype(np.int64), truth) > 0.95
 
 
@@ -149,8 +160,11 @@ def test_mace(benchmark, backend, big, small_df, machine_info):
         est = _run(benchmark, lambda: CKMACE(n_restarts=1, n_iter=n_iter, random_state=0).fit(data), 1)
     else:
         (r, truth), n = big, big[0].n_responses
-        est = _run(benchmark, lambda: MACE(n_restarts=1, n_iter=n_iter, backend=backend, n_threads=THREADS).fit(r),
-                   3 if backend == "cpp" else 1)
+        est = _run(
+            benchmark,
+            lambda: MACE(n_restarts=1, n_iter=n_iter, backend=backend, n_threads=THREADS).fit(r),
+            3 if backend == "cpp" else 1,
+        )
     benchmark.group = "MACE 1M responses (crowd-kit at 100k)"
     per = _mean_time() / n_iter / n
     PER_ITER[("MACE", backend)] = per

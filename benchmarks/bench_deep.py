@@ -5,10 +5,8 @@ machine) and on CUDA with mixed precision when a GPU is present (skipped
 with the reason otherwise). Data: the paper's 80 % training split (9,600
 images, noise variance 0.1), hard labels, batch 128, Adam + L2.
 """
-from __future__ import annotations
 
-import os
-import time
+from __future__ import annotations
 
 import pytest
 
@@ -42,8 +40,14 @@ def test_student_epoch(benchmark, machine_info, device, width):
     threads = deep._default_threads()
     benchmark.group = f"student epoch cifar cat/dog n={X.shape[0]}"
     benchmark.extra_info.update(machine_info)
-    benchmark.extra_info.update(device=str(dev), torch=torch.__version__, torch_threads=threads, amp=amp,
-                                width=width, cuda_device=torch.cuda.get_device_name(0) if amp else None)
+    benchmark.extra_info.update(
+        device=str(dev),
+        torch=torch.__version__,
+        torch_threads=threads,
+        amp=amp,
+        width=width,
+        cuda_device=torch.cuda.get_device_name(0) if amp else None,
+    )
 
     def one_epoch():
         torch.manual_seed(0)

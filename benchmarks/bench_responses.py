@@ -4,6 +4,7 @@ Goals (issue 2): int ids at least 5x faster than pandas factorize + sort; peak
 memory no more than 3x the input arrays.
 Run: pytest benchmarks/bench_responses.py --benchmark-enable --benchmark-group-by=group
 """
+
 from __future__ import annotations
 
 import json

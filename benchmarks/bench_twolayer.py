@@ -20,6 +20,7 @@ backend, about 13 minutes here).
     PYTHONPATH=python python -m pytest benchmarks/bench_twolayer.py --benchmark-enable \
         --benchmark-group-by=group -q -s
 """
+
 from __future__ import annotations
 
 import os
@@ -69,11 +70,13 @@ def _runner(backend, X, nets, losses, T, y, n_steps, n_threads):
     lrs = np.full(K, 0.5)
     radii = np.full(K, 1.0)
     if backend == "numpy":
+
         def run():
             out = []
             for k, net in enumerate(nets):
-                W, hist, fin = ref.train(X, net.W, net.W0, net.a, T[k], y, "soft" if losses[k] == 0 else "hard",
-                                         0.5, n_steps, 1.0)
+                W, hist, fin = ref.train(
+                    X, net.W, net.W0, net.a, T[k], y, "soft" if losses[k] == 0 else "hard", 0.5, n_steps, 1.0
+                )
                 out.append(W)
             return out
     elif backend == "cpp":
@@ -88,7 +91,7 @@ def _runner(backend, X, nets, losses, T, y, n_steps, n_threads):
         def run():
             W = W0.copy()
             _core.twolayer_train(X, X.shape[0], W, W0, a, offsets, losses, T32, y, lrs, radii, n_steps, n_threads)
-            return [W[offsets[k]:offsets[k + 1]] for k in range(K)]
+            return [W[offsets[k] : offsets[k + 1]] for k in range(K)]
     else:
         from kdcore.distill import _torch
 
@@ -96,10 +99,12 @@ def _runner(backend, X, nets, losses, T, y, n_steps, n_threads):
             out = []
             for k, net in enumerate(nets):  # looping the torch backend over the configurations
                 m = net.copy()
-                _torch.train_batch(X, X.shape[0], [m], losses[k:k + 1], T[k:k + 1], y, lrs[:1], radii[:1],
-                                   n_steps, n_threads)
+                _torch.train_batch(
+                    X, X.shape[0], [m], losses[k : k + 1], T[k : k + 1], y, lrs[:1], radii[:1], n_steps, n_threads
+                )
                 out.append(m.W)
             return out
+
     return run
 
 
@@ -148,8 +153,9 @@ def test_sweep(benchmark, machine_info, data, backend, steps):
     assert all(np.isfinite(W).all() for W in Ws)
     if steps <= 5:
         for k in (0, len(nets) - 1):  # spot check against the twin
-            W_ref, *_ = ref.train(X, nets[k].W, nets[k].W0, nets[k].a, T[k], y,
-                                  "soft" if losses[k] == 0 else "hard", 0.5, steps, 1.0)
+            W_ref, *_ = ref.train(
+                X, nets[k].W, nets[k].W0, nets[k].a, T[k], y, "soft" if losses[k] == 0 else "hard", 0.5, steps, 1.0
+            )
             np.testing.assert_allclose(Ws[k], W_ref, rtol=1e-4, atol=1e-4)
 
 
@@ -176,8 +182,10 @@ def test_zz_goals():
         if t["cpp"] and t["numpy"]:
             r = t["numpy"] / t["cpp"]
             goal = 2.0 if m <= 64 else 0.9
-            lines.append(f"step m={m:5d}: numpy {t['numpy']*1e3:8.1f} ms  cpp {t['cpp']*1e3:8.1f} ms  torch "
-                         f"{(t['torch'] or float('nan'))*1e3:8.1f} ms  cpp speedup vs numpy {r:5.2f}x (goal {goal}x)")
+            lines.append(
+                f"step m={m:5d}: numpy {t['numpy'] * 1e3:8.1f} ms  cpp {t['cpp'] * 1e3:8.1f} ms  torch "
+                f"{(t['torch'] or float('nan')) * 1e3:8.1f} ms  cpp speedup vs numpy {r:5.2f}x (goal {goal}x)"
+            )
             if r < goal:
                 failures.append(f"m={m}: {r:.2f}x < {goal}x")
     est = {b: sweep_estimate(TIMES, b) for b in ("numpy", "cpp", "torch")}
@@ -186,13 +194,17 @@ def test_zz_goals():
             if est[b][2]:
                 r = est[b][2] / est["cpp"][2]
                 if est[b][0] is not None:
-                    lines.append(f"sweep: {b} {est[b][0]:.3f} s/step + {est[b][1]:.2f} s fixed, cpp "
-                                 f"{est['cpp'][0]:.3f} s/step + {est['cpp'][1]:.2f} s fixed; "
-                                 f"{SWEEP_PROTOCOL} steps: {b} {est[b][2]:.0f} s, cpp {est['cpp'][2]:.0f} s, "
-                                 f"speedup {r:.2f}x (goal 3x)")
+                    lines.append(
+                        f"sweep: {b} {est[b][0]:.3f} s/step + {est[b][1]:.2f} s fixed, cpp "
+                        f"{est['cpp'][0]:.3f} s/step + {est['cpp'][1]:.2f} s fixed; "
+                        f"{SWEEP_PROTOCOL} steps: {b} {est[b][2]:.0f} s, cpp {est['cpp'][2]:.0f} s, "
+                        f"speedup {r:.2f}x (goal 3x)"
+                    )
                 else:
-                    lines.append(f"sweep, {SWEEP_STEPS[0]} steps timed: {b} {est[b][2]:.0f} s, cpp "
-                                 f"{est['cpp'][2]:.0f} s, speedup {r:.2f}x (goal 3x)")
+                    lines.append(
+                        f"sweep, {SWEEP_STEPS[0]} steps timed: {b} {est[b][2]:.0f} s, cpp "
+                        f"{est['cpp'][2]:.0f} s, speedup {r:.2f}x (goal 3x)"
+                    )
                 if r < 3.0:
                     failures.append(f"sweep vs {b}: {r:.2f}x < 3x")
     print("\n" + "\n".join(lines))

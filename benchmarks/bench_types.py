@@ -9,6 +9,7 @@
 
 Run: PYTHONPATH=python python -m pytest benchmarks/bench_types.py --benchmark-enable --benchmark-group-by=group -q -s
 """
+
 from __future__ import annotations
 
 import json
@@ -36,8 +37,9 @@ def dense_two_type():
     return r, types.to_numpy()
 
 
-@pytest.mark.parametrize("backend", [pytest.param("cpp", marks=pytest.mark.skipif(not HAS_CPP, reason="no core")),
-                                     "scipy"])
+@pytest.mark.parametrize(
+    "backend", [pytest.param("cpp", marks=pytest.mark.skipif(not HAS_CPP, reason="no core")), "scipy"]
+)
 def test_spectral_typing(benchmark, dense_two_type, backend, machine_info):
     r, types = dense_two_type
     benchmark.group = f"spectral typing n={N_WORKERS} d={N_TASKS}"
@@ -57,8 +59,15 @@ def test_spectral_typing(benchmark, dense_two_type, backend, machine_info):
     _RESULTS[backend] = benchmark.stats.stats.mean
     _RESULTS[backend + "_cpu"] = cpu["s"]
     benchmark.extra_info.update(machine_info)
-    benchmark.extra_info.update({"cpu_seconds": cpu["s"], "load_average": os.getloadavg()[0], "typing_accuracy": acc, "n_matvec": tc.spectral_info_["n_matvec"],
-                                 "operator": tc.spectral_info_["operator"]})
+    benchmark.extra_info.update(
+        {
+            "cpu_seconds": cpu["s"],
+            "load_average": os.getloadavg()[0],
+            "typing_accuracy": acc,
+            "n_matvec": tc.spectral_info_["n_matvec"],
+            "operator": tc.spectral_info_["operator"],
+        }
+    )
 
 
 _MEM_SCRIPT = textwrap.dedent("""
@@ -79,14 +88,17 @@ _MEM_SCRIPT = textwrap.dedent("""
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="peak memory read from /proc (Linux)")
 def test_spectral_typing_peak_memory(machine_info):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))  # the child imports benchmarks/_memory.py
-    out = subprocess.run([sys.executable, "-c", _MEM_SCRIPT % (N_TASKS, N_WORKERS)], capture_output=True, text=True,
-                         env=env, timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-c", _MEM_SCRIPT % (N_TASKS, N_WORKERS)], capture_output=True, text=True, env=env, timeout=600
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     res = json.loads(out.stdout.strip().splitlines()[-1])
     res["typing_mb"] = res["peak_mb"] - res["data_mb"]
     _RESULTS["memory"] = res
-    print(f"\npeak memory: data {res['data_mb']:.0f} MB, peak during typing {res['peak_mb']:.0f} MB "
-          f"(typing adds {res['typing_mb']:.0f} MB)")
+    print(
+        f"\npeak memory: data {res['data_mb']:.0f} MB, peak during typing {res['peak_mb']:.0f} MB "
+        f"(typing adds {res['typing_mb']:.0f} MB)"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -129,8 +141,7 @@ def test_degraded_em_iteration(benchmark, em_data, machine_info):
     def ten_iterations():
         return _degraded_em(r, conf, prior, n_iter=n_iter, tol=0.0)
 
-    post, log_conf, log_prior, lam, hist = benchmark.pedantic(ten_iterations, rounds=3, iterations=1,
-                                                             warmup_rounds=1)
+    post, log_conf, log_prior, lam, hist = benchmark.pedantic(ten_iterations, rounds=3, iterations=1, warmup_rounds=1)
     assert post.shape == (r.n_tasks, 2, 2) and len(hist) == n_iter and np.isfinite(hist).all()
     _RESULTS["degraded"] = benchmark.stats.stats.median / n_iter
     benchmark.extra_info.update(machine_info)
@@ -163,34 +174,44 @@ def test_goals():
     lines = []
     if "cpp" in _RESULTS and "scipy" in _RESULTS:
         ratio = _RESULTS["scipy"] / _RESULTS["cpp"]
-        lines.append(f"spectral typing: cpp {_RESULTS['cpp']:.2f} s (goal <= 5 s: "
-                     f"{'met' if _RESULTS['cpp'] <= 5 else 'MISSED'}), scipy {_RESULTS['scipy']:.2f} s, "
-                     f"speed-up {ratio:.1f}x (goal >= 3x: {'met' if ratio >= 3 else 'MISSED'}); CPU time "
-                     f"cpp {_RESULTS['cpp_cpu']:.2f} s, scipy {_RESULTS['scipy_cpu']:.2f} s; "
-                     f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        lines.append(
+            f"spectral typing: cpp {_RESULTS['cpp']:.2f} s (goal <= 5 s: "
+            f"{'met' if _RESULTS['cpp'] <= 5 else 'MISSED'}), scipy {_RESULTS['scipy']:.2f} s, "
+            f"speed-up {ratio:.1f}x (goal >= 3x: {'met' if ratio >= 3 else 'MISSED'}); CPU time "
+            f"cpp {_RESULTS['cpp_cpu']:.2f} s, scipy {_RESULTS['scipy_cpu']:.2f} s; "
+            f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+        )
     if "memory" in _RESULTS:
         m = _RESULTS["memory"]
-        lines.append(f"peak memory during typing {m['peak_mb']:.0f} MB incl. {m['data_mb']:.0f} MB of data "
-                     f"(goal < 1024 MB: {'met' if m['peak_mb'] < 1024 else 'MISSED'})")
+        lines.append(
+            f"peak memory during typing {m['peak_mb']:.0f} MB incl. {m['data_mb']:.0f} MB of data "
+            f"(goal < 1024 MB: {'met' if m['peak_mb'] < 1024 else 'MISSED'})"
+        )
     if "em1" in _RESULTS and "em2" in _RESULTS:
         q = _RESULTS["em2"] / _RESULTS["em1"]
-        lines.append(f"EM iteration: plain {_RESULTS['em1'] * 1e3:.1f} ms, mixture {_RESULTS['em2'] * 1e3:.1f} ms, "
-                     f"ratio {q:.2f} (goal <= 5: {'met' if q <= 5 else 'MISSED'})")
+        lines.append(
+            f"EM iteration: plain {_RESULTS['em1'] * 1e3:.1f} ms, mixture {_RESULTS['em2'] * 1e3:.1f} ms, "
+            f"ratio {q:.2f} (goal <= 5: {'met' if q <= 5 else 'MISSED'})"
+        )
     if "loop1" in _RESULTS and "loop2" in _RESULTS:
         q = _RESULTS["loop2"] / _RESULTS["loop1"]
-        lines.append(f"compiled EM loop per round: plain DS {_RESULTS['loop1'] * 1e3:.2f} ms, mixture "
-                     f"{_RESULTS['loop2'] * 1e3:.2f} ms, ratio {q:.2f} (goal <= 5: {'met' if q <= 5 else 'MISSED'})")
+        lines.append(
+            f"compiled EM loop per round: plain DS {_RESULTS['loop1'] * 1e3:.2f} ms, mixture "
+            f"{_RESULTS['loop2'] * 1e3:.2f} ms, ratio {q:.2f} (goal <= 5: {'met' if q <= 5 else 'MISSED'})"
+        )
     if "loop1" in _RESULTS and "degraded" in _RESULTS:
         q = _RESULTS["degraded"] / _RESULTS["loop1"]
         lines.append(f"degraded two-type EM (TypeAware split='soft') vs the compiled plain-DS round: ratio {q:.2f}")
     if "em1" in _RESULTS and "degraded" in _RESULTS:
         q = _RESULTS["degraded"] / _RESULTS["em1"]
-        lines.append(f"degraded two-type EM (TypeAware split='soft'): {_RESULTS['degraded'] * 1e3:.1f} ms per "
-                     f"iteration, ratio {q:.2f} to the plain-DS iteration (goal for the mixture <= 5: "
-                     f"{'met' if q <= 5 else 'MISSED'})")
+        lines.append(
+            f"degraded two-type EM (TypeAware split='soft'): {_RESULTS['degraded'] * 1e3:.1f} ms per "
+            f"iteration, ratio {q:.2f} to the plain-DS iteration (goal for the mixture <= 5: "
+            f"{'met' if q <= 5 else 'MISSED'})"
+        )
     if not lines:
         pytest.skip("run with --benchmark-enable so the timed benchmarks above produce numbers")
     print("\n" + "\n".join(lines))
     for line in lines:
         if "MISSED" in line:
-            warnings.warn(line, UserWarning)
+            warnings.warn(line, UserWarning, stacklevel=2)

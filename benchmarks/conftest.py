@@ -1,4 +1,5 @@
 """Benchmarks are pytest-benchmark tests; `pytest benchmarks --benchmark-enable`."""
+
 import os
 import sys
 

@@ -1,4 +1,5 @@
 """Shared fixtures: the data folder (tests that need it skip with the reason) and seeds."""
+
 from __future__ import annotations
 
 import os

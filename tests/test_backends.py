@@ -1,4 +1,5 @@
 """Backends, threads and configuration."""
+
 import os
 import subprocess
 import sys
@@ -55,10 +56,12 @@ def test_thread_policy_and_env_override(monkeypatch):
 
 
 def test_import_without_torch_works():
-    code = ("import sys; sys.modules['torch'] = None\n"
-            "import kdcore, kdcore.crowd\n"
-            "kdcore.show_config()\n"
-            "assert 'torch' not in kdcore.available_backends()")
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "import kdcore, kdcore.crowd\n"
+        "kdcore.show_config()\n"
+        "assert 'torch' not in kdcore.available_backends()"
+    )
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr

@@ -1,5 +1,6 @@
 """The ``kdcore`` command through subprocess, as a user runs it: exit codes,
 output files, and one-line errors (never a traceback) for bad input."""
+
 from __future__ import annotations
 
 import os
@@ -12,7 +13,6 @@ import pandas as pd
 import pytest
 
 
-
 def kdcore(*args, cwd=None, timeout=120):
     import kdcore as _kd
 
@@ -20,8 +20,14 @@ def kdcore(*args, cwd=None, timeout=120):
     # the same kdcore as this test process (the source tree with a dev build, or the installed wheel)
     env["PYTHONPATH"] = os.pathsep.join([str(Path(_kd.__file__).resolve().parent.parent), env.get("PYTHONPATH", "")])
     env.pop("KDCORE_DEBUG", None)
-    return subprocess.run([sys.executable, "-m", "kdcore.cli", *map(str, args)], capture_output=True, text=True,
-                          env=env, cwd=cwd, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "kdcore.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=timeout,
+    )
 
 
 def assert_user_error(res, *needles):
@@ -44,8 +50,9 @@ def answers(tmp_path_factory):
     df["task"] = "t" + df["task"].astype(str)
     df["worker"] = "w" + df["worker"].astype(str)
     df.to_csv(d / "answers.csv", index=False)
-    pd.DataFrame({"task": "t" + truth.index.astype(str), "truth": truth.to_numpy()}).to_csv(d / "truth.csv",
-                                                                                            index=False)
+    pd.DataFrame({"task": "t" + truth.index.astype(str), "truth": truth.to_numpy()}).to_csv(
+        d / "truth.csv", index=False
+    )
     return d
 
 
@@ -58,8 +65,9 @@ def test_help_through_the_console_entry():
         assert sub in res.stdout
 
 
-@pytest.mark.parametrize("sub", [["aggregate"], ["types"], ["distill"], ["distill", "sweep"], ["reproduce"],
-                                 ["info"], ["datasets"]])
+@pytest.mark.parametrize(
+    "sub", [["aggregate"], ["types"], ["distill"], ["distill", "sweep"], ["reproduce"], ["info"], ["datasets"]]
+)
 def test_every_subcommand_has_help(sub, capsys):
     from kdcore.cli import main
 
@@ -83,8 +91,20 @@ def test_no_subcommand_is_a_usage_error():
 # ----------------------------------------------------------------------------- aggregate
 def test_aggregate_writes_labels_probas_skills_and_scores(answers, tmp_path):
     out, proba, skills = tmp_path / "labels.csv", tmp_path / "p.csv", tmp_path / "s.csv"
-    res = kdcore("aggregate", answers / "answers.csv", "--method", "ds", "--out", out, "--proba", proba,
-                 "--skills", skills, "--truth", answers / "truth.csv")
+    res = kdcore(
+        "aggregate",
+        answers / "answers.csv",
+        "--method",
+        "ds",
+        "--out",
+        out,
+        "--proba",
+        proba,
+        "--skills",
+        skills,
+        "--truth",
+        answers / "truth.csv",
+    )
     assert res.returncode == 0, res.stderr
     assert "840 answers, 120 tasks, 12 workers, 2 classes [0, 1]" in res.stdout
     assert "method: ds (DawidSkene)" in res.stdout and "converged: yes" in res.stdout
@@ -102,8 +122,20 @@ def test_aggregate_parquet_and_custom_columns(answers, tmp_path):
     pytest.importorskip("pyarrow")
     df = pd.read_csv(answers / "answers.csv").rename(columns={"task": "item", "worker": "annotator", "label": "y"})
     df.to_parquet(tmp_path / "a.parquet")
-    res = kdcore("aggregate", tmp_path / "a.parquet", "--task-col", "item", "--worker-col", "annotator",
-                 "--label-col", "y", "--method", "mv", "--out", tmp_path / "l.parquet")
+    res = kdcore(
+        "aggregate",
+        tmp_path / "a.parquet",
+        "--task-col",
+        "item",
+        "--worker-col",
+        "annotator",
+        "--label-col",
+        "y",
+        "--method",
+        "mv",
+        "--out",
+        tmp_path / "l.parquet",
+    )
     assert res.returncode == 0, res.stderr
     assert len(pd.read_parquet(tmp_path / "l.parquet")) == 120
 
@@ -126,18 +158,21 @@ def _write(path: Path, data: bytes) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name, data, needle", [
-    ("empty.csv", b"", "the file is empty"),
-    ("header.csv", b"task,worker,label\n", "has a header (task, worker, label) but no rows"),
-    ("blank.csv", b"\n\n", "no columns"),
-    ("binary.csv", bytes(range(256)) * 4, "looks like a binary file"),
-    ("latin1.csv", "task,worker,label\nt\xe9,w,1\n".encode("latin-1"), "not UTF-8 text"),
-    ("ragged.csv", b"task,worker,label\nt1,w1,1\nt2,w2,1,extra,more\n", "malformed CSV"),
-    ("huge.csv", b"task,worker,label\nt1,w1," + b"x" * 100_000 + b"\n", "a field of 100000 characters"),
-    ("missing.csv", b"task,worker,label\nt1,w1,1\nt2,,0\n", "1 empty value(s) in column 'worker'"),
-    ("oneclass.csv", b"task,worker,label\nt1,w1,1\nt2,w1,1\n", "only one class"),
-    ("fake.parquet", b"task,worker,label\nt1,w1,1\n", "not a Parquet file"),
-])
+@pytest.mark.parametrize(
+    "name, data, needle",
+    [
+        ("empty.csv", b"", "the file is empty"),
+        ("header.csv", b"task,worker,label\n", "has a header (task, worker, label) but no rows"),
+        ("blank.csv", b"\n\n", "no columns"),
+        ("binary.csv", bytes(range(256)) * 4, "looks like a binary file"),
+        ("latin1.csv", "task,worker,label\nt\xe9,w,1\n".encode("latin-1"), "not UTF-8 text"),
+        ("ragged.csv", b"task,worker,label\nt1,w1,1\nt2,w2,1,extra,more\n", "malformed CSV"),
+        ("huge.csv", b"task,worker,label\nt1,w1," + b"x" * 100_000 + b"\n", "a field of 100000 characters"),
+        ("missing.csv", b"task,worker,label\nt1,w1,1\nt2,,0\n", "1 empty value(s) in column 'worker'"),
+        ("oneclass.csv", b"task,worker,label\nt1,w1,1\nt2,w1,1\n", "only one class"),
+        ("fake.parquet", b"task,worker,label\nt1,w1,1\n", "not a Parquet file"),
+    ],
+)
 def test_aggregate_bad_files(tmp_path, name, data, needle):
     assert_user_error(kdcore("aggregate", _write(tmp_path / name, data), "--method", "mv"), needle)
 
@@ -148,23 +183,29 @@ def test_aggregate_missing_file_and_folder(tmp_path):
 
 
 def test_aggregate_unknown_method(answers):
-    assert_user_error(kdcore("aggregate", answers / "answers.csv", "--method", "magic"),
-                      "unknown method 'magic'", "mv, ds, onecoin")
+    assert_user_error(
+        kdcore("aggregate", answers / "answers.csv", "--method", "magic"), "unknown method 'magic'", "mv, ds, onecoin"
+    )
 
 
 def test_aggregate_bad_truth(answers, tmp_path):
     _write(tmp_path / "t.csv", b"task,truth\nzzz,1\n")
-    assert_user_error(kdcore("aggregate", answers / "answers.csv", "--truth", tmp_path / "t.csv"),
-                      "no task of the answers has a gold label")
+    assert_user_error(
+        kdcore("aggregate", answers / "answers.csv", "--truth", tmp_path / "t.csv"),
+        "no task of the answers has a gold label",
+    )
     _write(tmp_path / "t2.csv", b"id,a,b\n1,2,3\n")
-    assert_user_error(kdcore("aggregate", answers / "answers.csv", "--truth", tmp_path / "t2.csv"),
-                      "missing column 'task'")
+    assert_user_error(
+        kdcore("aggregate", answers / "answers.csv", "--truth", tmp_path / "t2.csv"), "missing column 'task'"
+    )
 
 
 def test_aggregate_unwritable_output(answers, tmp_path):
     (tmp_path / "f").write_text("x")
-    assert_user_error(kdcore("aggregate", answers / "answers.csv", "--method", "mv", "--out", tmp_path / "f" / "o.csv"),
-                      "cannot write")
+    assert_user_error(
+        kdcore("aggregate", answers / "answers.csv", "--method", "mv", "--out", tmp_path / "f" / "o.csv"),
+        "cannot write",
+    )
 
 
 def test_bad_option_values_are_one_line():
@@ -175,8 +216,27 @@ def test_bad_option_values_are_one_line():
 
 # ----------------------------------------------------------------------------- distill sweep
 def test_distill_sweep_margin(tmp_path):
-    res = kdcore("distill", "sweep", "--data", "margin", "--widths", "2,8", "--seeds", "1", "--steps", "20",
-                 "--n", "60", "--d", "5", "--gamma", "0.1", "--out", tmp_path / "sweep.csv", "--quiet")
+    res = kdcore(
+        "distill",
+        "sweep",
+        "--data",
+        "margin",
+        "--widths",
+        "2,8",
+        "--seeds",
+        "1",
+        "--steps",
+        "20",
+        "--n",
+        "60",
+        "--d",
+        "5",
+        "--gamma",
+        "0.1",
+        "--out",
+        tmp_path / "sweep.csv",
+        "--quiet",
+    )
     assert res.returncode == 0, res.stderr
     assert "hard test err %" in res.stdout and "neuron requirement" in res.stdout
     t = pd.read_csv(tmp_path / "sweep.csv")
@@ -208,13 +268,26 @@ def test_types_writes_the_clustering(two_type, tmp_path):
 
 def test_aggregate_with_types_prints_the_diagnostic(two_type, tmp_path):
     d, _ = two_type
-    res = kdcore("aggregate", d / "answers.csv", "--types", "2", "--method", "ds", "--truth", d / "truth.csv",
-                 "--skills", tmp_path / "s.csv", "--out", tmp_path / "l.csv")
+    res = kdcore(
+        "aggregate",
+        d / "answers.csv",
+        "--types",
+        "2",
+        "--method",
+        "ds",
+        "--truth",
+        d / "truth.csv",
+        "--skills",
+        tmp_path / "s.csv",
+        "--out",
+        tmp_path / "l.csv",
+    )
     assert res.returncode == 0, res.stderr
     assert "wrapped in TypeAware(2 types)" in res.stdout
     line = [ln for ln in res.stdout.splitlines() if ln.startswith("types: ")][0]
-    assert "separation" in line and any(s in line for s in ("per-type aggregation used", "plain aggregator kept",
-                                                          "soft two-type model used"))
+    assert "separation" in line and any(
+        s in line for s in ("per-type aggregation used", "plain aggregator kept", "soft two-type model used")
+    )
     assert "accuracy: " in res.stdout and len(pd.read_csv(tmp_path / "l.csv")) == 300
     assert pd.read_csv(tmp_path / "s.csv").columns[0] == "worker"
     assert_user_error(kdcore("aggregate", d / "answers.csv", "--types", "1"), "--types must be >= 2")
@@ -224,16 +297,29 @@ def test_aggregate_with_types_prints_the_diagnostic(two_type, tmp_path):
 def test_aggregate_every_method(answers, method, capsys):
     from kdcore.cli import main  # in-process (the subprocess path is covered above): every --method runs
 
-    assert main(["aggregate", str(answers / "answers.csv"), "--method", method, "--truth",
-                 str(answers / "truth.csv")]) == 0
+    assert (
+        main(["aggregate", str(answers / "answers.csv"), "--method", method, "--truth", str(answers / "truth.csv")])
+        == 0
+    )
     out = capsys.readouterr().out
     assert float(out.split("accuracy: ")[1].split()[0]) > 0.7
 
 
 # ----------------------------------------------------------------------------- reproduce
 def test_reproduce_one_step_tiny(tmp_path, data_home):
-    res = kdcore("reproduce", "crowd", "--profile", "tiny", "--only", "crowd.real", "--out", tmp_path / "rep",
-                 "--data-home", data_home, "--quiet")
+    res = kdcore(
+        "reproduce",
+        "crowd",
+        "--profile",
+        "tiny",
+        "--only",
+        "crowd.real",
+        "--out",
+        tmp_path / "rep",
+        "--data-home",
+        data_home,
+        "--quiet",
+    )
     assert res.returncode == 0, res.stderr
     assert "wrote " in res.stdout and "report.md" in res.stdout
     text = (tmp_path / "rep" / "report.md").read_text()
@@ -242,14 +328,32 @@ def test_reproduce_one_step_tiny(tmp_path, data_home):
 
 
 def test_reproduce_errors(tmp_path):
-    assert_user_error(kdcore("reproduce", "crowd", "--only", "crowd.nope", "--out", tmp_path),
-                      "unknown step(s) ['crowd.nope']")
+    assert_user_error(
+        kdcore("reproduce", "crowd", "--only", "crowd.nope", "--out", tmp_path), "unknown step(s) ['crowd.nope']"
+    )
     (tmp_path / "f").write_text("x")
     assert_user_error(kdcore("reproduce", "crowd", "--out", tmp_path / "f" / "r"), "cannot create the output folder")
 
 
 def test_distill_sweep_mnist(tmp_path, data_home):
-    res = kdcore("distill", "sweep", "--data", "mnist-reduced", "--widths", "4", "--seeds", "1", "--steps", "10",
-                 "--n", "100", "--radius", "0", "--data-home", data_home, "--quiet")
+    res = kdcore(
+        "distill",
+        "sweep",
+        "--data",
+        "mnist-reduced",
+        "--widths",
+        "4",
+        "--seeds",
+        "1",
+        "--steps",
+        "10",
+        "--n",
+        "100",
+        "--radius",
+        "0",
+        "--data-home",
+        data_home,
+        "--quiet",
+    )
     assert res.returncode == 0, res.stderr
     assert "neuron requirement" in res.stdout

@@ -3,17 +3,26 @@
 Kernels are compared with their numpy twins (kdcore.crowd._reference) to 1e-10;
 estimators against planted parameters of simulated data; error paths by message.
 """
+
 import importlib.util
 
 import numpy as np
 import pandas as pd
 import pytest
-from _tol import KERNEL_F64
 
+from _tol import KERNEL_F64
 from kdcore.backends import HAS_CPP
-from kdcore.crowd import (DawidSkene, MajorityVote, OneCoinDawidSkene, Responses, WeightedMajorityVote, accuracy,
-                          nitzan_paroush_weights, simulate)
-from kdcore.crowd import _em
+from kdcore.crowd import (
+    DawidSkene,
+    MajorityVote,
+    OneCoinDawidSkene,
+    Responses,
+    WeightedMajorityVote,
+    _em,
+    accuracy,
+    nitzan_paroush_weights,
+    simulate,
+)
 from kdcore.crowd import _reference as ref
 
 needs_cpp = pytest.mark.skipif(not HAS_CPP, reason="compiled core kdcore._core not built")
@@ -179,8 +188,16 @@ def test_core_refuses_wrong_dtype_and_bad_codes():
 
     r, _ = simulate.one_coin(20, 3, 2, answers_per_task=2, random_state=0)
     with pytest.raises(TypeError):
-        _core.em_e_step(r.task_indptr, r.task_worker.astype(np.int64), r.task_label, 20, 3,
-                        np.zeros((1, 3, 2, 2)), np.zeros((1, 2)), 0)
+        _core.em_e_step(
+            r.task_indptr,
+            r.task_worker.astype(np.int64),
+            r.task_label,
+            20,
+            3,
+            np.zeros((1, 3, 2, 2)),
+            np.zeros((1, 2)),
+            0,
+        )
     bad = r.task_worker.copy()
     bad[0] = 7
     with pytest.raises(ValueError, match="worker code 7"):
@@ -198,8 +215,9 @@ def _conf_error(ds, params, r):
 def test_dawid_skene_recovers_planted_confusions_shrinking_with_data():
     errs = []
     for n_tasks in (1000, 16000):
-        r, truth, params = simulate.dawid_skene(n_tasks, 10, 3, answers_per_task=5, skill_range=(0.55, 0.9),
-                                                return_params=True, random_state=5)
+        r, truth, params = simulate.dawid_skene(
+            n_tasks, 10, 3, answers_per_task=5, skill_range=(0.55, 0.9), return_params=True, random_state=5
+        )
         ds = DawidSkene().fit(r)
         errs.append(_conf_error(ds, params, r))
         assert accuracy(ds.labels_, truth) > 0.9
@@ -213,8 +231,9 @@ def test_dawid_skene_recovers_planted_confusions_shrinking_with_data():
 def test_one_coin_recovers_planted_skills_shrinking_with_data():
     errs = []
     for n_tasks in (1000, 16000):
-        r, truth, params = simulate.one_coin(n_tasks, 20, 4, answers_per_task=5, skill_range=(0.35, 0.9),
-                                             return_params=True, random_state=6)
+        r, truth, params = simulate.one_coin(
+            n_tasks, 20, 4, answers_per_task=5, skill_range=(0.35, 0.9), return_params=True, random_state=6
+        )
         oc = OneCoinDawidSkene().fit(r)
         errs.append(np.abs(oc.skills_.to_numpy() - params["skills"][np.asarray(r.worker_ids)]).max())
         assert oc.skills_.index.equals(r.worker_ids)
@@ -243,8 +262,13 @@ def test_fixed_iterations_and_history():
 
 
 def test_crowdkit_shaped_dataframe_io():
-    df = pd.DataFrame({"task": ["a", "a", "a", "b", "b", "b"], "worker": ["x", "y", "z"] * 2,
-                       "label": ["cat", "cat", "dog", "dog", "dog", "dog"]})
+    df = pd.DataFrame(
+        {
+            "task": ["a", "a", "a", "b", "b", "b"],
+            "worker": ["x", "y", "z"] * 2,
+            "label": ["cat", "cat", "dog", "dog", "dog", "dog"],
+        }
+    )
     for est in (MajorityVote(), DawidSkene(), OneCoinDawidSkene()):
         labels = est.fit_predict(df)
         assert list(labels.index) == ["a", "b"] and list(labels) == ["cat", "dog"]
@@ -257,8 +281,9 @@ def test_crowdkit_shaped_dataframe_io():
 
 # ------------------------------------------------------------------ majority votes
 def test_majority_vote_tie_breaks():
-    df = pd.DataFrame({"task": np.repeat(np.arange(200), 2), "worker": np.tile([0, 1], 200),
-                       "label": np.tile([0, 1], 200)})  # every task tied 1:1
+    df = pd.DataFrame(
+        {"task": np.repeat(np.arange(200), 2), "worker": np.tile([0, 1], 200), "label": np.tile([0, 1], 200)}
+    )  # every task tied 1:1
     first = MajorityVote(tie_break="first").fit(df)
     assert (first.labels_ == 0).all()
     np.testing.assert_allclose(first.probas_.to_numpy(), 0.5)
@@ -280,8 +305,9 @@ def test_majority_vote_backends_and_plurality():
 
 def test_weighted_vote_nitzan_paroush_beats_majority():
     skills = np.r_[np.full(3, 0.95), np.full(12, 0.55)]
-    r, truth, params = simulate.one_coin(5000, 15, 2, answers_per_task=7, skills=skills, return_params=True,
-                                         random_state=12)
+    r, truth, params = simulate.one_coin(
+        5000, 15, 2, answers_per_task=7, skills=skills, return_params=True, random_state=12
+    )
     rel = pd.Series(skills, index=range(15))
     mv = accuracy(MajorityVote(random_state=0).fit_predict(r), truth)
     wmv = WeightedMajorityVote(reliabilities=rel, random_state=0).fit(r)
@@ -405,21 +431,25 @@ def test_all_workers_adversarial_is_finite_label_swap():
 @pytest.mark.parametrize("cls", [DawidSkene, OneCoinDawidSkene])
 def test_degenerate_initialisation_all_ties(cls):
     """Every task tied 1:1 in the majority-vote start: a flat start, finite result."""
-    df = pd.DataFrame({"task": np.repeat(np.arange(50), 2), "worker": np.tile([0, 1], 50),
-                       "label": np.tile([0, 1], 50)})
+    df = pd.DataFrame(
+        {"task": np.repeat(np.arange(50), 2), "worker": np.tile([0, 1], 50), "label": np.tile([0, 1], 50)}
+    )
     est = cls().fit(df)
     _finite(est)
 
 
-@pytest.mark.parametrize("kwargs, exc, match", [
-    (dict(n_iter=0), ValueError, "n_iter"),
-    (dict(n_iter=2.5), TypeError, "n_iter"),
-    (dict(tol=-1.0), ValueError, "tol"),
-    (dict(smoothing=np.nan), ValueError, "smoothing"),
-    (dict(init="random"), ValueError, "init"),
-    (dict(backend="gpu"), ValueError, "backend"),
-    (dict(n_threads=-2), ValueError, "n_threads"),
-])
+@pytest.mark.parametrize(
+    "kwargs, exc, match",
+    [
+        (dict(n_iter=0), ValueError, "n_iter"),
+        (dict(n_iter=2.5), TypeError, "n_iter"),
+        (dict(tol=-1.0), ValueError, "tol"),
+        (dict(smoothing=np.nan), ValueError, "smoothing"),
+        (dict(init="random"), ValueError, "init"),
+        (dict(backend="gpu"), ValueError, "backend"),
+        (dict(n_threads=-2), ValueError, "n_threads"),
+    ],
+)
 def test_estimator_parameter_errors(kwargs, exc, match):
     r, _ = simulate.one_coin(50, 5, 2, answers_per_task=3, random_state=0)
     with pytest.raises(exc, match=match):
@@ -573,9 +603,29 @@ def test_em_run_penalised_rule_matches_the_typed_mixture_loop(smoothing, monkeyp
     assert len(h1) == len(h2) < 300  # stopped at the same round, before the cap
     np.testing.assert_allclose(h1, h2, rtol=1e-9)
     np.testing.assert_allclose(p1, p2, rtol=1e-8, atol=1e-8)
+    np.testing.assert_allclose(lc1, lc2, rtol=1e-8, atol=1e-8)
     np.testing.assert_allclose(lp1, lp2, rtol=1e-8, atol=1e-8)
     assert np.all(np.diff(h1) >= -1e-8 * np.abs(h1[1:]))  # the MAP objective never decreases
     from kdcore import _core
+
     with pytest.raises(ValueError, match="one_coin"):
-        _core.em_run(r.task_indptr, r.task_worker, r.task_label, r.worker_indptr, r.worker_task, r.worker_label,
-                     r.n_tasks, r.n_workers, post0, 0.0, True, 5, 0.0, np.nan, 1e-300, 1, 0, 1)
+        _core.em_run(
+            r.task_indptr,
+            r.task_worker,
+            r.task_label,
+            r.worker_indptr,
+            r.worker_task,
+            r.worker_label,
+            r.n_tasks,
+            r.n_workers,
+            post0,
+            0.0,
+            True,
+            5,
+            0.0,
+            np.nan,
+            1e-300,
+            1,
+            0,
+            1,
+        )

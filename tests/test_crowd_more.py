@@ -4,6 +4,7 @@ KOS, RatioOfEigenvectors, GLAD, MACE.
 Kernels against their numpy twins (1e-10), planted truth on simulated data,
 real-data accuracy (reported; asserted only against what was measured), bad inputs.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -124,8 +125,9 @@ def test_glad_gradient_is_the_derivative(multi, rng):
     for j in (0, 11):
         d = np.zeros_like(logbeta)
         d[j] = h
-        assert gb[j] == pytest.approx((q(alpha, logbeta + d)[0] - q(alpha, logbeta - d)[0]) / (2 * h), rel=1e-5,
-                                      abs=1e-7)
+        assert gb[j] == pytest.approx(
+            (q(alpha, logbeta + d)[0] - q(alpha, logbeta - d)[0]) / (2 * h), rel=1e-5, abs=1e-7
+        )
 
 
 @needs_cpp
@@ -170,8 +172,16 @@ def test_estimators_cpp_equals_numpy(cls, binary):
 
 # ====================================================================== planted truth
 def _one_coin(n_tasks, seed, n_workers=30, apt=7, skills=None):
-    return simulate.one_coin(n_tasks, n_workers, 2, answers_per_task=apt, skills=skills, skill_range=(0.55, 0.95),
-                             return_params=True, random_state=seed)
+    return simulate.one_coin(
+        n_tasks,
+        n_workers,
+        2,
+        answers_per_task=apt,
+        skills=skills,
+        skill_range=(0.55, 0.95),
+        return_params=True,
+        random_state=seed,
+    )
 
 
 def test_triangular_recovers_reliabilities_and_shrinks_with_data():
@@ -228,8 +238,9 @@ def test_kos_matches_unnormalised_message_passing(binary):
 
 
 def test_glad_recovers_abilities():
-    r, truth, p = simulate.one_coin(3000, 30, 3, answers_per_task=6, skill_range=(0.4, 0.95), return_params=True,
-                                    random_state=14)
+    r, truth, p = simulate.one_coin(
+        3000, 30, 3, answers_per_task=6, skill_range=(0.4, 0.95), return_params=True, random_state=14
+    )
     g = GLAD().fit(r)
     assert _acc(g.labels_, truth) >= _acc(MajorityVote(random_state=0).fit_predict(r), truth)
     assert np.corrcoef(g.skills_.to_numpy(), p["skills"])[0, 1] > 0.95
@@ -292,8 +303,15 @@ MEASURED = {
     "TriangularEstimation": {"bluebirds": 0.806, "rte": 0.917, "temp": 0.929, "product": 0.920},
     "GLAD": {"bluebirds": 0.722, "rte": 0.925, "temp": 0.935, "wsd": 0.994, "dog": 0.834, "face": 0.628},
     "MACE": {"bluebirds": 0.861, "rte": 0.926, "temp": 0.942, "wsd": 0.994, "dog": 0.830, "face": 0.644},
-    "SpectralEM": {"bluebirds": 0.898, "rte": 0.929, "temp": 0.942, "product": 0.940, "wsd": 0.994,
-                   "dog": 0.843, "face": 0.637},
+    "SpectralEM": {
+        "bluebirds": 0.898,
+        "rte": 0.929,
+        "temp": 0.942,
+        "product": 0.940,
+        "wsd": 0.994,
+        "dog": 0.843,
+        "face": 0.637,
+    },
     "KOS": {"bluebirds": 0.722, "rte": 0.497, "temp": 0.569, "product": 0.895},
     "RatioOfEigenvectors": {"bluebirds": 0.722, "rte": 0.507, "temp": 0.591, "product": 0.924},
 }
@@ -372,11 +390,13 @@ def _degenerate_cases():
     d = {}
     d["one worker"] = Responses.from_arrays([0, 1, 2, 3], [7] * 4, [0, 1, 1, 0])
     d["one task"] = Responses.from_arrays([0, 0, 0, 0], [1, 2, 3, 4], [0, 1, 1, 1])
-    d["all identical"] = Responses.from_arrays(np.repeat(np.arange(20), 3), np.tile([1, 2, 3], 20), np.ones(60, int),
-                                               classes=[0, 1])
+    d["all identical"] = Responses.from_arrays(
+        np.repeat(np.arange(20), 3), np.tile([1, 2, 3], 20), np.ones(60, int), classes=[0, 1]
+    )
     truth = np.arange(30) % 2
-    d["perfect workers"] = Responses.from_arrays(np.repeat(np.arange(30), 4), np.tile([1, 2, 3, 4], 30),
-                                                 np.repeat(truth, 4))
+    d["perfect workers"] = Responses.from_arrays(
+        np.repeat(np.arange(30), 4), np.tile([1, 2, 3, 4], 30), np.repeat(truth, 4)
+    )
     d["answer once"] = Responses.from_arrays([0, 0, 1, 1, 2], [1, 2, 1, 2, 3], [1, 1, 0, 0, 1])
     return d
 
@@ -407,8 +427,13 @@ def test_spectral_init_falls_back_with_a_warning():
 
 
 def test_accepts_dataframe_and_keeps_ids():
-    df = pd.DataFrame({"task": ["t1", "t1", "t1", "t2", "t2", "t2"], "worker": ["a", "b", "c"] * 2,
-                       "label": ["yes", "yes", "no", "no", "no", "no"]})
+    df = pd.DataFrame(
+        {
+            "task": ["t1", "t1", "t1", "t2", "t2", "t2"],
+            "worker": ["a", "b", "c"] * 2,
+            "label": ["yes", "yes", "no", "no", "no", "no"],
+        }
+    )
     for cls in ALL:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -432,12 +457,20 @@ def test_direct_core_calls_check_codes(binary):
     with pytest.raises(ValueError, match="out of range"):
         _core.te_pairwise_agreement(r.task_indptr, r.task_worker, r.task_label, r.n_workers - 1, 1)
     with pytest.raises(ValueError, match="out of range"):
-        _core.glad_e_step(r.task_indptr, r.task_worker, r.task_label, 2, np.ones(3), np.ones(r.n_tasks),
-                          np.log([0.5, 0.5]), 1)
+        _core.glad_e_step(
+            r.task_indptr, r.task_worker, r.task_label, 2, np.ones(3), np.ones(r.n_tasks), np.log([0.5, 0.5]), 1
+        )
     bad = r.task_indptr.copy()
     bad[1] = bad[2] + 1
     with pytest.raises(ValueError, match="non-decreasing"):
         _core.kos_messages(bad, r.task_worker, r.task_label, r.n_workers, np.ones(r.n_responses), 1, 1)
     with pytest.raises(TypeError):
-        _core.mace_e_step(r.task_indptr, r.task_worker, r.task_label.astype(np.int64), 2, np.ones((r.n_workers, 2)),
-                          np.ones((r.n_workers, 2)), 1)
+        _core.mace_e_step(
+            r.task_indptr,
+            r.task_worker,
+            r.task_label.astype(np.int64),
+            2,
+            np.ones((r.n_workers, 2)),
+            np.ones((r.n_workers, 2)),
+            1,
+        )

@@ -1,4 +1,5 @@
 """Experiment 2 (torch VGG teacher/student) in a tiny configuration, plus its building blocks."""
+
 from __future__ import annotations
 
 import json
@@ -43,8 +44,9 @@ def test_train_net_learns_hard_and_soft_targets(soft):
     Xv, yv = _blobs(128, 2)
     targets = torch.where(y == 1, 0.8, 0.2) if soft else y.float()  # soft: calibrated but not 0/1
     with deep._TorchThreads(2):
-        r = deep.train_net(deep.make_student(0.5), X, targets, Xv, yv, max_epochs=3, patience=3, batch_size=16,
-                           lr=3e-3, seed=0)
+        r = deep.train_net(
+            deep.make_student(0.5), X, targets, Xv, yv, max_epochs=3, patience=3, batch_size=16, lr=3e-3, seed=0
+        )
     assert r.best_val_acc > 0.9
     assert r.epochs_run <= 3 and 1 <= r.best_epoch <= r.epochs_run
     assert len(r.history) == r.epochs_run
@@ -54,8 +56,9 @@ def test_early_stopping_stops_after_patience():
     torch.manual_seed(0)
     X = torch.rand(64, 3, 32, 32)
     y = torch.randint(0, 2, (64,))
-    r = deep.train_net(deep.make_student(0.25), X, y.float(), X[:32], y[:32], max_epochs=50, patience=2, lr=0.0,
-                       batch_size=32)
+    r = deep.train_net(
+        deep.make_student(0.25), X, y.float(), X[:32], y[:32], max_epochs=50, patience=2, lr=0.0, batch_size=32
+    )
     assert r.epochs_run == 3  # lr = 0: no improvement after epoch 1, stop after 2 more
 
 
@@ -72,11 +75,22 @@ def test_bad_arguments():
 
 
 def test_deep_experiment_tiny_end_to_end(data_home, tmp_path):
-    cfg = deep.DeepConfig(noise_vars=(0.05,), seeds=(0,), n_max=160, max_epochs=1, patience=1, batch_size=64,
-                          teacher_width=0.25, widths=(1.0,), width_sweep=(0.5, 1.0), width_sweep_noise=(0.05,))
+    cfg = deep.DeepConfig(
+        noise_vars=(0.05,),
+        seeds=(0,),
+        n_max=160,
+        max_epochs=1,
+        patience=1,
+        batch_size=64,
+        teacher_width=0.25,
+        widths=(1.0,),
+        width_sweep=(0.5, 1.0),
+        width_sweep_noise=(0.05,),
+    )
     torch_threads = torch.get_num_threads()
-    df = deep.run_deep_experiment(config=cfg, device="cpu", n_threads=1, progress=False, data_home=data_home,
-                                  out_dir=tmp_path)
+    df = deep.run_deep_experiment(
+        config=cfg, device="cpu", n_threads=1, progress=False, data_home=data_home, out_dir=tmp_path
+    )
     assert torch.get_num_threads() == torch_threads  # thread count restored
     assert sorted(df["model"]) == ["hard", "hard", "soft", "soft", "teacher"]
     assert df["test_acc"].between(0, 100).all() and (df["device"] == "cpu").all()
@@ -91,8 +105,18 @@ def test_deep_experiment_tiny_end_to_end(data_home, tmp_path):
 
 def test_deep_shards_and_log_resume(data_home, tmp_path):
     """Two shards logging to one file give the unsharded run's networks; a rerun resumes from the log."""
-    cfg = deep.DeepConfig(noise_vars=(0.01, 0.2), seeds=(0, 1), n_max=96, max_epochs=1, patience=1, batch_size=32,
-                          teacher_width=0.125, widths=(0.25,), width_sweep=(), width_sweep_noise=())
+    cfg = deep.DeepConfig(
+        noise_vars=(0.01, 0.2),
+        seeds=(0, 1),
+        n_max=96,
+        max_epochs=1,
+        patience=1,
+        batch_size=32,
+        teacher_width=0.125,
+        widths=(0.25,),
+        width_sweep=(),
+        width_sweep_noise=(),
+    )
     kw = dict(config=cfg, device="cpu", n_threads=1, progress=False, data_home=data_home)
     whole = deep.run_deep_experiment(**kw)
     log = tmp_path / "runs.jsonl"

@@ -1,4 +1,5 @@
 """Teachers, the kernel margin gamma, the theorems' bounds and the synthetic tasks."""
+
 from __future__ import annotations
 
 import math
@@ -52,7 +53,7 @@ def test_gamma2_equals_brute_force_on_tiny_data():
     Q = np.outer(y, y) * ntk_gram(X)
     brute = min(math.sqrt(max(q @ Q @ q, 0)) for q in _simplex_grid(4, 0.02))
     got = margin_gamma(X, y, method="l2")
-    assert got.gamma <= brute + 1e-12       # the QP is at least as good as the grid
+    assert got.gamma <= brute + 1e-12  # the QP is at least as good as the grid
     assert got.gamma == pytest.approx(brute, abs=5e-3)
     assert got.q.min() >= 0 and got.q.sum() == pytest.approx(1.0)
 
@@ -133,7 +134,9 @@ def test_corollary4_is_theorem2_at_beta_gamma2_eps_over_32():
     assert r == bounds.theorem2_soft(beta, 1000, 0.5)
     assert r.eta == pytest.approx(0.1**2 * 0.1 / 96)
     assert r.T == math.ceil(9 * 32**2 / (0.1**4 * 0.1**2))  # 9.216e9: the factor 32^2 the paper left out
-    assert r.m == math.ceil(bounds.C2 / (0.1**2 * 0.1) * (math.sqrt(2 / math.pi) / 0.5 + 3 * math.sqrt(math.log(2000 / 0.05))) ** 2)
+    assert r.m == math.ceil(
+        bounds.C2 / (0.1**2 * 0.1) * (math.sqrt(2 / math.pi) / 0.5 + 3 * math.sqrt(math.log(2000 / 0.05))) ** 2
+    )
 
 
 def test_proposition5_by_hand():
@@ -162,7 +165,11 @@ def test_margin_data_has_the_planted_margin():
     assert marg.min() >= 0.1 - 1e-12
     assert np.median(marg) < 0.1 + 0.2  # most points near the margin
     Xn, yn, _ = make_margin_data(2000, 5, gamma=0.05, noise=0.2, random_state=0)
-    assert 0.15 < np.mean(yn * (Xn @ make_margin_data(2000, 5, gamma=0.05, random_state=0, return_teacher=True)[3]) < 0) < 0.25
+    assert (
+        0.15
+        < np.mean(yn * (Xn @ make_margin_data(2000, 5, gamma=0.05, random_state=0, return_teacher=True)[3]) < 0)
+        < 0.25
+    )
 
 
 @pytest.mark.parametrize("gen", [make_parity, make_shells, make_overlap])
@@ -204,8 +211,9 @@ def test_neuron_requirement_is_monotone_in_eps():
     from kdcore.distill import neuron_requirement
 
     X, y, p = make_margin_data(150, 6, gamma=0.1, random_state=0)
-    t = neuron_requirement(X, y, p, eps=[0.3, 0.01], loss="soft", radius=1.0, widths=(2, 4, 8), seeds=(0, 1),
-                           n_steps=40, backend="numpy")
+    t = neuron_requirement(
+        X, y, p, eps=[0.3, 0.01], loss="soft", radius=1.0, widths=(2, 4, 8), seeds=(0, 1), n_steps=40, backend="numpy"
+    )
     assert list(t["eps"]) == [0.3, 0.01]
     a, b = t["m_star"]
     assert np.isnan(b) or a <= b

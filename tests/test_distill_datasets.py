@@ -1,4 +1,5 @@
 """Loaders of kdcore.distill.datasets on the shared MNIST / CIFAR-10 files (skip without them)."""
+
 from __future__ import annotations
 
 import shutil
@@ -44,12 +45,14 @@ def test_mnist_binary_labels_and_variants(data_home):
 
 
 def test_mnist_center_unit_norm_and_subsample(data_home):
-    X, y = ds.mnist_binary("reduced", "train", center=True, unit_norm=True, n_max=500, seed=3,
-                           dtype=np.float32, data_home=data_home)
+    X, y = ds.mnist_binary(
+        "reduced", "train", center=True, unit_norm=True, n_max=500, seed=3, dtype=np.float32, data_home=data_home
+    )
     assert X.shape == (500, 784) and X.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0, rtol=1e-5)
-    X2, y2 = ds.mnist_binary("reduced", "train", center=True, unit_norm=True, n_max=500, seed=3,
-                             dtype=np.float32, data_home=data_home)
+    X2, y2 = ds.mnist_binary(
+        "reduced", "train", center=True, unit_norm=True, n_max=500, seed=3, dtype=np.float32, data_home=data_home
+    )
     np.testing.assert_array_equal(X, X2)
     Xc, _ = ds.mnist_binary("full", "train", center=True, data_home=data_home)
     assert np.abs(Xc.mean(axis=0)).max() < 1e-10  # centred on the training mean
@@ -85,9 +88,9 @@ def test_cifar_pair_split_labels_and_noise(data_home):
     a = ds.cifar_pair("cat", "dog", noise_var=0.05, seed=5, n_max=400, data_home=data_home)
     b = ds.cifar_pair("cat", "dog", noise_var=0.05, seed=5, n_max=400, data_home=data_home)
     c = ds.cifar_pair("cat", "dog", noise_var=0.05, seed=6, n_max=400, data_home=data_home)
-    np.testing.assert_array_equal(a.X_train, b.X_train)          # deterministic given the seed
+    np.testing.assert_array_equal(a.X_train, b.X_train)  # deterministic given the seed
     assert not np.array_equal(a.X_train, c.X_train)
-    np.testing.assert_array_equal(a.y_train, clean.y_train)      # same seed: same split, only noise added
+    np.testing.assert_array_equal(a.y_train, clean.y_train)  # same seed: same split, only noise added
     noise = np.concatenate([(a.X_train - clean.X_train).ravel(), (a.X_test - clean.X_test).ravel()])
     assert abs(noise.mean()) < 0.003
     assert noise.var() == pytest.approx(0.05, rel=0.02)

@@ -9,6 +9,7 @@
 - two-layer training with lr = 0 leaves the weights unchanged;
 - the projection never lets a neuron leave its ball ||W_j - W_j(0)|| <= B / sqrt(m).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -20,8 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kdcore.crowd import DawidSkene, MajorityVote, OneCoinDawidSkene, Responses, WeightedMajorityVote, simulate
-from kdcore.crowd import _em
+from kdcore.crowd import DawidSkene, MajorityVote, OneCoinDawidSkene, Responses, WeightedMajorityVote, _em, simulate
 from kdcore.crowd._glad import GLAD
 from kdcore.crowd._kos import KOS, RatioOfEigenvectors
 from kdcore.crowd._mace import MACE
@@ -46,8 +46,15 @@ def binary():
 
 def _all(r: Responses):
     rel = pd.Series(np.linspace(0.6, 0.9, r.n_workers), index=r.worker_ids)
-    out = [MajorityVote(tie_break="first"), WeightedMajorityVote(reliabilities=rel), DawidSkene(), OneCoinDawidSkene(), SpectralEM(random_state=0),
-           GLAD(), MACE(random_state=0)]
+    out = [
+        MajorityVote(tie_break="first"),
+        WeightedMajorityVote(reliabilities=rel),
+        DawidSkene(),
+        OneCoinDawidSkene(),
+        SpectralEM(random_state=0),
+        GLAD(),
+        MACE(random_state=0),
+    ]
     if r.n_classes == 2:
         out += [TriangularEstimation(), KOS(), RatioOfEigenvectors()]
     return out
@@ -144,8 +151,9 @@ def test_duplicating_the_data_leaves_ds_unchanged(multi):
 
 # ----------------------------------------------------------------------------- one type
 def test_type_aware_with_one_type_equals_plain(multi):
-    ta = TypeAware(DawidSkene(), TaskTypeClustering(n_types=1, method="spectral", random_state=0), guard=False,
-                   random_state=0).fit(multi)
+    ta = TypeAware(
+        DawidSkene(), TaskTypeClustering(n_types=1, method="spectral", random_state=0), guard=False, random_state=0
+    ).fit(multi)
     plain = DawidSkene().fit(multi)
     assert not ta.split_used_ and (ta.types_ == 0).all()
     np.testing.assert_allclose(ta.probas_.to_numpy(), plain.probas_.to_numpy(), atol=1e-12)
@@ -157,8 +165,9 @@ def test_typed_em_core_with_one_type_equals_dawid_skene(multi):
     counts = np.zeros((r.n_tasks, r.n_classes))
     np.add.at(counts, (r.task, r.label), 1.0)
     post0 = (counts / counts.sum(1, keepdims=True))[:, None, :]
-    post, log_conf, log_prior, _ = _em_fit(r, post0, n_iter=25, tol=0.0, smoothing=_em.DEFAULT_SMOOTHING,
-                                           backend="cpp", n_threads=1)
+    post, log_conf, log_prior, _ = _em_fit(
+        r, post0, n_iter=25, tol=0.0, smoothing=_em.DEFAULT_SMOOTHING, backend="cpp", n_threads=1
+    )
     ds = DawidSkene(n_iter=25, tol=0.0, n_threads=1).fit(r)
     np.testing.assert_allclose(post[:, 0, :], ds.probas_.to_numpy(), atol=1e-10)
     np.testing.assert_allclose(np.exp(log_conf[0]), ds.confusions_, atol=1e-10)
@@ -178,9 +187,15 @@ def test_lr_zero_leaves_weights_unchanged(backend, dtype, loss):
     assert np.all(h.loss == h.loss[0]) and h.final_loss == pytest.approx(h.loss[0], rel=1e-6)
 
 
-@given(seed=st.integers(0, 2**16), m=st.sampled_from([2, 4, 6]), B=st.floats(1e-3, 5.0),
-       lr=st.sampled_from([0.1, 1.0, 50.0]), steps=st.integers(1, 6), backend=st.sampled_from(["cpp", "numpy"]),
-       dtype=st.sampled_from([np.float32, np.float64]))
+@given(
+    seed=st.integers(0, 2**16),
+    m=st.sampled_from([2, 4, 6]),
+    B=st.floats(1e-3, 5.0),
+    lr=st.sampled_from([0.1, 1.0, 50.0]),
+    steps=st.integers(1, 6),
+    backend=st.sampled_from(["cpp", "numpy"]),
+    dtype=st.sampled_from([np.float32, np.float64]),
+)
 @settings(max_examples=40, deadline=None, derandomize=True)
 def test_projection_keeps_every_neuron_in_its_ball(seed, m, B, lr, steps, backend, dtype):
     X, y, p = make_margin_data(40, 4, gamma=0.1, random_state=seed)
@@ -196,8 +211,10 @@ def test_projection_keeps_every_neuron_in_its_ball(seed, m, B, lr, steps, backen
 def test_projection_per_network_in_a_batch():
     """train_many: each network is projected onto its own radius, none onto another's."""
     X, y, p = make_margin_data(60, 5, gamma=0.1, random_state=0)
-    cfgs = [{"m": 4, "loss": "hard", "lr": 20.0, "radius": B, "random_state": i} for i, B in
-            enumerate([0.01, 0.1, 1.0, None])]
+    cfgs = [
+        {"m": 4, "loss": "hard", "lr": 20.0, "radius": B, "random_state": i}
+        for i, B in enumerate([0.01, 0.1, 1.0, None])
+    ]
     hs = train_many(cfgs, X, y, p, n_steps=10)
     for h, B in zip(hs, [0.01, 0.1, 1.0, None]):
         d = h.model.distance_from_init().max()

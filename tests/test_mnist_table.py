@@ -1,9 +1,9 @@
 """Experiment 1 (MNIST two-layer table and regime sweep): kernel quantities and a tiny end-to-end run."""
+
 from __future__ import annotations
 
 from dataclasses import replace
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -11,9 +11,21 @@ from kdcore.distill import mnist
 
 
 def test_select_by_validation_uses_val_not_test():
-    grid = pd.DataFrame({"variant": "full", "m": 4, "label": "hard", "radius": [1.0] * 4, "step": 10,
-                         "lr": [1.0, 1.0, 8.0, 8.0], "seed": [0, 1, 0, 1], "val_acc": [90, 92, 80, 82],
-                         "test_acc": [70, 72, 99, 99], "avg_test_acc": 0.0, "avg_train_err": 0.0})
+    grid = pd.DataFrame(
+        {
+            "variant": "full",
+            "m": 4,
+            "label": "hard",
+            "radius": [1.0] * 4,
+            "step": 10,
+            "lr": [1.0, 1.0, 8.0, 8.0],
+            "seed": [0, 1, 0, 1],
+            "val_acc": [90, 92, 80, 82],
+            "test_acc": [70, 72, 99, 99],
+            "avg_test_acc": 0.0,
+            "avg_train_err": 0.0,
+        }
+    )
     sel = mnist.select_by_validation(grid)
     assert len(sel) == 1 and sel["lr"].iloc[0] == 1.0 and sel["test_acc"].iloc[0] == 71.0
     assert sel["radius"].iloc[0] == "1"

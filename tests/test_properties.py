@@ -12,6 +12,7 @@ runs this file under ASan/UBSan.
 Example counts: ``HYPOTHESIS_PROFILE=long`` multiplies every ``max_examples``
 by 10 (docs/reliability.md lists both runs).
 """
+
 from __future__ import annotations
 
 import os
@@ -30,6 +31,7 @@ from hypothesis import HealthCheck, assume, example, given, settings  # noqa: E4
 from hypothesis import strategies as st  # noqa: E402
 from hypothesis.extra import numpy as hnp  # noqa: E402
 
+import kdcore  # noqa: E402
 from kdcore.crowd import DawidSkene, MajorityVote, OneCoinDawidSkene, Responses, WeightedMajorityVote  # noqa: E402
 from kdcore.crowd._glad import GLAD  # noqa: E402
 from kdcore.crowd._kos import KOS, RatioOfEigenvectors  # noqa: E402
@@ -39,8 +41,6 @@ from kdcore.crowd._triangular import TriangularEstimation  # noqa: E402
 from kdcore.crowd._type_aware import TypeAware  # noqa: E402
 from kdcore.crowd._types import TaskTypeClustering  # noqa: E402
 from kdcore.distill import TwoLayerReLU, margin_gamma, train, train_many  # noqa: E402
-
-import kdcore  # noqa: E402
 
 PKG_ROOT = Path(kdcore.__file__).resolve().parent.parent  # the kdcore under test (sanitized build included)
 _PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "default")
@@ -53,9 +53,13 @@ def examples(n: int):
     from hypothesis import Phase
 
     phases = [Phase.explicit, Phase.reuse, Phase.generate] if "noshrink" in _PROFILE else list(Phase)
-    return settings(max_examples=n * _SCALE, deadline=None, derandomize=_SCALE == 1, phases=phases,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                           HealthCheck.filter_too_much])
+    return settings(
+        max_examples=n * _SCALE,
+        deadline=None,
+        derandomize=_SCALE == 1,
+        phases=phases,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+    )
 
 
 INT_DTYPES = [np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64]
@@ -89,14 +93,16 @@ def _vocab(dtype, size: int):
     """Strategy: ``size`` distinct values of ``dtype``, extremes included (NaN/inf for floats,
     the dtype's min/max for ints, negative ids, huge ids)."""
     if dtype is object:
-        elem = st.one_of(st.text(max_size=4), st.integers(-2**70, 2**70), st.none(),
-                         st.floats(allow_nan=True, allow_infinity=True))
+        elem = st.one_of(
+            st.text(max_size=4), st.integers(-(2**70), 2**70), st.none(), st.floats(allow_nan=True, allow_infinity=True)
+        )
         return st.lists(elem, min_size=size, max_size=size, unique_by=lambda v: (type(v).__name__, repr(v)))
     if dtype is np.bool_:
         return st.permutations([False, True]).map(lambda v: v[:size]) if size <= 2 else st.nothing()
     elem = hnp.from_dtype(np.dtype(dtype), allow_nan=True, allow_infinity=True, allow_subnormal=True)
-    return st.lists(elem, min_size=size, max_size=size, unique_by=lambda v: float(v) if np.dtype(dtype).kind == "f"
-                    else int(v))
+    return st.lists(
+        elem, min_size=size, max_size=size, unique_by=lambda v: float(v) if np.dtype(dtype).kind == "f" else int(v)
+    )
 
 
 @st.composite
@@ -141,15 +147,18 @@ def _nonint_float(a: np.ndarray) -> bool:
 
 
 def _case(t, w, lab):
-    return ([t, w, lab], [np.asarray(t), np.asarray(w), np.array(lab, dtype=object)
-                          if isinstance(lab, list) else lab], {})
+    return (
+        [t, w, lab],
+        [np.asarray(t), np.asarray(w), np.array(lab, dtype=object) if isinstance(lab, list) else lab],
+        {},
+    )
 
 
 _Z = np.zeros(11, dtype=np.int8)
 
 
 @given(answer_columns(), st.sampled_from(["error", "keep_first", "keep_last"]))
-@example(_case(_Z, _Z, [0] * 10 + [0.5]), "error")                  # a list of numbers: float, refused
+@example(_case(_Z, _Z, [0] * 10 + [0.5]), "error")  # a list of numbers: float, refused
 @example(_case(_Z, _Z, np.array([0.5] * 11, dtype=object)), "error")  # object floats: one class
 @example(_case(np.zeros(9, np.int8), np.zeros(9, np.int8), np.array([0] * 8 + [1], np.int8)), "keep_first")
 @example(_case(np.array(["", 0], dtype=object), np.array([0, 1]), np.array([0, 1])), "error")  # mixed-type ids
@@ -185,10 +194,12 @@ def test_responses_from_arrays(data, duplicates):
     key = key[~pd.DataFrame({"t": [repr(v) for v in t], "w": [repr(v) for v in w]}).duplicated(keep=keep).to_numpy()]
     assert len(df) == len(key) == r.n_responses
     assert r.n_classes >= 2
-    got = sorted(zip(map(repr, map(_py, df["task"])), map(repr, map(_py, df["worker"])),
-                     map(repr, map(_py, df["label"]))))
-    want = sorted(zip(map(repr, map(_py, key["task"])), map(repr, map(_py, key["worker"])),
-                      map(repr, map(_py, key["label"]))))
+    got = sorted(
+        zip(map(repr, map(_py, df["task"])), map(repr, map(_py, df["worker"])), map(repr, map(_py, df["label"])))
+    )
+    want = sorted(
+        zip(map(repr, map(_py, key["task"])), map(repr, map(_py, key["worker"])), map(repr, map(_py, key["label"])))
+    )
     assert got == want
     # both compressed views are consistent with the codes
     assert r.task_indptr[0] == 0 and r.task_indptr[-1] == r.n_responses
@@ -227,8 +238,13 @@ def test_responses_bad_shapes_and_types(kind):
 @given(st.sampled_from(ALL_DTYPES), st.booleans())
 @examples(30)
 def test_responses_from_dataframe_dtypes(dtype, missing_col):
-    df = pd.DataFrame({"task": np.array([0, 0, 1, 1]).astype(dtype), "worker": np.array([0, 1, 0, 1]).astype(dtype),
-                       "label": np.array([0, 1, 1, 1]).astype(dtype)})
+    df = pd.DataFrame(
+        {
+            "task": np.array([0, 0, 1, 1]).astype(dtype),
+            "worker": np.array([0, 1, 0, 1]).astype(dtype),
+            "label": np.array([0, 1, 1, 1]).astype(dtype),
+        }
+    )
     if missing_col:
         with pytest.raises(ValueError, match="not in the DataFrame"):
             Responses.from_dataframe(df.drop(columns="worker"))
@@ -237,13 +253,26 @@ def test_responses_from_dataframe_dtypes(dtype, missing_col):
     assert (r.n_tasks, r.n_workers, r.n_classes, r.n_responses) == (2, 2, 2, 4)
 
 
-_CSV_ROWS = st.lists(st.tuples(st.sampled_from(["t1", "t2", "", "nan", "1e400", "-0", "\u00e9", "a,b", '"q']),
-                               st.sampled_from(["w1", "w2", "", "NaN", "18446744073709551616", "\x00"]),
-                               st.sampled_from(["0", "1", "", "inf", "0.5", "yes"])), max_size=6)
+_CSV_ROWS = st.lists(
+    st.tuples(
+        st.sampled_from(["t1", "t2", "", "nan", "1e400", "-0", "\u00e9", "a,b", '"q']),
+        st.sampled_from(["w1", "w2", "", "NaN", "18446744073709551616", "\x00"]),
+        st.sampled_from(["0", "1", "", "inf", "0.5", "yes"]),
+    ),
+    max_size=6,
+)
 
 
-@given(st.one_of(st.binary(max_size=200), _CSV_ROWS.map(
-    lambda rows: ("task,worker,label\n" + "".join(f"{a},{b},{c}\n" for a, b, c in rows)).encode("utf-8", "surrogatepass"))))
+@given(
+    st.one_of(
+        st.binary(max_size=200),
+        _CSV_ROWS.map(
+            lambda rows: ("task,worker,label\n" + "".join(f"{a},{b},{c}\n" for a, b, c in rows)).encode(
+                "utf-8", "surrogatepass"
+            )
+        ),
+    )
+)
 @examples(150)
 def test_responses_read_csv_any_bytes(content):
     import tempfile
@@ -284,14 +313,22 @@ def responses(draw, max_tasks=12, max_workers=6, max_classes=4, min_classes=2):
     n_tasks = draw(st.integers(1, max_tasks))
     n_workers = draw(st.integers(1, max_workers))
     K = draw(st.integers(min_classes, max_classes))
-    pairs = draw(st.lists(st.tuples(st.integers(0, n_tasks - 1), st.integers(0, n_workers - 1)), min_size=1,
-                          max_size=n_tasks * n_workers, unique=True))
+    pairs = draw(
+        st.lists(
+            st.tuples(st.integers(0, n_tasks - 1), st.integers(0, n_workers - 1)),
+            min_size=1,
+            max_size=n_tasks * n_workers,
+            unique=True,
+        )
+    )
     labels = draw(st.lists(st.integers(0, K - 1), min_size=len(pairs), max_size=len(pairs)))
     t = np.array([p[0] for p in pairs])
     w = np.array([p[1] for p in pairs])
     # ids: negative, huge, strings: the aggregators must not care
     id_kind = draw(st.sampled_from(["small", "negative", "huge", "str"]))
-    tid = {"small": t, "negative": -t - 1, "huge": t + 2**62, "str": np.array([f"t{v}" for v in t], dtype=object)}[id_kind]
+    tid = {"small": t, "negative": -t - 1, "huge": t + 2**62, "str": np.array([f"t{v}" for v in t], dtype=object)}[
+        id_kind
+    ]
     return Responses.from_arrays(tid, w, np.array(labels), classes=list(range(K)))
 
 
@@ -305,8 +342,11 @@ def _check_fitted(est, r: Responses):
     assert set(est.labels_.to_numpy()) <= set(r.classes_)
 
 
-@pytest.mark.parametrize("idx", range(11), ids=[type(a).__name__ + str(i) for i, a in enumerate(_aggregators(
-    Responses.from_arrays([0, 1], [0, 0], [0, 1])))])
+@pytest.mark.parametrize(
+    "idx",
+    range(11),
+    ids=[type(a).__name__ + str(i) for i, a in enumerate(_aggregators(Responses.from_arrays([0, 1], [0, 0], [0, 1])))],
+)
 @given(r=responses())
 @examples(25)
 def test_aggregator_any_small_responses(idx, r):
@@ -346,22 +386,31 @@ def test_aggregator_rejects_non_responses():
 
 
 # ----------------------------------------------------------------------------- task types
-@given(r=responses(max_tasks=14, max_workers=6, max_classes=3), n_types=st.integers(0, 3),
-       method=st.sampled_from(["spectral", "refined", "mixture"]),
-       readout=st.sampled_from(["kmeans", "magnitude", "sign"]), centring=st.sampled_from(["worker", "class", "none"]))
+@given(
+    r=responses(max_tasks=14, max_workers=6, max_classes=3),
+    n_types=st.integers(0, 3),
+    method=st.sampled_from(["spectral", "refined", "mixture"]),
+    readout=st.sampled_from(["kmeans", "magnitude", "sign"]),
+    centring=st.sampled_from(["worker", "class", "none"]),
+)
 @examples(60)
 def test_task_type_clustering_any_small_responses(r, n_types, method, readout, centring):
-    tt = TaskTypeClustering(n_types=n_types, method=method, readout=readout, centring=centring, n_iter=5,
-                            random_state=0)
+    tt = TaskTypeClustering(
+        n_types=n_types, method=method, readout=readout, centring=centring, n_iter=5, random_state=0
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         try:
             tt.fit(r)
         except ValueError as exc:
             msg = str(exc)
-            assert (n_types < 1 and "n_types" in msg) or (n_types > r.n_tasks and "n_types" in msg) or (
-                r.n_tasks < 2 and "2 tasks" in msg) or (r.n_workers < 2 and "2 workers" in msg) or (
-                readout == "sign" and n_types != 2 and "sign" in msg), msg
+            assert (
+                (n_types < 1 and "n_types" in msg)
+                or (n_types > r.n_tasks and "n_types" in msg)
+                or (r.n_tasks < 2 and "2 tasks" in msg)
+                or (r.n_workers < 2 and "2 workers" in msg)
+                or (readout == "sign" and n_types != 2 and "sign" in msg)
+            ), msg
             return
     P = tt.type_proba_.to_numpy()
     assert P.shape == (r.n_tasks, n_types) and np.all(np.isfinite(P))
@@ -373,8 +422,9 @@ def test_task_type_clustering_any_small_responses(r, n_types, method, readout, c
 @given(r=responses(max_tasks=14, max_workers=6, max_classes=3), guard=st.booleans())
 @examples(25)
 def test_type_aware_any_small_responses(r, guard):
-    ta = TypeAware(DawidSkene(n_iter=10), TaskTypeClustering(n_iter=5, random_state=0), guard=guard, n_folds=2,
-                   random_state=0)
+    ta = TypeAware(
+        DawidSkene(n_iter=10), TaskTypeClustering(n_iter=5, random_state=0), guard=guard, n_folds=2, random_state=0
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         try:
@@ -388,9 +438,13 @@ def test_type_aware_any_small_responses(r, guard):
 
 # ----------------------------------------------------------------------------- distill
 def _float_matrix_strategy():
-    return st.tuples(st.integers(0, 6), st.integers(0, 4), st.sampled_from(INT_DTYPES + FLOAT_DTYPES + [np.bool_, object]),
-                     st.sampled_from(["C", "F", "strided", "readonly", "list"]),
-                     st.sampled_from(["unit", "nan", "inf", "zero_row", "huge", "big", "tiny"]))
+    return st.tuples(
+        st.integers(0, 6),
+        st.integers(0, 4),
+        st.sampled_from(INT_DTYPES + FLOAT_DTYPES + [np.bool_, object]),
+        st.sampled_from(["C", "F", "strided", "readonly", "list"]),
+        st.sampled_from(["unit", "nan", "inf", "zero_row", "huge", "big", "tiny"]),
+    )
 
 
 def _make_X(n, d, dtype, layout, extreme, rng):
@@ -444,8 +498,14 @@ def _valid_X(Xd) -> bool:
 _X_ERRORS = r"X|diverged|features|non-empty|zero-norm|NaN|infinite|real numbers|dtype|2-d|labels|rows|overflow|large"
 
 
-@given(_float_matrix_strategy(), st.sampled_from(["hard", "soft"]), st.sampled_from(["cpp", "numpy"]),
-       st.sampled_from([None, 0.5]), st.integers(0, 3), st.sampled_from([0.0, 0.5, 1e6, 1e300]))
+@given(
+    _float_matrix_strategy(),
+    st.sampled_from(["hard", "soft"]),
+    st.sampled_from(["cpp", "numpy"]),
+    st.sampled_from([None, 0.5]),
+    st.integers(0, 3),
+    st.sampled_from([0.0, 0.5, 1e6, 1e300]),
+)
 @examples(120)
 def test_train_any_X(spec, loss, backend, radius, n_steps, lr):
     n, d, dtype, layout, extreme = spec
@@ -460,8 +520,11 @@ def test_train_any_X(spec, loss, backend, radius, n_steps, lr):
     except (ValueError, TypeError) as exc:
         assert str(exc) and pytest.importorskip("re").search(_X_ERRORS, str(exc)), str(exc)
         assert np.array_equal(model.W, W_before), "a refused call must not touch the model"
-        assert not _valid_X(Xd) or extreme in ("huge", "big", "tiny") or (
-            "diverged" in str(exc) and lr >= 1e6), (str(exc), spec, lr)
+        assert not _valid_X(Xd) or extreme in ("huge", "big", "tiny") or ("diverged" in str(exc) and lr >= 1e6), (
+            str(exc),
+            spec,
+            lr,
+        )
         return
     assert _valid_X(Xd), spec
     for v in (h.loss, h.error):
@@ -472,10 +535,17 @@ def test_train_any_X(spec, loss, backend, radius, n_steps, lr):
         assert np.all(model.distance_from_init() <= radius / np.sqrt(model.m) * (1 + 1e-5) + 1e-6)
 
 
-@given(st.integers(0, 2**31 - 1), st.sampled_from([np.float32, np.float64]),
-       st.lists(st.sampled_from([2, 3, 4, 6, 8, 16, 30, 48]), min_size=1, max_size=6),
-       st.integers(1, 150), st.integers(1, 40), st.floats(-3, 6), st.sampled_from([-1.0, 0.5, 4.0]),
-       st.sampled_from([1.0, 1e-3, 1e3]), st.integers(1, 2))
+@given(
+    st.integers(0, 2**31 - 1),
+    st.sampled_from([np.float32, np.float64]),
+    st.lists(st.sampled_from([2, 3, 4, 6, 8, 16, 30, 48]), min_size=1, max_size=6),
+    st.integers(1, 150),
+    st.integers(1, 40),
+    st.floats(-3, 6),
+    st.sampled_from([-1.0, 0.5, 4.0]),
+    st.sampled_from([1.0, 1e-3, 1e3]),
+    st.integers(1, 2),
+)
 @examples(30)
 def test_core_skipping_changes_no_bit(seed, dtype, widths, n, d, log_lr, radius, scale, threads):
     # The compiled step's certified-inactive skipping and its twin layout against computing every
@@ -486,8 +556,10 @@ def test_core_skipping_changes_no_bit(seed, dtype, widths, n, d, log_lr, radius,
 
     rng = np.random.default_rng(seed)
     widths = [m for w in widths for m in (w, w)]
-    nets = [TwoLayerReLU(m, d, init="symmetric" if m % 2 == 0 else "random", random_state=seed + i // 2,
-                         dtype=dtype) for i, m in enumerate(widths)]
+    nets = [
+        TwoLayerReLU(m, d, init="symmetric" if m % 2 == 0 else "random", random_state=seed + i // 2, dtype=dtype)
+        for i, m in enumerate(widths)
+    ]
     X = (rng.standard_normal((n, d)) * scale).astype(dtype)
     y = np.where(rng.random(n) < 0.5, -1.0, 1.0).astype(dtype)
     p = rng.uniform(0.05, 0.95, n).astype(dtype)
@@ -501,15 +573,51 @@ def test_core_skipping_changes_no_bit(seed, dtype, widths, n, d, log_lr, radius,
     out = []
     for skip in (True, False):
         W = W0.copy()
-        out.append((W,) + _core.twolayer_train(X, n_train, W, W0, a, off, losses, T, y, np.full(K, 10.0 ** log_lr),
-                                               np.full(K, radius), 12, threads, skip_inactive=skip))
+        out.append(
+            (W,)
+            + _core.twolayer_train(
+                X,
+                n_train,
+                W,
+                W0,
+                a,
+                off,
+                losses,
+                T,
+                y,
+                np.full(K, 10.0**log_lr),
+                np.full(K, radius),
+                12,
+                threads,
+                skip_inactive=skip,
+            )
+        )
     for u, v in zip(out[0], out[1]):
         np.testing.assert_array_equal(u, v)
 
 
-@given(st.integers(0, 4), st.sampled_from(["m0", "m_odd", "lr_neg", "lr_nan", "radius0", "radius_nan", "loss",
-                                           "key", "empty", "not_list", "soft_no_p", "p_out", "steps_neg", "dtype",
-                                           "threads"]))
+@given(
+    st.integers(0, 4),
+    st.sampled_from(
+        [
+            "m0",
+            "m_odd",
+            "lr_neg",
+            "lr_nan",
+            "radius0",
+            "radius_nan",
+            "loss",
+            "key",
+            "empty",
+            "not_list",
+            "soft_no_p",
+            "p_out",
+            "steps_neg",
+            "dtype",
+            "threads",
+        ]
+    ),
+)
 @examples(45)
 def test_train_many_bad_configs(seed, kind):
     rng = np.random.default_rng(seed)
@@ -668,7 +776,8 @@ def test_core_fuzz_in_subprocess(seed, tmp_path):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(PKG_ROOT), env.get("PYTHONPATH", "")])
     n_cases = 150 * _SCALE
-    res = subprocess.run([sys.executable, str(script), str(seed), str(n_cases)], capture_output=True, text=True,
-                         env=env, timeout=300)
+    res = subprocess.run(
+        [sys.executable, str(script), str(seed), str(n_cases)], capture_output=True, text=True, env=env, timeout=300
+    )
     assert res.returncode == 0, f"core fuzz seed {seed} died with {res.returncode}: {res.stderr[-3000:]}"
     assert res.stdout.startswith("ok")

@@ -1,4 +1,5 @@
 """The README's two set-up commands stay true: CI runs exactly the second one."""
+
 from pathlib import Path
 
 import pytest

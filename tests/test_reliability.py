@@ -10,6 +10,7 @@
   not fit are refused up front with the amount they need;
 - the command line: what tests/test_cli.py does not already cover.
 """
+
 from __future__ import annotations
 
 import concurrent.futures as cf
@@ -22,7 +23,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import kdcore
@@ -62,8 +62,10 @@ def _ds(r, nt):
 
 def _twolayer(nt, dtype=np.float64):
     X, y, p = make_margin_data(1500, 20, gamma=0.1, random_state=5)
-    cfgs = [{"m": 32, "loss": "soft", "lr": 1.0, "radius": 2.0, "random_state": 1},
-            {"m": 16, "loss": "hard", "lr": 0.5, "random_state": 2}]
+    cfgs = [
+        {"m": 32, "loss": "soft", "lr": 1.0, "radius": 2.0, "random_state": 1},
+        {"m": 16, "loss": "hard", "lr": 0.5, "random_state": 2},
+    ]
     hs = train_many(cfgs, X.astype(dtype), y, p, n_steps=25, backend="cpp", n_threads=nt)
     return np.concatenate([h.model.W.ravel() for h in hs]).astype(np.float64), np.concatenate([h.loss for h in hs])
 
@@ -75,8 +77,12 @@ def _spectral(r, nt):
 
 @pytest.mark.parametrize("nt", THREADS)
 def test_same_seed_same_threads_is_bit_identical(nt, crowd, typed):
-    for run in (lambda: _ds(crowd, nt), lambda: _twolayer(nt), lambda: _twolayer(nt, np.float32),
-                lambda: _spectral(typed, nt)):
+    for run in (
+        lambda: _ds(crowd, nt),
+        lambda: _twolayer(nt),
+        lambda: _twolayer(nt, np.float32),
+        lambda: _spectral(typed, nt),
+    ):
         a, b = run(), run()
         for x, y in zip(a, b):
             assert np.array_equal(x, y), "two identical runs differ"
@@ -116,9 +122,11 @@ def test_kos_mace_glad_reproducible_above_the_parallel_threshold():
     from kdcore.crowd._mace import MACE
 
     r, _ = simulate.dawid_skene(12000, 60, 2, answers_per_task=5, random_state=0)
-    makers = [(lambda nt: KOS(n_iter=20, n_threads=nt), 1e-12),
-              (lambda nt: MACE(n_restarts=1, n_iter=5, random_state=0, n_threads=nt), 1e-12),
-              (lambda nt: GLAD(n_iter=3, m_step_max_iter=3, n_threads=nt), 1e-6)]
+    makers = [
+        (lambda nt: KOS(n_iter=20, n_threads=nt), 1e-12),
+        (lambda nt: MACE(n_restarts=1, n_iter=5, random_state=0, n_threads=nt), 1e-12),
+        (lambda nt: GLAD(n_iter=3, m_step_max_iter=3, n_threads=nt), 1e-6),
+    ]
     for make, tol in makers:
         base = make(1).fit(r).probas_.to_numpy()
         for nt in (2, 3):
@@ -131,8 +139,14 @@ def test_kos_mace_glad_reproducible_above_the_parallel_threshold():
 def test_concurrent_fits_equal_sequential_fits(crowd, typed):
     """The kernels release the GIL; fits from four Python threads at once must give exactly
     what they give one after another (no shared mutable state in the core)."""
-    jobs = [lambda: _ds(crowd, 2), lambda: _twolayer(2), lambda: _spectral(typed, 2),
-            lambda: _ds(crowd, 1), lambda: _twolayer(1, np.float32), lambda: _spectral(typed, 1)] * 2
+    jobs = [
+        lambda: _ds(crowd, 2),
+        lambda: _twolayer(2),
+        lambda: _spectral(typed, 2),
+        lambda: _ds(crowd, 1),
+        lambda: _twolayer(1, np.float32),
+        lambda: _spectral(typed, 1),
+    ] * 2
     sequential = [j() for j in jobs]
     with cf.ThreadPoolExecutor(4) as ex:
         concurrent = list(ex.map(lambda j: j(), jobs))
@@ -315,8 +329,7 @@ print(before, after)
 def test_no_memory_growth_over_1000_fits(tmp_path):
     script = tmp_path / "rss.py"
     script.write_text(_RSS)
-    res = subprocess.run([sys.executable, str(script), "1000"], capture_output=True, text=True, env=_env(),
-                         timeout=600)
+    res = subprocess.run([sys.executable, str(script), "1000"], capture_output=True, text=True, env=_env(), timeout=600)
     assert res.returncode == 0, res.stderr[-2000:]
     before, after = map(int, res.stdout.split())
     growth = after - before
@@ -401,8 +414,13 @@ def test_training_divergence_is_an_error_not_nan():
 
 # ----------------------------------------------------------------------------- the command line
 def kdcore_cli(*args, timeout=120):
-    return subprocess.run([sys.executable, "-m", "kdcore.cli", *map(str, args)], capture_output=True, text=True,
-                          env=_env(), timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "kdcore.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=timeout,
+    )
 
 
 def assert_user_error(res, *needles):

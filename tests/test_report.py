@@ -1,6 +1,7 @@
 """The reproduction report: the driver on stand-in steps (every promised section,
 figures, results.json, failures kept), the paper comparisons, the figure style,
 and the real report in its tiny profile."""
+
 from __future__ import annotations
 
 import json
@@ -10,8 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kdcore.report import Skip, Step, markdown_table, reproduce
-from kdcore.report import _paper, plotting
+from kdcore.report import Skip, Step, _paper, markdown_table, plotting, reproduce
 from kdcore.report._reproduce import call_with
 
 pytest.importorskip("matplotlib")
@@ -41,8 +41,9 @@ def _mnist_run(profile, seed, progress=False):  # 'seed' spelling: call_with map
 
 
 def _mnist_compare(table):
-    merged, st = _paper.side_by_side(table, _paper.MNIST_TABLE, ["data", "m"], {"hard": "hard", "soft": "soft"},
-                                     spread={"soft": "soft_std"})
+    merged, st = _paper.side_by_side(
+        table, _paper.MNIST_TABLE, ["data", "m"], {"hard": "hard", "soft": "soft"}, spread={"soft": "soft_std"}
+    )
     return merged, st + _paper.gap_statement(merged, ["data", "m"], "soft", "hard", "paper soft", "paper hard")
 
 
@@ -55,14 +56,33 @@ def _skipping_run():
 
 
 STANDINS = [
-    Step("crowd.phase", "crowd", "Exact type recovery as workers grow", "Recovery once n ~ C log d.", _crowd_run,
-         plots=[_crowd_plot]),
+    Step(
+        "crowd.phase",
+        "crowd",
+        "Exact type recovery as workers grow",
+        "Recovery once n ~ C log d.",
+        _crowd_run,
+        plots=[_crowd_plot],
+    ),
     Step("crowd.broken", "crowd", "A step that fails", "Nothing.", _broken_run),
-    Step("distill.mnist", "distill", "MNIST table", "Soft beats hard at small widths.", _mnist_run,
-         compare=_mnist_compare,
-         plots=[lambda table: plotting.paper_vs_ours(table[table.data == "full"], x="m", ours=["hard", "soft"],
-                                                     paper=["paper hard", "paper soft"], xlabel="student width m",
-                                                     ylabel="test accuracy (%)")]),
+    Step(
+        "distill.mnist",
+        "distill",
+        "MNIST table",
+        "Soft beats hard at small widths.",
+        _mnist_run,
+        compare=_mnist_compare,
+        plots=[
+            lambda table: plotting.paper_vs_ours(
+                table[table.data == "full"],
+                x="m",
+                ours=["hard", "soft"],
+                paper=["paper hard", "paper soft"],
+                xlabel="student width m",
+                ylabel="test accuracy (%)",
+            )
+        ],
+    ),
     Step("distill.skipme", "distill", "A skipped step", "Needs data.", _skipping_run),
 ]
 
@@ -70,9 +90,17 @@ STANDINS = [
 def test_report_has_every_promised_section(tmp_path):
     res = reproduce(("crowd", "distill"), "tiny", tmp_path / "rep", progress=False, seed=3, steps=STANDINS)
     text = Path(res["report"]).read_text()
-    for h in ["# kdcore reproduction report", "## Crowdsourcing with hard and easy tasks",
-              "## Soft-label vs hard-label training", "### Exact type recovery as workers grow", "### MNIST table",
-              "### A step that fails", "### A skipped step", "## Run summary", "## Environment"]:
+    for h in [
+        "# kdcore reproduction report",
+        "## Crowdsourcing with hard and easy tasks",
+        "## Soft-label vs hard-label training",
+        "### Exact type recovery as workers grow",
+        "### MNIST table",
+        "### A step that fails",
+        "### A skipped step",
+        "## Run summary",
+        "## Environment",
+    ]:
         assert h in text, h
     assert res["failed"] == ["crowd.broken"] and res["skipped"] == ["distill.skipme"]
     assert "**FAILED**: RuntimeError: boom in the experiment" in text
@@ -111,12 +139,15 @@ def test_reproduce_is_seeded(tmp_path):
     assert ta == tb
 
 
-@pytest.mark.parametrize("kw, match", [
-    ({"parts": ("crowd", "vision")}, "parts must be"),
-    ({"parts": ()}, "parts must be"),
-    ({"profile": "medium"}, "profile must be one of"),
-    ({"seed": -1}, "seed must be"),
-])
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        ({"parts": ("crowd", "vision")}, "parts must be"),
+        ({"parts": ()}, "parts must be"),
+        ({"profile": "medium"}, "profile must be one of"),
+        ({"seed": -1}, "seed must be"),
+    ],
+)
 def test_reproduce_refuses_bad_arguments(tmp_path, kw, match):
     args = {"parts": ("crowd",), "profile": "tiny", "out": tmp_path, "steps": STANDINS} | kw
     with pytest.raises(ValueError, match=match):
@@ -146,8 +177,9 @@ def test_markdown_table_formats_numbers_and_index():
 
 def test_side_by_side_uses_seed_spread():
     ours = pd.DataFrame({"noise_var": [0.01, 0.1], "soft": [74.0, 70.0], "soft_std": [1.5, 0.1]})
-    merged, st = _paper.side_by_side(ours, _paper.DEEP_TABLE, ["noise_var"], {"soft": "soft"},
-                                     spread={"soft": "soft_std"})
+    merged, st = _paper.side_by_side(
+        ours, _paper.DEEP_TABLE, ["noise_var"], {"soft": "soft"}, spread={"soft": "soft_std"}
+    )
     assert list(merged.columns[:3]) == ["noise_var", "soft", "paper soft"]
     assert merged["paper soft"].tolist() == [76.0, 75.0]
     # 0.01: -2.0 within 2 x 1.5; 0.1: -5.0 beyond max(1, 0.2)
@@ -192,21 +224,43 @@ def test_figure_of_finds_figures():
 def test_step_tables_from_raw_runs(tmp_path):
     """A step returning one row per run: ``tables`` summarises it (main table first,
     compared with the paper), every table is in the report and in results.json."""
+
     def runs(profile, random_state):
         rng = np.random.default_rng(random_state)
-        return pd.DataFrame({"noise_var": np.repeat([0.01, 0.1], 3), "model": "soft",
-                             "test_acc": np.repeat([73.0, 75.0], 3) + rng.normal(0, 0.1, 6)})
+        return pd.DataFrame(
+            {
+                "noise_var": np.repeat([0.01, 0.1], 3),
+                "model": "soft",
+                "test_acc": np.repeat([73.0, 75.0], 3) + rng.normal(0, 0.1, 6),
+            }
+        )
 
     def tables(raw):
         g = raw.groupby("noise_var")["test_acc"].agg(["mean", "std"]).reset_index()
         return {"Soft students": g.rename(columns={"mean": "soft", "std": "soft_std"}), "All runs": raw}
 
-    step = Step("distill.deep", "distill", "Deep", "claim", runs, tables=tables,
-                compare=lambda t: _paper.side_by_side(t, _paper.DEEP_TABLE, ["noise_var"], {"soft": "soft"},
-                                                      spread={"soft": "soft_std"}),
-                plots=[lambda raw: plotting.paper_vs_ours(tables(raw)["Soft students"], x="noise_var",
-                                                          ours=["soft"], paper=[None], xlabel="noise variance",
-                                                          ylabel="test accuracy (%)", logx=True)])
+    step = Step(
+        "distill.deep",
+        "distill",
+        "Deep",
+        "claim",
+        runs,
+        tables=tables,
+        compare=lambda t: _paper.side_by_side(
+            t, _paper.DEEP_TABLE, ["noise_var"], {"soft": "soft"}, spread={"soft": "soft_std"}
+        ),
+        plots=[
+            lambda raw: plotting.paper_vs_ours(
+                tables(raw)["Soft students"],
+                x="noise_var",
+                ours=["soft"],
+                paper=[None],
+                xlabel="noise variance",
+                ylabel="test accuracy (%)",
+                logx=True,
+            )
+        ],
+    )
     res = reproduce("distill", "tiny", tmp_path, progress=False, steps=[step])
     text = Path(res["report"]).read_text()
     assert text.index("**Soft students**") < text.index("*Ours vs the paper:*") < text.index("**All runs**")
@@ -251,9 +305,21 @@ def _fake_deep_runs():
     for nv in (0.01, 0.1):
         for seed in (0, 1):
             for model, acc in (("teacher", 80.0), ("hard", 70.0), ("soft", 74.0)):
-                for w in ((1.0,) if model == "teacher" else (0.5, 1.0)):
-                    rows.append(dict(noise_var=nv, seed=seed, model=model, width=w, test_acc=acc + seed,
-                                     val_acc=acc, epochs=3, best_epoch=2, seconds=1.0, device="cpu"))
+                for w in (1.0,) if model == "teacher" else (0.5, 1.0):
+                    rows.append(
+                        dict(
+                            noise_var=nv,
+                            seed=seed,
+                            model=model,
+                            width=w,
+                            test_acc=acc + seed,
+                            val_acc=acc,
+                            epochs=3,
+                            best_epoch=2,
+                            seconds=1.0,
+                            device="cpu",
+                        )
+                    )
     return pd.DataFrame(rows)
 
 
@@ -262,8 +328,16 @@ def test_deep_step_wiring_on_a_runs_table(tmp_path):
     from kdcore.report import steps
 
     deep = [s for s in steps() if s.key == "distill.deep"][0]
-    fake = Step(deep.key, deep.part, deep.title, deep.claim, lambda: _fake_deep_runs(), tables=deep.tables,
-                compare=deep.compare, plots=deep.plots)
+    fake = Step(
+        deep.key,
+        deep.part,
+        deep.title,
+        deep.claim,
+        lambda: _fake_deep_runs(),
+        tables=deep.tables,
+        compare=deep.compare,
+        plots=deep.plots,
+    )
     res = reproduce("distill", "tiny", tmp_path, progress=False, steps=[fake])
     assert res["failed"] == [] and res["n_figures"] == 2  # noise figure and width figure
     rec = json.loads((tmp_path / "results.json").read_text())["steps"]["distill.deep"]
@@ -277,6 +351,12 @@ def test_deep_step_wiring_on_a_runs_table(tmp_path):
 def test_tiny_report_with_deep_step(tmp_path, data_home):
     from kdcore.report import steps
 
-    res = reproduce("distill", "tiny", tmp_path, data_home=data_home, progress=False,
-                    steps=[s for s in steps() if s.key == "distill.deep"])
+    res = reproduce(
+        "distill",
+        "tiny",
+        tmp_path,
+        data_home=data_home,
+        progress=False,
+        steps=[s for s in steps() if s.key == "distill.deep"],
+    )
     assert res["failed"] == [] and res["skipped"] == [] and res["n_figures"] >= 1

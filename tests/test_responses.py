@@ -1,4 +1,5 @@
 """Responses: the C++ index against a pandas reference, ids of every kind, bad input."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,11 +18,18 @@ def pandas_reference(tasks, workers, labels):
     ot = np.argsort(t, kind="stable")
     ow = np.argsort(w, kind="stable")
     return dict(
-        task=t, worker=w, label=lab, task_ids=tu, worker_ids=wu, classes=lu,
+        task=t,
+        worker=w,
+        label=lab,
+        task_ids=tu,
+        worker_ids=wu,
+        classes=lu,
         task_indptr=np.concatenate([[0], np.cumsum(np.bincount(t, minlength=len(tu)))]),
-        task_worker=w[ot], task_label=lab[ot],
+        task_worker=w[ot],
+        task_label=lab[ot],
         worker_indptr=np.concatenate([[0], np.cumsum(np.bincount(w, minlength=len(wu)))]),
-        worker_task=t[ow], worker_label=lab[ow],
+        worker_task=t[ow],
+        worker_label=lab[ow],
     )
 
 
@@ -32,8 +40,17 @@ def unique_pairs(rng, n_tasks, n_workers, n):
 
 def assert_matches_reference(r: Responses, tasks, workers, labels):
     ref = pandas_reference(tasks, workers, labels)
-    for key in ("task", "worker", "label", "task_indptr", "task_worker", "task_label",
-                "worker_indptr", "worker_task", "worker_label"):
+    for key in (
+        "task",
+        "worker",
+        "label",
+        "task_indptr",
+        "task_worker",
+        "task_label",
+        "worker_indptr",
+        "worker_task",
+        "worker_label",
+    ):
         np.testing.assert_array_equal(getattr(r, key), ref[key], err_msg=key)
     assert list(r.task_ids) == list(ref["task_ids"])
     assert list(r.worker_ids) == list(ref["worker_ids"])

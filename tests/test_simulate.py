@@ -1,4 +1,5 @@
 """kdcore.crowd.simulate: seeded, shaped as documented, and drawing from the planted model."""
+
 import time
 
 import numpy as np
@@ -83,16 +84,19 @@ def test_million_responses_fast():
     assert time.perf_counter() - t0 < 3.0  # ~0.2 s measured; loose for a shared machine
 
 
-@pytest.mark.parametrize("kwargs, exc, match", [
-    (dict(answers_per_task=3, alpha=0.5), ValueError, "exactly one"),
-    (dict(), ValueError, "exactly one"),
-    (dict(answers_per_task=11), ValueError, "exceeds n_workers"),
-    (dict(alpha=0.0), ValueError, "alpha"),
-    (dict(alpha=0.5, empty="keep"), ValueError, "empty"),
-    (dict(answers_per_task=2, skill_range=(0.9, 0.2)), ValueError, "skill_range"),
-    (dict(answers_per_task=2, priors=[1.0]), ValueError, "priors"),
-    (dict(answers_per_task=2.5), TypeError, "answers_per_task"),
-])
+@pytest.mark.parametrize(
+    "kwargs, exc, match",
+    [
+        (dict(answers_per_task=3, alpha=0.5), ValueError, "exactly one"),
+        (dict(), ValueError, "exactly one"),
+        (dict(answers_per_task=11), ValueError, "exceeds n_workers"),
+        (dict(alpha=0.0), ValueError, "alpha"),
+        (dict(alpha=0.5, empty="keep"), ValueError, "empty"),
+        (dict(answers_per_task=2, skill_range=(0.9, 0.2)), ValueError, "skill_range"),
+        (dict(answers_per_task=2, priors=[1.0]), ValueError, "priors"),
+        (dict(answers_per_task=2.5), TypeError, "answers_per_task"),
+    ],
+)
 def test_bad_arguments(kwargs, exc, match):
     with pytest.raises(exc, match=match):
         simulate.dawid_skene(100, 10, 2, random_state=0, **kwargs)

@@ -1,4 +1,5 @@
 """tools/bench_to_markdown.py and tools/update_readme_results.py on tiny fixture JSON files."""
+
 from __future__ import annotations
 
 import json
@@ -19,9 +20,15 @@ import update_readme_results as urr  # noqa: E402
 
 
 def _bench(group, param, median, iqr=0.0, backend_param=True):
-    b = {"group": group, "name": f"test_em[{param}]", "fullname": f"benchmarks/bench_x.py::test_em[{param}]",
-         "param": param, "params": {"backend": param.split("-")[0] if backend_param else None},
-         "stats": {"median": median, "iqr": iqr, "rounds": 5, "mean": median, "min": median}, "extra_info": {}}
+    b = {
+        "group": group,
+        "name": f"test_em[{param}]",
+        "fullname": f"benchmarks/bench_x.py::test_em[{param}]",
+        "param": param,
+        "params": {"backend": param.split("-")[0] if backend_param else None},
+        "stats": {"median": median, "iqr": iqr, "rounds": 5, "mean": median, "min": median},
+        "extra_info": {},
+    }
     if not backend_param:
         b["params"] = {"case": param}
     return b
@@ -29,14 +36,17 @@ def _bench(group, param, median, iqr=0.0, backend_param=True):
 
 @pytest.fixture
 def bench_json(tmp_path):
-    data = {"machine_info": {"cpu": {"brand_raw": "Test CPU", "count": 2}, "python_version": "3.11.7"},
-            "datetime": "2026-11-28T00:10:00.000000", "version": "4.0.0",
-            "benchmarks": [
-                _bench("ds-em 10k", "numpy", 0.200, 0.01),
-                _bench("ds-em 10k", "cpp", 0.010, 0.001),
-                _bench("ds-em 10k", "crowd-kit", 1.5, 0.1, backend_param=False),
-                _bench("vote 1k", "cpp", 2e-6),
-            ]}
+    data = {
+        "machine_info": {"cpu": {"brand_raw": "Test CPU", "count": 2}, "python_version": "3.11.7"},
+        "datetime": "2026-11-28T00:10:00.000000",
+        "version": "4.0.0",
+        "benchmarks": [
+            _bench("ds-em 10k", "numpy", 0.200, 0.01),
+            _bench("ds-em 10k", "cpp", 0.010, 0.001),
+            _bench("ds-em 10k", "crowd-kit", 1.5, 0.1, backend_param=False),
+            _bench("vote 1k", "cpp", 2e-6),
+        ],
+    }
     p = tmp_path / "bench.json"
     p.write_text(json.dumps(data))
     return p
@@ -79,17 +89,32 @@ def test_bench_errors(tmp_path, capsys):
 
 @pytest.fixture
 def results_json(tmp_path):
-    res = {"profile": "quick", "parts": ["crowd", "distill"], "seed": 0, "created": "2026-11-28 01:00 UTC",
-           "total_seconds": 480.0,
-           "environment": {"versions": {"kdcore": "0.1.0"}, "backend": "cpp", "cores_available": 2},
-           "steps": {
-               "distill.mnist": {"title": "MNIST table", "status": "ok", "seconds": 120.4, "cpu_seconds": 80.2,
-                                 "statements": ["10 of 12 numbers agree with the paper; 2 differ.", "x"],
-                                 "headline": "Soft minus hard labels: ours +0.10 to +1.00 points."},
-               "crowd.real": {"title": "Real", "status": "ok", "seconds": 3.0, "statements": ["first", "second"]},
-               "distill.deep": {"title": "Deep | VGG", "status": "skipped", "seconds": 0.0,
-                                "error": "needs torch", "statements": []},
-           }}
+    res = {
+        "profile": "quick",
+        "parts": ["crowd", "distill"],
+        "seed": 0,
+        "created": "2026-11-28 01:00 UTC",
+        "total_seconds": 480.0,
+        "environment": {"versions": {"kdcore": "0.1.0"}, "backend": "cpp", "cores_available": 2},
+        "steps": {
+            "distill.mnist": {
+                "title": "MNIST table",
+                "status": "ok",
+                "seconds": 120.4,
+                "cpu_seconds": 80.2,
+                "statements": ["10 of 12 numbers agree with the paper; 2 differ.", "x"],
+                "headline": "Soft minus hard labels: ours +0.10 to +1.00 points.",
+            },
+            "crowd.real": {"title": "Real", "status": "ok", "seconds": 3.0, "statements": ["first", "second"]},
+            "distill.deep": {
+                "title": "Deep | VGG",
+                "status": "skipped",
+                "seconds": 0.0,
+                "error": "needs torch",
+                "statements": [],
+            },
+        },
+    }
     p = tmp_path / "results.json"
     p.write_text(json.dumps(res))
     return p
@@ -98,8 +123,11 @@ def results_json(tmp_path):
 def test_readme_results_section_is_generated_at_the_end(results_json, tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text("# kdcore\n\nintro\n")
-    subprocess.run([sys.executable, str(TOOLS / "update_readme_results.py"), str(results_json), "--readme",
-                    str(readme)], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(TOOLS / "update_readme_results.py"), str(results_json), "--readme", str(readme)],
+        check=True,
+        capture_output=True,
+    )
     text = readme.read_text()
     assert text.startswith("# kdcore\n\nintro\n\n" + urr.START)
     assert text.endswith(urr.END + "\n")

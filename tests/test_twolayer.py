@@ -1,5 +1,6 @@
 """Mechanics of the two-layer engine: gradients, backends, projection, init, errors.
 (Never a scientific outcome: see kdcore.distill.experiments for those.)"""
+
 from __future__ import annotations
 
 import numpy as np
@@ -76,8 +77,16 @@ def test_backends_agree_with_numpy_twin_over_50_steps(data, backend, dtype):
     X, y, p, Xt, yt, pt = data
     tol = TOL[dtype]
     run = lambda be: train_many(  # noqa: E731
-        [dict(c) for c in CONFIGS], X.astype(dtype), y, p, n_steps=50, X_test=Xt, y_test=yt, p_test=pt,
-        backend=be, n_threads=1 if be.startswith("torch") else 2,
+        [dict(c) for c in CONFIGS],
+        X.astype(dtype),
+        y,
+        p,
+        n_steps=50,
+        X_test=Xt,
+        y_test=yt,
+        p_test=pt,
+        backend=be,
+        n_threads=1 if be.startswith("torch") else 2,
     )
     ref_h, got = run("numpy"), run(backend)
     for a, b in zip(ref_h, got):
@@ -103,14 +112,29 @@ def test_wide_networks_match_the_twin_when_pairs_drift_apart(dtype):
     Xt, yt, pt = make_margin_data(37, 11, gamma=0.05, random_state=8)
     # packed in this order: 48, 64 and 96 start at even positions (tables); 50 after the odd
     # network starts at an odd one and takes the per-row backward
-    cfgs = [{"m": 48, "loss": "hard", "lr": 8.0, "seed": 1},
-            {"m": 64, "init": "random", "loss": "hard", "lr": 4.0, "seed": 3},
-            {"m": 96, "loss": "hard", "lr": 30.0, "seed": 5},
-            {"m": 3, "init": "random", "loss": "soft", "lr": 2.0, "seed": 2},
-            {"m": 50, "loss": "soft", "lr": 16.0, "radius": 2.0, "seed": 4}]
+    cfgs = [
+        {"m": 48, "loss": "hard", "lr": 8.0, "seed": 1},
+        {"m": 64, "init": "random", "loss": "hard", "lr": 4.0, "seed": 3},
+        {"m": 96, "loss": "hard", "lr": 30.0, "seed": 5},
+        {"m": 3, "init": "random", "loss": "soft", "lr": 2.0, "seed": 2},
+        {"m": 50, "loss": "soft", "lr": 16.0, "radius": 2.0, "seed": 4},
+    ]
     tol = TOL[dtype]
-    run = lambda be: train_many([dict(c) for c in cfgs], X.astype(dtype), y, p, n_steps=30,  # noqa: E731
-                                X_test=Xt, y_test=yt, p_test=pt, backend=be, n_threads=2)
+
+    def run(be):
+        return train_many(
+            [dict(c) for c in cfgs],
+            X.astype(dtype),
+            y,
+            p,
+            n_steps=30,
+            X_test=Xt,
+            y_test=yt,
+            p_test=pt,
+            backend=be,
+            n_threads=2,
+        )
+
     ref_h, got = run("numpy"), run("cpp")
     for c, a, b in zip(cfgs, ref_h, got):
         scale = np.abs(a.model.W).max()
@@ -125,9 +149,19 @@ def test_wide_networks_match_the_twin_when_pairs_drift_apart(dtype):
 @pytest.mark.parametrize("backend", ["numpy", *_backends()])
 def test_projection_keeps_every_neuron_in_its_ball(data, backend):
     X, y, p, *_ = data
-    hs = train_many([{"m": 8, "loss": l, "lr": 50.0, "radius": B, "seed": s}
-                     for l in ("soft", "hard") for B in (0.3, 1.0) for s in (0, 1)],
-                    X, y, p, n_steps=20, backend=backend)
+    hs = train_many(
+        [
+            {"m": 8, "loss": l, "lr": 50.0, "radius": B, "seed": s}
+            for l in ("soft", "hard")
+            for B in (0.3, 1.0)
+            for s in (0, 1)
+        ],
+        X,
+        y,
+        p,
+        n_steps=20,
+        backend=backend,
+    )
     at_boundary = 0
     for h in hs:
         dist = h.model.distance_from_init()
@@ -213,9 +247,18 @@ def test_core_rejects_wrong_dtype_and_shapes(data):
 
     X, y, *_ = data
     W = np.zeros((4, X.shape[1]))
-    args = dict(n_train=X.shape[0], W0=W.copy(), a=np.ones(4), offsets=np.array([0, 4], dtype=np.int64),
-                loss_type=np.ones(1, dtype=np.int32), targets=y[None, :].copy(), y=y, lr=np.ones(1),
-                radius=-np.ones(1), n_steps=1)
+    args = dict(
+        n_train=X.shape[0],
+        W0=W.copy(),
+        a=np.ones(4),
+        offsets=np.array([0, 4], dtype=np.int64),
+        loss_type=np.ones(1, dtype=np.int32),
+        targets=y[None, :].copy(),
+        y=y,
+        lr=np.ones(1),
+        radius=-np.ones(1),
+        n_steps=1,
+    )
     with pytest.raises(TypeError):
         _core.twolayer_train(X.astype(np.float32), W=W, **args)
     with pytest.raises(ValueError, match="offsets"):
@@ -227,8 +270,10 @@ def test_core_rejects_wrong_dtype_and_shapes(data):
 @pytest.mark.parametrize("d", [16, 40])  # whole vectors: X is used in place, no padded copy
 def test_cpp_in_place_rows_agree(dtype, d):
     X, y, p = make_margin_data(90, d, gamma=0.05, random_state=7)
-    cfgs = [{"m": 4, "loss": "hard", "lr": 2.0, "seed": 1},
-            {"m": 140, "loss": "soft", "lr": 2.0, "radius": 1.0, "seed": 2}]
+    cfgs = [
+        {"m": 4, "loss": "hard", "lr": 2.0, "seed": 1},
+        {"m": 140, "loss": "soft", "lr": 2.0, "radius": 1.0, "seed": 2},
+    ]
     a = train_many([dict(c) for c in cfgs], X.astype(dtype), y, p, n_steps=20, backend="numpy")
     b = train_many([dict(c) for c in cfgs], X.astype(dtype), y, p, n_steps=20, backend="cpp", n_threads=2)
     tol = TOL[dtype]
@@ -244,8 +289,11 @@ def test_cpp_backward_by_row_kind_matches_the_twin(lr):
     # shared-row path), huge steps make them differ (the two-sum path); mid steps mix
     # both within one row block. float64, 1e-10, 30 steps, several 64-row blocks.
     X, y, p = make_margin_data(300, 24, gamma=0.05, random_state=7)
-    cfgs = [{"m": 12, "loss": "hard", "lr": lr, "seed": 1}, {"m": 10, "loss": "soft", "lr": lr, "seed": 2},
-            {"m": 5, "init": "random", "loss": "hard", "lr": lr, "seed": 3}]  # odd m: a pair straddles two nets
+    cfgs = [
+        {"m": 12, "loss": "hard", "lr": lr, "seed": 1},
+        {"m": 10, "loss": "soft", "lr": lr, "seed": 2},
+        {"m": 5, "init": "random", "loss": "hard", "lr": lr, "seed": 3},
+    ]  # odd m: a pair straddles two nets
     ref_h = train_many([dict(c) for c in cfgs], X, y, p, n_steps=30, backend="numpy")
     got = train_many([dict(c) for c in cfgs], X, y, p, n_steps=30, backend="cpp", n_threads=2)
     for a, b in zip(ref_h, got):
@@ -264,9 +312,23 @@ def _core_pass(X, n_train, nets, losses, T, y, lr, radius, steps, threads, skip)
     W = np.ascontiguousarray(np.vstack([n.W for n in nets]), dtype=dt)
     a = np.concatenate([n.a for n in nets]).astype(dt)
     K = len(nets)
-    hist, fin, frac = _core.twolayer_train(X, n_train, W, W0, a, off, losses, T.astype(dt), y.astype(dt),
-                                           np.full(K, lr), np.full(K, radius), steps, threads,
-                                           skip_inactive=skip, return_skip_stats=True)
+    hist, fin, frac = _core.twolayer_train(
+        X,
+        n_train,
+        W,
+        W0,
+        a,
+        off,
+        losses,
+        T.astype(dt),
+        y.astype(dt),
+        np.full(K, lr),
+        np.full(K, radius),
+        steps,
+        threads,
+        skip_inactive=skip,
+        return_skip_stats=True,
+    )
     return W, hist, fin, frac
 
 
@@ -290,8 +352,10 @@ def test_skipping_certified_inactive_rows_changes_no_bit(dtype, lr, radius):
     # width and initial weights: interleaved pair by pair when skipping, soft and hard arm here)
     widths = [4, 4, 6, 3, 36, 36, 8]
     seeds = [0, 0, 1, 2, 3, 3, 4]
-    nets = [TwoLayerReLU(m, d, init="symmetric" if m % 2 == 0 else "random", random_state=sd, dtype=dtype)
-            for m, sd in zip(widths, seeds)]
+    nets = [
+        TwoLayerReLU(m, d, init="symmetric" if m % 2 == 0 else "random", random_state=sd, dtype=dtype)
+        for m, sd in zip(widths, seeds)
+    ]
     losses = np.array([i % 2 for i in range(len(nets))], dtype=np.int32)
     T = np.vstack([p if lo == 0 else y for lo in losses])
     for threads in (1, 2):
@@ -325,8 +389,8 @@ def test_twins_and_batches_change_no_bit(dtype):
     assert frac > 0.3  # twins: about half of the tile rows are skipped
     off = np.concatenate([[0], np.cumsum(widths)])
     for k, net in enumerate(nets):
-        Wk, hk, fk, _ = _core_pass(X, 220, [net], losses[k:k + 1], T[k:k + 1], y, 2.0, 1.0, 20, 2, True)
-        np.testing.assert_array_equal(W[off[k]:off[k + 1]], Wk)
+        Wk, hk, fk, _ = _core_pass(X, 220, [net], losses[k : k + 1], T[k : k + 1], y, 2.0, 1.0, 20, 2, True)
+        np.testing.assert_array_equal(W[off[k] : off[k + 1]], Wk)
         np.testing.assert_array_equal(hist[k], hk[0])
         np.testing.assert_array_equal(fin[k], fk[0])
 
@@ -337,8 +401,12 @@ def test_arms_of_one_seed_are_paired_and_results_keep_the_callers_order(data):
     # histories and weights come back in the caller's order, equal bit for bit to training
     # each configuration alone.
     X, y, p = data[:3]
-    cfgs = [{"m": m, "loss": loss, "lr": 1.0, "radius": 1.0 if loss == "soft" else None, "seed": s}
-            for loss in ("soft", "hard") for m in (36, 4) for s in (0, 1)]  # arm-outer, as scaling_study
+    cfgs = [
+        {"m": m, "loss": loss, "lr": 1.0, "radius": 1.0 if loss == "soft" else None, "seed": s}
+        for loss in ("soft", "hard")
+        for m in (36, 4)
+        for s in (0, 1)
+    ]  # arm-outer, as scaling_study
     batch = train_many([dict(c) for c in cfgs], X, y, p, n_steps=15, backend="cpp", n_threads=2)
     for c, h in zip(cfgs, batch):
         (alone,) = train_many([dict(c)], X, y, p, n_steps=15, backend="cpp", n_threads=2)

@@ -1,5 +1,6 @@
 """Task types: the implicit operator and Lanczos against dense numpy, planted-type recovery,
 class-bias robustness, the mixture EM's monotone likelihood, TypeAware, bad inputs."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -131,8 +132,10 @@ def test_planted_types_recovered_exactly_dense(backend):
 def test_refined_beats_spectral_with_few_answers():
     r, truth, types, rel = simulate.two_type(2000, 40, 0.15, regime="specialist", random_state=2)
     t = types.to_numpy()
-    acc = {m: _type_acc(TaskTypeClustering(method=m, random_state=0).fit(r).types_.to_numpy(), t)
-           for m in ("spectral", "refined")}
+    acc = {
+        m: _type_acc(TaskTypeClustering(method=m, random_state=0).fit(r).types_.to_numpy(), t)
+        for m in ("spectral", "refined")
+    }
     assert acc["refined"] > acc["spectral"] + 0.05, acc
 
 
@@ -255,7 +258,8 @@ def test_bad_inputs_give_clear_errors():
         TaskTypeClustering(method="magic").fit(r)
     with pytest.raises(ValueError, match="needs n_types=2"):
         TaskTypeClustering(n_types=3, readout="sign").fit(
-            Responses.from_arrays(list("aabbcc"), [1, 2] * 3, [0, 1, 1, 1, 0, 0]))
+            Responses.from_arrays(list("aabbcc"), [1, 2] * 3, [0, 1, 1, 1, 0, 0])
+        )
     with pytest.raises(ValueError, match="at least 2 workers"):
         TaskTypeClustering().fit(Responses.from_arrays(["a", "b", "c"], [1, 1, 1], [0, 1, 1]))
     # a task with no answer cannot enter: a missing label is refused when the data are built
@@ -313,7 +317,7 @@ def test_align_types_undoes_a_crossed_labelling():
 
     r, truth, types, rel = simulate.two_type(300, 20, 1.0, regime="specialist", random_state=0)
     T, K, W = 2, 2, r.n_workers
-    skill = np.stack([rel[:, 0], rel[:, 1]])                       # (T, W)
+    skill = np.stack([rel[:, 0], rel[:, 1]])  # (T, W)
     log_conf = np.empty((T, W, K, K))
     for k in range(K):
         log_conf[:, :, k, k] = np.log(skill)

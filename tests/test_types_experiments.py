@@ -1,4 +1,5 @@
 """The task-type experiments at their tiny profile: tables have the promised shape, plots draw."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -48,7 +49,9 @@ def test_pseudo_real_tiny(data_home, tmp_path):
     t = ex.pseudo_real("tiny", data_home=data_home)
     assert set(t.what) == {"typing", "label"}
     assert set(t.scenario) == {"a", "b"}
-    assert {"DS type-aware soft (guard)", "DS type-aware soft (no guard)", "DS type-aware auto (guard)"} <= set(t.method)
+    assert {"DS type-aware soft (guard)", "DS type-aware soft (no guard)", "DS type-aware auto (guard)"} <= set(
+        t.method
+    )
     assert t.value.between(0, 1).all()
     _plot(ex.plot_pseudo_real, t, tmp_path)
 

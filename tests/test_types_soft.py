@@ -1,5 +1,6 @@
 """TypeAware(split="soft"): the degraded two-type Dawid-Skene mixture, label posterior
 marginalised over the type, and its held-out guard (likelihood + task-level sign test)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,8 +17,9 @@ def _planted(seed: int = 0, plant: bool = True, n_classes: int = 2):
     """3 answers per task, imbalanced classes; a hard type on 40% of the tasks where half the
     workers answer by coin flips (pseudo-real scenario (b) on simulated answers)."""
     priors = [0.85, 0.15] if n_classes == 2 else None
-    r, truth = simulate.dawid_skene(4000, 30, n_classes, answers_per_task=3, skill_range=(0.7, 0.95),
-                                    priors=priors, random_state=seed)
+    r, truth = simulate.dawid_skene(
+        4000, 30, n_classes, answers_per_task=3, skill_range=(0.7, 0.95), priors=priors, random_state=seed
+    )
     if plant:
         r = plant_hard_type(r, "b", np.random.default_rng(seed))[0]
     return r, truth
@@ -133,8 +135,9 @@ def test_auto_takes_soft_when_only_the_soft_guard_supports_it():
     mv = TypeAware(MajorityVote(random_state=0), _cheap(), split="auto", random_state=0).fit(r)
     assert mv.split_kind_ in ("hard", "none")
     # three hard types requested: the two-type soft model is not tried
-    three = TypeAware(DawidSkene(), TaskTypeClustering(n_types=3, n_init=0, random_state=0), split="auto",
-                      random_state=0).fit(r)
+    three = TypeAware(
+        DawidSkene(), TaskTypeClustering(n_types=3, n_init=0, random_state=0), split="auto", random_state=0
+    ).fit(r)
     assert three.split_kind_ in ("hard", "none") and "soft_guard" not in three.evidence_
 
 

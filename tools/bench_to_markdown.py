@@ -18,6 +18,7 @@ With ``--readme``, the tables replace the generated block under the ``## <sectio
 heading (between ``<!-- bench:<section> -->`` markers, created on first use);
 the rest of the file is kept as is.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,16 @@ from pathlib import Path
 
 #: names a backend is known by in parameter ids, in the order they are tried
 BACKEND_ALIASES = {
-    "torch-cuda": "torch-cuda", "cuda": "torch-cuda", "cpp": "cpp", "numpy": "numpy", "torch": "torch",
-    "crowd-kit": "crowd-kit", "crowdkit": "crowd-kit", "pandas": "pandas", "scipy": "scipy", "sklearn": "sklearn",
+    "torch-cuda": "torch-cuda",
+    "cuda": "torch-cuda",
+    "cpp": "cpp",
+    "numpy": "numpy",
+    "torch": "torch",
+    "crowd-kit": "crowd-kit",
+    "crowdkit": "crowd-kit",
+    "pandas": "pandas",
+    "scipy": "scipy",
+    "sklearn": "sklearn",
 }
 ORDER = ["cpp", "torch-cuda", "torch", "numpy", "crowd-kit", "pandas", "scipy", "sklearn"]
 
@@ -110,9 +119,13 @@ def tables(data: dict) -> str:
             cols.append("vs numpy")
         if ref_ck is not None:
             cols.append("vs crowd-kit")
-        lines = [f"**{group}**", "", "| " + " | ".join(cols) + " |", "|" + "|".join(
-            ["---"] + ["---:"] * (len(cols) - 1)) + "|"]
-        for be, b, st in rows:
+        lines = [
+            f"**{group}**",
+            "",
+            "| " + " | ".join(cols) + " |",
+            "|" + "|".join(["---"] + ["---:"] * (len(cols) - 1)) + "|",
+        ]
+        for be, _b, st in rows:
             cells = [be, fmt_time(st["median"]), fmt_time(st.get("iqr", float("nan"))), str(st.get("rounds", ""))]
             if ref_np is not None:
                 cells.append(fmt_ratio(ref_np, st["median"]))
@@ -130,8 +143,10 @@ def header(data: dict, command: str | None) -> str:
     cores = cpu.get("count")
     bits = [brand + (f", {cores} cores" if cores else ""), f"Python {mi.get('python_version', '?')}"]
     when = data.get("datetime", "")[:16].replace("T", " ")
-    lines = [f"Measured {when} UTC on {'; '.join(bits)} (pytest-benchmark {data.get('version', '?')}); "
-             "speed-ups are the other backend's median over this row's, within this run."]
+    lines = [
+        f"Measured {when} UTC on {'; '.join(bits)} (pytest-benchmark {data.get('version', '?')}); "
+        "speed-ups are the other backend's median over this row's, within this run."
+    ]
     if command:
         lines.append(f"\nCommand: `{command}`")
     return "\n".join(lines)
@@ -152,8 +167,8 @@ def update_readme(readme: Path, section: str, body: str) -> str:
     m = re.search(rf"^## {re.escape(section)}[ \t]*$", text, flags=re.M)
     if m is None:
         raise InputError(f"{readme}: no heading '## {section}'")
-    rest = text[m.end():]
-    return text[:m.end()] + "\n\n" + block + "\n" + ("\n" + rest.lstrip("\n") if rest.strip() else "")
+    rest = text[m.end() :]
+    return text[: m.end()] + "\n\n" + block + "\n" + ("\n" + rest.lstrip("\n") if rest.strip() else "")
 
 
 def main(argv=None) -> int:

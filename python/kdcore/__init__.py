@@ -1,5 +1,6 @@
 """kdcore: crowd truth inference with hidden task types, and soft- vs hard-label
 training of two-layer networks, on a compiled C++ core."""
+
 from __future__ import annotations
 
 __version__ = "0.1.0"

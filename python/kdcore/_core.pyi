@@ -1,4 +1,5 @@
 """Type stubs of the compiled core kdcore._core (one section per area of cpp/)."""
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -22,62 +23,143 @@ def build_csr(
 
 # ---------------------------------------------------------------- crowd (aggregators)
 def em_e_step(
-    task_indptr: NDArray[np.int64], task_worker: NDArray[np.int32], task_label: NDArray[np.int32],
-    n_tasks: int, n_workers: int, log_conf: NDArray[np.float64], log_prior: NDArray[np.float64],
+    task_indptr: NDArray[np.int64],
+    task_worker: NDArray[np.int32],
+    task_label: NDArray[np.int32],
+    n_tasks: int,
+    n_workers: int,
+    log_conf: NDArray[np.float64],
+    log_prior: NDArray[np.float64],
     n_threads: int = 0,
 ) -> tuple[NDArray[np.float64], float]: ...
 def em_m_step(
-    worker_indptr: NDArray[np.int64], worker_task: NDArray[np.int32], worker_label: NDArray[np.int32],
-    n_tasks: int, n_workers: int, post: NDArray[np.float64], smoothing: float, one_coin: bool = False,
-    n_threads: int = 0, task_indptr: NDArray[np.int64] | None = None, task_worker: NDArray[np.int32] | None = None,
-    task_label: NDArray[np.int32] | None = None, strategy: int = 0,
+    worker_indptr: NDArray[np.int64],
+    worker_task: NDArray[np.int32],
+    worker_label: NDArray[np.int32],
+    n_tasks: int,
+    n_workers: int,
+    post: NDArray[np.float64],
+    smoothing: float,
+    one_coin: bool = False,
+    n_threads: int = 0,
+    task_indptr: NDArray[np.int64] | None = None,
+    task_worker: NDArray[np.int32] | None = None,
+    task_label: NDArray[np.int32] | None = None,
+    strategy: int = 0,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
 def em_run(
-    task_indptr: NDArray[np.int64], task_worker: NDArray[np.int32], task_label: NDArray[np.int32],
-    worker_indptr: NDArray[np.int64], worker_task: NDArray[np.int32], worker_label: NDArray[np.int32],
-    n_tasks: int, n_workers: int, post: NDArray[np.float64], smoothing: float, one_coin: bool, n_iter: int,
-    tol: float, init_loglik: float, prob_floor: float, n_threads: int = 0, strategy: int = 0, stop_rule: int = 0,
+    task_indptr: NDArray[np.int64],
+    task_worker: NDArray[np.int32],
+    task_label: NDArray[np.int32],
+    worker_indptr: NDArray[np.int64],
+    worker_task: NDArray[np.int32],
+    worker_label: NDArray[np.int32],
+    n_tasks: int,
+    n_workers: int,
+    post: NDArray[np.float64],
+    smoothing: float,
+    one_coin: bool,
+    n_iter: int,
+    tol: float,
+    init_loglik: float,
+    prob_floor: float,
+    n_threads: int = 0,
+    strategy: int = 0,
+    stop_rule: int = 0,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], list[float], int, bool, float]: ...
 def vote_scores(
-    task_indptr: NDArray[np.int64], task_worker: NDArray[np.int32], task_label: NDArray[np.int32],
-    n_tasks: int, n_workers: int, n_classes: int, weight: NDArray[np.float64] | None = None, n_threads: int = 0,
+    task_indptr: NDArray[np.int64],
+    task_worker: NDArray[np.int32],
+    task_label: NDArray[np.int32],
+    n_tasks: int,
+    n_workers: int,
+    n_classes: int,
+    weight: NDArray[np.float64] | None = None,
+    n_threads: int = 0,
 ) -> tuple[NDArray[np.float64], NDArray[np.int32], NDArray[np.int32]]: ...
 
 # ---------------------------------------------------------------- crowd (more aggregators)
 def te_pairwise_agreement(
-    t_indptr: NDArray[np.int64], t_worker: NDArray[np.int32], t_label: NDArray[np.int32], n_workers: int,
+    t_indptr: NDArray[np.int64],
+    t_worker: NDArray[np.int32],
+    t_label: NDArray[np.int32],
+    n_workers: int,
     n_threads: int = 0,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
 def kos_messages(
-    t_indptr: NDArray[np.int64], t_worker: NDArray[np.int32], t_label: NDArray[np.int32], n_workers: int,
-    y0: NDArray[np.float64], n_iter: int, n_threads: int = 0,
+    t_indptr: NDArray[np.int64],
+    t_worker: NDArray[np.int32],
+    t_label: NDArray[np.int32],
+    n_workers: int,
+    y0: NDArray[np.float64],
+    n_iter: int,
+    n_threads: int = 0,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
 def glad_e_step(
-    t_indptr: NDArray[np.int64], t_worker: NDArray[np.int32], t_label: NDArray[np.int32], n_classes: int,
-    alpha: NDArray[np.float64], logbeta: NDArray[np.float64], log_prior: NDArray[np.float64], n_threads: int = 0,
+    t_indptr: NDArray[np.int64],
+    t_worker: NDArray[np.int32],
+    t_label: NDArray[np.int32],
+    n_classes: int,
+    alpha: NDArray[np.float64],
+    logbeta: NDArray[np.float64],
+    log_prior: NDArray[np.float64],
+    n_threads: int = 0,
 ) -> tuple[NDArray[np.float64], float]: ...
 def glad_objective(
-    t_indptr: NDArray[np.int64], t_worker: NDArray[np.int32], t_label: NDArray[np.int32], n_classes: int,
-    post: NDArray[np.float64], alpha: NDArray[np.float64], logbeta: NDArray[np.float64],
-    mu_alpha: NDArray[np.float64], mu_logbeta: NDArray[np.float64], n_threads: int = 0,
+    t_indptr: NDArray[np.int64],
+    t_worker: NDArray[np.int32],
+    t_label: NDArray[np.int32],
+    n_classes: int,
+    post: NDArray[np.float64],
+    alpha: NDArray[np.float64],
+    logbeta: NDArray[np.float64],
+    mu_alpha: NDArray[np.float64],
+    mu_logbeta: NDArray[np.float64],
+    n_threads: int = 0,
 ) -> tuple[float, NDArray[np.float64], NDArray[np.float64]]: ...
 def mace_e_step(
-    t_indptr: NDArray[np.int64], t_worker: NDArray[np.int32], t_label: NDArray[np.int32], n_classes: int,
-    spam: NDArray[np.float64], strat: NDArray[np.float64], n_threads: int = 0,
+    t_indptr: NDArray[np.int64],
+    t_worker: NDArray[np.int32],
+    t_label: NDArray[np.int32],
+    n_classes: int,
+    spam: NDArray[np.float64],
+    strat: NDArray[np.float64],
+    n_threads: int = 0,
 ) -> tuple[NDArray[np.float64], float]: ...
 def mace_counts(
-    w_indptr: NDArray[np.int64], w_task: NDArray[np.int32], w_label: NDArray[np.int32], n_classes: int,
-    post: NDArray[np.float64], spam: NDArray[np.float64], strat: NDArray[np.float64], n_threads: int = 0,
+    w_indptr: NDArray[np.int64],
+    w_task: NDArray[np.int32],
+    w_label: NDArray[np.int32],
+    n_classes: int,
+    post: NDArray[np.float64],
+    spam: NDArray[np.float64],
+    strat: NDArray[np.float64],
+    n_threads: int = 0,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
 
 # ---------------------------------------------------------------- spectral (task types)
 def hollow_gram_matvec(
-    task: NDArray[np.int32], worker: NDArray[np.int32], values: NDArray[np.float64], n_tasks: int, n_workers: int,
-    u: NDArray[np.float64], dense: bool, n_threads: int = 0,
+    task: NDArray[np.int32],
+    worker: NDArray[np.int32],
+    values: NDArray[np.float64],
+    n_tasks: int,
+    n_workers: int,
+    u: NDArray[np.float64],
+    dense: bool,
+    n_threads: int = 0,
 ) -> NDArray[np.float64]: ...
 def spectral_eigs(
-    task: NDArray[np.int32], worker: NDArray[np.int32], values: NDArray[np.float64], n_tasks: int, n_workers: int,
-    k: int, dense: bool, ncv: int, tol: float, seed: int, n_threads: int = 0,
+    task: NDArray[np.int32],
+    worker: NDArray[np.int32],
+    values: NDArray[np.float64],
+    n_tasks: int,
+    n_workers: int,
+    k: int,
+    dense: bool,
+    ncv: int,
+    tol: float,
+    seed: int,
+    n_threads: int = 0,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], int, bool, float]: ...
 def lanczos_dense(
     A: NDArray[np.float64], k: int, ncv: int, tol: float, seed: int, n_threads: int = 0

@@ -1,4 +1,5 @@
 """Where the shared research data lives (read in place, never copied)."""
+
 from __future__ import annotations
 
 import os
@@ -26,8 +27,11 @@ def data_home(data_home: str | os.PathLike | None = None, subdir: str | None = N
         looked.append(str(path))
         if path.is_dir():
             return path
-    how = "the data_home argument" if data_home is not None else (
-        f"${_ENV}" if os.environ.get(_ENV) else f"${_ENV} is unset; default locations")
+    how = (
+        "the data_home argument"
+        if data_home is not None
+        else (f"${_ENV}" if os.environ.get(_ENV) else f"${_ENV} is unset; default locations")
+    )
     raise FileNotFoundError(
         f"kdcore data folder not found ({how}); looked in: {', '.join(looked)}. "
         f"Pass data_home=... or set {_ENV} to the folder that holds crowd/, mnist/ and cifar10/."

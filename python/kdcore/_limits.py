@@ -8,6 +8,7 @@ variable (bytes, or with a K/M/G/T suffix: ``KDCORE_MAX_MEMORY=8G``) when set, e
 the memory the kernel reports as available (``MemAvailable`` in /proc/meminfo),
 else no limit.
 """
+
 from __future__ import annotations
 
 import os
@@ -47,6 +48,8 @@ def check_memory(n_bytes: float, what: str, hint: str = "") -> None:
     """Raise MemoryError if ``n_bytes`` exceed the budget (see the module docstring)."""
     budget = memory_budget()
     if budget is not None and n_bytes > budget:
-        raise MemoryError(f"{what} would need {format_bytes(n_bytes)}, more than the {format_bytes(budget)} "
-                          f"available{' (KDCORE_MAX_MEMORY)' if os.environ.get('KDCORE_MAX_MEMORY') else ''}"
-                          f"{'; ' + hint if hint else ''}")
+        raise MemoryError(
+            f"{what} would need {format_bytes(n_bytes)}, more than the {format_bytes(budget)} "
+            f"available{' (KDCORE_MAX_MEMORY)' if os.environ.get('KDCORE_MAX_MEMORY') else ''}"
+            f"{'; ' + hint if hint else ''}"
+        )

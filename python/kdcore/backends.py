@@ -5,15 +5,16 @@ public function takes ``backend="auto"`` and asks :func:`resolve_backend` which
 one to use. Optional backends (torch) are never imported by ``import kdcore``;
 they are looked up lazily and a missing one gives a clear message.
 """
+
 from __future__ import annotations
 
 import contextlib
-import operator
 import functools
 import importlib.util
+import operator
 import os
 import sys
-from typing import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 __all__ = [
     "HAS_CPP",

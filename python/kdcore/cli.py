@@ -12,6 +12,7 @@ A user error (a bad file, a missing column, an unknown method) prints one line
 ``kdcore <command>: error: ...`` on stderr and exits with code 2; an unexpected
 failure prints one line and exits with 1 (``KDCORE_DEBUG=1`` shows the traceback).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,7 +57,7 @@ def _one_line(text: str, limit: int = 400) -> str:
 
 
 # ----------------------------------------------------------------------------- files
-def read_table(path: str | os.PathLike, what: str = "file") -> "pd.DataFrame":  # noqa: F821
+def read_table(path: str | os.PathLike, what: str = "file") -> pd.DataFrame:  # noqa: F821
     """Read a CSV or Parquet table as strings (ids and labels kept as written).
 
     Every way a file can be unusable (missing, a folder, empty, binary, not UTF-8,
@@ -88,8 +89,9 @@ def read_table(path: str | os.PathLike, what: str = "file") -> "pd.DataFrame":  
         else:
             if b"\x00" in head:
                 raise CliError(f"{what} {p}: looks like a binary file (NUL bytes), not a CSV")
-            df = pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8",
-                             skipinitialspace=True)
+            df = pd.read_csv(
+                p, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8", skipinitialspace=True
+            )
     except CliError:
         raise
     except ImportError as exc:
@@ -109,16 +111,17 @@ def read_table(path: str | os.PathLike, what: str = "file") -> "pd.DataFrame":  
         lengths = df[col].str.len()
         if lengths.max() > MAX_FIELD_CHARS:
             row = int(lengths.to_numpy().argmax())
-            raise CliError(f"{what} {p}: a field of {int(lengths.max())} characters in column {col!r} "
-                           f"(data row {row + 1}); ids and labels are short: is this a crowd answers table?")
+            raise CliError(
+                f"{what} {p}: a field of {int(lengths.max())} characters in column {col!r} "
+                f"(data row {row + 1}); ids and labels are short: is this a crowd answers table?"
+            )
     return df
 
 
 def _need_columns(df, cols: dict, path, flags: str) -> None:
     missing = [c for c in cols.values() if c not in df.columns]
     if missing:
-        raise CliError(f"{path}: missing column(s) {missing}; the file has {list(df.columns)}. "
-                       f"Name them with {flags}")
+        raise CliError(f"{path}: missing column(s) {missing}; the file has {list(df.columns)}. Name them with {flags}")
 
 
 def read_answers(path, task_col="task", worker_col="worker", label_col="label", duplicates="error"):
@@ -131,15 +134,19 @@ def read_answers(path, task_col="task", worker_col="worker", label_col="label", 
     for role, col in cols.items():
         bad = df[col].isna()
         if bad.any():
-            raise CliError(f"{path}: {int(bad.sum())} empty value(s) in column {col!r} ({role}); "
-                           f"first at data row {int(bad.to_numpy().argmax()) + 1}")
+            raise CliError(
+                f"{path}: {int(bad.sum())} empty value(s) in column {col!r} ({role}); "
+                f"first at data row {int(bad.to_numpy().argmax()) + 1}"
+            )
     if duplicates == "error":
         dup = df.duplicated([task_col, worker_col])
         if dup.any():
             i = int(dup.to_numpy().argmax())
-            raise CliError(f"{path}: {int(dup.sum())} duplicate (task, worker) answer(s); the first repeats task "
-                           f"{df[task_col].iloc[i]!r}, worker {df[worker_col].iloc[i]!r} at data row {i + 1}. "
-                           "Pass --duplicates keep_first or keep_last")
+            raise CliError(
+                f"{path}: {int(dup.sum())} duplicate (task, worker) answer(s); the first repeats task "
+                f"{df[task_col].iloc[i]!r}, worker {df[worker_col].iloc[i]!r} at data row {i + 1}. "
+                "Pass --duplicates keep_first or keep_last"
+            )
     try:
         return Responses.from_dataframe(df, task_col, worker_col, label_col, duplicates=duplicates)
     except (ValueError, TypeError) as exc:
@@ -178,9 +185,16 @@ def _write_table(df, path, index: bool = True) -> None:
 # ----------------------------------------------------------------------------- estimators
 #: where each class lives, for a kdcore.crowd that does not re-export it
 _MODULES = {
-    "MajorityVote": "_majority_vote", "DawidSkene": "_dawid_skene", "OneCoinDawidSkene": "_one_coin",
-    "SpectralEM": "_spectral_em", "TriangularEstimation": "_triangular", "KOS": "_kos",
-    "RatioOfEigenvectors": "_kos", "GLAD": "_glad", "MACE": "_mace", "TaskTypeClustering": "_types",
+    "MajorityVote": "_majority_vote",
+    "DawidSkene": "_dawid_skene",
+    "OneCoinDawidSkene": "_one_coin",
+    "SpectralEM": "_spectral_em",
+    "TriangularEstimation": "_triangular",
+    "KOS": "_kos",
+    "RatioOfEigenvectors": "_kos",
+    "GLAD": "_glad",
+    "MACE": "_mace",
+    "TaskTypeClustering": "_types",
     "TypeAware": "_type_aware",
 }
 
@@ -252,9 +266,13 @@ def _fmt_types(info: dict) -> str:
         parts.append(f"separation {info['separation']:.3g}")
     if "used_types" in info:
         kind = info.get("kind", "hard")
-        parts.append("plain aggregator kept (split not supported)" if not info["used_types"] else
-                     "soft two-type model used (labels summed over the type)" if kind == "soft" else
-                     "per-type aggregation used")
+        parts.append(
+            "plain aggregator kept (split not supported)"
+            if not info["used_types"]
+            else "soft two-type model used (labels summed over the type)"
+            if kind == "soft"
+            else "per-type aggregation used"
+        )
     if info.get("reason"):
         parts.append(f"reason: {info['reason']}")
     return ", ".join(parts) or "n/a"
@@ -295,16 +313,20 @@ def _cmd_datasets(args) -> int:
     print(f"{'dataset':<10} {'responses':>9} {'tasks':>6} {'workers':>7} {'classes':>7} {'gold':>5} {'ans/task':>8}")
     for name in datasets.list_datasets():
         r, truth = datasets.load(name, args.data_home)
-        print(f"{name:<10} {r.n_responses:>9} {r.n_tasks:>6} {r.n_workers:>7} {r.n_classes:>7} {len(truth):>5} "
-              f"{r.n_responses / r.n_tasks:>8.1f}")
+        print(
+            f"{name:<10} {r.n_responses:>9} {r.n_tasks:>6} {r.n_workers:>7} {r.n_classes:>7} {len(truth):>5} "
+            f"{r.n_responses / r.n_tasks:>8.1f}"
+        )
     return 0
 
 
 def _print_data_summary(r, path) -> None:
     classes = list(r.classes_)
     shown = ", ".join(map(str, classes[:8])) + (", ..." if len(classes) > 8 else "")
-    print(f"{path}: {r.n_responses} answers, {r.n_tasks} tasks, {r.n_workers} workers, "
-          f"{r.n_classes} classes [{shown}]" + (f", {r.n_duplicates_} duplicates dropped" if r.n_duplicates_ else ""))
+    print(
+        f"{path}: {r.n_responses} answers, {r.n_tasks} tasks, {r.n_workers} workers, "
+        f"{r.n_classes} classes [{shown}]" + (f", {r.n_duplicates_} duplicates dropped" if r.n_duplicates_ else "")
+    )
 
 
 def _cmd_aggregate(args) -> int:
@@ -320,8 +342,9 @@ def _cmd_aggregate(args) -> int:
         if args.types < 2:
             raise CliError(f"--types must be >= 2 (the number of hidden task types), got {args.types}")
         wrapper = _crowd_class("TypeAware")
-        model = wrapper(base, clustering=_make_clustering(args.types, args.seed), guard=not args.no_guard,
-                        random_state=args.seed)
+        model = wrapper(
+            base, clustering=_make_clustering(args.types, args.seed), guard=not args.no_guard, random_state=args.seed
+        )
     else:
         model = base
     model.fit(r)
@@ -339,15 +362,20 @@ def _cmd_aggregate(args) -> int:
     else:
         fitted = [model]
     infos = [_fit_info(f) for f in fitted]
-    info = infos[0] if len(infos) == 1 else {
-        k: ([i.get(k) for i in infos] if k == "iterations" else all(i.get(k) for i in infos))
-        for k in infos[0]}
+    info = (
+        infos[0]
+        if len(infos) == 1
+        else {k: ([i.get(k) for i in infos] if k == "iterations" else all(i.get(k) for i in infos)) for k in infos[0]}
+    )
     it = info.get("iterations")
     conv = info.get("converged")
     it = "/".join(map(str, it)) + " (per type)" if isinstance(it, list) else it
-    print(f"method: {args.method} ({name})" + (f", wrapped in TypeAware({args.types} types)" if args.types else "")
-          + f"; iterations: {it if it is not None else 'n/a'}"
-          + f"; converged: {'n/a' if conv is None else ('yes' if conv else 'NO')}")
+    print(
+        f"method: {args.method} ({name})"
+        + (f", wrapped in TypeAware({args.types} types)" if args.types else "")
+        + f"; iterations: {it if it is not None else 'n/a'}"
+        + f"; converged: {'n/a' if conv is None else ('yes' if conv else 'NO')}"
+    )
     if type_info is not None:
         print(f"types: {_fmt_types(type_info)}")
     labels = model.labels_
@@ -396,8 +424,9 @@ def _skills_frame(model, r):
         c = getattr(model, attr, None)
         if isinstance(c, np.ndarray) and c.ndim == 3 and c.shape[0] == r.n_workers:
             diag = np.einsum("wkk->wk", c)
-            return pd.DataFrame(diag, index=pd.Index(r.worker_ids, name="worker"),
-                                columns=[f"p_correct_{k}" for k in r.classes_])
+            return pd.DataFrame(
+                diag, index=pd.Index(r.worker_ids, name="worker"), columns=[f"p_correct_{k}" for k in r.classes_]
+            )
     return None
 
 
@@ -407,8 +436,10 @@ def _cmd_types(args) -> int:
     clus = _make_clustering(args.n_types, args.seed, args.method)
     clus.fit(r)
     info = _types_info(clus)
-    print(f"types: {_fmt_types(info)} (method {getattr(clus, 'method', '?')}; separation near 1 = well "
-          "separated, near 0 = no type structure)")
+    print(
+        f"types: {_fmt_types(info)} (method {getattr(clus, 'method', '?')}; separation near 1 = well "
+        "separated, near 0 = no type structure)"
+    )
     if args.out:
         import numpy as np
         import pandas as pd
@@ -422,9 +453,20 @@ def _cmd_types(args) -> int:
 def _cmd_distill_sweep(args) -> int:
     from .report import _sweep
 
-    table = _sweep.run_sweep(data=args.data, widths=args.widths, seeds=args.seeds, n_steps=args.steps,
-                             n=args.n, d=args.d, gamma=args.gamma, target_error=args.target_error,
-                             radius=args.radius, lr=args.lr, data_home=args.data_home, progress=not args.quiet)
+    table = _sweep.run_sweep(
+        data=args.data,
+        widths=args.widths,
+        seeds=args.seeds,
+        n_steps=args.steps,
+        n=args.n,
+        d=args.d,
+        gamma=args.gamma,
+        target_error=args.target_error,
+        radius=args.radius,
+        lr=args.lr,
+        data_home=args.data_home,
+        progress=not args.quiet,
+    )
     print(table.to_string(float_format=lambda v: f"{v:.2f}"))
     print(_sweep.requirement_line(table))
     if args.out:
@@ -438,10 +480,16 @@ def _cmd_reproduce(args) -> int:
 
     parts = ("crowd", "distill") if args.part == "all" else (args.part,)
     only = [k.strip() for k in args.only.split(",") if k.strip()] if args.only else None
-    res = reproduce(parts=parts, profile=args.profile, out=args.out, data_home=args.data_home,
-                    progress=False if args.quiet else None, seed=args.seed, only=only)
-    print(f"wrote {res['report']} ({res['n_sections']} sections, {res['n_figures']} figures, "
-          f"{res['seconds']:.0f} s)")
+    res = reproduce(
+        parts=parts,
+        profile=args.profile,
+        out=args.out,
+        data_home=args.data_home,
+        progress=False if args.quiet else None,
+        seed=args.seed,
+        only=only,
+    )
+    print(f"wrote {res['report']} ({res['n_sections']} sections, {res['n_figures']} figures, {res['seconds']:.0f} s)")
     if res["failed"]:
         print(f"{len(res['failed'])} step(s) failed: {', '.join(res['failed'])} (see the report)", file=sys.stderr)
         return 1
@@ -472,8 +520,12 @@ def _answer_args(s) -> None:
     s.add_argument("--task-col", default="task", help="task id column (default: task)")
     s.add_argument("--worker-col", default="worker", help="worker id column (default: worker)")
     s.add_argument("--label-col", default="label", help="label column (default: label)")
-    s.add_argument("--duplicates", choices=("error", "keep_first", "keep_last"), default="error",
-                   help="a worker answering a task twice: refuse (default) or keep one answer")
+    s.add_argument(
+        "--duplicates",
+        choices=("error", "keep_first", "keep_last"),
+        default="error",
+        help="a worker answering a task twice: refuse (default) or keep one answer",
+    )
     s.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
 
 
@@ -481,48 +533,76 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="kdcore", description="Crowd truth inference with task types; soft vs hard labels.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    s = sub.add_parser("aggregate", help="estimate true labels from crowd answers",
-                       description="Run a truth-inference method on a crowd-kit style answers file and write "
-                                   "the labels (and posteriors, worker skills). Prints tasks, workers, classes, "
-                                   "iterations, convergence, and with --types the type-separation diagnostic.",
-                       epilog="methods: mv = majority vote; ds = Dawid-Skene EM (full confusion matrices); "
-                              "onecoin = one-coin Dawid-Skene EM; spectral-em = Dawid-Skene EM started from the "
-                              "spectral (tensor) estimate; te = triangular estimation + weighted majority vote "
-                              "(binary); kos = Karger-Oh-Shah message passing (binary); roe = ratio of "
-                              "eigenvectors (binary); glad = GLAD (worker ability, task difficulty); mace = MACE "
-                              "(spammer model).")
+    s = sub.add_parser(
+        "aggregate",
+        help="estimate true labels from crowd answers",
+        description="Run a truth-inference method on a crowd-kit style answers file and write "
+        "the labels (and posteriors, worker skills). Prints tasks, workers, classes, "
+        "iterations, convergence, and with --types the type-separation diagnostic.",
+        epilog="methods: mv = majority vote; ds = Dawid-Skene EM (full confusion matrices); "
+        "onecoin = one-coin Dawid-Skene EM; spectral-em = Dawid-Skene EM started from the "
+        "spectral (tensor) estimate; te = triangular estimation + weighted majority vote "
+        "(binary); kos = Karger-Oh-Shah message passing (binary); roe = ratio of "
+        "eigenvectors (binary); glad = GLAD (worker ability, task difficulty); mace = MACE "
+        "(spammer model).",
+    )
     _answer_args(s)
-    s.add_argument("--method", default="ds", metavar="{" + ",".join(METHODS) + "}",
-                   help="aggregator (default: ds = Dawid-Skene EM)")
-    s.add_argument("--types", type=int, default=0, metavar="K",
-                   help="cluster the tasks into K hidden types first and aggregate each type separately")
-    s.add_argument("--no-guard", action="store_true",
-                   help="with --types: always aggregate per type (default: a guard keeps the plain "
-                        "aggregator when the two-type model is not supported)")
+    s.add_argument(
+        "--method",
+        default="ds",
+        metavar="{" + ",".join(METHODS) + "}",
+        help="aggregator (default: ds = Dawid-Skene EM)",
+    )
+    s.add_argument(
+        "--types",
+        type=int,
+        default=0,
+        metavar="K",
+        help="cluster the tasks into K hidden types first and aggregate each type separately",
+    )
+    s.add_argument(
+        "--no-guard",
+        action="store_true",
+        help="with --types: always aggregate per type (default: a guard keeps the plain "
+        "aggregator when the two-type model is not supported)",
+    )
     s.add_argument("--out", help="write labels (task, agg_label) here (.csv or .parquet)")
     s.add_argument("--proba", help="write the posterior of each class for each task here")
     s.add_argument("--skills", help="write the estimated per-worker skills here")
     s.add_argument("--truth", help="gold labels (task, truth): print the accuracy on the gold tasks")
     s.set_defaults(func=_cmd_aggregate)
 
-    s = sub.add_parser("types", help="cluster tasks into hidden types (the diagnostic alone)",
-                       description="Spectral clustering of the tasks into hidden types from the answers alone; "
-                                   "prints the type sizes and the separation diagnostic.")
+    s = sub.add_parser(
+        "types",
+        help="cluster tasks into hidden types (the diagnostic alone)",
+        description="Spectral clustering of the tasks into hidden types from the answers alone; "
+        "prints the type sizes and the separation diagnostic.",
+    )
     _answer_args(s)
     s.add_argument("--n-types", type=_positive_int, default=2, help="number of types (default: 2)")
     s.add_argument("--method", default=None, help="clustering method of TaskTypeClustering (default: its own)")
     s.add_argument("--out", help="write (task, type) here")
     s.set_defaults(func=_cmd_types)
 
-    s = sub.add_parser("distill", help="soft- vs hard-label training of two-layer ReLU networks",
-                       description="Two-layer ReLU students trained on soft or hard labels.")
+    s = sub.add_parser(
+        "distill",
+        help="soft- vs hard-label training of two-layer ReLU networks",
+        description="Two-layer ReLU students trained on soft or hard labels.",
+    )
     dsub = s.add_subparsers(dest="distill_command", required=True, parser_class=_Parser)
-    w = dsub.add_parser("sweep", help="width sweep soft vs hard: the neuron requirement table",
-                        description="Train students of each width on soft and on hard labels (projected GD) and "
-                                    "print test error per width and the smallest width reaching the target error.")
-    w.add_argument("--data", default="margin", choices=("margin", "mnist-full", "mnist-reduced"),
-                   help="synthetic linearly separable data with margin gamma, or MNIST 'digit > 4' "
-                        "(full, or reduced: digits 1, 7, 4, 9 removed)")
+    w = dsub.add_parser(
+        "sweep",
+        help="width sweep soft vs hard: the neuron requirement table",
+        description="Train students of each width on soft and on hard labels (projected GD) and "
+        "print test error per width and the smallest width reaching the target error.",
+    )
+    w.add_argument(
+        "--data",
+        default="margin",
+        choices=("margin", "mnist-full", "mnist-reduced"),
+        help="synthetic linearly separable data with margin gamma, or MNIST 'digit > 4' "
+        "(full, or reduced: digits 1, 7, 4, 9 removed)",
+    )
     w.add_argument("--widths", type=_widths, default=[2, 4, 8, 16, 32], help="even widths (default: 2,4,8,16,32)")
     w.add_argument("--seeds", type=_positive_int, default=3, help="seeds per width and arm (default: 3)")
     w.add_argument("--steps", type=_positive_int, default=300, help="gradient steps (default: 300)")
@@ -537,14 +617,22 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--quiet", action="store_true", help="no progress bar")
     w.set_defaults(func=_cmd_distill_sweep)
 
-    s = sub.add_parser("reproduce", help="regenerate the papers' tables and figures in one report",
-                       description="Run the experiments of both papers and write DIR/report.md (our numbers "
-                                   "beside the published ones), PNG figures and DIR/results.json.",
-                       epilog=_steps_epilog())
-    s.add_argument("part", nargs="?", default="all", choices=("crowd", "distill", "all"),
-                   help="which paper (default: all)")
-    s.add_argument("--profile", default="quick", choices=("tiny", "quick", "full"),
-                   help="quick: < 10 min on 2 cores (default); full: the papers' protocol (hours); tiny: seconds")
+    s = sub.add_parser(
+        "reproduce",
+        help="regenerate the papers' tables and figures in one report",
+        description="Run the experiments of both papers and write DIR/report.md (our numbers "
+        "beside the published ones), PNG figures and DIR/results.json.",
+        epilog=_steps_epilog(),
+    )
+    s.add_argument(
+        "part", nargs="?", default="all", choices=("crowd", "distill", "all"), help="which paper (default: all)"
+    )
+    s.add_argument(
+        "--profile",
+        default="quick",
+        choices=("tiny", "quick", "full"),
+        help="quick: < 10 min on 2 cores (default); full: the papers' protocol (hours); tiny: seconds",
+    )
     s.add_argument("--out", default="report", help="output folder (default: ./report)")
     s.add_argument("--data-home", default=None, help="folder holding crowd/, mnist/, cifar10/ (default: $KDCORE_DATA)")
     s.add_argument("--seed", type=int, default=0, help="base seed (default: 0)")
@@ -552,11 +640,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true", help="no progress bars")
     s.set_defaults(func=_cmd_reproduce)
 
-    s = sub.add_parser("info", help="versions, backends, threads, SIMD, BLAS (= kdcore.show_config())",
-                       description="Print what this machine has: versions, backends, threads, SIMD level, BLAS.")
+    s = sub.add_parser(
+        "info",
+        help="versions, backends, threads, SIMD, BLAS (= kdcore.show_config())",
+        description="Print what this machine has: versions, backends, threads, SIMD level, BLAS.",
+    )
     s.set_defaults(func=_cmd_info)
-    s = sub.add_parser("datasets", help="summary of the real crowd datasets in the data folder",
-                       description="One line per real crowd dataset found in the data folder.")
+    s = sub.add_parser(
+        "datasets",
+        help="summary of the real crowd datasets in the data folder",
+        description="One line per real crowd dataset found in the data folder.",
+    )
     s.add_argument("--data-home", default=None, help="folder holding crowd/ (default: $KDCORE_DATA)")
     s.set_defaults(func=_cmd_datasets)
     return p
@@ -579,8 +673,11 @@ def main(argv=None) -> int:
     except Exception as exc:  # an internal failure: still one line, code 1
         if os.environ.get("KDCORE_DEBUG"):
             raise
-        print(f"{prog}: internal error: {type(exc).__name__}: {_one_line(exc)} "
-              "(rerun with KDCORE_DEBUG=1 for the traceback)", file=sys.stderr)
+        print(
+            f"{prog}: internal error: {type(exc).__name__}: {_one_line(exc)} "
+            "(rerun with KDCORE_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -8,6 +8,7 @@ fitted attributes ``labels_``, ``probas_``, ...).
 >>> responses, truth = simulate.dawid_skene(500, 20, 3, answers_per_task=5, random_state=0)
 >>> labels = DawidSkene().fit_predict(responses)
 """
+
 from __future__ import annotations
 
 import importlib
@@ -22,17 +23,29 @@ from ._responses import Responses
 # Loaded on first use (PEP 562), so `import kdcore.crowd` does not pay for
 # scipy.optimize & co. until one of these is asked for.
 _LAZY = {
-    "SpectralEM": "._spectral_em", "spectral_init": "._spectral_em",
+    "SpectralEM": "._spectral_em",
+    "spectral_init": "._spectral_em",
     "TriangularEstimation": "._triangular",
-    "KOS": "._kos", "RatioOfEigenvectors": "._kos",
-    "GLAD": "._glad", "MACE": "._mace",
-    "TypeAware": "._type_aware", "TaskTypeClustering": "._types",
+    "KOS": "._kos",
+    "RatioOfEigenvectors": "._kos",
+    "GLAD": "._glad",
+    "MACE": "._mace",
+    "TypeAware": "._type_aware",
+    "TaskTypeClustering": "._types",
 }
 
 __all__ = [
-    "Responses", "datasets", "simulate", "accuracy",
-    "MajorityVote", "WeightedMajorityVote", "nitzan_paroush_weights", "DawidSkene", "OneCoinDawidSkene",
-    *_LAZY, "experiments",
+    "Responses",
+    "datasets",
+    "simulate",
+    "accuracy",
+    "MajorityVote",
+    "WeightedMajorityVote",
+    "nitzan_paroush_weights",
+    "DawidSkene",
+    "OneCoinDawidSkene",
+    *_LAZY,
+    "experiments",
 ]
 
 

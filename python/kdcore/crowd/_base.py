@@ -8,6 +8,7 @@ label) and returns ``self``; fitted attributes end in ``_``:
 - ``probas_``: DataFrame tasks x classes of posteriors (rows sum to one): the soft labels;
 - ``classes_``: the label values in column order.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -36,7 +37,7 @@ class BaseAggregator:
     def get_params(self, deep: bool = True) -> dict:
         return {name: getattr(self, name) for name in self._param_names()}
 
-    def set_params(self, **params) -> "BaseAggregator":
+    def set_params(self, **params) -> BaseAggregator:
         valid = self._param_names()
         for key, value in params.items():
             if key not in valid:
@@ -44,7 +45,7 @@ class BaseAggregator:
             setattr(self, key, value)
         return self
 
-    def clone(self) -> "BaseAggregator":
+    def clone(self) -> BaseAggregator:
         """An unfitted copy with the same parameters."""
         return type(self)(**self.get_params())
 
@@ -59,7 +60,8 @@ class BaseAggregator:
         if self._binary_only and responses.n_classes != 2:
             raise ValueError(
                 f"{type(self).__name__} is defined for binary labels only; got {responses.n_classes} classes "
-                f"{list(responses.classes_)}. Use DawidSkene, OneCoinDawidSkene, GLAD or MACE for multi-class data")
+                f"{list(responses.classes_)}. Use DawidSkene, OneCoinDawidSkene, GLAD or MACE for multi-class data"
+            )
         return responses
 
     def _backend(self) -> str:
@@ -83,7 +85,7 @@ class BaseAggregator:
         self.labels_ = pd.Series(self.classes_[labels], index=index, name="agg_label")
 
     # -- public API -----------------------------------------------------------------
-    def fit(self, data) -> "BaseAggregator":  # pragma: no cover - abstract
+    def fit(self, data) -> BaseAggregator:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def fit_predict(self, data) -> pd.Series:

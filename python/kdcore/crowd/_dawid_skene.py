@@ -4,6 +4,7 @@ The E-step and M-step are the typed kernels of :mod:`kdcore.crowd._em` with one
 type (T = 1); this module only runs the EM loop and stores the results in
 crowd-kit's shape.
 """
+
 from __future__ import annotations
 
 import numbers
@@ -79,9 +80,16 @@ class DawidSkene(BaseAggregator):
     True
     """
 
-    def __init__(self, n_iter: int = 100, tol: float = 1e-5, init: str = "mv",
-                 smoothing: float = _em.DEFAULT_SMOOTHING, random_state=None, backend: str = "auto",
-                 n_threads: int = 0):
+    def __init__(
+        self,
+        n_iter: int = 100,
+        tol: float = 1e-5,
+        init: str = "mv",
+        smoothing: float = _em.DEFAULT_SMOOTHING,
+        random_state=None,
+        backend: str = "auto",
+        n_threads: int = 0,
+    ):
         self.n_iter = n_iter
         self.tol = tol
         self.init = init
@@ -115,14 +123,17 @@ class DawidSkene(BaseAggregator):
         except ImportError as exc:
             raise NotImplementedError(
                 "init='spectral' needs kdcore.crowd._spectral_em.spectral_init, which is not in this build; "
-                "use init='mv'") from exc
+                "use init='mv'"
+            ) from exc
         conf, prior = spectral_init(r, random_state=self.random_state)
         conf = np.ascontiguousarray(conf, dtype=np.float64)
         prior = np.ascontiguousarray(prior, dtype=np.float64)
         K, W = r.n_classes, r.n_workers
         if conf.shape != (W, K, K) or prior.shape != (K,) or not (np.isfinite(conf).all() and np.isfinite(prior).all()):
-            raise RuntimeError(f"spectral_init returned confusions {conf.shape} / priors {prior.shape}, "
-                               f"expected ({W}, {K}, {K}) / ({K},) and finite")
+            raise RuntimeError(
+                f"spectral_init returned confusions {conf.shape} / priors {prior.shape}, "
+                f"expected ({W}, {K}, {K}) / ({K},) and finite"
+            )
         return self._from_confusions(conf[None], prior[None])
 
     def _from_confusions(self, conf: np.ndarray, prior: np.ndarray):
@@ -130,7 +141,7 @@ class DawidSkene(BaseAggregator):
         return conf, prior
 
     # -- EM loop ----------------------------------------------------------------------
-    def fit(self, data) -> "DawidSkene":
+    def fit(self, data) -> DawidSkene:
         r = self._prepare(data)
         _check_params(self)
         if self.init not in ("mv", "spectral"):
@@ -146,7 +157,8 @@ class DawidSkene(BaseAggregator):
             post, ll = self._init_post(r), None
         if self._be == "cpp":  # the whole loop in one compiled call (fused E-step + counts)
             post, params, prior, history, n, converged = _em._run(
-                r, post, self._smooth, int(self.n_iter), float(self.tol), ll, self._threads, self._one_coin)
+                r, post, self._smooth, int(self.n_iter), float(self.tol), ll, self._threads, self._one_coin
+            )
         else:
             post, params, prior, history, n, converged = self._loop(r, post, ll)
         self.n_iter_ = n
@@ -163,7 +175,7 @@ class DawidSkene(BaseAggregator):
         history: list[float] = []
         converged = False
         n = 0
-        for n in range(1, self.n_iter + 1):
+        for n in range(1, self.n_iter + 1):  # noqa: B007 (n is the round count after the loop)
             params, prior = self._m_step(r, post)
             post, new_ll = self._e_step(r, params, _em.log_clip(prior))
             history.append(-new_ll / r.n_responses)
@@ -180,5 +192,6 @@ class DawidSkene(BaseAggregator):
         """``confusions_`` as a DataFrame indexed by (worker, true label), one column per answered label."""
         W, K, _ = self.confusions_.shape
         index = pd.MultiIndex.from_product([self.worker_ids_, self.classes_], names=["worker", "true_label"])
-        return pd.DataFrame(self.confusions_.reshape(W * K, K), index=index,
-                            columns=pd.Index(self.classes_, name="label"))
+        return pd.DataFrame(
+            self.confusions_.reshape(W * K, K), index=index, columns=pd.Index(self.classes_, name="label")
+        )

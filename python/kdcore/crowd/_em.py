@@ -30,6 +30,7 @@ Example
 >>> post.shape
 (200, 1, 3)
 """
+
 from __future__ import annotations
 
 import numbers
@@ -64,8 +65,7 @@ def _float_array(a, name: str, ndim: int, allow_neg_inf: bool = False) -> np.nda
         raise ValueError(f"{name} must be {ndim}-d, got shape {a.shape}")
     bad = np.isnan(a) | (a == np.inf) | (~np.isfinite(a) if not allow_neg_inf else False)
     if bad.any():
-        raise ValueError(f"{name} has {int(bad.sum())} NaN or +inf values" +
-                         ("" if allow_neg_inf else " (or -inf)"))
+        raise ValueError(f"{name} has {int(bad.sum())} NaN or +inf values" + ("" if allow_neg_inf else " (or -inf)"))
     return a
 
 
@@ -83,8 +83,9 @@ def log_clip(p: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(p, PROB_FLOOR))
 
 
-def e_step(responses: Responses, log_conf, log_prior, *, backend: str = "auto", n_threads: int = 0
-           ) -> tuple[np.ndarray, float]:
+def e_step(
+    responses: Responses, log_conf, log_prior, *, backend: str = "auto", n_threads: int = 0
+) -> tuple[np.ndarray, float]:
     """Posterior over (type, class) of every task, and the log-likelihood.
 
     Parameters
@@ -108,8 +109,10 @@ def e_step(responses: Responses, log_conf, log_prior, *, backend: str = "auto", 
     log_prior = _float_array(log_prior, "log_prior", 2, allow_neg_inf=True)
     T, W, K, K2 = log_conf.shape
     if T < 1 or (W, K, K2) != (r.n_workers, r.n_classes, r.n_classes):
-        raise ValueError(f"log_conf must have shape (T, n_workers={r.n_workers}, K={r.n_classes}, "
-                         f"K={r.n_classes}), got {log_conf.shape}")
+        raise ValueError(
+            f"log_conf must have shape (T, n_workers={r.n_workers}, K={r.n_classes}, "
+            f"K={r.n_classes}), got {log_conf.shape}"
+        )
     if log_prior.shape != (T, K):
         raise ValueError(f"log_prior must have shape (T={T}, K={K}), got {log_prior.shape}")
     be = resolve_backend(backend, ("cpp", "numpy"), what="e_step")
@@ -122,8 +125,9 @@ def e_step(responses: Responses, log_conf, log_prior, *, backend: str = "auto", 
 def _e_step(r: Responses, log_conf: np.ndarray, log_prior: np.ndarray, be: str, n_threads: int):
     if be == "numpy":
         return ref.em_e_step(r.task, r.worker, r.label, r.n_tasks, log_conf, log_prior)
-    post, ll = _core.em_e_step(r.task_indptr, r.task_worker, r.task_label, r.n_tasks, r.n_workers, log_conf,
-                               log_prior, n_threads)
+    post, ll = _core.em_e_step(
+        r.task_indptr, r.task_worker, r.task_label, r.n_tasks, r.n_workers, log_conf, log_prior, n_threads
+    )
     return post, float(ll)
 
 
@@ -131,20 +135,58 @@ def _m_step(r: Responses, post: np.ndarray, smoothing: float, be: str, n_threads
     if be == "numpy":
         fn = ref.onecoin_m_step if one_coin else ref.em_m_step
         return fn(r.task, r.worker, r.label, r.n_workers, post, smoothing)
-    return _core.em_m_step(r.worker_indptr, r.worker_task, r.worker_label, r.n_tasks, r.n_workers, post, smoothing,
-                           one_coin, n_threads, r.task_indptr, r.task_worker, r.task_label, _M_STRATEGY)
+    return _core.em_m_step(
+        r.worker_indptr,
+        r.worker_task,
+        r.worker_label,
+        r.n_tasks,
+        r.n_workers,
+        post,
+        smoothing,
+        one_coin,
+        n_threads,
+        r.task_indptr,
+        r.task_worker,
+        r.task_label,
+        _M_STRATEGY,
+    )
 
 
-def _run(r: Responses, post: np.ndarray, smoothing: float, n_iter: int, tol: float, init_ll: float | None,
-         n_threads: int, one_coin: bool = False, penalised: bool = False):
+def _run(
+    r: Responses,
+    post: np.ndarray,
+    smoothing: float,
+    n_iter: int,
+    tol: float,
+    init_ll: float | None,
+    n_threads: int,
+    one_coin: bool = False,
+    penalised: bool = False,
+):
     """The whole EM loop in the compiled core (``_core.em_run``): rounds of M-step then
     E-step from ``post``, stopping as DawidSkene.fit does (``penalised``: as the typed
     mixture's loop ``kdcore.crowd._types._em_fit``, history = penalised log-likelihood).
     Returns ``(post, params, prior, history, n_iter, converged)``."""
     post, params, prior, history, n, converged, _ = _core.em_run(
-        r.task_indptr, r.task_worker, r.task_label, r.worker_indptr, r.worker_task, r.worker_label, r.n_tasks,
-        r.n_workers, np.ascontiguousarray(post, dtype=np.float64), smoothing, one_coin, n_iter, tol,
-        float("nan") if init_ll is None else float(init_ll), PROB_FLOOR, n_threads, _RUN_STRATEGY, int(penalised))
+        r.task_indptr,
+        r.task_worker,
+        r.task_label,
+        r.worker_indptr,
+        r.worker_task,
+        r.worker_label,
+        r.n_tasks,
+        r.n_workers,
+        np.ascontiguousarray(post, dtype=np.float64),
+        smoothing,
+        one_coin,
+        n_iter,
+        tol,
+        float("nan") if init_ll is None else float(init_ll),
+        PROB_FLOOR,
+        n_threads,
+        _RUN_STRATEGY,
+        int(penalised),
+    )
     return post, params, prior, list(history), int(n), bool(converged)
 
 
@@ -167,8 +209,9 @@ def _check_post(r: Responses, post) -> np.ndarray:
     return post
 
 
-def m_step(responses: Responses, post, *, smoothing: float = DEFAULT_SMOOTHING, backend: str = "auto",
-           n_threads: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def m_step(
+    responses: Responses, post, *, smoothing: float = DEFAULT_SMOOTHING, backend: str = "auto", n_threads: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Confusions and joint prior from task posteriors.
 
     Parameters
@@ -190,8 +233,9 @@ def m_step(responses: Responses, post, *, smoothing: float = DEFAULT_SMOOTHING, 
     return _m_step(r, post, s, be, int(n_threads))
 
 
-def onecoin_m_step(responses: Responses, post, *, smoothing: float = DEFAULT_SMOOTHING, backend: str = "auto",
-                   n_threads: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def onecoin_m_step(
+    responses: Responses, post, *, smoothing: float = DEFAULT_SMOOTHING, backend: str = "auto", n_threads: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """One-coin M-step: ``(skill (T, W), prior (T, K))``, skill[t, w] = expected share of
     w's answers that are right on type-t tasks, (right + s) / (total + 2 s); 1/2 when empty."""
     r = _responses(responses)

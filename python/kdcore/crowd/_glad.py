@@ -26,6 +26,7 @@ by task, crowd-kit's ``betas_``), ``difficulties_`` (1/beta_j = exp(-b_j):
 larger = harder), ``priors_``, ``loss_history_``, ``n_iter_``, ``labels_``,
 ``probas_``.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -62,9 +63,19 @@ class GLAD(BaseAggregator):
     >>> GLAD().fit(r).score(r, truth)                     # doctest: +SKIP
     """
 
-    def __init__(self, n_iter: int = 100, tol: float = 1e-5, m_step_max_iter: int = 25, m_step_tol: float = 1e-2,
-                 alpha_prior_mean: float = 1.0, logbeta_prior_mean: float = 1.0, priors=None,
-                 backend: str = "auto", n_threads: int = 0, progress: bool = False):
+    def __init__(
+        self,
+        n_iter: int = 100,
+        tol: float = 1e-5,
+        m_step_max_iter: int = 25,
+        m_step_tol: float = 1e-2,
+        alpha_prior_mean: float = 1.0,
+        logbeta_prior_mean: float = 1.0,
+        priors=None,
+        backend: str = "auto",
+        n_threads: int = 0,
+        progress: bool = False,
+    ):
         self.n_iter = n_iter
         self.tol = tol
         self.m_step_max_iter = m_step_max_iter
@@ -79,16 +90,19 @@ class GLAD(BaseAggregator):
     # the two steps, one place where a backend plugs in
     def _e_step(self, r, alpha, logbeta, log_prior):
         if self._bk == "cpp":
-            return _core.glad_e_step(r.task_indptr, r.task_worker, r.task_label, r.n_classes, alpha, logbeta,
-                                     log_prior, self._nt)
+            return _core.glad_e_step(
+                r.task_indptr, r.task_worker, r.task_label, r.n_classes, alpha, logbeta, log_prior, self._nt
+            )
         return ref.glad_e_step(r.task_indptr, r.task_worker, r.task_label, r.n_classes, alpha, logbeta, log_prior)
 
     def _objective(self, r, post, alpha, logbeta, mu_a, mu_b):
         if self._bk == "cpp":
-            return _core.glad_objective(r.task_indptr, r.task_worker, r.task_label, r.n_classes, post, alpha, logbeta,
-                                        mu_a, mu_b, self._nt)
-        return ref.glad_objective(r.task_indptr, r.task_worker, r.task_label, r.n_classes, post, alpha, logbeta,
-                                  mu_a, mu_b)
+            return _core.glad_objective(
+                r.task_indptr, r.task_worker, r.task_label, r.n_classes, post, alpha, logbeta, mu_a, mu_b, self._nt
+            )
+        return ref.glad_objective(
+            r.task_indptr, r.task_worker, r.task_label, r.n_classes, post, alpha, logbeta, mu_a, mu_b
+        )
 
     def _m_step(self, r, post, alpha, logbeta, mu_a, mu_b, max_iter, m_tol):
         W = r.n_workers
@@ -107,7 +121,7 @@ class GLAD(BaseAggregator):
         z = res.x if np.all(np.isfinite(res.x)) else z0
         return np.ascontiguousarray(z[:W]), np.ascontiguousarray(z[W:])
 
-    def fit(self, data) -> "GLAD":
+    def fit(self, data) -> GLAD:
         n_iter = check_int(self.n_iter, "n_iter", minimum=0)
         tol = check_float(self.tol, "tol", minimum=0.0)
         max_iter = check_int(self.m_step_max_iter, "m_step_max_iter", minimum=1)
@@ -135,7 +149,7 @@ class GLAD(BaseAggregator):
         q = self._objective(r, post, alpha, logbeta, mu_a, mu_b)[0] / N
         history: list[float] = []
         it = 0
-        for it in (i + 1 for i in progress_range(n_iter, self.progress, "GLAD EM")):
+        for it in (i + 1 for i in progress_range(n_iter, self.progress, "GLAD EM")):  # noqa: B007 (rounds run, read after)
             last = q
             post, _ = self._e_step(r, alpha, logbeta, log_prior)
             alpha, logbeta = self._m_step(r, post, alpha, logbeta, mu_a, mu_b, max_iter, m_tol)

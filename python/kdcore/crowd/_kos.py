@@ -27,6 +27,7 @@ documented soft form, P(y_j = +1) = sigmoid(score_j / rms(score)). A zero score
 (e.g. a task whose only answer comes from a worker with nobody to compare to)
 is decided by the plain majority vote, and an exact tie of that by the first class.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -46,7 +47,7 @@ def _soft_and_hard(r, score: np.ndarray):
     mv = np.bincount(r.task, weights=x, minlength=r.n_tasks)
     decide = np.where(score != 0, score, mv)
     labels = (decide > 0).astype(np.int64)
-    scale = np.sqrt(np.mean(score ** 2))
+    scale = np.sqrt(np.mean(score**2))
     p1 = expit(score / scale) if scale > 0 else np.full(r.n_tasks, 0.5)
     return np.column_stack([1.0 - p1, p1]), labels
 
@@ -74,7 +75,7 @@ class KOS(BaseAggregator):
         self.backend = backend
         self.n_threads = n_threads
 
-    def fit(self, data) -> "KOS":
+    def fit(self, data) -> KOS:
         n_iter = check_int(self.n_iter, "n_iter", minimum=0)
         nt = threads(self)
         backend = self._backend()
@@ -126,7 +127,7 @@ class RatioOfEigenvectors(BaseAggregator):
         _, vecs = eigsh(M.astype(np.float64), k=1, which="LA", v0=v0, tol=1e-10, maxiter=10 * n)
         return vecs[:, 0]
 
-    def fit(self, data) -> "RatioOfEigenvectors":
+    def fit(self, data) -> RatioOfEigenvectors:
         from scipy import sparse
 
         r = self._prepare(data)

@@ -31,6 +31,7 @@ Fitted: ``skills_`` (theta_i = P(knows), by worker, normalised), ``spam_strategi
 ``loss_history_`` (log marginal likelihood per answer, each round of the best
 restart), ``n_iter_``, ``labels_``, ``probas_``.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -79,9 +80,20 @@ class MACE(BaseAggregator):
     >>> MACE().fit(r).score(r, truth)                     # doctest: +SKIP
     """
 
-    def __init__(self, n_restarts: int = 10, n_iter: int = 50, method: str = "vb", smoothing: float | None = None,
-                 default_noise: float = 0.5, alpha: float = 0.5, beta: float = 0.5,
-                 random_state: int | None = 0, backend: str = "auto", n_threads: int = 0, progress: bool = False):
+    def __init__(
+        self,
+        n_restarts: int = 10,
+        n_iter: int = 50,
+        method: str = "vb",
+        smoothing: float | None = None,
+        default_noise: float = 0.5,
+        alpha: float = 0.5,
+        beta: float = 0.5,
+        random_state: int | None = 0,
+        backend: str = "auto",
+        n_threads: int = 0,
+        progress: bool = False,
+    ):
         self.n_restarts = n_restarts
         self.n_iter = n_iter
         self.method = method
@@ -101,11 +113,12 @@ class MACE(BaseAggregator):
 
     def _counts(self, r, post, spam, strat):
         if self._bk == "cpp":
-            return _core.mace_counts(r.worker_indptr, r.worker_task, r.worker_label, r.n_classes, post, spam, strat,
-                                     self._nt)
+            return _core.mace_counts(
+                r.worker_indptr, r.worker_task, r.worker_label, r.n_classes, post, spam, strat, self._nt
+            )
         return ref.mace_counts(r.worker_indptr, r.worker_task, r.worker_label, r.n_classes, post, spam, strat)
 
-    def fit(self, data) -> "MACE":
+    def fit(self, data) -> MACE:
         n_restarts = check_int(self.n_restarts, "n_restarts", minimum=1)
         n_iter = check_int(self.n_iter, "n_iter", minimum=0)
         if self.method not in ("vb", "em"):
@@ -147,8 +160,9 @@ class MACE(BaseAggregator):
         workers = pd.Index(r.worker_ids, name="worker")
         theta = spam[:, 1] / spam.sum(axis=1)
         self.skills_ = pd.Series(theta, index=workers, name="skill")
-        self.spam_strategies_ = pd.DataFrame(strat / strat.sum(axis=1, keepdims=True), index=workers,
-                                             columns=pd.Index(self.classes_, name="label"))
+        self.spam_strategies_ = pd.DataFrame(
+            strat / strat.sum(axis=1, keepdims=True), index=workers, columns=pd.Index(self.classes_, name="label")
+        )
         self.log_marginal_likelihood_ = float(ll)
         self.loss_history_ = history
         self.n_iter_ = n_iter

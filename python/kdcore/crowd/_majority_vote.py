@@ -7,9 +7,8 @@ the weights are Nitzan-Paroush log-odds w = ln(p (K-1) / (1 - p)) (PAPERS.md B.4
 for two classes ln(p / (1 - p))), optimal for one-coin workers, and ``probas_`` is
 then the one-coin posterior under a uniform class prior, softmax of the scores.
 """
-from __future__ import annotations
 
-import numbers
+from __future__ import annotations
 
 import numpy as np
 import pandas as pd
@@ -28,11 +27,20 @@ P_CLIP = 1e-6
 def _vote(responses: Responses, weight, backend: str, n_threads: int):
     """(scores (n_tasks, K), best class codes (first among ties), number of tied classes)."""
     if backend == "numpy":
-        return ref.vote_scores(responses.task, responses.worker, responses.label, responses.n_tasks,
-                               responses.n_classes, weight)
+        return ref.vote_scores(
+            responses.task, responses.worker, responses.label, responses.n_tasks, responses.n_classes, weight
+        )
     check_n_threads(n_threads)
-    return _core.vote_scores(responses.task_indptr, responses.task_worker, responses.task_label, responses.n_tasks,
-                             responses.n_workers, responses.n_classes, weight, int(n_threads))
+    return _core.vote_scores(
+        responses.task_indptr,
+        responses.task_worker,
+        responses.task_label,
+        responses.n_tasks,
+        responses.n_workers,
+        responses.n_classes,
+        weight,
+        int(n_threads),
+    )
 
 
 def _pick(scores: np.ndarray, best: np.ndarray, n_tied: np.ndarray, tie_break: str, random_state) -> np.ndarray:
@@ -118,7 +126,7 @@ class MajorityVote(BaseAggregator):
     def _weights(self, responses: Responses):
         return None
 
-    def fit(self, data) -> "MajorityVote":
+    def fit(self, data) -> MajorityVote:
         r = self._prepare(data)
         weight = self._weights(r)
         scores, best, n_tied = _vote(r, weight, self._backend(), self.n_threads)
@@ -147,8 +155,15 @@ class WeightedMajorityVote(MajorityVote):
     tie_break, random_state, backend, n_threads : as in :class:`MajorityVote`.
     """
 
-    def __init__(self, weights=None, reliabilities=None, tie_break: str = "random", random_state=None,
-                 backend: str = "auto", n_threads: int = 0):
+    def __init__(
+        self,
+        weights=None,
+        reliabilities=None,
+        tie_break: str = "random",
+        random_state=None,
+        backend: str = "auto",
+        n_threads: int = 0,
+    ):
         self.weights = weights
         self.reliabilities = reliabilities
         self.tie_break = tie_break
@@ -162,8 +177,10 @@ class WeightedMajorityVote(MajorityVote):
         if self.weights is not None:
             w = _per_worker(self.weights, r, "weights")
             if (w < 0).any():
-                raise ValueError("weights must be >= 0; for workers worse than chance pass reliabilities= "
-                                 "(Nitzan-Paroush weights may be negative)")
+                raise ValueError(
+                    "weights must be >= 0; for workers worse than chance pass reliabilities= "
+                    "(Nitzan-Paroush weights may be negative)"
+                )
             self._log_odds = False
         else:
             w = nitzan_paroush_weights(_per_worker(self.reliabilities, r, "reliabilities"), r.n_classes)

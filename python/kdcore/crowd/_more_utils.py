@@ -1,5 +1,6 @@
 """Parameter checks and small helpers shared by the crowd-more aggregators
 (TriangularEstimation, KOS, RatioOfEigenvectors, GLAD, MACE, SpectralEM)."""
+
 from __future__ import annotations
 
 import numbers
@@ -17,8 +18,9 @@ def check_int(value, name: str, *, minimum: int = 0) -> int:
     return int(value)
 
 
-def check_float(value, name: str, *, minimum: float | None = None, maximum: float | None = None,
-                strict_min: bool = False) -> float:
+def check_float(
+    value, name: str, *, minimum: float | None = None, maximum: float | None = None, strict_min: bool = False
+) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     value = float(value)

@@ -4,6 +4,7 @@ C[w, k, k] = s_w and C[w, k, l] = (1 - s_w) / (K - 1) for l != k. Same EM loop a
 :class:`~kdcore.crowd.DawidSkene`; the M-step is the one-coin kernel
 (kdcore.crowd._em.onecoin_m_step).
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -9,6 +9,7 @@ scatter-adds; shapes and equations are those of kdcore/crowd.hpp:
 - log_prior (T, K): log of the joint prior over (type, class)
 - post (n_tasks, T, K): P(type, class | answers of the task)
 """
+
 from __future__ import annotations
 
 import numpy as np

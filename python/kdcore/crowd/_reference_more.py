@@ -7,6 +7,7 @@ kernel: task-major ``(t_indptr, t_worker, t_label)`` and worker-major
 ``(w_indptr, w_task, w_label)``. The equations are in
 cpp/include/kdcore/crowd_more.hpp.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -121,8 +122,13 @@ def mace_counts(w_indptr, w_task, w_label, n_classes, post, spam, strat):
     dd = np.where(ok, d, 1.0)
     p_spam = np.where(ok, (1 - q) + q * g / dd, 1.0)
     p_know = np.where(ok, q * spam[worker, 1] / dd, 0.0)
-    know = np.stack([np.bincount(worker, weights=p_spam, minlength=n_workers),
-                     np.bincount(worker, weights=p_know, minlength=n_workers)], axis=1)
+    know = np.stack(
+        [
+            np.bincount(worker, weights=p_spam, minlength=n_workers),
+            np.bincount(worker, weights=p_know, minlength=n_workers),
+        ],
+        axis=1,
+    )
     sc = np.zeros((n_workers, K))
     np.add.at(sc, (worker, w_label), p_spam)
     return know, sc

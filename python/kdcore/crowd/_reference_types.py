@@ -7,6 +7,7 @@ each answer e = (task j, worker i) has a value vector z_e in R^p; the hollow
 outer product of task j is F_j = sum_{a != b in j} (z_a . z_b) e_{i_a} e_{i_b}^T
 and G_jl = <F_j, F_l> (j != l), G_jj = 0.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -40,10 +41,10 @@ def hollow_gram_matvec(task, worker, values, n_tasks, n_workers, u):
     if p == 1:
         X = np.zeros((n_workers, n_tasks))
         X[worker, task] = values[:, 0]
-        M = (X * u) @ X.T                       # M = X diag(u) X^T
-        q = np.einsum("ij,ij->j", X, M @ X)     # q_j = x_j^T M x_j
+        M = (X * u) @ X.T  # M = X diag(u) X^T
+        q = np.einsum("ij,ij->j", X, M @ X)  # q_j = x_j^T M x_j
         S = X * X
-        corr = S.T @ (S @ u)                    # sum_l (s_j . s_l) u_l
+        corr = S.T @ (S @ u)  # sum_l (s_j . s_l) u_l
         gdiag = (S.sum(axis=0)) ** 2 - (S * S).sum(axis=0)
         return q - corr - gdiag * u
     G = hollow_gram_dense(task, worker, values, n_tasks, n_workers)

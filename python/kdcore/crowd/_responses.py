@@ -6,6 +6,7 @@ dense 0-based int32 codes with two compressed views built by the compiled core
 in O(N): task-major (``task_indptr``, ``task_worker``, ``task_label``) and
 worker-major (``worker_indptr``, ``worker_task``, ``worker_label``).
 """
+
 from __future__ import annotations
 
 import numbers
@@ -36,8 +37,11 @@ def _column(values: Any, what: str) -> Any:
         return values
     if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
         raise TypeError(f"{what} must be an array-like of ids, got {type(values).__name__}")
-    arr = np.asarray(values) if not isinstance(values, list) or not values or not isinstance(
-        values[0], (list, tuple, dict, set)) else None
+    arr = (
+        np.asarray(values)
+        if not isinstance(values, list) or not values or not isinstance(values[0], (list, tuple, dict, set))
+        else None
+    )
     if arr is None or arr.ndim != 1:
         arr = pd.Series(list(values), dtype=object).to_numpy()
     elif arr.dtype.kind == "f" and all(isinstance(v, numbers.Integral) for v in values):
@@ -84,7 +88,8 @@ def _factorize(values: Any, what: str, *, is_label: bool) -> tuple[np.ndarray, p
                 pos = int(np.flatnonzero(frac)[0])
                 raise ValueError(
                     f"{what} has non-integer float values (e.g. {_show(arr[pos])} at row {pos}); "
-                    "class labels must be integers or strings")
+                    "class labels must be integers or strings"
+                )
         elif np.abs(arr).max(initial=0) < 2**53:
             codes, uniq = _core.factorize_int64(np.ascontiguousarray(arr, dtype=np.int64))
             return codes, pd.Index(uniq.astype(arr.dtype))
@@ -138,10 +143,20 @@ class Responses:
     """
 
     __slots__ = (
-        "task", "worker", "label", "task_ids", "worker_ids", "classes_",
-        "task_indptr", "task_worker", "task_label",
-        "worker_indptr", "worker_task", "worker_label",
-        "n_duplicates_", "_frozen",
+        "task",
+        "worker",
+        "label",
+        "task_ids",
+        "worker_ids",
+        "classes_",
+        "task_indptr",
+        "task_worker",
+        "task_label",
+        "worker_indptr",
+        "worker_task",
+        "worker_label",
+        "n_duplicates_",
+        "_frozen",
     )
 
     # ------------------------------------------------------------------ construction
@@ -149,7 +164,7 @@ class Responses:
         raise TypeError("use Responses.from_dataframe, Responses.from_arrays or Responses.read_csv")
 
     @classmethod
-    def _from_codes(cls, task, worker, label, task_ids, worker_ids, classes, n_duplicates=0) -> "Responses":
+    def _from_codes(cls, task, worker, label, task_ids, worker_ids, classes, n_duplicates=0) -> Responses:
         self = object.__new__(cls)
         n_tasks, n_workers = len(task_ids), len(worker_ids)
         set_ = object.__setattr__
@@ -160,8 +175,17 @@ class Responses:
         self.task_indptr, self.task_worker, self.task_label = _core.build_csr(task, worker, label, n_tasks)
         self.worker_indptr, self.worker_task, self.worker_label = _core.build_csr(worker, task, label, n_workers)
         self.n_duplicates_ = int(n_duplicates)
-        _readonly(self.task, self.worker, self.label, self.task_indptr, self.task_worker, self.task_label,
-                  self.worker_indptr, self.worker_task, self.worker_label)
+        _readonly(
+            self.task,
+            self.worker,
+            self.label,
+            self.task_indptr,
+            self.task_worker,
+            self.task_label,
+            self.worker_indptr,
+            self.worker_task,
+            self.worker_label,
+        )
         if isinstance(self.classes_, np.ndarray):
             self.classes_.flags.writeable = False
         set_(self, "_frozen", True)
@@ -173,7 +197,7 @@ class Responses:
         object.__setattr__(self, name, value)
 
     @classmethod
-    def from_arrays(cls, tasks, workers, labels, *, duplicates: str = "error", classes=None) -> "Responses":
+    def from_arrays(cls, tasks, workers, labels, *, duplicates: str = "error", classes=None) -> Responses:
         """Build from three equal-length arrays of task ids, worker ids and labels."""
         if duplicates not in _DUP_MODES:
             raise ValueError(f"duplicates must be one of {list(_DUP_MODES)}, got {duplicates!r}")
@@ -192,42 +216,75 @@ class Responses:
                 raise ValueError(f"classes has repeated values: {list(classes_idx[classes_idx.duplicated()])}")
             pos = classes_idx.get_indexer(seen)
             if (pos < 0).any():
-                raise ValueError(f"labels {[_show(v) for v in seen[pos < 0][:5]]} are not among classes={list(classes_idx)}")
+                raise ValueError(
+                    f"labels {[_show(v) for v in seen[pos < 0][:5]]} are not among classes={list(classes_idx)}"
+                )
             lab = pos.astype(np.int32)[lab]
             seen = classes_idx
         if len(seen) < 2:
             raise ValueError(
                 f"only one class ({_show(seen[0])}) appears in the labels; aggregation needs at least two. "
-                "Pass classes=[...] to declare the classes if the others were simply never answered")
+                "Pass classes=[...] to declare the classes if the others were simply never answered"
+            )
         mode = _DUP_MODES[duplicates]
         keep, n_dup, first = _core.find_duplicates(t, w, len(task_ids), len(worker_ids), mode)
         if n_dup and duplicates == "error":
             raise ValueError(
                 f"{n_dup} duplicate (task, worker) answers; the first repeats task {_show(task_ids[t[first]])}, "
-                f"worker {_show(worker_ids[w[first]])} at row {first}. Pass duplicates='keep_first' or 'keep_last'")
+                f"worker {_show(worker_ids[w[first]])} at row {first}. Pass duplicates='keep_first' or 'keep_last'"
+            )
         if n_dup:
             mask = keep.view(bool)
             t, w, lab = t[mask], w[mask], lab[mask]
-        classes_arr = np.asarray(seen.to_numpy(dtype=object) if seen.dtype == object or str(seen.dtype) in (
-            "str", "string") else seen.to_numpy())
-        return cls._from_codes(np.ascontiguousarray(t, np.int32), np.ascontiguousarray(w, np.int32),
-                               np.ascontiguousarray(lab, np.int32), task_ids, worker_ids, classes_arr, n_dup)
+        classes_arr = np.asarray(
+            seen.to_numpy(dtype=object)
+            if seen.dtype == object or str(seen.dtype) in ("str", "string")
+            else seen.to_numpy()
+        )
+        return cls._from_codes(
+            np.ascontiguousarray(t, np.int32),
+            np.ascontiguousarray(w, np.int32),
+            np.ascontiguousarray(lab, np.int32),
+            task_ids,
+            worker_ids,
+            classes_arr,
+            n_dup,
+        )
 
     @classmethod
-    def from_dataframe(cls, df: pd.DataFrame, task: str = "task", worker: str = "worker", label: str = "label",
-                       *, duplicates: str = "error", classes=None) -> "Responses":
+    def from_dataframe(
+        cls,
+        df: pd.DataFrame,
+        task: str = "task",
+        worker: str = "worker",
+        label: str = "label",
+        *,
+        duplicates: str = "error",
+        classes=None,
+    ) -> Responses:
         """Build from a DataFrame with crowd-kit's column names (``task``, ``worker``, ``label``) by default."""
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
         missing = [c for c in (task, worker, label) if c not in df.columns]
         if missing:
-            raise ValueError(f"column(s) {missing} not in the DataFrame; it has {list(df.columns)}. "
-                             "Name them with task=, worker=, label=")
+            raise ValueError(
+                f"column(s) {missing} not in the DataFrame; it has {list(df.columns)}. "
+                "Name them with task=, worker=, label="
+            )
         return cls.from_arrays(df[task], df[worker], df[label], duplicates=duplicates, classes=classes)
 
     @classmethod
-    def read_csv(cls, path: str | os.PathLike, task: str = "task", worker: str = "worker", label: str = "label",
-                 *, duplicates: str = "error", classes=None, **read_csv_kwargs) -> "Responses":
+    def read_csv(
+        cls,
+        path: str | os.PathLike,
+        task: str = "task",
+        worker: str = "worker",
+        label: str = "label",
+        *,
+        duplicates: str = "error",
+        classes=None,
+        **read_csv_kwargs,
+    ) -> Responses:
         """Read a crowd-kit style CSV (one answer per row) and build from it."""
         try:
             df = pd.read_csv(path, **read_csv_kwargs)
@@ -266,17 +323,21 @@ class Responses:
         return pd.Series(np.diff(self.worker_indptr), index=self.worker_ids, name="n_answers")
 
     def __repr__(self) -> str:
-        return (f"Responses(n_responses={self.n_responses}, n_tasks={self.n_tasks}, n_workers={self.n_workers}, "
-                f"classes={list(self.classes_)})")
+        return (
+            f"Responses(n_responses={self.n_responses}, n_tasks={self.n_tasks}, n_workers={self.n_workers}, "
+            f"classes={list(self.classes_)})"
+        )
 
     # ------------------------------------------------------------------ conversions
     def to_dataframe(self) -> pd.DataFrame:
         """The answers with their original ids and label values (crowd-kit's columns)."""
-        return pd.DataFrame({
-            "task": self.task_ids.take(self.task),
-            "worker": self.worker_ids.take(self.worker),
-            "label": np.asarray(self.classes_)[self.label],
-        })
+        return pd.DataFrame(
+            {
+                "task": self.task_ids.take(self.task),
+                "worker": self.worker_ids.take(self.worker),
+                "label": np.asarray(self.classes_)[self.label],
+            }
+        )
 
     def to_matrix(self, fill_value: int = -1) -> np.ndarray:
         """Dense workers x tasks matrix of class codes (``fill_value`` where no answer). Small data only."""
@@ -284,12 +345,13 @@ class Responses:
         if cells > _MAX_DENSE_CELLS:
             raise MemoryError(
                 f"to_matrix would need a {self.n_workers} x {self.n_tasks} matrix "
-                f"({cells * 4 / 1e9:.1f} GB); use the task-major or worker-major views instead")
+                f"({cells * 4 / 1e9:.1f} GB); use the task-major or worker-major views instead"
+            )
         out = np.full((self.n_workers, self.n_tasks), fill_value, dtype=np.int32)
         out[self.worker, self.task] = self.label
         return out
 
-    def subset_tasks(self, mask_or_ids, *, drop_unused_workers: bool = False) -> "Responses":
+    def subset_tasks(self, mask_or_ids, *, drop_unused_workers: bool = False) -> Responses:
         """Responses restricted to some tasks.
 
         ``mask_or_ids`` is a boolean mask over ``task_ids`` (in their order) or a
@@ -321,16 +383,23 @@ class Responses:
             wcode = np.cumsum(used, dtype=np.int64) - 1
             w = wcode[w].astype(np.int32)
             worker_ids = worker_ids[used]
-        return Responses._from_codes(np.ascontiguousarray(t), np.ascontiguousarray(w, np.int32),
-                                     np.ascontiguousarray(lab, np.int32), self.task_ids[keep_task], worker_ids,
-                                     np.array(self.classes_, copy=True))
+        return Responses._from_codes(
+            np.ascontiguousarray(t),
+            np.ascontiguousarray(w, np.int32),
+            np.ascontiguousarray(lab, np.int32),
+            self.task_ids[keep_task],
+            worker_ids,
+            np.array(self.classes_, copy=True),
+        )
 
     @staticmethod
-    def coerce(data, **kwargs) -> "Responses":
+    def coerce(data, **kwargs) -> Responses:
         """Accept a Responses or a crowd-kit style DataFrame (what every aggregator's ``fit`` takes)."""
         if isinstance(data, Responses):
             return data
         if isinstance(data, pd.DataFrame):
             return Responses.from_dataframe(data, **kwargs)
-        raise TypeError(f"expected kdcore.crowd.Responses or a pandas DataFrame with task/worker/label columns, "
-                        f"got {type(data).__name__}")
+        raise TypeError(
+            f"expected kdcore.crowd.Responses or a pandas DataFrame with task/worker/label columns, "
+            f"got {type(data).__name__}"
+        )

@@ -34,6 +34,7 @@ non-positive whitening eigenvalue or tensor eigenvalue, or any non-finite
 value. The fallback is the majority-vote initialisation: soft majority-vote
 posteriors, one M-step (counts + ``floor`` smoothing, normalised), their mean as priors.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -129,11 +130,17 @@ def _group_confusion(Z, c, K, rng, n_starts, n_iter):
     Q = U / np.sqrt(s)
     A, B, C = Za @ Q, Zb @ Q, Z[c] @ Q
     T = np.einsum("ja,jb,jc->abc", A, B, C) / n
-    T = (T + T.transpose(0, 2, 1) + T.transpose(1, 0, 2) + T.transpose(1, 2, 0) + T.transpose(2, 0, 1)
-         + T.transpose(2, 1, 0)) / 6
+    T = (
+        T
+        + T.transpose(0, 2, 1)
+        + T.transpose(1, 0, 2)
+        + T.transpose(1, 2, 0)
+        + T.transpose(2, 0, 1)
+        + T.transpose(2, 1, 0)
+    ) / 6
     lams, V = _robust_tensor_power(T, rng, n_starts, n_iter)
     mu = (U * np.sqrt(s)) @ V * lams  # columns mu_ch
-    w = lams ** -2.0
+    w = lams**-2.0
     return mu, w
 
 
@@ -161,8 +168,15 @@ def _mv_init(r: Responses, floor: float):
     return conf, priors / priors.sum()
 
 
-def spectral_init(responses, random_state=None, *, floor: float = 1e-3, n_starts: int = 10, n_power_iter: int = 50,
-                  return_info: bool = False):
+def spectral_init(
+    responses,
+    random_state=None,
+    *,
+    floor: float = 1e-3,
+    n_starts: int = 10,
+    n_power_iter: int = 50,
+    return_info: bool = False,
+):
     """Dawid-Skene confusions and class priors from the Zhang-Chen-Zhou-Jordan spectral method.
 
     Parameters
@@ -203,8 +217,14 @@ def spectral_init(responses, random_state=None, *, floor: float = 1e-3, n_starts
         info["groups"] = group
         sizes = np.bincount(group, minlength=3).astype(np.float64)
         wt = 1.0 / sizes[group[r.worker]]
-        Z = np.stack([_one_hot_sums(r.task[group[r.worker] == g], r.label[group[r.worker] == g],
-                                    wt[group[r.worker] == g], n, K) for g in range(3)])
+        Z = np.stack(
+            [
+                _one_hot_sums(
+                    r.task[group[r.worker] == g], r.label[group[r.worker] == g], wt[group[r.worker] == g], n, K
+                )
+                for g in range(3)
+            ]
+        )
         if np.any(Z.reshape(3, -1).sum(axis=1) == 0):
             raise _Degenerate("a worker group gave no answers")
         mus, ws = [], []
@@ -239,8 +259,9 @@ def spectral_init(responses, random_state=None, *, floor: float = 1e-3, n_starts
         conf /= conf.sum(axis=2, keepdims=True)
     except (_Degenerate, np.linalg.LinAlgError) as exc:
         info["fallback"] = str(exc)
-        warnings.warn(f"spectral_init fell back to the majority-vote initialisation: {exc}", RuntimeWarning,
-                      stacklevel=2)
+        warnings.warn(
+            f"spectral_init fell back to the majority-vote initialisation: {exc}", RuntimeWarning, stacklevel=2
+        )
         conf, priors = _mv_init(r, floor)
     if return_info:
         return conf, priors, info
@@ -277,8 +298,16 @@ class SpectralEM(DawidSkene):
 
     init = "spectral"  # read by DawidSkene.fit; not a parameter here
 
-    def __init__(self, n_iter: int = 100, tol: float = 1e-5, smoothing: float = _em.DEFAULT_SMOOTHING,
-                 random_state: int | None = None, floor: float = 1e-3, backend: str = "auto", n_threads: int = 0):
+    def __init__(
+        self,
+        n_iter: int = 100,
+        tol: float = 1e-5,
+        smoothing: float = _em.DEFAULT_SMOOTHING,
+        random_state: int | None = None,
+        floor: float = 1e-3,
+        backend: str = "auto",
+        n_threads: int = 0,
+    ):
         self.n_iter = n_iter
         self.tol = tol
         self.smoothing = smoothing

@@ -25,6 +25,7 @@ prior, P(y_j = +1 | answers) = sigmoid(sum_i w_i X_ij) exactly; ``probas_`` is
 that. A zero score (e.g. every weight zero) is decided by the plain majority
 vote, and an exact tie of that by the first class.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -46,11 +47,14 @@ def pairwise_moments(responses, backend: str, n_threads: int):
     W = responses.n_workers
     need = 16.0 * W * W * max(1, n_threads if backend == "cpp" else 2)
     if need > _MAX_PAIR_BYTES:
-        raise MemoryError(f"TriangularEstimation needs W x W moment matrices: {W} workers would take "
-                          f"{need / 1e9:.1f} GB; it is meant for at most a few thousand workers")
+        raise MemoryError(
+            f"TriangularEstimation needs W x W moment matrices: {W} workers would take "
+            f"{need / 1e9:.1f} GB; it is meant for at most a few thousand workers"
+        )
     if backend == "cpp":
-        return _core.te_pairwise_agreement(responses.task_indptr, responses.task_worker, responses.task_label,
-                                           W, n_threads)
+        return _core.te_pairwise_agreement(
+            responses.task_indptr, responses.task_worker, responses.task_label, W, n_threads
+        )
     return ref.te_pairwise_agreement(responses.task_indptr, responses.task_worker, responses.task_label, W)
 
 
@@ -69,14 +73,14 @@ def triangular_skills(C: np.ndarray, has: np.ndarray) -> np.ndarray:
     chunk = 4096
     for i in range(W):
         for lo in range(0, len(pa), chunk):
-            a, b = pa[lo:lo + chunk], pb[lo:lo + chunk]
+            a, b = pa[lo : lo + chunk], pb[lo : lo + chunk]
             valid = (a != i) & (b != i) & has[i, a] & has[i, b]
             if valid.any():
                 t = int(np.argmax(valid))
                 mag[i] = np.sqrt(abs(C[i, a[t]] * C[i, b[t]] / cab[lo + t]))
                 break
     # signs: v_k * sum_i v_i = v_k^2 + sum_{i != k} C_ik (diagonal of C is 0)
-    lead = mag ** 2 + C.sum(axis=1)
+    lead = mag**2 + C.sum(axis=1)
     k = int(np.argmax(np.abs(lead)))
     sign_k = 1.0 if lead[k] >= 0 else -1.0
     sign = np.where(lead >= 0, 1.0, -1.0)  # fallback for workers who share no task with k*
@@ -119,7 +123,7 @@ class TriangularEstimation(BaseAggregator):
         self.backend = backend
         self.n_threads = n_threads
 
-    def fit(self, data) -> "TriangularEstimation":
+    def fit(self, data) -> TriangularEstimation:
         eps = check_float(self.eps, "eps", minimum=0.0, maximum=1.0, strict_min=True)
         min_common = check_int(self.min_common, "min_common", minimum=1)
         nt = threads(self)

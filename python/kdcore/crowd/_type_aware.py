@@ -36,6 +36,7 @@ tasks do differ in difficulty) while changing a handful of labels, so the likeli
 alone would accept changes that the data cannot support (measured: docs/notes/types.md).
 No separation threshold (nothing is split).
 """
+
 from __future__ import annotations
 
 import numbers
@@ -43,7 +44,6 @@ import numbers
 import numpy as np
 import pandas as pd
 
-from . import _em
 from ._base import BaseAggregator
 from ._responses import Responses
 from ._types import TaskTypeClustering, _degraded_em, _em_fit, _mixture_heldout_loglik, _vote_post
@@ -58,19 +58,21 @@ def _ds_params(r: Responses, types: np.ndarray | None, n_types: int, smoothing: 
     its own type (n_tasks, K) and log confusions (T, W, K, K)."""
     vote = _vote_post(r)
     if types is None:
-        post, log_conf, _, _ = _em_fit(r, vote[:, None, :], n_iter=100, tol=1e-6, smoothing=smoothing, backend=be,
-                                       n_threads=nt)
+        post, log_conf, _, _ = _em_fit(
+            r, vote[:, None, :], n_iter=100, tol=1e-6, smoothing=smoothing, backend=be, n_threads=nt
+        )
         return post[:, 0, :], log_conf, np.zeros(r.n_tasks, dtype=np.int64)
     post0 = np.zeros((r.n_tasks, n_types, r.n_classes))
     post0[np.arange(r.n_tasks), types] = vote
-    post, log_conf, _, _ = _em_fit(r, post0, n_iter=100, tol=1e-6, smoothing=smoothing, backend=be, n_threads=nt,
-                                   fixed_types=types)
+    post, log_conf, _, _ = _em_fit(
+        r, post0, n_iter=100, tol=1e-6, smoothing=smoothing, backend=be, n_threads=nt, fixed_types=types
+    )
     return post[np.arange(r.n_tasks), types], log_conf, types
 
 
 def _heldout_loglik(label_post, log_conf, types, task, worker, label) -> float:
     """sum over hidden answers (j, w, l) of log sum_k P(y_j = k) C[t_j, w, k, l]."""
-    lc = log_conf[types[task], worker, :, label]          # (H, K)
+    lc = log_conf[types[task], worker, :, label]  # (H, K)
     lp = np.log(np.clip(label_post[task], 1e-300, None))  # (H, K)
     s = lc + lp
     m = s.max(1, keepdims=True)
@@ -133,9 +135,20 @@ class TypeAware(BaseAggregator):
 
     _backends = ("cpp", "numpy")
 
-    def __init__(self, base=None, clustering=None, guard: bool = True, holdout: float = 0.2, n_folds: int = 3,
-                 min_separation: float = 0.1, smoothing: float = 0.01, random_state=None, backend: str = "auto",
-                 split: str = "auto", sign_level: float = 0.05):
+    def __init__(
+        self,
+        base=None,
+        clustering=None,
+        guard: bool = True,
+        holdout: float = 0.2,
+        n_folds: int = 3,
+        min_separation: float = 0.1,
+        smoothing: float = 0.01,
+        random_state=None,
+        backend: str = "auto",
+        split: str = "auto",
+        sign_level: float = 0.05,
+    ):
         self.base = base
         self.clustering = clustering
         self.guard = guard
@@ -148,7 +161,7 @@ class TypeAware(BaseAggregator):
         self.split = split
         self.sign_level = sign_level
 
-    def clone(self) -> "TypeAware":
+    def clone(self) -> TypeAware:
         params = self.get_params()
         if params["base"] is not None:
             params["base"] = params["base"].clone()
@@ -174,9 +187,11 @@ class TypeAware(BaseAggregator):
         from ._dawid_skene import DawidSkene
 
         if self.split == "soft" and self.base is not None and not isinstance(self.base, DawidSkene):
-            raise ValueError(f"split='soft' fits a Dawid-Skene mixture and needs a Dawid-Skene family base "
-                             f"(DawidSkene, OneCoinDawidSkene, SpectralEM), got {type(self.base).__name__}; "
-                             "use split='hard'")
+            raise ValueError(
+                f"split='soft' fits a Dawid-Skene mixture and needs a Dawid-Skene family base "
+                f"(DawidSkene, OneCoinDawidSkene, SpectralEM), got {type(self.base).__name__}; "
+                "use split='hard'"
+            )
 
     @staticmethod
     def _one_coin_base(base) -> bool:
@@ -200,9 +215,8 @@ class TypeAware(BaseAggregator):
             if not hide.any():
                 continue
             keep = ~hide
-            train = Responses.from_arrays(r.task[keep], r.worker[keep], r.label[keep],
-                                          classes=np.arange(r.n_classes))
-            wmap = np.asarray(train.worker_ids, dtype=np.int64)        # train worker code -> full worker code
+            train = Responses.from_arrays(r.task[keep], r.worker[keep], r.label[keep], classes=np.arange(r.n_classes))
+            wmap = np.asarray(train.worker_ids, dtype=np.int64)  # train worker code -> full worker code
             ht, hw, hl = r.task[hide], r.worker[hide], r.label[hide]
             # hidden answers of workers absent from train: scored with a uniform confusion on both sides
             pos = np.full(r.n_workers, -1, dtype=np.int64)
@@ -228,14 +242,26 @@ class TypeAware(BaseAggregator):
             reason = f"separation {sep:.3f} below min_separation {self.min_separation}"
         else:
             reason = "held-out likelihood and separation support the split"
-        return {"split": ok_lik and ok_sep, "fold_gains": gains_arr.tolist(),
-                "mean_gain": float(gains_arr.mean()) if gains_arr.size else float("nan"),
-                "separation": float(sep), "reason": reason}
+        return {
+            "split": ok_lik and ok_sep,
+            "fold_gains": gains_arr.tolist(),
+            "mean_gain": float(gains_arr.mean()) if gains_arr.size else float("nan"),
+            "separation": float(sep),
+            "reason": reason,
+        }
 
     def _plain_fit(self, r: Responses, one_coin: bool, be: str, nt: int):
         """Dawid-Skene (or one-coin) on ``r`` with the guard's smoothing: (post (n, 1, K), conf, prior)."""
-        post, log_conf, log_prior, _ = _em_fit(r, _vote_post(r)[:, None, :], n_iter=100, tol=1e-6,
-                                               smoothing=self.smoothing, backend=be, n_threads=nt, onecoin=one_coin)
+        post, log_conf, log_prior, _ = _em_fit(
+            r,
+            _vote_post(r)[:, None, :],
+            n_iter=100,
+            tol=1e-6,
+            smoothing=self.smoothing,
+            backend=be,
+            n_threads=nt,
+            onecoin=one_coin,
+        )
         return post, log_conf, log_prior
 
     def _soft_guard(self, r: Responses, one_coin: bool, rng, be: str, nt: int) -> dict:
@@ -244,7 +270,7 @@ class TypeAware(BaseAggregator):
         from scipy.stats import binom
 
         gains = []
-        score = np.zeros(r.n_tasks)   # per task: hidden answers agreeing with the soft label minus with the plain
+        score = np.zeros(r.n_tasks)  # per task: hidden answers agreeing with the soft label minus with the plain
         for _ in range(int(self.n_folds)):
             split = self._holdout_split(r, rng)
             if split is None:
@@ -252,14 +278,24 @@ class TypeAware(BaseAggregator):
             train, ht, hw, hl = split
             post1, lc1, lp1 = self._plain_fit(train, one_coin, be, nt)
             ll1 = _mixture_heldout_loglik(post1, lc1, ht, hw, hl)
-            post2, lc2, *_ = _degraded_em(train, np.exp(lc1[0]), np.exp(lp1[0]), one_coin=one_coin,
-                                          smoothing=self.smoothing, backend=be, n_threads=nt)
+            post2, lc2, *_ = _degraded_em(
+                train,
+                np.exp(lc1[0]),
+                np.exp(lp1[0]),
+                one_coin=one_coin,
+                smoothing=self.smoothing,
+                backend=be,
+                n_threads=nt,
+            )
             ll2 = _mixture_heldout_loglik(post2, lc2, ht, hw, hl)
             gains.append((ll2 - ll1) / ht.size)
             y1, y2 = post1[:, 0, :].argmax(1), post2.sum(1).argmax(1)
             dif = y1[ht] != y2[ht]
-            score += np.bincount(ht[dif], weights=(y2[ht[dif]] == hl[dif]).astype(np.float64) -
-                                 (y1[ht[dif]] == hl[dif]), minlength=r.n_tasks)
+            score += np.bincount(
+                ht[dif],
+                weights=(y2[ht[dif]] == hl[dif]).astype(np.float64) - (y1[ht[dif]] == hl[dif]),
+                minlength=r.n_tasks,
+            )
         g = np.asarray(gains)
         won, lost = int((score > 0).sum()), int((score < 0).sum())
         p_value = float(binom.sf(won - 1, won + lost, 0.5)) if won + lost > 0 else 1.0
@@ -268,14 +304,25 @@ class TypeAware(BaseAggregator):
         if not ok_lik:
             reason = "the degraded two-type model does not predict held-out answers better in every fold"
         elif not ok_sign:
-            reason = (f"the label changes are not backed by the held-out answers (tasks won {won}, lost {lost}, "
-                      f"sign test p = {p_value:.3g} >= {self.sign_level})")
+            reason = (
+                f"the label changes are not backed by the held-out answers (tasks won {won}, lost {lost}, "
+                f"sign test p = {p_value:.3g} >= {self.sign_level})"
+            )
         else:
-            reason = (f"soft two-type model used: held-out likelihood gain in every fold and label changes "
-                      f"backed by held-out answers (tasks won {won}, lost {lost}, p = {p_value:.3g})")
-        return {"split": ok_lik and ok_sign, "fold_gains": g.tolist(),
-                "mean_gain": float(g.mean()) if g.size else float("nan"), "tasks_won": won, "tasks_lost": lost,
-                "p_value": p_value, "separation": float("nan"), "reason": reason}
+            reason = (
+                f"soft two-type model used: held-out likelihood gain in every fold and label changes "
+                f"backed by held-out answers (tasks won {won}, lost {lost}, p = {p_value:.3g})"
+            )
+        return {
+            "split": ok_lik and ok_sign,
+            "fold_gains": g.tolist(),
+            "mean_gain": float(g.mean()) if g.size else float("nan"),
+            "tasks_won": won,
+            "tasks_lost": lost,
+            "p_value": p_value,
+            "separation": float("nan"),
+            "reason": reason,
+        }
 
     def _holdout_split(self, r: Responses, rng):
         """Hide a random ``holdout`` share of the answers (each task keeps one): (train, hidden task,
@@ -298,7 +345,7 @@ class TypeAware(BaseAggregator):
             return None
         return train, ht[ok], pos[hw[ok]], hl[ok]
 
-    def _fit_soft(self, r: Responses, base, be: str, nt: int, rng, evidence: dict | None = None) -> "TypeAware":
+    def _fit_soft(self, r: Responses, base, be: str, nt: int, rng, evidence: dict | None = None) -> TypeAware:
         one_coin = self._one_coin_base(base)
         if evidence is None:  # split="soft"; split="auto" comes with the soft guard's evidence and its plain_
             self.plain_ = base.clone().fit(r)
@@ -316,8 +363,9 @@ class TypeAware(BaseAggregator):
         if self.split_used_:
             conf0 = np.asarray(self.plain_.confusions_, dtype=np.float64)
             prior0 = self.plain_.priors_.to_numpy(dtype=np.float64)
-            post, log_conf, log_prior, lam, hist = _degraded_em(r, conf0, prior0, one_coin=one_coin,
-                                                                smoothing=self.smoothing, backend=be, n_threads=nt)
+            post, log_conf, log_prior, lam, hist = _degraded_em(
+                r, conf0, prior0, one_coin=one_coin, smoothing=self.smoothing, backend=be, n_threads=nt
+            )
             self.soft_history_ = hist
             tp = post.sum(2)
             proba = post.sum(1)
@@ -327,7 +375,7 @@ class TypeAware(BaseAggregator):
             self.hard_retention_ = pd.Series(lam, index=workers, name="retention")
             self.types_ = pd.Series(types.astype(np.int64), index=index, name="type")
             self._set_posteriors(r, proba)
-            right = post[r.task, :, r.label]                       # (N, T): P(type t and answer right)
+            right = post[r.task, :, r.label]  # (N, T): P(type t and answer right)
             typ = tp[r.task]
             skills = np.full((r.n_workers, 2), np.nan)
             for t in range(2):
@@ -352,7 +400,7 @@ class TypeAware(BaseAggregator):
         self.skills_by_type_ = pd.DataFrame(skills, index=workers, columns=pd.RangeIndex(k, name="type"))
         return self
 
-    def fit(self, data) -> "TypeAware":
+    def fit(self, data) -> TypeAware:
         self._check()
         r = self._prepare(data)
         be = self._backend()
@@ -379,7 +427,7 @@ class TypeAware(BaseAggregator):
             return self
         return self._fit_hard(r, base, be, nt, rng)
 
-    def _fit_hard(self, r: Responses, base, be: str, nt: int, rng) -> "TypeAware":
+    def _fit_hard(self, r: Responses, base, be: str, nt: int, rng) -> TypeAware:
         self.plain_ = base.clone().fit(r)
         tc = self._make_clustering().fit(r)
         self.clustering_ = tc
@@ -387,8 +435,11 @@ class TypeAware(BaseAggregator):
         k = int(types.max()) + 1
         sizes = np.bincount(types, minlength=k)
         if k < 2 or (sizes < 2).any():
-            self.evidence_ = {"split": False, "reason": f"the clustering found types of sizes {sizes.tolist()}",
-                              "separation": float(tc.separation_)}
+            self.evidence_ = {
+                "split": False,
+                "reason": f"the clustering found types of sizes {sizes.tolist()}",
+                "separation": float(tc.separation_),
+            }
         elif self.guard:
             self.evidence_ = self._guard(r, float(tc.separation_), rng, be, nt)
         else:
@@ -427,6 +478,7 @@ class TypeAware(BaseAggregator):
             den = np.bincount(r.worker[sel], minlength=r.n_workers)
             with np.errstate(invalid="ignore", divide="ignore"):
                 skills[:, t] = np.where(den > 0, num / np.maximum(den, 1), np.nan)
-        self.skills_by_type_ = pd.DataFrame(skills, index=pd.Index(r.worker_ids, name="worker"),
-                                            columns=pd.RangeIndex(k, name="type"))
+        self.skills_by_type_ = pd.DataFrame(
+            skills, index=pd.Index(r.worker_ids, name="worker"), columns=pd.RangeIndex(k, name="type")
+        )
         return self

@@ -34,6 +34,7 @@ normalised entropy of ``type_proba_``). Near 0: the split is not meaningful (for
 ``spectral`` the soft assignment comes from a spherical Gaussian mixture on the
 embedding). :class:`~kdcore.crowd.TypeAware` adds a held-out likelihood test.
 """
+
 from __future__ import annotations
 
 import numbers
@@ -42,8 +43,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ..backends import _core, check_n_threads, resolve_backend
 from .._limits import check_memory
+from ..backends import _core, check_n_threads, resolve_backend
 from . import _em
 from . import _reference_types as ref
 from ._responses import Responses
@@ -70,8 +71,9 @@ def simplex_codes(n_classes: int) -> np.ndarray:
     return Z
 
 
-def kmeans(X: np.ndarray, k: int, rng: np.random.Generator, n_init: int = 10, n_iter: int = 100) -> tuple[
-        np.ndarray, np.ndarray, float]:
+def kmeans(
+    X: np.ndarray, k: int, rng: np.random.Generator, n_init: int = 10, n_iter: int = 100
+) -> tuple[np.ndarray, np.ndarray, float]:
     """Lloyd's k-means with k-means++ seeding, best of ``n_init``: (labels, centres, inertia)."""
     X = np.asarray(X, dtype=np.float64)
     n = X.shape[0]
@@ -143,8 +145,18 @@ def _vote_post(r: Responses) -> np.ndarray:
     return counts / counts.sum(1, keepdims=True)
 
 
-def _em_fit(r: Responses, post: np.ndarray, *, n_iter: int, tol: float, smoothing: float, backend: str,
-            n_threads: int, onecoin: bool = False, fixed_types: np.ndarray | None = None):
+def _em_fit(
+    r: Responses,
+    post: np.ndarray,
+    *,
+    n_iter: int,
+    tol: float,
+    smoothing: float,
+    backend: str,
+    n_threads: int,
+    onecoin: bool = False,
+    fixed_types: np.ndarray | None = None,
+):
     """EM of the typed Dawid-Skene model from an initial post (n_tasks, T, K).
 
     With ``fixed_types`` the type of each task is held (post masked to it): that is
@@ -165,7 +177,9 @@ def _em_fit(r: Responses, post: np.ndarray, *, n_iter: int, tol: float, smoothin
         if onecoin:
             skill, prior = _em.onecoin_m_step(r, post, smoothing=smoothing, backend=backend, n_threads=n_threads)
             log_conf = _em.onecoin_log_conf(skill, K)
-            penalty = smoothing * (np.log(np.clip(skill, 1e-300, 1)).sum() + np.log(np.clip(1 - skill, 1e-300, 1)).sum())
+            penalty = smoothing * (
+                np.log(np.clip(skill, 1e-300, 1)).sum() + np.log(np.clip(1 - skill, 1e-300, 1)).sum()
+            )
         else:
             conf, prior = _em.m_step(r, post, smoothing=smoothing, backend=backend, n_threads=n_threads)
             log_conf = _em.log_clip(conf)
@@ -194,8 +208,8 @@ def answer_values(r: Responses, centring: str = "worker", label_post: np.ndarray
         K = r.n_classes
         code = r.worker.astype(np.int64) * K + r.label
         n_wl = np.bincount(code, minlength=r.n_workers * K).reshape(r.n_workers, K).astype(np.float64)
-        mean = (n_wl @ Z) / np.maximum(n_wl.sum(1), 1)[:, None]                  # (W, p)
-        table = (Z[None, :, :] - mean[:, None, :]).reshape(r.n_workers * K, -1)   # (W K, p)
+        mean = (n_wl @ Z) / np.maximum(n_wl.sum(1), 1)[:, None]  # (W, p)
+        table = (Z[None, :, :] - mean[:, None, :]).reshape(r.n_workers * K, -1)  # (W K, p)
         return np.ascontiguousarray(table[code])
     z = Z[r.label]
     if centring == "none":
@@ -217,8 +231,18 @@ def answer_values(r: Responses, centring: str = "worker", label_post: np.ndarray
     raise ValueError(f"centring must be one of {list(_CENTRINGS)}, got {centring!r}")
 
 
-def spectral_embedding(r: Responses, values: np.ndarray, k: int, *, backend: str = "cpp", operator: str = "auto",
-                       tol: float = 1e-6, ncv: int = 80, seed: int = 0, n_threads: int = 0):
+def spectral_embedding(
+    r: Responses,
+    values: np.ndarray,
+    k: int,
+    *,
+    backend: str = "cpp",
+    operator: str = "auto",
+    tol: float = 1e-6,
+    ncv: int = 80,
+    seed: int = 0,
+    n_threads: int = 0,
+):
     """Top-k eigenpairs of the hollow task-task matrix G of ``values``.
 
     ``backend="cpp"``: compiled implicit operator + Lanczos; ``"numpy"``: scipy ``eigsh``
@@ -233,7 +257,7 @@ def spectral_embedding(r: Responses, values: np.ndarray, k: int, *, backend: str
         return vals, vecs, {"n_matvec": nm, "converged": True, "operator": "numpy", "residual": float("nan")}
     cnt = np.diff(r.task_indptr).astype(np.float64)
     if operator == "auto":
-        dense = values.shape[1] == 1 and 8.0 * float((cnt ** 2).sum()) > float(n) ** 2 * d and n * d <= 5e7
+        dense = values.shape[1] == 1 and 8.0 * float((cnt**2).sum()) > float(n) ** 2 * d and n * d <= 5e7
     elif operator in ("dense", "sparse"):
         dense = operator == "dense"
         if dense and values.shape[1] != 1:
@@ -244,15 +268,30 @@ def spectral_embedding(r: Responses, values: np.ndarray, k: int, *, backend: str
     # transposed copy) and, on the dense path, the padded worker x task answer matrix
     nt = check_n_threads(n_threads)
     need = 8.0 * float(n) ** 2 * ((nt + 2) if dense else 2) + (8.0 * n * d if dense else 0.0)
-    check_memory(need, f"the {'dense' if dense else 'sparse'} task-task operator for {n} workers x {d} tasks",
-                 "use operator='sparse' (when dense) or backend='numpy' (scipy, sparse matrices)")
-    vals, vecs, nm, conv, res = _core.spectral_eigs(task, worker, values, d, n, int(k), bool(dense), int(ncv),
-                                                    float(tol), int(seed), int(n_threads))
+    check_memory(
+        need,
+        f"the {'dense' if dense else 'sparse'} task-task operator for {n} workers x {d} tasks",
+        "use operator='sparse' (when dense) or backend='numpy' (scipy, sparse matrices)",
+    )
+    vals, vecs, nm, conv, res = _core.spectral_eigs(
+        task, worker, values, d, n, int(k), bool(dense), int(ncv), float(tol), int(seed), int(n_threads)
+    )
     if not conv:
-        warnings.warn(f"Lanczos did not reach tol={tol} in {ncv} vectors (residual {res:.3g}); "
-                      "using the best Ritz pairs", RuntimeWarning, stacklevel=3)
-    return vals, vecs, {"n_matvec": int(nm), "converged": bool(conv), "operator": "dense" if dense else "sparse",
-                        "residual": float(res)}
+        warnings.warn(
+            f"Lanczos did not reach tol={tol} in {ncv} vectors (residual {res:.3g}); using the best Ritz pairs",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return (
+        vals,
+        vecs,
+        {
+            "n_matvec": int(nm),
+            "converged": bool(conv),
+            "operator": "dense" if dense else "sparse",
+            "residual": float(res),
+        },
+    )
 
 
 def _align_types(r: Responses, full: np.ndarray, log_conf: np.ndarray, log_prior: np.ndarray):
@@ -275,8 +314,9 @@ def _align_types(r: Responses, full: np.ndarray, log_conf: np.ndarray, log_prior
     perms = list(permutations(range(T))) if T <= 6 else [tuple(range(T))]
     full, log_conf, log_prior = full.copy(), log_conf.copy(), log_prior.copy()
     for c in range(1, K):
-        cost = [sum(float((wts * (skill[t, :, 0] - skill[pt, :, c]) ** 2).sum()) for t, pt in enumerate(P))
-                for P in perms]
+        cost = [
+            sum(float((wts * (skill[t, :, 0] - skill[pt, :, c]) ** 2).sum()) for t, pt in enumerate(P)) for P in perms
+        ]
         P = np.asarray(perms[int(np.argmin(cost))])
         full[:, :, c] = full[:, P, c]
         log_conf[:, :, c, :] = log_conf[P, :, c, :]
@@ -325,9 +365,20 @@ class TaskTypeClustering:
     (2000,)
     """
 
-    def __init__(self, n_types: int = 2, method: str = "refined", readout: str = "kmeans", centring: str = "worker",
-                 n_iter: int = 50, tol: float = 1e-6, smoothing: float = 0.01, n_init: int = 8,
-                 random_state=None, backend: str = "auto", n_threads: int = 0):
+    def __init__(
+        self,
+        n_types: int = 2,
+        method: str = "refined",
+        readout: str = "kmeans",
+        centring: str = "worker",
+        n_iter: int = 50,
+        tol: float = 1e-6,
+        smoothing: float = 0.01,
+        n_init: int = 8,
+        random_state=None,
+        backend: str = "auto",
+        n_threads: int = 0,
+    ):
         self.n_types = n_types
         self.method = method
         self.readout = readout
@@ -341,8 +392,22 @@ class TaskTypeClustering:
         self.n_threads = n_threads
 
     def get_params(self, deep: bool = True) -> dict:
-        return {k: getattr(self, k) for k in ("n_types", "method", "readout", "centring", "n_iter", "tol",
-                                              "smoothing", "n_init", "random_state", "backend", "n_threads")}
+        return {
+            k: getattr(self, k)
+            for k in (
+                "n_types",
+                "method",
+                "readout",
+                "centring",
+                "n_iter",
+                "tol",
+                "smoothing",
+                "n_init",
+                "random_state",
+                "backend",
+                "n_threads",
+            )
+        }
 
     def set_params(self, **params):
         for k, v in params.items():
@@ -351,7 +416,7 @@ class TaskTypeClustering:
             setattr(self, k, v)
         return self
 
-    def clone(self) -> "TaskTypeClustering":
+    def clone(self) -> TaskTypeClustering:
         return TaskTypeClustering(**self.get_params())
 
     def __repr__(self) -> str:
@@ -415,21 +480,32 @@ class TaskTypeClustering:
             labels = kmeans(np.abs(emb[:, :1]), k, rng)[0]
         else:  # sign of u_2
             labels = (emb[:, 1] > 0).astype(np.int64)
-        feat = emb[:, :k] if self.readout == "kmeans" else (np.abs(emb[:, :1]) if self.readout == "magnitude"
-                                                             else emb[:, 1:2])
+        feat = (
+            emb[:, :k]
+            if self.readout == "kmeans"
+            else (np.abs(emb[:, :1]) if self.readout == "magnitude" else emb[:, 1:2])
+        )
         proba = _gmm_proba(feat, labels, k) if k > 1 else np.ones((r.n_tasks, 1))
         self.eigenvalues_ = vals[:k] if k > 1 else vals[:1]
         self.embedding_ = emb[:, :k] if k > 1 else emb[:, :1]
         self.spectral_info_ = info
         # relative eigengap between the last signal eigenvalue and the first bulk one
         lam = np.asarray(vals)
-        self.spectral_gap_ = float(np.clip(1.0 - lam[k] / lam[k - 1], 0.0, 1.0)) if (
-            len(lam) > k and lam[k - 1] > 0) else 0.0
+        self.spectral_gap_ = (
+            float(np.clip(1.0 - lam[k] / lam[k - 1], 0.0, 1.0)) if (len(lam) > k and lam[k - 1] > 0) else 0.0
+        )
         return labels, proba
 
     def _plain_ds(self, r: Responses, be: str) -> np.ndarray:
-        post, *_ = _em_fit(r, _vote_post(r)[:, None, :], n_iter=self.n_iter, tol=self.tol,
-                           smoothing=self.smoothing, backend=be, n_threads=self._nt)
+        post, *_ = _em_fit(
+            r,
+            _vote_post(r)[:, None, :],
+            n_iter=self.n_iter,
+            tol=self.tol,
+            smoothing=self.smoothing,
+            backend=be,
+            n_threads=self._nt,
+        )
         return post[:, 0, :]
 
     def _shrunk_skills(self, r: Responses, post: np.ndarray, be: str):
@@ -442,14 +518,14 @@ class TaskTypeClustering:
         b = 4.0
         T, K = post.shape[1], post.shape[2]
         conf, prior = _em.m_step(r, post, smoothing=0.0, backend=be, n_threads=self._nt)
-        diag = np.einsum("twkk->twk", conf)                                  # (T, W, K)
-        pa = post[r.task]                                                   # (N, T, K)
+        diag = np.einsum("twkk->twk", conf)  # (T, W, K)
+        pa = post[r.task]  # (N, T, K)
         total = np.zeros((T, r.n_workers, K))
         for t in range(T):
             for k in range(K):
                 total[t, :, k] = np.bincount(r.worker, weights=pa[:, t, k], minlength=r.n_workers)
         right = diag * total
-        s_all = (right.sum(0) + 1.0) / (total.sum(0) + 2.0)                # (W, K)
+        s_all = (right.sum(0) + 1.0) / (total.sum(0) + 2.0)  # (W, K)
         skill = (right + b * s_all[None]) / (total + b)
         skill = np.clip(skill, 1e-6, 1 - 1e-6)
         log_conf = np.empty((T, r.n_workers, K, K))
@@ -498,8 +574,8 @@ class TaskTypeClustering:
 
         k = self.n_types
         Z = simplex_codes(r.n_classes)
-        ez = label_post @ Z                                # E[z_j]
-        c = (Z[r.label] * ez[r.task]).sum(1)               # estimated correctness of each answer
+        ez = label_post @ Z  # E[z_j]
+        c = (Z[r.label] * ez[r.task]).sum(1)  # estimated correctness of each answer
         C = csr_matrix((c, (r.worker, r.task)), shape=(r.n_workers, r.n_tasks))
         kk = min(k, min(C.shape) - 1)
         if kk < 1:
@@ -509,11 +585,11 @@ class TaskTypeClustering:
         except ArpackError:  # e.g. an all-zero correctness matrix on tiny inputs: dense SVD (found by fuzzing)
             U = np.linalg.svd(C.toarray(), full_matrices=False)[0][:, :kk]
         cnt = np.maximum(np.diff(r.task_indptr), 1)
-        emb = (C.T @ U) / cnt[:, None]                     # per-task mean correctness in the worker factors
+        emb = (C.T @ U) / cnt[:, None]  # per-task mean correctness in the worker factors
         emb = (emb - emb.mean(0)) / np.maximum(emb.std(0), 1e-12)
         return kmeans(emb, k, rng)[0]
 
-    def fit(self, data) -> "TaskTypeClustering":
+    def fit(self, data) -> TaskTypeClustering:
         r = self._validate(data)
         be = resolve_backend(self.backend, ("cpp", "numpy"), what="TaskTypeClustering")
         check_n_threads(self.n_threads)
@@ -554,9 +630,9 @@ class TaskTypeClustering:
             self.log_conf_, self.log_prior_ = log_conf, log_prior
             if self.method == "mixture":
                 post = full.copy()
-                post, log_conf, log_prior, hist = _em_fit(r, post, n_iter=self.n_iter, tol=self.tol,
-                                                          smoothing=self.smoothing, backend=be,
-                                                          n_threads=self._nt)
+                post, log_conf, log_prior, hist = _em_fit(
+                    r, post, n_iter=self.n_iter, tol=self.tol, smoothing=self.smoothing, backend=be, n_threads=self._nt
+                )
                 self.loss_history_ = hist
                 post, log_conf, log_prior = _align_types(r, post, log_conf, log_prior)
                 proba = post.sum(2)
@@ -584,8 +660,7 @@ def _answer_incidence(r: Responses):
 
     K = r.n_classes
     rows = r.worker.astype(np.int64) * K + r.label
-    return csr_matrix((np.ones(r.n_responses), (rows, r.task.astype(np.int64))),
-                      shape=(r.n_workers * K, r.n_tasks))
+    return csr_matrix((np.ones(r.n_responses), (rows, r.task.astype(np.int64))), shape=(r.n_workers * K, r.n_tasks))
 
 
 def _answer_counts(r: Responses, post: np.ndarray, incidence=None) -> np.ndarray:
@@ -593,13 +668,22 @@ def _answer_counts(r: Responses, post: np.ndarray, incidence=None) -> np.ndarray
     (one sparse product A @ post, A from :func:`_answer_incidence`)."""
     n, T, K = post.shape
     A = _answer_incidence(r) if incidence is None else incidence
-    c = np.asarray(A @ post.reshape(n, T * K)).reshape(r.n_workers, K, T, K)   # [w, l, t, k]
-    return np.ascontiguousarray(c.transpose(2, 0, 3, 1))                         # [t, w, k, l]
+    c = np.asarray(A @ post.reshape(n, T * K)).reshape(r.n_workers, K, T, K)  # [w, l, t, k]
+    return np.ascontiguousarray(c.transpose(2, 0, 3, 1))  # [t, w, k, l]
 
 
-def _degraded_em(r: Responses, conf0: np.ndarray, prior0: np.ndarray, *, one_coin: bool = False,
-                 smoothing: float = 0.01, n_iter: int = 200, tol: float = 1e-7, backend: str = "cpp",
-                 n_threads: int = 1):
+def _degraded_em(
+    r: Responses,
+    conf0: np.ndarray,
+    prior0: np.ndarray,
+    *,
+    one_coin: bool = False,
+    smoothing: float = 0.01,
+    n_iter: int = 200,
+    tol: float = 1e-7,
+    backend: str = "cpp",
+    n_threads: int = 1,
+):
     """EM of the two-type Dawid-Skene mixture whose second type is a *degraded* copy of the first.
 
     Model: task j has a type t in {0 (easy), 1 (hard)} and a class k, joint prior pi[t, k].
@@ -665,7 +749,7 @@ def _degraded_em(r: Responses, conf0: np.ndarray, prior0: np.ndarray, *, one_coi
 
 def _mixture_heldout_loglik(post: np.ndarray, log_conf: np.ndarray, task, worker, label) -> float:
     """sum over hidden answers (j, w, l) of log sum_{t,k} post[j, t, k] C[t, w, k, l]."""
-    s = log_conf[:, worker, :, label]                               # (H, T, K): advanced indices first
+    s = log_conf[:, worker, :, label]  # (H, T, K): advanced indices first
     s = (s + np.log(np.clip(post[task], 1e-300, None))).reshape(len(task), -1)
     m = s.max(1, keepdims=True)
     return float((m[:, 0] + np.log(np.exp(s - m).sum(1))).sum())

@@ -3,6 +3,7 @@
 Each dataset folder holds ``answers.csv`` (task, worker, label) and ``truth.csv``
 (task, truth), ids and labels as strings as the source wrote them.
 """
+
 from __future__ import annotations
 
 import os
@@ -33,8 +34,9 @@ def list_datasets(kind: str | None = None) -> list[str]:
     return [n for n, spec in DATASETS.items() if kind is None or spec[0] == kind]
 
 
-def load(name: str, data_home: str | os.PathLike | None = None, *, duplicates: str = "keep_first"
-         ) -> tuple[Responses, pd.Series]:
+def load(
+    name: str, data_home: str | os.PathLike | None = None, *, duplicates: str = "keep_first"
+) -> tuple[Responses, pd.Series]:
     """Load a real dataset as ``(responses, truth)``.
 
     ``truth`` is a Series of gold labels indexed by task id, restricted to the

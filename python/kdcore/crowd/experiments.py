@@ -22,6 +22,7 @@ Seeded and reproducible. No paper numbers exist for these exact protocols (the
 published text gives the construction and guarantees); the independent check
 quoted in issue 4 is the reference drawn beside ours in :func:`plot_pseudo_real`.
 """
+
 from __future__ import annotations
 
 import time
@@ -36,8 +37,18 @@ from ._responses import Responses
 from ._type_aware import TypeAware
 from ._types import TaskTypeClustering
 
-__all__ = ["typing_accuracy", "label_error", "pseudo_real", "real", "plot_typing_accuracy", "plot_label_error",
-           "plot_pseudo_real", "plot_real", "oracle_types", "PROFILES"]
+__all__ = [
+    "typing_accuracy",
+    "label_error",
+    "pseudo_real",
+    "real",
+    "plot_typing_accuracy",
+    "plot_label_error",
+    "plot_pseudo_real",
+    "plot_real",
+    "oracle_types",
+    "PROFILES",
+]
 
 PROFILES = ("tiny", "quick", "full")
 METHODS = ("spectral", "refined", "mixture")
@@ -56,6 +67,7 @@ def _type_acc(pred, true) -> float:
         a = float((p == t).mean())
         return max(a, 1.0 - a)
     from itertools import permutations
+
     return max(float((np.asarray(perm)[p] == t).mean()) for perm in permutations(range(k)))
 
 
@@ -96,32 +108,76 @@ def typing_accuracy(profile: str = "quick", random_state: int = 0, progress: boo
     Columns: sweep, regime, d, n_workers, alpha, answers_per_task, method, seed, accuracy, exact, seconds."""
     _check_profile(profile)
     cfg = {
-        "tiny": dict(d=300, n=20, alphas=(0.2, 0.6), ns=(10, 20), n_alpha=0.5, seeds=1, phase_d=(200,),
-                     phase_n=(4, 8), phase_seeds=1),
-        "quick": dict(d=2000, n=40, alphas=(0.05, 0.1, 0.2, 0.4, 1.0), ns=(10, 20, 40), n_alpha=0.2, seeds=1,
-                      phase_d=(1000, 10000), phase_n=(8, 16, 32, 64), phase_seeds=2),
-        "full": dict(d=10000, n=100, alphas=(0.03, 0.05, 0.1, 0.2, 0.4, 1.0), ns=(10, 20, 40, 80), n_alpha=0.1,
-                     seeds=3, phase_d=(1000, 10000, 100000), phase_n=(8, 12, 16, 24, 32, 48, 64, 96), phase_seeds=5),
+        "tiny": dict(
+            d=300,
+            n=20,
+            alphas=(0.2, 0.6),
+            ns=(10, 20),
+            n_alpha=0.5,
+            seeds=1,
+            phase_d=(200,),
+            phase_n=(4, 8),
+            phase_seeds=1,
+        ),
+        "quick": dict(
+            d=2000,
+            n=40,
+            alphas=(0.05, 0.1, 0.2, 0.4, 1.0),
+            ns=(10, 20, 40),
+            n_alpha=0.2,
+            seeds=1,
+            phase_d=(1000, 10000),
+            phase_n=(8, 16, 32, 64),
+            phase_seeds=2,
+        ),
+        "full": dict(
+            d=10000,
+            n=100,
+            alphas=(0.03, 0.05, 0.1, 0.2, 0.4, 1.0),
+            ns=(10, 20, 40, 80),
+            n_alpha=0.1,
+            seeds=3,
+            phase_d=(1000, 10000, 100000),
+            phase_n=(8, 12, 16, 24, 32, 48, 64, 96),
+            phase_seeds=5,
+        ),
     }[profile]
     rows = []
 
     def run(sweep, regime, d, n, alpha, seed, methods=METHODS):
-        r, truth, types, rel = simulate.two_type(d, n, alpha, regime=regime, empty="answer",
-                                                 random_state=random_state * 1000 + seed)
+        r, truth, types, rel = simulate.two_type(
+            d, n, alpha, regime=regime, empty="answer", random_state=random_state * 1000 + seed
+        )
         t_true = types.reindex(r.task_ids).to_numpy()
-        base = dict(sweep=sweep, regime=regime, d=d, n_workers=n, alpha=alpha,
-                    answers_per_task=r.n_responses / r.n_tasks, seed=seed)
+        base = dict(
+            sweep=sweep,
+            regime=regime,
+            d=d,
+            n_workers=n,
+            alpha=alpha,
+            answers_per_task=r.n_responses / r.n_tasks,
+            seed=seed,
+        )
         for m in methods:
             t0 = time.perf_counter()
             tc = TaskTypeClustering(method=m, random_state=seed).fit(r)
             acc = _type_acc(tc.types_.to_numpy(), t_true)
-            rows.append({**base, "method": m, "accuracy": acc, "exact": acc == 1.0,
-                         "separation": tc.separation_, "seconds": time.perf_counter() - t0})
+            rows.append(
+                {
+                    **base,
+                    "method": m,
+                    "accuracy": acc,
+                    "exact": acc == 1.0,
+                    "separation": tc.separation_,
+                    "seconds": time.perf_counter() - t0,
+                }
+            )
         if sweep != "phase":
             for name, tr in (("oracle (params+labels)", truth), ("oracle (params)", None)):
                 acc = _type_acc(oracle_types(r, rel, tr), t_true)
-                rows.append({**base, "method": name, "accuracy": acc, "exact": acc == 1.0, "separation": np.nan,
-                             "seconds": 0.0})
+                rows.append(
+                    {**base, "method": name, "accuracy": acc, "exact": acc == 1.0, "separation": np.nan, "seconds": 0.0}
+                )
 
     for regime in ("easy_hard", "specialist"):
         for seed in range(cfg["seeds"]):
@@ -182,8 +238,11 @@ def _aggregators(binary: bool = True, random_state: int = 0):
     from ._majority_vote import MajorityVote
     from ._one_coin import OneCoinDawidSkene
 
-    out = {"MV": lambda: MajorityVote(random_state=random_state), "DS": lambda: DawidSkene(),
-           "OneCoinDS": lambda: OneCoinDawidSkene()}
+    out = {
+        "MV": lambda: MajorityVote(random_state=random_state),
+        "DS": lambda: DawidSkene(),
+        "OneCoinDS": lambda: OneCoinDawidSkene(),
+    }
     if binary:
         try:
             from ._triangular import TriangularEstimation
@@ -217,15 +276,18 @@ def label_error(profile: str = "quick", random_state: int = 0) -> pd.DataFrame:
     _check_profile(profile)
     from ._dawid_skene import DawidSkene
 
-    cfg = {"tiny": dict(d=200, n=20, alphas=(0.3,), seeds=1),
-           "quick": dict(d=2000, n=40, alphas=(0.1, 0.3), seeds=1),
-           "full": dict(d=10000, n=60, alphas=(0.05, 0.1, 0.3), seeds=3)}[profile]
+    cfg = {
+        "tiny": dict(d=200, n=20, alphas=(0.3,), seeds=1),
+        "quick": dict(d=2000, n=40, alphas=(0.1, 0.3), seeds=1),
+        "full": dict(d=10000, n=60, alphas=(0.05, 0.1, 0.3), seeds=3),
+    }[profile]
     rows = []
     for regime in ("easy_hard", "specialist"):
         for alpha in cfg["alphas"]:
             for seed in range(cfg["seeds"]):
-                r, truth, types, rel = simulate.two_type(cfg["d"], cfg["n"], alpha, regime=regime, empty="answer",
-                                                         random_state=random_state * 1000 + seed)
+                r, truth, types, rel = simulate.two_type(
+                    cfg["d"], cfg["n"], alpha, regime=regime, empty="answer", random_state=random_state * 1000 + seed
+                )
                 t_true = types.reindex(r.task_ids).to_numpy()
                 aggs = _aggregators(random_state=seed)
                 if profile == "tiny":
@@ -240,14 +302,37 @@ def label_error(profile: str = "quick", random_state: int = 0) -> pd.DataFrame:
                             au = TypeAware(base, split="soft", random_state=seed).fit(r)
                         orc = _oracle_split(base, r, t_true)
                     except Exception as exc:  # report, do not hide: a row that says it failed
-                        rows.append(dict(regime=regime, alpha=alpha, seed=seed, aggregator=name, variant="error",
-                                         error=np.nan, split_used=None, note=f"{type(exc).__name__}: {exc}"[:120]))
+                        rows.append(
+                            dict(
+                                regime=regime,
+                                alpha=alpha,
+                                seed=seed,
+                                aggregator=name,
+                                variant="error",
+                                error=np.nan,
+                                split_used=None,
+                                note=f"{type(exc).__name__}: {exc}"[:120],
+                            )
+                        )
                         continue
-                    for variant, pred, split in (("plain", plain, False), ("type-aware", ta.labels_, ta.split_used_),
-                                                 ("type-aware auto", au.labels_, au.split_used_),
-                                                 ("oracle types", orc, True)):
-                        rows.append(dict(regime=regime, alpha=alpha, seed=seed, aggregator=name, variant=variant,
-                                         error=1.0 - accuracy(pred, truth), split_used=split, note=""))
+                    for variant, pred, split in (
+                        ("plain", plain, False),
+                        ("type-aware", ta.labels_, ta.split_used_),
+                        ("type-aware auto", au.labels_, au.split_used_),
+                        ("oracle types", orc, True),
+                    ):
+                        rows.append(
+                            dict(
+                                regime=regime,
+                                alpha=alpha,
+                                seed=seed,
+                                aggregator=name,
+                                variant=variant,
+                                error=1.0 - accuracy(pred, truth),
+                                split_used=split,
+                                note="",
+                            )
+                        )
     return pd.DataFrame(rows)
 
 
@@ -262,7 +347,9 @@ def plot_label_error(table: pd.DataFrame, path=None):
     for ax, (regime, alpha) in zip(axes[0], keys):
         s = table[(table.regime == regime) & (table.alpha == alpha) & (table.variant != "error")]
         piv = s.pivot_table(index="aggregator", columns="variant", values="error", aggfunc="mean")
-        piv = piv.reindex(columns=[c for c in ("plain", "type-aware", "type-aware auto", "oracle types") if c in piv.columns])
+        piv = piv.reindex(
+            columns=[c for c in ("plain", "type-aware", "type-aware auto", "oracle types") if c in piv.columns]
+        )
         piv.plot.bar(ax=ax)
         ax.set_ylabel("label error")
         ax.set_title(f"{regime}, alpha={alpha}")
@@ -273,8 +360,9 @@ def plot_label_error(table: pd.DataFrame, path=None):
 
 
 # ---------------------------------------------------------------------------- 3. pseudo-real
-def plant_hard_type(r: Responses, scenario: str, rng: np.random.Generator, share: float = 0.4,
-                    flip: float = 0.3) -> tuple[Responses, np.ndarray]:
+def plant_hard_type(
+    r: Responses, scenario: str, rng: np.random.Generator, share: float = 0.4, flip: float = 0.3
+) -> tuple[Responses, np.ndarray]:
     """Plant a hard type on a random ``share`` of the tasks of a binary dataset.
 
     ``scenario="a"``: each answer there is flipped with probability ``flip``;
@@ -294,8 +382,9 @@ def plant_hard_type(r: Responses, scenario: str, rng: np.random.Generator, share
         lab[f] = (rng.random(int(f.sum())) < 0.5).astype(lab.dtype)
     else:
         raise ValueError(f"scenario must be 'a' or 'b', got {scenario!r}")
-    out = Responses.from_arrays(r.task_ids.take(r.task), r.worker_ids.take(r.worker), np.asarray(r.classes_)[lab],
-                                classes=r.classes_)
+    out = Responses.from_arrays(
+        r.task_ids.take(r.task), r.worker_ids.take(r.worker), np.asarray(r.classes_)[lab], classes=r.classes_
+    )
     pos = out.task_ids.get_indexer(r.task_ids)
     types = np.zeros(out.n_tasks, dtype=np.int64)
     types[pos] = hard.astype(np.int64)
@@ -313,9 +402,11 @@ def pseudo_real(profile: str = "quick", data_home=None, random_state: int = 0) -
     _check_profile(profile)
     from ._dawid_skene import DawidSkene
 
-    cfg = {"tiny": dict(names=("bluebirds",), seeds=1, methods=("spectral", "refined")),
-           "quick": dict(names=("bluebirds", "rte", "temp"), seeds=2, methods=METHODS),
-           "full": dict(names=tuple(_datasets.list_datasets("binary")), seeds=5, methods=METHODS)}[profile]
+    cfg = {
+        "tiny": dict(names=("bluebirds",), seeds=1, methods=("spectral", "refined")),
+        "quick": dict(names=("bluebirds", "rte", "temp"), seeds=2, methods=METHODS),
+        "full": dict(names=tuple(_datasets.list_datasets("binary")), seeds=5, methods=METHODS),
+    }[profile]
     rows = []
     for name in cfg["names"]:
         r0, truth = _datasets.load(name, data_home)
@@ -323,42 +414,95 @@ def pseudo_real(profile: str = "quick", data_home=None, random_state: int = 0) -
             for seed in range(cfg["seeds"]):
                 rng = np.random.default_rng(random_state * 1000 + seed)
                 r, planted = plant_hard_type(r0, scenario, rng)
-                base = dict(dataset=name, scenario=scenario, seed=seed,
-                            answers_per_task=r.n_responses / r.n_tasks)
+                base = dict(dataset=name, scenario=scenario, seed=seed, answers_per_task=r.n_responses / r.n_tasks)
                 mixture_labels = None
                 for m in cfg["methods"]:
                     tc = TaskTypeClustering(method=m, random_state=seed).fit(r)
-                    rows.append({**base, "what": "typing", "method": m,
-                                 "value": _type_acc(tc.types_.to_numpy(), planted)})
+                    rows.append(
+                        {**base, "what": "typing", "method": m, "value": _type_acc(tc.types_.to_numpy(), planted)}
+                    )
                     if m == "mixture":  # the free two-type DS mixture, label posterior marginalised over the type
                         mixture_labels = pd.Series(np.asarray(r.classes_)[tc.label_proba_.argmax(1)], index=r.task_ids)
                 ds = DawidSkene()
-                rows.append({**base, "what": "label", "method": "DS plain", "value": accuracy(ds.fit(r).labels_, truth)})
+                rows.append(
+                    {**base, "what": "label", "method": "DS plain", "value": accuracy(ds.fit(r).labels_, truth)}
+                )
                 ta = TypeAware(DawidSkene(), split="hard", random_state=seed).fit(r)
-                rows.append({**base, "what": "label", "method": "DS type-aware (guard)",
-                             "value": accuracy(ta.labels_, truth), "split_used": ta.split_used_})
+                rows.append(
+                    {
+                        **base,
+                        "what": "label",
+                        "method": "DS type-aware (guard)",
+                        "value": accuracy(ta.labels_, truth),
+                        "split_used": ta.split_used_,
+                    }
+                )
                 tn = TypeAware(DawidSkene(), split="hard", guard=False, random_state=seed).fit(r)
-                rows.append({**base, "what": "label", "method": "DS type-aware (no guard)",
-                             "value": accuracy(tn.labels_, truth)})
-                rows.append({**base, "what": "label", "method": "DS oracle types",
-                             "value": accuracy(_oracle_split(DawidSkene(), r, planted), truth)})
+                rows.append(
+                    {
+                        **base,
+                        "what": "label",
+                        "method": "DS type-aware (no guard)",
+                        "value": accuracy(tn.labels_, truth),
+                    }
+                )
+                rows.append(
+                    {
+                        **base,
+                        "what": "label",
+                        "method": "DS oracle types",
+                        "value": accuracy(_oracle_split(DawidSkene(), r, planted), truth),
+                    }
+                )
                 sg = TypeAware(DawidSkene(), split="soft", random_state=seed).fit(r)
-                rows.append({**base, "what": "label", "method": "DS type-aware soft (guard)",
-                             "value": accuracy(sg.labels_, truth), "split_used": sg.split_used_})
+                rows.append(
+                    {
+                        **base,
+                        "what": "label",
+                        "method": "DS type-aware soft (guard)",
+                        "value": accuracy(sg.labels_, truth),
+                        "split_used": sg.split_used_,
+                    }
+                )
                 sn = TypeAware(DawidSkene(), split="soft", guard=False, random_state=seed).fit(r)
-                rows.append({**base, "what": "label", "method": "DS type-aware soft (no guard)",
-                             "value": accuracy(sn.labels_, truth)})
+                rows.append(
+                    {
+                        **base,
+                        "what": "label",
+                        "method": "DS type-aware soft (no guard)",
+                        "value": accuracy(sn.labels_, truth),
+                    }
+                )
                 # the soft model's own typing (argmax of its type posterior; 1 = the degraded type)
-                rows.append({**base, "what": "typing", "method": "degraded (soft model)",
-                             "value": _type_acc(sn.types_.to_numpy(), planted)})
+                rows.append(
+                    {
+                        **base,
+                        "what": "typing",
+                        "method": "degraded (soft model)",
+                        "value": _type_acc(sn.types_.to_numpy(), planted),
+                    }
+                )
                 # split="auto" is exactly: the hard fit when its guard splits, else the soft fit with its guard
                 # (same folds; tests/test_types_soft.py checks the equality), so it is not fitted a third time
                 au = ta if ta.split_used_ else sg
-                rows.append({**base, "what": "label", "method": "DS type-aware auto (guard)",
-                             "value": accuracy(au.labels_, truth), "split_used": au.split_used_})
+                rows.append(
+                    {
+                        **base,
+                        "what": "label",
+                        "method": "DS type-aware auto (guard)",
+                        "value": accuracy(au.labels_, truth),
+                        "split_used": au.split_used_,
+                    }
+                )
                 if mixture_labels is not None:
-                    rows.append({**base, "what": "label", "method": "DS free mixture marginalised (no guard)",
-                                 "value": accuracy(mixture_labels, truth)})
+                    rows.append(
+                        {
+                            **base,
+                            "what": "label",
+                            "method": "DS free mixture marginalised (no guard)",
+                            "value": accuracy(mixture_labels, truth),
+                        }
+                    )
     return pd.DataFrame(rows)
 
 
@@ -402,8 +546,11 @@ def real(profile: str = "quick", data_home=None, random_state: int = 0) -> pd.Da
     _check_profile(profile)
     from ._dawid_skene import DawidSkene
 
-    names = {"tiny": ("bluebirds",), "quick": ("bluebirds", "rte", "temp", "wsd", "dog", "face"),
-             "full": tuple(_datasets.list_datasets())}[profile]
+    names = {
+        "tiny": ("bluebirds",),
+        "quick": ("bluebirds", "rte", "temp", "wsd", "dog", "face"),
+        "full": tuple(_datasets.list_datasets()),
+    }[profile]
     rows = []
     for name in names:
         r, truth = _datasets.load(name, data_home)
@@ -422,22 +569,41 @@ def real(profile: str = "quick", data_home=None, random_state: int = 0) -> pd.Da
                 for c in np.asarray(r.classes_):
                     shares = [float((lab[ty == t] == c).mean()) for t in np.unique(ty)]
                     gap = max(gap, max(shares) - min(shares))
-            soft = dict(type_aware_soft_guard=np.nan, type_aware_soft_no_guard=np.nan, soft_split_used=None,
-                        soft_p_value=np.nan, soft_reason="base is not of the Dawid-Skene family",
-                        type_aware_auto=accuracy(ta.labels_, truth))
+            soft = dict(
+                type_aware_soft_guard=np.nan,
+                type_aware_soft_no_guard=np.nan,
+                soft_split_used=None,
+                soft_p_value=np.nan,
+                soft_reason="base is not of the Dawid-Skene family",
+                type_aware_auto=accuracy(ta.labels_, truth),
+            )
             if isinstance(base, DawidSkene):
                 sg = TypeAware(base, split="soft", random_state=random_state).fit(r)
                 sn = TypeAware(base, split="soft", guard=False, random_state=random_state).fit(r)
                 au = ta if ta.split_used_ else sg  # = TypeAware(base, split="auto"), see pseudo_real
-                soft = dict(type_aware_soft_guard=accuracy(sg.labels_, truth),
-                            type_aware_soft_no_guard=accuracy(sn.labels_, truth), soft_split_used=sg.split_used_,
-                            soft_p_value=sg.evidence_.get("p_value", np.nan), soft_reason=sg.evidence_["reason"],
-                            type_aware_auto=accuracy(au.labels_, truth))
-            rows.append(dict(dataset=name, aggregator=agg, plain=accuracy(plain.labels_, truth),
-                             type_aware_guard=accuracy(ta.labels_, truth),
-                             type_aware_no_guard=accuracy(tn.labels_, truth), split_used=ta.split_used_,
-                             mean_gain=ta.evidence_.get("mean_gain", np.nan), separation=ta.evidence_["separation"],
-                             reason=ta.evidence_["reason"], class_gap=gap, **soft))
+                soft = dict(
+                    type_aware_soft_guard=accuracy(sg.labels_, truth),
+                    type_aware_soft_no_guard=accuracy(sn.labels_, truth),
+                    soft_split_used=sg.split_used_,
+                    soft_p_value=sg.evidence_.get("p_value", np.nan),
+                    soft_reason=sg.evidence_["reason"],
+                    type_aware_auto=accuracy(au.labels_, truth),
+                )
+            rows.append(
+                dict(
+                    dataset=name,
+                    aggregator=agg,
+                    plain=accuracy(plain.labels_, truth),
+                    type_aware_guard=accuracy(ta.labels_, truth),
+                    type_aware_no_guard=accuracy(tn.labels_, truth),
+                    split_used=ta.split_used_,
+                    mean_gain=ta.evidence_.get("mean_gain", np.nan),
+                    separation=ta.evidence_["separation"],
+                    reason=ta.evidence_["reason"],
+                    class_gap=gap,
+                    **soft,
+                )
+            )
     return pd.DataFrame(rows)
 
 
@@ -452,7 +618,8 @@ def plot_real(table: pd.DataFrame, path=None):
     for ax, agg in zip(axes[0], aggs):
         s = table[table.aggregator == agg].set_index("dataset")
         cols = ["type_aware_guard", "type_aware_no_guard"] + [
-            c for c in ("type_aware_soft_guard", "type_aware_soft_no_guard") if c in s and s[c].notna().any()]
+            c for c in ("type_aware_soft_guard", "type_aware_soft_no_guard") if c in s and s[c].notna().any()
+        ]
         (s[cols].sub(s["plain"], axis=0) * 100).plot.bar(ax=ax)
         ax.axhline(0, color="k", lw=1)
         ax.axhline(-0.3, color="r", ls=":", lw=1, label="-0.3 points (issue 4 bound)")

@@ -28,6 +28,7 @@ Example
 >>> responses.n_responses
 5000
 """
+
 from __future__ import annotations
 
 import numbers
@@ -154,9 +155,20 @@ def random_confusions(n_workers: int, n_classes: int, skill_range=(0.6, 0.9), ra
     return conf
 
 
-def dawid_skene(n_tasks: int = 1000, n_workers: int = 50, n_classes: int = 2, *, answers_per_task: int | None = None,
-                alpha: float | None = None, confusions: np.ndarray | None = None, skill_range=(0.6, 0.9),
-                priors=None, empty: str = "drop", return_params: bool = False, random_state=None):
+def dawid_skene(
+    n_tasks: int = 1000,
+    n_workers: int = 50,
+    n_classes: int = 2,
+    *,
+    answers_per_task: int | None = None,
+    alpha: float | None = None,
+    confusions: np.ndarray | None = None,
+    skill_range=(0.6, 0.9),
+    priors=None,
+    empty: str = "drop",
+    return_params: bool = False,
+    random_state=None,
+):
     """Answers from the Dawid-Skene model: P(answer l | truth k, worker w) = confusions[w, k, l].
 
     Parameters
@@ -204,9 +216,20 @@ def dawid_skene(n_tasks: int = 1000, n_workers: int = 50, n_classes: int = 2, *,
     return responses, truth
 
 
-def one_coin(n_tasks: int = 1000, n_workers: int = 50, n_classes: int = 2, *, answers_per_task: int | None = None,
-             alpha: float | None = None, skills=None, skill_range=(0.6, 0.9), priors=None, empty: str = "drop",
-             return_params: bool = False, random_state=None):
+def one_coin(
+    n_tasks: int = 1000,
+    n_workers: int = 50,
+    n_classes: int = 2,
+    *,
+    answers_per_task: int | None = None,
+    alpha: float | None = None,
+    skills=None,
+    skill_range=(0.6, 0.9),
+    priors=None,
+    empty: str = "drop",
+    return_params: bool = False,
+    random_state=None,
+):
     """Answers from the one-coin model: worker w is right with probability skills[w],
     otherwise answers one of the other K-1 classes uniformly.
 
@@ -245,9 +268,20 @@ _REGIME_DEFAULTS = {
 }
 
 
-def two_type(n_tasks: int = 1000, n_workers: int = 50, alpha: float = 0.2, *, regime: str = "easy_hard",
-             r1_range=None, r2_range=None, type_share: float = 0.5, reliabilities=None, class_share: float = 0.5,
-             empty: str = "drop", random_state=None):
+def two_type(
+    n_tasks: int = 1000,
+    n_workers: int = 50,
+    alpha: float = 0.2,
+    *,
+    regime: str = "easy_hard",
+    r1_range=None,
+    r2_range=None,
+    type_share: float = 0.5,
+    reliabilities=None,
+    class_share: float = 0.5,
+    empty: str = "drop",
+    random_state=None,
+):
     """Binary answers from the two-type model of PAPERS.md B.1 (Kong et al. 2023).
 
     Each task j has a true label y_j in {-1, +1} (P(+1) = ``class_share``) and a hidden

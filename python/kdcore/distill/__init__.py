@@ -7,12 +7,24 @@ regime sweep), ``kdcore.distill.deep`` (the VGG teacher/student experiment in to
 torch is imported only when it runs), ``kdcore.distill.experiments`` (soft vs hard
 neuron requirement on synthetic tasks).
 """
+
 from __future__ import annotations
 
 from . import bounds
 from .bounds import Requirement, corollary4_soft_error, proposition5_hard, theorem2_soft
 from .data import make_margin_data, make_overlap, make_parity, make_shells, make_task
+from .datasets import cifar_pair, mnist_binary
+from .deep import plot_deep, plot_deep_width, run_deep_experiment, summarize_deep, summarize_deep_width
+from .mnist import (
+    mnist_gamma,
+    mnist_regime_sweep,
+    mnist_table,
+    mnist_width_sweep,
+    plot_mnist_regime,
+    plot_mnist_width,
+)
 from .model import TwoLayerReLU
+from .scaling import Arm, ScalingResult, fit_loglog, neuron_requirement, plot_scaling, scaling_study
 from .teachers import (
     KernelField,
     KernelLimitTeacher,
@@ -23,18 +35,7 @@ from .teachers import (
     teacher_logits,
     wide_teacher,
 )
-from .scaling import Arm, ScalingResult, fit_loglog, neuron_requirement, plot_scaling, scaling_study
 from .training import History, train, train_many
-from .datasets import cifar_pair, mnist_binary
-from .mnist import (
-    mnist_gamma,
-    mnist_regime_sweep,
-    mnist_table,
-    mnist_width_sweep,
-    plot_mnist_regime,
-    plot_mnist_width,
-)
-from .deep import plot_deep, plot_deep_width, run_deep_experiment, summarize_deep, summarize_deep_width
 
 __all__ = [
     "TwoLayerReLU",

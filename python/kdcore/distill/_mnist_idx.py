@@ -1,6 +1,7 @@
 """Private MNIST reader for the gamma check: reads the IDX .gz files in place
 (never copies them). The full loaders live in ``kdcore.distill.datasets``
 (the realdata helper's module); this is the minimum the margin check needs."""
+
 from __future__ import annotations
 
 import gzip
@@ -15,7 +16,7 @@ def _read_idx(path: Path) -> np.ndarray:
     if raw[:2] != b"\x00\x00" or raw[2] != 0x08:
         raise ValueError(f"{path}: not an unsigned-byte IDX file")
     ndim = raw[3]
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if data.size != int(np.prod(shape)):
         raise ValueError(f"{path}: expected {int(np.prod(shape))} values, found {data.size}")

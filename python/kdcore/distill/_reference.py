@@ -11,6 +11,7 @@ Loss and error (1(y_i f_i <= 0)) are those of W before the update.
 Rows i >= n_train are evaluation rows: they enter the loss/error of the
 evaluation set and never the gradient.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -42,10 +43,10 @@ def forward(X, W, a):
     """H = X W^T (in X's dtype) and f (float64), f summed over the pairs (j, j + m/2)
     so that it is exactly 0 at the symmetric initialisation."""
     m = W.shape[0]
-    H = X @ W.T                                     # (n, m)
+    H = X @ W.T  # (n, m)
     R = np.maximum(H, 0).astype(np.float64) * (a.astype(np.float64) / np.sqrt(m))
     h = m // 2
-    f = (R[:, :h] + R[:, h:2 * h]).sum(axis=1) + (R[:, -1] if m % 2 else 0.0)
+    f = (R[:, :h] + R[:, h : 2 * h]).sum(axis=1) + (R[:, -1] if m % 2 else 0.0)
     return H, f
 
 
@@ -68,9 +69,9 @@ def step(X, W, W0, a, target, y, loss, lr, radius=None, n_train=None, update=Tru
     out += [float(li[ev].mean()), float(err[ev].mean())] if n > n_train else [np.nan, np.nan]
     if not update:
         return (W, *out)
-    c = (g[tr] / n_train).astype(dt)                # dl_i/df / n
-    G = (c[:, None] * (H[tr] > 0)) * (a * scale)    # (n_train, m)
-    grad = G.T @ X[tr]                              # (m, d)
+    c = (g[tr] / n_train).astype(dt)  # dl_i/df / n
+    G = (c[:, None] * (H[tr] > 0)) * (a * scale)  # (n_train, m)
+    grad = G.T @ X[tr]  # (m, d)
     W_new = W - dt.type(lr) * grad
     if radius is not None:
         D = W_new - W0

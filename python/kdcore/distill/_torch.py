@@ -5,6 +5,7 @@ with batched matrix products (torch.matmul broadcasting X over the batch):
 the same equations as ``_reference.step`` (PAPERS.md A.1-A.3). torch is
 imported lazily, only when this backend is used.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -46,20 +47,28 @@ def train_batch(X, n_train, models, losses, T, y, lrs, radii, n_steps, n_threads
             W0 = torch.as_tensor(np.stack([models[k].W0 for k in idx]), device=dev).to(tdt)
             a = torch.as_tensor(np.stack([models[k].a for k in idx]), device=dev).to(torch.float64)
             coef64 = a / math.sqrt(m)
-            groups.append(dict(
-                idx=idx, m=m, W=W, W0=W0, coef64=coef64, coef=coef64.to(tdt),
-                soft=torch.as_tensor(losses[idx] == 0, device=dev)[:, None],
-                tgt=torch.as_tensor(T[idx], device=dev, dtype=torch.float64),
-                lr=torch.as_tensor(lrs[idx], device=dev, dtype=tdt)[:, None, None],
-                bound=torch.as_tensor(np.where(radii[idx] > 0, radii[idx] / math.sqrt(m), np.inf), device=dev,
-                                      dtype=torch.float64)[:, None],
-            ))
+            groups.append(
+                dict(
+                    idx=idx,
+                    m=m,
+                    W=W,
+                    W0=W0,
+                    coef64=coef64,
+                    coef=coef64.to(tdt),
+                    soft=torch.as_tensor(losses[idx] == 0, device=dev)[:, None],
+                    tgt=torch.as_tensor(T[idx], device=dev, dtype=torch.float64),
+                    lr=torch.as_tensor(lrs[idx], device=dev, dtype=tdt)[:, None, None],
+                    bound=torch.as_tensor(
+                        np.where(radii[idx] > 0, radii[idx] / math.sqrt(m), np.inf), device=dev, dtype=torch.float64
+                    )[:, None],
+                )
+            )
 
         def forward(g):
-            H = torch.matmul(Xt, g["W"].transpose(1, 2))                  # (K, n, m)
+            H = torch.matmul(Xt, g["W"].transpose(1, 2))  # (K, n, m)
             R = torch.relu(H).to(torch.float64) * g["coef64"][:, None, :]
             h = g["m"] // 2
-            f = (R[..., :h] + R[..., h:2 * h]).sum(-1)
+            f = (R[..., :h] + R[..., h : 2 * h]).sum(-1)
             if g["m"] % 2:
                 f = f + R[..., -1]
             t = g["tgt"]
@@ -79,7 +88,7 @@ def train_batch(X, n_train, models, losses, T, y, lrs, radii, n_steps, n_threads
             else:
                 nan = torch.full_like(vals[0], float("nan"))
                 vals += [nan, nan]
-            return torch.stack(vals, 1)                                      # (K_g, 4)
+            return torch.stack(vals, 1)  # (K_g, 4)
 
         # the history stays on the device until the end: no host sync per step (CUDA)
         for g in groups:
@@ -88,9 +97,9 @@ def train_batch(X, n_train, models, losses, T, y, lrs, radii, n_steps, n_threads
             for g in groups:
                 H, li, dl, err = forward(g)
                 g["hist"][:, t_] = record(g, li, err)
-                c = (dl[:, :n_train] / n_train).to(tdt)                       # (K, n_train)
+                c = (dl[:, :n_train] / n_train).to(tdt)  # (K, n_train)
                 C = (c[:, :, None] * (H[:, :n_train] > 0)) * g["coef"][:, None, :]
-                grad = torch.matmul(C.transpose(1, 2), Xtr)                  # (K, m, d)
+                grad = torch.matmul(C.transpose(1, 2), Xtr)  # (K, m, d)
                 W = g["W"] - g["lr"] * grad
                 D = W - g["W0"]
                 norm = torch.sqrt((D * D).sum(-1)).to(torch.float64)

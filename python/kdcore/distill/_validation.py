@@ -1,4 +1,5 @@
 """Input checks shared by the distill modules (ValueError for bad values, TypeError for bad types)."""
+
 from __future__ import annotations
 
 import numbers
@@ -35,7 +36,11 @@ def check_X(X, name: str = "X", *, d: int | None = None, dtype=None, allow_zero_
         raise ValueError(f"{name} must be non-empty, got shape {X.shape}")
     if d is not None and X.shape[1] != d:
         raise ValueError(f"{name} has {X.shape[1]} features but the model expects d = {d}")
-    dt = X.dtype if dtype is None and X.dtype in _FLOATS else (np.dtype(dtype) if dtype is not None else np.dtype(np.float64))
+    dt = (
+        X.dtype
+        if dtype is None and X.dtype in _FLOATS
+        else (np.dtype(dtype) if dtype is not None else np.dtype(np.float64))
+    )
     X = np.ascontiguousarray(X, dtype=dt)
     if not np.all(np.isfinite(X)):
         raise ValueError(f"{name} contains NaN or infinite values")
@@ -44,11 +49,15 @@ def check_X(X, name: str = "X", *, d: int | None = None, dtype=None, allow_zero_
             sq = np.einsum("ij,ij->i", X, X, dtype=np.float64)
         big = np.flatnonzero(~np.isfinite(sq))
         if big.size:
-            raise ValueError(f"{name} has {big.size} row(s) whose squared norm overflows float64 (first: row "
-                             f"{big[0]}, max |x| = {np.abs(X[big[0]]).max():.3g}); scale X so that ||x|| <= 1")
+            raise ValueError(
+                f"{name} has {big.size} row(s) whose squared norm overflows float64 (first: row "
+                f"{big[0]}, max |x| = {np.abs(X[big[0]]).max():.3g}); scale X so that ||x|| <= 1"
+            )
         bad = np.flatnonzero(~np.any(X != 0, axis=1))
         if bad.size:
-            raise ValueError(f"{name} has {bad.size} zero-norm row(s) (first: row {bad[0]}); the model needs c <= ||x|| <= 1 with c > 0")
+            raise ValueError(
+                f"{name} has {bad.size} zero-norm row(s) (first: row {bad[0]}); the model needs c <= ||x|| <= 1 with c > 0"
+            )
     return X
 
 
@@ -83,9 +92,7 @@ def check_soft(p, n: int, name: str = "targets") -> np.ndarray:
     if not np.all(np.isfinite(pf)):
         raise ValueError(f"{name} contains NaN or infinite values")
     if np.any(pf <= 0.0) or np.any(pf >= 1.0):
-        raise ValueError(
-            f"soft {name} must lie strictly inside (0, 1); got min {pf.min():.6g}, max {pf.max():.6g}"
-        )
+        raise ValueError(f"soft {name} must lie strictly inside (0, 1); got min {pf.min():.6g}, max {pf.max():.6g}")
     return pf
 
 

@@ -5,6 +5,7 @@ Each function returns ``Requirement(m, eta, T, B)``: the width m and horizon T
 theorem's guarantee holds. These are loose upper bounds (often millions of
 neurons); kdcore measures the empirical requirement separately.
 """
+
 from __future__ import annotations
 
 import math
@@ -61,8 +62,16 @@ def corollary4_soft_error(gamma: float, eps: float, n: int, c: float, delta: flo
     return theorem2_soft(gamma**2 * eps / 32.0, n, c, delta)
 
 
-def proposition5_hard(gamma: float, n: int, c: float, delta: float = 0.05, *, beta: float | None = None,
-                      eps: float | None = None, eta: float = 1.0) -> Requirement:
+def proposition5_hard(
+    gamma: float,
+    n: int,
+    c: float,
+    delta: float = 0.05,
+    *,
+    beta: float | None = None,
+    eps: float | None = None,
+    eta: float = 1.0,
+) -> Requirement:
     """Proposition 5 (hard labels, from Ji & Telgarsky 2020): averaged logistic
     risk <= beta and averaged error <= beta / ln 2 when
     B = (2/gamma) ln(2/(ln2 beta)), eta <= 1,

@@ -7,6 +7,7 @@ shells, overlapping classes with label noise; their teacher is a wide trained
 network or the sampled kernel-limit field of ``margin_gamma``.
 All generators return (X, y, p) or (X, y) with rows of norm in [c, 1].
 """
+
 from __future__ import annotations
 
 import numpy as np

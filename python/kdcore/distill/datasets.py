@@ -14,6 +14,7 @@ folder: ``$KDCORE_CACHE`` when set, else ``~/.cache/kdcore``.
   with :mod:`tarfile` and Pillow, decoded once per class and cached, then split
   and corrupted by i.i.d. Gaussian pixel noise (deterministic given ``seed``).
 """
+
 from __future__ import annotations
 
 import gzip
@@ -29,8 +30,17 @@ import numpy as np
 
 from .._data import data_home as _data_home
 
-__all__ = ["MNIST_SHA256", "CIFAR_SHA256", "CIFAR_CLASSES", "cache_dir", "load_mnist", "mnist_binary",
-           "CifarPair", "cifar_pair", "load_cifar_class"]
+__all__ = [
+    "MNIST_SHA256",
+    "CIFAR_SHA256",
+    "CIFAR_CLASSES",
+    "cache_dir",
+    "load_mnist",
+    "mnist_binary",
+    "CifarPair",
+    "cifar_pair",
+    "load_cifar_class",
+]
 
 MNIST_SHA256 = {
     "train-images-idx3-ubyte.gz": "0b367032e93c5d0cea0925647cfdb18614af8ee15f83e6f2fc2ad904a6835971",
@@ -73,7 +83,8 @@ def _verify(path: Path, expected: str) -> None:
     if got != expected:
         raise ValueError(
             f"checksum mismatch for {path}: sha256 {got}, expected {expected} "
-            "(corrupted or different file; see data/README.md)")
+            "(corrupted or different file; see data/README.md)"
+        )
 
 
 def _save_npy(path: Path, arr: np.ndarray) -> None:
@@ -90,7 +101,7 @@ def _read_idx(path: Path) -> np.ndarray:
     zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
     if zero != 0 or dtype_code != 0x08:
         raise ValueError(f"{path} is not an unsigned-byte IDX file (magic {raw[:4]!r})")
-    shape = struct.unpack(">" + "I" * ndim, raw[4:4 + 4 * ndim])
+    shape = struct.unpack(">" + "I" * ndim, raw[4 : 4 + 4 * ndim])
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if data.size != int(np.prod(shape)):
         raise ValueError(f"{path}: header says shape {shape}, file holds {data.size} values")
@@ -125,9 +136,18 @@ def load_mnist(split: str = "train", data_home=None) -> tuple[np.ndarray, np.nda
     return images, digits
 
 
-def mnist_binary(variant: str = "full", split: str = "train", *, center: bool = False, unit_norm: bool = False,
-                 n_max: int | None = None, seed: int = 0, dtype=np.float64, return_digits: bool = False,
-                 data_home=None):
+def mnist_binary(
+    variant: str = "full",
+    split: str = "train",
+    *,
+    center: bool = False,
+    unit_norm: bool = False,
+    n_max: int | None = None,
+    seed: int = 0,
+    dtype=np.float64,
+    return_digits: bool = False,
+    data_home=None,
+):
     """MNIST as the binary task of the paper: ``y = +1`` if the digit is > 4, else ``-1``.
 
     Parameters
@@ -252,9 +272,17 @@ class CifarPair:
     seed: int
 
 
-def cifar_pair(class_a: str = "cat", class_b: str = "dog", *, noise_var: float = 0.0,
-               split: tuple[float, float, float] = (0.8, 0.1, 0.1), seed: int = 0,
-               n_max: int | None = None, clip: bool = False, data_home=None) -> CifarPair:
+def cifar_pair(
+    class_a: str = "cat",
+    class_b: str = "dog",
+    *,
+    noise_var: float = 0.0,
+    split: tuple[float, float, float] = (0.8, 0.1, 0.1),
+    seed: int = 0,
+    n_max: int | None = None,
+    clip: bool = False,
+    data_home=None,
+) -> CifarPair:
     """Two CIFAR-10 classes with i.i.d. Gaussian pixel noise, split train/val/test.
 
     The paper's protocol (A.5, Experiment 2): pool both classes' images (the
@@ -303,5 +331,6 @@ def cifar_pair(class_a: str = "cat", class_b: str = "dog", *, noise_var: float =
     n_tr = int(round(fr[0] * n))
     n_va = int(round(fr[1] * n))
     sl = (slice(0, n_tr), slice(n_tr, n_tr + n_va), slice(n_tr + n_va, n))
-    return CifarPair(X[sl[0]], y[sl[0]], X[sl[1]], y[sl[1]], X[sl[2]], y[sl[2]],
-                     (class_a, class_b), noise_var, int(seed))
+    return CifarPair(
+        X[sl[0]], y[sl[0]], X[sl[1]], y[sl[1]], X[sl[2]], y[sl[2]], (class_a, class_b), noise_var, int(seed)
+    )

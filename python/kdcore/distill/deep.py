@@ -33,10 +33,10 @@ students at most 5 epochs with patience 3, width sweep 0.5/1/2 at noise 0.1:
 a few minutes on 2 CPU cores; the default report), ``full`` (the paper's protocol: 5 noise levels, 10 runs,
 all 12,000 images, at most 100 epochs, patience 20; meant for a GPU).
 """
+
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 import time
@@ -47,15 +47,30 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["DeepConfig", "PAPER_DEEP", "deep_profile", "make_teacher", "make_student", "train_net",
-           "run_deep_experiment", "read_deep_log", "summarize_deep", "plot_deep", "plot_deep_width", "save_deep_results"]
+__all__ = [
+    "DeepConfig",
+    "PAPER_DEEP",
+    "deep_profile",
+    "make_teacher",
+    "make_student",
+    "train_net",
+    "run_deep_experiment",
+    "read_deep_log",
+    "summarize_deep",
+    "plot_deep",
+    "plot_deep_width",
+    "save_deep_results",
+]
 
 # Test accuracy (%) read off the paper's figure (about +-0.3), PAPERS.md A.5 Experiment 2.
 PAPER_DEEP = pd.DataFrame(
-    {"noise_var": [0.01, 0.03, 0.05, 0.10, 0.20],
-     "teacher": [82.5, 78.4, 79.1, 77.7, 73.4],
-     "hard": [74.6, 74.2, 73.7, 67.1, 62.1],
-     "soft": [76.0, 75.2, 74.2, 75.0, 70.4]})
+    {
+        "noise_var": [0.01, 0.03, 0.05, 0.10, 0.20],
+        "teacher": [82.5, 78.4, 79.1, 77.7, 73.4],
+        "hard": [74.6, 74.2, 73.7, 67.1, 62.1],
+        "soft": [76.0, 75.2, 74.2, 75.0, 70.4],
+    }
+)
 
 
 @dataclass
@@ -64,7 +79,7 @@ class DeepConfig:
 
     noise_vars: tuple = (0.01, 0.03, 0.05, 0.1, 0.2)
     seeds: tuple = tuple(range(10))
-    n_max: int | None = None            # subsample the 12,000-image pool (None = all)
+    n_max: int | None = None  # subsample the 12,000-image pool (None = all)
     max_epochs: int = 100
     patience: int = 20
     teacher_max_epochs: int | None = None  # None = max_epochs
@@ -72,7 +87,7 @@ class DeepConfig:
     lr: float = 1e-3
     weight_decay: float = 5e-4
     teacher_width: float = 1.0
-    widths: tuple = (1.0,)               # student width multipliers at every noise level
+    widths: tuple = (1.0,)  # student width multipliers at every noise level
     width_sweep: tuple = (0.25, 0.5, 1.0, 2.0)
     width_sweep_noise: tuple = (0.01, 0.1)  # noise levels that get the whole width sweep
     temperature: float = 1.0
@@ -90,12 +105,29 @@ class DeepConfig:
 def deep_profile(profile: str = "quick") -> DeepConfig:
     """The :class:`DeepConfig` of a named profile: ``"tiny"``, ``"quick"`` or ``"full"``."""
     if profile == "tiny":
-        return DeepConfig(noise_vars=(0.01, 0.1), seeds=(0,), n_max=240, max_epochs=2, patience=2,
-                          batch_size=64, teacher_width=0.25, width_sweep=(0.5, 1.0), width_sweep_noise=(0.1,))
+        return DeepConfig(
+            noise_vars=(0.01, 0.1),
+            seeds=(0,),
+            n_max=240,
+            max_epochs=2,
+            patience=2,
+            batch_size=64,
+            teacher_width=0.25,
+            width_sweep=(0.5, 1.0),
+            width_sweep_noise=(0.1,),
+        )
     if profile == "quick":
-        return DeepConfig(noise_vars=(0.01, 0.1), seeds=(0, 1), n_max=1500, max_epochs=5, patience=3,
-                          teacher_max_epochs=6, teacher_width=0.25, width_sweep=(0.5, 1.0, 2.0),
-                          width_sweep_noise=(0.1,))
+        return DeepConfig(
+            noise_vars=(0.01, 0.1),
+            seeds=(0, 1),
+            n_max=1500,
+            max_epochs=5,
+            patience=3,
+            teacher_max_epochs=6,
+            teacher_width=0.25,
+            width_sweep=(0.5, 1.0, 2.0),
+            width_sweep_noise=(0.1,),
+        )
     if profile == "full":
         return DeepConfig()
     raise ValueError(f"profile must be 'tiny', 'quick' or 'full', got {profile!r}")
@@ -120,10 +152,17 @@ def make_teacher(width: float = 1.0):
             layers.append(nn.MaxPool2d(2))
         cin = c
     h1, h2 = _c(256 * width), _c(128 * width)
-    return nn.Sequential(*layers, nn.Flatten(),
-                         nn.Linear(cin * 2 * 2, h1), nn.ReLU(inplace=True), nn.Dropout(0.3),
-                         nn.Linear(h1, h2), nn.ReLU(inplace=True), nn.Dropout(0.3),
-                         nn.Linear(h2, 1))
+    return nn.Sequential(
+        *layers,
+        nn.Flatten(),
+        nn.Linear(cin * 2 * 2, h1),
+        nn.ReLU(inplace=True),
+        nn.Dropout(0.3),
+        nn.Linear(h1, h2),
+        nn.ReLU(inplace=True),
+        nn.Dropout(0.3),
+        nn.Linear(h2, 1),
+    )
 
 
 def make_student(width: float = 1.0):
@@ -133,12 +172,23 @@ def make_student(width: float = 1.0):
     c1, c2 = _c(16 * width), _c(32 * width)
     h1, h2 = _c(128 * width), _c(64 * width)
     return nn.Sequential(
-        nn.Conv2d(3, c1, 3, padding=1, bias=False), nn.BatchNorm2d(c1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-        nn.Conv2d(c1, c2, 3, padding=1, bias=False), nn.BatchNorm2d(c2), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+        nn.Conv2d(3, c1, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c1),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(2),
+        nn.Conv2d(c1, c2, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c2),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(2),
         nn.Flatten(),
-        nn.Linear(c2 * 8 * 8, h1), nn.ReLU(inplace=True), nn.Dropout(0.3),
-        nn.Linear(h1, h2), nn.ReLU(inplace=True), nn.Dropout(0.3),
-        nn.Linear(h2, 1))
+        nn.Linear(c2 * 8 * 8, h1),
+        nn.ReLU(inplace=True),
+        nn.Dropout(0.3),
+        nn.Linear(h1, h2),
+        nn.ReLU(inplace=True),
+        nn.Dropout(0.3),
+        nn.Linear(h2, 1),
+    )
 
 
 # ----------------------------------------------------------------------------- device handling
@@ -216,7 +266,7 @@ def _predict_logits(model, X, batch: int = 1024, amp: bool = False):
     with torch.no_grad():
         for i in range(0, X.shape[0], batch):
             with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=amp):
-                outs.append(model(X[i:i + batch]).float().squeeze(1))
+                outs.append(model(X[i : i + batch]).float().squeeze(1))
     return torch.cat(outs) if outs else torch.zeros(0, device=X.device)
 
 
@@ -225,9 +275,24 @@ def _accuracy(model, X, y, amp: bool = False) -> float:
     return float(((logits > 0).long() == y).float().mean().item())
 
 
-def train_net(model, X_train, targets, X_val, y_val, *, max_epochs: int = 100, patience: int = 20,
-              batch_size: int = 128, lr: float = 1e-3, weight_decay: float = 5e-4, temperature: float = 1.0,
-              seed: int = 0, amp: bool = False, progress: bool = False, desc: str = "epochs") -> TrainResult:
+def train_net(
+    model,
+    X_train,
+    targets,
+    X_val,
+    y_val,
+    *,
+    max_epochs: int = 100,
+    patience: int = 20,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    weight_decay: float = 5e-4,
+    temperature: float = 1.0,
+    seed: int = 0,
+    amp: bool = False,
+    progress: bool = False,
+    desc: str = "epochs",
+) -> TrainResult:
     """Train ``model`` (one logit) with Adam + L2 and early stopping on validation accuracy.
 
     ``targets`` are float probabilities in [0, 1] on the model's device: 0/1 for
@@ -258,12 +323,12 @@ def train_net(model, X_train, targets, X_val, y_val, *, max_epochs: int = 100, p
         perm = torch.randperm(n, generator=gen).to(device)
         total = torch.zeros((), device=device)  # summed on the device: no host sync per step
         for i in range(0, n, batch_size):
-            idx = perm[i:i + batch_size]
+            idx = perm[i : i + batch_size]
             if idx.numel() < 2:  # BatchNorm needs two samples
                 continue
             with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=amp):
                 s = model(X_train[idx]).float().squeeze(1)
-            loss = F.binary_cross_entropy_with_logits(s / temperature, targets[idx]) * temperature ** 2
+            loss = F.binary_cross_entropy_with_logits(s / temperature, targets[idx]) * temperature**2
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(opt)
@@ -286,10 +351,18 @@ def train_net(model, X_train, targets, X_val, y_val, *, max_epochs: int = 100, p
     return TrainResult(model, best, epoch + 1, best_epoch, time.perf_counter() - t0, history)
 
 
-def run_deep_experiment(profile: str = "quick", *, config: DeepConfig | None = None, device: str = "auto",
-                        n_threads: int | None = None, progress: bool | None = None, data_home=None,
-                        out_dir: str | os.PathLike | None = None, shard: tuple[int, int] = (0, 1),
-                        log_path: str | os.PathLike | None = None) -> pd.DataFrame:
+def run_deep_experiment(
+    profile: str = "quick",
+    *,
+    config: DeepConfig | None = None,
+    device: str = "auto",
+    n_threads: int | None = None,
+    progress: bool | None = None,
+    data_home=None,
+    out_dir: str | os.PathLike | None = None,
+    shard: tuple[int, int] = (0, 1),
+    log_path: str | os.PathLike | None = None,
+) -> pd.DataFrame:
     """Run Experiment 2 and return one row per trained network.
 
     Columns: ``noise_var, seed, model`` (``teacher``/``hard``/``soft``), ``width``
@@ -334,8 +407,10 @@ def run_deep_experiment(profile: str = "quick", *, config: DeepConfig | None = N
     if n_shard < 1 or not 0 <= i_shard < n_shard:
         raise ValueError(f"shard must be (i, k) with 0 <= i < k, got {shard!r}")
     jobs = [(nv, s) for s in cfg.seeds for nv in cfg.noise_vars][i_shard::n_shard]
-    n_nets = {nv: 1 + 2 * len(set(cfg.widths) | (set(cfg.width_sweep) if nv in cfg.width_sweep_noise else set()))
-              for nv in cfg.noise_vars}
+    n_nets = {
+        nv: 1 + 2 * len(set(cfg.widths) | (set(cfg.width_sweep) if nv in cfg.width_sweep_noise else set()))
+        for nv in cfg.noise_vars
+    }
     rows, log = [], None
     if log_path is not None:
         log_path = Path(log_path)
@@ -359,28 +434,70 @@ def run_deep_experiment(profile: str = "quick", *, config: DeepConfig | None = N
             data = cifar_pair(*cfg.classes, noise_var=nv, seed=seed, n_max=cfg.n_max, data_home=data_home)
             Xtr, Xva, Xte = (_to_device(a, dev) for a in (data.X_train, data.X_val, data.X_test))
             ytr, yva, yte = (_to_device(a, dev) for a in (data.y_train, data.y_val, data.y_test))
-            common = dict(batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay, amp=amp,
-                          progress=progress, patience=cfg.patience)
+            common = dict(
+                batch_size=cfg.batch_size,
+                lr=cfg.lr,
+                weight_decay=cfg.weight_decay,
+                amp=amp,
+                progress=progress,
+                patience=cfg.patience,
+            )
             torch.manual_seed(10_000 + seed)
             teacher = make_teacher(cfg.teacher_width).to(dev)
-            tr = train_net(teacher, Xtr, ytr.float(), Xva, yva, seed=seed,
-                           max_epochs=cfg.teacher_max_epochs or cfg.max_epochs, desc=f"teacher v={nv}", **common)
+            tr = train_net(
+                teacher,
+                Xtr,
+                ytr.float(),
+                Xva,
+                yva,
+                seed=seed,
+                max_epochs=cfg.teacher_max_epochs or cfg.max_epochs,
+                desc=f"teacher v={nv}",
+                **common,
+            )
             base = {"noise_var": nv, "seed": seed, "device": str(dev)}
-            emit({**base, "model": "teacher", "width": cfg.teacher_width,
-                         "test_acc": 100 * _accuracy(teacher, Xte, yte, amp), "val_acc": 100 * tr.best_val_acc,
-                         "epochs": tr.epochs_run, "best_epoch": tr.best_epoch, "seconds": tr.seconds})
+            emit(
+                {
+                    **base,
+                    "model": "teacher",
+                    "width": cfg.teacher_width,
+                    "test_acc": 100 * _accuracy(teacher, Xte, yte, amp),
+                    "val_acc": 100 * tr.best_val_acc,
+                    "epochs": tr.epochs_run,
+                    "best_epoch": tr.best_epoch,
+                    "seconds": tr.seconds,
+                }
+            )
             soft = torch.sigmoid(_predict_logits(teacher, Xtr, amp=amp) / cfg.temperature)
             widths = sorted(set(cfg.widths) | (set(cfg.width_sweep) if nv in cfg.width_sweep_noise else set()))
             for w in widths:
                 for arm, targets in (("hard", ytr.float()), ("soft", soft)):
                     torch.manual_seed(20_000 + seed)  # same init for both arms
                     student = make_student(w).to(dev)
-                    r = train_net(student, Xtr, targets, Xva, yva, seed=seed, max_epochs=cfg.max_epochs,
-                                  temperature=cfg.temperature if arm == "soft" else 1.0,
-                                  desc=f"{arm} w={w} v={nv}", **common)
-                    emit({**base, "model": arm, "width": w,
-                                 "test_acc": 100 * _accuracy(student, Xte, yte, amp), "val_acc": 100 * r.best_val_acc,
-                                 "epochs": r.epochs_run, "best_epoch": r.best_epoch, "seconds": r.seconds})
+                    r = train_net(
+                        student,
+                        Xtr,
+                        targets,
+                        Xva,
+                        yva,
+                        seed=seed,
+                        max_epochs=cfg.max_epochs,
+                        temperature=cfg.temperature if arm == "soft" else 1.0,
+                        desc=f"{arm} w={w} v={nv}",
+                        **common,
+                    )
+                    emit(
+                        {
+                            **base,
+                            "model": arm,
+                            "width": w,
+                            "test_acc": 100 * _accuracy(student, Xte, yte, amp),
+                            "val_acc": 100 * r.best_val_acc,
+                            "epochs": r.epochs_run,
+                            "best_epoch": r.best_epoch,
+                            "seconds": r.seconds,
+                        }
+                    )
     if log is not None:
         log.close()
     df = pd.DataFrame(rows)
@@ -457,10 +574,16 @@ def plot_deep(table: pd.DataFrame, path: str | os.PathLike | None = None):
     colors = {"teacher": "k", "hard": "tab:red", "soft": "tab:blue"}
     for m, c in colors.items():
         if m in table:
-            ax.errorbar(table["noise_var"], table[m], yerr=table[f"{m}_std"].fillna(0), color=c, marker="o",
-                        capsize=3, label=f"{m} (kdcore)")
-        ax.plot(PAPER_DEEP["noise_var"], PAPER_DEEP[m], color=c, ls="--", marker="x", alpha=0.6,
-                label=f"{m} (paper)")
+            ax.errorbar(
+                table["noise_var"],
+                table[m],
+                yerr=table[f"{m}_std"].fillna(0),
+                color=c,
+                marker="o",
+                capsize=3,
+                label=f"{m} (kdcore)",
+            )
+        ax.plot(PAPER_DEEP["noise_var"], PAPER_DEEP[m], color=c, ls="--", marker="x", alpha=0.6, label=f"{m} (paper)")
     ax.set_xscale("log")
     ax.set_xlabel("pixel noise variance")
     ax.set_ylabel("test accuracy (%)")
@@ -482,8 +605,15 @@ def plot_deep_width(table: pd.DataFrame, path: str | os.PathLike | None = None):
     fig, ax = plt.subplots(figsize=(6, 4))
     for nv, sub in table.groupby("noise_var"):
         for m, ls in (("hard", "--"), ("soft", "-")):
-            ax.errorbar(sub["width"], sub[m], yerr=sub[f"{m}_std"].fillna(0), ls=ls, marker="o", capsize=3,
-                        label=f"{m}, noise var {nv:g}")
+            ax.errorbar(
+                sub["width"],
+                sub[m],
+                yerr=sub[f"{m}_std"].fillna(0),
+                ls=ls,
+                marker="o",
+                capsize=3,
+                label=f"{m}, noise var {nv:g}",
+            )
     ax.set_xscale("log", base=2)
     ax.set_xlabel("student width multiplier (channels and FC units)")
     ax.set_ylabel("test accuracy (%)")
@@ -500,8 +630,11 @@ def save_deep_results(df: pd.DataFrame, out_dir: str | os.PathLike) -> dict:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     summary = summarize_deep(df)
-    payload = {"profile": df.attrs.get("profile"), "config": df.attrs.get("config"),
-               "runs": json.loads(df.to_json(orient="records"))}
+    payload = {
+        "profile": df.attrs.get("profile"),
+        "config": df.attrs.get("config"),
+        "runs": json.loads(df.to_json(orient="records")),
+    }
     (out / "deep_runs.json").write_text(json.dumps(payload, indent=1))
     (out / "deep_summary.json").write_text(summary.to_json(orient="records", indent=1))
     paths = {"runs": out / "deep_runs.json", "summary": out / "deep_summary.json"}
@@ -528,8 +661,13 @@ def main(argv=None) -> None:  # python -m kdcore.distill.deep --profile quick --
     p.add_argument("--temperature", type=float, default=None, help="soft-label temperature (default: 1)")
     p.add_argument("--shard", default="0/1", help="I/K: run every K-th (noise, seed) run from the I-th")
     p.add_argument("--log", default=None, help="append each network as a JSON line here; resume from it")
-    p.add_argument("--from-logs", nargs="+", default=None, metavar="LOG",
-                   help="train nothing: join these logs (shards) and write the tables and figures")
+    p.add_argument(
+        "--from-logs",
+        nargs="+",
+        default=None,
+        metavar="LOG",
+        help="train nothing: join these logs (shards) and write the tables and figures",
+    )
     a = p.parse_args(argv)
     t0 = time.perf_counter()
     cfg = deep_profile(a.profile)
@@ -545,8 +683,15 @@ def main(argv=None) -> None:  # python -m kdcore.distill.deep --profile quick --
             i_shard, n_shard = (int(v) for v in a.shard.split("/"))
         except ValueError:
             raise SystemExit(f"--shard must look like I/K, got {a.shard!r}") from None
-        df = run_deep_experiment(a.profile, config=cfg, device=a.device, n_threads=a.threads, data_home=a.data_home,
-                                 shard=(i_shard, n_shard), log_path=a.log)
+        df = run_deep_experiment(
+            a.profile,
+            config=cfg,
+            device=a.device,
+            n_threads=a.threads,
+            data_home=a.data_home,
+            shard=(i_shard, n_shard),
+            log_path=a.log,
+        )
     df.attrs["profile"] = a.profile if a.temperature is None else f"{a.profile}, temperature {a.temperature:g}"
     save_deep_results(df, a.out)
     pd.set_option("display.width", 200)
@@ -554,8 +699,10 @@ def main(argv=None) -> None:  # python -m kdcore.distill.deep --profile quick --
     wt = summarize_deep_width(df)
     if wt["width"].nunique() > 1:
         print(wt.round(2).to_string(index=False))
-    print(f"[{a.profile}] {len(df)} networks in {time.perf_counter() - t0:.0f} s on {df['device'].iloc[0]}; "
-          f"results in {a.out}")
+    print(
+        f"[{a.profile}] {len(df)} networks in {time.perf_counter() - t0:.0f} s on {df['device'].iloc[0]}; "
+        f"results in {a.out}"
+    )
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ the report), "full" (the issue's protocol: n = 1000, d = 20, 1000 steps,
 are tuned per arm and dataset on a small grid by the averaged training error (pilot
 run, first seed), the same budget for every arm.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,15 +29,45 @@ from .teachers import margin_gamma, soft_labels, teacher_logits
 __all__ = ["PROFILES", "make_datasets", "soft_vs_hard", "where_soft_wins", "plot_soft_vs_hard", "mnist_gamma_check"]
 
 PROFILES = {
-    "tiny": dict(n=150, n_test=150, d=8, gammas=(0.05, 0.1), widths=(2, 4, 8), seeds=(0, 1), n_steps=60,
-                 eps=(0.2, 0.1), nonlinear=("xor",), lr=(1.0, 4.0), big_B=4.0),
-    "quick": dict(n=600, n_test=600, d=20, gammas=(0.025, 0.05, 0.1), widths=(2, 4, 8, 16, 32),
-                  seeds=(0, 1, 2), n_steps=300, eps=(0.2, 0.1, 0.05, 0.02), nonlinear=("xor", "shells", "overlap"),
-                  lr=(1.0, 4.0, 16.0), big_B=4.0),
-    "full": dict(n=1000, n_test=2000, d=20, gammas=(0.0125, 0.025, 0.05, 0.1, 0.2),
-                 widths=(2, 4, 8, 16, 32, 64, 128, 256), seeds=(0, 1, 2, 3, 4), n_steps=1000,
-                 eps=(0.2, 0.1, 0.05, 0.02, 0.01), nonlinear=("xor", "parity3", "shells", "overlap"),
-                 lr=(0.5, 2.0, 8.0, 32.0), big_B=4.0),
+    "tiny": dict(
+        n=150,
+        n_test=150,
+        d=8,
+        gammas=(0.05, 0.1),
+        widths=(2, 4, 8),
+        seeds=(0, 1),
+        n_steps=60,
+        eps=(0.2, 0.1),
+        nonlinear=("xor",),
+        lr=(1.0, 4.0),
+        big_B=4.0,
+    ),
+    "quick": dict(
+        n=600,
+        n_test=600,
+        d=20,
+        gammas=(0.025, 0.05, 0.1),
+        widths=(2, 4, 8, 16, 32),
+        seeds=(0, 1, 2),
+        n_steps=300,
+        eps=(0.2, 0.1, 0.05, 0.02),
+        nonlinear=("xor", "shells", "overlap"),
+        lr=(1.0, 4.0, 16.0),
+        big_B=4.0,
+    ),
+    "full": dict(
+        n=1000,
+        n_test=2000,
+        d=20,
+        gammas=(0.0125, 0.025, 0.05, 0.1, 0.2),
+        widths=(2, 4, 8, 16, 32, 64, 128, 256),
+        seeds=(0, 1, 2, 3, 4),
+        n_steps=1000,
+        eps=(0.2, 0.1, 0.05, 0.02, 0.01),
+        nonlinear=("xor", "parity3", "shells", "overlap"),
+        lr=(0.5, 2.0, 8.0, 32.0),
+        big_B=4.0,
+    ),
 }
 
 
@@ -66,13 +97,18 @@ def make_datasets(profile: str = "tiny", random_state: int = 0) -> list[dict]:
         r = margin_gamma(X[:n], y[:n], method="l2")
         z = teacher_logits(r.field, X, n_samples=2000, random_state=random_state + 200 + j)
         p = soft_labels(z)
-        out.append(dict(task=name, gamma=r.gamma, X=X[:n], y=y[:n], p=p[:n], X_test=X[n:], y_test=y[n:],
-                        p_test=p[n:]))
+        out.append(dict(task=name, gamma=r.gamma, X=X[:n], y=y[:n], p=p[:n], X_test=X[n:], y_test=y[n:], p_test=p[n:]))
     return out
 
 
-def soft_vs_hard(profile: str = "tiny", backend: str = "auto", n_threads: int = 0, random_state: int = 0,
-                 progress: bool = False, checkpoint=None) -> ScalingResult:
+def soft_vs_hard(
+    profile: str = "tiny",
+    backend: str = "auto",
+    n_threads: int = 0,
+    random_state: int = 0,
+    progress: bool = False,
+    checkpoint=None,
+) -> ScalingResult:
     """Run the study; returns a ScalingResult (curves, mstar, slopes DataFrames).
 
     ``checkpoint``: a CSV path (see :func:`scaling_study`): each dataset's
@@ -88,9 +124,20 @@ def soft_vs_hard(profile: str = "tiny", backend: str = "auto", n_threads: int = 
         Arm("hard unprojected", "hard", None, P["lr"]),
     ]
     data = make_datasets(profile, random_state)
-    return scaling_study(data, arms, widths=P["widths"], seeds=P["seeds"], eps_list=P["eps"], n_steps=P["n_steps"],
-                         c=0.5, backend=backend, n_threads=n_threads, progress=progress, checkpoint=checkpoint,
-                         label={"profile": profile})
+    return scaling_study(
+        data,
+        arms,
+        widths=P["widths"],
+        seeds=P["seeds"],
+        eps_list=P["eps"],
+        n_steps=P["n_steps"],
+        c=0.5,
+        backend=backend,
+        n_threads=n_threads,
+        progress=progress,
+        checkpoint=checkpoint,
+        label={"profile": profile},
+    )
 
 
 def where_soft_wins(result: ScalingResult, metric: str = "avg_error") -> pd.DataFrame:

@@ -33,27 +33,43 @@ pandas DataFrames; ``plot_*`` take those tables):
   :func:`plot_mnist_regime`.
 * :func:`mnist_gamma` -- gamma_2 of each variant on a subsample.
 """
+
 from __future__ import annotations
 
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["MnistConfig", "PAPER_MNIST", "mnist_profile", "prepare_mnist", "label_stats",
-           "run_mnist_grid", "select_by_validation", "mnist_table", "mnist_width_sweep", "mnist_regime_sweep",
-           "mnist_gamma", "plot_mnist_width", "plot_mnist_regime"]
+__all__ = [
+    "MnistConfig",
+    "PAPER_MNIST",
+    "mnist_profile",
+    "prepare_mnist",
+    "label_stats",
+    "run_mnist_grid",
+    "select_by_validation",
+    "mnist_table",
+    "mnist_width_sweep",
+    "mnist_regime_sweep",
+    "mnist_gamma",
+    "plot_mnist_width",
+    "plot_mnist_regime",
+]
 
 # Test accuracy (%) of PAPERS.md A.5, Experiment 1.
 PAPER_MNIST = pd.DataFrame(
-    {"variant": ["reduced"] * 3 + ["full"] * 3,
-     "m": [8, 6, 4, 8, 6, 4],
-     "paper_teacher": [98.75] * 3 + [98.34] * 3,
-     "paper_hard": [97.19, 96.84, 93.04, 95.77, 95.33, 88.84],
-     "paper_soft": [97.67, 97.26, 95.83, 96.58, 96.00, 95.62]})
+    {
+        "variant": ["reduced"] * 3 + ["full"] * 3,
+        "m": [8, 6, 4, 8, 6, 4],
+        "paper_teacher": [98.75] * 3 + [98.34] * 3,
+        "paper_hard": [97.19, 96.84, 93.04, 95.77, 95.33, 88.84],
+        "paper_soft": [97.67, 97.26, 95.83, 96.58, 96.00, 95.62],
+    }
+)
 
 LABELS = ("hard", "T1", "T2", "T4", "T8", "kernel")
 _EPS = 1e-6  # soft labels are clipped into [eps, 1 - eps]: the engine needs them strictly inside (0, 1)
@@ -64,9 +80,9 @@ class MnistConfig:
     """One profile of Experiment 1."""
 
     variants: tuple = ("full", "reduced")
-    n_train: int | None = None          # training subsample per variant (None = all)
-    n_val: int = 5000                   # validation rows taken from the training split
-    n_test: int | None = None           # test subsample (None = all)
+    n_train: int | None = None  # training subsample per variant (None = all)
+    n_val: int = 5000  # validation rows taken from the training split
+    n_test: int | None = None  # test subsample (None = all)
     teacher_m: int = 512
     teacher_steps: int = 2000
     teacher_lr: float = 256.0
@@ -83,28 +99,63 @@ class MnistConfig:
     seeds: tuple = (0, 1, 2, 3, 4)
     n_steps: int = 2000
     eval_every: int = 100
-    gamma_n: int = 600                  # subsample for gamma_2 and the kernel teacher's q
-    kernel_z: int = 2000                # Monte Carlo draws of z for the kernel teacher's logits
+    gamma_n: int = 600  # subsample for gamma_2 and the kernel teacher's q
+    kernel_z: int = 2000  # Monte Carlo draws of z for the kernel teacher's logits
     dtype: str = "float64"
-    seed: int = 0                       # data subsampling and the kernel teacher
+    seed: int = 0  # data subsampling and the kernel teacher
 
 
 def mnist_profile(profile: str = "quick") -> MnistConfig:
     """The :class:`MnistConfig` of ``"tiny"``, ``"quick"``, ``"medium"`` (the paper's steps,
     seeds and lr grid on 5,000 training images per variant) or ``"full"``."""
     if profile == "tiny":
-        return MnistConfig(n_train=300, n_val=200, n_test=500, teacher_m=64, teacher_steps=60, teacher_lr=64.0, widths=(4,),
-                           width_sweep=(2, 8), width_labels=("hard", "T1"), table_labels=("hard", "T1", "kernel"),
-                           table_radii=(1.0,), regime_radii=(1.0, None), regime_labels=("hard", "T4"),
-                           width_radii=(1.0,), lrs=(16.0, 64.0), seeds=(0,), n_steps=60, eval_every=20, gamma_n=100, kernel_z=200,
-                           dtype="float32")
+        return MnistConfig(
+            n_train=300,
+            n_val=200,
+            n_test=500,
+            teacher_m=64,
+            teacher_steps=60,
+            teacher_lr=64.0,
+            widths=(4,),
+            width_sweep=(2, 8),
+            width_labels=("hard", "T1"),
+            table_labels=("hard", "T1", "kernel"),
+            table_radii=(1.0,),
+            regime_radii=(1.0, None),
+            regime_labels=("hard", "T4"),
+            width_radii=(1.0,),
+            lrs=(16.0, 64.0),
+            seeds=(0,),
+            n_steps=60,
+            eval_every=20,
+            gamma_n=100,
+            kernel_z=200,
+            dtype="float32",
+        )
     if profile == "quick":
-        return MnistConfig(n_train=500, n_val=400, n_test=2000, teacher_m=512, teacher_steps=100, teacher_lr=256.0,
-                           widths=(8, 6, 4), width_sweep=(2, 4, 8, 16, 32), width_labels=("hard", "T1", "kernel"),
-                           width_radii=(1.0,), table_labels=("hard", "T1", "kernel"), table_radii=(1.0, None),
-                           regime_radii=(1.0, 4.0, None), regime_labels=("hard", "T1", "T4", "kernel"),
-                           lrs=(4.0, 16.0, 64.0, 256.0), seeds=(0, 1), n_steps=200, eval_every=25,
-                           gamma_n=400, kernel_z=1000, dtype="float32")
+        return MnistConfig(
+            n_train=500,
+            n_val=400,
+            n_test=2000,
+            teacher_m=512,
+            teacher_steps=100,
+            teacher_lr=256.0,
+            widths=(8, 6, 4),
+            width_sweep=(2, 4, 8, 16, 32),
+            width_labels=("hard", "T1", "kernel"),
+            width_radii=(1.0,),
+            table_labels=("hard", "T1", "kernel"),
+            table_radii=(1.0, None),
+            regime_radii=(1.0, 4.0, None),
+            regime_labels=("hard", "T1", "T4", "kernel"),
+            lrs=(4.0, 16.0, 64.0, 256.0),
+            seeds=(0, 1),
+            n_steps=200,
+            eval_every=25,
+            gamma_n=400,
+            kernel_z=1000,
+            dtype="float32",
+        )
     if profile == "medium":
         # the paper's protocol (2,000 steps, >= 5 seeds, the full lr grid, 512-neuron teacher
         # trained 2,000 steps, all test images) on a 5,000-image training subsample per
@@ -124,8 +175,9 @@ def _sigmoid(z):
     return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(z, dtype=np.float64)))
 
 
-def prepare_mnist(variant: str, cfg: MnistConfig, *, data_home=None, backend: str = "auto", n_threads: int = 0,
-                  progress: bool = False) -> dict:
+def prepare_mnist(
+    variant: str, cfg: MnistConfig, *, data_home=None, backend: str = "auto", n_threads: int = 0, progress: bool = False
+) -> dict:
     """Data, teacher and every label source for one variant (cached per process).
 
     Returns a dict with ``X, y`` (train), ``X_val, y_val``, ``X_test, y_test``,
@@ -135,23 +187,42 @@ def prepare_mnist(variant: str, cfg: MnistConfig, *, data_home=None, backend: st
     from . import margin_gamma, teacher_logits, train_many
     from .datasets import mnist_binary
 
-    key = (variant, cfg.n_train, cfg.n_val, cfg.n_test, cfg.teacher_m, cfg.teacher_steps, cfg.teacher_lr,
-           cfg.gamma_n, cfg.kernel_z, cfg.dtype, cfg.seed, str(data_home))
+    key = (
+        variant,
+        cfg.n_train,
+        cfg.n_val,
+        cfg.n_test,
+        cfg.teacher_m,
+        cfg.teacher_steps,
+        cfg.teacher_lr,
+        cfg.gamma_n,
+        cfg.kernel_z,
+        cfg.dtype,
+        cfg.seed,
+        str(data_home),
+    )
     if key in _PREP_CACHE:
         return _PREP_CACHE[key]
     dt = np.dtype(cfg.dtype)
     n_need = None if cfg.n_train is None else cfg.n_train + cfg.n_val
-    X, y = mnist_binary(variant, "train", center=True, unit_norm=True, n_max=n_need, seed=cfg.seed, dtype=dt,
-                        data_home=data_home)
+    X, y = mnist_binary(
+        variant, "train", center=True, unit_norm=True, n_max=n_need, seed=cfg.seed, dtype=dt, data_home=data_home
+    )
     perm = np.random.default_rng(cfg.seed + 1).permutation(X.shape[0])
-    va, tr = perm[:cfg.n_val], perm[cfg.n_val:]
+    va, tr = perm[: cfg.n_val], perm[cfg.n_val :]
     X_val, y_val, X, y = X[va], y[va], X[tr], y[tr]
-    X_test, y_test = mnist_binary(variant, "test", center=True, unit_norm=True, n_max=cfg.n_test, seed=cfg.seed,
-                                  dtype=dt, data_home=data_home)
+    X_test, y_test = mnist_binary(
+        variant, "test", center=True, unit_norm=True, n_max=cfg.n_test, seed=cfg.seed, dtype=dt, data_home=data_home
+    )
     t0 = time.perf_counter()
-    (th,) = train_many([{"m": cfg.teacher_m, "loss": "hard", "lr": cfg.teacher_lr, "radius": None,
-                         "random_state": 12345}], X, y, n_steps=cfg.teacher_steps, backend=backend,
-                       n_threads=n_threads)
+    (th,) = train_many(
+        [{"m": cfg.teacher_m, "loss": "hard", "lr": cfg.teacher_lr, "radius": None, "random_state": 12345}],
+        X,
+        y,
+        n_steps=cfg.teacher_steps,
+        backend=backend,
+        n_threads=n_threads,
+    )
     teacher = th.model
     z_tr = teacher.decision_function(X)
     teacher_test_acc = 100 * float(np.mean(teacher.predict(X_test) == y_test))
@@ -163,12 +234,28 @@ def prepare_mnist(variant: str, cfg: MnistConfig, *, data_home=None, backend: st
     kernel_test_acc = 100 * float(np.mean(np.where(zk_test > 0, 1, -1) == y_test))
     soft = {f"T{T}": np.clip(_sigmoid(z_tr / T), _EPS, 1 - _EPS) for T in (1, 2, 4, 8)}
     soft["kernel"] = np.clip(_sigmoid(zk), _EPS, 1 - _EPS)
-    out = dict(X=X, y=y, X_val=X_val, y_val=y_val, X_test=X_test, y_test=y_test, soft=soft, teacher_logits=z_tr,
-               teacher_test_acc=teacher_test_acc, teacher_train_acc=100 * float(np.mean(np.sign(z_tr) == y)),
-               gamma2=g2, kernel_test_acc=kernel_test_acc, kernel_logits=zk, seconds=time.perf_counter() - t0)
+    out = dict(
+        X=X,
+        y=y,
+        X_val=X_val,
+        y_val=y_val,
+        X_test=X_test,
+        y_test=y_test,
+        soft=soft,
+        teacher_logits=z_tr,
+        teacher_test_acc=teacher_test_acc,
+        teacher_train_acc=100 * float(np.mean(np.sign(z_tr) == y)),
+        gamma2=g2,
+        kernel_test_acc=kernel_test_acc,
+        kernel_logits=zk,
+        seconds=time.perf_counter() - t0,
+    )
     if progress:
-        print(f"[mnist {variant}] n={X.shape[0]} teacher test acc {teacher_test_acc:.2f}% "
-              f"(kernel teacher {kernel_test_acc:.2f}%), gamma_2 = {g2:.4f}, {out['seconds']:.0f} s", file=sys.stderr)
+        print(
+            f"[mnist {variant}] n={X.shape[0]} teacher test acc {teacher_test_acc:.2f}% "
+            f"(kernel teacher {kernel_test_acc:.2f}%), gamma_2 = {g2:.4f}, {out['seconds']:.0f} s",
+            file=sys.stderr,
+        )
     _PREP_CACHE[key] = out
     return out
 
@@ -177,17 +264,32 @@ def label_stats(prep: dict) -> pd.DataFrame:
     """How soft each label source is: mean |p - 1/2| and mean min(p, 1 - p), and its training accuracy."""
     rows = []
     for k, p in prep["soft"].items():
-        rows.append({"label": k, "mean_abs_p_minus_half": float(np.mean(np.abs(p - 0.5))),
-                     "mean_distance_to_01": float(np.mean(np.minimum(p, 1 - p))),
-                     "train_acc": 100 * float(np.mean(np.where(p > 0.5, 1, -1) == prep["y"]))})
+        rows.append(
+            {
+                "label": k,
+                "mean_abs_p_minus_half": float(np.mean(np.abs(p - 0.5))),
+                "mean_distance_to_01": float(np.mean(np.minimum(p, 1 - p))),
+                "train_acc": 100 * float(np.mean(np.where(p > 0.5, 1, -1) == prep["y"])),
+            }
+        )
     return pd.DataFrame(rows)
 
 
 # ----------------------------------------------------------------------------- the grid
 
 
-def run_mnist_grid(variant: str, cfg: MnistConfig, ms, labels, radii, *, data_home=None, backend: str = "auto",
-                   n_threads: int = 0, progress: bool = False) -> pd.DataFrame:
+def run_mnist_grid(
+    variant: str,
+    cfg: MnistConfig,
+    ms,
+    labels,
+    radii,
+    *,
+    data_home=None,
+    backend: str = "auto",
+    n_threads: int = 0,
+    progress: bool = False,
+) -> pd.DataFrame:
     """Train every (m, label source, B, lr, seed) network; evaluate at every ``eval_every`` steps.
 
     Networks are trained together by :func:`kdcore.distill.train_many` in
@@ -209,8 +311,13 @@ def run_mnist_grid(variant: str, cfg: MnistConfig, ms, labels, radii, *, data_ho
     specs = [(m, lab, B, lr, s) for m in ms for lab in labels for B in radii for lr in cfg.lrs for s in cfg.seeds]
     configs = []
     for m, lab, B, lr, s in specs:
-        c = {"m": int(m), "loss": "hard" if lab == "hard" else "soft", "lr": float(lr), "radius": B,
-             "random_state": 1000 * int(s) + int(m)}
+        c = {
+            "m": int(m),
+            "loss": "hard" if lab == "hard" else "soft",
+            "lr": float(lr),
+            "radius": B,
+            "random_state": 1000 * int(s) + int(m),
+        }
         if lab != "hard":
             c["targets"] = prep["soft"][lab]
         configs.append(c)
@@ -231,10 +338,22 @@ def run_mnist_grid(variant: str, cfg: MnistConfig, ms, labels, radii, *, data_ho
             val = 100 * float(np.mean(h.model.predict(prep["X_val"]) == prep["y_val"]))
             test = 100 * float(np.mean(h.model.predict(prep["X_test"]) == prep["y_test"]))
             acc_sum[i] += test
-            rows.append({"variant": variant, "m": int(m), "label": lab, "radius": B, "lr": lr, "seed": s,
-                         "step": steps_done, "val_acc": val, "test_acc": test, "avg_test_acc": acc_sum[i] / (chunk + 1),
-                         "avg_train_err": 100 * err_sum[i] / steps_done,
-                         "diverged": not np.all(np.isfinite(h.model.W))})
+            rows.append(
+                {
+                    "variant": variant,
+                    "m": int(m),
+                    "label": lab,
+                    "radius": B,
+                    "lr": lr,
+                    "seed": s,
+                    "step": steps_done,
+                    "val_acc": val,
+                    "test_acc": test,
+                    "avg_test_acc": acc_sum[i] / (chunk + 1),
+                    "avg_train_err": 100 * err_sum[i] / steps_done,
+                    "diverged": not np.all(np.isfinite(h.model.W)),
+                }
+            )
     bar.close()
     df = pd.DataFrame(rows)
     df["radius"] = df["radius"].astype(object).where(df["radius"].notna(), None)
@@ -251,10 +370,19 @@ def select_by_validation(grid: pd.DataFrame, by=("variant", "m", "label", "radiu
     g = grid.copy()
     g["radius"] = g["radius"].map(_radius_name)
     keys = list(by)
-    per_lr = g.groupby(keys + ["lr"], dropna=False).agg(
-        val_acc=("val_acc", "mean"), test_acc=("test_acc", "mean"), test_std=("test_acc", "std"),
-        avg_test_acc=("avg_test_acc", "mean"), avg_test_std=("avg_test_acc", "std"),
-        avg_train_err=("avg_train_err", "mean"), seeds=("seed", "nunique")).reset_index()
+    per_lr = (
+        g.groupby(keys + ["lr"], dropna=False)
+        .agg(
+            val_acc=("val_acc", "mean"),
+            test_acc=("test_acc", "mean"),
+            test_std=("test_acc", "std"),
+            avg_test_acc=("avg_test_acc", "mean"),
+            avg_test_std=("avg_test_acc", "std"),
+            avg_train_err=("avg_train_err", "mean"),
+            seeds=("seed", "nunique"),
+        )
+        .reset_index()
+    )
     per_lr = per_lr.sort_values(keys + ["val_acc", "lr"], ascending=[True] * len(keys) + [False, True])
     return per_lr.groupby(keys, dropna=False).head(1).reset_index(drop=True)
 
@@ -266,8 +394,15 @@ def _cfg(profile, config):
     return config if config is not None else mnist_profile(profile)
 
 
-def mnist_table(profile: str = "quick", *, config: MnistConfig | None = None, data_home=None, backend: str = "auto",
-                n_threads: int = 0, progress: bool | None = None) -> pd.DataFrame:
+def mnist_table(
+    profile: str = "quick",
+    *,
+    config: MnistConfig | None = None,
+    data_home=None,
+    backend: str = "auto",
+    n_threads: int = 0,
+    progress: bool | None = None,
+) -> pd.DataFrame:
     """The paper's table: m = 8, 6, 4 x (hard, soft at T = 1, kernel-limit soft) x B, both variants.
 
     One row per (variant, m, B): ``teacher`` (our 512-neuron teacher's test
@@ -281,14 +416,30 @@ def mnist_table(profile: str = "quick", *, config: MnistConfig | None = None, da
     progress = sys.stderr.isatty() if progress is None else progress
     out = []
     for variant in cfg.variants:
-        grid = run_mnist_grid(variant, cfg, cfg.widths, cfg.table_labels, cfg.table_radii, data_home=data_home,
-                              backend=backend, n_threads=n_threads, progress=progress)
+        grid = run_mnist_grid(
+            variant,
+            cfg,
+            cfg.widths,
+            cfg.table_labels,
+            cfg.table_radii,
+            data_home=data_home,
+            backend=backend,
+            n_threads=n_threads,
+            progress=progress,
+        )
         sel = select_by_validation(grid[grid["step"] == grid["step"].max()])
         prep = prepare_mnist(variant, cfg, data_home=data_home, backend=backend, n_threads=n_threads)
         for (m, B), sub in sel.groupby(["m", "radius"], sort=False):
-            row = {"variant": variant, "m": m, "radius": B, "teacher": prep["teacher_test_acc"],
-                   "kernel_teacher": prep["kernel_test_acc"], "gamma2": prep["gamma2"],
-                   "seeds": int(sub["seeds"].iloc[0]), "steps": int(sub["step"].iloc[0])}
+            row = {
+                "variant": variant,
+                "m": m,
+                "radius": B,
+                "teacher": prep["teacher_test_acc"],
+                "kernel_teacher": prep["kernel_test_acc"],
+                "gamma2": prep["gamma2"],
+                "seeds": int(sub["seeds"].iloc[0]),
+                "steps": int(sub["step"].iloc[0]),
+            }
             for _, r in sub.iterrows():
                 lab = r["label"]
                 row[lab] = r["test_acc"]
@@ -308,9 +459,16 @@ def mnist_table(profile: str = "quick", *, config: MnistConfig | None = None, da
     return df
 
 
-def mnist_width_sweep(profile: str = "quick", *, config: MnistConfig | None = None, data_home=None,
-                      backend: str = "auto", n_threads: int = 0, progress: bool | None = None,
-                      radii=None) -> pd.DataFrame:
+def mnist_width_sweep(
+    profile: str = "quick",
+    *,
+    config: MnistConfig | None = None,
+    data_home=None,
+    backend: str = "auto",
+    n_threads: int = 0,
+    progress: bool | None = None,
+    radii=None,
+) -> pd.DataFrame:
     """Accuracy against the student width m (``config.width_sweep``) for ``width_labels`` and each B.
 
     Columns: ``variant, m, radius, label, test_acc, test_std, avg_test_acc, lr, seeds``.
@@ -320,15 +478,31 @@ def mnist_width_sweep(profile: str = "quick", *, config: MnistConfig | None = No
     radii = cfg.width_radii if radii is None else tuple(radii)
     frames = []
     for variant in cfg.variants:
-        grid = run_mnist_grid(variant, cfg, cfg.width_sweep, cfg.width_labels, radii, data_home=data_home,
-                              backend=backend, n_threads=n_threads, progress=progress)
+        grid = run_mnist_grid(
+            variant,
+            cfg,
+            cfg.width_sweep,
+            cfg.width_labels,
+            radii,
+            data_home=data_home,
+            backend=backend,
+            n_threads=n_threads,
+            progress=progress,
+        )
         frames.append(select_by_validation(grid[grid["step"] == grid["step"].max()]))
     df = pd.concat(frames, ignore_index=True)
     return df[["variant", "m", "radius", "label", "test_acc", "test_std", "avg_test_acc", "lr", "seeds", "step"]]
 
 
-def mnist_regime_sweep(profile: str = "quick", *, config: MnistConfig | None = None, data_home=None,
-                       backend: str = "auto", n_threads: int = 0, progress: bool | None = None) -> pd.DataFrame:
+def mnist_regime_sweep(
+    profile: str = "quick",
+    *,
+    config: MnistConfig | None = None,
+    data_home=None,
+    backend: str = "auto",
+    n_threads: int = 0,
+    progress: bool | None = None,
+) -> pd.DataFrame:
     """Where does soft beat hard? B x label source x step budget at m = ``config.regime_m``.
 
     Every checkpoint is a step budget; the lr is chosen on validation for each
@@ -343,8 +517,17 @@ def mnist_regime_sweep(profile: str = "quick", *, config: MnistConfig | None = N
     labels = tuple(dict.fromkeys(("hard",) + tuple(cfg.regime_labels)))
     frames = []
     for variant in cfg.variants:
-        grid = run_mnist_grid(variant, cfg, (cfg.regime_m,), labels, cfg.regime_radii, data_home=data_home,
-                              backend=backend, n_threads=n_threads, progress=progress)
+        grid = run_mnist_grid(
+            variant,
+            cfg,
+            (cfg.regime_m,),
+            labels,
+            cfg.regime_radii,
+            data_home=data_home,
+            backend=backend,
+            n_threads=n_threads,
+            progress=progress,
+        )
         frames.append(select_by_validation(grid))
     sel = pd.concat(frames, ignore_index=True)
     hard = sel[sel["label"] == "hard"][["variant", "m", "radius", "step", "test_acc", "test_std"]]
@@ -353,12 +536,33 @@ def mnist_regime_sweep(profile: str = "quick", *, config: MnistConfig | None = N
     df["gain"] = df["test_acc"] - df["hard"]
     n = df["seeds"].clip(lower=1)
     df["gain_se"] = np.sqrt((df["test_std"].fillna(0) ** 2 + df["hard_std"].fillna(0) ** 2) / n)
-    return df[["variant", "m", "radius", "step", "label", "test_acc", "test_std", "avg_test_acc", "lr", "hard",
-               "gain", "gain_se", "seeds"]]
+    return df[
+        [
+            "variant",
+            "m",
+            "radius",
+            "step",
+            "label",
+            "test_acc",
+            "test_std",
+            "avg_test_acc",
+            "lr",
+            "hard",
+            "gain",
+            "gain_se",
+            "seeds",
+        ]
+    ]
 
 
-def mnist_gamma(profile: str = "quick", *, config: MnistConfig | None = None, data_home=None,
-                backend: str = "auto", n_threads: int = 0) -> pd.DataFrame:
+def mnist_gamma(
+    profile: str = "quick",
+    *,
+    config: MnistConfig | None = None,
+    data_home=None,
+    backend: str = "auto",
+    n_threads: int = 0,
+) -> pd.DataFrame:
     """gamma_2 of each variant (on ``gamma_n`` centred unit-norm training rows), the teachers'
     accuracies and how soft each label source is."""
     cfg = _cfg(profile, config)
@@ -366,9 +570,15 @@ def mnist_gamma(profile: str = "quick", *, config: MnistConfig | None = None, da
     for variant in cfg.variants:
         prep = prepare_mnist(variant, cfg, data_home=data_home, backend=backend, n_threads=n_threads)
         st = label_stats(prep).set_index("label")
-        row = {"variant": variant, "gamma2": prep["gamma2"], "gamma_n": min(cfg.gamma_n, prep["X"].shape[0]),
-               "teacher_test_acc": prep["teacher_test_acc"], "teacher_train_acc": prep["teacher_train_acc"],
-               "kernel_teacher_test_acc": prep["kernel_test_acc"], "n_train": prep["X"].shape[0]}
+        row = {
+            "variant": variant,
+            "gamma2": prep["gamma2"],
+            "gamma_n": min(cfg.gamma_n, prep["X"].shape[0]),
+            "teacher_test_acc": prep["teacher_test_acc"],
+            "teacher_train_acc": prep["teacher_train_acc"],
+            "kernel_teacher_test_acc": prep["kernel_test_acc"],
+            "n_train": prep["X"].shape[0],
+        }
         for lab in st.index:
             row[f"softness_{lab}"] = st.loc[lab, "mean_distance_to_01"]
         rows.append(row)
@@ -388,14 +598,28 @@ def plot_mnist_width(table: pd.DataFrame, path=None):
     variants = list(dict.fromkeys(table["variant"]))
     fig, axes = plt.subplots(1, len(variants), figsize=(5 * len(variants), 4), squeeze=False)
     styles = {r: ls for r, ls in zip(sorted(table["radius"].unique(), key=str), ("-", "--", ":", "-."))}
-    colors = {"hard": "tab:red", "T1": "tab:blue", "T2": "tab:cyan", "T4": "tab:purple", "T8": "tab:pink",
-              "kernel": "tab:green"}
+    colors = {
+        "hard": "tab:red",
+        "T1": "tab:blue",
+        "T2": "tab:cyan",
+        "T4": "tab:purple",
+        "T8": "tab:pink",
+        "kernel": "tab:green",
+    }
     for ax, v in zip(axes[0], variants):
         sub = table[table["variant"] == v]
         for (lab, B), s in sub.groupby(["label", "radius"]):
             s = s.sort_values("m")
-            ax.errorbar(s["m"], s["test_acc"], yerr=s["test_std"].fillna(0), marker="o", capsize=3,
-                        color=colors.get(lab), ls=styles.get(B, "-"), label=f"{lab}, B={B}")
+            ax.errorbar(
+                s["m"],
+                s["test_acc"],
+                yerr=s["test_std"].fillna(0),
+                marker="o",
+                capsize=3,
+                color=colors.get(lab),
+                ls=styles.get(B, "-"),
+                label=f"{lab}, B={B}",
+            )
         p = PAPER_MNIST[PAPER_MNIST["variant"] == v]
         ax.plot(p["m"], p["paper_hard"], "x", color="tab:red", ms=9, label="paper hard")
         ax.plot(p["m"], p["paper_soft"], "+", color="tab:blue", ms=11, label="paper soft")
@@ -420,8 +644,9 @@ def plot_mnist_regime(table: pd.DataFrame, path=None):
     t = table[table["label"] != "hard"]
     variants = list(dict.fromkeys(t["variant"]))
     radii = list(dict.fromkeys(t["radius"]))
-    fig, axes = plt.subplots(len(variants), len(radii), figsize=(3.6 * len(radii), 3.2 * len(variants)),
-                             squeeze=False, sharey=True)
+    fig, axes = plt.subplots(
+        len(variants), len(radii), figsize=(3.6 * len(radii), 3.2 * len(variants)), squeeze=False, sharey=True
+    )
     for i, v in enumerate(variants):
         for j, B in enumerate(radii):
             ax = axes[i][j]

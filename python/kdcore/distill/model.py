@@ -4,6 +4,7 @@ f(x; W, a) = (1/sqrt(m)) sum_j a_j relu(W_j . x); only W is trained, a is fixed.
 Symmetric initialisation (m even): a_j ~ Unif{-1,+1}, W_j(0) ~ N(0, I_d) for
 j < m/2, then a_{j+m/2} = -a_j and W_{j+m/2}(0) = W_j(0), so f(x; W(0)) = 0.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -70,7 +71,7 @@ class TwoLayerReLU:
     def dtype(self) -> np.dtype:
         return self.W.dtype
 
-    def copy(self) -> "TwoLayerReLU":
+    def copy(self) -> TwoLayerReLU:
         new = object.__new__(TwoLayerReLU)
         new.__dict__.update(self.__dict__)
         new.W, new.W0, new.a = self.W.copy(), self.W0.copy(), self.a.copy()

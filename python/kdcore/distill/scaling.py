@@ -8,10 +8,11 @@ Slopes of log m* against log eps and log gamma are fitted by least squares
 with t-based confidence intervals and set beside the theory (PAPERS.md A.5):
 soft labels m ~ gamma^-2 eps^-1, hard labels m ~ gamma^-4 ln(1/eps).
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -60,8 +61,9 @@ def _radius(arm: Arm, gamma, eps, n, c):
     return arm.radius
 
 
-def _train_curves(X, y, p, X_test, y_test, p_test, arms, widths, seeds, eps_list, n_steps, gamma, c,
-                  backend, n_threads, extra=None):
+def _train_curves(
+    X, y, p, X_test, y_test, p_test, arms, widths, seeds, eps_list, n_steps, gamma, c, backend, n_threads, extra=None
+):
     """All arms x widths x seeds (x eps for eps-dependent radii) in one train_many call."""
     cfgs, meta = [], []
     for arm in arms:
@@ -71,10 +73,29 @@ def _train_curves(X, y, p, X_test, y_test, p_test, arms, widths, seeds, eps_list
             for m in widths:
                 for s in seeds:
                     cfgs.append({"m": int(m), "loss": arm.loss, "lr": arm.lr, "radius": B, "seed": int(s)})
-                    meta.append({"arm": arm.name, "loss": arm.loss, "lr": arm.lr, "radius": B, "eps_radius": e,
-                                 "m": int(m), "seed": int(s)})
-    hs = train_many(cfgs, X, y, p, n_steps=n_steps, X_test=X_test, y_test=y_test, p_test=p_test,
-                    backend=backend, n_threads=n_threads)
+                    meta.append(
+                        {
+                            "arm": arm.name,
+                            "loss": arm.loss,
+                            "lr": arm.lr,
+                            "radius": B,
+                            "eps_radius": e,
+                            "m": int(m),
+                            "seed": int(s),
+                        }
+                    )
+    hs = train_many(
+        cfgs,
+        X,
+        y,
+        p,
+        n_steps=n_steps,
+        X_test=X_test,
+        y_test=y_test,
+        p_test=p_test,
+        backend=backend,
+        n_threads=n_threads,
+    )
     rows = []
     for h, md in zip(hs, meta):
         mdl = h.model
@@ -82,9 +103,14 @@ def _train_curves(X, y, p, X_test, y_test, p_test, arms, widths, seeds, eps_list
         row = dict(md)
         row.update(extra or {})
         row.update(
-            avg_error=float(h.avg_error[-1]), final_error=h.final_error, avg_loss=float(h.avg_loss[-1]),
-            final_loss=h.final_loss, avg_test_error=float(h.avg_test_error[-1]), final_test_error=h.final_test_error,
-            uncovered_init=_uncovered(X, W0), uncovered_final=_uncovered(X, mdl.W.astype(np.float64)),
+            avg_error=float(h.avg_error[-1]),
+            final_error=h.final_error,
+            avg_loss=float(h.avg_loss[-1]),
+            final_loss=h.final_loss,
+            avg_test_error=float(h.avg_test_error[-1]),
+            final_test_error=h.final_test_error,
+            uncovered_init=_uncovered(X, W0),
+            uncovered_final=_uncovered(X, mdl.W.astype(np.float64)),
             move_ratio=float(np.mean(mdl.distance_from_init() / np.linalg.norm(W0, axis=1))),
         )
         rows.append(row)
@@ -101,11 +127,12 @@ def _mstar(curves: pd.DataFrame, eps_list, metrics=METRICS, keys=("task", "gamma
                 continue
             for e in eps_list:
                 sub = grp if grp["eps_radius"].isna().all() else grp[grp["eps_radius"] == e]
-                ok = sub.groupby("m")[metric].apply(lambda v: np.mean(v <= e) > 0.5)
+                ok = sub.groupby("m")[metric].apply(lambda v, e=e: np.mean(v <= e) > 0.5)
                 passing = ok[ok].index
                 ms = float(passing.min()) if len(passing) else np.nan
-                rows.append({**dict(zip(keys, key)), "metric": metric, "eps": e, "m_star": ms,
-                             "reached": bool(len(passing))})
+                rows.append(
+                    {**dict(zip(keys, key)), "metric": metric, "eps": e, "m_star": ms, "reached": bool(len(passing))}
+                )
     return pd.DataFrame(rows)
 
 
@@ -148,13 +175,37 @@ def _slopes(mstar: pd.DataFrame, arm_loss: dict) -> pd.DataFrame:
         loss = arm_loss.get(arm, "?")
         for g, sub in grp.groupby("gamma", dropna=False):  # m* vs eps at fixed gamma
             s, lo, hi, n = fit_loglog(sub["eps"], sub["m_star"])
-            rows.append(dict(task=task, arm=arm, metric=metric, versus="eps", fixed=f"gamma={g:.3g}",
-                             slope=s, ci_low=lo, ci_high=hi, n_points=n, theory=THEORY.get((loss, "eps"))))
+            rows.append(
+                dict(
+                    task=task,
+                    arm=arm,
+                    metric=metric,
+                    versus="eps",
+                    fixed=f"gamma={g:.3g}",
+                    slope=s,
+                    ci_low=lo,
+                    ci_high=hi,
+                    n_points=n,
+                    theory=THEORY.get((loss, "eps")),
+                )
+            )
         if grp["gamma"].nunique() > 1:
             for e, sub in grp.groupby("eps"):  # m* vs gamma at fixed eps
                 s, lo, hi, n = fit_loglog(sub["gamma"], sub["m_star"])
-                rows.append(dict(task=task, arm=arm, metric=metric, versus="gamma", fixed=f"eps={e:g}",
-                                 slope=s, ci_low=lo, ci_high=hi, n_points=n, theory=THEORY.get((loss, "gamma"))))
+                rows.append(
+                    dict(
+                        task=task,
+                        arm=arm,
+                        metric=metric,
+                        versus="gamma",
+                        fixed=f"eps={e:g}",
+                        slope=s,
+                        ci_low=lo,
+                        ci_high=hi,
+                        n_points=n,
+                        theory=THEORY.get((loss, "gamma")),
+                    )
+                )
     return pd.DataFrame(rows)
 
 
@@ -165,8 +216,23 @@ def _tune_lr(ds, arms, widths, seed, eps_list, n_steps, c, backend, n_threads):
     if not todo:
         return list(arms)
     pilot = [Arm(f"{a.name}|{lr}", a.loss, a.radius, float(lr)) for a in todo for lr in a.lr]
-    cur = _train_curves(ds["X"], ds["y"], ds["p"], None, None, None, pilot, widths, (seed,), eps_list, n_steps,
-                        ds.get("gamma"), c, backend, n_threads)
+    cur = _train_curves(
+        ds["X"],
+        ds["y"],
+        ds["p"],
+        None,
+        None,
+        None,
+        pilot,
+        widths,
+        (seed,),
+        eps_list,
+        n_steps,
+        ds.get("gamma"),
+        c,
+        backend,
+        n_threads,
+    )
     score = cur.groupby("arm")[["avg_error", "avg_loss"]].mean()
     out = []
     for a in arms:
@@ -191,9 +257,24 @@ class ScalingResult:
         return self.mstar
 
 
-def neuron_requirement(X, y, targets=None, eps=0.1, loss="hard", widths=(2, 4, 8, 16, 32, 64, 128), seeds=(0, 1, 2),
-                       lr=4.0, n_steps=300, radius=None, metric="avg_error", refine=True, X_test=None, y_test=None,
-                       backend="auto", n_threads=0) -> pd.DataFrame:
+def neuron_requirement(
+    X,
+    y,
+    targets=None,
+    eps=0.1,
+    loss="hard",
+    widths=(2, 4, 8, 16, 32, 64, 128),
+    seeds=(0, 1, 2),
+    lr=4.0,
+    n_steps=300,
+    radius=None,
+    metric="avg_error",
+    refine=True,
+    X_test=None,
+    y_test=None,
+    backend="auto",
+    n_threads=0,
+) -> pd.DataFrame:
     """Smallest width m whose ``metric`` reaches each eps for most seeds.
 
     Geometric grid first (all widths and seeds in one batched call), then, if
@@ -210,8 +291,27 @@ def neuron_requirement(X, y, targets=None, eps=0.1, loss="hard", widths=(2, 4, 8
     eps_list = [float(e) for e in np.atleast_1d(eps)]
     arm = Arm(loss, loss, radius, lr)
     p = targets if loss == "soft" else None
-    run = lambda ws: _train_curves(X, y, p, X_test, y_test, None, [arm], ws, seeds, eps_list, n_steps,  # noqa: E731
-                                   None, 1.0, backend, n_threads, {"task": "data", "gamma": np.nan})
+
+    def run(ws):
+        return _train_curves(
+            X,
+            y,
+            p,
+            X_test,
+            y_test,
+            None,
+            [arm],
+            ws,
+            seeds,
+            eps_list,
+            n_steps,
+            None,
+            1.0,
+            backend,
+            n_threads,
+            {"task": "data", "gamma": np.nan},
+        )
+
     curves = run(list(widths))
     ms = _mstar(curves, eps_list, [metric])
     if refine:
@@ -227,9 +327,21 @@ def neuron_requirement(X, y, targets=None, eps=0.1, loss="hard", widths=(2, 4, 8
     return ms[["eps", "m_star", "metric", "reached"]].reset_index(drop=True)
 
 
-def scaling_study(datasets: Sequence[dict], arms: Sequence[Arm] | None = None, widths=(2, 4, 8, 16, 32, 64),
-                  seeds=(0, 1, 2), eps_list=(0.2, 0.1, 0.05, 0.02), n_steps=300, c=0.5, metrics=METRICS,
-                  backend="auto", n_threads=0, progress=False, checkpoint=None, label=None) -> ScalingResult:
+def scaling_study(
+    datasets: Sequence[dict],
+    arms: Sequence[Arm] | None = None,
+    widths=(2, 4, 8, 16, 32, 64),
+    seeds=(0, 1, 2),
+    eps_list=(0.2, 0.1, 0.05, 0.02),
+    n_steps=300,
+    c=0.5,
+    metrics=METRICS,
+    backend="auto",
+    n_threads=0,
+    progress=False,
+    checkpoint=None,
+    label=None,
+) -> ScalingResult:
     """m*(eps) and m*(gamma) for every arm on every dataset, with fitted slopes.
 
     ``datasets``: dicts with keys task, gamma, X, y, p (soft labels of the
@@ -258,15 +370,30 @@ def scaling_study(datasets: Sequence[dict], arms: Sequence[Arm] | None = None, w
     for ds in it:
         gamma = ds.get("gamma", np.nan)
         if done is not None:
-            prev = done[(done["task"] == ds["task"])
-                        & np.isclose(done["gamma"], gamma, rtol=1e-12, atol=0, equal_nan=True)]
+            prev = done[
+                (done["task"] == ds["task"]) & np.isclose(done["gamma"], gamma, rtol=1e-12, atol=0, equal_nan=True)
+            ]
             if len(prev):
                 frames.append(prev.reset_index(drop=True))
                 continue
         ds_arms = _tune_lr(ds, arms, widths, seeds[0], list(eps_list), n_steps, c, backend, n_threads)
         cur = _train_curves(
-            ds["X"], ds["y"], ds["p"], ds.get("X_test"), ds.get("y_test"), ds.get("p_test"), ds_arms, widths, seeds,
-            list(eps_list), n_steps, ds.get("gamma"), c, backend, n_threads, {"task": ds["task"], "gamma": gamma},
+            ds["X"],
+            ds["y"],
+            ds["p"],
+            ds.get("X_test"),
+            ds.get("y_test"),
+            ds.get("p_test"),
+            ds_arms,
+            widths,
+            seeds,
+            list(eps_list),
+            n_steps,
+            ds.get("gamma"),
+            c,
+            backend,
+            n_threads,
+            {"task": ds["task"], "gamma": gamma},
         )
         for k, v in label.items():
             cur[k] = v

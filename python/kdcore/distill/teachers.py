@@ -13,6 +13,7 @@
   z_i = u . x_i / 2 and gamma = g_lin / 2.
 * :func:`wide_teacher`: a finite-width teacher, a wide TwoLayerReLU trained on hard labels.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -39,8 +40,11 @@ def ntk_gram(X, Y=None) -> np.ndarray:
     """Closed-form first-layer NTK: K(x, x') = (x . x') (pi - theta) / (2 pi)."""
     X = check_X(X, dtype=np.float64)
     Y = X if Y is None else check_X(Y, "Y", d=X.shape[1], dtype=np.float64)
-    check_memory(5 * 8.0 * X.shape[0] * Y.shape[0], f"ntk_gram of {X.shape[0]} x {Y.shape[0]} rows (5 dense "
-                 "temporaries of that shape)", "pass fewer rows")
+    check_memory(
+        5 * 8.0 * X.shape[0] * Y.shape[0],
+        f"ntk_gram of {X.shape[0]} x {Y.shape[0]} rows (5 dense temporaries of that shape)",
+        "pass fewer rows",
+    )
     G = X @ Y.T
     nx = np.linalg.norm(X, axis=1)
     ny = np.linalg.norm(Y, axis=1)
@@ -90,8 +94,8 @@ class KernelField:
     y: np.ndarray = field(repr=False)
 
     def _v(self, Z):
-        A = (Z @ self.X.T > 0).astype(np.float64)            # (S, n)
-        G = (A * (self.q * self.y)) @ self.X                  # (S, d)
+        A = (Z @ self.X.T > 0).astype(np.float64)  # (S, n)
+        G = (A * (self.q * self.y)) @ self.X  # (S, d)
         nrm = np.linalg.norm(G, axis=1, keepdims=True)
         return G / np.where(nrm > 0, nrm, 1.0), nrm[:, 0]
 
@@ -163,14 +167,19 @@ def margin_gamma(
     if method not in ("l2", "sampled"):
         raise ValueError(f"method must be 'l2' or 'sampled', got {method!r}")
     if method == "l2":
-        check_memory(7 * 8.0 * n * n, f"margin_gamma(method='l2') on n = {n} rows (an n x n kernel Gram, its QP "
-                     "and eigenvalue workspace)", "use method='sampled' (O(batch x n) memory) or a subsample of rows")
+        check_memory(
+            7 * 8.0 * n * n,
+            f"margin_gamma(method='l2') on n = {n} rows (an n x n kernel Gram, its QP and eigenvalue workspace)",
+            "use method='sampled' (O(batch x n) memory) or a subsample of rows",
+        )
         with np.errstate(over="ignore", invalid="ignore", under="ignore"):
             Q = np.outer(y, y) * ntk_gram(X)
         if not np.all(np.isfinite(Q)):
             nrm = np.linalg.norm(X, axis=1)
-            raise ValueError(f"the kernel Gram of X is not finite (row norms from {nrm.min():.3g} to {nrm.max():.3g} "
-                             "overflow or underflow it); scale X so that c <= ||x|| <= 1")
+            raise ValueError(
+                f"the kernel Gram of X is not finite (row norms from {nrm.min():.3g} to {nrm.max():.3g} "
+                "overflow or underflow it); scale X so that c <= ||x|| <= 1"
+            )
         q, val = _simplex_qp(Q)
         g2 = float(np.sqrt(max(val, 0.0)))
         return MarginResult("l2", g2, float("nan"), float("nan"), q, KernelField(q, X, y))
@@ -188,12 +197,12 @@ def margin_gamma(
         q /= q.sum()
         q_sum += q
         Z = rng.standard_normal((batch, d))
-        A = (Z @ X.T > 0).astype(np.float64)                  # (S, n)
-        G = (A * q) @ Yx                                      # g_q(z) (S, d)
+        A = (Z @ X.T > 0).astype(np.float64)  # (S, n)
+        G = (A * q) @ Yx  # g_q(z) (S, d)
         nrm = np.linalg.norm(G, axis=1, keepdims=True)
         V = G / np.where(nrm > 0, nrm, 1.0)
-        grad = (A * (V @ Yx.T)).mean(axis=0)                  # d E||g_q|| / d q_i
-        logq -= eta * grad / max(np.abs(grad).max(), 1e-12)   # normalised exponentiated-gradient step
+        grad = (A * (V @ Yx.T)).mean(axis=0)  # d E||g_q|| / d q_i
+        logq -= eta * grad / max(np.abs(grad).max(), 1e-12)  # normalised exponentiated-gradient step
     q_bar = q_sum / n_iter
     field = KernelField(q_bar, X, y)
     # fresh samples: upper = E||g_q(z)||, lower = min_i y_i E[v_q(z) . phi_{x_i}(z)]
@@ -277,11 +286,22 @@ def teacher_logits(teacher, X, *, n_samples: int = 4000, random_state=None) -> n
         return teacher.logits(X, n_samples=n_samples, random_state=random_state)
     if isinstance(teacher, (KernelLimitTeacher, TwoLayerReLU)):
         return teacher.decision_function(X)
-    raise TypeError(f"teacher must be a KernelLimitTeacher, MarginResult, KernelField or TwoLayerReLU, got {type(teacher).__name__}")
+    raise TypeError(
+        f"teacher must be a KernelLimitTeacher, MarginResult, KernelField or TwoLayerReLU, got {type(teacher).__name__}"
+    )
 
 
-def wide_teacher(X, y, m: int = 512, lr: float = 1.0, n_steps: int = 500, radius=None, random_state=None,
-                 backend: str = "auto", n_threads: int = 0) -> TwoLayerReLU:
+def wide_teacher(
+    X,
+    y,
+    m: int = 512,
+    lr: float = 1.0,
+    n_steps: int = 500,
+    radius=None,
+    random_state=None,
+    backend: str = "auto",
+    n_threads: int = 0,
+) -> TwoLayerReLU:
     """A finite-width teacher: a wide TwoLayerReLU trained on the hard labels."""
     from .training import train
 

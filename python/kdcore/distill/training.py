@@ -11,11 +11,12 @@ share a seed's initial weights (the soft and hard arms of a sweep) are trained
 side by side, which about doubles the rows skipped. :func:`train` is one
 network through the same path.
 """
+
 from __future__ import annotations
 
-import numbers
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -230,14 +231,16 @@ def train_many(
     nt = _bk.check_n_threads(n_threads)
     models = [c["model"] for c in cfgs]
     n_all, K, M_total = n + n_test, len(cfgs), sum(c["m"] for c in cfgs)
-    need = (8.0 * K * n_all * 2 + 32.0 * K * max(n_steps, 1) + 3.0 * M_total * d * dt.itemsize
-            + n_all * d * dt.itemsize)
+    need = 8.0 * K * n_all * 2 + 32.0 * K * max(n_steps, 1) + 3.0 * M_total * d * dt.itemsize + n_all * d * dt.itemsize
     if backend != "cpp":  # per network: the (n, m) pre-activations and their masks / gradients
         need += 4 * 8.0 * n_all * max(c["m"] for c in cfgs)
     else:  # certificates of inactivity: 2 bytes per row and 4 neurons (the kernel caps them at 1 GiB)
-        need += min(0.5 * n_all * (M_total + 4 * K), 2.0 ** 30)
-    check_memory(need, f"train_many of {K} network(s) (total width {M_total}) on {n_all} x {d} rows for "
-                 f"{n_steps} steps", "train fewer networks per call, fewer steps or a subsample of rows")
+        need += min(0.5 * n_all * (M_total + 4 * K), 2.0**30)
+    check_memory(
+        need,
+        f"train_many of {K} network(s) (total width {M_total}) on {n_all} x {d} rows for {n_steps} steps",
+        "train fewer networks per call, fewer steps or a subsample of rows",
+    )
     start = [(mdl.W.copy(), mdl.W0, mdl.a) for mdl in models]  # restored if training diverges
     for mdl in models:
         if mdl.W.dtype != dt:
@@ -257,8 +260,11 @@ def train_many(
         hist, final = _torch.train_batch(
             Xall, n, models, losses, T, yall, lrs, radii, n_steps, nt, cuda=(backend == "torch-cuda")
         )
-    bad = ~(np.isfinite(hist[:, :, :2]).all(axis=(1, 2)) & np.isfinite(final[:, :2]).all(axis=1)
-            & np.array([bool(np.isfinite(mdl.W).all()) for mdl in models]))
+    bad = ~(
+        np.isfinite(hist[:, :, :2]).all(axis=(1, 2))
+        & np.isfinite(final[:, :2]).all(axis=1)
+        & np.array([bool(np.isfinite(mdl.W).all()) for mdl in models])
+    )
     if bad.any():
         for mdl, (W, W0, a) in zip(models, start):
             mdl.W, mdl.W0, mdl.a = W, W0, a
@@ -268,7 +274,8 @@ def train_many(
         raise ValueError(
             f"training diverged: configs[{k}] (lr = {cfgs[k]['lr']:g}) reached a non-finite loss or weight at step {step}; "
             f"X rows have norm up to {float(np.sqrt((X.astype(np.float64) ** 2).sum(1)).max()):.3g} (the model "
-            "expects ||x|| <= 1): lower lr or rescale X")
+            "expects ||x|| <= 1): lower lr or rescale X"
+        )
     out = []
     for k, c in enumerate(cfgs):
         h = hist[k]
@@ -278,10 +285,16 @@ def train_many(
         info["backend"] = backend
         out.append(
             History(
-                loss=h[:, 0].copy(), error=h[:, 1].copy(), test_loss=tl.copy(), test_error=h[:, 3].copy(),
-                final_loss=float(final[k, 0]), final_error=float(final[k, 1]),
-                final_test_loss=float(ftl), final_test_error=float(final[k, 3]),
-                model=models[k], config=info,
+                loss=h[:, 0].copy(),
+                error=h[:, 1].copy(),
+                test_loss=tl.copy(),
+                test_error=h[:, 3].copy(),
+                final_loss=float(final[k, 0]),
+                final_error=float(final[k, 1]),
+                final_test_loss=float(ftl),
+                final_test_error=float(final[k, 3]),
+                model=models[k],
+                config=info,
             )
         )
     return out
@@ -322,7 +335,13 @@ def train(
     if not isinstance(model, TwoLayerReLU):
         raise TypeError(f"model must be a TwoLayerReLU, got {type(model).__name__}")
     loss = check_loss(loss)
-    Xc = check_X(X, d=model.d, dtype=dtype if dtype is not None else (X.dtype if isinstance(X, np.ndarray) and X.dtype in (np.float32, np.float64) else np.float64))
+    Xc = check_X(
+        X,
+        d=model.d,
+        dtype=dtype
+        if dtype is not None
+        else (X.dtype if isinstance(X, np.ndarray) and X.dtype in (np.float32, np.float64) else np.float64),
+    )
     n = Xc.shape[0]
     if loss == "hard":
         yy = check_labels(targets, n, "targets")
@@ -331,7 +350,11 @@ def train(
         p = None
         yt, pt = y_test, None
         if targets_test is not None:
-            yt = check_labels(targets_test, np.asarray(targets_test).shape[0], "targets_test") if y_test is None else y_test
+            yt = (
+                check_labels(targets_test, np.asarray(targets_test).shape[0], "targets_test")
+                if y_test is None
+                else y_test
+            )
     else:
         p = check_soft(targets, n, "targets")
         yy = check_labels(y, n) if y is not None else np.where(p >= 0.5, 1.0, -1.0)
@@ -341,8 +364,17 @@ def train(
             yt = np.where(np.asarray(pt, dtype=float) >= 0.5, 1.0, -1.0)
     cfg = {"model": model, "loss": loss, "lr": lr, "radius": radius}
     return train_many(
-        [cfg], Xc, yy, p, n_steps=n_steps, X_test=X_test, y_test=yt, p_test=pt,
-        backend=backend, n_threads=n_threads, dtype=Xc.dtype,
+        [cfg],
+        Xc,
+        yy,
+        p,
+        n_steps=n_steps,
+        X_test=X_test,
+        y_test=yt,
+        p_test=pt,
+        backend=backend,
+        n_threads=n_threads,
+        dtype=Xc.dtype,
     )[0]
 
 
@@ -352,9 +384,7 @@ def _train_numpy(X, n_train, models, cfgs, T, y, n_steps):
     hist = np.empty((K, n_steps, 4))
     final = np.empty((K, 4))
     for k, (mdl, c) in enumerate(zip(models, cfgs)):
-        W, h, f = _reference.train(
-            X, mdl.W, mdl.W0, mdl.a, T[k], y, c["loss"], c["lr"], n_steps, c["radius"], n_train
-        )
+        W, h, f = _reference.train(X, mdl.W, mdl.W0, mdl.a, T[k], y, c["loss"], c["lr"], n_steps, c["radius"], n_train)
         mdl.W = np.ascontiguousarray(W)
         hist[k], final[k] = h, f
     return hist, final
@@ -369,8 +399,12 @@ def _twin_order(models):
 
     buckets: dict = {}
     for k, mdl in enumerate(models):
-        key = (mdl.m, hashlib.blake2b(np.ascontiguousarray(mdl.W0).tobytes() + np.ascontiguousarray(mdl.a).tobytes(),
-                                      digest_size=16).digest())
+        key = (
+            mdl.m,
+            hashlib.blake2b(
+                np.ascontiguousarray(mdl.W0).tobytes() + np.ascontiguousarray(mdl.a).tobytes(), digest_size=16
+            ).digest(),
+        )
         buckets.setdefault(key, []).append(k)
     return np.array([k for ks in buckets.values() for k in ks], dtype=np.int64)
 
@@ -388,10 +422,20 @@ def _train_cpp(X, n_train, models, losses, T, y, lrs, radii, n_steps, n_threads)
     W0 = np.ascontiguousarray(np.vstack([mdl.W0 for mdl in models]), dtype=dt)
     a = np.ascontiguousarray(np.concatenate([mdl.a for mdl in models]), dtype=dt)
     hist, final = _core.twolayer_train(
-        X, int(n_train), W, W0, a, offsets, losses, np.ascontiguousarray(T, dtype=dt),
-        np.ascontiguousarray(y, dtype=dt), np.ascontiguousarray(lrs, dtype=np.float64),
-        np.ascontiguousarray(radii, dtype=np.float64), int(n_steps), int(n_threads),
+        X,
+        int(n_train),
+        W,
+        W0,
+        a,
+        offsets,
+        losses,
+        np.ascontiguousarray(T, dtype=dt),
+        np.ascontiguousarray(y, dtype=dt),
+        np.ascontiguousarray(lrs, dtype=np.float64),
+        np.ascontiguousarray(radii, dtype=np.float64),
+        int(n_steps),
+        int(n_threads),
     )
     for k, mdl in enumerate(models):
-        mdl.W = np.ascontiguousarray(W[offsets[k]:offsets[k + 1]])
+        mdl.W = np.ascontiguousarray(W[offsets[k] : offsets[k + 1]])
     return hist[inv], final[inv]

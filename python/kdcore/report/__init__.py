@@ -8,6 +8,7 @@ statements where they differ), ``report/figures/*.png`` and
 ``report/results.json`` (versions, seeds, backend, timings, every table). The
 same from the shell: ``kdcore reproduce all --profile quick --out report``.
 """
+
 from __future__ import annotations
 
 from ._reproduce import PARTS, PROFILES, Skip, Step, markdown_table, reproduce

@@ -10,6 +10,7 @@ each, keeps going when one fails (the report says so), and writes
 - ``DIR/figures/*.png``;
 - ``DIR/results.json``: versions, seeds, backend, timings and every table.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -21,9 +22,10 @@ import platform
 import sys
 import time
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -208,8 +210,19 @@ def _progress(iterable, enabled: bool | None, **kw):
 
 
 def _run_step(step: Step, profile: str, seed: int, data_home, progress, fig_dir: Path) -> dict:
-    rec = {"key": step.key, "part": step.part, "title": step.title, "claim": step.claim, "seed": seed,
-           "profile": profile, "status": "ok", "seconds": None, "statements": [], "figures": [], "error": None}
+    rec = {
+        "key": step.key,
+        "part": step.part,
+        "title": step.title,
+        "claim": step.claim,
+        "seed": seed,
+        "profile": profile,
+        "status": "ok",
+        "seconds": None,
+        "statements": [],
+        "figures": [],
+        "error": None,
+    }
     t0, c0 = time.perf_counter(), time.process_time()
     try:
         _check_needs(step.needs, data_home)
@@ -272,9 +285,13 @@ def _write_markdown(path: Path, meta: dict, records: list[dict]) -> list[str]:
         "",
         "Each section states the paper's claim, shows our table (the paper's numbers beside ours where the "
         "paper printed some), says plainly where the two differ, and shows the figure. "
-        + ("The quick profile uses fewer seeds, sizes and epochs than the papers: its numbers are noisier "
-           "and a difference of a point or two is within that noise. `--profile full` runs the papers' "
-           "protocol." if meta["profile"] != "full" else "The full profile follows the papers' protocol."),
+        + (
+            "The quick profile uses fewer seeds, sizes and epochs than the papers: its numbers are noisier "
+            "and a difference of a point or two is within that noise. `--profile full` runs the papers' "
+            "protocol."
+            if meta["profile"] != "full"
+            else "The full profile follows the papers' protocol."
+        ),
         "",
     ]
     headings = []
@@ -303,24 +320,46 @@ def _write_markdown(path: Path, meta: dict, records: list[dict]) -> list[str]:
                 for f in r["figures"]:
                     out += [f"![{r['title']}]({f})", ""]
             out += [f"<sub>{r['key']}: {r['seconds']:.1f} s, seed {r['seed']}, profile {r['profile']}</sub>", ""]
-            status_rows.append({"step": r["key"], "status": r["status"], "seconds": round(r["seconds"], 1),
-                                "CPU seconds": round(r["cpu_seconds"], 1)})
+            status_rows.append(
+                {
+                    "step": r["key"],
+                    "status": r["status"],
+                    "seconds": round(r["seconds"], 1),
+                    "CPU seconds": round(r["cpu_seconds"], 1),
+                }
+            )
     h = "## Run summary"
     headings.append(h)
     out += [h, "", markdown_table(pd.DataFrame(status_rows)) if status_rows else "(no steps)", ""]
     h = "## Environment"
     headings.append(h)
-    out += [h, ""] + [f"- {k}: {v}" for k, v in env["versions"].items()] + [
-        f"- backends: {', '.join(env['backends'])}", f"- threads: {env['threads']} (OpenMP: {env['openmp']})",
-        f"- SIMD: {env['simd']}", f"- BLAS: {'; '.join(env['blas']) or 'none found'}",
-        f"- machine: {env['machine']}", ""]
+    out += (
+        [h, ""]
+        + [f"- {k}: {v}" for k, v in env["versions"].items()]
+        + [
+            f"- backends: {', '.join(env['backends'])}",
+            f"- threads: {env['threads']} (OpenMP: {env['openmp']})",
+            f"- SIMD: {env['simd']}",
+            f"- BLAS: {'; '.join(env['blas']) or 'none found'}",
+            f"- machine: {env['machine']}",
+            "",
+        ]
+    )
     path.write_text("\n".join(out))
     return headings
 
 
-def reproduce(parts: Sequence[str] = PARTS, profile: str = "quick", out: str | os.PathLike = "report", *,
-              data_home=None, progress: bool | None = None, seed: int = 0,
-              steps: Sequence[Step] | None = None, only: Sequence[str] | None = None) -> dict:
+def reproduce(
+    parts: Sequence[str] = PARTS,
+    profile: str = "quick",
+    out: str | os.PathLike = "report",
+    *,
+    data_home=None,
+    progress: bool | None = None,
+    seed: int = 0,
+    steps: Sequence[Step] | None = None,
+    only: Sequence[str] | None = None,
+) -> dict:
     """Run the papers' experiments and write the reproduction report.
 
     Parameters
@@ -366,8 +405,7 @@ def reproduce(parts: Sequence[str] = PARTS, profile: str = "quick", out: str | o
         only = [only] if isinstance(only, str) else list(only)
         unknown = [k for k in only if k not in {s.key for s in todo}]
         if unknown:
-            raise ValueError(f"unknown step(s) {unknown} for parts {list(parts)}; "
-                             f"choose among {[s.key for s in todo]}")
+            raise ValueError(f"unknown step(s) {unknown} for parts {list(parts)}; choose among {[s.key for s in todo]}")
         todo = [s for s in todo if s.key in only]
     outdir = Path(out)
     try:
@@ -385,8 +423,15 @@ def reproduce(parts: Sequence[str] = PARTS, profile: str = "quick", out: str | o
         records.append(_run_step(step, profile, int(seed), data_home, progress, outdir / "figures"))
     total = time.perf_counter() - t0
     env = environment()
-    meta = {"profile": profile, "parts": list(parts), "seed": int(seed), "created": created, "total_seconds": total,
-            "total_cpu_seconds": time.process_time() - c0, "environment": env}
+    meta = {
+        "profile": profile,
+        "parts": list(parts),
+        "seed": int(seed),
+        "created": created,
+        "total_seconds": total,
+        "total_cpu_seconds": time.process_time() - c0,
+        "environment": env,
+    }
     headings = _write_markdown(outdir / "report.md", meta, records)
     results = dict(meta)
     results["steps"] = {r["key"]: {k: v for k, v in r.items() if not k.startswith("_")} for r in records}

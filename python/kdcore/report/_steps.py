@@ -3,6 +3,7 @@ runs it, the tables and figures it gives, and the comparison with the published
 numbers. Modules are imported only when a step runs (torch and matplotlib stay
 out of ``import kdcore.report``).
 """
+
 from __future__ import annotations
 
 import importlib
@@ -16,6 +17,7 @@ from ._reproduce import Step, call_with
 
 def _lazy(module: str, name: str):
     """``module.name`` imported at call time, called with the keyword arguments it accepts."""
+
     def call(*args, **kwargs):
         fn = getattr(importlib.import_module(module), name)
         if args:
@@ -28,6 +30,7 @@ def _lazy(module: str, name: str):
 
 def _both(first, second):
     """Statements of two comparisons of the same table."""
+
     def compare(table):
         t, s1 = first(table)
         _, s2 = second(t)
@@ -74,23 +77,34 @@ def _phase_compare(t: pd.DataFrame):
                 ratios.append(n_star / np.log(d))
             else:
                 top = h.loc[h["n_workers"].idxmax()]
-                parts.append(f"no exact recovery up to n = {int(top['n_workers'])} at d = {d:g} (typing accuracy "
-                             f"there {top['typing accuracy']:.3f})")
+                parts.append(
+                    f"no exact recovery up to n = {int(top['n_workers'])} at d = {d:g} (typing accuracy "
+                    f"there {top['typing accuracy']:.3f})"
+                )
         st.append(f"{regime}: " + "; ".join(parts) + ".")
         if len(ratios) >= 2:
             spread = max(ratios) / min(ratios)
-            st.append(f"{regime}: n*/ln d varies by a factor {spread:.2f} across d "
-                      + ("(close to constant: consistent with the paper's n ~ C log d)." if spread <= 1.5 else
-                         "(not constant: this grid does not show n ~ C log d; the paper's claim is asymptotic "
-                         "and the grid of n is coarse)."))
-    st.append("The paper proves exact recovery once n >= C log d (C depends on the reliabilities); it prints "
-              "no numeric threshold, so the comparison is of the scaling only.")
+            st.append(
+                f"{regime}: n*/ln d varies by a factor {spread:.2f} across d "
+                + (
+                    "(close to constant: consistent with the paper's n ~ C log d)."
+                    if spread <= 1.5
+                    else "(not constant: this grid does not show n ~ C log d; the paper's claim is asymptotic "
+                    "and the grid of n is coarse)."
+                )
+            )
+    st.append(
+        "The paper proves exact recovery once n >= C log d (C depends on the reliabilities); it prints "
+        "no numeric threshold, so the comparison is of the scaling only."
+    )
     heads = []
     for regime, g in t.groupby("regime", sort=False):
         ok = g[g["exact recovery rate"] >= 1.0]
         top = g[g["n_workers"] == g["n_workers"].max()]
-        acc = f"typing accuracy {top['typing accuracy'].min():.3f}-{top['typing accuracy'].max():.3f} at n = " \
-              f"{int(top['n_workers'].iloc[0])}"
+        acc = (
+            f"typing accuracy {top['typing accuracy'].min():.3f}-{top['typing accuracy'].max():.3f} at n = "
+            f"{int(top['n_workers'].iloc[0])}"
+        )
         if len(ok):
             found = ", ".join(f"n* = {int(h['n_workers'].min())} at d = {d:g}" for d, h in ok.groupby("d"))
             heads.append(f"{regime}: exact recovery {found} ({acc})")
@@ -118,9 +132,13 @@ def _phase_plot(raw):
             for i, (d, h) in enumerate(t[t.regime == regime].groupby("d")):
                 ax.plot(h["n / ln d"], h[what], marker="o", color=plotting.PALETTE[i], label=f"d = {d:g}")
             ax.set_ylim(lo, 1.03)
-            plotting.style(ax, xlabel="workers n / ln d (log scale)", ylabel=what + " (spectral)",
-                           title=f"{regime}: curves for different d collapse if n* ~ C log d" if row == 0 else None,
-                           logx=True)
+            plotting.style(
+                ax,
+                xlabel="workers n / ln d (log scale)",
+                ylabel=what + " (spectral)",
+                title=f"{regime}: curves for different d collapse if n* ~ C log d" if row == 0 else None,
+                logx=True,
+            )
     return fig
 
 
@@ -137,72 +155,109 @@ def _label_error_table(raw: pd.DataFrame) -> pd.DataFrame:
 
 
 def _label_error_tables(raw):
-    out = {"Label error (%) on synthetic two-type data: plain, type-aware (guard on), oracle types":
-           _label_error_table(raw)}
+    out = {
+        "Label error (%) on synthetic two-type data: plain, type-aware (guard on), oracle types": _label_error_table(
+            raw
+        )
+    }
     failed = raw[raw["variant"] == "error"]
     if len(failed):
         out["Fits that failed"] = failed[["regime", "alpha", "seed", "aggregator", "note"]]
     return out
 
 
-def _gain_statements(t: pd.DataFrame, plain: str, typed: str, unit: str, lower_is_better: bool, what: str,
-                     scale: float = 1.0):
+def _gain_statements(
+    t: pd.DataFrame, plain: str, typed: str, unit: str, lower_is_better: bool, what: str, scale: float = 1.0
+):
     d = (scale * (t[typed] - t[plain])).dropna()
     if d.empty:
         return []
     better = (d < -1e-9) if lower_is_better else (d > 1e-9)
     worse = (d > 1e-9) if lower_is_better else (d < -1e-9)
     worst = d.max() if lower_is_better else d.min()
-    verdict = ("consistent with the paper's claim" if better.sum() > len(d) / 2 else
-               "this differs from the paper, where clustering first improved accuracy \"in most scenarios\"")
-    return [f"{what}: type-aware was better than plain in {int(better.sum())} of {len(d)} settings, equal in "
-            f"{int(len(d) - better.sum() - worse.sum())}, worse in {int(worse.sum())} (worst change "
-            f"{worst:+.2f}{unit}): {verdict}."]
+    verdict = (
+        "consistent with the paper's claim"
+        if better.sum() > len(d) / 2
+        else 'this differs from the paper, where clustering first improved accuracy "in most scenarios"'
+    )
+    return [
+        f"{what}: type-aware was better than plain in {int(better.sum())} of {len(d)} settings, equal in "
+        f"{int(len(d) - better.sum() - worse.sum())}, worse in {int(worse.sum())} (worst change "
+        f"{worst:+.2f}{unit}): {verdict}."
+    ]
 
 
 def _label_error_compare(t: pd.DataFrame):
     st = _gain_statements(t, "plain", "type-aware", " points of error", True, "Synthetic")
     for regime, g in t.groupby("regime", sort=False):
         if "oracle types" in g and "plain" in g:
-            st.append(f"{regime}: with the true types, the error changes by "
-                      f"{(g['oracle types'] - g['plain']).mean():+.2f} points on average "
-                      "(what a perfect clustering could give).")
+            st.append(
+                f"{regime}: with the true types, the error changes by "
+                f"{(g['oracle types'] - g['plain']).mean():+.2f} points on average "
+                "(what a perfect clustering could give)."
+            )
     return t, st
 
 
 def _pseudo_tables(raw: pd.DataFrame) -> dict:
-    lab = raw[raw["what"] == "label"].pivot_table(index=["dataset", "scenario"], columns="method", values="value",
-                                                  aggfunc="mean")
-    typ = raw[raw["what"] == "typing"].pivot_table(index=["dataset", "scenario"], columns="method", values="value",
-                                                   aggfunc="mean")
+    lab = raw[raw["what"] == "label"].pivot_table(
+        index=["dataset", "scenario"], columns="method", values="value", aggfunc="mean"
+    )
+    typ = raw[raw["what"] == "typing"].pivot_table(
+        index=["dataset", "scenario"], columns="method", values="value", aggfunc="mean"
+    )
     lab.columns.name = typ.columns.name = None
-    return {"Label accuracy with a planted hard type (40% of tasks; a: answers flipped w.p. 0.3, "
-            "b: half the workers answer at random there)": lab.reset_index(),
-            "Typing accuracy of the planted types (0.5 = chance)": typ.reset_index()}
+    return {
+        "Label accuracy with a planted hard type (40% of tasks; a: answers flipped w.p. 0.3, "
+        "b: half the workers answer at random there)": lab.reset_index(),
+        "Typing accuracy of the planted types (0.5 = chance)": typ.reset_index(),
+    }
 
 
 def _pseudo_compare(t: pd.DataFrame):
     st = []
     if "DS type-aware auto (guard)" in t:  # the default TypeAware(DawidSkene()) (split="auto")
-        st += _gain_statements(t, "DS plain", "DS type-aware auto (guard)", " points", False,
-                               "Pseudo-real, DS, TypeAware default (split='auto')", 100)
-    st += _gain_statements(t, "DS plain", "DS type-aware (guard)", " points", False,
-                           "Pseudo-real, DS, hard split only", 100)
+        st += _gain_statements(
+            t,
+            "DS plain",
+            "DS type-aware auto (guard)",
+            " points",
+            False,
+            "Pseudo-real, DS, TypeAware default (split='auto')",
+            100,
+        )
+    st += _gain_statements(
+        t, "DS plain", "DS type-aware (guard)", " points", False, "Pseudo-real, DS, hard split only", 100
+    )
     if "DS oracle types" in t:
         gain = 100 * (t["DS oracle types"] - t["DS plain"]).mean()
-        st.append(f"With the planted types known, DS changes by {gain:+.2f}"
-                  " points of accuracy on average.")
-    st.append("An independent check (PAPERS.md B.3) found the label-free spectral split at chance on 9 of 10 "
-              "pseudo-real datasets; the typing table shows ours.")
+        st.append(f"With the planted types known, DS changes by {gain:+.2f} points of accuracy on average.")
+    st.append(
+        "An independent check (PAPERS.md B.3) found the label-free spectral split at chance on 9 of 10 "
+        "pseudo-real datasets; the typing table shows ours."
+    )
     return t, st
 
 
 def _real_table(raw: pd.DataFrame) -> pd.DataFrame:
     t = raw.merge(_paper.CROWDKIT_REAL, on="dataset", how="left")
-    t["crowd-kit"] = np.where(t["aggregator"] == "DS", t["crowdkit_ds"],
-                              np.where(t["aggregator"] == "MV", t["crowdkit_mv"], np.nan))
-    cols = ["dataset", "aggregator", "plain", "crowd-kit", "type_aware_guard", "type_aware_no_guard", "split_used",
-            "type_aware_auto", "soft_split_used", "separation", "class_gap", "reason"]
+    t["crowd-kit"] = np.where(
+        t["aggregator"] == "DS", t["crowdkit_ds"], np.where(t["aggregator"] == "MV", t["crowdkit_mv"], np.nan)
+    )
+    cols = [
+        "dataset",
+        "aggregator",
+        "plain",
+        "crowd-kit",
+        "type_aware_guard",
+        "type_aware_no_guard",
+        "split_used",
+        "type_aware_auto",
+        "soft_split_used",
+        "separation",
+        "class_gap",
+        "reason",
+    ]
     return t[[c for c in cols if c in t.columns]]
 
 
@@ -211,18 +266,29 @@ def _real_compare(t: pd.DataFrame):
     ds = t[(t["aggregator"] == "DS") & t["crowd-kit"].notna()]
     if len(ds):
         diff = 100 * (ds["plain"] - ds["crowd-kit"])
-        st.append(f"Plain DS vs crowd-kit's DawidSkene (reference accuracies of shared/data/README.md): within 0.5 "
-                  f"points on {int((diff.abs() <= 0.5).sum())} of {len(ds)} datasets, better on "
-                  f"{int((diff > 0.5).sum())}, worse on {int((diff < -0.5).sum())} "
-                  f"(largest gap {diff.abs().max():.2f}).")
+        st.append(
+            f"Plain DS vs crowd-kit's DawidSkene (reference accuracies of shared/data/README.md): within 0.5 "
+            f"points on {int((diff.abs() <= 0.5).sum())} of {len(ds)} datasets, better on "
+            f"{int((diff > 0.5).sum())}, worse on {int((diff < -0.5).sum())} "
+            f"(largest gap {diff.abs().max():.2f})."
+        )
     if "type_aware_auto" in t:
-        st += _gain_statements(t, "plain", "type_aware_auto", " points", False,
-                               "Real data, TypeAware default (split='auto', guard on)", 100)
+        st += _gain_statements(
+            t,
+            "plain",
+            "type_aware_auto",
+            " points",
+            False,
+            "Real data, TypeAware default (split='auto', guard on)",
+            100,
+        )
     st += _gain_statements(t, "plain", "type_aware_guard", " points", False, "Real data, guard on", 100)
     st += _gain_statements(t, "plain", "type_aware_no_guard", " points", False, "Real data, guard off", 100)
     st.append(f"The guard split the tasks on {int(t['split_used'].sum())} of {len(t)} (dataset, aggregator) pairs.")
-    head = next((x for x in st if x.startswith("Real data, TypeAware default")),
-                next((x for x in st if x.startswith("Real data, guard on")), st[0] if st else None))
+    head = next(
+        (x for x in st if x.startswith("Real data, TypeAware default")),
+        next((x for x in st if x.startswith("Real data, guard on")), st[0] if st else None),
+    )
     return t, st, head
 
 
@@ -243,23 +309,31 @@ def _scaling_tables(res) -> dict:
     if len(sl):
         sl = sl[sl["metric"] == "avg_error"].drop(columns=["metric"]).reset_index(drop=True)
     wins.attrs["slope_statements"] = _scaling_slope_statements(res)
-    out = {"Neuron requirement m*(eps): smallest width whose iteration-averaged training error reaches eps "
-           "(best soft arm vs best hard arm)": wins,
-           "Fitted log-log slopes of m* (95% CI) beside the theory's upper-bound scaling": sl}
+    out = {
+        "Neuron requirement m*(eps): smallest width whose iteration-averaged training error reaches eps "
+        "(best soft arm vs best hard arm)": wins,
+        "Fitted log-log slopes of m* (95% CI) beside the theory's upper-bound scaling": sl,
+    }
     return out
 
 
 def _scaling_compare(t: pd.DataFrame):
     st = []
     counts = t["verdict"].value_counts()
-    st.append("Where soft labels needed fewer neurons: " + ", ".join(f"{v}: {int(n)}" for v, n in counts.items())
-              + f" (of {len(t)} task x gamma x eps settings).")
+    st.append(
+        "Where soft labels needed fewer neurons: "
+        + ", ".join(f"{v}: {int(n)}" for v, n in counts.items())
+        + f" (of {len(t)} task x gamma x eps settings)."
+    )
     lin = t[t["task"] == "linear"]
     if len(lin):
         c = lin["verdict"].value_counts()
-        st.append("On linearly separable margin data: " + ", ".join(f"{v}: {int(n)}" for v, n in c.items())
-                  + ". The theory's soft O(1/(gamma^2 eps)) vs hard O(ln(1/eps)/gamma^4) are upper bounds; "
-                    "PAPERS.md A.4 notes that hard labels already separate such data with one neuron pair.")
+        st.append(
+            "On linearly separable margin data: "
+            + ", ".join(f"{v}: {int(n)}" for v, n in c.items())
+            + ". The theory's soft O(1/(gamma^2 eps)) vs hard O(ln(1/eps)/gamma^4) are upper bounds; "
+            "PAPERS.md A.4 notes that hard labels already separate such data with one neuron pair."
+        )
     st += t.attrs.get("slope_statements", [])
     return t, st
 
@@ -271,15 +345,34 @@ def _scaling_slope_statements(res) -> list[str]:
         return out
     g = sl[(sl["metric"] == "avg_error") & (sl["versus"] == "gamma")].dropna(subset=["slope"])
     for arm, h in g.groupby("arm", sort=False):
-        out.append(f"{arm}: m* vs gamma slope {h['slope'].median():+.2f} (median over tasks/eps; theory bound "
-                   f"{h['theory'].iloc[0]}).")
+        out.append(
+            f"{arm}: m* vs gamma slope {h['slope'].median():+.2f} (median over tasks/eps; theory bound "
+            f"{h['theory'].iloc[0]})."
+        )
     return out
 
 
 # ----------------------------------------------------------------------------- distill: MNIST
-_MNIST_COLS = ["variant", "m", "radius", "teacher", "paper_teacher", "hard", "hard_std", "paper_hard", "T1",
-               "T1_std", "paper_soft", "kernel", "kernel_std", "soft_minus_hard", "paper_soft_minus_hard", "gamma2",
-               "seeds", "steps"]
+_MNIST_COLS = [
+    "variant",
+    "m",
+    "radius",
+    "teacher",
+    "paper_teacher",
+    "hard",
+    "hard_std",
+    "paper_hard",
+    "T1",
+    "T1_std",
+    "paper_soft",
+    "kernel",
+    "kernel_std",
+    "soft_minus_hard",
+    "paper_soft_minus_hard",
+    "gamma2",
+    "seeds",
+    "steps",
+]
 
 
 def _radius_str(b) -> str:
@@ -300,12 +393,16 @@ def _mnist_compare(table: pd.DataFrame):
     st += _paper.gap_statement(t, ["variant", "m", "radius"], "T1", "hard", "paper_soft", "paper_hard")
     cfg = table.attrs.get("config") or {}
     if cfg.get("n_train"):
-        st.append(f"This profile trains on {cfg['n_train']} images per variant for {cfg.get('n_steps')} steps with "
-                  f"{len(cfg.get('seeds', ()))} seed(s) (the paper: the whole training set); our teacher is weaker "
-                  "than the paper's, so lower accuracies are expected. `--profile full` uses all the data.")
-    st.append("Our soft labels are the teacher's sigmoid(f) at temperature 1 (T1) and the kernel-limit teacher "
-              "(kernel); the paper's learning rate, steps, soft-label form and radius are unpublished, so both arms "
-              "get the same tuned budget (lr chosen on validation) and every radius is shown.")
+        st.append(
+            f"This profile trains on {cfg['n_train']} images per variant for {cfg.get('n_steps')} steps with "
+            f"{len(cfg.get('seeds', ()))} seed(s) (the paper: the whole training set); our teacher is weaker "
+            "than the paper's, so lower accuracies are expected. `--profile full` uses all the data."
+        )
+    st.append(
+        "Our soft labels are the teacher's sigmoid(f) at temperature 1 (T1) and the kernel-limit teacher "
+        "(kernel); the paper's learning rate, steps, soft-label form and radius are unpublished, so both arms "
+        "get the same tuned budget (lr chosen on validation) and every radius is shown."
+    )
     head = _paper.gap_headline(t, "T1", "hard", "paper_soft", "paper_hard", st[0])
     return t.rename(columns={"T1": "soft (T1)", "T1_std": "soft_std"}), st, head
 
@@ -323,10 +420,18 @@ def _mnist_plot(table: pd.DataFrame):
     for i, B in enumerate(radii):
         for j, v in enumerate(variants):
             t = table[(table["variant"] == v) & (radius == B)]
-            plotting.paper_vs_ours(t, x="m", ours=["hard", "T1"], paper=["paper_hard", "paper_soft"],
-                                   err=["hard_std", "T1_std"], labels=["hard", "soft"], xlabel="student width m",
-                                   ylabel="test accuracy (%)", title=f"MNIST {v}, radius B = {B}",
-                                   ax=axes[i * len(variants) + j])
+            plotting.paper_vs_ours(
+                t,
+                x="m",
+                ours=["hard", "T1"],
+                paper=["paper_hard", "paper_soft"],
+                err=["hard_std", "T1_std"],
+                labels=["hard", "soft"],
+                xlabel="student width m",
+                ylabel="test accuracy (%)",
+                title=f"MNIST {v}, radius B = {B}",
+                ax=axes[i * len(variants) + j],
+            )
     return fig
 
 
@@ -365,66 +470,85 @@ def _deep_width_plot(raw):
 
 STEPS: list[Step] = [
     Step(
-        key="crowd.typing", part="crowd",
+        key="crowd.typing",
+        part="crowd",
         title="Synthetic: recovering the hidden task types (phase transition in n vs log d)",
         claim="The spectral partition recovers the two task types exactly once the number of workers n grows "
-              "like C log d (d tasks), in both the easy/hard and the specialist regimes.",
+        "like C log d (d tasks), in both the easy/hard and the specialist regimes.",
         run=_lazy("kdcore.crowd.experiments", "typing_accuracy"),
-        tables=_typing_tables, compare=_phase_compare, plots=[_phase_plot, _typing_plots],
+        tables=_typing_tables,
+        compare=_phase_compare,
+        plots=[_phase_plot, _typing_plots],
     ),
     Step(
-        key="crowd.synthetic", part="crowd",
+        key="crowd.synthetic",
+        part="crowd",
         title="Synthetic: label error of Dawid-Skene methods with and without type clustering",
         claim="Any Dawid-Skene algorithm is limited by the hard tasks; clustering the tasks by type first and "
-              "aggregating each type separately lowers the label error (MV, DS-EM, TE+WMV, Spectral-EM).",
+        "aggregating each type separately lowers the label error (MV, DS-EM, TE+WMV, Spectral-EM).",
         run=_lazy("kdcore.crowd.experiments", "label_error"),
-        tables=_label_error_tables, compare=_label_error_compare,
+        tables=_label_error_tables,
+        compare=_label_error_compare,
         plots=[_plot("kdcore.crowd.experiments", "plot_label_error")],
     ),
     Step(
-        key="crowd.pseudo_real", part="crowd",
+        key="crowd.pseudo_real",
+        part="crowd",
         title="Pseudo-real: real datasets with a planted hard type",
         claim="On real answers degraded on a random subset of tasks (known planted types), clustering first "
-              "improves label accuracy in most scenarios.",
+        "improves label accuracy in most scenarios.",
         run=_lazy("kdcore.crowd.experiments", "pseudo_real"),
-        tables=_pseudo_tables, compare=_pseudo_compare,
-        plots=[_plot("kdcore.crowd.experiments", "plot_pseudo_real")], needs=("crowd",),
+        tables=_pseudo_tables,
+        compare=_pseudo_compare,
+        plots=[_plot("kdcore.crowd.experiments", "plot_pseudo_real")],
+        needs=("crowd",),
     ),
     Step(
-        key="crowd.real", part="crowd",
+        key="crowd.real",
+        part="crowd",
         title="Real datasets: plain vs type-aware aggregation",
         claim="On real crowdsourcing datasets, type-aware aggregation improves on plain Dawid-Skene in most "
-              "scenarios (crowd-kit's accuracies are shown as a reference implementation).",
+        "scenarios (crowd-kit's accuracies are shown as a reference implementation).",
         run=_lazy("kdcore.crowd.experiments", "real"),
-        tables=lambda raw: {"Accuracy on the gold tasks": _real_table(raw)}, compare=_real_compare,
-        plots=[_plot("kdcore.crowd.experiments", "plot_real")], needs=("crowd",),
+        tables=lambda raw: {"Accuracy on the gold tasks": _real_table(raw)},
+        compare=_real_compare,
+        plots=[_plot("kdcore.crowd.experiments", "plot_real")],
+        needs=("crowd",),
     ),
     Step(
-        key="distill.scaling", part="distill",
+        key="distill.scaling",
+        part="distill",
         title="Neuron requirement of soft vs hard labels as the margin gamma and the target error eps shrink",
         claim="Soft labels need O(1/(gamma^2 eps)) neurons, hard labels O(ln(1/eps)/gamma^4) (Theorem 2, "
-              "Corollary 4, Proposition 5): soft labels win by ~1/gamma when gamma < eps. The bounds are upper "
-              "bounds; we measure the empirical requirement and its log-log slopes.",
+        "Corollary 4, Proposition 5): soft labels win by ~1/gamma when gamma < eps. The bounds are upper "
+        "bounds; we measure the empirical requirement and its log-log slopes.",
         run=_lazy("kdcore.distill.experiments", "soft_vs_hard"),
-        tables=_scaling_tables, compare=_scaling_compare,
+        tables=_scaling_tables,
+        compare=_scaling_compare,
         plots=[_plot("kdcore.distill.experiments", "plot_soft_vs_hard")],
     ),
     Step(
-        key="distill.mnist", part="distill",
+        key="distill.mnist",
+        part="distill",
         title="MNIST 'digit > 4': two-layer students of width 8, 6, 4 on soft vs hard labels",
         claim="With a 512-neuron teacher, small students trained on soft labels beat the same students on hard "
-              "labels, most at m = 4 on the full data (95.62 vs 88.84 %).",
+        "labels, most at m = 4 on the full data (95.62 vs 88.84 %).",
         run=_lazy("kdcore.distill.mnist", "mnist_table"),
-        compare=_mnist_compare, plots=[_mnist_plot], needs=("mnist",),
+        compare=_mnist_compare,
+        plots=[_mnist_plot],
+        needs=("mnist",),
     ),
     Step(
-        key="distill.deep", part="distill",
+        key="distill.deep",
+        part="distill",
         title="Deep validation: CIFAR-10 cat vs dog under pixel noise (VGG 8+3 teacher, VGG 2+3 student)",
         claim="Soft labels from the teacher give a student more accurate than the same student on hard labels, "
-              "and the gap widens as the noise makes the data harder (paper: +1.4 points at variance 0.01, "
-              "+7.9 at 0.1, +8.3 at 0.2; read off its figure, about +-0.3).",
+        "and the gap widens as the noise makes the data harder (paper: +1.4 points at variance 0.01, "
+        "+7.9 at 0.1, +8.3 at 0.2; read off its figure, about +-0.3).",
         run=_lazy("kdcore.distill.deep", "run_deep_experiment"),
-        tables=_deep_tables, compare=_deep_compare, plots=[_deep_plot, _deep_width_plot],
+        tables=_deep_tables,
+        compare=_deep_compare,
+        plots=[_deep_plot, _deep_width_plot],
         needs=("torch", "cifar10"),
     ),
 ]

@@ -12,9 +12,10 @@ exact teacher p = sigmoid(u.x / 2); ``mnist-full`` / ``mnist-reduced`` = MNIST
 "digit > 4" (reduced: digits 1, 7, 4, 9 removed), centred, unit-norm, with a
 512-neuron two-layer teacher trained on hard labels giving p = sigmoid(f).
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -35,10 +36,10 @@ def _data(data: str, n: int, d: int, gamma: float, seed: int, n_steps: int, lr: 
     from ..distill import datasets
 
     variant = data.split("-", 1)[1]
-    X, y = datasets.mnist_binary(variant, "train", center=True, unit_norm=True, n_max=n, seed=seed,
-                                 data_home=data_home)
-    Xt, yt = datasets.mnist_binary(variant, "test", center=True, unit_norm=True, n_max=n, seed=seed,
-                                   data_home=data_home)
+    X, y = datasets.mnist_binary(variant, "train", center=True, unit_norm=True, n_max=n, seed=seed, data_home=data_home)
+    Xt, yt = datasets.mnist_binary(
+        variant, "test", center=True, unit_norm=True, n_max=n, seed=seed, data_home=data_home
+    )
     y, yt = y.astype(np.float64), yt.astype(np.float64)
     teacher = distill.TwoLayerReLU(TEACHER_WIDTH, X.shape[1], random_state=seed)
     distill.train(teacher, X, y, loss="hard", lr=TEACHER_LR, n_steps=n_steps, radius=None)
@@ -48,10 +49,21 @@ def _data(data: str, n: int, d: int, gamma: float, seed: int, n_steps: int, lr: 
     return X, y, p, Xt, yt, pt
 
 
-def run_sweep(data: str = "margin", widths: Sequence[int] = (2, 4, 8, 16, 32), seeds: int = 3, n_steps: int = 300,
-              n: int = 500, d: int = 20, gamma: float = 0.05, target_error: float = 0.05, radius: float = 1.0,
-              lr: float | None = None, data_home=None, progress: bool = False, backend: str = "auto"
-              ) -> pd.DataFrame:
+def run_sweep(
+    data: str = "margin",
+    widths: Sequence[int] = (2, 4, 8, 16, 32),
+    seeds: int = 3,
+    n_steps: int = 300,
+    n: int = 500,
+    d: int = 20,
+    gamma: float = 0.05,
+    target_error: float = 0.05,
+    radius: float = 1.0,
+    lr: float | None = None,
+    data_home=None,
+    progress: bool = False,
+    backend: str = "auto",
+) -> pd.DataFrame:
     """The width sweep table (one row per width; test errors in %), with
     ``table.attrs["requirement"] = {"hard": m*, "soft": m*}`` (None = no width reached it)."""
     if data not in DATASETS:
@@ -74,18 +86,32 @@ def run_sweep(data: str = "margin", widths: Sequence[int] = (2, 4, 8, 16, 32), s
         seed_iter = tqdm(seed_iter, desc=f"sweep {data}", unit="seed")
     for s in seed_iter:
         X, y, p, Xt, yt, pt = _data(data, n, d, gamma, s, n_steps, lr, data_home)
-        cfgs = [{"m": int(m), "loss": loss, "lr": lr, "radius": rad, "random_state": 1000 * s + int(m)}
-                for m in widths for loss in ("hard", "soft")]
+        cfgs = [
+            {"m": int(m), "loss": loss, "lr": lr, "radius": rad, "random_state": 1000 * s + int(m)}
+            for m in widths
+            for loss in ("hard", "soft")
+        ]
         hs = distill.train_many(cfgs, X, y, p, n_steps=n_steps, X_test=Xt, y_test=yt, p_test=pt, backend=backend)
         for c, h in zip(cfgs, hs):
-            rows.append({"m": c["m"], "labels": c["loss"], "seed": s, "test_error": 100 * h.final_test_error,
-                         "train_error": 100 * h.final_error})
+            rows.append(
+                {
+                    "m": c["m"],
+                    "labels": c["loss"],
+                    "seed": s,
+                    "test_error": 100 * h.final_test_error,
+                    "train_error": 100 * h.final_error,
+                }
+            )
     runs = pd.DataFrame(rows)
     g = runs.groupby(["m", "labels"])["test_error"].agg(["mean", "std"]).unstack("labels")
-    table = pd.DataFrame({
-        "hard test err %": g[("mean", "hard")], "hard sd": g[("std", "hard")],
-        "soft test err %": g[("mean", "soft")], "soft sd": g[("std", "soft")],
-    })
+    table = pd.DataFrame(
+        {
+            "hard test err %": g[("mean", "hard")],
+            "hard sd": g[("std", "hard")],
+            "soft test err %": g[("mean", "soft")],
+            "soft sd": g[("std", "soft")],
+        }
+    )
     table.index.name = "width m"
     req = {}
     for arm in ("hard", "soft"):
@@ -100,5 +126,7 @@ def requirement_line(table: pd.DataFrame) -> str:
     req = table.attrs.get("requirement", {})
     te = table.attrs.get("target_error", float("nan"))
     show = lambda v: str(v) if v is not None else f"> {max(table.index)}"  # noqa: E731
-    return (f"neuron requirement (smallest width with mean test error <= {100 * te:g}%): "
-            f"hard labels m* = {show(req.get('hard'))}, soft labels m* = {show(req.get('soft'))}")
+    return (
+        f"neuron requirement (smallest width with mean test error <= {100 * te:g}%): "
+        f"hard labels m* = {show(req.get('hard'))}, soft labels m* = {show(req.get('soft'))}"
+    )

@@ -14,10 +14,11 @@ Example
 ...                              ylabel="test accuracy (%)", title="MNIST")
 >>> plotting.save(fig, "/tmp/mnist.png")  # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 #: one colour per series, the same series name always in the same colour
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf", "#7f7f7f")
@@ -39,16 +40,25 @@ def figure(ncols: int = 1, nrows: int = 1, **kw):
     """A new figure in the report style: ``(fig, axes)`` (axes flattened when several)."""
     plt = _plt()
     w, h = FIGSIZE
-    fig, axes = plt.subplots(nrows, ncols, figsize=(w * ncols * (0.8 if ncols > 1 else 1), h * nrows),
-                             squeeze=False, **kw)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(w * ncols * (0.8 if ncols > 1 else 1), h * nrows), squeeze=False, **kw
+    )
     flat = list(axes.ravel())
     for ax in flat:
         ax.grid(True, which="major", alpha=0.3)
     return fig, (flat[0] if len(flat) == 1 else flat)
 
 
-def style(ax, *, xlabel: str, ylabel: str, title: str | None = None, logx: bool = False, logy: bool = False,
-          legend: bool = True) -> None:
+def style(
+    ax,
+    *,
+    xlabel: str,
+    ylabel: str,
+    title: str | None = None,
+    logx: bool = False,
+    logy: bool = False,
+    legend: bool = True,
+) -> None:
     """Label the axes (mandatory: a figure without labels is refused), set log scales, add the legend."""
     if not xlabel or not ylabel:
         raise ValueError("every report figure needs both axis labels")
@@ -87,9 +97,21 @@ def _plain_log_ticks(ax, x: bool, y: bool) -> None:
             axis.set_minor_formatter(FuncFormatter(minor))
 
 
-def paper_vs_ours(table, *, x: str, ours: Sequence[str], paper: Sequence[str | None], xlabel: str, ylabel: str,
-                  title: str | None = None, err: Sequence[str | None] | None = None, logx: bool = False,
-                  logy: bool = False, ax=None, labels: Sequence[str] | None = None):
+def paper_vs_ours(
+    table,
+    *,
+    x: str,
+    ours: Sequence[str],
+    paper: Sequence[str | None],
+    xlabel: str,
+    ylabel: str,
+    title: str | None = None,
+    err: Sequence[str | None] | None = None,
+    logx: bool = False,
+    logy: bool = False,
+    ax=None,
+    labels: Sequence[str] | None = None,
+):
     """Lines of our columns (solid, filled markers, optional error bars) with the paper's
     matching columns beside them (dashed, hollow markers). Returns the figure."""
     if ax is None:
@@ -106,8 +128,7 @@ def paper_vs_ours(table, *, x: str, ours: Sequence[str], paper: Sequence[str | N
         else:
             ax.plot(t[x], t[col], color=c, marker="o", label=f"{lab} (ours)")
         if pcol is not None and pcol in t and t[pcol].notna().any():
-            ax.plot(t[x], t[pcol], color=c, marker="s", markerfacecolor="none", linestyle="--",
-                    label=f"{lab} (paper)")
+            ax.plot(t[x], t[pcol], color=c, marker="s", markerfacecolor="none", linestyle="--", label=f"{lab} (paper)")
     xs = t[x].dropna().unique()
     if not logx and 0 < len(xs) <= 12 and all(float(v).is_integer() for v in xs):
         ax.set_xticks(sorted(xs))
@@ -131,7 +152,7 @@ def power_law(ax, x, y, *, label: str, color: str | None = None, slope_ref: floa
     if ok.sum() >= 2 and np.ptp(np.log(x[ok])) > 0:
         slope, icpt = np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)
         xs = np.geomspace(x[ok].min(), x[ok].max(), 50)
-        ax.plot(xs, np.exp(icpt) * xs ** slope, "-", color=color, alpha=0.7, label=f"{label} fit: slope {slope:.2f}")
+        ax.plot(xs, np.exp(icpt) * xs**slope, "-", color=color, alpha=0.7, label=f"{label} fit: slope {slope:.2f}")
     if slope_ref is not None and ok.any():
         x0, y0 = x[ok][0], y[ok][0]
         xs = np.geomspace(x[ok].min(), x[ok].max(), 50)
@@ -163,7 +184,7 @@ def figure_of(obj):
 
     if isinstance(obj, Figure):
         return obj
-    if hasattr(obj, "figure") and isinstance(getattr(obj, "figure"), Figure):
+    if hasattr(obj, "figure") and isinstance(obj.figure, Figure):
         return obj.figure
     if isinstance(obj, (tuple, list)):
         for o in obj:
