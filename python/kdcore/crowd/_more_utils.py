@@ -3,34 +3,10 @@
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
+from .._check import check_float, check_int  # noqa: F401 (re-exported)
 from ..backends import check_n_threads
-
-
-def check_int(value, name: str, *, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
-def check_float(
-    value, name: str, *, minimum: float | None = None, maximum: float | None = None, strict_min: bool = False
-) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    if minimum is not None and (value < minimum or (strict_min and value == minimum)):
-        raise ValueError(f"{name} must be {'>' if strict_min else '>='} {minimum}, got {value}")
-    if maximum is not None and value > maximum:
-        raise ValueError(f"{name} must be <= {maximum}, got {value}")
-    return value
 
 
 def threads(est) -> int:
