@@ -470,7 +470,7 @@ def test_spectral_init():
     if not HAS_SPECTRAL:
         with pytest.raises(NotImplementedError, match="spectral"):
             DawidSkene(init="spectral").fit(r)
-        pytest.skip("kdcore.crowd._spectral_em not in this branch (crowd-more); checked the clear error instead")
+        pytest.skip("kdcore.crowd._spectral_em is not installed; checked the clear error instead")
     ds = DawidSkene(init="spectral", random_state=0).fit(r)
     _finite(ds)
     assert accuracy(ds.labels_, truth) > 0.9

@@ -258,7 +258,7 @@ def test_soft_vs_hard_checkpoint_resumes(tmp_path):
 
 @pytest.mark.slow
 def test_soft_vs_hard_full_profile(tmp_path):
-    """The issue's protocol (n = 1000, d = 20, 1000 steps, 5 seeds, widths to 256): hours on 2 cores."""
+    """The full protocol (n = 1000, d = 20, 1000 steps, 5 seeds, widths to 256): hours on 2 cores."""
     from kdcore.distill.experiments import PROFILES, plot_soft_vs_hard, soft_vs_hard
 
     r = soft_vs_hard("full")
