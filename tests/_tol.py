@@ -67,6 +67,17 @@ MARGIN_UPPER = 0.02  # the margin's upper bound against the planted margin
 PLANTED_PRIORS = 0.03  # type priors recovered from simulated answers
 NOISE_VAR_REL = 0.02  # empirical variance of planted pixel noise
 SLOPE = 0.05  # a fitted log-log slope against the planted one
+NOISE_MEAN = 0.003  # empirical mean of planted zero-mean pixel noise
+DS_CONFUSION_ERR = 0.045  # Dawid-Skene confusions at 16,000 tasks: mean |error| (sd ~ 0.008 a cell)
+ONE_COIN_SKILL = 0.03  # one-coin skills recovered from 16,000 tasks: max |error|
+TRIANGULAR_SKILL = 0.1  # Triangular Estimation's reliabilities from 10,000 tasks: max |error|
+SPECTRAL_INIT_CONF = 0.015  # Spectral-EM's initial confusions from 20,000 tasks: mean |error|
+SIM_CONFUSION = 0.03  # a simulator's empirical confusion (>= 6,000 draws a cell) against its planted one
+SIM_SKILL = 0.02  # a simulator's empirical one-coin skill against its planted one
+SIM_SHARE = 0.01  # each worker's share of 90,000 answers against its expected share
+SIM_ANSWER_RATE = 0.005  # the share of answered (task, worker) pairs against alpha
+SIM_TYPED_RELIABILITY = 0.06  # empirical reliability per (worker, type) against the planted one
+CLASS_SHARE_GAP = 0.2  # a split independent of the class: the two parts' class shares differ by less
 
 # --- Real crowd data (accuracy on the gold tasks).
 REAL_DATA_REGRESSION = 0.02  # an aggregator's accuracy against the value measured with the same settings

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from _tol import (
+    DS_CONFUSION_ERR,
     EM_TWIN_F64,
     EMPTY_CLASS_PRIOR,
     FIT_TWIN_F64,
@@ -18,6 +19,8 @@ from _tol import (
     KERNEL_F64,
     MONOTONE_ABS,
     MONOTONE_REL_MAP,
+    ONE_COIN_SKILL,
+    PLANTED_PRIORS,
     REORDER_F64,
 )
 from kdcore.backends import HAS_CPP
@@ -230,10 +233,10 @@ def test_dawid_skene_recovers_planted_confusions_shrinking_with_data():
         ds = DawidSkene().fit(r)
         errs.append(_conf_error(ds, params, r))
         assert accuracy(ds.labels_, truth) > 0.9
-        assert np.abs(ds.priors_.to_numpy() - params["priors"]).max() < 0.03
+        assert np.abs(ds.priors_.to_numpy() - params["priors"]).max() < PLANTED_PRIORS
         assert ds.converged_ and ds.n_iter_ < 100
     # each confusion row has ~n_tasks/6 answers: sd ~ 0.03 at 1,000 tasks, ~ 0.008 at 16,000
-    assert errs[1] < 0.045, errs
+    assert errs[1] < DS_CONFUSION_ERR, errs
     assert errs[1] < errs[0], errs
 
 
@@ -247,7 +250,7 @@ def test_one_coin_recovers_planted_skills_shrinking_with_data():
         errs.append(np.abs(oc.skills_.to_numpy() - params["skills"][np.asarray(r.worker_ids)]).max())
         assert oc.skills_.index.equals(r.worker_ids)
         np.testing.assert_allclose(oc.confusions_.sum(-1), 1.0)
-    assert errs[1] < 0.03, errs
+    assert errs[1] < ONE_COIN_SKILL, errs
     assert errs[1] < errs[0], errs
 
 
