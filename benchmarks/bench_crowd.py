@@ -153,7 +153,7 @@ def test_majority_vote(benchmark, data, backend, machine_info):
 
 
 def test_goals(data):
-    """The issue's goals, from the timings above (same process, same data)."""
+    """The speed goals, from the timings above (same process, same data)."""
     need = [("DawidSkene", "cpp"), ("DawidSkene", "numpy"), ("MajorityVote", "cpp")]
     if any(k not in RESULTS or RESULTS[k]["time"] is None for k in need):
         pytest.skip("run with --benchmark-enable (timings are needed)")

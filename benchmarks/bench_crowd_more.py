@@ -14,7 +14,7 @@ cost O(responses) per iteration, so this is the linear scaling):
 - KOS: everyone at 1M responses, n_iter=10;
 - MACE: kdcore at 1M, crowd-kit at 100,000 responses; n_restarts=1, n_iter=5, method="vb".
 
-``test_goals`` (last) checks the issue's goals from the per-iteration times:
+``test_goals`` (last) checks the speed goals from the per-iteration times:
 GLAD >= 50x and KOS, MACE >= 20x faster than crowd-kit. Run:
 
     PYTHONPATH=python python -m pytest benchmarks/bench_crowd_more.py --benchmark-enable \

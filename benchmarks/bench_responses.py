@@ -1,6 +1,6 @@
 """Building Responses from 1,000,000 rows: kdcore (C++ codes + counting sort) vs the pandas route.
 
-Goals (issue 2): int ids at least 5x faster than pandas factorize + sort; peak
+Goals: int ids at least 5x faster than pandas factorize + sort; peak
 memory no more than 3x the input arrays.
 Run: pytest benchmarks/bench_responses.py --benchmark-enable --benchmark-group-by=group
 """

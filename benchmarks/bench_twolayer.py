@@ -173,7 +173,7 @@ def sweep_estimate(times, backend, steps=SWEEP_STEPS, protocol=SWEEP_PROTOCOL):
 
 
 def test_zz_goals():
-    """Ratios within this run, and the issue's goals (run after the benchmarks above)."""
+    """Ratios within this run, and the speed goals (run after the benchmarks above)."""
     if not any(k[2] == "cpp" for k in TIMES):
         pytest.skip("benchmarks did not run (use --benchmark-enable) or the core is missing")
     lines, failures = [], []

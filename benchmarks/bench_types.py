@@ -1,4 +1,4 @@
-"""Task-type benchmarks (issue 4 speed goals), one timed call each (no loops: CPU is shared).
+"""Task-type benchmarks (speed goals), one timed call each (no loops: CPU is shared).
 
 - ``spectral typing n=100 d=100000``: TaskTypeClustering(method="spectral") on dense
   answers, compiled implicit operator + Lanczos (``cpp``) vs scipy ``eigsh`` on a
@@ -169,7 +169,7 @@ def test_em_loop_iteration(benchmark, em_data, n_types, machine_info):
 
 
 def test_goals():
-    """The issue's speed goals, from the timings above (reported; a miss warns, the shared machine
+    """The speed goals, from the timings above (reported; a miss warns, the shared machine
     makes absolute times unreliable)."""
     lines = []
     if "cpp" in _RESULTS and "scipy" in _RESULTS:

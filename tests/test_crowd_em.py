@@ -10,7 +10,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from _tol import KERNEL_F64
+from _tol import (
+    DS_CONFUSION_ERR,
+    EM_TWIN_F64,
+    EMPTY_CLASS_PRIOR,
+    FIT_TWIN_F64,
+    ITERATED_F64,
+    KERNEL_F64,
+    MONOTONE_ABS,
+    MONOTONE_REL_MAP,
+    ONE_COIN_SKILL,
+    PLANTED_PRIORS,
+    REORDER_F64,
+)
 from kdcore.backends import HAS_CPP
 from kdcore.crowd import (
     DawidSkene,
@@ -133,7 +145,7 @@ def test_thread_counts_agree():
     p1, l1 = _em.e_step(r, log_conf, log_prior, n_threads=1)
     p2, l2 = _em.e_step(r, log_conf, log_prior, n_threads=2)
     np.testing.assert_array_equal(p1, p2)  # each task is computed by one thread, same order
-    assert l1 == pytest.approx(l2, rel=1e-12)
+    assert l1 == pytest.approx(l2, rel=REORDER_F64)
 
 
 def test_e_step_impossible_task_is_uniform_not_nan():
@@ -221,10 +233,10 @@ def test_dawid_skene_recovers_planted_confusions_shrinking_with_data():
         ds = DawidSkene().fit(r)
         errs.append(_conf_error(ds, params, r))
         assert accuracy(ds.labels_, truth) > 0.9
-        assert np.abs(ds.priors_.to_numpy() - params["priors"]).max() < 0.03
+        assert np.abs(ds.priors_.to_numpy() - params["priors"]).max() < PLANTED_PRIORS
         assert ds.converged_ and ds.n_iter_ < 100
     # each confusion row has ~n_tasks/6 answers: sd ~ 0.03 at 1,000 tasks, ~ 0.008 at 16,000
-    assert errs[1] < 0.045, errs
+    assert errs[1] < DS_CONFUSION_ERR, errs
     assert errs[1] < errs[0], errs
 
 
@@ -238,7 +250,7 @@ def test_one_coin_recovers_planted_skills_shrinking_with_data():
         errs.append(np.abs(oc.skills_.to_numpy() - params["skills"][np.asarray(r.worker_ids)]).max())
         assert oc.skills_.index.equals(r.worker_ids)
         np.testing.assert_allclose(oc.confusions_.sum(-1), 1.0)
-    assert errs[1] < 0.03, errs
+    assert errs[1] < ONE_COIN_SKILL, errs
     assert errs[1] < errs[0], errs
 
 
@@ -249,8 +261,8 @@ def test_backends_agree(cls):
     a = cls(backend="cpp", n_threads=2).fit(r)
     b = cls(backend="numpy").fit(r)
     assert a.n_iter_ == b.n_iter_
-    np.testing.assert_allclose(a.probas_.to_numpy(), b.probas_.to_numpy(), atol=1e-8)
-    np.testing.assert_allclose(a.confusions_, b.confusions_, atol=1e-8)
+    np.testing.assert_allclose(a.probas_.to_numpy(), b.probas_.to_numpy(), atol=FIT_TWIN_F64)
+    np.testing.assert_allclose(a.confusions_, b.confusions_, atol=FIT_TWIN_F64)
 
 
 def test_fixed_iterations_and_history():
@@ -258,7 +270,7 @@ def test_fixed_iterations_and_history():
     ds = DawidSkene(n_iter=7, tol=0.0).fit(r)
     assert ds.n_iter_ == 7 and not ds.converged_ and len(ds.loss_history_) == 7
     # EM never lowers the likelihood (smoothing 0: plain MLE)
-    assert np.all(np.diff(ds.loss_history_) <= 1e-12)
+    assert np.all(np.diff(ds.loss_history_) <= MONOTONE_ABS)
 
 
 def test_crowdkit_shaped_dataframe_io():
@@ -393,7 +405,7 @@ def test_class_nobody_uses(cls):
     r3 = Responses.from_dataframe(df, classes=[0, 1, 2])
     est = cls().fit(r3)
     _finite(est)
-    assert est.priors_.loc[2] < 1e-6 and (est.labels_ != 2).all()
+    assert est.priors_.loc[2] < EMPTY_CLASS_PRIOR and (est.labels_ != 2).all()
     assert accuracy(est.labels_, truth) > 0.9
 
 
@@ -461,7 +473,7 @@ def test_spectral_init():
     if not HAS_SPECTRAL:
         with pytest.raises(NotImplementedError, match="spectral"):
             DawidSkene(init="spectral").fit(r)
-        pytest.skip("kdcore.crowd._spectral_em not in this branch (crowd-more); checked the clear error instead")
+        pytest.skip("kdcore.crowd._spectral_em is not installed; checked the clear error instead")
     ds = DawidSkene(init="spectral", random_state=0).fit(r)
     _finite(ds)
     assert accuracy(ds.labels_, truth) > 0.9
@@ -513,10 +525,10 @@ def test_em_run_matches_the_step_by_step_loop(T, K, one_coin, strategy, monkeypa
         post, params, prior, hist, n, conv = _em._run(r, post0, smoothing, 15, 0.0, None, 1, one_coin)
         post_np, params_np, prior_np, hist_np, n_np, conv_np = _loop_numpy(r, post0, smoothing, 15, 0.0, one_coin)
         assert (n, conv) == (n_np, conv_np) == (15, False)
-        np.testing.assert_allclose(post, post_np, rtol=1e-9, atol=1e-9)
-        np.testing.assert_allclose(params, params_np, rtol=1e-9, atol=1e-9)
-        np.testing.assert_allclose(prior, prior_np, rtol=1e-9, atol=1e-9)
-        np.testing.assert_allclose(hist, hist_np, rtol=1e-10)
+        np.testing.assert_allclose(post, post_np, rtol=EM_TWIN_F64, atol=EM_TWIN_F64)
+        np.testing.assert_allclose(params, params_np, rtol=EM_TWIN_F64, atol=EM_TWIN_F64)
+        np.testing.assert_allclose(prior, prior_np, rtol=EM_TWIN_F64, atol=EM_TWIN_F64)
+        np.testing.assert_allclose(hist, hist_np, rtol=ITERATED_F64)
 
 
 @needs_cpp
@@ -533,8 +545,8 @@ def test_em_run_two_threads_agree_and_are_deterministic(strategy, monkeypatch):
     for a, b in zip(two[:3], again[:3]):
         np.testing.assert_array_equal(a, b)  # same thread count: bit-identical
     for a, b in zip(one[:3], two[:3]):
-        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(one[3], two[3], rtol=1e-12)
+        np.testing.assert_allclose(a, b, rtol=ITERATED_F64, atol=REORDER_F64)
+    np.testing.assert_allclose(one[3], two[3], rtol=REORDER_F64)
 
 
 @needs_cpp
@@ -545,12 +557,12 @@ def test_em_run_stops_at_the_same_round_as_the_loop(cls):
         a = cls(tol=tol, backend="cpp").fit(r)
         b = cls(tol=tol, backend="numpy").fit(r)
         assert a.converged_ and b.converged_ and a.n_iter_ == b.n_iter_ < 100
-        np.testing.assert_allclose(a.loss_history_, b.loss_history_, rtol=1e-10)
+        np.testing.assert_allclose(a.loss_history_, b.loss_history_, rtol=ITERATED_F64)
     if HAS_SPECTRAL:  # a start with a log-likelihood before round 1 (init_loglik)
         a = cls(init="spectral", random_state=0, backend="cpp").fit(r)
         b = cls(init="spectral", random_state=0, backend="numpy").fit(r)
         assert a.n_iter_ == b.n_iter_
-        np.testing.assert_allclose(a.probas_.to_numpy(), b.probas_.to_numpy(), atol=1e-8)
+        np.testing.assert_allclose(a.probas_.to_numpy(), b.probas_.to_numpy(), atol=FIT_TWIN_F64)
 
 
 @needs_cpp
@@ -601,11 +613,11 @@ def test_em_run_penalised_rule_matches_the_typed_mixture_loop(smoothing, monkeyp
         out[be] = _types._em_fit(r, post0, n_iter=300, tol=1e-5, smoothing=smoothing, backend=be, n_threads=1)
     (p1, lc1, lp1, h1), (p2, lc2, lp2, h2) = out["cpp"], out["numpy"]
     assert len(h1) == len(h2) < 300  # stopped at the same round, before the cap
-    np.testing.assert_allclose(h1, h2, rtol=1e-9)
-    np.testing.assert_allclose(p1, p2, rtol=1e-8, atol=1e-8)
-    np.testing.assert_allclose(lc1, lc2, rtol=1e-8, atol=1e-8)
-    np.testing.assert_allclose(lp1, lp2, rtol=1e-8, atol=1e-8)
-    assert np.all(np.diff(h1) >= -1e-8 * np.abs(h1[1:]))  # the MAP objective never decreases
+    np.testing.assert_allclose(h1, h2, rtol=EM_TWIN_F64)
+    np.testing.assert_allclose(p1, p2, rtol=FIT_TWIN_F64, atol=FIT_TWIN_F64)
+    np.testing.assert_allclose(lc1, lc2, rtol=FIT_TWIN_F64, atol=FIT_TWIN_F64)
+    np.testing.assert_allclose(lp1, lp2, rtol=FIT_TWIN_F64, atol=FIT_TWIN_F64)
+    assert np.all(np.diff(h1) >= -MONOTONE_REL_MAP * np.abs(h1[1:]))  # the MAP objective never decreases
     from kdcore import _core
 
     with pytest.raises(ValueError, match="one_coin"):

@@ -13,7 +13,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from _tol import KERNEL_F64
+from _tol import (
+    BELOW_MAJORITY_VOTE,
+    CROWDKIT_GLAD,
+    FD_ATOL_GLAD,
+    FD_RTOL,
+    FD_STEP,
+    FIT_TWIN_F64,
+    KERNEL_F64,
+    MONOTONE_ABS_GLAD,
+    PLANTED_PRIORS,
+    REAL_DATA_REGRESSION,
+    REORDER_F64,
+    SPECTRAL_INIT_CONF,
+    TRIANGULAR_SKILL,
+)
 from kdcore.backends import HAS_CPP, _core
 from kdcore.crowd import Responses, datasets, simulate
 from kdcore.crowd import _reference_more as ref
@@ -117,16 +131,16 @@ def test_glad_gradient_is_the_derivative(multi, rng):
         return ref.glad_objective(r.task_indptr, r.task_worker, r.task_label, r.n_classes, post, a, b, mu_a, mu_b)
 
     _, ga, gb = q(alpha, logbeta)
-    h = 1e-6
+    h = FD_STEP
     for i in (0, 7):
         d = np.zeros_like(alpha)
         d[i] = h
-        assert ga[i] == pytest.approx((q(alpha + d, logbeta)[0] - q(alpha - d, logbeta)[0]) / (2 * h), rel=1e-5)
+        assert ga[i] == pytest.approx((q(alpha + d, logbeta)[0] - q(alpha - d, logbeta)[0]) / (2 * h), rel=FD_RTOL)
     for j in (0, 11):
         d = np.zeros_like(logbeta)
         d[j] = h
         assert gb[j] == pytest.approx(
-            (q(alpha, logbeta + d)[0] - q(alpha, logbeta - d)[0]) / (2 * h), rel=1e-5, abs=1e-7
+            (q(alpha, logbeta + d)[0] - q(alpha, logbeta - d)[0]) / (2 * h), rel=FD_RTOL, abs=FD_ATOL_GLAD
         )
 
 
@@ -146,7 +160,7 @@ def test_mace_kernels_match_twin(fixture, request, rng):
     know2, sc2 = ref.mace_counts(r.worker_indptr, r.worker_task, r.worker_label, K, post, spam, strat)
     np.testing.assert_allclose(know, know2, atol=KERNEL_F64, rtol=0)
     np.testing.assert_allclose(sc, sc2, atol=KERNEL_F64, rtol=0)
-    np.testing.assert_allclose(know.sum(axis=1), np.diff(r.worker_indptr), rtol=1e-12)  # P(spam)+P(know) = 1
+    np.testing.assert_allclose(know.sum(axis=1), np.diff(r.worker_indptr), rtol=REORDER_F64)  # P(spam)+P(know) = 1
 
 
 @needs_cpp
@@ -166,7 +180,7 @@ def test_kernels_same_result_any_thread_count(big_binary, rng):
 def test_estimators_cpp_equals_numpy(cls, binary):
     a = _fast(cls, backend="cpp").fit(binary)
     b = _fast(cls, backend="numpy").fit(binary)
-    np.testing.assert_allclose(a.probas_.to_numpy(), b.probas_.to_numpy(), atol=1e-8)
+    np.testing.assert_allclose(a.probas_.to_numpy(), b.probas_.to_numpy(), atol=FIT_TWIN_F64)
     assert a.labels_.equals(b.labels_)
 
 
@@ -192,7 +206,7 @@ def test_triangular_recovers_reliabilities_and_shrinks_with_data():
         v_true = 2 * p["skills"] - 1
         errs.append(np.abs(te.skills_.to_numpy() - v_true).max())
         assert _acc(te.labels_, truth) >= _acc(MajorityVote(random_state=0).fit_predict(r), truth) - 0.005
-    assert errs[1] < 0.1 and errs[1] < errs[0]
+    assert errs[1] < TRIANGULAR_SKILL and errs[1] < errs[0]
 
 
 def test_triangular_sign_fix_with_an_adversary():
@@ -245,7 +259,7 @@ def test_glad_recovers_abilities():
     assert _acc(g.labels_, truth) >= _acc(MajorityVote(random_state=0).fit_predict(r), truth)
     assert np.corrcoef(g.skills_.to_numpy(), p["skills"])[0, 1] > 0.95
     assert (g.difficulties_ > 0).all() and g.n_iter_ >= 1 and len(g.loss_history_) == g.n_iter_
-    assert np.all(np.diff(g.loss_history_[:-1]) > -1e-9)  # the EM objective goes up until the stop
+    assert np.all(np.diff(g.loss_history_[:-1]) > -MONOTONE_ABS_GLAD)  # the EM objective goes up until the stop
 
 
 def _spammers(n_tasks, theta, K, seed, apt=6):
@@ -281,9 +295,9 @@ def test_spectral_init_recovers_confusions_and_shrinks(K):
         conf, priors, info = spectral_init(r, random_state=0, return_info=True)
         assert info["fallback"] is None
         assert conf.shape == (30, K, K) and np.allclose(conf.sum(axis=2), 1) and (conf > 0).all()
-        np.testing.assert_allclose(priors, p["priors"], atol=0.03)
+        np.testing.assert_allclose(priors, p["priors"], atol=PLANTED_PRIORS)
         errs.append(np.abs(conf - p["confusions"]).mean())
-    assert errs[1] < 0.015 and errs[1] < errs[0]
+    assert errs[1] < SPECTRAL_INIT_CONF and errs[1] < errs[0]
 
 
 def test_spectral_em_matches_ds_on_planted_data():
@@ -297,12 +311,35 @@ def test_spectral_em_matches_ds_on_planted_data():
 
 
 # ====================================================================== real data
-# accuracy measured here (2026-11-27, default settings); asserted to within 0.02 (regression guard),
-# and never below majority vote minus 0.05 for the methods that were measured to reach it
+# accuracy measured with default settings (random_state=0 where the method draws), asserted to
+# within REAL_DATA_REGRESSION (a regression guard); and every method, measured or not, at least
+# majority vote's accuracy less BELOW_MAJORITY_VOTE, except where its measured value is lower
+# (KOS and the ratio of eigenvectors on rte and temp, which sit at chance there; GLAD and KOS on
+# bluebirds; MACE on product).
 MEASURED = {
     "TriangularEstimation": {"bluebirds": 0.806, "rte": 0.917, "temp": 0.929, "product": 0.920},
-    "GLAD": {"bluebirds": 0.722, "rte": 0.925, "temp": 0.935, "wsd": 0.994, "dog": 0.834, "face": 0.628},
-    "MACE": {"bluebirds": 0.861, "rte": 0.926, "temp": 0.942, "wsd": 0.994, "dog": 0.830, "face": 0.644},
+    "GLAD": {
+        "bluebirds": 0.722,
+        "rte": 0.925,
+        "temp": 0.935,
+        "wsd": 0.994,
+        "dog": 0.834,
+        "face": 0.628,
+        "product": 0.928,
+        "web": 0.823,
+        "adult2": 0.757,
+    },
+    "MACE": {
+        "bluebirds": 0.861,
+        "rte": 0.926,
+        "temp": 0.942,
+        "wsd": 0.994,
+        "dog": 0.830,
+        "face": 0.644,
+        "product": 0.818,
+        "web": 0.839,
+        "adult2": 0.784,
+    },
     "SpectralEM": {
         "bluebirds": 0.898,
         "rte": 0.929,
@@ -311,6 +348,8 @@ MEASURED = {
         "wsd": 0.994,
         "dog": 0.843,
         "face": 0.637,
+        "web": 0.817,
+        "adult2": 0.745,
     },
     "KOS": {"bluebirds": 0.722, "rte": 0.497, "temp": 0.569, "product": 0.895},
     "RatioOfEigenvectors": {"bluebirds": 0.722, "rte": 0.507, "temp": 0.591, "product": 0.924},
@@ -326,10 +365,15 @@ def test_real_data_accuracy(name, data_home):
     for cls in kinds:
         est = cls(random_state=0) if cls in (SpectralEM, KOS, MACE, RatioOfEigenvectors) else cls()
         report[cls.__name__] = est.fit(r).score(r, truth)
-    print(name, {k: round(v, 3) for k, v in report.items()})
+    mv = MajorityVote().fit(r).score(r, truth)
+    print(name, {k: round(v, 3) for k, v in report.items()}, "majority vote", round(mv, 3))
+    assert report  # every data set has at least one applicable method
     for method, acc in report.items():
-        if name in MEASURED.get(method, {}):
-            assert acc >= MEASURED[method][name] - 0.02, (method, acc)
+        measured = MEASURED.get(method, {}).get(name)
+        if measured is not None:
+            assert acc >= measured - REAL_DATA_REGRESSION, (method, acc, measured)
+        if measured is None or measured >= mv - BELOW_MAJORITY_VOTE:
+            assert acc >= mv - BELOW_MAJORITY_VOTE, (method, acc, mv)
 
 
 @pytest.mark.slow
@@ -344,7 +388,9 @@ def test_glad_agrees_with_crowdkit(data_home):
     ours = GLAD().fit(r)
     theirs = ck.GLAD().fit(r.to_dataframe())
     assert (ours.labels_ == theirs.labels_.loc[ours.labels_.index]).mean() == 1.0
-    np.testing.assert_allclose(ours.alphas_.to_numpy(), theirs.alphas_.loc[ours.alphas_.index].to_numpy(), atol=1e-6)
+    np.testing.assert_allclose(
+        ours.alphas_.to_numpy(), theirs.alphas_.loc[ours.alphas_.index].to_numpy(), atol=CROWDKIT_GLAD
+    )
 
 
 # ====================================================================== bad inputs

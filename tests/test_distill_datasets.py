@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
+from _tol import NOISE_MEAN, NOISE_VAR_REL, UNIT_NORM_F32, ZERO
 from kdcore.distill import datasets as ds
 
 
@@ -49,13 +50,13 @@ def test_mnist_center_unit_norm_and_subsample(data_home):
         "reduced", "train", center=True, unit_norm=True, n_max=500, seed=3, dtype=np.float32, data_home=data_home
     )
     assert X.shape == (500, 784) and X.dtype == np.float32
-    np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0, rtol=UNIT_NORM_F32)
     X2, y2 = ds.mnist_binary(
         "reduced", "train", center=True, unit_norm=True, n_max=500, seed=3, dtype=np.float32, data_home=data_home
     )
     np.testing.assert_array_equal(X, X2)
     Xc, _ = ds.mnist_binary("full", "train", center=True, data_home=data_home)
-    assert np.abs(Xc.mean(axis=0)).max() < 1e-10  # centred on the training mean
+    assert np.abs(Xc.mean(axis=0)).max() < ZERO  # centred on the training mean
 
 
 def test_mnist_checksum_mismatch_is_clear(data_home, tmp_path):
@@ -92,8 +93,8 @@ def test_cifar_pair_split_labels_and_noise(data_home):
     assert not np.array_equal(a.X_train, c.X_train)
     np.testing.assert_array_equal(a.y_train, clean.y_train)  # same seed: same split, only noise added
     noise = np.concatenate([(a.X_train - clean.X_train).ravel(), (a.X_test - clean.X_test).ravel()])
-    assert abs(noise.mean()) < 0.003
-    assert noise.var() == pytest.approx(0.05, rel=0.02)
+    assert abs(noise.mean()) < NOISE_MEAN
+    assert noise.var() == pytest.approx(0.05, rel=NOISE_VAR_REL)
 
 
 def test_cifar_full_pool_and_errors(data_home):

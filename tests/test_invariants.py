@@ -21,6 +21,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _tol import (
+    BOUND_SLACK,
+    FEW_HUNDRED_ULP,
+    FIT_TWIN_F64,
+    ITERATED_F64,
+    KERNEL_F64,
+    NULL_STEP_REL,
+    PROB_SUM,
+    PROJ_F32_ABS,
+    PROJ_F32_REL,
+    RELABEL,
+    REORDER_F64,
+    TIE,
+)
 from kdcore.crowd import DawidSkene, MajorityVote, OneCoinDawidSkene, Responses, WeightedMajorityVote, _em, simulate
 from kdcore.crowd._glad import GLAD
 from kdcore.crowd._kos import KOS, RatioOfEigenvectors
@@ -70,7 +84,7 @@ def test_posteriors_finite_and_sum_to_one(which, request):
         name = type(est).__name__
         assert np.all(np.isfinite(P)), name
         assert P.min() >= 0.0, name
-        np.testing.assert_allclose(P.sum(1), 1.0, atol=1e-10, err_msg=name)
+        np.testing.assert_allclose(P.sum(1), 1.0, atol=PROB_SUM, err_msg=name)
 
 
 # ----------------------------------------------------------------------------- relabelling
@@ -115,14 +129,14 @@ def test_relabelling_permutes_the_output(name, what, binary, multi):
     b = _EQUIVARIANT[name](r2).fit(r2)
     Pa = a.probas_.rename(index=maps["task"], columns=maps["label"])
     Pb = b.probas_.loc[Pa.index, Pa.columns]
-    np.testing.assert_allclose(Pb.to_numpy(), Pa.to_numpy(), atol=1e-8, rtol=0)
+    np.testing.assert_allclose(Pb.to_numpy(), Pa.to_numpy(), atol=FIT_TWIN_F64, rtol=0)
     # hard labels agree wherever the posterior has a clear winner (exact ties may break either way)
     top = np.sort(Pa.to_numpy(), axis=1)
-    clear = (top[:, -1] - top[:, -2]) > 1e-6
+    clear = (top[:, -1] - top[:, -2]) > TIE
     la = a.labels_.rename(index=maps["task"]).map(maps["label"])
     assert (b.labels_.loc[la.index][clear] == la[clear]).all()
     if name in ("DawidSkene", "OneCoinDawidSkene"):
-        np.testing.assert_allclose(b.loss_history_, a.loss_history_, rtol=1e-10)
+        np.testing.assert_allclose(b.loss_history_, a.loss_history_, rtol=ITERATED_F64)
 
 
 # ----------------------------------------------------------------------------- duplicated data
@@ -139,14 +153,14 @@ def test_duplicating_the_data_leaves_ds_unchanged(multi):
     a = DawidSkene(**kw).fit(r)
     b = DawidSkene(**kw).fit(r2)
     Pa = a.probas_.set_axis(a.probas_.index.astype(str), axis=0)
-    np.testing.assert_allclose(b.probas_.loc[Pa.index].to_numpy(), Pa.to_numpy(), atol=1e-6)
-    np.testing.assert_allclose(b.probas_.loc[Pa.index + "_copy"].to_numpy(), Pa.to_numpy(), atol=1e-6)
-    np.testing.assert_allclose(b.priors_.to_numpy(), a.priors_.to_numpy(), atol=1e-6)
+    np.testing.assert_allclose(b.probas_.loc[Pa.index].to_numpy(), Pa.to_numpy(), atol=RELABEL)
+    np.testing.assert_allclose(b.probas_.loc[Pa.index + "_copy"].to_numpy(), Pa.to_numpy(), atol=RELABEL)
+    np.testing.assert_allclose(b.priors_.to_numpy(), a.priors_.to_numpy(), atol=RELABEL)
     wa = pd.Index(a.worker_ids_)
     order = pd.Index(b.worker_ids_).get_indexer(wa)
-    np.testing.assert_allclose(b.confusions_[order], a.confusions_, atol=1e-6)
+    np.testing.assert_allclose(b.confusions_[order], a.confusions_, atol=RELABEL)
     # the per-answer loss is an average: unchanged too
-    np.testing.assert_allclose(b.loss_history_[-1], a.loss_history_[-1], rtol=1e-6)
+    np.testing.assert_allclose(b.loss_history_[-1], a.loss_history_[-1], rtol=RELABEL)
 
 
 # ----------------------------------------------------------------------------- one type
@@ -156,7 +170,7 @@ def test_type_aware_with_one_type_equals_plain(multi):
     ).fit(multi)
     plain = DawidSkene().fit(multi)
     assert not ta.split_used_ and (ta.types_ == 0).all()
-    np.testing.assert_allclose(ta.probas_.to_numpy(), plain.probas_.to_numpy(), atol=1e-12)
+    np.testing.assert_allclose(ta.probas_.to_numpy(), plain.probas_.to_numpy(), atol=REORDER_F64)
 
 
 def test_typed_em_core_with_one_type_equals_dawid_skene(multi):
@@ -169,8 +183,8 @@ def test_typed_em_core_with_one_type_equals_dawid_skene(multi):
         r, post0, n_iter=25, tol=0.0, smoothing=_em.DEFAULT_SMOOTHING, backend="cpp", n_threads=1
     )
     ds = DawidSkene(n_iter=25, tol=0.0, n_threads=1).fit(r)
-    np.testing.assert_allclose(post[:, 0, :], ds.probas_.to_numpy(), atol=1e-10)
-    np.testing.assert_allclose(np.exp(log_conf[0]), ds.confusions_, atol=1e-10)
+    np.testing.assert_allclose(post[:, 0, :], ds.probas_.to_numpy(), atol=KERNEL_F64)
+    np.testing.assert_allclose(np.exp(log_conf[0]), ds.confusions_, atol=KERNEL_F64)
 
 
 # ----------------------------------------------------------------------------- two-layer engine
@@ -184,7 +198,7 @@ def test_lr_zero_leaves_weights_unchanged(backend, dtype, loss):
     W0 = net.W.copy()
     h = train(net, X, y if loss == "hard" else p, loss=loss, lr=0.0, n_steps=7, radius=0.5, backend=backend)
     assert np.array_equal(net.W, W0)
-    assert np.all(h.loss == h.loss[0]) and h.final_loss == pytest.approx(h.loss[0], rel=1e-6)
+    assert np.all(h.loss == h.loss[0]) and h.final_loss == pytest.approx(h.loss[0], rel=NULL_STEP_REL)
 
 
 @given(
@@ -202,7 +216,9 @@ def test_projection_keeps_every_neuron_in_its_ball(seed, m, B, lr, steps, backen
     X = X.astype(dtype)
     net = TwoLayerReLU(m, 4, random_state=seed, dtype=dtype)
     bound = B / np.sqrt(m)
-    tol = bound * (1e-5 if dtype == np.float32 else 1e-12) + (1e-6 if dtype == np.float32 else 1e-14)
+    tol = bound * (PROJ_F32_REL if dtype == np.float32 else BOUND_SLACK) + (
+        PROJ_F32_ABS if dtype == np.float32 else FEW_HUNDRED_ULP
+    )
     for _ in range(3):  # after each call, starting from where the last one left the weights
         train(net, X, p, loss="soft", lr=lr, n_steps=steps, radius=B, backend=backend)
         assert net.distance_from_init().max() <= bound + tol
@@ -219,7 +235,7 @@ def test_projection_per_network_in_a_batch():
     for h, B in zip(hs, [0.01, 0.1, 1.0, None]):
         d = h.model.distance_from_init().max()
         if B is not None:
-            assert d <= B / 2 * (1 + 1e-12)
+            assert d <= B / 2 * (1 + BOUND_SLACK)
             assert d >= 0.5 * B / 2  # lr = 20 pushes every net to its boundary
         else:
             assert d > 0.5  # unprojected

@@ -32,6 +32,7 @@ from hypothesis import strategies as st  # noqa: E402
 from hypothesis.extra import numpy as hnp  # noqa: E402
 
 import kdcore  # noqa: E402
+from _tol import BOUND_SLACK, PROB_SUM_ANY_INPUT, PROJ_F32_ABS, PROJ_F32_REL  # noqa: E402
 from kdcore.crowd import DawidSkene, MajorityVote, OneCoinDawidSkene, Responses, WeightedMajorityVote  # noqa: E402
 from kdcore.crowd._glad import GLAD  # noqa: E402
 from kdcore.crowd._kos import KOS, RatioOfEigenvectors  # noqa: E402
@@ -336,8 +337,8 @@ def _check_fitted(est, r: Responses):
     P = est.probas_.to_numpy()
     assert P.shape == (r.n_tasks, r.n_classes)
     assert np.all(np.isfinite(P)), type(est).__name__
-    assert np.all(P >= -1e-12)
-    np.testing.assert_allclose(P.sum(axis=1), 1.0, atol=1e-9)
+    assert np.all(P >= -BOUND_SLACK)
+    np.testing.assert_allclose(P.sum(axis=1), 1.0, atol=PROB_SUM_ANY_INPUT)
     assert est.probas_.index.equals(pd.Index(r.task_ids, name="task"))
     assert set(est.labels_.to_numpy()) <= set(r.classes_)
 
@@ -414,7 +415,7 @@ def test_task_type_clustering_any_small_responses(r, n_types, method, readout, c
             return
     P = tt.type_proba_.to_numpy()
     assert P.shape == (r.n_tasks, n_types) and np.all(np.isfinite(P))
-    np.testing.assert_allclose(P.sum(1), 1.0, atol=1e-8)
+    np.testing.assert_allclose(P.sum(1), 1.0, atol=PROB_SUM_ANY_INPUT)
     assert set(tt.types_.unique()) <= set(range(n_types))
     assert 0.0 <= tt.separation_ <= 1.0
 
@@ -532,7 +533,7 @@ def test_train_any_X(spec, loss, backend, radius, n_steps, lr):
     assert np.isfinite(h.final_loss) and 0.0 <= h.final_error <= 1.0
     assert np.all(np.isfinite(model.W))
     if radius is not None:
-        assert np.all(model.distance_from_init() <= radius / np.sqrt(model.m) * (1 + 1e-5) + 1e-6)
+        assert np.all(model.distance_from_init() <= radius / np.sqrt(model.m) * (1 + PROJ_F32_REL) + PROJ_F32_ABS)
 
 
 @given(
@@ -681,7 +682,7 @@ def test_margin_gamma_any_X(spec, method):
     assert _valid_X(Xd), spec
     assert np.isfinite(res.gamma) and np.all(np.isfinite(res.q))
     if method == "l2":
-        assert res.gamma >= 0 and abs(res.q.sum() - 1) < 1e-8
+        assert res.gamma >= 0 and abs(res.q.sum() - 1) < PROB_SUM_ANY_INPUT
 
 
 # ----------------------------------------------------------------------------- the core, fuzzed directly

@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 
 import kdcore
+from _tol import EIGVEC, GLAD_THREADS, REORDER_F64, THREADS_F32, THREADS_F64
 from kdcore.crowd import DawidSkene, Responses, simulate
 from kdcore.crowd._types import TaskTypeClustering, answer_values, spectral_embedding
 from kdcore.distill import TwoLayerReLU, make_margin_data, margin_gamma, train, train_many
@@ -98,8 +99,8 @@ def test_other_thread_counts_agree_within_tolerance(crowd, typed):
     for nt in THREADS[1:]:
         other = _ds(crowd, nt)
         for x, y in zip(base, other):
-            np.testing.assert_allclose(y, x, rtol=0, atol=1e-12)
-    for dtype, tol in ((np.float64, 1e-9), (np.float32, 1e-4)):
+            np.testing.assert_allclose(y, x, rtol=0, atol=REORDER_F64)
+    for dtype, tol in ((np.float64, THREADS_F64), (np.float32, THREADS_F32)):
         W1, L1 = _twolayer(1, dtype)
         for nt in THREADS[1:]:
             W, L = _twolayer(nt, dtype)
@@ -108,8 +109,8 @@ def test_other_thread_counts_agree_within_tolerance(crowd, typed):
     e1, v1, t1 = _spectral(typed, 1)
     for nt in THREADS[1:]:
         e, v, t = _spectral(typed, nt)
-        np.testing.assert_allclose(v, v1, rtol=1e-9)
-        np.testing.assert_allclose(e, e1, atol=1e-7 * np.abs(e1).max())
+        np.testing.assert_allclose(v, v1, rtol=THREADS_F64)
+        np.testing.assert_allclose(e, e1, atol=EIGVEC * np.abs(e1).max())
         assert np.array_equal(t, t1)
 
 
@@ -123,9 +124,9 @@ def test_kos_mace_glad_reproducible_above_the_parallel_threshold():
 
     r, _ = simulate.dawid_skene(12000, 60, 2, answers_per_task=5, random_state=0)
     makers = [
-        (lambda nt: KOS(n_iter=20, n_threads=nt), 1e-12),
-        (lambda nt: MACE(n_restarts=1, n_iter=5, random_state=0, n_threads=nt), 1e-12),
-        (lambda nt: GLAD(n_iter=3, m_step_max_iter=3, n_threads=nt), 1e-6),
+        (lambda nt: KOS(n_iter=20, n_threads=nt), REORDER_F64),
+        (lambda nt: MACE(n_restarts=1, n_iter=5, random_state=0, n_threads=nt), REORDER_F64),
+        (lambda nt: GLAD(n_iter=3, m_step_max_iter=3, n_threads=nt), GLAD_THREADS),
     ]
     for make, tol in makers:
         base = make(1).fit(r).probas_.to_numpy()

@@ -1,11 +1,10 @@
 """kdcore.crowd.simulate: seeded, shaped as documented, and drawing from the planted model."""
 
-import time
-
 import numpy as np
 import pandas as pd
 import pytest
 
+from _tol import SIM_ANSWER_RATE, SIM_CONFUSION, SIM_SHARE, SIM_SKILL, SIM_TYPED_RELIABILITY
 from kdcore.crowd import Responses, simulate
 
 
@@ -24,8 +23,8 @@ def test_dawid_skene_shapes_seed_and_planted_confusions():
     assert (np.diff(r.task_indptr) == 8).all()
     assert truth.index.equals(pd.Index(r.task_ids))
     emp = _empirical_confusions(r, truth, 3)
-    # each row has ~6,700 draws: binomial sd <= 0.006, so 0.03 is > 5 sd
-    assert np.abs(emp - params["confusions"]).max() < 0.03
+    # each row has ~6,700 draws: binomial sd <= 0.006, so SIM_CONFUSION is > 5 sd
+    assert np.abs(emp - params["confusions"]).max() < SIM_CONFUSION
     r2, truth2 = simulate.dawid_skene(20000, 8, 3, answers_per_task=8, random_state=0)
     assert np.array_equal(r2.label, r.label) and truth2.equals(truth)
     r3, _ = simulate.dawid_skene(20000, 8, 3, answers_per_task=8, random_state=1)
@@ -35,16 +34,16 @@ def test_dawid_skene_shapes_seed_and_planted_confusions():
 def test_distinct_workers_per_task_uniform():
     r, _ = simulate.one_coin(30000, 10, 2, answers_per_task=3, random_state=3)
     counts = np.bincount(r.worker, minlength=10)
-    assert np.abs(counts / counts.sum() - 0.1).max() < 0.01  # each worker answers ~3/10 of tasks
+    assert np.abs(counts / counts.sum() - 0.1).max() < SIM_SHARE  # each worker answers ~3/10 of tasks
 
 
 def test_one_coin_skills_and_wrong_answers_uniform():
     skills = np.linspace(0.5, 0.95, 10)
     r, truth = simulate.one_coin(40000, 10, 4, answers_per_task=5, skills=skills, random_state=2)
     emp = _empirical_confusions(r, truth, 4)
-    assert np.abs(np.einsum("wkk->wk", emp).mean(1) - skills).max() < 0.02
+    assert np.abs(np.einsum("wkk->wk", emp).mean(1) - skills).max() < SIM_SKILL
     off = emp[:, 0, 1:]  # wrong answers for true class 0 spread evenly
-    assert np.abs(off - ((1 - skills) / 3)[:, None]).max() < 0.03
+    assert np.abs(off - ((1 - skills) / 3)[:, None]).max() < SIM_CONFUSION
 
 
 @pytest.mark.parametrize("regime", ["easy_hard", "specialist"])
@@ -53,7 +52,7 @@ def test_two_type(regime):
     assert list(r.classes_) == [-1, 1]
     assert set(truth.unique()) == {-1, 1} and set(types.unique()) == {0, 1}
     assert rel.shape == (40, 2) and types.index.equals(truth.index)
-    assert abs(r.n_responses / (20000 * 40) - 0.2) < 0.005
+    assert abs(r.n_responses / (20000 * 40) - 0.2) < SIM_ANSWER_RATE
     if regime == "easy_hard":
         assert (rel[:, 0] >= 0.7).all() and (rel[:, 0] <= 0.95).all()
         assert (rel[:, 1] >= 0.5).all() and (rel[:, 1] <= 0.65).all()
@@ -66,7 +65,7 @@ def test_two_type(regime):
     for k in (0, 1):
         m = t == k
         acc = np.bincount(r.worker[m], weights=right[m], minlength=40) / np.bincount(r.worker[m], minlength=40)
-        assert np.abs(acc - rel[np.asarray(r.worker_ids), k]).max() < 0.06
+        assert np.abs(acc - rel[np.asarray(r.worker_ids), k]).max() < SIM_TYPED_RELIABILITY
 
 
 def test_alpha_design_empty_tasks():
@@ -77,11 +76,11 @@ def test_alpha_design_empty_tasks():
     assert r2.n_tasks == 5000 and len(truth2) == 5000
 
 
-def test_million_responses_fast():
-    t0 = time.perf_counter()
-    r, _ = simulate.dawid_skene(100_000, 1000, 2, answers_per_task=10, random_state=0)
-    assert r.n_responses == 1_000_000
-    assert time.perf_counter() - t0 < 3.0  # ~0.2 s measured; loose for a shared machine
+def test_million_responses():
+    # its time is measured in benchmarks/bench_simulate.py
+    r, truth = simulate.dawid_skene(100_000, 1000, 2, answers_per_task=10, random_state=0)
+    assert r.n_responses == 1_000_000 and r.n_tasks == len(truth) == 100_000
+    assert (np.diff(r.task_indptr) == 10).all()
 
 
 @pytest.mark.parametrize(

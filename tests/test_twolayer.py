@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import _tol
+from _tol import AT_BOUNDARY_REL, BOUND_SLACK, BOUND_SLACK_REL, FD_ATOL, FD_RTOL, FD_STEP, KERNEL_F64, REORDER_F64
 from kdcore import backends as bk
 from kdcore.distill import TwoLayerReLU, make_margin_data, train, train_many
 from kdcore.distill import _reference as ref
@@ -55,7 +56,7 @@ def test_gradient_matches_finite_differences():
         W_new, *_ = ref.step(X, net.W, net.W0, net.a, tgt, y, loss, lr=1.0)
         grad = net.W - W_new
         fd = np.zeros_like(grad)
-        h = 1e-6
+        h = FD_STEP
         for j in range(net.m):
             for k in range(net.d):
                 Wp, Wm = net.W.copy(), net.W.copy()
@@ -64,11 +65,11 @@ def test_gradient_matches_finite_differences():
                 lp = ref.step(X, Wp, net.W0, net.a, tgt, y, loss, 0.0, update=False)[1]
                 lm = ref.step(X, Wm, net.W0, net.a, tgt, y, loss, 0.0, update=False)[1]
                 fd[j, k] = (lp - lm) / (2 * h)
-        np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-8)
+        np.testing.assert_allclose(grad, fd, rtol=FD_RTOL, atol=FD_ATOL)
         # the compiled/torch backends take the same step
         for be in [b for b in ("cpp", "torch") if b in bk.available_backends()]:
             h_ = train(net.copy(), X, tgt, loss=loss, lr=1.0, n_steps=1, y=y, backend=be)
-            np.testing.assert_allclose(net.W - h_.model.W, fd, rtol=1e-5, atol=1e-8)
+            np.testing.assert_allclose(net.W - h_.model.W, fd, rtol=FD_RTOL, atol=FD_ATOL)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -96,7 +97,7 @@ def test_backends_agree_with_numpy_twin_over_50_steps(data, backend, dtype):
         np.testing.assert_allclose(b.loss, a.loss, rtol=tol, atol=tol)
         np.testing.assert_allclose(b.test_loss, a.test_loss, rtol=tol, atol=tol)
         # the error is a step function of f; compare after step 0 (f = 0 ties at symmetric init)
-        assert np.abs(b.error[1:] - a.error[1:]).max() <= 1.0 / X.shape[0] + 1e-12
+        assert np.abs(b.error[1:] - a.error[1:]).max() <= 1.0 / X.shape[0] + BOUND_SLACK
         assert abs(b.final_loss - a.final_loss) <= tol
         assert np.allclose(b.avg_loss, np.cumsum(b.loss) / np.arange(1, 51))
 
@@ -166,8 +167,8 @@ def test_projection_keeps_every_neuron_in_its_ball(data, backend):
     for h in hs:
         dist = h.model.distance_from_init()
         bound = h.config["radius"] / np.sqrt(8)
-        assert np.all(dist <= bound * (1 + 1e-9))
-        at_boundary += int(np.sum(dist > bound * (1 - 1e-6)))
+        assert np.all(dist <= bound * (1 + BOUND_SLACK_REL))
+        at_boundary += int(np.sum(dist > bound * (1 - AT_BOUNDARY_REL)))
     assert at_boundary > 0  # the large step really pushed neurons onto the sphere
 
 
@@ -178,7 +179,7 @@ def test_symmetric_init_gives_zero_output(data, backend):
     assert np.array_equal(net.decision_function(X), np.zeros(X.shape[0]))
     assert np.array_equal(net.a[:5], -net.a[5:]) and np.array_equal(net.W0[:5], net.W0[5:])
     h = train(net, X, y, loss="hard", lr=1.0, n_steps=1, backend=backend)
-    assert h.loss[0] == pytest.approx(np.log(2.0), abs=1e-12)
+    assert h.loss[0] == pytest.approx(np.log(2.0), abs=REORDER_F64)
     if not backend.startswith("torch"):  # torch's matmul may round the two copies of a neuron differently (|f| ~ 1e-17)
         assert h.error[0] == 1.0  # f = 0 counts as an error (R(W) uses y f <= 0)
 
@@ -298,8 +299,8 @@ def test_cpp_backward_by_row_kind_matches_the_twin(lr):
     got = train_many([dict(c) for c in cfgs], X, y, p, n_steps=30, backend="cpp", n_threads=2)
     for a, b in zip(ref_h, got):
         scale = np.abs(a.model.W).max()
-        np.testing.assert_allclose(b.model.W, a.model.W, rtol=1e-10, atol=1e-10 * scale)
-        np.testing.assert_allclose(b.loss, a.loss, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(b.model.W, a.model.W, rtol=KERNEL_F64, atol=KERNEL_F64 * scale)
+        np.testing.assert_allclose(b.loss, a.loss, rtol=KERNEL_F64, atol=REORDER_F64)
 
 
 def _core_pass(X, n_train, nets, losses, T, y, lr, radius, steps, threads, skip):
