@@ -12,13 +12,15 @@ label) and returns ``self``; fitted attributes end in ``_``:
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from ..backends import check_n_threads, resolve_backend
 from ._responses import Responses
+
+_Estimator = TypeVar("_Estimator", bound="BaseEstimator")
 
 
 class BaseEstimator:
@@ -49,7 +51,7 @@ class BaseEstimator:
                     out.update({f"{name}__{k}": v for k, v in value.get_params(deep=True).items()})
         return out
 
-    def set_params(self, **params: Any) -> BaseEstimator:
+    def set_params(self: _Estimator, **params: Any) -> _Estimator:
         """Set parameters by name; ``name__param`` sets ``param`` of the nested estimator ``name``."""
         valid = self._param_names()
         nested: dict[str, dict[str, Any]] = {}
@@ -78,7 +80,7 @@ class BaseEstimator:
         """The estimator a nested parameter left at None stands for (estimators with one override this)."""
         raise ValueError(f"{type(self).__name__}.{name} is not a nested estimator")
 
-    def clone(self) -> BaseEstimator:
+    def clone(self: _Estimator) -> _Estimator:
         """An unfitted copy with the same parameters (nested estimators cloned too)."""
         params = {k: v.clone() if isinstance(v, BaseEstimator) else v for k, v in self.get_params(deep=False).items()}
         return type(self)(**params)

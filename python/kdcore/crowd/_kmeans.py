@@ -4,6 +4,8 @@ separation of a soft assignment (1 - mean normalised entropy)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 __all__ = ["kmeans", "gmm_proba", "separation"]
@@ -15,7 +17,7 @@ def kmeans(
     """Lloyd's k-means with k-means++ seeding, best of ``n_init``: (labels, centres, inertia)."""
     X = np.asarray(X, dtype=np.float64)
     n = X.shape[0]
-    best = (None, None, np.inf)
+    best: tuple[Any, Any, float] = (None, None, np.inf)
     for init in range(n_init):
         c = [X[rng.integers(n)]]
         for _ in range(1, k):

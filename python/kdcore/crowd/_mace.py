@@ -160,7 +160,9 @@ class MACE(BaseAggregator):
                 history.append(float(ll) / r.n_responses)
             if ll > best[0] or best[1] is None:
                 best = (ll, spam.copy(), strat.copy(), history)
-        ll, spam, strat, history = best
+        _, best_spam, best_strat, history = best
+        assert best_spam is not None and best_strat is not None  # n_init >= 1 restarts ran
+        spam, strat = best_spam, best_strat
         post, ll = self._e_step(r, spam, strat, be, nt)
         self._set_posteriors(r, post)
         workers = pd.Index(r.worker_ids, name="worker")

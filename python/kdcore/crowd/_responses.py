@@ -164,6 +164,21 @@ class Responses:
         "_frozen",
     )
 
+    # the slots, set once by _from_codes and then frozen (arrays read-only)
+    task: np.ndarray  #: (N,) int32 task code of each answer, in input order
+    worker: np.ndarray  #: (N,) int32 worker code of each answer
+    label: np.ndarray  #: (N,) int32 class code of each answer
+    task_ids: pd.Index  #: original task id of each task code
+    worker_ids: pd.Index  #: original worker id of each worker code
+    classes_: np.ndarray  #: original label value of each class code
+    task_indptr: np.ndarray  #: (n_tasks + 1,) int64 offsets of the task-major view
+    task_worker: np.ndarray  #: worker code of each answer, task-major
+    task_label: np.ndarray  #: class code of each answer, task-major
+    worker_indptr: np.ndarray  #: (n_workers + 1,) int64 offsets of the worker-major view
+    worker_task: np.ndarray  #: task code of each answer, worker-major
+    worker_label: np.ndarray  #: class code of each answer, worker-major
+    n_duplicates_: int  #: duplicate answers dropped at construction
+
     # ------------------------------------------------------------------ construction
     def __init__(self, *args, **kwargs):
         raise TypeError("use Responses.from_dataframe, Responses.from_arrays or Responses.read_csv")

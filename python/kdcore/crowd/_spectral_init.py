@@ -161,7 +161,7 @@ def _mv_init(r: Responses, floor: float):
     votes = _one_hot_sums(r.task, r.label, None, r.n_tasks, K)
     post = votes / votes.sum(axis=1, keepdims=True)
     conf = np.zeros((r.n_workers, K, K))
-    np.add.at(conf, (r.worker, slice(None), r.label), post[r.task])
+    np.add.at(conf, (r.worker, slice(None), r.label), post[r.task])  # type: ignore[arg-type]
     conf = conf + floor
     conf /= conf.sum(axis=2, keepdims=True)
     priors = post.mean(axis=0)

@@ -151,6 +151,9 @@ class TypeAware(BaseAggregator):
     """
 
     _backends = ("cpp", "numpy")
+    plain_: BaseAggregator
+    clustering_: TaskTypeClustering | None
+    type_models_: list[BaseAggregator]
 
     def __init__(
         self,
@@ -366,6 +369,7 @@ class TypeAware(BaseAggregator):
             self.clustering_ = None
             self.type_models_ = []
             if self.guard:
+                assert rng is not None  # only split="auto" (which passes its evidence) calls without one
                 evidence = self._soft_guard(r, one_coin, rng, be, nt)
             else:
                 evidence = {"split": True, "reason": "guard=False", "separation": float("nan")}
@@ -375,8 +379,10 @@ class TypeAware(BaseAggregator):
         index = pd.Index(r.task_ids, name="task")
         workers = pd.Index(r.worker_ids, name="worker")
         if self.split_used_:
-            conf0 = np.asarray(self.plain_.confusions_, dtype=np.float64)
-            prior0 = self.plain_.priors_.to_numpy(dtype=np.float64)
+            plain = self.plain_
+            assert isinstance(plain, DawidSkene)  # _check and fit admit only that family here
+            conf0 = np.asarray(plain.confusions_, dtype=np.float64)
+            prior0 = plain.priors_.to_numpy(dtype=np.float64)
             post, log_conf, log_prior, lam, hist = degraded_em(
                 r, conf0, prior0, one_coin=one_coin, smoothing=self.smoothing, backend=be, n_threads=nt
             )

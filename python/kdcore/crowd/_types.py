@@ -296,7 +296,7 @@ class TaskTypeClustering(BaseEstimator):
         self.loss_history_ = []
         if self.method in ("refined", "mixture") and k > 1:
             label_post = self._plain_ds(r, be, nt)
-            best = None
+            best: tuple[Any, ...] | None = None
             inits = [labels, self._correctness_split(r, label_post, rng)]
             # random restarts: the likelihood has local optima (on planted real data the planted
             # split scores higher than what the two structured starts reach)
@@ -314,6 +314,7 @@ class TaskTypeClustering(BaseEstimator):
                     ll_old = ll
                 if best is None or ll > best[3]:
                     best = (None, full.sum(2), full, ll, log_conf, log_prior)
+            assert best is not None  # at least the spectral and the correctness starts ran
             _, tp, full, ll, log_conf, log_prior = best
             full, log_conf, log_prior = align_types(r, full, log_conf, log_prior)
             tp = full.sum(2)
