@@ -159,7 +159,7 @@ class TaskTypeClustering(BaseEstimator):
         vals, vecs, info = spectral_embedding(r, values, ke, backend=be, seed=seed, n_threads=nt)
         # scale by the top eigenvalue; when the operator is numerically zero (no two answers
         # of a task carry signal) dividing by it blew round-off up to 1e284 and k-means then
-        # produced NaN: no signal gives an all-zero embedding (found by test_properties)
+        # produced NaN: no signal gives an all-zero embedding
         top = max(abs(vals[0]), float(np.abs(vals).max(initial=0.0)))
         signal = top > 1e-10 * max(1.0, float((values * values).sum()))
         emb = vecs * vals[None, :] / top * np.sqrt(r.n_tasks) if signal else np.zeros_like(vecs)
@@ -277,7 +277,7 @@ class TaskTypeClustering(BaseEstimator):
             return np.zeros(r.n_tasks, dtype=np.int64)
         try:
             U, s, Vt = svds(C, k=kk, v0=rng.uniform(-1, 1, min(C.shape)))
-        except ArpackError:  # e.g. an all-zero correctness matrix on tiny inputs: dense SVD (found by fuzzing)
+        except ArpackError:  # e.g. an all-zero correctness matrix on tiny inputs: dense SVD
             U = np.linalg.svd(C.toarray(), full_matrices=False)[0][:, :kk]
         cnt = np.maximum(np.diff(r.task_indptr), 1)
         emb = (C.T @ U) / cnt[:, None]  # per-task mean correctness in the worker factors

@@ -1,6 +1,6 @@
 """Seeded, vectorised simulators of crowd answers with a known truth.
 
-Three generative models (PAPERS.md B.1, B.5):
+Three generative models (docs/maths.md B.1, B.5):
 
 - :func:`dawid_skene`: a full K x K confusion matrix per worker (Dawid & Skene, 1979);
 - :func:`one_coin`: one skill per worker, wrong answers spread evenly over the other classes;
@@ -282,7 +282,7 @@ def two_type(
     empty: str = "drop",
     random_state=None,
 ):
-    """Binary answers from the two-type model of PAPERS.md B.1 (Kong et al. 2023).
+    """Binary answers from the two-type model of docs/maths.md B.1 (Kong et al. 2023).
 
     Each task j has a true label y_j in {-1, +1} (P(+1) = ``class_share``) and a hidden
     type t_j in {0, 1} (P(type 0) = ``type_share``; type 0 is the paper's type 1).
