@@ -35,7 +35,7 @@ from kdcore.crowd import simulate
 from kdcore.crowd._glad import GLAD
 from kdcore.crowd._kos import KOS
 from kdcore.crowd._mace import MACE
-from kdcore.crowd._spectral_em import spectral_init
+from kdcore.crowd._spectral_init import spectral_init
 from kdcore.crowd._triangular import TriangularEstimation
 
 THREADS = 2

@@ -1,7 +1,5 @@
 """kdcore.crowd.simulate: seeded, shaped as documented, and drawing from the planted model."""
 
-import time
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -77,11 +75,10 @@ def test_alpha_design_empty_tasks():
     assert r2.n_tasks == 5000 and len(truth2) == 5000
 
 
-def test_million_responses_fast():
-    t0 = time.perf_counter()
+def test_million_responses():
     r, _ = simulate.dawid_skene(100_000, 1000, 2, answers_per_task=10, random_state=0)
     assert r.n_responses == 1_000_000
-    assert time.perf_counter() - t0 < 3.0  # ~0.2 s measured; loose for a shared machine
+    assert np.array_equal(np.diff(r.task_indptr), np.full(100_000, 10))
 
 
 @pytest.mark.parametrize(

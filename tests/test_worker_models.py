@@ -21,7 +21,8 @@ from kdcore.crowd._glad import GLAD
 from kdcore.crowd._kos import KOS, RatioOfEigenvectors
 from kdcore.crowd._mace import MACE
 from kdcore.crowd._majority_vote import MajorityVote
-from kdcore.crowd._spectral_em import SpectralEM, spectral_init
+from kdcore.crowd._spectral_em import SpectralEM
+from kdcore.crowd._spectral_init import spectral_init
 from kdcore.crowd._triangular import TriangularEstimation
 
 needs_cpp = pytest.mark.skipif(not HAS_CPP, reason="the compiled core kdcore._core is not built")

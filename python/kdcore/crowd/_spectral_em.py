@@ -13,7 +13,7 @@ from ._dawid_skene import DawidSkene
 from ._responses import Responses
 from ._spectral_init import spectral_init
 
-__all__ = ["SpectralEM", "spectral_init"]
+__all__ = ["SpectralEM"]
 
 
 class SpectralEM(DawidSkene):
