@@ -128,9 +128,9 @@ def test_em_iteration(benchmark, em_data, n_types, machine_info):
 
 def test_degraded_em_iteration(benchmark, em_data, machine_info):
     """The soft model of TypeAware(split="soft"): 10 EM iterations of the degraded two-type mixture
-    (kdcore.crowd._types._degraded_em), reported per iteration beside the plain-DS iteration above."""
+    (kdcore.crowd._typed_em.degraded_em), reported per iteration beside the plain-DS iteration above."""
     from kdcore.crowd import DawidSkene
-    from kdcore.crowd._types import _degraded_em
+    from kdcore.crowd._typed_em import degraded_em
 
     r = em_data
     benchmark.group = f"EM iteration d={r.n_tasks} n={r.n_workers} N={r.n_responses}"
@@ -139,7 +139,7 @@ def test_degraded_em_iteration(benchmark, em_data, machine_info):
     n_iter = 10
 
     def ten_iterations():
-        return _degraded_em(r, conf, prior, n_iter=n_iter, tol=0.0)
+        return degraded_em(r, conf, prior, n_iter=n_iter, tol=0.0)
 
     post, log_conf, log_prior, lam, hist = benchmark.pedantic(ten_iterations, rounds=3, iterations=1, warmup_rounds=1)
     assert post.shape == (r.n_tasks, 2, 2) and len(hist) == n_iter and np.isfinite(hist).all()
@@ -160,7 +160,7 @@ def test_em_loop_iteration(benchmark, em_data, n_types, machine_info):
     n_iter = 20
 
     def run():
-        return _em._run(r, post, 0.01, n_iter, 0.0, None, 0, penalised=n_types > 1)
+        return _em.run(r, post, 0.01, n_iter, 0.0, None, 0, penalised=n_types > 1)
 
     out = benchmark.pedantic(run, rounds=5, iterations=1, warmup_rounds=1)
     assert out[4] == n_iter

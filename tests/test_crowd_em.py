@@ -4,8 +4,6 @@ Kernels are compared with their numpy twins (kdcore.crowd._reference) to 1e-10;
 estimators against planted parameters of simulated data; error paths by message.
 """
 
-import importlib.util
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -38,7 +36,6 @@ from kdcore.crowd import (
 from kdcore.crowd import _reference as ref
 
 needs_cpp = pytest.mark.skipif(not HAS_CPP, reason="compiled core kdcore._core not built")
-HAS_SPECTRAL = importlib.util.find_spec("kdcore.crowd._spectral_em") is not None
 
 
 def _responses_with_idle_workers(K: int, seed: int) -> Responses:
@@ -470,10 +467,6 @@ def test_estimator_parameter_errors(kwargs, exc, match):
 
 def test_spectral_init():
     r, truth = simulate.dawid_skene(2000, 20, 3, answers_per_task=6, random_state=17)
-    if not HAS_SPECTRAL:
-        with pytest.raises(NotImplementedError, match="spectral"):
-            DawidSkene(init="spectral").fit(r)
-        pytest.skip("kdcore.crowd._spectral_em is not installed; checked the clear error instead")
     ds = DawidSkene(init="spectral", random_state=0).fit(r)
     _finite(ds)
     assert accuracy(ds.labels_, truth) > 0.9
@@ -501,8 +494,7 @@ def test_public_exports_resolve():
 def _loop_numpy(r, post, smoothing, n_iter, tol, one_coin, init_ll=None):
     """The EM rounds step by step through the numpy twins (DawidSkene._loop)."""
     est = (OneCoinDawidSkene if one_coin else DawidSkene)(n_iter=n_iter, tol=tol, smoothing=smoothing)
-    est._be, est._threads, est._smooth = "numpy", 1, smoothing
-    return est._loop(r, post, init_ll)
+    return est._loop(r, post, init_ll, _em.EMSettings("numpy", 1, smoothing), n_iter, tol)
 
 
 def _planted_two_types(n_tasks, K, seed):
@@ -522,7 +514,7 @@ def test_em_run_matches_the_step_by_step_loop(T, K, one_coin, strategy, monkeypa
     r, post0 = _planted_two_types(600, K, seed=10 * K + T)
     post0 = post0[:, :T, :] / post0[:, :T, :].sum(axis=(1, 2), keepdims=True)
     for smoothing in (0.0, 0.3):
-        post, params, prior, hist, n, conv = _em._run(r, post0, smoothing, 15, 0.0, None, 1, one_coin)
+        post, params, prior, hist, n, conv = _em.run(r, post0, smoothing, 15, 0.0, None, 1, one_coin)
         post_np, params_np, prior_np, hist_np, n_np, conv_np = _loop_numpy(r, post0, smoothing, 15, 0.0, one_coin)
         assert (n, conv) == (n_np, conv_np) == (15, False)
         np.testing.assert_allclose(post, post_np, rtol=EM_TWIN_F64, atol=EM_TWIN_F64)
@@ -537,11 +529,10 @@ def test_em_run_two_threads_agree_and_are_deterministic(strategy, monkeypatch):
     # 80,000 answers: above the one-thread cutoff, so the per-thread tables are really summed
     monkeypatch.setattr(_em, "_RUN_STRATEGY", strategy)
     r, _ = simulate.dawid_skene(16000, 200, 3, answers_per_task=5, random_state=4)
-    est = DawidSkene(n_iter=1).fit(r)
-    post0 = est._init_post(r)
-    one = _em._run(r, post0, 0.0, 20, 0.0, None, 1)
-    two = _em._run(r, post0, 0.0, 20, 0.0, None, 2)
-    again = _em._run(r, post0, 0.0, 20, 0.0, None, 2)
+    post0 = DawidSkene()._init_post(r, _em.EMSettings("cpp", 0, 0.0))
+    one = _em.run(r, post0, 0.0, 20, 0.0, None, 1)
+    two = _em.run(r, post0, 0.0, 20, 0.0, None, 2)
+    again = _em.run(r, post0, 0.0, 20, 0.0, None, 2)
     for a, b in zip(two[:3], again[:3]):
         np.testing.assert_array_equal(a, b)  # same thread count: bit-identical
     for a, b in zip(one[:3], two[:3]):
@@ -558,11 +549,11 @@ def test_em_run_stops_at_the_same_round_as_the_loop(cls):
         b = cls(tol=tol, backend="numpy").fit(r)
         assert a.converged_ and b.converged_ and a.n_iter_ == b.n_iter_ < 100
         np.testing.assert_allclose(a.loss_history_, b.loss_history_, rtol=ITERATED_F64)
-    if HAS_SPECTRAL:  # a start with a log-likelihood before round 1 (init_loglik)
-        a = cls(init="spectral", random_state=0, backend="cpp").fit(r)
-        b = cls(init="spectral", random_state=0, backend="numpy").fit(r)
-        assert a.n_iter_ == b.n_iter_
-        np.testing.assert_allclose(a.probas_.to_numpy(), b.probas_.to_numpy(), atol=FIT_TWIN_F64)
+    # a start with a log-likelihood before round 1 (init_loglik)
+    a = cls(init="spectral", random_state=0, backend="cpp").fit(r)
+    b = cls(init="spectral", random_state=0, backend="numpy").fit(r)
+    assert a.n_iter_ == b.n_iter_
+    np.testing.assert_allclose(a.probas_.to_numpy(), b.probas_.to_numpy(), atol=FIT_TWIN_F64)
 
 
 @needs_cpp
@@ -605,12 +596,12 @@ def test_em_run_refuses_bad_arguments_and_codes():
 @needs_cpp
 @pytest.mark.parametrize("smoothing", [0.0, 0.05])
 def test_em_run_penalised_rule_matches_the_typed_mixture_loop(smoothing, monkeypatch):
-    from kdcore.crowd import _types
+    from kdcore.crowd import _typed_em
 
     r, post0 = _planted_two_types(800, 2, seed=3)
     out = {}
     for be in ("cpp", "numpy"):
-        out[be] = _types._em_fit(r, post0, n_iter=300, tol=1e-5, smoothing=smoothing, backend=be, n_threads=1)
+        out[be] = _typed_em.em_fit(r, post0, n_iter=300, tol=1e-5, smoothing=smoothing, backend=be, n_threads=1)
     (p1, lc1, lp1, h1), (p2, lc2, lp2, h2) = out["cpp"], out["numpy"]
     assert len(h1) == len(h2) < 300  # stopped at the same round, before the cap
     np.testing.assert_allclose(h1, h2, rtol=EM_TWIN_F64)

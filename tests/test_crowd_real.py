@@ -1,6 +1,6 @@
-"""Accuracy on the gold tasks of the nine real crowd datasets (../shared/data/crowd).
+"""Accuracy on the gold tasks of the nine real crowd datasets (the crowd/ folder of the data home).
 
-DawidSkene must reach the crowd-kit 1.4.2 column of data/README.md minus 0.5
+DawidSkene must reach the crowd-kit 1.4.2 column of the data README minus 0.5
 points on each dataset (same preprocessing: duplicate pairs dropped, keep first).
 The measured numbers are printed (``pytest -s``) and in docs/notes/crowd-em.md.
 """

@@ -302,10 +302,10 @@ def _aggregators(r: Responses):
         OneCoinDawidSkene(n_iter=20),
         SpectralEM(n_iter=20, random_state=0),
         TriangularEstimation(),
-        KOS(n_iter=10),
-        RatioOfEigenvectors(),
+        KOS(n_iter=10, random_state=0),
+        RatioOfEigenvectors(random_state=0),
         GLAD(n_iter=10, m_step_max_iter=5),
-        MACE(n_restarts=2, n_iter=10, random_state=0),
+        MACE(n_init=2, n_iter=10, random_state=0),
     ]
 
 

@@ -124,8 +124,8 @@ def test_kos_mace_glad_reproducible_above_the_parallel_threshold():
 
     r, _ = simulate.dawid_skene(12000, 60, 2, answers_per_task=5, random_state=0)
     makers = [
-        (lambda nt: KOS(n_iter=20, n_threads=nt), REORDER_F64),
-        (lambda nt: MACE(n_restarts=1, n_iter=5, random_state=0, n_threads=nt), REORDER_F64),
+        (lambda nt: KOS(n_iter=20, random_state=0, n_threads=nt), REORDER_F64),
+        (lambda nt: MACE(n_init=1, n_iter=5, random_state=0, n_threads=nt), REORDER_F64),
         (lambda nt: GLAD(n_iter=3, m_step_max_iter=3, n_threads=nt), GLAD_THREADS),
     ]
     for make, tol in makers:

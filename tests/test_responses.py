@@ -225,3 +225,78 @@ def test_missing_data_folder_says_where_it_looked(tmp_path):
         datasets.load("rte", tmp_path / "nowhere")
     with pytest.raises(ValueError, match="unknown dataset"):
         datasets.load("imagenet", tmp_path)
+
+
+# ------------------------------------------------------------------ the index without the compiled core
+needs_cpp = pytest.mark.skipif(_core is None, reason="the compiled core kdcore._core is not built")
+
+
+@needs_cpp
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_index_kernels_match_numpy_twins(seed):
+    from kdcore.crowd import _reference_responses as twin
+
+    rng = np.random.default_rng(seed)
+    n_tasks, n_workers, n = 40, 9, 600  # more answers than pairs: many repeats, in any order
+    task = rng.integers(0, n_tasks, n).astype(np.int32)
+    worker = rng.integers(0, n_workers, n).astype(np.int32)
+    label = rng.integers(0, 3, n).astype(np.int32)
+    for mode in (0, 1, 2):
+        keep, n_dup, first = _core.find_duplicates(task, worker, n_tasks, n_workers, mode)
+        keep2, n_dup2, first2 = twin.find_duplicates(task, worker, n_tasks, n_workers, mode)
+        assert (n_dup, first) == (n_dup2, first2) and n_dup > 0
+        assert keep.dtype == keep2.dtype and np.array_equal(keep, keep2)
+    for group, a, b, n_groups in ((task, worker, label, n_tasks), (worker, task, label, n_workers)):
+        for x, y in zip(_core.build_csr(group, a, b, n_groups), twin.build_csr(group, a, b, n_groups), strict=True):
+            assert x.dtype == y.dtype and np.array_equal(x, y)
+    ids = rng.integers(-(2**62), 2**62, 50).repeat(3)
+    for x, y in zip(_core.factorize_int64(ids), twin.factorize_int64(ids), strict=True):
+        assert x.dtype == y.dtype and np.array_equal(x, y)
+    with pytest.raises(ValueError, match="code out of range"):
+        twin.build_csr(np.array([0, 5], np.int32), np.zeros(2, np.int32), np.zeros(2, np.int32), 3)
+
+
+_WITHOUT_CORE = """
+import sys
+sys.modules["kdcore._core"] = None  # the compiled core cannot be imported
+import numpy as np
+from kdcore import backends
+from kdcore.crowd import DawidSkene, MajorityVote, Responses, simulate
+assert backends._core is None and not backends.HAS_CPP and backends.available_backends()[0] == "numpy"
+r, truth = simulate.dawid_skene(400, 15, 3, answers_per_task=5, random_state=0)
+df = r.to_dataframe()
+dup = Responses.from_dataframe(df.iloc[list(range(len(df))) + [0, 7]], duplicates="keep_last")
+mv = MajorityVote(random_state=0).fit(r)
+ds = DawidSkene(backend="numpy").fit(r)
+np.savez(sys.argv[1], task_indptr=r.task_indptr, worker_task=r.worker_task, dup_n=dup.n_duplicates_,
+         dup_worker_label=dup.worker_label, mv=mv.probas_.to_numpy(), mv_labels=mv.labels_.to_numpy(),
+         ds=ds.probas_.to_numpy(), ds_conf=ds.confusions_, truth=truth.to_numpy())
+"""
+
+
+@needs_cpp
+def test_responses_and_numpy_backend_work_without_the_compiled_core(tmp_path):
+    """Responses, MajorityVote and DawidSkene(backend="numpy") in a process where kdcore._core
+    cannot be imported give what they give with the compiled index."""
+    import os
+    import subprocess
+    import sys
+
+    from kdcore.crowd import DawidSkene, MajorityVote, simulate
+
+    out = tmp_path / "without_core.npz"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    run = subprocess.run([sys.executable, "-c", _WITHOUT_CORE, str(out)], capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr
+    got = np.load(out, allow_pickle=False)
+    r, truth = simulate.dawid_skene(400, 15, 3, answers_per_task=5, random_state=0)
+    df = r.to_dataframe()
+    dup = Responses.from_dataframe(df.iloc[list(range(len(df))) + [0, 7]], duplicates="keep_last")
+    mv = MajorityVote(random_state=0).fit(r)
+    ds = DawidSkene(backend="numpy").fit(r)
+    assert np.array_equal(got["truth"], truth.to_numpy())
+    assert np.array_equal(got["task_indptr"], r.task_indptr) and np.array_equal(got["worker_task"], r.worker_task)
+    assert int(got["dup_n"]) == dup.n_duplicates_ == 2
+    assert np.array_equal(got["dup_worker_label"], dup.worker_label)
+    assert np.array_equal(got["mv"], mv.probas_.to_numpy()) and np.array_equal(got["mv_labels"], mv.labels_)
+    assert np.array_equal(got["ds"], ds.probas_.to_numpy()) and np.array_equal(got["ds_conf"], ds.confusions_)

@@ -61,7 +61,11 @@ def test_numpy_twin_matvec_equals_dense_G(rng):
 
 
 def test_hollow_gram_is_the_hollow_outer_product_inner_product(rng):
+<<<<<<< HEAD
     """G_jl = <F_j, F_l> with F_j = x_j x_j^T - diag(x_j^2) (docs/maths.md B.2, B.3), binary case."""
+=======
+    """G_jl = <F_j, F_l> with F_j = x_j x_j^T - diag(x_j^2) (docs/maths.md B.2/B.3), binary case."""
+>>>>>>> wt-crowd
     n, d = 6, 12
     X = rng.choice([-1.0, 0.0, 1.0], size=(n, d))
     X[0] = 1.0
@@ -161,13 +165,13 @@ def test_one_coin_refinement_would_follow_the_class():
     """The failure the class-conditional skills guard against: a one-coin typed model on the same
     data puts the classes in different types (so the test above can fail)."""
     from kdcore.crowd import _em
-    from kdcore.crowd._types import _em_fit, _vote_post
+    from kdcore.crowd._typed_em import em_fit, vote_post
 
     r, y = _class_biased(0)
     yy = y[r.task_ids.to_numpy()]
     rng = np.random.default_rng(0)
-    init = rng.dirichlet([1, 1], size=r.n_tasks)[:, :, None] * _vote_post(r)[:, None, :]
-    post, *_ = _em_fit(r, init, n_iter=200, tol=1e-9, smoothing=0.01, backend="numpy", n_threads=1, onecoin=True)
+    init = rng.dirichlet([1, 1], size=r.n_tasks)[:, :, None] * vote_post(r)[:, None, :]
+    post, *_ = em_fit(r, init, n_iter=200, tol=1e-9, smoothing=0.01, backend="numpy", n_threads=1, onecoin=True)
     ty = post.sum(2).argmax(1)
     shares = [float((yy[ty == k] > 0).mean()) for k in (0, 1)]
     assert abs(shares[0] - shares[1]) > 0.5, shares
@@ -313,7 +317,7 @@ def test_types_are_paired_across_classes():
 
 
 def test_align_types_undoes_a_crossed_labelling():
-    from kdcore.crowd._types import _align_types
+    from kdcore.crowd._typed_em import align_types
 
     r, truth, types, rel = simulate.two_type(300, 20, 1.0, regime="specialist", random_state=0)
     T, K, W = 2, 2, r.n_workers
@@ -327,7 +331,7 @@ def test_align_types_undoes_a_crossed_labelling():
     crossed_conf[:, :, 1, :] = log_conf[::-1, :, 1, :]
     crossed_full = full.copy()
     crossed_full[:, :, 1] = full[:, ::-1, 1]
-    f2, c2, p2 = _align_types(r, crossed_full, crossed_conf, np.zeros((T, K)))
+    f2, c2, p2 = align_types(r, crossed_full, crossed_conf, np.zeros((T, K)))
     np.testing.assert_allclose(c2, log_conf)
     np.testing.assert_allclose(f2, full)
 

@@ -3,14 +3,13 @@ training of two-layer networks, on a compiled C++ core."""
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from .backends import available_backends, get_num_threads, set_num_threads, show_config
 
 __all__ = ["__version__", "available_backends", "get_num_threads", "set_num_threads", "show_config", "crowd", "distill"]
 
 
-def __getattr__(name):  # lazy subpackages keep `import kdcore` light
+def __getattr__(name: str) -> object:  # lazy subpackages keep `import kdcore` light
     if name in ("crowd", "distill"):
         import importlib
 

@@ -1,9 +1,12 @@
 """What kdcore can run on, decided once at import time.
 
-Backends are data: ``BACKENDS`` maps a name to whether it exists here, and every
-public function takes ``backend="auto"`` and asks :func:`resolve_backend` which
-one to use. Optional backends (torch) are never imported by ``import kdcore``;
-they are looked up lazily and a missing one gives a clear message.
+Backends are data: :data:`BACKENDS` maps each backend name, fastest first, to a
+check of whether it exists in this process (``cpp``: the compiled core imported;
+``numpy``: always; ``torch``: installed; ``torch-cuda``: torch sees a CUDA device),
+and :data:`MISSING` says what to do when one is not there. Every public function
+takes ``backend="auto"`` and asks :func:`resolve_backend` which one to use. Optional
+backends (torch) are never imported by ``import kdcore``; they are looked up lazily
+and a missing one gives a clear message.
 """
 
 from __future__ import annotations
@@ -11,12 +14,17 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib.util
-import operator
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TextIO
+
+from ._check import check_int
+from ._version import __version__
 
 __all__ = [
+    "BACKENDS",
+    "MISSING",
     "HAS_CPP",
     "HAS_OPENMP",
     "HAS_TORCH",
@@ -37,14 +45,15 @@ __all__ = [
 # loaded before kdcore._core.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+_CORE_ERROR: ImportError | None = None
 try:  # the compiled core
-    from . import _core  # type: ignore[attr-defined]
+    from . import _core
 
     HAS_CPP = True
     HAS_OPENMP = bool(_core.have_openmp())
-    _CORE_ERROR = None
 except ImportError as exc:  # pragma: no cover - only on a broken install
-    _core = None
+    # typed as the module: every call into it sits behind resolve_backend("cpp") or a None check
+    _core = None  # type: ignore[assignment]
     HAS_CPP = False
     HAS_OPENMP = False
     _CORE_ERROR = exc
@@ -65,17 +74,29 @@ def torch_cuda_available() -> bool:
         return False
 
 
+#: backend name -> whether it can run here (a call: ``torch-cuda`` imports torch to know)
+BACKENDS: dict[str, Callable[[], bool]] = {
+    "cpp": lambda: HAS_CPP,
+    "numpy": lambda: True,
+    "torch": lambda: HAS_TORCH,
+    "torch-cuda": torch_cuda_available,
+}
+
+#: backend name -> the error raised when it is asked for by name and missing here
+MISSING: dict[str, Callable[[], Exception]] = {
+    "cpp": lambda: ImportError(f"the compiled core kdcore._core failed to import: {_CORE_ERROR}"),
+    "torch": lambda: ImportError("backend 'torch' needs torch: pip install 'kdcore[torch]'"),
+    "torch-cuda": lambda: (
+        ImportError("backend 'torch-cuda' needs torch: pip install 'kdcore[torch]'")
+        if not HAS_TORCH
+        else ValueError("backend 'torch-cuda' asked for, but torch sees no CUDA device")
+    ),
+}
+
+
 def available_backends() -> list[str]:
     """Backends usable in this process, fastest first (``torch-cuda`` imports torch to check)."""
-    out = []
-    if HAS_CPP:
-        out.append("cpp")
-    out.append("numpy")
-    if HAS_TORCH:
-        out.append("torch")
-        if torch_cuda_available():
-            out.append("torch-cuda")
-    return out
+    return [name for name, exists in BACKENDS.items() if exists()]
 
 
 def resolve_backend(backend: str, supported: Sequence[str] = ("cpp", "numpy"), *, what: str = "this estimator") -> str:
@@ -89,23 +110,13 @@ def resolve_backend(backend: str, supported: Sequence[str] = ("cpp", "numpy"), *
         raise TypeError(f"backend must be a string, got {type(backend).__name__}")
     if backend == "auto":
         for name in supported:
-            if name == "cpp" and HAS_CPP:
-                return name
-            if name == "numpy":
-                return name
-            if name == "torch" and HAS_TORCH:
-                return name
-            if name == "torch-cuda" and torch_cuda_available():
+            if name in BACKENDS and BACKENDS[name]():
                 return name
         raise RuntimeError(f"no backend available for {what} among {list(supported)}")
     if backend not in supported:
         raise ValueError(f"backend {backend!r} is not supported by {what}; choose one of {['auto', *supported]}")
-    if backend == "cpp" and not HAS_CPP:
-        raise ImportError(f"the compiled core kdcore._core failed to import: {_CORE_ERROR}")
-    if backend in ("torch", "torch-cuda") and not HAS_TORCH:
-        raise ImportError(f"backend {backend!r} needs torch: pip install 'kdcore[torch]'")
-    if backend == "torch-cuda" and not torch_cuda_available():
-        raise ValueError("backend 'torch-cuda' asked for, but torch sees no CUDA device")
+    if not BACKENDS[backend]():
+        raise MISSING[backend]()
     return backend
 
 
@@ -114,10 +125,7 @@ def set_num_threads(n: int) -> None:
 
     ``KDCORE_NUM_THREADS`` in the environment takes precedence over this value.
     """
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"n must be an int, got {type(n).__name__}")
-    if n < 0:
-        raise ValueError(f"n must be >= 0 (0 = default), got {n}")
+    n = check_int(n, "n", minimum=0)
     if _core is not None:
         _core.set_num_threads(n)
 
@@ -130,15 +138,8 @@ def get_num_threads() -> int:
 
 
 def check_n_threads(n_threads: int) -> int:
-    """Validate an ``n_threads`` argument and return the count it resolves to."""
-    if isinstance(n_threads, bool):
-        raise TypeError("n_threads must be an int, got bool")
-    try:
-        n_threads = operator.index(n_threads)
-    except TypeError:
-        raise TypeError(f"n_threads must be an int, got {type(n_threads).__name__}") from None
-    if n_threads < 0:
-        raise ValueError(f"n_threads must be >= 0 (0 = default), got {n_threads}")
+    """Validate an ``n_threads`` argument (an int >= 0, 0 = default) and return the count it resolves to."""
+    n_threads = check_int(n_threads, "n_threads", minimum=0)
     if _core is None:
         return 1
     return int(_core.resolve_threads(n_threads))
@@ -173,13 +174,11 @@ def _blas_info() -> list[str]:
         return []
 
 
-def config() -> dict:
+def config() -> dict[str, Any]:
     """The facts :func:`show_config` prints, as a dict."""
     import numpy as np
 
-    from . import __version__
-
-    info = {
+    info: dict[str, Any] = {
         "kdcore": __version__,
         "python": sys.version.split()[0],
         "numpy": np.__version__,
@@ -201,7 +200,7 @@ def config() -> dict:
     return info
 
 
-def show_config(file=None) -> None:
+def show_config(file: TextIO | None = None) -> None:
     """Print version, backends, threads, OpenMP, SIMD level and BLAS."""
     info = config()
     lines = [
@@ -216,9 +215,3 @@ def show_config(file=None) -> None:
         + (f" (CUDA: {info.get('cuda_device')})" if info.get("cuda_device") else ""),
     ]
     print("\n".join(lines), file=file)
-
-
-def _require(names: Iterable[str]) -> None:  # pragma: no cover - helper for optional deps
-    for name in names:
-        if importlib.util.find_spec(name) is None:
-            raise ImportError(f"{name} is needed here: pip install 'kdcore[all]'")

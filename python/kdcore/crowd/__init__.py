@@ -24,7 +24,7 @@ from ._responses import Responses
 # scipy.optimize & co. until one of these is asked for.
 _LAZY = {
     "SpectralEM": "._spectral_em",
-    "spectral_init": "._spectral_em",
+    "spectral_init": "._spectral_init",
     "TriangularEstimation": "._triangular",
     "KOS": "._kos",
     "RatioOfEigenvectors": "._kos",

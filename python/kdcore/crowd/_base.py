@@ -12,49 +12,104 @@ label) and returns ``self``; fitted attributes end in ``_``:
 from __future__ import annotations
 
 import inspect
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
-from ..backends import resolve_backend
+from ..backends import check_n_threads, resolve_backend
 from ._responses import Responses
 
+_Estimator = TypeVar("_Estimator", bound="BaseEstimator")
 
-class BaseAggregator:
-    """Base class of kdcore's aggregators (not used directly)."""
+
+class BaseEstimator:
+    """scikit-learn's parameter protocol, shared by every crowd estimator.
+
+    The parameters are the keyword arguments of ``__init__``, stored under their own
+    names. ``get_params(deep=True)`` adds ``name__param`` entries for a parameter that
+    is itself an estimator; ``set_params`` accepts them, and for a nested estimator
+    left at ``None`` (its default) it first builds that default (:meth:`_default_nested`).
+    """
 
     #: backends this estimator implements, in order of preference for backend="auto"
     _backends: tuple[str, ...] = ("cpp", "numpy")
-    #: True for methods defined only for two classes
-    _binary_only: bool = False
+    backend: str
+    n_threads: int
 
-    # -- scikit-learn parameter protocol ------------------------------------------
     @classmethod
     def _param_names(cls) -> list[str]:
         sig = inspect.signature(cls.__init__)
         return [p.name for p in sig.parameters.values() if p.name != "self" and p.kind != p.VAR_KEYWORD]
 
-    def get_params(self, deep: bool = True) -> dict:
-        return {name: getattr(self, name) for name in self._param_names()}
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The parameters by name (``deep``: with ``name__param`` entries of nested estimators)."""
+        out = {name: getattr(self, name) for name in self._param_names()}
+        if deep:
+            for name, value in list(out.items()):
+                if isinstance(value, BaseEstimator):
+                    out.update({f"{name}__{k}": v for k, v in value.get_params(deep=True).items()})
+        return out
 
-    def set_params(self, **params) -> BaseAggregator:
+    def set_params(self: _Estimator, **params: Any) -> _Estimator:
+        """Set parameters by name; ``name__param`` sets ``param`` of the nested estimator ``name``."""
         valid = self._param_names()
+        nested: dict[str, dict[str, Any]] = {}
         for key, value in params.items():
-            if key not in valid:
-                raise ValueError(f"invalid parameter {key!r} for {type(self).__name__}; valid: {valid}")
-            setattr(self, key, value)
+            name, sep, sub = key.partition("__")
+            if name not in valid:
+                raise ValueError(f"invalid parameter {name!r} for {type(self).__name__}; valid: {valid}")
+            if sep:
+                nested.setdefault(name, {})[sub] = value
+            else:
+                setattr(self, name, value)
+        for name, sub_params in nested.items():
+            inner = getattr(self, name)
+            if inner is None:
+                inner = self._default_nested(name)
+                setattr(self, name, inner)
+            if not isinstance(inner, BaseEstimator):
+                raise ValueError(
+                    f"{name} of {type(self).__name__} is not an estimator ({type(inner).__name__}); "
+                    f"cannot set {sorted(sub_params)} on it"
+                )
+            inner.set_params(**sub_params)
         return self
 
-    def clone(self) -> BaseAggregator:
-        """An unfitted copy with the same parameters."""
-        return type(self)(**self.get_params())
+    def _default_nested(self, name: str) -> BaseEstimator:
+        """The estimator a nested parameter left at None stands for (estimators with one override this)."""
+        raise ValueError(f"{type(self).__name__}.{name} is not a nested estimator")
+
+    def clone(self: _Estimator) -> _Estimator:
+        """An unfitted copy with the same parameters (nested estimators cloned too)."""
+        params = {k: v.clone() if isinstance(v, BaseEstimator) else v for k, v in self.get_params(deep=False).items()}
+        return type(self)(**params)
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params(deep=False).items())
         return f"{type(self).__name__}({args})"
 
+    # -- what every fit resolves first ------------------------------------------------
+    def _backend(self) -> str:
+        return resolve_backend(self.backend, self._backends, what=type(self).__name__)
+
+    def _threads(self) -> int:
+        """The validated ``n_threads`` (0 = kdcore's default policy)."""
+        check_n_threads(self.n_threads)
+        return int(self.n_threads)
+
+
+class BaseAggregator(BaseEstimator):
+    """Base class of kdcore's aggregators (not used directly)."""
+
+    #: True for methods defined only for two classes
+    _binary_only: bool = False
+    classes_: np.ndarray
+    probas_: pd.DataFrame
+    labels_: pd.Series
+
     # -- shared plumbing ------------------------------------------------------------
-    def _prepare(self, data) -> Responses:
+    def _prepare(self, data: Responses | pd.DataFrame) -> Responses:
         """Coerce the input and check that this method applies to it."""
         responses = Responses.coerce(data)
         if self._binary_only and responses.n_classes != 2:
@@ -63,9 +118,6 @@ class BaseAggregator:
                 f"{list(responses.classes_)}. Use DawidSkene, OneCoinDawidSkene, GLAD or MACE for multi-class data"
             )
         return responses
-
-    def _backend(self) -> str:
-        return resolve_backend(getattr(self, "backend", "auto"), self._backends, what=type(self).__name__)
 
     def _set_posteriors(self, responses: Responses, proba: np.ndarray, labels: np.ndarray | None = None) -> None:
         """Store ``probas_``/``labels_``/``classes_`` from an (n_tasks, n_classes) posterior array.
@@ -85,18 +137,18 @@ class BaseAggregator:
         self.labels_ = pd.Series(self.classes_[labels], index=index, name="agg_label")
 
     # -- public API -----------------------------------------------------------------
-    def fit(self, data) -> BaseAggregator:  # pragma: no cover - abstract
+    def fit(self, data: Responses | pd.DataFrame) -> BaseAggregator:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def fit_predict(self, data) -> pd.Series:
+    def fit_predict(self, data: Responses | pd.DataFrame) -> pd.Series:
         """Fit and return the estimated label of each task (Series indexed by task id)."""
         return self.fit(data).labels_
 
-    def fit_predict_proba(self, data) -> pd.DataFrame:
+    def fit_predict_proba(self, data: Responses | pd.DataFrame) -> pd.DataFrame:
         """Fit and return the posterior of each class for each task (DataFrame task x class)."""
         return self.fit(data).probas_
 
-    def score(self, data, truth: pd.Series) -> float:
+    def score(self, data: Responses | pd.DataFrame, truth: pd.Series) -> float:
         """Accuracy of ``fit_predict(data)`` on the tasks that have a gold label in ``truth``."""
         pred = self.fit_predict(data)
         return accuracy(pred, truth)

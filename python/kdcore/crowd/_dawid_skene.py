@@ -7,29 +7,18 @@ crowd-kit's shape.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 import pandas as pd
 
-from ..backends import check_n_threads
+from .._check import check_float, check_int
 from . import _em
 from ._base import BaseAggregator
-from ._majority_vote import _vote
+from ._em import EMSettings
+from ._majority_vote import vote
 from ._responses import Responses
+from ._spectral_init import spectral_init
 
 __all__ = ["DawidSkene"]
-
-
-def _check_params(est) -> None:
-    n_iter, tol = est.n_iter, est.tol
-    if isinstance(n_iter, bool) or not isinstance(n_iter, numbers.Integral):
-        raise TypeError(f"n_iter must be an int, got {type(n_iter).__name__}")
-    if n_iter < 1:
-        raise ValueError(f"n_iter must be >= 1, got {n_iter}")
-    if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not np.isfinite(tol) or tol < 0:
-        raise ValueError(f"tol must be a finite float >= 0, got {tol!r}")
-    _em._smoothing(est.smoothing)
 
 
 class DawidSkene(BaseAggregator):
@@ -86,7 +75,7 @@ class DawidSkene(BaseAggregator):
         tol: float = 1e-5,
         init: str = "mv",
         smoothing: float = _em.DEFAULT_SMOOTHING,
-        random_state=None,
+        random_state: int | np.random.Generator | None = None,
         backend: str = "auto",
         n_threads: int = 0,
     ):
@@ -102,29 +91,24 @@ class DawidSkene(BaseAggregator):
 
     # -- the two steps (swap a backend in one place) -------------------------------
     # (the unchecked _em steps: fit validated everything once; the arrays are our own)
-    def _e_step(self, r: Responses, params, log_prior: np.ndarray) -> tuple[np.ndarray, float]:
-        return _em._e_step(r, self._log_conf(params, r.n_classes), log_prior, self._be, self._threads)
+    def _e_step(
+        self, r: Responses, params: np.ndarray, log_prior: np.ndarray, run: EMSettings
+    ) -> tuple[np.ndarray, float]:
+        return _em.e_step_unchecked(r, self._log_conf(params, r.n_classes), log_prior, run.backend, run.n_threads)
 
-    def _m_step(self, r: Responses, post: np.ndarray):
-        return _em._m_step(r, post, self._smooth, self._be, self._threads)
+    def _m_step(self, r: Responses, post: np.ndarray, run: EMSettings) -> tuple[np.ndarray, np.ndarray]:
+        return _em.m_step_unchecked(r, post, run.smoothing, run.backend, run.n_threads)
 
     @staticmethod
     def _log_conf(conf: np.ndarray, n_classes: int) -> np.ndarray:
         return _em.log_clip(conf)
 
     # -- initialisation -------------------------------------------------------------
-    def _init_post(self, r: Responses) -> np.ndarray:
-        scores, _, _ = _vote(r, None, self._be, self.n_threads)
+    def _init_post(self, r: Responses, run: EMSettings) -> np.ndarray:
+        scores, _, _ = vote(r, None, run.backend, run.n_threads)
         return (scores / np.diff(r.task_indptr).astype(np.float64)[:, None])[:, None, :]
 
-    def _spectral_start(self, r: Responses):
-        try:
-            from ._spectral_em import spectral_init
-        except ImportError as exc:
-            raise NotImplementedError(
-                "init='spectral' needs kdcore.crowd._spectral_em.spectral_init, which is not in this build; "
-                "use init='mv'"
-            ) from exc
+    def _spectral_start(self, r: Responses) -> tuple[np.ndarray, np.ndarray]:
         conf, prior = spectral_init(r, random_state=self.random_state)
         conf = np.ascontiguousarray(conf, dtype=np.float64)
         prior = np.ascontiguousarray(prior, dtype=np.float64)
@@ -136,31 +120,30 @@ class DawidSkene(BaseAggregator):
             )
         return self._from_confusions(conf[None], prior[None])
 
-    def _from_confusions(self, conf: np.ndarray, prior: np.ndarray):
+    def _from_confusions(self, conf: np.ndarray, prior: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Model parameters of this estimator from (1, W, K, K) confusions and a (1, K) prior."""
         return conf, prior
 
     # -- EM loop ----------------------------------------------------------------------
-    def fit(self, data) -> DawidSkene:
+    def fit(self, data: Responses | pd.DataFrame) -> DawidSkene:
         r = self._prepare(data)
-        _check_params(self)
+        n_iter = check_int(self.n_iter, "n_iter", minimum=1)
+        tol = check_float(self.tol, "tol", minimum=0.0)
         if self.init not in ("mv", "spectral"):
             raise ValueError(f"init must be 'mv' or 'spectral', got {self.init!r}")
-        self._be = self._backend()
-        check_n_threads(self.n_threads)
-        self._threads = int(self.n_threads)
-        self._smooth = float(self.smoothing)
+        run = EMSettings(self._backend(), self._threads(), _em.check_smoothing(self.smoothing))
+        ll: float | None
         if self.init == "spectral":
             params, prior = self._spectral_start(r)
-            post, ll = self._e_step(r, params, _em.log_clip(prior))
+            post, ll = self._e_step(r, params, _em.log_clip(prior), run)
         else:
-            post, ll = self._init_post(r), None
-        if self._be == "cpp":  # the whole loop in one compiled call (fused E-step + counts)
-            post, params, prior, history, n, converged = _em._run(
-                r, post, self._smooth, int(self.n_iter), float(self.tol), ll, self._threads, self._one_coin
+            post, ll = self._init_post(r, run), None
+        if run.backend == "cpp":  # the whole loop in one compiled call (fused E-step + counts)
+            post, params, prior, history, n, converged = _em.run(
+                r, post, run.smoothing, n_iter, tol, ll, run.n_threads, self._one_coin
             )
         else:
-            post, params, prior, history, n, converged = self._loop(r, post, ll)
+            post, params, prior, history, n, converged = self._loop(r, post, ll, run, n_iter, tol)
         self.n_iter_ = n
         self.converged_ = converged
         self.loss_history_ = history
@@ -170,16 +153,19 @@ class DawidSkene(BaseAggregator):
         self._set_posteriors(r, post[:, 0, :])
         return self
 
-    def _loop(self, r: Responses, post: np.ndarray, ll: float | None):
-        """The EM rounds step by step (the numpy backend; _em._run is the same loop compiled)."""
+    def _loop(
+        self, r: Responses, post: np.ndarray, ll: float | None, run: EMSettings, n_iter: int, tol: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[float], int, bool]:
+        """The EM rounds step by step (the numpy backend; _em.run is the same loop compiled)."""
         history: list[float] = []
         converged = False
         n = 0
-        for n in range(1, self.n_iter + 1):  # noqa: B007 (n is the round count after the loop)
-            params, prior = self._m_step(r, post)
-            post, new_ll = self._e_step(r, params, _em.log_clip(prior))
+        params = prior = np.empty(0)
+        for n in range(1, n_iter + 1):  # noqa: B007 (n is the round count after the loop)
+            params, prior = self._m_step(r, post, run)
+            post, new_ll = self._e_step(r, params, _em.log_clip(prior), run)
             history.append(-new_ll / r.n_responses)
-            if ll is not None and abs(new_ll - ll) < self.tol * abs(ll):
+            if ll is not None and abs(new_ll - ll) < tol * abs(ll):
                 converged = True
                 break
             ll = new_ll

@@ -1,7 +1,7 @@
 """The typed Dawid-Skene EM steps, shared by DawidSkene, OneCoinDawidSkene and the
 two-type mixture of kdcore.crowd.types.
 
-Model (Dawid & Skene 1979; typed as in PAPERS.md B.1/B.3): task j has a hidden
+Model (Dawid & Skene 1979; typed as in docs/maths.md B.1/B.3): task j has a hidden
 type t in [0, T) and a true class k in [0, K) with joint prior pi[t, k]; worker w
 answers l with probability C[t, w, k, l]. Plain Dawid-Skene is T = 1.
 
@@ -33,10 +33,11 @@ Example
 
 from __future__ import annotations
 
-import numbers
+from typing import NamedTuple
 
 import numpy as np
 
+from .._check import check_float
 from ..backends import _core, check_n_threads, resolve_backend
 from . import _reference as ref
 from ._responses import Responses
@@ -49,13 +50,21 @@ PROB_FLOOR = 1e-300
 DEFAULT_SMOOTHING = 0.0  # the Dawid-Skene MLE (what crowd-kit fits); > 0 gives the Dirichlet MAP
 
 
-def _responses(responses) -> Responses:
+class EMSettings(NamedTuple):
+    """What one fit's EM rounds run with, resolved once by the estimator's ``fit``."""
+
+    backend: str  # "cpp" or "numpy"
+    n_threads: int  # 0 = kdcore's default policy
+    smoothing: float  # pseudo-count of every confusion row and prior class
+
+
+def _responses(responses: object) -> Responses:
     if not isinstance(responses, Responses):
         raise TypeError(f"responses must be a kdcore.crowd.Responses, got {type(responses).__name__}")
     return responses
 
 
-def _float_array(a, name: str, ndim: int, allow_neg_inf: bool = False) -> np.ndarray:
+def _float_array(a: object, name: str, ndim: int, allow_neg_inf: bool = False) -> np.ndarray:
     if not isinstance(a, np.ndarray):
         a = np.asarray(a)
     if a.dtype.kind not in "fiu" or a.dtype.kind == "b":
@@ -69,13 +78,9 @@ def _float_array(a, name: str, ndim: int, allow_neg_inf: bool = False) -> np.nda
     return a
 
 
-def _smoothing(smoothing) -> float:
-    if isinstance(smoothing, bool) or not isinstance(smoothing, numbers.Real):
-        raise TypeError(f"smoothing must be a float, got {type(smoothing).__name__}")
-    s = float(smoothing)
-    if not np.isfinite(s) or s < 0:
-        raise ValueError(f"smoothing must be finite and >= 0, got {smoothing!r}")
-    return s
+def check_smoothing(smoothing: object) -> float:
+    """``smoothing`` as a finite float >= 0 (TypeError for a non-number, ValueError for a bad value)."""
+    return check_float(smoothing, "smoothing", minimum=0.0)
 
 
 def log_clip(p: np.ndarray) -> np.ndarray:
@@ -117,12 +122,14 @@ def e_step(
         raise ValueError(f"log_prior must have shape (T={T}, K={K}), got {log_prior.shape}")
     be = resolve_backend(backend, ("cpp", "numpy"), what="e_step")
     check_n_threads(n_threads)
-    return _e_step(r, log_conf, log_prior, be, int(n_threads))
+    return e_step_unchecked(r, log_conf, log_prior, be, int(n_threads))
 
 
 # The unchecked steps: estimators validate once in fit and call these every round
 # (arrays they made themselves: float64, C-contiguous, right shapes, finite).
-def _e_step(r: Responses, log_conf: np.ndarray, log_prior: np.ndarray, be: str, n_threads: int):
+def e_step_unchecked(
+    r: Responses, log_conf: np.ndarray, log_prior: np.ndarray, be: str, n_threads: int
+) -> tuple[np.ndarray, float]:
     if be == "numpy":
         return ref.em_e_step(r.task, r.worker, r.label, r.n_tasks, log_conf, log_prior)
     post, ll = _core.em_e_step(
@@ -131,7 +138,9 @@ def _e_step(r: Responses, log_conf: np.ndarray, log_prior: np.ndarray, be: str, 
     return post, float(ll)
 
 
-def _m_step(r: Responses, post: np.ndarray, smoothing: float, be: str, n_threads: int, one_coin: bool = False):
+def m_step_unchecked(
+    r: Responses, post: np.ndarray, smoothing: float, be: str, n_threads: int, one_coin: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     if be == "numpy":
         fn = ref.onecoin_m_step if one_coin else ref.em_m_step
         return fn(r.task, r.worker, r.label, r.n_workers, post, smoothing)
@@ -152,7 +161,7 @@ def _m_step(r: Responses, post: np.ndarray, smoothing: float, be: str, n_threads
     )
 
 
-def _run(
+def run(
     r: Responses,
     post: np.ndarray,
     smoothing: float,
@@ -162,10 +171,10 @@ def _run(
     n_threads: int,
     one_coin: bool = False,
     penalised: bool = False,
-):
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[float], int, bool]:
     """The whole EM loop in the compiled core (``_core.em_run``): rounds of M-step then
     E-step from ``post``, stopping as DawidSkene.fit does (``penalised``: as the typed
-    mixture's loop ``kdcore.crowd._types._em_fit``, history = penalised log-likelihood).
+    mixture's loop ``kdcore.crowd._typed_em.em_fit``, history = penalised log-likelihood).
     Returns ``(post, params, prior, history, n_iter, converged)``."""
     post, params, prior, history, n, converged, _ = _core.em_run(
         r.task_indptr,
@@ -227,10 +236,10 @@ def m_step(
     """
     r = _responses(responses)
     post = _check_post(r, post)
-    s = _smoothing(smoothing)
+    s = check_smoothing(smoothing)
     be = resolve_backend(backend, ("cpp", "numpy"), what="m_step")
     check_n_threads(n_threads)
-    return _m_step(r, post, s, be, int(n_threads))
+    return m_step_unchecked(r, post, s, be, int(n_threads))
 
 
 def onecoin_m_step(
@@ -240,10 +249,10 @@ def onecoin_m_step(
     w's answers that are right on type-t tasks, (right + s) / (total + 2 s); 1/2 when empty."""
     r = _responses(responses)
     post = _check_post(r, post)
-    s = _smoothing(smoothing)
+    s = check_smoothing(smoothing)
     be = resolve_backend(backend, ("cpp", "numpy"), what="onecoin_m_step")
     check_n_threads(n_threads)
-    return _m_step(r, post, s, be, int(n_threads), one_coin=True)
+    return m_step_unchecked(r, post, s, be, int(n_threads), one_coin=True)
 
 
 def onecoin_log_conf(skill, n_classes: int) -> np.ndarray:
@@ -252,10 +261,10 @@ def onecoin_log_conf(skill, n_classes: int) -> np.ndarray:
     skill = _float_array(skill, "skill", 2)
     if (skill < 0).any() or (skill > 1).any():
         raise ValueError("skill must hold probabilities in [0, 1]")
-    return _onecoin_log_conf(skill, n_classes)
+    return onecoin_log_conf_unchecked(skill, n_classes)
 
 
-def _onecoin_log_conf(skill: np.ndarray, n_classes: int) -> np.ndarray:
+def onecoin_log_conf_unchecked(skill: np.ndarray, n_classes: int) -> np.ndarray:
     K = int(n_classes)
     T, W = skill.shape
     right = log_clip(skill)

@@ -33,10 +33,12 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 
+from .._check import check_float, check_int
 from ..backends import _core, blas_threads
-from . import _reference_more as ref
+from . import _reference_worker_models as ref
 from ._base import BaseAggregator
-from ._more_utils import check_float, check_int, progress_range, threads
+from ._progress import progress_range
+from ._responses import Responses
 
 __all__ = ["GLAD"]
 
@@ -88,29 +90,54 @@ class GLAD(BaseAggregator):
         self.progress = progress
 
     # the two steps, one place where a backend plugs in
-    def _e_step(self, r, alpha, logbeta, log_prior):
-        if self._bk == "cpp":
+    @staticmethod
+    def _e_step(
+        r: Responses, alpha: np.ndarray, logbeta: np.ndarray, log_prior: np.ndarray, be: str, nt: int
+    ) -> tuple[np.ndarray, float]:
+        if be == "cpp":
             return _core.glad_e_step(
-                r.task_indptr, r.task_worker, r.task_label, r.n_classes, alpha, logbeta, log_prior, self._nt
+                r.task_indptr, r.task_worker, r.task_label, r.n_classes, alpha, logbeta, log_prior, nt
             )
         return ref.glad_e_step(r.task_indptr, r.task_worker, r.task_label, r.n_classes, alpha, logbeta, log_prior)
 
-    def _objective(self, r, post, alpha, logbeta, mu_a, mu_b):
-        if self._bk == "cpp":
+    @staticmethod
+    def _objective(
+        r: Responses,
+        post: np.ndarray,
+        alpha: np.ndarray,
+        logbeta: np.ndarray,
+        mu_a: np.ndarray,
+        mu_b: np.ndarray,
+        be: str,
+        nt: int,
+    ) -> tuple[float, np.ndarray, np.ndarray]:
+        if be == "cpp":
             return _core.glad_objective(
-                r.task_indptr, r.task_worker, r.task_label, r.n_classes, post, alpha, logbeta, mu_a, mu_b, self._nt
+                r.task_indptr, r.task_worker, r.task_label, r.n_classes, post, alpha, logbeta, mu_a, mu_b, nt
             )
         return ref.glad_objective(
             r.task_indptr, r.task_worker, r.task_label, r.n_classes, post, alpha, logbeta, mu_a, mu_b
         )
 
-    def _m_step(self, r, post, alpha, logbeta, mu_a, mu_b, max_iter, m_tol):
+    def _m_step(
+        self,
+        r: Responses,
+        post: np.ndarray,
+        alpha: np.ndarray,
+        logbeta: np.ndarray,
+        mu_a: np.ndarray,
+        mu_b: np.ndarray,
+        max_iter: int,
+        m_tol: float,
+        be: str,
+        nt: int,
+    ) -> tuple[np.ndarray, np.ndarray]:
         W = r.n_workers
 
-        def f(z):
+        def f(z: np.ndarray) -> tuple[float, np.ndarray]:
             a = np.ascontiguousarray(z[:W])
             b = np.ascontiguousarray(z[W:])
-            q, ga, gb = self._objective(r, post, a, b, mu_a, mu_b)
+            q, ga, gb = self._objective(r, post, a, b, mu_a, mu_b, be, nt)
             return -q, -np.concatenate([ga, gb])
 
         z0 = np.concatenate([alpha, logbeta])
@@ -121,15 +148,15 @@ class GLAD(BaseAggregator):
         z = res.x if np.all(np.isfinite(res.x)) else z0
         return np.ascontiguousarray(z[:W]), np.ascontiguousarray(z[W:])
 
-    def fit(self, data) -> GLAD:
+    def fit(self, data: Responses | pd.DataFrame) -> GLAD:
         n_iter = check_int(self.n_iter, "n_iter", minimum=0)
         tol = check_float(self.tol, "tol", minimum=0.0)
         max_iter = check_int(self.m_step_max_iter, "m_step_max_iter", minimum=1)
         m_tol = check_float(self.m_step_tol, "m_step_tol", minimum=0.0)
         mu_a0 = check_float(self.alpha_prior_mean, "alpha_prior_mean")
         mu_b0 = check_float(self.logbeta_prior_mean, "logbeta_prior_mean")
-        self._nt = threads(self)
-        self._bk = self._backend()
+        nt = self._threads()
+        be = self._backend()
         r = self._prepare(data)
         K = r.n_classes
         if self.priors is None:
@@ -145,19 +172,19 @@ class GLAD(BaseAggregator):
         alpha, logbeta = mu_a.copy(), mu_b.copy()
         N = r.n_responses
 
-        post, _ = self._e_step(r, alpha, logbeta, log_prior)
-        q = self._objective(r, post, alpha, logbeta, mu_a, mu_b)[0] / N
+        post, _ = self._e_step(r, alpha, logbeta, log_prior, be, nt)
+        q = self._objective(r, post, alpha, logbeta, mu_a, mu_b, be, nt)[0] / N
         history: list[float] = []
         it = 0
         for it in (i + 1 for i in progress_range(n_iter, self.progress, "GLAD EM")):  # noqa: B007 (rounds run, read after)
             last = q
-            post, _ = self._e_step(r, alpha, logbeta, log_prior)
-            alpha, logbeta = self._m_step(r, post, alpha, logbeta, mu_a, mu_b, max_iter, m_tol)
-            q = self._objective(r, post, alpha, logbeta, mu_a, mu_b)[0] / N
+            post, _ = self._e_step(r, alpha, logbeta, log_prior, be, nt)
+            alpha, logbeta = self._m_step(r, post, alpha, logbeta, mu_a, mu_b, max_iter, m_tol, be, nt)
+            q = self._objective(r, post, alpha, logbeta, mu_a, mu_b, be, nt)[0] / N
             history.append(float(q))
             if q - last < tol:
                 break
-        post, ll = self._e_step(r, alpha, logbeta, log_prior)
+        post, ll = self._e_step(r, alpha, logbeta, log_prior, be, nt)
         self._set_posteriors(r, post)
         workers = pd.Index(r.worker_ids, name="worker")
         tasks = pd.Index(r.task_ids, name="task")
@@ -169,5 +196,4 @@ class GLAD(BaseAggregator):
         self.loss_history_ = history
         self.n_iter_ = it
         self.log_likelihood_ = float(ll)
-        del self._nt, self._bk
         return self

@@ -34,19 +34,18 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from ..backends import _core
-from . import _reference_more as ref
+from .._check import check_int
+from ..backends import _core, blas_threads
+from . import _reference_worker_models as ref
 from ._base import BaseAggregator
-from ._more_utils import check_int, pm_one, threads
+from ._binary import sign_labels, signs
+from ._responses import Responses
 
 __all__ = ["KOS", "RatioOfEigenvectors"]
 
 
-def _soft_and_hard(r, score: np.ndarray):
-    x = pm_one(r.label)
-    mv = np.bincount(r.task, weights=x, minlength=r.n_tasks)
-    decide = np.where(score != 0, score, mv)
-    labels = (decide > 0).astype(np.int64)
+def _soft_and_hard(r: Responses, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    labels = sign_labels(r, score)
     scale = np.sqrt(np.mean(score**2))
     p1 = expit(score / scale) if scale > 0 else np.full(r.n_tasks, 0.5)
     return np.column_stack([1.0 - p1, p1]), labels
@@ -58,8 +57,9 @@ class KOS(BaseAggregator):
     Parameters
     ----------
     n_iter : int, default 100 (crowd-kit's default)
-    random_state : int or None, default 0
-        Seed of the N(1, 1) initial worker messages (drawn in task-major answer order).
+    random_state : int, Generator or None, default None
+        Seed of the N(1, 1) initial worker messages (drawn in task-major answer order);
+        None draws fresh ones (pass an int for a reproducible fit).
     backend : {"auto", "cpp", "numpy"}
     n_threads : int, default 0
 
@@ -69,15 +69,21 @@ class KOS(BaseAggregator):
 
     _binary_only = True
 
-    def __init__(self, n_iter: int = 100, random_state: int | None = 0, backend: str = "auto", n_threads: int = 0):
+    def __init__(
+        self,
+        n_iter: int = 100,
+        random_state: int | np.random.Generator | None = None,
+        backend: str = "auto",
+        n_threads: int = 0,
+    ):
         self.n_iter = n_iter
         self.random_state = random_state
         self.backend = backend
         self.n_threads = n_threads
 
-    def fit(self, data) -> KOS:
+    def fit(self, data: Responses | pd.DataFrame) -> KOS:
         n_iter = check_int(self.n_iter, "n_iter", minimum=0)
-        nt = threads(self)
+        nt = self._threads()
         backend = self._backend()
         r = self._prepare(data)
         rng = np.random.default_rng(self.random_state)
@@ -100,8 +106,13 @@ class RatioOfEigenvectors(BaseAggregator):
 
     Parameters
     ----------
-    random_state : int or None, default 0
-        Seed of the Lanczos start vector.
+    random_state : int, Generator or None, default None
+        Seed of the Lanczos start vector (used above 500 workers; below, numpy's dense
+        eigh needs none).
+    backend : {"auto", "numpy"}
+        scipy/numpy only (there is no compiled kernel).
+    n_threads : int, default 0
+        Threads of the BLAS behind the eigensolvers (0: leave BLAS as it is).
 
     Fitted: ``skills_`` (q_i up to a positive scale: the ratio normalised to
     max |q| = 1), ``scores_``, ``labels_``, ``probas_``.
@@ -110,11 +121,15 @@ class RatioOfEigenvectors(BaseAggregator):
     _binary_only = True
     _backends = ("numpy",)
 
-    def __init__(self, random_state: int | None = 0):
+    def __init__(
+        self, random_state: int | np.random.Generator | None = None, backend: str = "auto", n_threads: int = 0
+    ):
         self.random_state = random_state
+        self.backend = backend
+        self.n_threads = n_threads
 
     @staticmethod
-    def _top_eigvec(M, rng) -> np.ndarray:
+    def _top_eigvec(M, rng: np.random.Generator) -> np.ndarray:
         from scipy import sparse
         from scipy.sparse.linalg import eigsh
 
@@ -127,12 +142,14 @@ class RatioOfEigenvectors(BaseAggregator):
         _, vecs = eigsh(M.astype(np.float64), k=1, which="LA", v0=v0, tol=1e-10, maxiter=10 * n)
         return vecs[:, 0]
 
-    def fit(self, data) -> RatioOfEigenvectors:
+    def fit(self, data: Responses | pd.DataFrame) -> RatioOfEigenvectors:
         from scipy import sparse
 
+        nt = self._threads()
+        self._backend()
         r = self._prepare(data)
         rng = np.random.default_rng(self.random_state)
-        x = pm_one(r.label)
+        x = signs(r.label)
         L = sparse.csr_matrix((x, (r.task, r.worker)), shape=(r.n_tasks, r.n_workers))
         G = sparse.csr_matrix((np.ones_like(x), (r.task, r.worker)), shape=(r.n_tasks, r.n_workers))
         LtL = (L.T @ L).tolil()
@@ -141,8 +158,9 @@ class RatioOfEigenvectors(BaseAggregator):
         GtG.setdiag(0.0)
         q = np.zeros(r.n_workers)
         if r.n_workers >= 2 and GtG.nnz > 0:
-            uL = self._top_eigvec(LtL.tocsr(), rng)
-            uG = self._top_eigvec(GtG.tocsr(), rng)
+            with blas_threads(nt or None):
+                uL = self._top_eigvec(LtL.tocsr(), rng)
+                uG = self._top_eigvec(GtG.tocsr(), rng)
             uG = uG if uG.sum() >= 0 else -uG
             ok = np.abs(uG) > 1e-8 * np.abs(uG).max()
             q[ok] = uL[ok] / uG[ok]

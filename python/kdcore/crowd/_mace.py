@@ -7,7 +7,7 @@ otherwise (probability theta_i) it answers the truth:
     P(a | y = k) = (1 - theta_i) xi_ia + theta_i [a == k].
 
 Fitting (the same scheme as crowd-kit's MACE and the original MACE tool):
-``n_restarts`` random initialisations (rows uniform on [1, 2 + default_noise],
+``n_init`` random initialisations (rows uniform on [1, 2 + default_noise],
 normalised: crowd-kit's draw), each followed by ``n_iter`` rounds of
 M-step + E-step; the restart with the best log marginal likelihood is kept.
 - E-step (compiled kernel ``mace_e_step``, log space with a max shift, unlike
@@ -38,10 +38,12 @@ import numpy as np
 import pandas as pd
 from scipy.special import digamma
 
+from .._check import check_float, check_int
 from ..backends import _core
-from . import _reference_more as ref
+from . import _reference_worker_models as ref
 from ._base import BaseAggregator
-from ._more_utils import check_float, check_int, progress_range, threads
+from ._progress import progress_range
+from ._responses import Responses
 
 __all__ = ["MACE"]
 
@@ -62,13 +64,15 @@ class MACE(BaseAggregator):
 
     Parameters
     ----------
-    n_restarts : int, default 10
+    n_init : int, default 10
+        Random initialisations (restarts); the one with the best log marginal likelihood is kept.
     n_iter : int, default 50
     method : {"vb", "em"}, default "vb"
     smoothing : float or None, default None (= 0.01 / K), for method="em"
     default_noise : float, default 0.5 (spread of the random initialisation)
     alpha, beta : float, default 0.5, 0.5 (Beta prior on (spam, know), method="vb")
-    random_state : int or None, default 0
+    random_state : int, Generator or None, default None
+        Seed of the restarts' random initialisations (pass an int for a reproducible fit).
     backend : {"auto", "cpp", "numpy"}
     n_threads : int, default 0
     progress : bool, default False (a tqdm bar over restarts when stderr is a terminal)
@@ -82,19 +86,19 @@ class MACE(BaseAggregator):
 
     def __init__(
         self,
-        n_restarts: int = 10,
+        n_init: int = 10,
         n_iter: int = 50,
         method: str = "vb",
         smoothing: float | None = None,
         default_noise: float = 0.5,
         alpha: float = 0.5,
         beta: float = 0.5,
-        random_state: int | None = 0,
+        random_state: int | np.random.Generator | None = None,
         backend: str = "auto",
         n_threads: int = 0,
         progress: bool = False,
     ):
-        self.n_restarts = n_restarts
+        self.n_init = n_init
         self.n_iter = n_iter
         self.method = method
         self.smoothing = smoothing
@@ -106,43 +110,45 @@ class MACE(BaseAggregator):
         self.n_threads = n_threads
         self.progress = progress
 
-    def _e_step(self, r, spam, strat):
-        if self._bk == "cpp":
-            return _core.mace_e_step(r.task_indptr, r.task_worker, r.task_label, r.n_classes, spam, strat, self._nt)
+    @staticmethod
+    def _e_step(r: Responses, spam: np.ndarray, strat: np.ndarray, be: str, nt: int) -> tuple[np.ndarray, float]:
+        if be == "cpp":
+            return _core.mace_e_step(r.task_indptr, r.task_worker, r.task_label, r.n_classes, spam, strat, nt)
         return ref.mace_e_step(r.task_indptr, r.task_worker, r.task_label, r.n_classes, spam, strat)
 
-    def _counts(self, r, post, spam, strat):
-        if self._bk == "cpp":
-            return _core.mace_counts(
-                r.worker_indptr, r.worker_task, r.worker_label, r.n_classes, post, spam, strat, self._nt
-            )
+    @staticmethod
+    def _counts(
+        r: Responses, post: np.ndarray, spam: np.ndarray, strat: np.ndarray, be: str, nt: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if be == "cpp":
+            return _core.mace_counts(r.worker_indptr, r.worker_task, r.worker_label, r.n_classes, post, spam, strat, nt)
         return ref.mace_counts(r.worker_indptr, r.worker_task, r.worker_label, r.n_classes, post, spam, strat)
 
-    def fit(self, data) -> MACE:
-        n_restarts = check_int(self.n_restarts, "n_restarts", minimum=1)
+    def fit(self, data: Responses | pd.DataFrame) -> MACE:
+        n_init = check_int(self.n_init, "n_init", minimum=1)
         n_iter = check_int(self.n_iter, "n_iter", minimum=0)
         if self.method not in ("vb", "em"):
             raise ValueError(f"method must be 'vb' or 'em', got {self.method!r}")
         noise = check_float(self.default_noise, "default_noise", minimum=0.0)
         a_prior = check_float(self.alpha, "alpha", minimum=0.0, strict_min=True)
         b_prior = check_float(self.beta, "beta", minimum=0.0, strict_min=True)
-        self._nt = threads(self)
-        self._bk = self._backend()
+        nt = self._threads()
+        be = self._backend()
         r = self._prepare(data)
         K, W = r.n_classes, r.n_workers
         smoothing = 0.01 / K if self.smoothing is None else check_float(self.smoothing, "smoothing", minimum=0.0)
         theta_prior = np.array([[a_prior, b_prior]])
         rng = np.random.default_rng(self.random_state)
-        best = (-np.inf, None, None, [])
-        for _ in progress_range(n_restarts, self.progress, "MACE restarts"):
+        best: tuple[float, np.ndarray | None, np.ndarray | None, list[float]] = (-np.inf, None, None, [])
+        for _ in progress_range(n_init, self.progress, "MACE restarts"):
             spam = rng.uniform(1.0, 2.0 + noise, size=(W, 2))  # crowd-kit: scipy uniform(loc=1, scale=1 + noise)
             strat = rng.uniform(1.0, 2.0 + noise, size=(W, K))
             spam /= spam.sum(axis=1, keepdims=True)
             strat /= strat.sum(axis=1, keepdims=True)
-            post, ll = self._e_step(r, spam, strat)
+            post, ll = self._e_step(r, spam, strat, be, nt)
             history = []
             for _ in range(n_iter):
-                know, sc = self._counts(r, post, spam, strat)
+                know, sc = self._counts(r, post, spam, strat, be, nt)
                 if self.method == "vb":
                     spam = _vb_normalize(know, theta_prior)
                     strat = _vb_normalize(sc, 10.0)
@@ -150,12 +156,14 @@ class MACE(BaseAggregator):
                     spam = _normalize(know, smoothing)
                     strat = _normalize(sc, smoothing)
                 spam, strat = np.ascontiguousarray(spam), np.ascontiguousarray(strat)
-                post, ll = self._e_step(r, spam, strat)
+                post, ll = self._e_step(r, spam, strat, be, nt)
                 history.append(float(ll) / r.n_responses)
             if ll > best[0] or best[1] is None:
                 best = (ll, spam.copy(), strat.copy(), history)
-        ll, spam, strat, history = best
-        post, ll = self._e_step(r, spam, strat)
+        _, best_spam, best_strat, history = best
+        assert best_spam is not None and best_strat is not None  # n_init >= 1 restarts ran
+        spam, strat = best_spam, best_strat
+        post, ll = self._e_step(r, spam, strat, be, nt)
         self._set_posteriors(r, post)
         workers = pd.Index(r.worker_ids, name="worker")
         theta = spam[:, 1] / spam.sum(axis=1)
@@ -166,5 +174,4 @@ class MACE(BaseAggregator):
         self.log_marginal_likelihood_ = float(ll)
         self.loss_history_ = history
         self.n_iter_ = n_iter
-        del self._nt, self._bk
         return self

@@ -3,7 +3,7 @@
 ``MajorityVote``: each task's label is the class most workers gave; ``probas_`` is
 the share of votes (crowd-kit's convention). ``WeightedMajorityVote``: each worker's
 vote counts ``weight[w]``; with reliabilities (probability p_w of a right answer)
-the weights are Nitzan-Paroush log-odds w = ln(p (K-1) / (1 - p)) (PAPERS.md B.4;
+the weights are Nitzan-Paroush log-odds w = ln(p (K-1) / (1 - p)) (docs/maths.md B.4;
 for two classes ln(p / (1 - p))), optimal for one-coin workers, and ``probas_`` is
 then the one-coin posterior under a uniform class prior, softmax of the scores.
 """
@@ -24,7 +24,9 @@ __all__ = ["MajorityVote", "WeightedMajorityVote", "nitzan_paroush_weights"]
 P_CLIP = 1e-6
 
 
-def _vote(responses: Responses, weight, backend: str, n_threads: int):
+def vote(
+    responses: Responses, weight: np.ndarray | None, backend: str, n_threads: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(scores (n_tasks, K), best class codes (first among ties), number of tied classes)."""
     if backend == "numpy":
         return ref.vote_scores(
@@ -129,7 +131,7 @@ class MajorityVote(BaseAggregator):
     def fit(self, data) -> MajorityVote:
         r = self._prepare(data)
         weight = self._weights(r)
-        scores, best, n_tied = _vote(r, weight, self._backend(), self.n_threads)
+        scores, best, n_tied = vote(r, weight, self._backend(), self.n_threads)
         labels = _pick(scores, best, n_tied, self.tie_break, self.random_state)
         self.scores_ = scores
         self._set_posteriors(r, self._proba(scores, r), labels)
@@ -181,15 +183,13 @@ class WeightedMajorityVote(MajorityVote):
                     "weights must be >= 0; for workers worse than chance pass reliabilities= "
                     "(Nitzan-Paroush weights may be negative)"
                 )
-            self._log_odds = False
         else:
             w = nitzan_paroush_weights(_per_worker(self.reliabilities, r, "reliabilities"), r.n_classes)
-            self._log_odds = True
         self.weights_ = pd.Series(w, index=r.worker_ids, name="weight")
         return w
 
     def _proba(self, scores: np.ndarray, r: Responses) -> np.ndarray:
-        if self._log_odds:
+        if self.reliabilities is not None:  # log-odds weights (fit refused giving both or neither)
             e = np.exp(scores - scores.max(axis=1, keepdims=True))
             return e / e.sum(axis=1, keepdims=True)
         z = scores.sum(axis=1, keepdims=True)

@@ -12,6 +12,7 @@ import pandas as pd
 
 from . import _em
 from ._dawid_skene import DawidSkene
+from ._em import EMSettings
 from ._responses import Responses
 
 __all__ = ["OneCoinDawidSkene"]
@@ -44,19 +45,19 @@ class OneCoinDawidSkene(DawidSkene):
 
     _one_coin = True
 
-    def _m_step(self, r: Responses, post: np.ndarray):
-        return _em._m_step(r, post, self._smooth, self._be, self._threads, one_coin=True)
+    def _m_step(self, r: Responses, post: np.ndarray, run: EMSettings) -> tuple[np.ndarray, np.ndarray]:
+        return _em.m_step_unchecked(r, post, run.smoothing, run.backend, run.n_threads, one_coin=True)
 
     @staticmethod
     def _log_conf(skill: np.ndarray, n_classes: int) -> np.ndarray:
-        return _em._onecoin_log_conf(skill, n_classes)
+        return _em.onecoin_log_conf_unchecked(skill, n_classes)
 
-    def _from_confusions(self, conf: np.ndarray, prior: np.ndarray):
+    def _from_confusions(self, conf: np.ndarray, prior: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         diag = np.einsum("twkk->twk", conf)
         skill = np.clip((diag * prior[:, None, :]).sum(-1) / prior.sum(-1, keepdims=True), 0.0, 1.0)
         return skill, prior
 
     def _store(self, r: Responses, skill: np.ndarray) -> None:
         self.skills_ = pd.Series(skill[0], index=r.worker_ids, name="skill")
-        conf = np.exp(_em._onecoin_log_conf(skill, r.n_classes))[0]
+        conf = np.exp(_em.onecoin_log_conf_unchecked(skill, r.n_classes))[0]
         self.confusions_ = conf / conf.sum(-1, keepdims=True)

@@ -43,7 +43,7 @@ def em_counts(task, worker, label, n_workers, post):
     # counts[t, w, :, l] += post[j, t, :]  for each answer (j, w, l)
     contrib = post[task]  # (N, T, K)
     for t in range(T):
-        np.add.at(counts[t], (worker, slice(None), label), contrib[:, t, :])
+        np.add.at(counts[t], (worker, slice(None), label), contrib[:, t, :])  # type: ignore[arg-type]
     return counts, post.sum(axis=0)
 
 

@@ -2,7 +2,7 @@
 
 Written for clarity, not speed: the test oracle and the ``numpy`` backend of
 :class:`~kdcore.crowd.TaskTypeClustering` (and the scipy baseline of
-benchmarks/bench_types.py). Notation of kdcore/spectral.hpp and PAPERS.md B.3:
+benchmarks/bench_types.py). Notation of kdcore/spectral.hpp and docs/maths.md B.3:
 each answer e = (task j, worker i) has a value vector z_e in R^p; the hollow
 outer product of task j is F_j = sum_{a != b in j} (z_a . z_b) e_{i_a} e_{i_b}^T
 and G_jl = <F_j, F_l> (j != l), G_jj = 0.

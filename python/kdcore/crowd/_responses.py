@@ -2,8 +2,9 @@
 
 Every aggregator takes a :class:`Responses`. Original task ids, worker ids and
 label values (ints, strings, any hashable) are kept; internally answers are
-dense 0-based int32 codes with two compressed views built by the compiled core
-in O(N): task-major (``task_indptr``, ``task_worker``, ``task_label``) and
+dense 0-based int32 codes with two compressed views built in O(N) by the compiled
+core (or, when it is not built, by its numpy twins in
+:mod:`kdcore.crowd._reference_responses`): task-major (``task_indptr``, ``task_worker``, ``task_label``) and
 worker-major (``worker_indptr``, ``worker_task``, ``worker_label``).
 """
 
@@ -17,8 +18,12 @@ import numpy as np
 import pandas as pd
 
 from ..backends import _core
+from . import _reference_responses
 
 __all__ = ["Responses"]
+
+#: the index kernels (factorize_int64, find_duplicates, build_csr): compiled, or their numpy twins
+_index = _core if _core is not None else _reference_responses
 
 _MAX_CODES = 2**31 - 1
 _DUP_MODES = {"error": 0, "keep_first": 1, "keep_last": 2}
@@ -91,13 +96,13 @@ def _factorize(values: Any, what: str, *, is_label: bool) -> tuple[np.ndarray, p
                     "class labels must be integers or strings"
                 )
         elif np.abs(arr).max(initial=0) < 2**53:
-            codes, uniq = _core.factorize_int64(np.ascontiguousarray(arr, dtype=np.int64))
+            codes, uniq = _index.factorize_int64(np.ascontiguousarray(arr, dtype=np.int64))
             return codes, pd.Index(uniq.astype(arr.dtype))
-    if isinstance(arr, np.ndarray) and arr.dtype.kind in "iub" and _core is not None:
+    if isinstance(arr, np.ndarray) and arr.dtype.kind in "iub":
         if arr.dtype.kind == "u" and arr.dtype.itemsize == 8 and arr.size and arr.max() > np.iinfo(np.int64).max:
             pass  # ids beyond int64: factorised by pandas below
         else:
-            codes, uniq = _core.factorize_int64(np.ascontiguousarray(arr, dtype=np.int64))
+            codes, uniq = _index.factorize_int64(np.ascontiguousarray(arr, dtype=np.int64))
             return codes, pd.Index(uniq.astype(arr.dtype))
     try:
         codes, uniq = pd.factorize(values, sort=True)
@@ -159,6 +164,21 @@ class Responses:
         "_frozen",
     )
 
+    # the slots, set once by _from_codes and then frozen (arrays read-only)
+    task: np.ndarray  #: (N,) int32 task code of each answer, in input order
+    worker: np.ndarray  #: (N,) int32 worker code of each answer
+    label: np.ndarray  #: (N,) int32 class code of each answer
+    task_ids: pd.Index  #: original task id of each task code
+    worker_ids: pd.Index  #: original worker id of each worker code
+    classes_: np.ndarray  #: original label value of each class code
+    task_indptr: np.ndarray  #: (n_tasks + 1,) int64 offsets of the task-major view
+    task_worker: np.ndarray  #: worker code of each answer, task-major
+    task_label: np.ndarray  #: class code of each answer, task-major
+    worker_indptr: np.ndarray  #: (n_workers + 1,) int64 offsets of the worker-major view
+    worker_task: np.ndarray  #: task code of each answer, worker-major
+    worker_label: np.ndarray  #: class code of each answer, worker-major
+    n_duplicates_: int  #: duplicate answers dropped at construction
+
     # ------------------------------------------------------------------ construction
     def __init__(self, *args, **kwargs):
         raise TypeError("use Responses.from_dataframe, Responses.from_arrays or Responses.read_csv")
@@ -172,8 +192,8 @@ class Responses:
         self.task, self.worker, self.label = task, worker, label
         self.task_ids, self.worker_ids = task_ids, worker_ids
         self.classes_ = classes
-        self.task_indptr, self.task_worker, self.task_label = _core.build_csr(task, worker, label, n_tasks)
-        self.worker_indptr, self.worker_task, self.worker_label = _core.build_csr(worker, task, label, n_workers)
+        self.task_indptr, self.task_worker, self.task_label = _index.build_csr(task, worker, label, n_tasks)
+        self.worker_indptr, self.worker_task, self.worker_label = _index.build_csr(worker, task, label, n_workers)
         self.n_duplicates_ = int(n_duplicates)
         _readonly(
             self.task,
@@ -227,7 +247,7 @@ class Responses:
                 "Pass classes=[...] to declare the classes if the others were simply never answered"
             )
         mode = _DUP_MODES[duplicates]
-        keep, n_dup, first = _core.find_duplicates(t, w, len(task_ids), len(worker_ids), mode)
+        keep, n_dup, first = _index.find_duplicates(t, w, len(task_ids), len(worker_ids), mode)
         if n_dup and duplicates == "error":
             raise ValueError(
                 f"{n_dup} duplicate (task, worker) answers; the first repeats task {_show(task_ids[t[first]])}, "

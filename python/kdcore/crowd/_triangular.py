@@ -2,7 +2,7 @@
 
 Binary one-coin model: worker i answers X_ij = +-1 correctly with probability
 p_i, v_i = 2 p_i - 1, and E[X_aj X_bj] = v_a v_b for a != b. The method
-(PAPERS.md B.4):
+(docs/maths.md B.4):
 
 1. C_ab = mean over the tasks answered by both a and b of X_aj X_bj (the
    compiled kernel ``te_pairwise_agreement``, O(sum_j n_j^2), OpenMP);
@@ -32,17 +32,19 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
+from .._check import check_float, check_int
 from ..backends import _core
-from . import _reference_more as ref
+from . import _reference_worker_models as ref
 from ._base import BaseAggregator
-from ._more_utils import check_float, check_int, pm_one, threads
+from ._binary import sign_labels, signs
+from ._responses import Responses
 
 __all__ = ["TriangularEstimation", "triangular_skills"]
 
 _MAX_PAIR_BYTES = 4e9  # the W x W moment buffers (two per thread) may not exceed this
 
 
-def pairwise_moments(responses, backend: str, n_threads: int):
+def pairwise_moments(responses: Responses, backend: str, n_threads: int) -> tuple[np.ndarray, np.ndarray]:
     """(sum, count) W x W agreement moments of a binary Responses."""
     W = responses.n_workers
     need = 16.0 * W * W * max(1, n_threads if backend == "cpp" else 2)
@@ -123,10 +125,10 @@ class TriangularEstimation(BaseAggregator):
         self.backend = backend
         self.n_threads = n_threads
 
-    def fit(self, data) -> TriangularEstimation:
+    def fit(self, data: Responses | pd.DataFrame) -> TriangularEstimation:
         eps = check_float(self.eps, "eps", minimum=0.0, maximum=1.0, strict_min=True)
         min_common = check_int(self.min_common, "min_common", minimum=1)
-        nt = threads(self)
+        nt = self._threads()
         backend = self._backend()
         r = self._prepare(data)
         s, c = pairwise_moments(r, backend, nt)
@@ -135,11 +137,8 @@ class TriangularEstimation(BaseAggregator):
         C[~has] = 0.0
         v = np.clip(triangular_skills(C, has), -1.0 + eps, 1.0 - eps)
         w = np.log1p(v) - np.log1p(-v)  # ln(p / (1 - p)) with p = (1 + v) / 2
-        x = pm_one(r.label)
-        score = np.bincount(r.task, weights=w[r.worker] * x, minlength=r.n_tasks)
-        mv = np.bincount(r.task, weights=x, minlength=r.n_tasks)
-        decide = np.where(score != 0, score, mv)
-        labels = (decide > 0).astype(np.int64)
+        score = np.bincount(r.task, weights=w[r.worker] * signs(r.label), minlength=r.n_tasks)
+        labels = sign_labels(r, score)
         p1 = expit(score)
         self._set_posteriors(r, np.column_stack([1.0 - p1, p1]), labels)
         workers = pd.Index(r.worker_ids, name="worker")

@@ -1,6 +1,6 @@
 """Type-aware aggregation: type the tasks, then aggregate each type with its own worker weights.
 
-:class:`TypeAware` wraps any kdcore aggregator (PAPERS.md B.3: "apply any
+:class:`TypeAware` wraps any kdcore aggregator (docs/maths.md B.3: "apply any
 aggregator to each part separately"). With ``guard=True`` it first tests whether
 the split is supported by the data and otherwise returns the plain fit.
 
@@ -19,7 +19,7 @@ answer), their mean and the separation.
 does not split the tasks. It fits one two-type Dawid-Skene mixture in which the
 hard type is a degraded copy of the easy one (each worker answers a hard task by
 its own confusion with probability lambda_w, by a coin otherwise; see
-``kdcore.crowd._types._degraded_em``), started from the fitted base, and returns
+``kdcore.crowd._typed_em.degraded_em``), started from the fitted base, and returns
 the label posterior marginalised over the type, P(y_j = k) = sum_t post[j, t, k].
 A task whose type is uncertain is labelled under both types in proportion, instead
 of being committed to one. Its guard is the same held-out test, with both sides
@@ -39,38 +39,50 @@ No separation threshold (nothing is split).
 
 from __future__ import annotations
 
-import numbers
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ._base import BaseAggregator
+from .._check import check_bool, check_float, check_int
+from ._base import BaseAggregator, BaseEstimator
+from ._dawid_skene import DawidSkene
 from ._responses import Responses
-from ._types import TaskTypeClustering, _degraded_em, _em_fit, _mixture_heldout_loglik, _vote_post
+from ._typed_em import degraded_em, em_fit, mixture_heldout_loglik, vote_post
+from ._types import TaskTypeClustering
 
 _SPLITS = ("hard", "soft", "auto")
 
 __all__ = ["TypeAware"]
 
 
-def _ds_params(r: Responses, types: np.ndarray | None, n_types: int, smoothing: float, be: str, nt: int):
+def _ds_params(
+    r: Responses, types: np.ndarray | None, n_types: int, smoothing: float, be: str, nt: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Dawid-Skene (one per type when ``types`` is given): label posteriors of each task under
     its own type (n_tasks, K) and log confusions (T, W, K, K)."""
-    vote = _vote_post(r)
+    vote = vote_post(r)
     if types is None:
-        post, log_conf, _, _ = _em_fit(
+        post, log_conf, _, _ = em_fit(
             r, vote[:, None, :], n_iter=100, tol=1e-6, smoothing=smoothing, backend=be, n_threads=nt
         )
         return post[:, 0, :], log_conf, np.zeros(r.n_tasks, dtype=np.int64)
     post0 = np.zeros((r.n_tasks, n_types, r.n_classes))
     post0[np.arange(r.n_tasks), types] = vote
-    post, log_conf, _, _ = _em_fit(
+    post, log_conf, _, _ = em_fit(
         r, post0, n_iter=100, tol=1e-6, smoothing=smoothing, backend=be, n_threads=nt, fixed_types=types
     )
     return post[np.arange(r.n_tasks), types], log_conf, types
 
 
-def _heldout_loglik(label_post, log_conf, types, task, worker, label) -> float:
+def _heldout_loglik(
+    label_post: np.ndarray,
+    log_conf: np.ndarray,
+    types: np.ndarray,
+    task: np.ndarray,
+    worker: np.ndarray,
+    label: np.ndarray,
+) -> float:
     """sum over hidden answers (j, w, l) of log sum_k P(y_j = k) C[t_j, w, k, l]."""
     lc = log_conf[types[task], worker, :, label]  # (H, K)
     lp = np.log(np.clip(label_post[task], 1e-300, None))  # (H, K)
@@ -93,7 +105,12 @@ class TypeAware(BaseAggregator):
     n_folds : int, default 3
     min_separation : float, default 0.1 — least ``separation_`` of the clustering to split
     smoothing : float — smoothing of the guard's Dawid-Skene fits
-    random_state : int or None
+    random_state : int, Generator or None
+    backend : {"auto", "cpp", "numpy"}
+        Of the guard's and the soft model's EM (and of the default clustering).
+    n_threads : int, default 0
+        Threads of those kernels; 0: one thread below 200,000 answers (an OpenMP region
+        costs more than such small work), kdcore's default policy above.
     split : {"auto", "hard", "soft"}, default "auto"
         ``"hard"``: type the tasks with ``clustering`` and fit ``base`` on each type.
         ``"soft"``: the degraded two-type mixture, label posterior marginalised over the
@@ -134,18 +151,22 @@ class TypeAware(BaseAggregator):
     """
 
     _backends = ("cpp", "numpy")
+    plain_: BaseAggregator
+    clustering_: TaskTypeClustering | None
+    type_models_: list[BaseAggregator]
 
     def __init__(
         self,
-        base=None,
-        clustering=None,
+        base: BaseAggregator | None = None,
+        clustering: TaskTypeClustering | None = None,
         guard: bool = True,
         holdout: float = 0.2,
         n_folds: int = 3,
         min_separation: float = 0.1,
         smoothing: float = 0.01,
-        random_state=None,
+        random_state: int | np.random.Generator | None = None,
         backend: str = "auto",
+        n_threads: int = 0,
         split: str = "auto",
         sign_level: float = 0.05,
     ):
@@ -158,34 +179,33 @@ class TypeAware(BaseAggregator):
         self.smoothing = smoothing
         self.random_state = random_state
         self.backend = backend
+        self.n_threads = n_threads
         self.split = split
         self.sign_level = sign_level
 
-    def clone(self) -> TypeAware:
-        params = self.get_params()
-        if params["base"] is not None:
-            params["base"] = params["base"].clone()
-        if params["clustering"] is not None:
-            params["clustering"] = params["clustering"].clone()
-        return type(self)(**params)
+    def _default_nested(self, name: str) -> BaseEstimator:
+        """What ``base=None`` and ``clustering=None`` stand for (so ``set_params(base__n_iter=5)`` works)."""
+        if name == "base":
+            return DawidSkene()
+        if name == "clustering":
+            return self._make_clustering()
+        return super()._default_nested(name)
 
-    def _check(self):
+    def _check(self) -> None:
         if self.base is not None and not isinstance(self.base, BaseAggregator):
             raise TypeError(f"base must be a kdcore aggregator, got {type(self.base).__name__}")
         if self.clustering is not None and not isinstance(self.clustering, TaskTypeClustering):
             raise TypeError(f"clustering must be a TaskTypeClustering, got {type(self.clustering).__name__}")
-        if not isinstance(self.guard, (bool, np.bool_)):
-            raise TypeError(f"guard must be a bool, got {type(self.guard).__name__}")
-        if not (isinstance(self.holdout, numbers.Real) and 0.0 < float(self.holdout) < 1.0):
-            raise ValueError(f"holdout must be in (0, 1), got {self.holdout!r}")
-        if isinstance(self.n_folds, bool) or not isinstance(self.n_folds, numbers.Integral) or self.n_folds < 1:
-            raise ValueError(f"n_folds must be a positive int, got {self.n_folds!r}")
-        if not (isinstance(self.sign_level, numbers.Real) and 0.0 < float(self.sign_level) <= 1.0):
-            raise ValueError(f"sign_level must be in (0, 1], got {self.sign_level!r}")
+        check_bool(self.guard, "guard")
+        holdout = check_float(self.holdout, "holdout", minimum=0.0, maximum=1.0, strict_min=True)
+        if holdout == 1.0:
+            raise ValueError(f"holdout must be < 1 (some answers must stay to fit on), got {self.holdout!r}")
+        check_int(self.n_folds, "n_folds", minimum=1)
+        check_float(self.sign_level, "sign_level", minimum=0.0, maximum=1.0, strict_min=True)
+        check_float(self.min_separation, "min_separation")
+        check_float(self.smoothing, "smoothing", minimum=0.0)
         if self.split not in _SPLITS:
             raise ValueError(f"split must be one of {list(_SPLITS)}, got {self.split!r}")
-        from ._dawid_skene import DawidSkene
-
         if self.split == "soft" and self.base is not None and not isinstance(self.base, DawidSkene):
             raise ValueError(
                 f"split='soft' fits a Dawid-Skene mixture and needs a Dawid-Skene family base "
@@ -194,37 +214,23 @@ class TypeAware(BaseAggregator):
             )
 
     @staticmethod
-    def _one_coin_base(base) -> bool:
+    def _one_coin_base(base: BaseAggregator) -> bool:
         return bool(getattr(base, "_one_coin", False))
 
     def _make_clustering(self) -> TaskTypeClustering:
         if self.clustering is not None:
             return self.clustering.clone()
-        return TaskTypeClustering(method="refined", random_state=self.random_state, backend=self.backend)
+        return TaskTypeClustering(
+            method="refined", random_state=self.random_state, backend=self.backend, n_threads=self.n_threads
+        )
 
-    def _guard(self, r: Responses, sep: float, rng, be: str, nt: int) -> dict:
+    def _guard(self, r: Responses, sep: float, rng: np.random.Generator, be: str, nt: int) -> dict[str, Any]:
         gains = []
-        holdout = float(self.holdout)
         for _ in range(int(self.n_folds)):
-            hide = rng.random(r.n_responses) < holdout
-            # every task keeps one answer: un-hide a random answer of any fully hidden task
-            kept = np.bincount(r.task, weights=~hide, minlength=r.n_tasks)
-            for j in np.flatnonzero(kept == 0):
-                idx = np.flatnonzero(r.task == j)
-                hide[idx[rng.integers(len(idx))]] = False
-            if not hide.any():
+            split = self._holdout_split(r, rng)
+            if split is None:
                 continue
-            keep = ~hide
-            train = Responses.from_arrays(r.task[keep], r.worker[keep], r.label[keep], classes=np.arange(r.n_classes))
-            wmap = np.asarray(train.worker_ids, dtype=np.int64)  # train worker code -> full worker code
-            ht, hw, hl = r.task[hide], r.worker[hide], r.label[hide]
-            # hidden answers of workers absent from train: scored with a uniform confusion on both sides
-            pos = np.full(r.n_workers, -1, dtype=np.int64)
-            pos[wmap] = np.arange(len(wmap))
-            ok = pos[hw] >= 0
-            ht, hw, hl = ht[ok], pos[hw[ok]], hl[ok]
-            if ht.size == 0:
-                continue
+            train, ht, hw, hl = split
             lp1, lc1, t1 = _ds_params(train, None, 1, self.smoothing, be, nt)
             ll1 = _heldout_loglik(lp1, lc1, t1, ht, hw, hl)
             tc = self._make_clustering().fit(train)
@@ -250,11 +256,11 @@ class TypeAware(BaseAggregator):
             "reason": reason,
         }
 
-    def _plain_fit(self, r: Responses, one_coin: bool, be: str, nt: int):
+    def _plain_fit(self, r: Responses, one_coin: bool, be: str, nt: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Dawid-Skene (or one-coin) on ``r`` with the guard's smoothing: (post (n, 1, K), conf, prior)."""
-        post, log_conf, log_prior, _ = _em_fit(
+        post, log_conf, log_prior, _ = em_fit(
             r,
-            _vote_post(r)[:, None, :],
+            vote_post(r)[:, None, :],
             n_iter=100,
             tol=1e-6,
             smoothing=self.smoothing,
@@ -264,7 +270,7 @@ class TypeAware(BaseAggregator):
         )
         return post, log_conf, log_prior
 
-    def _soft_guard(self, r: Responses, one_coin: bool, rng, be: str, nt: int) -> dict:
+    def _soft_guard(self, r: Responses, one_coin: bool, rng: np.random.Generator, be: str, nt: int) -> dict[str, Any]:
         """Held-out test of the soft model (module docstring): every fold's likelihood gain > 0 and a
         one-sided task-level sign test on the label changes at level ``sign_level``."""
         from scipy.stats import binom
@@ -277,8 +283,8 @@ class TypeAware(BaseAggregator):
                 continue
             train, ht, hw, hl = split
             post1, lc1, lp1 = self._plain_fit(train, one_coin, be, nt)
-            ll1 = _mixture_heldout_loglik(post1, lc1, ht, hw, hl)
-            post2, lc2, *_ = _degraded_em(
+            ll1 = mixture_heldout_loglik(post1, lc1, ht, hw, hl)
+            post2, lc2, *_ = degraded_em(
                 train,
                 np.exp(lc1[0]),
                 np.exp(lp1[0]),
@@ -287,7 +293,7 @@ class TypeAware(BaseAggregator):
                 backend=be,
                 n_threads=nt,
             )
-            ll2 = _mixture_heldout_loglik(post2, lc2, ht, hw, hl)
+            ll2 = mixture_heldout_loglik(post2, lc2, ht, hw, hl)
             gains.append((ll2 - ll1) / ht.size)
             y1, y2 = post1[:, 0, :].argmax(1), post2.sum(1).argmax(1)
             dif = y1[ht] != y2[ht]
@@ -324,9 +330,12 @@ class TypeAware(BaseAggregator):
             "reason": reason,
         }
 
-    def _holdout_split(self, r: Responses, rng):
+    def _holdout_split(
+        self, r: Responses, rng: np.random.Generator
+    ) -> tuple[Responses, np.ndarray, np.ndarray, np.ndarray] | None:
         """Hide a random ``holdout`` share of the answers (each task keeps one): (train, hidden task,
-        hidden worker (train codes), hidden label), or None when nothing scorable is hidden."""
+        hidden worker (train codes), hidden label), or None when nothing scorable is hidden.
+        Hidden answers of workers absent from train are left out (nothing to score them with)."""
         hide = rng.random(r.n_responses) < float(self.holdout)
         kept = np.bincount(r.task, weights=~hide, minlength=r.n_tasks)
         for j in np.flatnonzero(kept == 0):
@@ -345,13 +354,22 @@ class TypeAware(BaseAggregator):
             return None
         return train, ht[ok], pos[hw[ok]], hl[ok]
 
-    def _fit_soft(self, r: Responses, base, be: str, nt: int, rng, evidence: dict | None = None) -> TypeAware:
+    def _fit_soft(
+        self,
+        r: Responses,
+        base: BaseAggregator,
+        be: str,
+        nt: int,
+        rng: np.random.Generator | None,
+        evidence: dict[str, Any] | None = None,
+    ) -> TypeAware:
         one_coin = self._one_coin_base(base)
         if evidence is None:  # split="soft"; split="auto" comes with the soft guard's evidence and its plain_
             self.plain_ = base.clone().fit(r)
             self.clustering_ = None
             self.type_models_ = []
             if self.guard:
+                assert rng is not None  # only split="auto" (which passes its evidence) calls without one
                 evidence = self._soft_guard(r, one_coin, rng, be, nt)
             else:
                 evidence = {"split": True, "reason": "guard=False", "separation": float("nan")}
@@ -361,9 +379,11 @@ class TypeAware(BaseAggregator):
         index = pd.Index(r.task_ids, name="task")
         workers = pd.Index(r.worker_ids, name="worker")
         if self.split_used_:
-            conf0 = np.asarray(self.plain_.confusions_, dtype=np.float64)
-            prior0 = self.plain_.priors_.to_numpy(dtype=np.float64)
-            post, log_conf, log_prior, lam, hist = _degraded_em(
+            plain = self.plain_
+            assert isinstance(plain, DawidSkene)  # _check and fit admit only that family here
+            conf0 = np.asarray(plain.confusions_, dtype=np.float64)
+            prior0 = plain.priors_.to_numpy(dtype=np.float64)
+            post, log_conf, log_prior, lam, hist = degraded_em(
                 r, conf0, prior0, one_coin=one_coin, smoothing=self.smoothing, backend=be, n_threads=nt
             )
             self.soft_history_ = hist
@@ -400,14 +420,12 @@ class TypeAware(BaseAggregator):
         self.skills_by_type_ = pd.DataFrame(skills, index=workers, columns=pd.RangeIndex(k, name="type"))
         return self
 
-    def fit(self, data) -> TypeAware:
+    def fit(self, data: Responses | pd.DataFrame) -> TypeAware:
         self._check()
         r = self._prepare(data)
         be = self._backend()
-        nt = 1 if r.n_responses < 200_000 else 0
+        nt = self._threads() or (1 if r.n_responses < 200_000 else 0)
         rng = np.random.default_rng(self.random_state)
-        from ._dawid_skene import DawidSkene
-
         base = self.base if self.base is not None else DawidSkene()
         if self.split == "soft":
             return self._fit_soft(r, base, be, nt, rng)
@@ -427,7 +445,7 @@ class TypeAware(BaseAggregator):
             return self
         return self._fit_hard(r, base, be, nt, rng)
 
-    def _fit_hard(self, r: Responses, base, be: str, nt: int, rng) -> TypeAware:
+    def _fit_hard(self, r: Responses, base: BaseAggregator, be: str, nt: int, rng: np.random.Generator) -> TypeAware:
         self.plain_ = base.clone().fit(r)
         tc = self._make_clustering().fit(r)
         self.clustering_ = tc
@@ -450,7 +468,7 @@ class TypeAware(BaseAggregator):
         self.type_models_ = []
         classes = pd.Index(np.asarray(r.classes_))
 
-        def codes(model) -> np.ndarray:  # the model's own labels (keeps e.g. its random tie-breaks)
+        def codes(model: BaseAggregator) -> np.ndarray:  # the model's own labels (keeps e.g. its random tie-breaks)
             return classes.get_indexer(model.labels_.to_numpy())
 
         if self.split_used_:

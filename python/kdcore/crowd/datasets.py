@@ -52,7 +52,7 @@ def load(
     answers = pd.read_csv(folder / "answers.csv", dtype=str, keep_default_na=False)
     truth = pd.read_csv(folder / "truth.csv", dtype=str, keep_default_na=False)
     responses = Responses.from_dataframe(answers, duplicates=duplicates)
-    truth = truth.drop_duplicates("task").set_index("task")["truth"]
-    truth = truth[truth.index.isin(responses.task_ids)]
-    truth.name = "truth"
-    return responses, truth
+    gold = truth.drop_duplicates("task").set_index("task")["truth"]
+    gold = gold[gold.index.isin(responses.task_ids)]
+    gold.name = "truth"
+    return responses, gold

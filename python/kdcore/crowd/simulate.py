@@ -1,6 +1,6 @@
 """Seeded, vectorised simulators of crowd answers with a known truth.
 
-Three generative models (PAPERS.md B.1, B.5):
+Three generative models (docs/maths.md B.1, B.5):
 
 - :func:`dawid_skene`: a full K x K confusion matrix per worker (Dawid & Skene, 1979);
 - :func:`one_coin`: one skill per worker, wrong answers spread evenly over the other classes;
@@ -31,25 +31,16 @@ Example
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 import pandas as pd
 
+from .._check import check_float, check_int
 from ._responses import Responses
 
 __all__ = ["dawid_skene", "one_coin", "two_type", "random_confusions"]
 
 
 # ---------------------------------------------------------------------------- checks
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
 def _check_range(rng_, name: str) -> tuple[float, float]:
     try:
         lo, hi = (float(v) for v in rng_)
@@ -91,17 +82,13 @@ def _design(rng, n_tasks: int, n_workers: int, answers_per_task, alpha, empty: s
     if empty not in ("drop", "answer"):
         raise ValueError(f"empty must be 'drop' or 'answer', got {empty!r}")
     if answers_per_task is not None:
-        m = _check_int(answers_per_task, "answers_per_task", 1)
+        m = check_int(answers_per_task, "answers_per_task", minimum=1)
         if m > n_workers:
             raise ValueError(f"answers_per_task={m} exceeds n_workers={n_workers} (each worker answers a task once)")
         workers = _distinct_workers(rng, n_tasks, n_workers, m)
         tasks = np.repeat(np.arange(n_tasks, dtype=np.int64), m)
         return tasks, workers.ravel()
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
-        raise TypeError(f"alpha must be a float, got {type(alpha).__name__}")
-    alpha = float(alpha)
-    if not (0.0 < alpha <= 1.0):
-        raise ValueError(f"alpha must be in (0, 1], got {alpha}")
+    alpha = check_float(alpha, "alpha", minimum=0.0, maximum=1.0, strict_min=True)
     total = n_tasks * n_workers
     n = int(rng.binomial(total, alpha))
     if alpha == 1.0:
@@ -141,8 +128,8 @@ def _build(tasks, workers, labels, classes, n_tasks, truth_codes, name="truth"):
 def random_confusions(n_workers: int, n_classes: int, skill_range=(0.6, 0.9), random_state=None) -> np.ndarray:
     """(n_workers, K, K) row-stochastic confusions: diagonal ~ U(skill_range), the
     rest of each row split over the other classes by a flat Dirichlet draw."""
-    n_workers = _check_int(n_workers, "n_workers", 1)
-    n_classes = _check_int(n_classes, "n_classes", 2)
+    n_workers = check_int(n_workers, "n_workers", minimum=1)
+    n_classes = check_int(n_classes, "n_classes", minimum=2)
     lo, hi = _check_range(skill_range, "skill_range")
     rng = np.random.default_rng(random_state)
     diag = rng.uniform(lo, hi, size=(n_workers, n_classes))
@@ -193,9 +180,9 @@ def dawid_skene(
     truth : pd.Series of true classes indexed by task id (answered tasks only)
     params : dict, only if ``return_params``
     """
-    n_tasks = _check_int(n_tasks, "n_tasks", 1)
-    n_workers = _check_int(n_workers, "n_workers", 1)
-    n_classes = _check_int(n_classes, "n_classes", 2)
+    n_tasks = check_int(n_tasks, "n_tasks", minimum=1)
+    n_workers = check_int(n_workers, "n_workers", minimum=1)
+    n_classes = check_int(n_classes, "n_classes", minimum=2)
     rng = np.random.default_rng(random_state)
     if confusions is None:
         conf = random_confusions(n_workers, n_classes, skill_range, random_state=rng)
@@ -236,9 +223,9 @@ def one_coin(
     ``skills`` (n_workers,) defaults to U(skill_range) draws. Same design options
     and returns as :func:`dawid_skene` (``params`` = ``{"skills": ..., "priors": ...}``).
     """
-    n_tasks = _check_int(n_tasks, "n_tasks", 1)
-    n_workers = _check_int(n_workers, "n_workers", 1)
-    n_classes = _check_int(n_classes, "n_classes", 2)
+    n_tasks = check_int(n_tasks, "n_tasks", minimum=1)
+    n_workers = check_int(n_workers, "n_workers", minimum=1)
+    n_classes = check_int(n_classes, "n_classes", minimum=2)
     rng = np.random.default_rng(random_state)
     if skills is None:
         lo, hi = _check_range(skill_range, "skill_range")
@@ -282,7 +269,7 @@ def two_type(
     empty: str = "drop",
     random_state=None,
 ):
-    """Binary answers from the two-type model of PAPERS.md B.1 (Kong et al. 2023).
+    """Binary answers from the two-type model of docs/maths.md B.1 (Kong et al. 2023).
 
     Each task j has a true label y_j in {-1, +1} (P(+1) = ``class_share``) and a hidden
     type t_j in {0, 1} (P(type 0) = ``type_share``; type 0 is the paper's type 1).
@@ -307,13 +294,12 @@ def two_type(
 
     Tasks nobody answered follow ``empty`` (see the module doc).
     """
-    n_tasks = _check_int(n_tasks, "n_tasks", 1)
-    n_workers = _check_int(n_workers, "n_workers", 1)
+    n_tasks = check_int(n_tasks, "n_tasks", minimum=1)
+    n_workers = check_int(n_workers, "n_workers", minimum=1)
     if regime not in _REGIME_DEFAULTS:
         raise ValueError(f"regime must be one of {list(_REGIME_DEFAULTS)}, got {regime!r}")
     for name, val in (("type_share", type_share), ("class_share", class_share)):
-        if isinstance(val, bool) or not isinstance(val, numbers.Real) or not 0.0 <= float(val) <= 1.0:
-            raise ValueError(f"{name} must be a probability in [0, 1], got {val!r}")
+        check_float(val, name, minimum=0.0, maximum=1.0)
     rng = np.random.default_rng(random_state)
     if reliabilities is not None:
         rel = np.asarray(reliabilities, dtype=np.float64)

@@ -1,4 +1,6 @@
-"""Readable numpy twins of the compiled kernels in cpp/src/crowd_more.cpp.
+"""Readable numpy twins of the compiled worker-model kernels: Triangular Estimation's
+pairwise agreement moments, KOS message passing, GLAD's E-step and M-step objective,
+MACE's E-step and expected counts (cpp/src/crowd_more.cpp).
 
 Written for clarity, not speed: they are the test oracle (equal to the C++
 kernels to 1e-10 in float64) and the ``numpy`` backend of TriangularEstimation,

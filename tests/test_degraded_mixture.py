@@ -10,7 +10,8 @@ from _tol import MONOTONE_REL_MAP, REORDER_F64
 from kdcore.crowd import DawidSkene, MajorityVote, OneCoinDawidSkene, simulate
 from kdcore.crowd._base import accuracy
 from kdcore.crowd._type_aware import TypeAware
-from kdcore.crowd._types import TaskTypeClustering, _degraded_em, _mixture_heldout_loglik
+from kdcore.crowd._typed_em import degraded_em, mixture_heldout_loglik
+from kdcore.crowd._types import TaskTypeClustering
 from kdcore.crowd.experiments import plant_hard_type
 
 
@@ -97,7 +98,7 @@ def test_soft_with_one_type_equals_plain_model():
     """lambda = 1 for every worker makes the two types identical: the mixture's label posterior is DS's."""
     r, _ = _planted(seed=0, plant=False)
     ds = DawidSkene(smoothing=0.01).fit(r)
-    post, log_conf, log_prior, lam, hist = _degraded_em(r, ds.confusions_, ds.priors_.to_numpy(), n_iter=1)
+    post, log_conf, log_prior, lam, hist = degraded_em(r, ds.confusions_, ds.priors_.to_numpy(), n_iter=1)
     assert post.shape == (r.n_tasks, 2, 2) and log_conf.shape == (2, r.n_workers, 2, 2)
     # the first E-step uses lambda = 1/2 and equal type priors: a valid posterior
     assert np.allclose(post.sum((1, 2)), 1.0)
@@ -106,7 +107,7 @@ def test_soft_with_one_type_equals_plain_model():
     p = ds.probas_.to_numpy()[:, None, :]
     t, w, l = r.task[:50], r.worker[:50], r.label[:50]
     direct = np.log((p[t, 0, :] * ds.confusions_[w, :, l]).sum(1)).sum()
-    assert _mixture_heldout_loglik(p, lc, t, w, l) == pytest.approx(direct, rel=REORDER_F64)
+    assert mixture_heldout_loglik(p, lc, t, w, l) == pytest.approx(direct, rel=REORDER_F64)
 
 
 def test_soft_bad_inputs():

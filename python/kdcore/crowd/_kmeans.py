@@ -1,0 +1,78 @@
+"""Clustering of an embedding into task types: Lloyd's k-means with k-means++ seeding, the
+soft assignment of a spherical Gaussian mixture started from its labels, and the
+separation of a soft assignment (1 - mean normalised entropy)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["kmeans", "gmm_proba", "separation"]
+
+
+def kmeans(
+    X: np.ndarray, k: int, rng: np.random.Generator, n_init: int = 10, n_iter: int = 100
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Lloyd's k-means with k-means++ seeding, best of ``n_init``: (labels, centres, inertia)."""
+    X = np.asarray(X, dtype=np.float64)
+    n = X.shape[0]
+    best: tuple[Any, Any, float] = (None, None, np.inf)
+    for init in range(n_init):
+        c = [X[rng.integers(n)]]
+        for _ in range(1, k):
+            d2 = np.min(((X[:, None, :] - np.array(c)[None]) ** 2).sum(-1), axis=1)
+            tot = d2.sum()
+            c.append(X[rng.choice(n, p=d2 / tot)] if tot > 0 else X[rng.integers(n)])
+        C = np.array(c)
+        lab = np.zeros(n, dtype=np.int64)
+        sq = (X * X).sum(1)
+        for it in range(n_iter):
+            d2 = sq[:, None] - 2.0 * X @ C.T + (C * C).sum(1)[None]
+            new = d2.argmin(1)
+            if it > 0 and np.array_equal(new, lab):
+                break
+            lab = new
+            for t in range(k):
+                if (lab == t).any():
+                    C[t] = X[lab == t].mean(0)
+        inertia = float(((X - C[lab]) ** 2).sum())
+        if n > 50_000 and init >= 2:  # large inputs: three seedings are plenty
+            if inertia < best[2]:
+                best = (lab.copy(), C.copy(), inertia)
+            break
+        if inertia < best[2]:
+            best = (lab.copy(), C.copy(), inertia)
+    return best
+
+
+def gmm_proba(X: np.ndarray, labels: np.ndarray, k: int, n_iter: int = 30, tol: float = 1e-6) -> np.ndarray:
+    """Soft assignment of a spherical Gaussian mixture (one variance per component) started from ``labels``."""
+    n, p = X.shape
+    R = np.eye(k)[labels]
+    floor = 1e-12 * max(float(X.var()), 1e-300)
+    sq = (X * X).sum(1)
+    prev = None
+    for _ in range(n_iter):
+        nk = R.sum(0) + 1e-12
+        mu = (R.T @ X) / nk[:, None]
+        d2 = np.maximum(sq[:, None] - 2.0 * X @ mu.T + (mu * mu).sum(1)[None], 0.0)
+        var = np.maximum((R * d2).sum(0) / (nk * p), floor)
+        logp = np.log(nk / n) - 0.5 * p * np.log(var) - 0.5 * d2 / var
+        logp -= logp.max(1, keepdims=True)
+        R = np.exp(logp)
+        R /= R.sum(1, keepdims=True)
+        if prev is not None and np.abs(R - prev).max() < tol:
+            break
+        prev = R
+    return R
+
+
+def separation(proba: np.ndarray) -> float:
+    """1 - mean normalised entropy of the rows of ``proba`` (0 for a single column), in [0, 1]."""
+    k = proba.shape[1]
+    if k < 2:
+        return 0.0
+    p = np.clip(proba, 1e-300, 1.0)
+    ent = -(p * np.log(p)).sum(1) / np.log(k)
+    return float(np.clip(1.0 - ent.mean(), 0.0, 1.0))
