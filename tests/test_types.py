@@ -61,11 +61,7 @@ def test_numpy_twin_matvec_equals_dense_G(rng):
 
 
 def test_hollow_gram_is_the_hollow_outer_product_inner_product(rng):
-<<<<<<< HEAD
     """G_jl = <F_j, F_l> with F_j = x_j x_j^T - diag(x_j^2) (docs/maths.md B.2, B.3), binary case."""
-=======
-    """G_jl = <F_j, F_l> with F_j = x_j x_j^T - diag(x_j^2) (docs/maths.md B.2/B.3), binary case."""
->>>>>>> wt-crowd
     n, d = 6, 12
     X = rng.choice([-1.0, 0.0, 1.0], size=(n, d))
     X[0] = 1.0
