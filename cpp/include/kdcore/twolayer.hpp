@@ -1,7 +1,7 @@
 // kdcore/twolayer.hpp: full-batch projected gradient descent for a BATCH of
 // two-layer ReLU networks on the same data (Mandal, Lin, Srikant, "A Theoretical
 // Analysis of Soft-Label vs Hard-Label Training in Neural Networks", L4DC 2025;
-// PAPERS.md A.1-A.3, typos corrected).
+// docs/maths.md A.1-A.3).
 //
 // Network k has m_k neurons, rows [offsets[k], offsets[k+1]) of W (M x d), fixed
 // signs a, centres W0:
