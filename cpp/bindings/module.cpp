@@ -50,7 +50,8 @@ constexpr py::ssize_t kAny = -1;
 
 std::string shape_str(const py::array& a) {
     std::string s = "(";
-    for (py::ssize_t i = 0; i < a.ndim(); ++i) s += std::to_string(a.shape(i)) + (a.ndim() == 1 || i + 1 < a.ndim() ? "," : "");
+    for (py::ssize_t i = 0; i < a.ndim(); ++i)
+        s += std::to_string(a.shape(i)) + (a.ndim() == 1 || i + 1 < a.ndim() ? "," : "");
     return s + ")";
 }
 
@@ -68,7 +69,8 @@ void check_shape(const py::array& a, std::initializer_list<py::ssize_t> shape, c
     } else {
         want = "shape (";
         i = 0;
-        for (const py::ssize_t w : shape) want += (i++ ? ", " : "") + (w == kAny ? std::string("any") : std::to_string(w));
+        for (const py::ssize_t w : shape)
+            want += (i++ ? ", " : "") + (w == kAny ? std::string("any") : std::to_string(w));
         want += ")";
     }
     throw std::invalid_argument(name + ": expected " + want + ", got shape " + shape_str(a));

@@ -392,10 +392,11 @@ void m_from_counts(const double* cnt, const double* mass, code_t W, int T, int K
     }
 }
 
-// exp(x) for x <= 0, in place, vectorisable (no branch; an x86-64-v3 variant where the
-// CPU has it, see ISA dispatch in parallel.hpp): x = k ln 2 + r with |r| <= ln(2)/2, exp(r) by its Taylor polynomial of degree
-// 13 (truncation < 5e-18), times 2^k built in the exponent bits. Relative error
-// within 3e-16 of std::exp; exactly 1 at 0; 0 below -708 (where exp < 3.3e-308).
+// exp(x) for x <= 0, in place, vectorisable (no branch; an x86-64-v3 variant where
+// the CPU has it, ISA dispatch in parallel.hpp): x = k ln 2 + r with |r| <= ln(2)/2,
+// exp(r) by its Taylor polynomial of degree 13 (truncation < 5e-18), times 2^k built
+// in the exponent bits. Relative error within 3e-16 of std::exp; exactly 1 at 0; 0
+// below -708 (where exp < 3.3e-308).
 KDCORE_ALWAYS_INLINE void exp_nonpositive_impl(double* x, std::size_t n) {
     const double log2e = 1.4426950408889634, ln2_hi = 0.6931471803691238, ln2_lo = 1.9082149292705877e-10;
     const double shifter = 6755399441055744.0;  // 1.5 * 2^52: round to nearest integer in the low mantissa bits

@@ -31,8 +31,9 @@ double* aligned_zeros(std::size_t n) {
 // products sharing the loads (2 x 4 register block). The rows a are X's rows already
 // multiplied by u (scale_rows, once per tile and row, not once per (row pair, column
 // block)): 6 loads per 8 multiply-adds.
-KDCORE_ALWAYS_INLINE void dot_block_2x4_pre_impl(const double* a0, const double* a1, const double* b0, const double* b1, const double* b2,
-                       const double* b3, index_t len, double* out) {
+KDCORE_ALWAYS_INLINE void dot_block_2x4_pre_impl(const double* a0, const double* a1, const double* b0,
+                                                 const double* b1, const double* b2, const double* b3, index_t len,
+                                                 double* out) {
     double s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
     KDCORE_OMP(simd reduction(+ : s0, s1, s2, s3, s4, s5, s6, s7))
     for (index_t j = 0; j < len; ++j) {
@@ -49,23 +50,29 @@ KDCORE_ALWAYS_INLINE void dot_block_2x4_pre_impl(const double* a0, const double*
     out[0] += s0; out[1] += s1; out[2] += s2; out[3] += s3;
     out[4] += s4; out[5] += s5; out[6] += s6; out[7] += s7;
 }
-KDCORE_DISPATCH_V3(void, dot_block_2x4_pre, (const double* a0, const double* a1, const double* b0, const double* b1, const double* b2,
-                  const double* b3, index_t len, double* out), (a0, a1, b0, b1, b2, b3, len, out))
+KDCORE_DISPATCH_V3(void, dot_block_2x4_pre,
+                   (const double* a0, const double* a1, const double* b0, const double* b1, const double* b2,
+                    const double* b3, index_t len, double* out),
+                   (a0, a1, b0, b1, b2, b3, len, out))
 
-KDCORE_ALWAYS_INLINE void scale_rows_impl(const double* X, index_t dp, index_t np, index_t j0, index_t len, const double* u, double* out) {
+KDCORE_ALWAYS_INLINE void scale_rows_impl(const double* X, index_t dp, index_t np, index_t j0, index_t len,
+                                          const double* u, double* out) {
     for (index_t i = 0; i < np; ++i) {
         const double* x = X + i * dp + j0;
         double* o = out + i * kTileJ;
         for (index_t j = 0; j < len; ++j) o[j] = x[j] * u[j];
     }
 }
-KDCORE_DISPATCH_V3(void, scale_rows, (const double* X, index_t dp, index_t np, index_t j0, index_t len, const double* u, double* out), (X, dp, np, j0, len, u, out))
+KDCORE_DISPATCH_V3(void, scale_rows,
+                   (const double* X, index_t dp, index_t np, index_t j0, index_t len, const double* u, double* out),
+                   (X, dp, np, j0, len, u, out))
 
 // q_j = x_j^T M x_j = sum_i X_ij (U x_j)_i for kChunkJ consecutive tasks j0.., with
 // U the upper triangle of the symmetric M with doubled off-diagonal (so half the
 // work of M x_j); y = U x_j for 4 rows at a time, 4 x 8 accumulators in registers.
 // U is stored transposed (row i2 holds U[.][i2]) so the 4 coefficients are contiguous.
-KDCORE_ALWAYS_INLINE void quad_chunk_impl(const double* X, index_t d_pad, index_t n_pad, const double* M, index_t j0, double* q) {
+KDCORE_ALWAYS_INLINE void quad_chunk_impl(const double* X, index_t d_pad, index_t n_pad, const double* M, index_t j0,
+                                          double* q) {
     double acc[kChunkJ] = {0, 0, 0, 0, 0, 0, 0, 0};
     for (index_t ib = 0; ib < n_pad; ib += 4) {
         double y0[kChunkJ] = {0}, y1[kChunkJ] = {0}, y2[kChunkJ] = {0}, y3[kChunkJ] = {0};
@@ -86,7 +93,9 @@ KDCORE_ALWAYS_INLINE void quad_chunk_impl(const double* X, index_t d_pad, index_
     }
     for (index_t t = 0; t < kChunkJ; ++t) q[t] = acc[t];
 }
-KDCORE_DISPATCH_V3(void, quad_chunk, (const double* X, index_t d_pad, index_t n_pad, const double* M, index_t j0, double* q), (X, d_pad, n_pad, M, j0, q))
+KDCORE_DISPATCH_V3(void, quad_chunk,
+                   (const double* X, index_t d_pad, index_t n_pad, const double* M, index_t j0, double* q),
+                   (X, d_pad, n_pad, M, j0, q))
 
 inline double dotp(const double* a, const double* b, index_t p) {
     double s = 0;

@@ -17,8 +17,8 @@ void scale(double* v, index_t n, double f, int nt) {
 
 }  // namespace
 
-void kos_messages(const index_t* t_indptr, const code_t* t_worker, const code_t* t_label, code_t n_tasks, code_t n_workers,
-                  int n_iter, double* y, double* score, int n_threads) {
+void kos_messages(const index_t* t_indptr, const code_t* t_worker, const code_t* t_label, code_t n_tasks,
+                  code_t n_workers, int n_iter, double* y, double* score, int n_threads) {
     // Two streaming passes per iteration. The normalisations are carried as
     // scalars: pass A reads y * fy (fy = 1/rms(y) of the previous pass B), writes
     // the raw x and accumulates sum x^2 and the worker sums T_i = sum A x; pass B

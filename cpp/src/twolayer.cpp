@@ -61,7 +61,7 @@
 #include <type_traits>
 #include <vector>
 
-// The vector helpers are always inlined into the per-ISA variants; no AVX value crosses an ABI boundary.
+// The vector functions are always inlined into the per-ISA variants; no AVX value crosses an ABI boundary.
 #pragma GCC diagnostic ignored "-Wpsabi"
 
 namespace kdcore {

@@ -110,7 +110,7 @@ void vote_scores(const index_t* task_indptr, const code_t* task_worker, const co
 // loop of kdcore.crowd.DawidSkene.fit. On return post holds the last E-step's
 // posteriors and params / prior the last M-step's (conf (T, W, K, K), or skill
 // (T, W) when one_coin).
-// stop_rule = penalised (the typed mixture's loop, kdcore.crowd._types._em_fit; not
+// stop_rule = penalised (the EM loop of the two-type mixture, TypeAware; not
 // with one_coin): history[n - 1] = ll_n + smoothing * (sum log C + sum log pi), the
 // MAP objective EM never decreases, and it stops when |h_n - h_{n-1}| <=
 // tol max(1, |h_n|) (from round 2).

@@ -27,7 +27,7 @@ namespace kdcore {
 // y (n_edges) holds the initial worker messages on entry and the final ones on
 // exit; score[j] = sum_{i in d(j)} A_ij y_{i->j} (sign = the KOS label).
 // check_interrupt() runs between iterations.
-void kos_messages(const index_t* t_indptr, const code_t* t_worker, const code_t* t_label, code_t n_tasks, code_t n_workers,
-                  int n_iter, double* y, double* score, int n_threads);
+void kos_messages(const index_t* t_indptr, const code_t* t_worker, const code_t* t_label, code_t n_tasks,
+                  code_t n_workers, int n_iter, double* y, double* score, int n_threads);
 
 }  // namespace kdcore

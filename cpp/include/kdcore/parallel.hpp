@@ -145,7 +145,7 @@ void set_interrupt_hook(InterruptHook hook) noexcept;
 // that entered the kernel (outside or on the master thread of a parallel region).
 void check_interrupt();
 
-// ---- small helpers ------------------------------------------------------------
+// ---- errors ---------------------------------------------------------------------
 [[noreturn]] inline void fail(const std::string& msg) { throw std::invalid_argument(msg); }
 
 }  // namespace kdcore
