@@ -88,7 +88,7 @@ void check_codes(const code_t* c, index_t n, index_t limit, const char* name) {
     if (n == 0 || (lo >= 0 && hi < limit)) return;
     for (index_t e = 0; e < n; ++e)
         if (c[e] < 0 || c[e] >= limit)
-            throw std::invalid_argument(std::string(name) + " code " + std::to_string(c[e]) + " at answer " +
+            throw std::invalid_argument(std::string(name) + " code " + std::to_string(c[e]) + " at index " +
                                         std::to_string(e) + " is out of range [0, " + std::to_string(limit) + ")");
 }
 
