@@ -46,7 +46,7 @@ namespace {
 // check no code again. The dtype and the layout are pybind11's (carray: a wrong dtype
 // is a TypeError, never a silent cast). The Python estimators validate first, with
 // messages about the user's data; these checks guard direct calls of _core.
-constexpr py::ssize_t kAny = -1;
+constexpr py::ssize_t kAny = std::numeric_limits<py::ssize_t>::min();  // never a requested extent
 
 std::string shape_str(const py::array& a) {
     std::string s = "(";

@@ -29,11 +29,12 @@
 // is register-allocated alone.
 // Register tiles (GCC vector extensions): x86-64-v4 (32 registers) 6 rows x 4
 // neurons forward and 2 neurons x 8 vectors backward; x86-64-v3 and the baseline
-// 2 x 4 and 2 x 4; chosen by isa() (ISA dispatch, parallel.hpp; KDCORE_ISA=v3|baseline caps it).
+// 2 x 4 and 2 x 4; chosen by isa() (ISA dispatch, parallel.hpp; KDCORE_ISA=v3|baseline
+// caps it).
 // The first neuron tile of a row block prefetches the next block into L2, so X
 // streams from DRAM while the block is computed (at m = 4 to 16 the step was bound
 // by that stream); tile sums are reduced with vector shuffles.
-// Certified-inactive skipping (twolayer.cpp, certify_rows): a row whose pre-activations
+// Certified-inactive skipping (certify_rows below): a row whose pre-activations
 // on a 4-neuron tile are provably <= 0 is not computed (its relu and mask are 0 either
 // way). When a row is computed at step t0 the tile keeps S = max_q h_q / ||x|| - P_T(t0),
 // P_T the tile's path length (sum over steps of its neurons' largest step norm); at step
