@@ -10,7 +10,7 @@ from kdcore.crowd import DawidSkene, MajorityVote, OneCoinDawidSkene, simulate
 from kdcore.crowd._base import accuracy
 from kdcore.crowd._type_aware import TypeAware
 from kdcore.crowd._types import TaskTypeClustering, _degraded_em, _mixture_heldout_loglik
-from kdcore.crowd.experiments import plant_hard_type
+from kdcore.experiments.crowd import plant_hard_type
 
 
 def _planted(seed: int = 0, plant: bool = True, n_classes: int = 2):
