@@ -264,3 +264,22 @@ def test_soft_vs_hard_full_profile(tmp_path):
     P = CONFIGS["full"]
     assert set(r.curves["m"]) == set(P["widths"]) and set(r.curves["seed"]) == set(P["seeds"])
     plot_soft_vs_hard(r, path=tmp_path / "full.png")
+
+
+# ---------------------------------------------------------------- layout
+def test_library_imports_no_experiment_module_and_no_matplotlib():
+    """`import kdcore.distill` / `kdcore.crowd` load the library alone: no experiment, no plotting."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import kdcore
+
+    env = {**os.environ, "PYTHONPATH": str(Path(kdcore.__file__).resolve().parent.parent)}  # this tree's kdcore
+    code = (
+        "import sys, kdcore.distill, kdcore.crowd, kdcore.distill.vgg, kdcore.distill.datasets; "
+        "print(sorted(m for m in sys.modules if m.startswith(('kdcore.experiments', 'matplotlib', 'torch'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
+    assert out.strip() == "[]"

@@ -1,4 +1,4 @@
-"""The paper's sufficient conditions as numbers (PAPERS.md A.5, typos corrected).
+"""The paper's sufficient conditions as numbers (docs/maths.md A.5, typos corrected).
 
 Each function returns ``Requirement(m, eta, T, B)``: the width m and horizon T
 (rounded up), the largest step eta and the projection radius B under which the
