@@ -17,9 +17,14 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import operator
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: --method name -> class name in kdcore.crowd (imported when the command runs)
 METHODS = {
@@ -50,13 +55,13 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _one_line(text: str, limit: int = 400) -> str:
+def _one_line(text: object, limit: int = 400) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # ----------------------------------------------------------------------------- files
-def read_table(path: str | os.PathLike, what: str = "file") -> pd.DataFrame:  # noqa: F821
+def read_table(path: str | os.PathLike, what: str = "file") -> pd.DataFrame:
     """Read a CSV or Parquet table as strings (ids and labels kept as written).
 
     Every way a file can be unusable (missing, a folder, empty, binary, not UTF-8,
@@ -202,11 +207,11 @@ def make_aggregator(method: str, seed: int | None = None):
 
 def _fit_info(model) -> dict:
     """Iterations and convergence of a fitted aggregator, whichever attributes it has."""
-    info = {}
+    info: dict[str, Any] = {}
     for attr in ("n_iter_", "n_iter", "iterations_"):
         v = getattr(model, attr, None)
-        if isinstance(v, (int,)) or hasattr(v, "__index__"):
-            info["iterations"] = int(v)
+        if v is not None and (isinstance(v, int) or hasattr(v, "__index__")):
+            info["iterations"] = operator.index(v)
             break
     hist = getattr(model, "loss_history_", None)
     if "iterations" not in info and hist is not None:
@@ -221,7 +226,7 @@ def _types_info(clustering) -> dict:
     """Sizes and separation diagnostic of a fitted TaskTypeClustering."""
     import numpy as np
 
-    info = {}
+    info: dict[str, Any] = {}
     types = getattr(clustering, "types_", None)
     if types is not None:
         vals = np.asarray(types)
@@ -254,7 +259,7 @@ def _fmt_types(info: dict) -> str:
 
 def _make_clustering(n_types: int, seed: int | None, method: str | None = None):
     cls = _crowd_class("TaskTypeClustering")
-    kwargs = {"n_types": n_types}
+    kwargs: dict[str, Any] = {"n_types": n_types}
     params = inspect.signature(cls.__init__).parameters
     if seed is not None and "random_state" in params:
         kwargs["random_state"] = seed

@@ -258,7 +258,10 @@ def _decode_cifar(tar_path: Path, wanted: set[tuple[str, str]]) -> None:
             parts = member.name.split("/")
             if len(parts) < 3 or (parts[-3], parts[-2]) not in found:
                 continue
-            data = tf.extractfile(member).read()
+            fh = tf.extractfile(member)
+            if fh is None:
+                continue
+            data = fh.read()
             with Image.open(io.BytesIO(data)) as im:
                 arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
             if arr.shape != (32, 32, 3):

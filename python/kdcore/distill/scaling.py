@@ -203,7 +203,7 @@ THEORY = {  # log-log slope of m* the bounds predict
 
 
 def _slopes(mstar: pd.DataFrame, arm_loss: dict) -> pd.DataFrame:
-    rows = []
+    rows: list[dict] = []
     if mstar.empty:
         return pd.DataFrame(rows)
     for (task, arm, metric), grp in mstar.groupby(["task", "arm", "metric"], sort=False):

@@ -422,7 +422,7 @@ def _train_cpp(X, n_train, models, losses, T, y, lrs, radii, n_steps, n_threads)
     W = np.ascontiguousarray(np.vstack([mdl.W for mdl in models]), dtype=dt)
     W0 = np.ascontiguousarray(np.vstack([mdl.W0 for mdl in models]), dtype=dt)
     a = np.ascontiguousarray(np.concatenate([mdl.a for mdl in models]), dtype=dt)
-    hist, final = _core.twolayer_train(
+    out = _core.twolayer_train(
         X,
         int(n_train),
         W,
@@ -437,6 +437,7 @@ def _train_cpp(X, n_train, models, losses, T, y, lrs, radii, n_steps, n_threads)
         int(n_steps),
         int(n_threads),
     )
+    hist, final = out[0], out[1]
     for k, mdl in enumerate(models):
         mdl.W = np.ascontiguousarray(W[offsets[k] : offsets[k + 1]])
     return hist[inv], final[inv]

@@ -261,10 +261,10 @@ def train_net(
             scaler.step(opt)
             scaler.update()
             total += loss.detach().float() * idx.numel()
-        total = float(total)
+        train_loss = float(total) / n
         val = accuracy(model, X_val, y_val, amp)
-        history.append({"epoch": epoch + 1, "train_loss": total / n, "val_acc": val})
-        bar.set_postfix(loss=f"{total / n:.3f}", val=f"{val:.3f}")
+        history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_acc": val})
+        bar.set_postfix(loss=f"{train_loss:.3f}", val=f"{val:.3f}")
         if val > best:
             best, best_epoch, bad = val, epoch + 1, 0
             best_state = copy.deepcopy(model.state_dict())

@@ -27,6 +27,7 @@ beside ours in :func:`plot_pseudo_real`.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -109,7 +110,7 @@ def typing_accuracy(profile: str = "quick", random_state: int = 0, progress: boo
 
     Columns: sweep, regime, d, n_workers, alpha, answers_per_task, method, seed, accuracy, exact, seconds."""
     check_profile(profile)
-    cfg = {
+    cfg: dict[str, Any] = {
         "tiny": dict(
             d=300,
             n=20,
@@ -263,7 +264,7 @@ def label_error(profile: str = "quick", random_state: int = 0) -> pd.DataFrame:
     Columns: regime, alpha, seed, aggregator, variant, error, split_used."""
     check_profile(profile)
 
-    cfg = {
+    cfg: dict[str, Any] = {
         "tiny": dict(d=200, n=20, alphas=(0.3,), seeds=1),
         "quick": dict(d=2000, n=40, alphas=(0.1, 0.3), seeds=1),
         "full": dict(d=10000, n=60, alphas=(0.05, 0.1, 0.3), seeds=3),
@@ -388,7 +389,7 @@ def pseudo_real(profile: str = "quick", data_home=None, random_state: int = 0) -
     Columns: dataset, scenario, seed, what (typing/label), method, value."""
     check_profile(profile)
 
-    cfg = {
+    cfg: dict[str, Any] = {
         "tiny": dict(names=("bluebirds",), seeds=1, methods=("spectral", "refined")),
         "quick": dict(names=("bluebirds", "rte", "temp"), seeds=2, methods=METHODS),
         "full": dict(names=tuple(crowd_datasets.list_datasets("binary")), seeds=5, methods=METHODS),

@@ -136,7 +136,7 @@ def gap_statement(
     table: pd.DataFrame, keys: Sequence[str], soft: str, hard: str, paper_soft: str, paper_hard: str
 ) -> list[str]:
     """Compare the soft-minus-hard gap row by row with the paper's gap."""
-    out = []
+    out: list[str] = []
     t = table.dropna(subset=[soft, hard])
     if t.empty:
         return out
@@ -149,11 +149,12 @@ def gap_statement(
         pt = t.dropna(subset=[paper_soft, paper_hard])
         pg = pt[paper_soft] - pt[paper_hard]
         og = pt[soft] - pt[hard]
+        top = pg.to_numpy().argmax()  # the row of the largest paper gap
         out.append(
             f"The paper: soft beats hard in {int((pg > 0).sum())} of {len(pt)} of these rows "
             f"(gap {pg.min():+.2f} to {pg.max():+.2f}); the largest paper gap is at "
-            f"{_key_str(pt.loc[pg.idxmax()], keys)} ({pg.max():+.2f}), where ours is "
-            f"{og.loc[pg.idxmax()]:+.2f}."
+            f"{_key_str(pt.iloc[top], keys)} ({pg.max():+.2f}), where ours is "
+            f"{og.iloc[top]:+.2f}."
         )
     return out
 

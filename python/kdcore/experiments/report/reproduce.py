@@ -23,6 +23,7 @@ import time
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -119,7 +120,7 @@ def environment() -> dict:
     from ... import __version__
     from ...backends import config
 
-    versions = {"kdcore": __version__, "python": sys.version.split()[0]}
+    versions: dict[str, str | None] = {"kdcore": __version__, "python": sys.version.split()[0]}
     for mod in ("numpy", "scipy", "pandas", "torch", "matplotlib", "crowdkit"):
         m = sys.modules.get(mod)
         if m is None:
@@ -158,7 +159,7 @@ def _progress(iterable, enabled: bool | None, **kw):
 
 
 def _run_step(step: Step, profile: str, seed: int, data_home, progress, fig_dir: Path) -> dict:
-    rec = {
+    rec: dict[str, Any] = {
         "key": step.key,
         "part": step.part,
         "title": step.title,
@@ -183,11 +184,11 @@ def _run_step(step: Step, profile: str, seed: int, data_home, progress, fig_dir:
             raise TypeError(f"{step.key}: the experiment gave {type(tabs).__name__}, expected DataFrame tables")
         main_name = next(iter(tabs))
         if step.compare is not None:
-            out = step.compare(tabs[main_name])
-            shown, statements = out[0], out[1]
+            cmp = step.compare(tabs[main_name])
+            shown, statements = cmp[0], cmp[1]
             tabs[main_name] = shown
             rec["statements"] = [str(s) for s in statements]
-            rec["headline"] = str(out[2]) if len(out) > 2 and out[2] else (rec["statements"] or [None])[0]
+            rec["headline"] = str(cmp[2]) if len(cmp) > 2 and cmp[2] else (rec["statements"] or [None])[0]
         rec["table"] = table_json(tabs[main_name])
         rec["tables"] = {name: table_json(t) for name, t in tabs.items() if name != main_name}
         rec["_tabs"] = tabs
@@ -196,10 +197,10 @@ def _run_step(step: Step, profile: str, seed: int, data_home, progress, fig_dir:
             try:
                 from .. import plotting
 
-                out = plot(raw)
-                if out is None:  # the plot does not apply to this result (e.g. one width only)
+                drawn = plot(raw)
+                if drawn is None:  # the plot does not apply to this result (e.g. one width only)
                     continue
-                fig = plotting.figure_of(out)
+                fig = plotting.figure_of(drawn)
                 plotting.save(fig, fig_dir / name)
                 rec["figures"].append(f"figures/{name}")
             except Exception as exc:  # a broken figure must not lose the table

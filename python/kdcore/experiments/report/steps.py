@@ -76,10 +76,11 @@ def _phase_compare(t: pd.DataFrame):
             ok = h.loc[h["exact recovery rate"] >= 1.0, "n_workers"]
             if len(ok):
                 n_star = int(ok.min())
-                parts.append(f"n* = {n_star} at d = {d:g} (n*/ln d = {n_star / np.log(d):.2f})")
-                ratios.append(n_star / np.log(d))
+                ln_d = float(np.log(float(d)))  # type: ignore[arg-type]  # d: the group's key, a number
+                parts.append(f"n* = {n_star} at d = {d:g} (n*/ln d = {n_star / ln_d:.2f})")
+                ratios.append(n_star / ln_d)
             else:
-                top = h.loc[h["n_workers"].idxmax()]
+                top = h.iloc[int(h["n_workers"].to_numpy().argmax())]
                 parts.append(
                     f"no exact recovery up to n = {int(top['n_workers'])} at d = {d:g} (typing accuracy "
                     f"there {top['typing accuracy']:.3f})"
@@ -102,14 +103,14 @@ def _phase_compare(t: pd.DataFrame):
     )
     heads = []
     for regime, g in t.groupby("regime", sort=False):
-        ok = g[g["exact recovery rate"] >= 1.0]
-        top = g[g["n_workers"] == g["n_workers"].max()]
+        exact = g[g["exact recovery rate"] >= 1.0]
+        widest = g[g["n_workers"] == g["n_workers"].max()]
         acc = (
-            f"typing accuracy {top['typing accuracy'].min():.3f}-{top['typing accuracy'].max():.3f} at n = "
-            f"{int(top['n_workers'].iloc[0])}"
+            f"typing accuracy {widest['typing accuracy'].min():.3f}-{widest['typing accuracy'].max():.3f} at n = "
+            f"{int(widest['n_workers'].iloc[0])}"
         )
-        if len(ok):
-            found = ", ".join(f"n* = {int(h['n_workers'].min())} at d = {d:g}" for d, h in ok.groupby("d"))
+        if len(exact):
+            found = ", ".join(f"n* = {int(h['n_workers'].min())} at d = {d:g}" for d, h in exact.groupby("d"))
             heads.append(f"{regime}: exact recovery {found} ({acc})")
         else:
             heads.append(f"{regime}: no exact recovery on this grid ({acc})")
@@ -343,7 +344,7 @@ def _scaling_compare(t: pd.DataFrame):
 
 def _scaling_slope_statements(res) -> list[str]:
     sl = res.slopes
-    out = []
+    out: list[str] = []
     if len(sl) == 0:
         return out
     g = sl[(sl["metric"] == "avg_error") & (sl["versus"] == "gamma")].dropna(subset=["slope"])
