@@ -176,8 +176,8 @@ def mnist_binary(
     """
     if variant not in ("full", "reduced"):
         raise ValueError(f"variant must be 'full' or 'reduced', got {variant!r}")
-    if n_max is not None and (isinstance(n_max, bool) or int(n_max) < 1):
-        raise ValueError(f"n_max must be a positive int or None, got {n_max!r}")
+    if n_max is not None:
+        n_max = check_int(n_max, "n_max", minimum=1)
     dtype = np.dtype(dtype)
     if dtype.kind != "f":
         raise TypeError(f"dtype must be a float dtype, got {dtype}")
@@ -354,9 +354,7 @@ def cifar_pair(
     rng = np.random.default_rng(seed)
     order = rng.permutation(X.shape[0])
     if n_max is not None:
-        if isinstance(n_max, bool) or int(n_max) < 3:
-            raise ValueError(f"n_max must be an int >= 3 or None, got {n_max!r}")
-        order = order[: int(n_max)]
+        order = order[: check_int(n_max, "n_max", minimum=3)]
     X = X[order].transpose(0, 3, 1, 2).astype(np.float32) / np.float32(255.0)
     y = y[order]
     if noise_var > 0:

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .._check import check_float, check_int
 from ..distill.vgg import (
     TorchThreads,
     accuracy,
@@ -84,10 +85,9 @@ class DeepConfig:
     classes: tuple = ("cat", "dog")
 
     def __post_init__(self):
-        if self.max_epochs < 1 or self.patience < 1 or self.batch_size < 1:
-            raise ValueError("max_epochs, patience and batch_size must be >= 1")
-        if not self.temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        for name in ("max_epochs", "patience", "batch_size"):
+            check_int(getattr(self, name), name, minimum=1)
+        check_float(self.temperature, "temperature", minimum=0.0, strict_min=True)
         if not self.seeds or not self.noise_vars:
             raise ValueError("seeds and noise_vars must be non-empty")
 
