@@ -423,7 +423,10 @@ def save_deep_results(df: pd.DataFrame, out_dir: str | os.PathLike) -> dict:
 def main(argv=None) -> None:  # python -m kdcore.experiments.deep --profile quick --out results/deep
     import argparse
 
-    p = argparse.ArgumentParser(description="Experiment 2: soft vs hard labels, VGG on noisy CIFAR-10 cat/dog")
+    p = argparse.ArgumentParser(
+        prog="python -m kdcore.experiments.deep",
+        description="Experiment 2: soft vs hard labels, VGG on noisy CIFAR-10 cat/dog",
+    )
     p.add_argument("--profile", default="quick", choices=["tiny", "quick", "full"])
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=None)

@@ -666,7 +666,10 @@ def main(argv=None) -> None:  # python -m kdcore.experiments.mnist --profile qui
     import json
     from pathlib import Path
 
-    p = argparse.ArgumentParser(description="Experiment 1: MNIST two-layer soft vs hard table and regime sweep")
+    p = argparse.ArgumentParser(
+        prog="python -m kdcore.experiments.mnist",
+        description="Experiment 1: MNIST two-layer soft vs hard table and regime sweep",
+    )
     p.add_argument("--profile", default="quick", choices=["tiny", "quick", "medium", "full"])
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--backend", default="auto")
