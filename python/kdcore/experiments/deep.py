@@ -169,9 +169,7 @@ def run_deep_experiment(
     amp = dev.type == "cuda"
     if progress is None:
         progress = sys.stderr.isatty()
-    n_threads = default_threads() if n_threads is None else int(n_threads)
-    if n_threads < 1:
-        raise ValueError(f"n_threads must be >= 1 or None, got {n_threads}")
+    n_threads = default_threads() if n_threads is None else check_int(n_threads, "n_threads", minimum=1)
     if amp:
         torch.backends.cudnn.benchmark = True
     i_shard, n_shard = (int(v) for v in shard)
