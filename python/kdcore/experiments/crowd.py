@@ -15,13 +15,12 @@ one-command report, all four together within a few minutes on 2 cores),
    the tasks, (a) answers flipped w.p. 0.3, (b) half the workers answer by coin
    flips there; typing accuracy and label accuracy plain / type-aware / oracle types.
 4. :func:`real`: every real dataset, plain vs type-aware (guard on and off; hard and, for the
-   Dawid-Skene family, soft), the
-   guard's decision and evidence.
+   Dawid-Skene family, soft), the guard's decision and evidence.
 
 Seeded and reproducible. No paper numbers exist for these exact protocols (the
-published text gives the construction and guarantees); the planted types recovered at
-chance level on 9 of 10 pseudo-real datasets (docs/maths.md B.3) is the reference drawn
-beside ours in :func:`plot_pseudo_real`.
+published text gives the construction and guarantees). The reference drawn beside ours in
+:func:`plot_pseudo_real` is chance level, where the label-free spectral split has recovered
+planted types on 9 of 10 pseudo-real datasets (docs/maths.md B.3).
 """
 
 from __future__ import annotations
