@@ -9,7 +9,8 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="the deep experiment needs torch")
 
-from kdcore.distill import deep  # noqa: E402
+from kdcore.distill import vgg  # noqa: E402
+from kdcore.experiments import deep  # noqa: E402
 
 
 def _count(model, kind):
@@ -17,14 +18,14 @@ def _count(model, kind):
 
 
 def test_architectures_have_the_papers_depths():
-    t, s = deep.make_teacher(0.25), deep.make_student(0.5)
+    t, s = vgg.make_teacher(0.25), vgg.make_student(0.5)
     assert _count(t, torch.nn.Conv2d) == 8 and _count(t, torch.nn.Linear) == 3
     assert _count(s, torch.nn.Conv2d) == 2 and _count(s, torch.nn.Linear) == 3
     x = torch.zeros(5, 3, 32, 32)
     t.eval(), s.eval()
     assert t(x).shape == (5, 1) and s(x).shape == (5, 1)
-    n2 = sum(p.numel() for p in deep.make_student(2.0).parameters())
-    n1 = sum(p.numel() for p in deep.make_student(1.0).parameters())
+    n2 = sum(p.numel() for p in vgg.make_student(2.0).parameters())
+    n1 = sum(p.numel() for p in vgg.make_student(1.0).parameters())
     assert n2 > 3 * n1  # width scales channels and FC units
 
 
@@ -43,9 +44,9 @@ def test_train_net_learns_hard_and_soft_targets(soft):
     X, y = _blobs(256, 1)
     Xv, yv = _blobs(128, 2)
     targets = torch.where(y == 1, 0.8, 0.2) if soft else y.float()  # soft: calibrated but not 0/1
-    with deep._TorchThreads(2):
-        r = deep.train_net(
-            deep.make_student(0.5), X, targets, Xv, yv, max_epochs=3, patience=3, batch_size=16, lr=3e-3, seed=0
+    with vgg.TorchThreads(2):
+        r = vgg.train_net(
+            vgg.make_student(0.5), X, targets, Xv, yv, max_epochs=3, patience=3, batch_size=16, lr=3e-3, random_state=0
         )
     assert r.best_val_acc > 0.9
     assert r.epochs_run <= 3 and 1 <= r.best_epoch <= r.epochs_run
@@ -56,8 +57,8 @@ def test_early_stopping_stops_after_patience():
     torch.manual_seed(0)
     X = torch.rand(64, 3, 32, 32)
     y = torch.randint(0, 2, (64,))
-    r = deep.train_net(
-        deep.make_student(0.25), X, y.float(), X[:32], y[:32], max_epochs=50, patience=2, lr=0.0, batch_size=32
+    r = vgg.train_net(
+        vgg.make_student(0.25), X, y.float(), X[:32], y[:32], max_epochs=50, patience=2, lr=0.0, batch_size=32
     )
     assert r.epochs_run == 3  # lr = 0: no improvement after epoch 1, stop after 2 more
 
@@ -68,10 +69,10 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="temperature"):
         deep.DeepConfig(temperature=0.0)
     with pytest.raises(ValueError, match="device"):
-        deep._resolve_device("tpu")
+        vgg.resolve_device("tpu")
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA"):
-            deep._resolve_device("cuda")
+            vgg.resolve_device("cuda")
 
 
 def test_deep_experiment_tiny_end_to_end(data_home, tmp_path):

@@ -12,7 +12,7 @@ from kdcore.crowd._base import accuracy
 from kdcore.crowd._type_aware import TypeAware
 from kdcore.crowd._typed_em import degraded_em, mixture_heldout_loglik
 from kdcore.crowd._types import TaskTypeClustering
-from kdcore.crowd.experiments import plant_hard_type
+from kdcore.experiments.crowd import plant_hard_type
 
 
 def _planted(seed: int = 0, plant: bool = True, n_classes: int = 2):

@@ -109,11 +109,11 @@ def test_margin_gamma_bad_input():
 
 
 def test_mnist_hard_pair_has_smaller_gamma(data_home):
-    from kdcore.distill._mnist_idx import load_mnist_pair
+    from kdcore.distill.datasets import mnist_pair
 
     g = {}
     for a, b in ((0, 1), (3, 5)):
-        X, y = load_mnist_pair(data_home, a, b, n=600)
+        X, y = mnist_pair(a, b, n=600, data_home=data_home)
         np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0)
         g[(a, b)] = margin_gamma(X, y).gamma
     assert g[(3, 5)] < g[(0, 1)]
@@ -221,7 +221,7 @@ def test_neuron_requirement_is_monotone_in_eps():
 
 
 def test_soft_vs_hard_tiny_profile_runs_and_plots(tmp_path):
-    from kdcore.distill.experiments import plot_soft_vs_hard, soft_vs_hard, where_soft_wins
+    from kdcore.experiments.scaling import plot_soft_vs_hard, soft_vs_hard, where_soft_wins
 
     r = soft_vs_hard("tiny")
     assert {"arm", "m", "seed", "avg_error", "final_test_error", "uncovered_init"} <= set(r.curves.columns)
@@ -240,7 +240,7 @@ def test_soft_vs_hard_tiny_profile_runs_and_plots(tmp_path):
 
 def test_soft_vs_hard_checkpoint_resumes(tmp_path):
     """Curves appended per dataset; a rerun reads them back and gives the same m* and slopes."""
-    from kdcore.distill.experiments import make_datasets, soft_vs_hard
+    from kdcore.experiments.scaling import make_datasets, soft_vs_hard
 
     ck = tmp_path / "curves.csv"
     a = soft_vs_hard("tiny", checkpoint=ck)
@@ -258,10 +258,29 @@ def test_soft_vs_hard_checkpoint_resumes(tmp_path):
 
 @pytest.mark.slow
 def test_soft_vs_hard_full_profile(tmp_path):
-    """The full protocol (n = 1000, d = 20, 1000 steps, 5 seeds, widths to 256): hours on 2 cores."""
-    from kdcore.distill.experiments import PROFILES, plot_soft_vs_hard, soft_vs_hard
+    """The study's full protocol (n = 1000, d = 20, 1000 steps, 5 seeds, widths to 256): hours on 2 cores."""
+    from kdcore.experiments.scaling import CONFIGS, plot_soft_vs_hard, soft_vs_hard
 
     r = soft_vs_hard("full")
-    P = PROFILES["full"]
+    P = CONFIGS["full"]
     assert set(r.curves["m"]) == set(P["widths"]) and set(r.curves["seed"]) == set(P["seeds"])
     plot_soft_vs_hard(r, path=tmp_path / "full.png")
+
+
+# ---------------------------------------------------------------- layout
+def test_library_imports_no_experiment_module_and_no_matplotlib():
+    """`import kdcore.distill` / `kdcore.crowd` load the library alone: no experiment, no plotting."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import kdcore
+
+    env = {**os.environ, "PYTHONPATH": str(Path(kdcore.__file__).resolve().parent.parent)}  # this tree's kdcore
+    code = (
+        "import sys, kdcore.distill, kdcore.crowd, kdcore.distill.vgg, kdcore.distill.datasets; "
+        "print(sorted(m for m in sys.modules if m.startswith(('kdcore.experiments', 'matplotlib', 'torch'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
+    assert out.strip() == "[]"

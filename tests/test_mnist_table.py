@@ -7,7 +7,7 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 
-from kdcore.distill import mnist
+from kdcore.experiments import mnist
 
 
 def test_select_by_validation_uses_val_not_test():

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from _tol import LSTSQ_EXACT
-from kdcore.report import Skip, Step, _paper, markdown_table, plotting, reproduce
-from kdcore.report._reproduce import call_with
+from kdcore.experiments import paper, plotting
+from kdcore.experiments.report import STEPS, Skip, Step, call_with, compare, markdown_table, reproduce
 
 pytest.importorskip("matplotlib")
 
@@ -32,20 +32,20 @@ def _crowd_plot(table):
     return fig
 
 
-def _mnist_run(profile, seed, progress=False):  # 'seed' spelling: call_with maps random_state onto it
-    t = _paper.MNIST_TABLE[["data", "m"]].copy()
-    t["hard"] = _paper.MNIST_TABLE["hard"].to_numpy() + 0.1  # agrees
-    t["soft"] = _paper.MNIST_TABLE["soft"].to_numpy()
+def _mnist_run(profile, random_state, progress=False):
+    t = paper.MNIST_TABLE[["variant", "m"]].copy()
+    t["hard"] = paper.MNIST_TABLE["hard"].to_numpy() + 0.1  # agrees
+    t["soft"] = paper.MNIST_TABLE["soft"].to_numpy()
     t.loc[t.index[-1], "soft"] = 90.0  # differs by 5.6 points
     t["soft_std"] = 0.2
     return t
 
 
 def _mnist_compare(table):
-    merged, st = _paper.side_by_side(
-        table, _paper.MNIST_TABLE, ["data", "m"], {"hard": "hard", "soft": "soft"}, spread={"soft": "soft_std"}
+    merged, st = compare.side_by_side(
+        table, paper.MNIST_TABLE, ["variant", "m"], {"hard": "hard", "soft": "soft"}, spread={"soft": "soft_std"}
     )
-    return merged, st + _paper.gap_statement(merged, ["data", "m"], "soft", "hard", "paper soft", "paper hard")
+    return merged, st + compare.gap_statement(merged, ["variant", "m"], "soft", "hard", "paper soft", "paper hard")
 
 
 def _broken_run(profile):
@@ -75,7 +75,7 @@ STANDINS = [
         compare=_mnist_compare,
         plots=[
             lambda table: plotting.paper_vs_ours(
-                table[table.data == "full"],
+                table[table.variant == "full"],
                 x="m",
                 ours=["hard", "soft"],
                 paper=["paper hard", "paper soft"],
@@ -107,9 +107,9 @@ def test_report_has_every_promised_section(tmp_path):
     assert "**FAILED**: RuntimeError: boom in the experiment" in text
     assert "**Skipped**: no data here" in text
     # the paper's numbers beside ours, and the plain statement where they differ
-    assert "| data | m | hard | paper hard | soft | paper soft | soft_std |" in text
+    assert "| variant | m | hard | paper hard | soft | paper soft | soft_std |" in text
     assert "11 of 12 numbers agree with the paper" in text
-    assert "data=full, m=4: our soft 90.00 vs the paper's 95.62 (-5.62 points): differs." in text
+    assert "variant=full, m=4: our soft 90.00 vs the paper's 95.62 (-5.62 points): differs." in text
     # figures exist, are PNGs and are linked
     assert res["n_figures"] == 2
     for rel in ("figures/crowd_phase.png", "figures/distill_mnist.png"):
@@ -164,7 +164,7 @@ def test_reproduce_refuses_unwritable_out(tmp_path):
 
 def test_call_with_passes_only_accepted_kwargs():
     assert call_with(lambda profile: profile, profile="tiny", random_state=1) == "tiny"
-    assert call_with(lambda seed: seed, random_state=4) == 4
+    assert call_with(lambda random_state, seed=9: seed, random_state=4) == 9  # no synonyms: one spelling
     assert call_with(lambda **kw: sorted(kw), a=1, b=2) == ["a", "b"]
 
 
@@ -178,8 +178,8 @@ def test_markdown_table_formats_numbers_and_index():
 
 def test_side_by_side_uses_seed_spread():
     ours = pd.DataFrame({"noise_var": [0.01, 0.1], "soft": [74.0, 70.0], "soft_std": [1.5, 0.1]})
-    merged, st = _paper.side_by_side(
-        ours, _paper.DEEP_TABLE, ["noise_var"], {"soft": "soft"}, spread={"soft": "soft_std"}
+    merged, st = compare.side_by_side(
+        ours, paper.DEEP_TABLE, ["noise_var"], {"soft": "soft"}, spread={"soft": "soft_std"}
     )
     assert list(merged.columns[:3]) == ["noise_var", "soft", "paper soft"]
     assert merged["paper soft"].tolist() == [76.0, 75.0]
@@ -190,7 +190,7 @@ def test_side_by_side_uses_seed_spread():
 
 def test_side_by_side_with_no_common_rows():
     ours = pd.DataFrame({"noise_var": [0.5], "soft": [60.0]})
-    _, st = _paper.side_by_side(ours, _paper.DEEP_TABLE, ["noise_var"], {"soft": "soft"})
+    _, st = compare.side_by_side(ours, paper.DEEP_TABLE, ["noise_var"], {"soft": "soft"})
     assert st == ["No row of ours matches a row the paper printed: nothing to compare."]
 
 
@@ -247,8 +247,8 @@ def test_step_tables_from_raw_runs(tmp_path):
         "claim",
         runs,
         tables=tables,
-        compare=lambda t: _paper.side_by_side(
-            t, _paper.DEEP_TABLE, ["noise_var"], {"soft": "soft"}, spread={"soft": "soft_std"}
+        compare=lambda t: compare.side_by_side(
+            t, paper.DEEP_TABLE, ["noise_var"], {"soft": "soft"}, spread={"soft": "soft_std"}
         ),
         plots=[
             lambda raw: plotting.paper_vs_ours(
@@ -275,7 +275,7 @@ def test_step_tables_from_raw_runs(tmp_path):
 
 def test_interleave_puts_paper_columns_beside_ours():
     t = pd.DataFrame(columns=["k", "hard", "soft", "n", "paper_soft", "paper_hard"])
-    out = _paper.interleave(t, {"hard": "paper_hard", "soft": "paper_soft", "gap": "paper_gap"})
+    out = compare.interleave(t, {"hard": "paper_hard", "soft": "paper_soft", "gap": "paper_gap"})
     assert list(out.columns) == ["k", "hard", "paper_hard", "soft", "paper_soft", "n"]
 
 
@@ -284,9 +284,7 @@ def test_tiny_report_of_both_papers(tmp_path, data_home):
     """`kdcore reproduce` in its reduced form: every experiment's section, table, statements and figure.
     The deep CIFAR step trains VGG nets (about a minute even when tiny): its wiring is checked on a
     runs table of the same shape below, and the step itself runs in the slow test."""
-    from kdcore.report import steps
-
-    todo = [s for s in steps() if s.key != "distill.deep"]
+    todo = [s for s in STEPS if s.key != "distill.deep"]
     res = reproduce(("crowd", "distill"), "tiny", tmp_path, data_home=data_home, progress=False, steps=todo)
     assert res["failed"] == [] and res["skipped"] == []
     text = (tmp_path / "report.md").read_text()
@@ -326,9 +324,7 @@ def _fake_deep_runs():
 
 def test_deep_step_wiring_on_a_runs_table(tmp_path):
     pytest.importorskip("torch")
-    from kdcore.report import steps
-
-    deep = [s for s in steps() if s.key == "distill.deep"][0]
+    deep = [s for s in STEPS if s.key == "distill.deep"][0]
     fake = Step(
         deep.key,
         deep.part,
@@ -350,14 +346,12 @@ def test_deep_step_wiring_on_a_runs_table(tmp_path):
 
 @pytest.mark.slow
 def test_tiny_report_with_deep_step(tmp_path, data_home):
-    from kdcore.report import steps
-
     res = reproduce(
         "distill",
         "tiny",
         tmp_path,
         data_home=data_home,
         progress=False,
-        steps=[s for s in steps() if s.key == "distill.deep"],
+        steps=[s for s in STEPS if s.key == "distill.deep"],
     )
     assert res["failed"] == [] and res["skipped"] == [] and res["n_figures"] >= 1

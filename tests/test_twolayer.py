@@ -1,5 +1,5 @@
 """Mechanics of the two-layer engine: gradients, backends, projection, init, errors.
-(Never a scientific outcome: see kdcore.distill.experiments for those.)"""
+(Never a scientific outcome: see kdcore.experiments for those.)"""
 
 from __future__ import annotations
 
@@ -38,12 +38,12 @@ def data():
 
 
 CONFIGS = [
-    {"m": 2, "loss": "hard", "lr": 2.0, "seed": 1},
-    {"m": 16, "loss": "soft", "lr": 3.0, "radius": 1.0, "seed": 2},
-    {"m": 7, "init": "random", "loss": "hard", "lr": 1.0, "radius": 3.0, "seed": 3},
-    {"m": 40, "loss": "soft", "lr": 1.0, "seed": 4},
-    {"m": 6, "loss": "hard", "lr": 0.5, "radius": 0.5, "seed": 5},
-    {"m": 130, "loss": "soft", "lr": 2.0, "radius": 2.0, "seed": 6},  # a group of its own, padded to the tile
+    {"m": 2, "loss": "hard", "lr": 2.0, "random_state": 1},
+    {"m": 16, "loss": "soft", "lr": 3.0, "radius": 1.0, "random_state": 2},
+    {"m": 7, "init": "random", "loss": "hard", "lr": 1.0, "radius": 3.0, "random_state": 3},
+    {"m": 40, "loss": "soft", "lr": 1.0, "random_state": 4},
+    {"m": 6, "loss": "hard", "lr": 0.5, "radius": 0.5, "random_state": 5},
+    {"m": 130, "loss": "soft", "lr": 2.0, "radius": 2.0, "random_state": 6},  # a group of its own, padded to the tile
 ]
 
 
@@ -114,11 +114,11 @@ def test_wide_networks_match_the_twin_when_pairs_drift_apart(dtype):
     # packed in this order: 48, 64 and 96 start at even positions (tables); 50 after the odd
     # network starts at an odd one and takes the per-row backward
     cfgs = [
-        {"m": 48, "loss": "hard", "lr": 8.0, "seed": 1},
-        {"m": 64, "init": "random", "loss": "hard", "lr": 4.0, "seed": 3},
-        {"m": 96, "loss": "hard", "lr": 30.0, "seed": 5},
-        {"m": 3, "init": "random", "loss": "soft", "lr": 2.0, "seed": 2},
-        {"m": 50, "loss": "soft", "lr": 16.0, "radius": 2.0, "seed": 4},
+        {"m": 48, "loss": "hard", "lr": 8.0, "random_state": 1},
+        {"m": 64, "init": "random", "loss": "hard", "lr": 4.0, "random_state": 3},
+        {"m": 96, "loss": "hard", "lr": 30.0, "random_state": 5},
+        {"m": 3, "init": "random", "loss": "soft", "lr": 2.0, "random_state": 2},
+        {"m": 50, "loss": "soft", "lr": 16.0, "radius": 2.0, "random_state": 4},
     ]
     tol = TOL[dtype]
 
@@ -152,7 +152,7 @@ def test_projection_keeps_every_neuron_in_its_ball(data, backend):
     X, y, p, *_ = data
     hs = train_many(
         [
-            {"m": 8, "loss": l, "lr": 50.0, "radius": B, "seed": s}
+            {"m": 8, "loss": l, "lr": 50.0, "radius": B, "random_state": s}
             for l in ("soft", "hard")
             for B in (0.3, 1.0)
             for s in (0, 1)
@@ -272,8 +272,8 @@ def test_core_rejects_wrong_dtype_and_shapes(data):
 def test_cpp_in_place_rows_agree(dtype, d):
     X, y, p = make_margin_data(90, d, gamma=0.05, random_state=7)
     cfgs = [
-        {"m": 4, "loss": "hard", "lr": 2.0, "seed": 1},
-        {"m": 140, "loss": "soft", "lr": 2.0, "radius": 1.0, "seed": 2},
+        {"m": 4, "loss": "hard", "lr": 2.0, "random_state": 1},
+        {"m": 140, "loss": "soft", "lr": 2.0, "radius": 1.0, "random_state": 2},
     ]
     a = train_many([dict(c) for c in cfgs], X.astype(dtype), y, p, n_steps=20, backend="numpy")
     b = train_many([dict(c) for c in cfgs], X.astype(dtype), y, p, n_steps=20, backend="cpp", n_threads=2)
@@ -291,9 +291,9 @@ def test_cpp_backward_by_row_kind_matches_the_twin(lr):
     # both within one row block. float64, 1e-10, 30 steps, several 64-row blocks.
     X, y, p = make_margin_data(300, 24, gamma=0.05, random_state=7)
     cfgs = [
-        {"m": 12, "loss": "hard", "lr": lr, "seed": 1},
-        {"m": 10, "loss": "soft", "lr": lr, "seed": 2},
-        {"m": 5, "init": "random", "loss": "hard", "lr": lr, "seed": 3},
+        {"m": 12, "loss": "hard", "lr": lr, "random_state": 1},
+        {"m": 10, "loss": "soft", "lr": lr, "random_state": 2},
+        {"m": 5, "init": "random", "loss": "hard", "lr": lr, "random_state": 3},
     ]  # odd m: a pair straddles two nets
     ref_h = train_many([dict(c) for c in cfgs], X, y, p, n_steps=30, backend="numpy")
     got = train_many([dict(c) for c in cfgs], X, y, p, n_steps=30, backend="cpp", n_threads=2)
@@ -403,7 +403,7 @@ def test_arms_of_one_seed_are_paired_and_results_keep_the_callers_order(data):
     # each configuration alone.
     X, y, p = data[:3]
     cfgs = [
-        {"m": m, "loss": loss, "lr": 1.0, "radius": 1.0 if loss == "soft" else None, "seed": s}
+        {"m": m, "loss": loss, "lr": 1.0, "radius": 1.0 if loss == "soft" else None, "random_state": s}
         for loss in ("soft", "hard")
         for m in (36, 4)
         for s in (0, 1)

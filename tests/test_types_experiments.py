@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kdcore.crowd import experiments as ex
+from kdcore.experiments import crowd as ex
 
 
 def _plot(fn, table, tmp_path):

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# One GPU session, end to end, inside a fixed time budget: build the core, the
+# One GPU run, end to end, inside a fixed time budget: build the core, the
 # CUDA checks, the deep student-epoch benchmark (CPU vs CUDA on the same
 # machine), then the two long experiments side by side until the deadline:
 #   - Experiment 2's full profile (paper protocol), sharded over several
 #     processes on the one GPU, every network logged as a JSON line;
 #   - the soft-vs-hard scaling study's full profile on the torch-cuda backend,
 #     every dataset's curves appended to a CSV.
-# Both resume from their logs, so a second session continues where this one
+# Both resume from their logs, so a second run continues where this one
 # stopped. Summarise on any machine:
-#   python -m kdcore.distill.deep --profile full --from-logs deep_full.jsonl --out DIR
+#   python -m kdcore.experiments.deep --profile full --from-logs deep_full.jsonl --out DIR
 #   soft_vs_hard("full", checkpoint="svh_full_curves.csv")  (reads, trains nothing new)
 #
 # Usage (repo root; KDCORE_DATA holds cifar10/CIFAR-10-images-jpg.tar.gz):
@@ -48,11 +48,11 @@ say "deep student epoch benchmark, CPU ($(nproc) threads) and CUDA, quiet machin
 say "long jobs until the deadline ($(left) s left)"
 stop_at=$(( $(left) - 25 ))
 for i in $(seq 0 $((SHARDS - 1))); do
-  OMP_NUM_THREADS=1 timeout "$stop_at" "$PY" -m kdcore.distill.deep --profile "$DEEP_PROFILE" --device "$DEEP_DEVICE" \
+  OMP_NUM_THREADS=1 timeout "$stop_at" "$PY" -m kdcore.experiments.deep --profile "$DEEP_PROFILE" --device "$DEEP_DEVICE" \
     --shard "$i/$SHARDS" --log "$OUT/deep_$DEEP_PROFILE.jsonl" --out "/tmp/deep_$i" >"/tmp/deep_$i.log" 2>&1 &
 done
 OMP_NUM_THREADS=2 timeout "$stop_at" "$PY" -c "
-from kdcore.distill.experiments import soft_vs_hard, where_soft_wins
+from kdcore.experiments.scaling import soft_vs_hard, where_soft_wins
 import pandas as pd, time
 t = time.perf_counter()
 r = soft_vs_hard('$SVH_PROFILE', backend='$SVH_BACKEND', checkpoint='$OUT/svh_${SVH_PROFILE}_curves.csv')
@@ -65,12 +65,12 @@ svh=$!
 say "CUDA checks: the two-layer engine's torch-cuda backend against the numpy twin"
 timeout 120 "$PY" -m pytest tests/test_twolayer.py tests/test_deep.py -q -p no:cacheprovider -k "cuda or Cuda or device" -rs 2>&1 | tail -8
 
-while [ "$(left)" -gt 20 ] && pgrep -f "kdcore.distill.deep|soft_vs_hard" >/dev/null; do
+while [ "$(left)" -gt 20 ] && pgrep -f "kdcore.experiments.deep|soft_vs_hard" >/dev/null; do
   sleep 15
   say "deep networks logged: $(cat "$OUT/deep_$DEEP_PROFILE.jsonl" 2>/dev/null | wc -l);" \
       "scaling-study networks done: $(cat "$OUT/svh_${SVH_PROFILE}_curves.csv" 2>/dev/null | wc -l)"
 done
-pkill -f "kdcore.distill.deep" ; sleep 1
+pkill -f "kdcore.experiments.deep" ; sleep 1
 say "soft_vs_hard log:"; tail -60 /tmp/svh.log
 say "one deep shard's log:"; tail -5 /tmp/deep_0.log
 nvidia-smi --query-gpu=name,memory.used,utilization.gpu --format=csv 2>&1 | tail -2

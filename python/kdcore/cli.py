@@ -17,12 +17,16 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import operator
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-#: --method name -> class name in kdcore.crowd (resolved lazily, so a build without
-#: one of them still runs the others and says which is missing)
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: --method name -> class name in kdcore.crowd (imported when the command runs)
 METHODS = {
     "mv": "MajorityVote",
     "ds": "DawidSkene",
@@ -51,13 +55,13 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _one_line(text: str, limit: int = 400) -> str:
+def _one_line(text: object, limit: int = 400) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # ----------------------------------------------------------------------------- files
-def read_table(path: str | os.PathLike, what: str = "file") -> pd.DataFrame:  # noqa: F821
+def read_table(path: str | os.PathLike, what: str = "file") -> pd.DataFrame:
     """Read a CSV or Parquet table as strings (ids and labels kept as written).
 
     Every way a file can be unusable (missing, a folder, empty, binary, not UTF-8,
@@ -183,36 +187,11 @@ def _write_table(df, path, index: bool = True) -> None:
 
 
 # ----------------------------------------------------------------------------- estimators
-#: where each class lives, for a kdcore.crowd that does not re-export it
-_MODULES = {
-    "MajorityVote": "_majority_vote",
-    "DawidSkene": "_dawid_skene",
-    "OneCoinDawidSkene": "_one_coin",
-    "SpectralEM": "_spectral_em",
-    "TriangularEstimation": "_triangular",
-    "KOS": "_kos",
-    "RatioOfEigenvectors": "_kos",
-    "GLAD": "_glad",
-    "MACE": "_mace",
-    "TaskTypeClustering": "_types",
-    "TypeAware": "_type_aware",
-}
-
-
 def _crowd_class(name: str):
-    import importlib
-
+    """The estimator class ``name`` of :mod:`kdcore.crowd` (its public names only)."""
     import kdcore.crowd as crowd
 
-    cls = getattr(crowd, name, None)
-    if cls is None and name in _MODULES:
-        try:
-            cls = getattr(importlib.import_module(f"kdcore.crowd.{_MODULES[name]}"), name, None)
-        except ImportError:
-            cls = None
-    if cls is None:
-        raise CliError(f"{name} is not in this build of kdcore.crowd")
-    return cls
+    return getattr(crowd, name)
 
 
 def make_aggregator(method: str, seed: int | None = None):
@@ -228,11 +207,11 @@ def make_aggregator(method: str, seed: int | None = None):
 
 def _fit_info(model) -> dict:
     """Iterations and convergence of a fitted aggregator, whichever attributes it has."""
-    info = {}
+    info: dict[str, Any] = {}
     for attr in ("n_iter_", "n_iter", "iterations_"):
         v = getattr(model, attr, None)
-        if isinstance(v, (int,)) or hasattr(v, "__index__"):
-            info["iterations"] = int(v)
+        if v is not None and (isinstance(v, int) or hasattr(v, "__index__")):
+            info["iterations"] = operator.index(v)
             break
     hist = getattr(model, "loss_history_", None)
     if "iterations" not in info and hist is not None:
@@ -247,7 +226,7 @@ def _types_info(clustering) -> dict:
     """Sizes and separation diagnostic of a fitted TaskTypeClustering."""
     import numpy as np
 
-    info = {}
+    info: dict[str, Any] = {}
     types = getattr(clustering, "types_", None)
     if types is not None:
         vals = np.asarray(types)
@@ -280,7 +259,7 @@ def _fmt_types(info: dict) -> str:
 
 def _make_clustering(n_types: int, seed: int | None, method: str | None = None):
     cls = _crowd_class("TaskTypeClustering")
-    kwargs = {"n_types": n_types}
+    kwargs: dict[str, Any] = {"n_types": n_types}
     params = inspect.signature(cls.__init__).parameters
     if seed is not None and "random_state" in params:
         kwargs["random_state"] = seed
@@ -380,7 +359,7 @@ def _cmd_aggregate(args) -> int:
         print(f"types: {_fmt_types(type_info)}")
     labels = model.labels_
     if truth is not None:
-        from .crowd._base import accuracy
+        from .crowd import accuracy
 
         common = labels.index.intersection(truth.index)
         if len(common) == 0:
@@ -451,9 +430,9 @@ def _cmd_types(args) -> int:
 
 
 def _cmd_distill_sweep(args) -> int:
-    from .report import _sweep
+    from .experiments import sweep
 
-    table = _sweep.run_sweep(
+    table = sweep.run_sweep(
         data=args.data,
         widths=args.widths,
         seeds=args.seeds,
@@ -468,7 +447,7 @@ def _cmd_distill_sweep(args) -> int:
         progress=not args.quiet,
     )
     print(table.to_string(float_format=lambda v: f"{v:.2f}"))
-    print(_sweep.requirement_line(table))
+    print(sweep.requirement_line(table))
     if args.out:
         _write_table(table, args.out)
         print(f"wrote {args.out}")
@@ -476,7 +455,7 @@ def _cmd_distill_sweep(args) -> int:
 
 
 def _cmd_reproduce(args) -> int:
-    from .report import reproduce
+    from .experiments.report import reproduce
 
     parts = ("crowd", "distill") if args.part == "all" else (args.part,)
     only = [k.strip() for k in args.only.split(",") if k.strip()] if args.only else None
@@ -508,9 +487,9 @@ def _widths(text: str) -> list[int]:
 
 def _steps_epilog() -> str:
     try:
-        from .report import steps
+        from .experiments.report import STEPS
 
-        return "steps (for --only): " + ", ".join(st.key for st in steps())
+        return "steps (for --only): " + ", ".join(st.key for st in STEPS)
     except Exception as exc:  # pragma: no cover - a broken step registry must not break the command
         return f"(step list unavailable: {type(exc).__name__})"
 
@@ -530,6 +509,8 @@ def _answer_args(s) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .experiments.profiles import PROFILES
+
     p = _Parser(prog="kdcore", description="Crowd truth inference with task types; soft vs hard labels.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -630,7 +611,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--profile",
         default="quick",
-        choices=("tiny", "quick", "full"),
+        choices=PROFILES,
         help="quick: < 10 min on 2 cores (default); full: the papers' protocol (hours); tiny: seconds",
     )
     s.add_argument("--out", default="report", help="output folder (default: ./report)")

@@ -45,15 +45,10 @@ __all__ = [
     "DawidSkene",
     "OneCoinDawidSkene",
     *_LAZY,
-    "experiments",
 ]
 
 
 def __getattr__(name: str):
-    if name == "experiments":  # the task-type experiments module (tables and figures for the report)
-        value = importlib.import_module(".experiments", __name__)
-        globals()[name] = value
-        return value
     if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name], __name__), name)
         globals()[name] = value

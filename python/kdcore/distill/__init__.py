@@ -1,11 +1,12 @@
 """Soft- vs hard-label training of two-layer ReLU networks (knowledge
-distillation theory of Mandal, Lin and Srikant, L4DC 2025; PAPERS.md A).
+distillation theory of Mandal, Lin and Srikant, L4DC 2025; docs/maths.md A).
 
-Real data and the papers' experiments: ``kdcore.distill.datasets`` (MNIST and
-CIFAR-10 loaders), ``kdcore.distill.mnist`` (the MNIST two-layer table and the
-regime sweep), ``kdcore.distill.deep`` (the VGG teacher/student experiment in torch;
-torch is imported only when it runs), ``kdcore.distill.experiments`` (soft vs hard
-neuron requirement on synthetic tasks).
+The library: the network (:class:`TwoLayerReLU`), the projected-GD engine
+(:func:`train`, :func:`train_many`), teachers and the kernel margin, the bounds,
+synthetic tasks, the neuron-requirement measurement (``scaling``), the real-data
+loaders (``kdcore.distill.datasets``: MNIST and CIFAR-10) and the VGG networks with
+their training loop (``kdcore.distill.vgg``, torch imported only when they run).
+The papers' experiments, tables and figures are :mod:`kdcore.experiments`.
 """
 
 from __future__ import annotations
@@ -13,18 +14,9 @@ from __future__ import annotations
 from . import bounds
 from .bounds import Requirement, corollary4_soft_error, proposition5_hard, theorem2_soft
 from .data import make_margin_data, make_overlap, make_parity, make_shells, make_task
-from .datasets import cifar_pair, mnist_binary
-from .deep import plot_deep, plot_deep_width, run_deep_experiment, summarize_deep, summarize_deep_width
-from .mnist import (
-    mnist_gamma,
-    mnist_regime_sweep,
-    mnist_table,
-    mnist_width_sweep,
-    plot_mnist_regime,
-    plot_mnist_width,
-)
+from .datasets import cifar_pair, mnist_binary, mnist_pair
 from .model import TwoLayerReLU
-from .scaling import Arm, ScalingResult, fit_loglog, neuron_requirement, plot_scaling, scaling_study
+from .scaling import Arm, ScalingResult, fit_loglog, neuron_requirement, scaling_study
 from .teachers import (
     KernelField,
     KernelLimitTeacher,
@@ -65,18 +57,7 @@ __all__ = [
     "neuron_requirement",
     "scaling_study",
     "fit_loglog",
-    "plot_scaling",
     "mnist_binary",
+    "mnist_pair",
     "cifar_pair",
-    "mnist_gamma",
-    "mnist_table",
-    "mnist_width_sweep",
-    "mnist_regime_sweep",
-    "plot_mnist_width",
-    "plot_mnist_regime",
-    "run_deep_experiment",
-    "summarize_deep",
-    "summarize_deep_width",
-    "plot_deep",
-    "plot_deep_width",
 ]

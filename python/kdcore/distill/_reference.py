@@ -1,5 +1,5 @@
 """Readable numpy twin of the compiled two-layer projected-GD step (the test
-oracle and the ``numpy`` benchmark baseline). PAPERS.md A.1-A.3.
+oracle and the ``numpy`` benchmark baseline). docs/maths.md A.1-A.3.
 
 One step for one network (m neurons, fixed signs a, centre W0, radius B):
   h_ij = W_j . x_i,   f_i = (1/sqrt(m)) sum_j a_j relu(h_ij)   (in float64, summed over the pairs (j, j+m/2))

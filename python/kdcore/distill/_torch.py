@@ -2,7 +2,7 @@
 
 Networks of equal width are stacked into (K, m, d) tensors and trained together
 with batched matrix products (torch.matmul broadcasting X over the batch):
-the same equations as ``_reference.step`` (PAPERS.md A.1-A.3). torch is
+the same equations as ``_reference.step`` (docs/maths.md A.1-A.3). torch is
 imported lazily, only when this backend is used.
 """
 

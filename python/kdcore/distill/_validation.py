@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
+
+from .._check import check_float, check_int
 
 _FLOATS = (np.float32, np.float64)
 
@@ -105,31 +105,19 @@ def check_loss(loss) -> str:
 
 
 def check_positive_int(v, name: str, minimum: int = 1) -> int:
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(v).__name__}")
-    v = int(v)
-    if v < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {v}")
-    return v
+    """``v`` as an int >= ``minimum`` (bools refused): :func:`kdcore._check.check_int`."""
+    return check_int(v, name, minimum=minimum)
 
 
 def check_nonneg_float(v, name: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
-    v = float(v)
-    if not np.isfinite(v) or v < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {v}")
-    return v
+    """``v`` as a finite float >= 0 (bools refused): :func:`kdcore._check.check_float`."""
+    return check_float(v, name, minimum=0.0)
 
 
 def check_radius(v) -> float | None:
+    """The projection radius: None (no projection; so is +inf) or a finite number > 0."""
     if v is None:
         return None
-    if isinstance(v, bool) or not isinstance(v, numbers.Real):
-        raise TypeError(f"radius must be None or a positive number, got {type(v).__name__}")
-    v = float(v)
-    if np.isinf(v):
+    if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) and np.isposinf(v):
         return None
-    if not np.isfinite(v) or v <= 0:
-        raise ValueError(f"radius must be None (no projection) or a positive number, got {v}")
-    return v
+    return check_float(v, "radius", minimum=0.0, strict_min=True)

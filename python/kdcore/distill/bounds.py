@@ -1,4 +1,4 @@
-"""The paper's sufficient conditions as numbers (PAPERS.md A.5, typos corrected).
+"""The paper's sufficient conditions as numbers (docs/maths.md A.5, typos corrected).
 
 Each function returns ``Requirement(m, eta, T, B)``: the width m and horizon T
 (rounded up), the largest step eta and the projection radius B under which the
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 from typing import NamedTuple
+
+from .._check import check_int
 
 __all__ = ["Requirement", "C1", "C2", "theorem2_soft", "corollary4_soft_error", "proposition5_hard"]
 
@@ -33,9 +35,7 @@ def _check(name, v, lo=0.0, hi=None, open_hi=True):
 
 
 def _common(n, c, delta):
-    if isinstance(n, bool) or int(n) != n or n < 1:
-        raise ValueError(f"n must be a positive int, got {n}")
-    return int(n), _check("c", c, 0.0, 1.0, open_hi=False), _check("delta", delta, 0.0, 1.0)
+    return check_int(n, "n", minimum=1), _check("c", c, 0.0, 1.0, open_hi=False), _check("delta", delta, 0.0, 1.0)
 
 
 def theorem2_soft(beta: float, n: int, c: float, delta: float = 0.05) -> Requirement:

@@ -1,4 +1,4 @@
-"""Synthetic binary tasks for the soft- vs hard-label study (PAPERS.md A.4).
+"""Synthetic binary tasks for the soft- vs hard-label study (docs/maths.md A.4).
 
 Linear: :func:`make_margin_data` plants a unit direction u with
 y_i (u . x_i) >= 2 gamma, so the exact kernel-limit teacher v(z) = u has margin

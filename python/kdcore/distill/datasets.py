@@ -1,4 +1,4 @@
-"""Real data for the soft- vs hard-label experiments (PAPERS.md A.5).
+"""Real data for the soft- vs hard-label experiments (docs/maths.md A.5).
 
 Both loaders read the shared data *in place* (``data_home`` argument, else
 ``$KDCORE_DATA``, see :func:`kdcore._data.data_home`) and never write into it or
@@ -9,7 +9,8 @@ folder: ``$KDCORE_CACHE`` when set, else ``~/.cache/kdcore``.
   against the values in ``data/README.md`` on every call; a mismatch raises
   ``ValueError`` naming the file). Label ``y = +1`` when the digit is > 4, else
   ``-1`` (the paper's convention, A.1). The ``"reduced"`` variant drops digits
-  1, 7, 4 and 9.
+  1, 7, 4 and 9. :func:`mnist_pair` -- two digits against each other (the
+  margin check of docs/maths.md A.4), from the same checked reader.
 * :func:`cifar_pair` -- two classes of CIFAR-10 (JPEG q75) read from the tarball
   with :mod:`tarfile` and Pillow, decoded once per class and cached, then split
   and corrupted by i.i.d. Gaussian pixel noise (deterministic given ``seed``).
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._check import check_int
 from .._data import data_home as _data_home
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
     "cache_dir",
     "load_mnist",
     "mnist_binary",
+    "mnist_pair",
     "CifarPair",
     "cifar_pair",
     "load_cifar_class",
@@ -173,8 +176,8 @@ def mnist_binary(
     """
     if variant not in ("full", "reduced"):
         raise ValueError(f"variant must be 'full' or 'reduced', got {variant!r}")
-    if n_max is not None and (isinstance(n_max, bool) or int(n_max) < 1):
-        raise ValueError(f"n_max must be a positive int or None, got {n_max!r}")
+    if n_max is not None:
+        n_max = check_int(n_max, "n_max", minimum=1)
     dtype = np.dtype(dtype)
     if dtype.kind != "f":
         raise TypeError(f"dtype must be a float dtype, got {dtype}")
@@ -193,6 +196,36 @@ def mnist_binary(
         np.divide(X, norms, out=X, where=norms > 0)
     y = np.where(d > 4, 1, -1).astype(np.int64)
     return (X, y, d) if return_digits else (X, y)
+
+
+def mnist_pair(
+    a: int, b: int, n: int = 600, split: str = "train", random_state: int | None = 0, data_home=None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` MNIST images of digit ``a`` (y = -1) and digit ``b`` (y = +1), half each.
+
+    The rows are drawn without replacement with ``random_state``, scaled to [0, 1],
+    centred (the mean of these ``n`` rows removed) and scaled to unit norm.
+
+    Returns
+    -------
+    X : (n, 784) float64; y : (n,) float64 in {-1, +1} (the ``a`` rows first).
+    """
+    for name, v in (("a", a), ("b", b)):
+        if check_int(v, name) > 9:
+            raise ValueError(f"{name} must be a digit 0-9, got {v}")
+    if a == b:
+        raise ValueError(f"a and b must be different digits, got {a} twice")
+    n = check_int(n, "n", minimum=2)
+    images, digits = load_mnist(split, data_home)
+    imgs = images.reshape(images.shape[0], -1)
+    rng = np.random.default_rng(random_state)
+    ia = rng.choice(np.flatnonzero(digits == a), n // 2, replace=False)
+    ib = rng.choice(np.flatnonzero(digits == b), n - n // 2, replace=False)
+    X = imgs[np.concatenate([ia, ib])].astype(np.float64) / 255.0
+    X -= X.mean(axis=0)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    y = np.concatenate([-np.ones(ia.size), np.ones(ib.size)])
+    return X, y
 
 
 def _train_mean(variant: str, data_home) -> np.ndarray:
@@ -225,7 +258,10 @@ def _decode_cifar(tar_path: Path, wanted: set[tuple[str, str]]) -> None:
             parts = member.name.split("/")
             if len(parts) < 3 or (parts[-3], parts[-2]) not in found:
                 continue
-            data = tf.extractfile(member).read()
+            fh = tf.extractfile(member)
+            if fh is None:
+                continue
+            data = fh.read()
             with Image.open(io.BytesIO(data)) as im:
                 arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
             if arr.shape != (32, 32, 3):
@@ -318,9 +354,7 @@ def cifar_pair(
     rng = np.random.default_rng(seed)
     order = rng.permutation(X.shape[0])
     if n_max is not None:
-        if isinstance(n_max, bool) or int(n_max) < 3:
-            raise ValueError(f"n_max must be an int >= 3 or None, got {n_max!r}")
-        order = order[: int(n_max)]
+        order = order[: check_int(n_max, "n_max", minimum=3)]
     X = X[order].transpose(0, 3, 1, 2).astype(np.float32) / np.float32(255.0)
     y = y[order]
     if noise_var > 0:

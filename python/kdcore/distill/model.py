@@ -1,4 +1,4 @@
-"""The two-layer ReLU network of Mandal, Lin and Srikant (L4DC 2025), PAPERS.md A.1.
+"""The two-layer ReLU network of Mandal, Lin and Srikant (L4DC 2025), docs/maths.md A.1.
 
 f(x; W, a) = (1/sqrt(m)) sum_j a_j relu(W_j . x); only W is trained, a is fixed.
 Symmetric initialisation (m even): a_j ~ Unif{-1,+1}, W_j(0) ~ N(0, I_d) for

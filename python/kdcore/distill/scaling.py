@@ -5,13 +5,13 @@ grid and every seed is trained in ONE :func:`train_many` call on the same data.
 m*(eps) is the smallest width whose metric (iteration-averaged training error
 by default: what the theorems bound) reaches eps for most seeds (> half).
 Slopes of log m* against log eps and log gamma are fitted by least squares
-with t-based confidence intervals and set beside the theory (PAPERS.md A.5):
+with t-based confidence intervals and set beside the theory (docs/maths.md A.5):
 soft labels m ~ gamma^-2 eps^-1, hard labels m ~ gamma^-4 ln(1/eps).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +20,7 @@ import pandas as pd
 from .bounds import proposition5_hard
 from .training import train_many
 
-__all__ = ["Arm", "default_arms", "neuron_requirement", "scaling_study", "ScalingResult", "fit_loglog", "plot_scaling"]
+__all__ = ["Arm", "default_arms", "neuron_requirement", "scaling_study", "ScalingResult", "fit_loglog", "train_curves"]
 
 METRICS = ("avg_error", "final_error", "final_test_error", "avg_loss")
 
@@ -61,10 +61,37 @@ def _radius(arm: Arm, gamma, eps, n, c):
     return arm.radius
 
 
-def _train_curves(
-    X, y, p, X_test, y_test, p_test, arms, widths, seeds, eps_list, n_steps, gamma, c, backend, n_threads, extra=None
-):
-    """All arms x widths x seeds (x eps for eps-dependent radii) in one train_many call."""
+def train_curves(
+    X,
+    y,
+    p,
+    X_test,
+    y_test,
+    p_test,
+    arms: Sequence[Arm],
+    widths: Sequence[int],
+    seeds: Sequence[int],
+    eps_list: Sequence[float],
+    n_steps: int,
+    gamma: float | None,
+    c: float,
+    backend: str,
+    n_threads: int,
+    extra: dict | None = None,
+    *,
+    random_state: Callable[[int, int], int] | None = None,
+) -> pd.DataFrame:
+    """Train every arm x width x seed (x eps for eps-dependent radii) in one :func:`train_many` call.
+
+    ``p`` (and ``p_test``) are the soft labels, ``gamma`` and ``c`` give Proposition 5's
+    radius (``Arm.radius == "prop5"``) for each eps of ``eps_list``. The network of width
+    ``m`` and seed ``s`` starts from ``random_state(m, s)`` (default: ``s``). Returns one
+    row per network: arm, loss, lr, radius, eps_radius, m, seed, the ``extra`` columns,
+    the iteration-averaged and final training errors and losses, the test errors, the
+    fraction of training rows no neuron covers at the start and the end, and how far
+    the neurons moved relative to their initial norm.
+    """
+    seed_of = random_state if random_state is not None else (lambda m, s: s)
     cfgs, meta = [], []
     for arm in arms:
         eps_keys = eps_list if arm.radius == "prop5" else [None]
@@ -72,7 +99,15 @@ def _train_curves(
             B = _radius(arm, gamma, e if e is not None else min(eps_list), X.shape[0], c)
             for m in widths:
                 for s in seeds:
-                    cfgs.append({"m": int(m), "loss": arm.loss, "lr": arm.lr, "radius": B, "seed": int(s)})
+                    cfgs.append(
+                        {
+                            "m": int(m),
+                            "loss": arm.loss,
+                            "lr": arm.lr,
+                            "radius": B,
+                            "random_state": int(seed_of(int(m), int(s))),
+                        }
+                    )
                     meta.append(
                         {
                             "arm": arm.name,
@@ -168,7 +203,7 @@ THEORY = {  # log-log slope of m* the bounds predict
 
 
 def _slopes(mstar: pd.DataFrame, arm_loss: dict) -> pd.DataFrame:
-    rows = []
+    rows: list[dict] = []
     if mstar.empty:
         return pd.DataFrame(rows)
     for (task, arm, metric), grp in mstar.groupby(["task", "arm", "metric"], sort=False):
@@ -216,7 +251,7 @@ def _tune_lr(ds, arms, widths, seed, eps_list, n_steps, c, backend, n_threads):
     if not todo:
         return list(arms)
     pilot = [Arm(f"{a.name}|{lr}", a.loss, a.radius, float(lr)) for a in todo for lr in a.lr]
-    cur = _train_curves(
+    cur = train_curves(
         ds["X"],
         ds["y"],
         ds["p"],
@@ -293,7 +328,7 @@ def neuron_requirement(
     p = targets if loss == "soft" else None
 
     def run(ws):
-        return _train_curves(
+        return train_curves(
             X,
             y,
             p,
@@ -377,7 +412,7 @@ def scaling_study(
                 frames.append(prev.reset_index(drop=True))
                 continue
         ds_arms = _tune_lr(ds, arms, widths, seeds[0], list(eps_list), n_steps, c, backend, n_threads)
-        cur = _train_curves(
+        cur = train_curves(
             ds["X"],
             ds["y"],
             ds["p"],
@@ -405,39 +440,3 @@ def scaling_study(
     mstar = _mstar(curves, list(eps_list), metrics)
     slopes = _slopes(mstar, {a.name: a.loss for a in arms})
     return ScalingResult(curves, mstar, slopes)
-
-
-def plot_scaling(result: ScalingResult, metric: str = "avg_error", path=None):
-    """Left: m*(eps) per arm (log-log, one panel column per task); right: error vs m.
-    Theory reference lines (slope -1 for soft in eps) are drawn through the first point."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ms = result.mstar[result.mstar["metric"] == metric]
-    tasks = list(dict.fromkeys(result.curves["task"]))
-    fig, axes = plt.subplots(2, len(tasks), figsize=(4.2 * len(tasks), 7.5), squeeze=False)
-    for col, task in enumerate(tasks):
-        ax = axes[0, col]
-        sub = ms[ms["task"] == task]
-        for (arm, g), grp in sub.groupby(["arm", "gamma"], dropna=False):
-            grp = grp.sort_values("eps")
-            ax.plot(grp["eps"], grp["m_star"], marker="o", label=f"{arm}, gamma={g:.3g}")
-        e = np.array(sorted(sub["eps"].unique()))
-        if e.size:
-            ax.plot(e, 2.0 * e[-1] / e, "k--", lw=0.8, label="theory soft: slope -1")
-        ax.set(xscale="log", yscale="log", xlabel="eps (target error)", ylabel=f"m* ({metric})", title=task)
-        ax.legend(fontsize=6)
-        ax = axes[1, col]
-        cur = result.curves[result.curves["task"] == task]
-        for arm, grp in cur.groupby("arm"):
-            mean = grp.groupby("m")[metric].mean()
-            ax.plot(mean.index, mean.values, marker=".", label=arm)
-        ax.set(xscale="log", yscale="symlog", xlabel="width m", ylabel=f"{metric} (mean over seeds, gammas)")
-        ax.set_yscale("symlog", linthresh=1e-3)
-        ax.legend(fontsize=6)
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=120)
-    return fig

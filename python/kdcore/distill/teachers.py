@@ -1,4 +1,4 @@
-"""Teachers and the kernel margin gamma (PAPERS.md A.4).
+"""Teachers and the kernel margin gamma (docs/maths.md A.4).
 
 * :func:`ntk_gram`: K(x, x') = (x . x') (pi - theta) / (2 pi) = E_z[1(z.x>0) 1(z.x'>0)] x . x'.
 * :func:`margin_gamma`: gamma = min_{q in simplex} E_z || sum_i q_i y_i x_i 1(z . x_i > 0) ||.

@@ -1,4 +1,4 @@
-"""Full-batch projected gradient descent for two-layer ReLU networks (PAPERS.md A.3).
+"""Full-batch projected gradient descent for two-layer ReLU networks (docs/maths.md A.3).
 
 :func:`train_many` is the engine: any number of networks (widths, seeds, loss
 types, step sizes, radii) trained together on the same X. On the ``cpp``
@@ -93,7 +93,7 @@ class History:
 
 
 # ----------------------------------------------------------------------------- configs
-_CONFIG_KEYS = {"m", "loss", "lr", "radius", "random_state", "seed", "init", "model", "targets", "test_targets"}
+_CONFIG_KEYS = {"m", "loss", "lr", "radius", "random_state", "init", "model", "targets", "test_targets"}
 
 
 def _norm_config(cfg: Mapping[str, Any], i: int, d: int, dt: np.dtype) -> dict:
@@ -121,8 +121,9 @@ def _norm_config(cfg: Mapping[str, Any], i: int, d: int, dt: np.dtype) -> dict:
         if "m" not in c:
             raise ValueError(f"configs[{i}] needs a width 'm' (or a 'model')")
         c["m"] = check_positive_int(c["m"], f"configs[{i}]['m']")
-        seed = c.get("random_state", c.get("seed"))
-        c["model"] = TwoLayerReLU(c["m"], d, init=c.get("init", "symmetric"), random_state=seed, dtype=dt)
+        c["model"] = TwoLayerReLU(
+            c["m"], d, init=c.get("init", "symmetric"), random_state=c.get("random_state"), dtype=dt
+        )
     return c
 
 
@@ -152,7 +153,7 @@ def train_many(
     configs : sequence of dict
         One per network. Keys: ``m`` (width), ``loss`` ("soft" | "hard"),
         ``lr`` (step size), ``radius`` (B of the ball ||W_j - W_j(0)|| <= B/sqrt(m);
-        None = no projection), ``random_state`` (or ``seed``), ``init``
+        None = no projection), ``random_state``, ``init``
         ("symmetric" | "random"), optionally ``model`` (a TwoLayerReLU to keep
         training, updated in place) and ``targets`` / ``test_targets`` (per-network
         soft labels overriding ``p``/``p_test``).
@@ -421,7 +422,7 @@ def _train_cpp(X, n_train, models, losses, T, y, lrs, radii, n_steps, n_threads)
     W = np.ascontiguousarray(np.vstack([mdl.W for mdl in models]), dtype=dt)
     W0 = np.ascontiguousarray(np.vstack([mdl.W0 for mdl in models]), dtype=dt)
     a = np.ascontiguousarray(np.concatenate([mdl.a for mdl in models]), dtype=dt)
-    hist, final = _core.twolayer_train(
+    out = _core.twolayer_train(
         X,
         int(n_train),
         W,
@@ -436,6 +437,7 @@ def _train_cpp(X, n_train, models, losses, T, y, lrs, radii, n_steps, n_threads)
         int(n_steps),
         int(n_threads),
     )
+    hist, final = out[0], out[1]
     for k, mdl in enumerate(models):
         mdl.W = np.ascontiguousarray(W[offsets[k] : offsets[k + 1]])
     return hist[inv], final[inv]

@@ -3,16 +3,16 @@
 Every figure has labelled axes (with units), a title saying what is compared,
 the paper's values drawn beside ours (hollow markers, dashed, "paper" in the
 legend), and log scales where the theory is a power law. matplotlib is imported
-lazily with the Agg backend, so ``import kdcore.report`` works without it.
+lazily with the Agg backend, so ``import kdcore.experiments.plotting`` works without it.
 
 Example
 -------
 >>> import pandas as pd
->>> from kdcore.report import plotting
+>>> from kdcore.experiments import plotting
 >>> t = pd.DataFrame({"m": [4, 6, 8], "ours": [95.0, 96.0, 96.5], "paper": [95.6, 96.0, 96.6]})
 >>> fig = plotting.paper_vs_ours(t, x="m", ours=["ours"], paper=["paper"], xlabel="student width m",
 ...                              ylabel="test accuracy (%)", title="MNIST")
->>> plotting.save(fig, "/tmp/mnist.png")  # doctest: +SKIP
+>>> plotting.save(fig, "mnist.png")  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The report's steps: each experiment of the two papers, wired to the function that
 runs it, the tables and figures it gives, and the comparison with the published
-numbers. Modules are imported only when a step runs (torch and matplotlib stay
-out of ``import kdcore.report``).
+numbers. The experiment modules are imported only when a step runs (torch and
+matplotlib stay out of ``import kdcore.experiments.report``).
 """
 
 from __future__ import annotations
@@ -11,8 +11,11 @@ import importlib
 import numpy as np
 import pandas as pd
 
-from . import _paper
-from ._reproduce import Step, call_with
+from .. import paper
+from . import compare
+from .step import Step, call_with
+
+__all__ = ["STEPS"]
 
 
 def _lazy(module: str, name: str):
@@ -73,10 +76,11 @@ def _phase_compare(t: pd.DataFrame):
             ok = h.loc[h["exact recovery rate"] >= 1.0, "n_workers"]
             if len(ok):
                 n_star = int(ok.min())
-                parts.append(f"n* = {n_star} at d = {d:g} (n*/ln d = {n_star / np.log(d):.2f})")
-                ratios.append(n_star / np.log(d))
+                ln_d = float(np.log(float(d)))  # type: ignore[arg-type]  # d: the group's key, a number
+                parts.append(f"n* = {n_star} at d = {d:g} (n*/ln d = {n_star / ln_d:.2f})")
+                ratios.append(n_star / ln_d)
             else:
-                top = h.loc[h["n_workers"].idxmax()]
+                top = h.iloc[int(h["n_workers"].to_numpy().argmax())]
                 parts.append(
                     f"no exact recovery up to n = {int(top['n_workers'])} at d = {d:g} (typing accuracy "
                     f"there {top['typing accuracy']:.3f})"
@@ -99,14 +103,14 @@ def _phase_compare(t: pd.DataFrame):
     )
     heads = []
     for regime, g in t.groupby("regime", sort=False):
-        ok = g[g["exact recovery rate"] >= 1.0]
-        top = g[g["n_workers"] == g["n_workers"].max()]
+        exact = g[g["exact recovery rate"] >= 1.0]
+        widest = g[g["n_workers"] == g["n_workers"].max()]
         acc = (
-            f"typing accuracy {top['typing accuracy'].min():.3f}-{top['typing accuracy'].max():.3f} at n = "
-            f"{int(top['n_workers'].iloc[0])}"
+            f"typing accuracy {widest['typing accuracy'].min():.3f}-{widest['typing accuracy'].max():.3f} at n = "
+            f"{int(widest['n_workers'].iloc[0])}"
         )
-        if len(ok):
-            found = ", ".join(f"n* = {int(h['n_workers'].min())} at d = {d:g}" for d, h in ok.groupby("d"))
+        if len(exact):
+            found = ", ".join(f"n* = {int(h['n_workers'].min())} at d = {d:g}" for d, h in exact.groupby("d"))
             heads.append(f"{regime}: exact recovery {found} ({acc})")
         else:
             heads.append(f"{regime}: no exact recovery on this grid ({acc})")
@@ -114,13 +118,13 @@ def _phase_compare(t: pd.DataFrame):
 
 
 def _typing_plots(raw):
-    from ..crowd import experiments
+    from .. import crowd
 
-    return experiments.plot_typing_accuracy(raw)
+    return crowd.plot_typing_accuracy(raw)
 
 
 def _phase_plot(raw):
-    from . import plotting
+    from .. import plotting
 
     t = _phase_table(raw)
     regimes = list(dict.fromkeys(t["regime"]))
@@ -233,14 +237,14 @@ def _pseudo_compare(t: pd.DataFrame):
         gain = 100 * (t["DS oracle types"] - t["DS plain"]).mean()
         st.append(f"With the planted types known, DS changes by {gain:+.2f} points of accuracy on average.")
     st.append(
-        "An independent check (PAPERS.md B.3) found the label-free spectral split at chance on 9 of 10 "
-        "pseudo-real datasets; the typing table shows ours."
+        "Planted types have been recovered at chance level by the label-free spectral split on 9 of 10 "
+        "pseudo-real datasets (docs/maths.md B.3); the typing table shows ours."
     )
     return t, st
 
 
 def _real_table(raw: pd.DataFrame) -> pd.DataFrame:
-    t = raw.merge(_paper.CROWDKIT_REAL, on="dataset", how="left")
+    t = raw.merge(paper.CROWDKIT_REAL, on="dataset", how="left")
     t["crowd-kit"] = np.where(
         t["aggregator"] == "DS", t["crowdkit_ds"], np.where(t["aggregator"] == "MV", t["crowdkit_mv"], np.nan)
     )
@@ -267,7 +271,7 @@ def _real_compare(t: pd.DataFrame):
     if len(ds):
         diff = 100 * (ds["plain"] - ds["crowd-kit"])
         st.append(
-            f"Plain DS vs crowd-kit's DawidSkene (reference accuracies of shared/data/README.md): within 0.5 "
+            f"Plain DS vs crowd-kit's DawidSkene (reference accuracies, crowd-kit 1.4.2): within 0.5 "
             f"points on {int((diff.abs() <= 0.5).sum())} of {len(ds)} datasets, better on "
             f"{int((diff > 0.5).sum())}, worse on {int((diff < -0.5).sum())} "
             f"(largest gap {diff.abs().max():.2f})."
@@ -302,9 +306,9 @@ def _plot(module: str, name: str, transform=None):
 
 # ----------------------------------------------------------------------------- distill: scaling
 def _scaling_tables(res) -> dict:
-    from ..distill import experiments
+    from .. import scaling
 
-    wins = experiments.where_soft_wins(res)
+    wins = scaling.where_soft_wins(res)
     sl = res.slopes
     if len(sl):
         sl = sl[sl["metric"] == "avg_error"].drop(columns=["metric"]).reset_index(drop=True)
@@ -332,7 +336,7 @@ def _scaling_compare(t: pd.DataFrame):
             "On linearly separable margin data: "
             + ", ".join(f"{v}: {int(n)}" for v, n in c.items())
             + ". The theory's soft O(1/(gamma^2 eps)) vs hard O(ln(1/eps)/gamma^4) are upper bounds; "
-            "PAPERS.md A.4 notes that hard labels already separate such data with one neuron pair."
+            "docs/maths.md A.4 notes that hard labels already separate such data with one neuron pair."
         )
     st += t.attrs.get("slope_statements", [])
     return t, st
@@ -340,7 +344,7 @@ def _scaling_compare(t: pd.DataFrame):
 
 def _scaling_slope_statements(res) -> list[str]:
     sl = res.slopes
-    out = []
+    out: list[str] = []
     if len(sl) == 0:
         return out
     g = sl[(sl["metric"] == "avg_error") & (sl["versus"] == "gamma")].dropna(subset=["slope"])
@@ -389,8 +393,8 @@ def _mnist_compare(table: pd.DataFrame):
     t = table[[c for c in _MNIST_COLS if c in table.columns]].copy()
     t["radius"] = t["radius"].map(_radius_str)
     pairs = {"teacher": "paper_teacher", "hard": "paper_hard", "T1": "paper_soft"}
-    st = _paper.compare_columns(t, ["variant", "m", "radius"], pairs, spread={"hard": "hard_std", "T1": "T1_std"})
-    st += _paper.gap_statement(t, ["variant", "m", "radius"], "T1", "hard", "paper_soft", "paper_hard")
+    st = compare.compare_columns(t, ["variant", "m", "radius"], pairs, spread={"hard": "hard_std", "T1": "T1_std"})
+    st += compare.gap_statement(t, ["variant", "m", "radius"], "T1", "hard", "paper_soft", "paper_hard")
     cfg = table.attrs.get("config") or {}
     if cfg.get("n_train"):
         st.append(
@@ -403,14 +407,14 @@ def _mnist_compare(table: pd.DataFrame):
         "(kernel); the paper's learning rate, steps, soft-label form and radius are unpublished, so both arms "
         "get the same tuned budget (lr chosen on validation) and every radius is shown."
     )
-    head = _paper.gap_headline(t, "T1", "hard", "paper_soft", "paper_hard", st[0])
+    head = compare.gap_headline(t, "T1", "hard", "paper_soft", "paper_hard", st[0])
     return t.rename(columns={"T1": "soft (T1)", "T1_std": "soft_std"}), st, head
 
 
 def _mnist_plot(table: pd.DataFrame):
     """Accuracy vs student width, hard and soft, ours beside the paper's: one panel per variant
     (columns) and projection radius (rows)."""
-    from . import plotting
+    from .. import plotting
 
     variants = list(dict.fromkeys(table["variant"]))
     radius = table["radius"].map(_radius_str)
@@ -437,7 +441,7 @@ def _mnist_plot(table: pd.DataFrame):
 
 # ----------------------------------------------------------------------------- distill: deep
 def _deep_tables(raw: pd.DataFrame) -> dict:
-    from ..distill import deep
+    from .. import deep
 
     out = {"Test accuracy (%) by pixel noise, student width 1 (mean and std over runs)": deep.summarize_deep(raw)}
     if raw.loc[raw["model"] != "teacher", "width"].nunique() > 1:
@@ -448,20 +452,20 @@ def _deep_tables(raw: pd.DataFrame) -> dict:
 def _deep_compare(table: pd.DataFrame):
     pairs = {m: f"paper_{m}" for m in ("teacher", "hard", "soft")}
     spread = {m: f"{m}_std" for m in ("teacher", "hard", "soft")}
-    st = _paper.compare_columns(table, ["noise_var"], pairs, spread=spread)
-    st += _paper.gap_statement(table, ["noise_var"], "soft", "hard", "paper_soft", "paper_hard")
-    head = _paper.gap_headline(table, "soft", "hard", "paper_soft", "paper_hard", st[0])
-    return _paper.interleave(table, {**pairs, "soft_minus_hard": "paper_soft_minus_hard"}), st, head
+    st = compare.compare_columns(table, ["noise_var"], pairs, spread=spread)
+    st += compare.gap_statement(table, ["noise_var"], "soft", "hard", "paper_soft", "paper_hard")
+    head = compare.gap_headline(table, "soft", "hard", "paper_soft", "paper_hard", st[0])
+    return compare.interleave(table, {**pairs, "soft_minus_hard": "paper_soft_minus_hard"}), st, head
 
 
 def _deep_plot(raw):
-    from ..distill import deep
+    from .. import deep
 
     return deep.plot_deep(deep.summarize_deep(raw))
 
 
 def _deep_width_plot(raw):
-    from ..distill import deep
+    from .. import deep
 
     if raw.loc[raw["model"] != "teacher", "width"].nunique() < 2:
         return None  # one student width only: no width figure
@@ -475,7 +479,7 @@ STEPS: list[Step] = [
         title="Synthetic: recovering the hidden task types (phase transition in n vs log d)",
         claim="The spectral partition recovers the two task types exactly once the number of workers n grows "
         "like C log d (d tasks), in both the easy/hard and the specialist regimes.",
-        run=_lazy("kdcore.crowd.experiments", "typing_accuracy"),
+        run=_lazy("kdcore.experiments.crowd", "typing_accuracy"),
         tables=_typing_tables,
         compare=_phase_compare,
         plots=[_phase_plot, _typing_plots],
@@ -486,10 +490,10 @@ STEPS: list[Step] = [
         title="Synthetic: label error of Dawid-Skene methods with and without type clustering",
         claim="Any Dawid-Skene algorithm is limited by the hard tasks; clustering the tasks by type first and "
         "aggregating each type separately lowers the label error (MV, DS-EM, TE+WMV, Spectral-EM).",
-        run=_lazy("kdcore.crowd.experiments", "label_error"),
+        run=_lazy("kdcore.experiments.crowd", "label_error"),
         tables=_label_error_tables,
         compare=_label_error_compare,
-        plots=[_plot("kdcore.crowd.experiments", "plot_label_error")],
+        plots=[_plot("kdcore.experiments.crowd", "plot_label_error")],
     ),
     Step(
         key="crowd.pseudo_real",
@@ -497,10 +501,10 @@ STEPS: list[Step] = [
         title="Pseudo-real: real datasets with a planted hard type",
         claim="On real answers degraded on a random subset of tasks (known planted types), clustering first "
         "improves label accuracy in most scenarios.",
-        run=_lazy("kdcore.crowd.experiments", "pseudo_real"),
+        run=_lazy("kdcore.experiments.crowd", "pseudo_real"),
         tables=_pseudo_tables,
         compare=_pseudo_compare,
-        plots=[_plot("kdcore.crowd.experiments", "plot_pseudo_real")],
+        plots=[_plot("kdcore.experiments.crowd", "plot_pseudo_real")],
         needs=("crowd",),
     ),
     Step(
@@ -509,10 +513,10 @@ STEPS: list[Step] = [
         title="Real datasets: plain vs type-aware aggregation",
         claim="On real crowdsourcing datasets, type-aware aggregation improves on plain Dawid-Skene in most "
         "scenarios (crowd-kit's accuracies are shown as a reference implementation).",
-        run=_lazy("kdcore.crowd.experiments", "real"),
+        run=_lazy("kdcore.experiments.crowd", "real"),
         tables=lambda raw: {"Accuracy on the gold tasks": _real_table(raw)},
         compare=_real_compare,
-        plots=[_plot("kdcore.crowd.experiments", "plot_real")],
+        plots=[_plot("kdcore.experiments.crowd", "plot_real")],
         needs=("crowd",),
     ),
     Step(
@@ -522,10 +526,10 @@ STEPS: list[Step] = [
         claim="Soft labels need O(1/(gamma^2 eps)) neurons, hard labels O(ln(1/eps)/gamma^4) (Theorem 2, "
         "Corollary 4, Proposition 5): soft labels win by ~1/gamma when gamma < eps. The bounds are upper "
         "bounds; we measure the empirical requirement and its log-log slopes.",
-        run=_lazy("kdcore.distill.experiments", "soft_vs_hard"),
+        run=_lazy("kdcore.experiments.scaling", "soft_vs_hard"),
         tables=_scaling_tables,
         compare=_scaling_compare,
-        plots=[_plot("kdcore.distill.experiments", "plot_soft_vs_hard")],
+        plots=[_plot("kdcore.experiments.scaling", "plot_soft_vs_hard")],
     ),
     Step(
         key="distill.mnist",
@@ -533,7 +537,7 @@ STEPS: list[Step] = [
         title="MNIST 'digit > 4': two-layer students of width 8, 6, 4 on soft vs hard labels",
         claim="With a 512-neuron teacher, small students trained on soft labels beat the same students on hard "
         "labels, most at m = 4 on the full data (95.62 vs 88.84 %).",
-        run=_lazy("kdcore.distill.mnist", "mnist_table"),
+        run=_lazy("kdcore.experiments.mnist", "mnist_table"),
         compare=_mnist_compare,
         plots=[_mnist_plot],
         needs=("mnist",),
@@ -545,7 +549,7 @@ STEPS: list[Step] = [
         claim="Soft labels from the teacher give a student more accurate than the same student on hard labels, "
         "and the gap widens as the noise makes the data harder (paper: +1.4 points at variance 0.01, "
         "+7.9 at 0.1, +8.3 at 0.2; read off its figure, about +-0.3).",
-        run=_lazy("kdcore.distill.deep", "run_deep_experiment"),
+        run=_lazy("kdcore.experiments.deep", "run_deep_experiment"),
         tables=_deep_tables,
         compare=_deep_compare,
         plots=[_deep_plot, _deep_width_plot],

@@ -14,7 +14,6 @@ each, keeps going when one fails (the report says so), and writes
 from __future__ import annotations
 
 import datetime as _dt
-import inspect
 import json
 import math
 import os
@@ -23,14 +22,17 @@ import sys
 import time
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-PROFILES = ("tiny", "quick", "full")
+from ..._check import check_int
+from ..profiles import check_profile
+from .step import Skip, Step, call_with
+from .steps import STEPS
+
 PARTS = ("crowd", "distill")
 PART_TITLES = {
     "crowd": "Crowdsourcing with hard and easy tasks (Kong, Mandal, Katselis, Srikant; TMLR 2025)",
@@ -38,62 +40,9 @@ PART_TITLES = {
 }
 
 
-@dataclass
-class Step:
-    """One experiment of the report.
-
-    Parameters
-    ----------
-    key : short id, used for figure names and results.json (``"crowd.phase"``).
-    part : ``"crowd"`` or ``"distill"``.
-    title : the section heading.
-    claim : what the paper says or shows here (one or two sentences).
-    run : ``run(profile=..., random_state=..., data_home=..., progress=...) -> result``;
-        only the keyword arguments its signature names are passed (``seed`` is
-        accepted as a synonym of ``random_state``). The result is a DataFrame, or
-        anything ``tables`` turns into tables (e.g. one row per run).
-    tables : ``tables(result) -> DataFrame | {caption: DataFrame}``; the first is the
-        step's main table (default: the result itself).
-    plots : functions ``plot(result)`` returning a figure (or axes); each becomes a PNG.
-    compare : ``compare(main_table) -> (table_for_report, [statements][, headline])``: adds the
-        paper's columns beside ours and says where they agree or differ; the headline (default: the
-        first statement) is the one-line summary of the README's results section.
-    needs : ``"crowd"``, ``"mnist"``, ``"cifar10"`` (the data folder) or ``"torch"``: the step is
-        skipped, with the reason, when it is missing.
-    """
-
-    key: str
-    part: str
-    title: str
-    claim: str
-    run: Callable[..., object]
-    plots: Sequence[Callable] = field(default_factory=tuple)
-    tables: Callable | None = None
-    compare: Callable | None = None
-    needs: Sequence[str] = field(default_factory=tuple)
-
-
-class Skip(Exception):
-    """Raised by a step (or its requirement check) to skip it with a reason."""
-
-
-# ----------------------------------------------------------------------------- helpers
-def call_with(fn: Callable, **kwargs):
-    """Call ``fn`` with the subset of ``kwargs`` its signature accepts (``seed`` <-> ``random_state``)."""
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):  # builtins
-        return fn(**kwargs)
-    if any(p.kind == p.VAR_KEYWORD for p in params.values()):
-        return fn(**kwargs)
-    if "random_state" in kwargs and "random_state" not in params and "seed" in params:
-        kwargs["seed"] = kwargs.pop("random_state")
-    return fn(**{k: v for k, v in kwargs.items() if k in params})
-
-
 def _check_needs(needs: Sequence[str], data_home) -> None:
-    from .. import backends
-    from .._data import data_home as find
+    from ... import backends
+    from ..._data import data_home as find
 
     for need in needs:
         if need == "torch":
@@ -168,10 +117,10 @@ def table_json(df: pd.DataFrame) -> dict:
 
 def environment() -> dict:
     """Versions, backends, threads and machine: what results.json records."""
-    from .. import __version__
-    from ..backends import config
+    from ... import __version__
+    from ...backends import config
 
-    versions = {"kdcore": __version__, "python": sys.version.split()[0]}
+    versions: dict[str, str | None] = {"kdcore": __version__, "python": sys.version.split()[0]}
     for mod in ("numpy", "scipy", "pandas", "torch", "matplotlib", "crowdkit"):
         m = sys.modules.get(mod)
         if m is None:
@@ -210,7 +159,7 @@ def _progress(iterable, enabled: bool | None, **kw):
 
 
 def _run_step(step: Step, profile: str, seed: int, data_home, progress, fig_dir: Path) -> dict:
-    rec = {
+    rec: dict[str, Any] = {
         "key": step.key,
         "part": step.part,
         "title": step.title,
@@ -235,23 +184,23 @@ def _run_step(step: Step, profile: str, seed: int, data_home, progress, fig_dir:
             raise TypeError(f"{step.key}: the experiment gave {type(tabs).__name__}, expected DataFrame tables")
         main_name = next(iter(tabs))
         if step.compare is not None:
-            out = step.compare(tabs[main_name])
-            shown, statements = out[0], out[1]
+            cmp = step.compare(tabs[main_name])
+            shown, statements = cmp[0], cmp[1]
             tabs[main_name] = shown
             rec["statements"] = [str(s) for s in statements]
-            rec["headline"] = str(out[2]) if len(out) > 2 and out[2] else (rec["statements"] or [None])[0]
+            rec["headline"] = str(cmp[2]) if len(cmp) > 2 and cmp[2] else (rec["statements"] or [None])[0]
         rec["table"] = table_json(tabs[main_name])
         rec["tables"] = {name: table_json(t) for name, t in tabs.items() if name != main_name}
         rec["_tabs"] = tabs
         for i, plot in enumerate(step.plots):
             name = f"{step.key.replace('.', '_')}{'' if i == 0 else f'_{i + 1}'}.png"
             try:
-                from . import plotting
+                from .. import plotting
 
-                out = plot(raw)
-                if out is None:  # the plot does not apply to this result (e.g. one width only)
+                drawn = plot(raw)
+                if drawn is None:  # the plot does not apply to this result (e.g. one width only)
                     continue
-                fig = plotting.figure_of(out)
+                fig = plotting.figure_of(drawn)
                 plotting.save(fig, fig_dir / name)
                 rec["figures"].append(f"figures/{name}")
             except Exception as exc:  # a broken figure must not lose the table
@@ -372,7 +321,7 @@ def reproduce(
         steps whose data is missing are skipped with the reason.
     progress : tqdm bars (default: when stderr is a terminal).
     seed : base seed, passed to every experiment.
-    steps : the steps to run (default: :func:`kdcore.report.steps`).
+    steps : the steps to run (default: :data:`kdcore.experiments.report.steps.STEPS`).
     only : keys of the steps to run (e.g. ``["crowd.real"]``); default all of ``parts``.
 
     Returns
@@ -383,8 +332,8 @@ def reproduce(
 
     Examples
     --------
-    >>> from kdcore.report import reproduce
-    >>> res = reproduce(parts=("crowd",), profile="tiny", out="/tmp/kd-report")  # doctest: +SKIP
+    >>> from kdcore.experiments.report import reproduce
+    >>> res = reproduce(parts=("crowd",), profile="tiny", out="kd-report")  # doctest: +SKIP
     >>> res["failed"]  # doctest: +SKIP
     []
     """
@@ -394,12 +343,10 @@ def reproduce(
     bad = [p for p in parts if p not in PARTS]
     if bad or not parts:
         raise ValueError(f"parts must be a non-empty subset of {PARTS}, got {list(parts)}")
-    if profile not in PROFILES:
-        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    check_profile(profile)
+    seed = check_int(seed, "seed")
     if steps is None:
-        from ._steps import STEPS as steps
+        steps = STEPS
     todo = [s for s in steps if s.part in parts]
     if only is not None:
         only = [only] if isinstance(only, str) else list(only)

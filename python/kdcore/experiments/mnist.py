@@ -1,4 +1,4 @@
-"""Experiment 1 of the KD paper (PAPERS.md A.5): the MNIST two-layer table, and its regime.
+"""Experiment 1 of the KD paper (docs/maths.md A.5): the MNIST two-layer table, and its regime.
 
 Task: MNIST with ``y = +1`` when the digit is > 4; ``"full"`` = all digits,
 ``"reduced"`` = digits 1, 7, 4, 9 removed. Rows are centred (training mean) and
@@ -10,7 +10,7 @@ initialisation, trained by full-batch projected GD with the kdcore engine
 * Teacher: m = 512, hard labels, no projection.
 * Label sources for the students: ``hard`` (logistic loss on y), ``T1``, ``T2``,
   ``T4``, ``T8`` (KL to p = sigmoid(teacher logit / T)) and ``kernel`` (KL to
-  p = sigmoid(z) with z the kernel-limit teacher logit of PAPERS.md A.4:
+  p = sigmoid(z) with z the kernel-limit teacher logit of docs/maths.md A.4:
   :func:`kdcore.distill.margin_gamma` (``method="l2"``: the q of the gamma_2
   QP) fitted on ``gamma_n`` training rows, then
   :func:`kdcore.distill.teacher_logits` with ``kernel_z`` Monte Carlo draws).
@@ -44,6 +44,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from ..distill import margin_gamma, teacher_logits, train_many
+from ..distill.datasets import mnist_binary
+from .paper import MNIST_TABLE
+from .profiles import check_profile
+
 __all__ = [
     "MnistConfig",
     "PAPER_MNIST",
@@ -60,16 +65,8 @@ __all__ = [
     "plot_mnist_regime",
 ]
 
-# Test accuracy (%) of PAPERS.md A.5, Experiment 1.
-PAPER_MNIST = pd.DataFrame(
-    {
-        "variant": ["reduced"] * 3 + ["full"] * 3,
-        "m": [8, 6, 4, 8, 6, 4],
-        "paper_teacher": [98.75] * 3 + [98.34] * 3,
-        "paper_hard": [97.19, 96.84, 93.04, 95.77, 95.33, 88.84],
-        "paper_soft": [97.67, 97.26, 95.83, 96.58, 96.00, 95.62],
-    }
-)
+#: The paper's table (docs/maths.md A.5, Experiment 1) in the columns our tables merge on.
+PAPER_MNIST = MNIST_TABLE.rename(columns={"teacher": "paper_teacher", "hard": "paper_hard", "soft": "paper_soft"})
 
 LABELS = ("hard", "T1", "T2", "T4", "T8", "kernel")
 _EPS = 1e-6  # soft labels are clipped into [eps, 1 - eps]: the engine needs them strictly inside (0, 1)
@@ -108,6 +105,7 @@ class MnistConfig:
 def mnist_profile(profile: str = "quick") -> MnistConfig:
     """The :class:`MnistConfig` of ``"tiny"``, ``"quick"``, ``"medium"`` (the paper's steps,
     seeds and lr grid on 5,000 training images per variant) or ``"full"``."""
+    check_profile(profile, extra=("medium",))
     if profile == "tiny":
         return MnistConfig(
             n_train=300,
@@ -161,9 +159,7 @@ def mnist_profile(profile: str = "quick") -> MnistConfig:
         # trained 2,000 steps, all test images) on a 5,000-image training subsample per
         # variant, in float32: what 2 CPU cores can do in well under an hour (table and gamma)
         return MnistConfig(n_train=5000, n_val=1000, n_test=None, dtype="float32")
-    if profile == "full":
-        return MnistConfig()
-    raise ValueError(f"profile must be 'tiny', 'quick', 'medium' or 'full', got {profile!r}")
+    return MnistConfig()
 
 
 # ----------------------------------------------------------------------------- data + teachers
@@ -184,8 +180,6 @@ def prepare_mnist(
     ``soft`` (label source -> train targets in (0, 1)), ``teacher_test_acc``,
     ``teacher_logits`` (train), ``gamma2``, ``kernel_test_acc``.
     """
-    from . import margin_gamma, teacher_logits, train_many
-    from .datasets import mnist_binary
 
     key = (
         variant,
@@ -301,8 +295,6 @@ def run_mnist_grid(
     The two arms of a comparison share seeds, hence initialisations.
     """
     from tqdm.auto import tqdm
-
-    from . import train_many
 
     prep = prepare_mnist(variant, cfg, data_home=data_home, backend=backend, n_threads=n_threads, progress=progress)
     for lab in labels:
@@ -669,12 +661,15 @@ def plot_mnist_regime(table: pd.DataFrame, path=None):
     return fig
 
 
-def main(argv=None) -> None:  # python -m kdcore.distill.mnist --profile quick --out results/mnist
+def main(argv=None) -> None:  # python -m kdcore.experiments.mnist --profile quick --out results/mnist
     import argparse
     import json
     from pathlib import Path
 
-    p = argparse.ArgumentParser(description="Experiment 1: MNIST two-layer soft vs hard table and regime sweep")
+    p = argparse.ArgumentParser(
+        prog="python -m kdcore.experiments.mnist",
+        description="Experiment 1: MNIST two-layer soft vs hard table and regime sweep",
+    )
     p.add_argument("--profile", default="quick", choices=["tiny", "quick", "medium", "full"])
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--backend", default="auto")

@@ -1,9 +1,9 @@
-"""The numbers the papers printed (PAPERS.md), and how ours are set beside them.
+"""How our numbers are set beside the papers' (:mod:`kdcore.experiments.paper`).
 
-Only published numbers live here; each comparison says in plain words where our
-measurement agrees with the paper and where it does not. A difference is called
-a difference when it exceeds ``tol`` (default: 1 accuracy point, or twice our
-seed spread when that is larger); nothing is tuned to make a table match.
+Each comparison says in plain words where our measurement agrees with the paper
+and where it does not. A difference is called a difference when it exceeds
+``tol`` (default: 1 accuracy point, or twice our seed spread when that is
+larger); nothing is tuned to make a table match.
 """
 
 from __future__ import annotations
@@ -13,50 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-#: Mandal, Lin, Srikant (L4DC 2025), Experiment 1: MNIST "digit > 4", two-layer ReLU,
-#: teacher 512 neurons; test accuracy (%).
-MNIST_TABLE = pd.DataFrame(
-    [
-        ("reduced", 8, 98.75, 97.19, 97.67),
-        ("reduced", 6, 98.75, 96.84, 97.26),
-        ("reduced", 4, 98.75, 93.04, 95.83),
-        ("full", 8, 98.34, 95.77, 96.58),
-        ("full", 6, 98.34, 95.33, 96.00),
-        ("full", 4, 98.34, 88.84, 95.62),
-    ],
-    columns=["data", "m", "teacher", "hard", "soft"],
-)
-
-#: Experiment 2: CIFAR-10 cat vs dog, VGG 8+3 teacher, VGG 2+3 student, Gaussian pixel
-#: noise; test accuracy (%) read off the paper's figure (about +-0.3).
-DEEP_TABLE = pd.DataFrame(
-    [
-        (0.01, 82.5, 74.6, 76.0),
-        (0.03, 78.4, 74.2, 75.2),
-        (0.05, 79.1, 73.7, 74.2),
-        (0.10, 77.7, 67.1, 75.0),
-        (0.20, 73.4, 62.1, 70.4),
-    ],
-    columns=["noise_var", "teacher", "hard", "soft"],
-)
-
-#: Reference accuracies on the real crowd data (crowd-kit 1.4.2 MajorityVote and
-#: DawidSkene(n_iter=100, tol=1e-5); shared/data/README.md); not the paper's, a widely
-#: used implementation's.
-CROWDKIT_REAL = pd.DataFrame(
-    [
-        ("bluebirds", 0.759, 0.889),
-        ("rte", 0.875, 0.928),
-        ("temp", 0.939, 0.942),
-        ("product", 0.897, 0.940),
-        ("wsd", 0.994, 0.994),
-        ("dog", 0.812, 0.843),
-        ("web", 0.688, 0.829),
-        ("face", 0.634, 0.640),
-        ("adult2", 0.766, 0.766),
-    ],
-    columns=["dataset", "crowdkit_mv", "crowdkit_ds"],
-)
+__all__ = ["side_by_side", "interleave", "compare_columns", "gap_statement", "gap_headline"]
 
 
 def _key_str(row, keys) -> str:
@@ -179,7 +136,7 @@ def gap_statement(
     table: pd.DataFrame, keys: Sequence[str], soft: str, hard: str, paper_soft: str, paper_hard: str
 ) -> list[str]:
     """Compare the soft-minus-hard gap row by row with the paper's gap."""
-    out = []
+    out: list[str] = []
     t = table.dropna(subset=[soft, hard])
     if t.empty:
         return out
@@ -192,11 +149,12 @@ def gap_statement(
         pt = t.dropna(subset=[paper_soft, paper_hard])
         pg = pt[paper_soft] - pt[paper_hard]
         og = pt[soft] - pt[hard]
+        top = pg.to_numpy().argmax()  # the row of the largest paper gap
         out.append(
             f"The paper: soft beats hard in {int((pg > 0).sum())} of {len(pt)} of these rows "
             f"(gap {pg.min():+.2f} to {pg.max():+.2f}); the largest paper gap is at "
-            f"{_key_str(pt.loc[pg.idxmax()], keys)} ({pg.max():+.2f}), where ours is "
-            f"{og.loc[pg.idxmax()]:+.2f}."
+            f"{_key_str(pt.iloc[top], keys)} ({pg.max():+.2f}), where ours is "
+            f"{og.iloc[top]:+.2f}."
         )
     return out
 
