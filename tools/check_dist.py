@@ -82,7 +82,7 @@ def wheel_problems(name: str, members: list[str], audit: dict) -> list[str]:
         problems.append(f"auditwheel reports {tag} but the file name is {name}")
     if audit.get("external_libs"):
         problems.append(f"libraries outside the policy and not vendored: {sorted(audit['external_libs'])}")
-    libs = [m for m in members if m.startswith("kdcore.libs/")]
+    libs = [m for m in members if m.startswith("kdcore.libs/") and not m.endswith("/")]
     if not any("libgomp" in m for m in libs):
         problems.append(f"libgomp not vendored (kdcore.libs/ holds {libs})")
     problems += [f"missing {m}" for m in WHEEL_NEEDS if m not in members]
@@ -99,7 +99,7 @@ def check_wheel(path: Path) -> str:
     problems = wheel_problems(path.name, members, audit)
     if problems:
         raise DistError(f"{path}: " + "; ".join(problems))
-    libs = sorted(m.split("/", 1)[1] for m in members if m.startswith("kdcore.libs/"))
+    libs = sorted(m.split("/", 1)[1] for m in members if m.startswith("kdcore.libs/") and not m.endswith("/"))
     return f"{path}: consistent with {audit['overall_tag']}, vendored {libs}"
 
 
