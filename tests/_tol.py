@@ -82,3 +82,4 @@ CLASS_SHARE_GAP = 0.2  # a split independent of the class: the two parts' class 
 # --- Real crowd data (accuracy on the gold tasks).
 REAL_DATA_REGRESSION = 0.02  # an aggregator's accuracy against the value measured with the same settings
 BELOW_MAJORITY_VOTE = 0.03  # ... and against majority vote's (10 of adult2's 333 gold tasks)
+FIT_F64 = 1e-8  # a whole fit (tens of EM iterations), compiled vs numpy twin, float64
