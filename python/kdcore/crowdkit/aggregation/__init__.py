@@ -1,0 +1,5 @@
+"""crowd-kit's ``crowdkit.aggregation`` (categorical methods) on kdcore's kernels."""
+
+from ._dawid_skene import DawidSkene
+
+__all__ = ["DawidSkene"]
