@@ -1,5 +1,5 @@
 """crowd-kit's ``crowdkit.aggregation`` (categorical methods) on kdcore's kernels."""
 
-from ._dawid_skene import DawidSkene
+from ._dawid_skene import DawidSkene, OneCoinDawidSkene
 
-__all__ = ["DawidSkene"]
+__all__ = ["DawidSkene", "OneCoinDawidSkene"]

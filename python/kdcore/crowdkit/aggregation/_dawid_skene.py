@@ -27,7 +27,7 @@ import pandas as pd
 from ..._check import check_float, check_int
 from ...backends import HAS_CPP, _core
 from ...crowd import _em
-from .._frame import Coded, code_answers, first_order
+from .._frame import Coded, check_frame, code_answers, first_order
 
 __all__ = ["DawidSkene", "OneCoinDawidSkene"]
 
@@ -137,13 +137,18 @@ class DawidSkene:
 
     # ------------------------------------------------------------------ checks
     def _check(self) -> tuple[int, float]:
-        n_iter = check_int(self.n_iter, "n_iter", minimum=0)
+        # crowd-kit runs no round for n_iter <= 0 and takes any tol
+        n_iter = check_int(self.n_iter, "n_iter", minimum=-(2**62))
         tol = check_float(self.tol, "tol")
-        if self.initial_error_strategy not in (None, "assign", "addition"):
-            raise ValueError(
-                f"initial_error_strategy must be 'assign', 'addition' or None, got {self.initial_error_strategy!r}"
-            )
         return n_iter, tol
+
+    def _empty(self) -> bool:
+        """crowd-kit's early exit on a table without rows: empty results, no error."""
+        self.probas_ = pd.DataFrame()
+        self.priors_ = pd.Series(dtype=float, name="prior")
+        self.errors_ = pd.DataFrame()
+        self.labels_ = pd.Series(dtype=float, name="agg_label")
+        return True
 
     # ------------------------------------------------------------------ pieces
     @staticmethod
@@ -202,6 +207,8 @@ class DawidSkene:
         strategy = self.initial_error_strategy
         if strategy is None or initial_error is None:
             return _normalise(counts, present), present
+        if strategy not in ("assign", "addition"):
+            raise ValueError(f"Invalid initial_error_strategy: {strategy}, should be 'assign' or 'addition'")
         if not isinstance(initial_error, pd.DataFrame):
             raise TypeError(f"initial_error must be a pandas DataFrame, got {type(initial_error).__name__}")
         errors = self._errors_frame(c, order, counts)
@@ -242,6 +249,8 @@ class DawidSkene:
     def fit(self, data: pd.DataFrame, true_labels: pd.Series | None = None, initial_error: pd.DataFrame | None = None):
         """Fit by EM (crowd-kit's ``DawidSkene.fit``); returns self."""
         n_iter, tol = self._check()
+        if len(check_frame(data)) == 0 and self._empty():
+            return self
         c = code_answers(data)
         r = c.responses
         gold = self._gold(c, true_labels)
@@ -270,7 +279,8 @@ class DawidSkene:
         return self
 
     def _finish(self, c: Coded, post: np.ndarray, prior: np.ndarray, history: list[float]) -> None:
-        post = np.maximum(post, _EPS)  # crowd-kit's in-place clip of the returned posteriors
+        if history:  # crowd-kit's in-place clip of the posteriors, in its lower bound
+            post = np.maximum(post, _EPS)
         columns = pd.Index(c.classes, name="label", dtype=c.classes.dtype)
         index = pd.Index(c.tasks, name="task")
         self.probas_ = pd.DataFrame(post, index=index, columns=columns)
@@ -289,3 +299,91 @@ class DawidSkene:
     ) -> pd.Series:
         """Fit and return ``labels_``."""
         return self.fit(data, true_labels, initial_error).labels_
+
+
+class OneCoinDawidSkene(DawidSkene):
+    """One-coin Dawid-Skene with crowd-kit 1.4.2's arithmetic: one skill per worker.
+
+    Each round: skill_w = mean over w's answers (j, l) of P(task j = l); the error
+    matrices are e[w, l, k] = skill_w if l == k else (1 - skill_w) / (K - 1), clipped
+    to [1e-10, 1 - 1e-10]; the E-step, prior, stop rule and clipping are DawidSkene's.
+
+    Attributes
+    ----------
+    skills_ : Series (worker) named "skill", workers in order of first appearance
+    labels_, probas_, priors_, errors_, loss_history_ : as :class:`DawidSkene`
+    """
+
+    def __init__(self, n_iter: int = 100, tol: float = 1e-5, initial_error_strategy: str | None = None) -> None:
+        super().__init__(n_iter, tol, initial_error_strategy)
+
+    @staticmethod
+    def _skills(c: Coded, counts: np.ndarray, post: np.ndarray, unlabelled: tuple[np.ndarray, np.ndarray]):
+        """Mean P(task = given label) per worker. An answer without a label reads the last
+        label's column, as crowd-kit's ``to_numpy()[rows, -1]`` does; NaN shares (tasks
+        without a labelled answer, at the start) are skipped as pandas' mean skips them."""
+        right = np.einsum("wkk->w", counts)
+        n = np.diff(c.responses.worker_indptr).astype(np.float64)
+        t_nan, w_nan = unlabelled
+        if len(t_nan):
+            vals = post[t_nan, -1]
+            ok = ~np.isnan(vals)
+            right = right + np.bincount(w_nan[ok], weights=vals[ok], minlength=len(right))
+            n = n + np.bincount(w_nan[ok], minlength=len(n))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return right / n
+
+    @staticmethod
+    def _onecoin_errors(skill: np.ndarray, K: int) -> np.ndarray:
+        e = np.empty((len(skill), K, K))
+        e[...] = ((1.0 - skill) / (K - 1))[:, None, None]
+        idx = np.arange(K)
+        e[:, idx, idx] = skill[:, None]
+        return np.clip(e, _EPS, 1.0 - _EPS)
+
+    def fit(self, data: pd.DataFrame):  # type: ignore[override]
+        """Fit by EM (crowd-kit's ``OneCoinDawidSkene.fit``); returns self."""
+        n_iter, tol = self._check()
+        if len(check_frame(data)) == 0 and self._empty():
+            return self
+        c = code_answers(data)
+        r = c.responses
+        K = r.n_classes
+        lab = pd.factorize(c.frame["label"], sort=False)[0]
+        nan_rows = np.flatnonzero(lab < 0)
+        t_all = pd.factorize(c.frame["task"], sort=False)[0]
+        w_all = pd.factorize(c.frame["worker"], sort=False)[0]
+        unlabelled = (t_all[nan_rows], w_all[nan_rows])
+        post, answered = self._mv_start(c)
+        prior = post[answered].mean(axis=0)
+        order, present = self._pairs(c)
+        counts = _class_counts(c, post, 1)
+        # MajorityVote has no share for a task without a labelled answer (NaN in crowd-kit)
+        skill = self._skills(c, counts, np.where(answered[:, None], post, np.nan), unlabelled)
+        errors = self._onecoin_errors(skill, K)
+        loss = -np.inf
+        history: list[float] = []
+        for _ in range(n_iter):
+            post, _ll = _em._e_step(r, _log_conf(errors, present), np.log(np.maximum(prior, _EPS))[None], "cpp", 1)
+            post = post[:, 0, :]
+            prior = post.mean(axis=0)
+            counts = _class_counts(c, post, 1)
+            skill = self._skills(c, counts, post, unlabelled)
+            errors = self._onecoin_errors(skill, K)
+            new_loss = _elbo(counts, errors, present, prior, post) / c.n_rows
+            history.append(new_loss)
+            if new_loss - loss < tol:
+                break
+            loss = new_loss
+        self._finish(c, post, prior, history)
+        self.skills_ = pd.Series(skill, index=pd.Index(c.workers, name="worker"), name="skill")
+        self.errors_ = self._errors_frame(c, order, errors)
+        return self
+
+    def fit_predict_proba(self, data: pd.DataFrame) -> pd.DataFrame:  # type: ignore[override]
+        """Fit and return ``probas_``."""
+        return self.fit(data).probas_
+
+    def fit_predict(self, data: pd.DataFrame) -> pd.Series:  # type: ignore[override]
+        """Fit and return ``labels_``."""
+        return self.fit(data).labels_
