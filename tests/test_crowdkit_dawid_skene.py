@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from _crowdkit_oracle import DATASETS, answers, assert_same, quiet, truth
 
 ck = pytest.importorskip("crowdkit.aggregation", reason="crowd-kit 1.4.2 (the oracle) is not installed")
@@ -60,7 +61,9 @@ def test_few_rounds_as_crowdkit(data_home, n_iter):
 
 def test_ties_and_order_follow_first_appearance():
     # task "b" is tied; crowd-kit's columns are [2, 1] (first appearance), so idxmax picks 2
-    df = pd.DataFrame({"task": ["b", "b", "a", "a", "a"], "worker": ["x", "y", "x", "y", "z"], "label": [2, 1, 1, 1, 2]})
+    df = pd.DataFrame(
+        {"task": ["b", "b", "a", "a", "a"], "worker": ["x", "y", "x", "y", "z"], "label": [2, 1, 1, 1, 2]}
+    )
     a, b = quiet(ck.DawidSkene(3).fit, df), kc.DawidSkene(3).fit(df)
     assert_same(a, b, DS_ATTRS)
     assert list(b.probas_.columns) == [2, 1] and list(b.probas_.index) == ["b", "a"]
@@ -81,7 +84,9 @@ def test_bad_input_is_refused_as_crowdkit_does():
         kc.DawidSkene().fit(df.to_numpy())
     with pytest.raises(ValueError, match="Invalid initial_error_strategy"):
         kc.DawidSkene(initial_error_strategy="foo").fit(df, initial_error=pd.DataFrame())
-    init = pd.DataFrame([[1.0, 0.0]], index=pd.MultiIndex.from_tuples([(1, 0)], names=["worker", "label"]), columns=[0, 1])
+    init = pd.DataFrame(
+        [[1.0, 0.0]], index=pd.MultiIndex.from_tuples([(1, 0)], names=["worker", "label"]), columns=[0, 1]
+    )
     for lib in (ck, kc):  # assign needs every worker of the data
         with pytest.raises(ValueError, match="All the workers in data should be in initial_error"):
             quiet(lib.DawidSkene(initial_error_strategy="assign").fit, df, initial_error=init)

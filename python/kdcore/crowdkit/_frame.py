@@ -30,7 +30,9 @@ def check_frame(data: Any, what: str = "data") -> pd.DataFrame:
         )
     missing = [c for c in ("task", "worker", "label") if c not in data.columns]
     if missing:
-        raise KeyError(f"{what} has no column(s) {missing}; expected 'task', 'worker', 'label', got {list(data.columns)}")
+        raise KeyError(
+            f"{what} has no column(s) {missing}; expected 'task', 'worker', 'label', got {list(data.columns)}"
+        )
     return data[["task", "worker", "label"]]
 
 
@@ -57,7 +59,9 @@ def _codes(col: pd.Series, what: str, allow_missing: bool) -> tuple[np.ndarray, 
     codes, uniques = pd.factorize(col, sort=False, use_na_sentinel=True)
     if not allow_missing and (codes < 0).any():
         pos = int(np.flatnonzero(codes < 0)[0])
-        raise ValueError(f"the {what} column has {int((codes < 0).sum())} missing values (NaN/None); first at row {pos}")
+        raise ValueError(
+            f"the {what} column has {int((codes < 0).sum())} missing values (NaN/None); first at row {pos}"
+        )
     if isinstance(uniques, pd.Index):
         index = uniques
     else:

@@ -213,7 +213,9 @@ class DawidSkene:
             raise TypeError(f"initial_error must be a pandas DataFrame, got {type(initial_error).__name__}")
         errors = self._errors_frame(c, order, counts)
         if list(initial_error.index.names) != ["worker", "label"]:
-            raise ValueError(f"The index of initial_error must be: ['worker', 'label'], but got: {initial_error.index.names}")
+            raise ValueError(
+                f"The index of initial_error must be: ['worker', 'label'], but got: {initial_error.index.names}"
+            )
         extra = initial_error.columns.difference(errors.columns)
         if len(extra):
             raise ValueError(f"initial_error has columns {list(extra)} that are not labels of data {list(c.classes)}")
