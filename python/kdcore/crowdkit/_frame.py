@@ -43,7 +43,8 @@ class Coded:
     ``responses`` holds the answers with a label (repeated (task, worker) pairs kept),
     its task, worker and class codes numbered by first appearance in ``frame``;
     ``tasks``/``workers`` list every id of the frame (also those whose only answers
-    have no label), ``classes`` every label. ``n_rows`` counts every row, labelled or not.
+    have no label), ``classes`` every label. ``n_rows`` counts every row, labelled or not;
+    ``nan_task``/``nan_worker`` are the task and worker codes of the rows without a label.
     """
 
     frame: pd.DataFrame
@@ -53,6 +54,8 @@ class Coded:
     classes: pd.Index
     n_rows: int
     label_dtype: Any
+    nan_task: np.ndarray
+    nan_worker: np.ndarray
 
 
 def _codes(col: pd.Series, what: str, allow_missing: bool) -> tuple[np.ndarray, pd.Index]:
@@ -92,7 +95,7 @@ def code_answers(data: Any, what: str = "data") -> Coded:
         workers,
         np.asarray(classes.to_numpy(dtype=object) if classes.dtype == object else classes.to_numpy()),
     )
-    return Coded(frame, r, tasks, workers, classes, len(frame), frame["label"].dtype)
+    return Coded(frame, r, tasks, workers, classes, len(frame), frame["label"].dtype, t[~keep], w[~keep])
 
 
 def first_order(codes: np.ndarray, n: int) -> np.ndarray:

@@ -1,5 +1,6 @@
 """crowd-kit's ``crowdkit.aggregation`` (categorical methods) on kdcore's kernels."""
 
 from ._dawid_skene import DawidSkene, OneCoinDawidSkene
+from ._majority_vote import GoldMajorityVote, MajorityVote, Wawa, ZeroBasedSkill
 
-__all__ = ["DawidSkene", "OneCoinDawidSkene"]
+__all__ = ["DawidSkene", "OneCoinDawidSkene", "MajorityVote", "Wawa", "ZeroBasedSkill", "GoldMajorityVote"]

@@ -351,11 +351,7 @@ class OneCoinDawidSkene(DawidSkene):
         c = code_answers(data)
         r = c.responses
         K = r.n_classes
-        lab = pd.factorize(c.frame["label"], sort=False)[0]
-        nan_rows = np.flatnonzero(lab < 0)
-        t_all = pd.factorize(c.frame["task"], sort=False)[0]
-        w_all = pd.factorize(c.frame["worker"], sort=False)[0]
-        unlabelled = (t_all[nan_rows], w_all[nan_rows])
+        unlabelled = (c.nan_task, c.nan_worker)
         post, answered = self._mv_start(c)
         prior = post[answered].mean(axis=0)
         order, present = self._pairs(c)
