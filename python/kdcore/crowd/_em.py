@@ -162,6 +162,7 @@ def _run(
     n_threads: int,
     one_coin: bool = False,
     penalised: bool = False,
+    prob_floor: float = PROB_FLOOR,
 ):
     """The whole EM loop in the compiled core (``_core.em_run``): rounds of M-step then
     E-step from ``post``, stopping as DawidSkene.fit does (``penalised``: as the typed
@@ -182,7 +183,7 @@ def _run(
         n_iter,
         tol,
         float("nan") if init_ll is None else float(init_ll),
-        PROB_FLOOR,
+        prob_floor,
         n_threads,
         _RUN_STRATEGY,
         int(penalised),

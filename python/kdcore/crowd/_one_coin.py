@@ -48,8 +48,8 @@ class OneCoinDawidSkene(DawidSkene):
         return _em._m_step(r, post, self._smooth, self._be, self._threads, one_coin=True)
 
     @staticmethod
-    def _log_conf(skill: np.ndarray, n_classes: int) -> np.ndarray:
-        return _em._onecoin_log_conf(skill, n_classes)
+    def _log_conf(skill: np.ndarray, n_classes: int, floor: float = _em.PROB_FLOOR) -> np.ndarray:
+        return np.maximum(_em._onecoin_log_conf(skill, n_classes), np.log(floor))
 
     def _from_confusions(self, conf: np.ndarray, prior: np.ndarray):
         diag = np.einsum("twkk->twk", conf)
