@@ -7,6 +7,6 @@ row and column order (first appearance in the data) and numbers, computed by kdc
 compiled kernels. docs/crowdkit.md lists what differs from kdcore's native API.
 """
 
-from . import aggregation
+from . import aggregation, metrics, postprocessing
 
-__all__ = ["aggregation"]
+__all__ = ["aggregation", "metrics", "postprocessing"]
