@@ -106,3 +106,13 @@ def test_keep_all_counts_every_repeated_answer(data_home):
 
     scores = MajorityVote(tie_break="first").fit(r).scores_
     np.testing.assert_array_equal(scores, votes.loc[r.task_ids, list(r.classes_)].to_numpy())
+
+
+def test_one_coin_skills_index_is_named_and_metrics_are_exported(dog):
+    import kdcore.crowd
+
+    df, _ = dog
+    assert OneCoinDawidSkene().fit(df).skills_.index.name == "worker"
+    assert kdcore.crowd.metrics.alpha_krippendorff(df) == pytest.approx(
+        __import__("kdcore.crowd.metrics", fromlist=["x"]).alpha_krippendorff(df)
+    )

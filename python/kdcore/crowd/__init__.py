@@ -46,10 +46,15 @@ __all__ = [
     "OneCoinDawidSkene",
     *_LAZY,
     "experiments",
+    "metrics",
 ]
 
 
 def __getattr__(name: str):
+    if name == "metrics":  # agreement and quality metrics (kdcore.crowd.metrics)
+        value = importlib.import_module(".metrics", __name__)
+        globals()[name] = value
+        return value
     if name == "experiments":  # the task-type experiments module (tables and figures for the report)
         value = importlib.import_module(".experiments", __name__)
         globals()[name] = value

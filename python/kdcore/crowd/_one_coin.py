@@ -57,6 +57,6 @@ class OneCoinDawidSkene(DawidSkene):
         return skill, prior
 
     def _store(self, r: Responses, skill: np.ndarray) -> None:
-        self.skills_ = pd.Series(skill[0], index=r.worker_ids, name="skill")
+        self.skills_ = pd.Series(skill[0], index=pd.Index(r.worker_ids, name="worker"), name="skill")
         conf = np.exp(_em._onecoin_log_conf(skill, r.n_classes))[0]
         self.confusions_ = conf / conf.sum(-1, keepdims=True)
