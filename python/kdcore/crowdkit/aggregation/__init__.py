@@ -2,5 +2,6 @@
 
 from ._dawid_skene import DawidSkene, OneCoinDawidSkene
 from ._majority_vote import GoldMajorityVote, MajorityVote, Wawa, ZeroBasedSkill
+from ._mmsr import MMSR
 
-__all__ = ["DawidSkene", "OneCoinDawidSkene", "MajorityVote", "Wawa", "ZeroBasedSkill", "GoldMajorityVote"]
+__all__ = ["DawidSkene", "OneCoinDawidSkene", "MajorityVote", "Wawa", "ZeroBasedSkill", "GoldMajorityVote", "MMSR"]
