@@ -24,13 +24,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..._check import check_float, check_int
+from ..._check import check_int
 from ...backends import HAS_CPP, _core
 from ...crowd import _em
 from .._frame import Coded, check_frame, code_answers, first_order
 
 __all__ = ["DawidSkene", "OneCoinDawidSkene"]
 
+_THREADS = 0  # kdcore's thread policy (kdcore.set_num_threads); results do not depend on it
 _EPS = 1e-10  # crowd-kit's zero clip (np.float_power(10, -10))
 
 
@@ -139,8 +140,9 @@ class DawidSkene:
     def _check(self) -> tuple[int, float]:
         # crowd-kit runs no round for n_iter <= 0 and takes any tol
         n_iter = check_int(self.n_iter, "n_iter", minimum=-(2**62))
-        tol = check_float(self.tol, "tol")
-        return n_iter, tol
+        if isinstance(self.tol, bool) or not isinstance(self.tol, (int, float, np.floating, np.integer)):
+            raise TypeError(f"tol must be a float, got {type(self.tol).__name__}")
+        return n_iter, float(self.tol)  # any float, as in crowd-kit (-inf: run all n_iter rounds)
 
     def _empty(self) -> bool:
         """crowd-kit's early exit on a table without rows: empty results, no error."""
@@ -156,7 +158,7 @@ class DawidSkene:
         """Majority-vote shares (n_tasks, K) and the mask of tasks with a labelled answer."""
         r = c.responses
         scores, _, _ = _core.vote_scores(
-            r.task_indptr, r.task_worker, r.task_label, r.n_tasks, r.n_workers, r.n_classes, None, 1
+            r.task_indptr, r.task_worker, r.task_label, r.n_tasks, r.n_workers, r.n_classes, None, _THREADS
         )
         n = np.diff(r.task_indptr).astype(np.float64)
         answered = n > 0
@@ -260,16 +262,16 @@ class DawidSkene:
         self._apply_gold(post, gold)
         prior = post[answered].mean(axis=0)
         order, present = self._pairs(c)
-        counts = _class_counts(c, post, 1)
+        counts = _class_counts(c, post, _THREADS)
         errors, used = self._initial(c, counts, present, order, initial_error)
         loss = -np.inf
         history: list[float] = []
         for _ in range(n_iter):
-            post, _ll = _em._e_step(r, _log_conf(errors, used), np.log(np.maximum(prior, _EPS))[None], "cpp", 1)
+            post, _ll = _em._e_step(r, _log_conf(errors, used), np.log(np.maximum(prior, _EPS))[None], "cpp", _THREADS)
             post = post[:, 0, :]
             self._apply_gold(post, gold)
             prior = post.mean(axis=0)
-            counts = _class_counts(c, post, 1)
+            counts = _class_counts(c, post, _THREADS)
             errors, used = _normalise(counts, present), present
             new_loss = _elbo(counts, errors, present, prior, post) / c.n_rows
             history.append(new_loss)
@@ -355,17 +357,19 @@ class OneCoinDawidSkene(DawidSkene):
         post, answered = self._mv_start(c)
         prior = post[answered].mean(axis=0)
         order, present = self._pairs(c)
-        counts = _class_counts(c, post, 1)
+        counts = _class_counts(c, post, _THREADS)
         # MajorityVote has no share for a task without a labelled answer (NaN in crowd-kit)
         skill = self._skills(c, counts, np.where(answered[:, None], post, np.nan), unlabelled)
         errors = self._onecoin_errors(skill, K)
         loss = -np.inf
         history: list[float] = []
         for _ in range(n_iter):
-            post, _ll = _em._e_step(r, _log_conf(errors, present), np.log(np.maximum(prior, _EPS))[None], "cpp", 1)
+            post, _ll = _em._e_step(
+                r, _log_conf(errors, present), np.log(np.maximum(prior, _EPS))[None], "cpp", _THREADS
+            )
             post = post[:, 0, :]
             prior = post.mean(axis=0)
-            counts = _class_counts(c, post, 1)
+            counts = _class_counts(c, post, _THREADS)
             skill = self._skills(c, counts, post, unlabelled)
             errors = self._onecoin_errors(skill, K)
             new_loss = _elbo(counts, errors, present, prior, post) / c.n_rows

@@ -21,6 +21,8 @@ from .._frame import Coded, code_answers
 
 __all__ = ["MajorityVote", "Wawa", "ZeroBasedSkill", "GoldMajorityVote"]
 
+_THREADS = 0  # kdcore's thread policy (kdcore.set_num_threads); results do not depend on it
+
 
 def _repr(obj: Any, names: tuple[str, ...]) -> str:
     return f"{type(obj).__name__}({', '.join(f'{n}={getattr(obj, n)!r}' for n in names)})"
@@ -30,7 +32,7 @@ def _scores(c: Coded, weight: np.ndarray | None) -> np.ndarray:
     r = c.responses
     w = None if weight is None else np.ascontiguousarray(weight, dtype=np.float64)
     scores, _, _ = _core.vote_scores(
-        r.task_indptr, r.task_worker, r.task_label, r.n_tasks, r.n_workers, r.n_classes, w, 1
+        r.task_indptr, r.task_worker, r.task_label, r.n_tasks, r.n_workers, r.n_classes, w, _THREADS
     )
     return scores
 
