@@ -170,7 +170,8 @@ int iterate(const index_t* indptr, const code_t* idx, const double* x, code_t n,
             dua += du * u_prev[i];
             vdv += v[i] * dv;
         }
-        const double loss = std::sqrt(std::max(0.0, du2 * v2 + a2 * dv2 + 2.0 * dua * vdv));
+        const double sq = du2 * v2 + a2 * dv2 + 2.0 * dua * vdv;
+        const double loss = sq < 0.0 ? 0.0 : std::sqrt(sq);  // NaN stays NaN (and never stops), as in numpy
         history.push_back(loss);
         rounds = it + 1;
         if (loss < tol) break;
