@@ -66,7 +66,7 @@ def class_counts(r: Responses, post: np.ndarray, n_threads: int = 1) -> np.ndarr
             )
         else:  # pragma: no cover - only without the compiled core
             key = np.asarray(r.worker, np.int64) * K + r.label
-            scores = np.bincount(key, weights=weight[r.task], minlength=W * K).reshape(W, K)
+            scores = np.bincount(key, weights=weight[r.task], minlength=W * K).reshape(W, K).astype(np.float64)
         out[:, k, :] = scores
     return out
 

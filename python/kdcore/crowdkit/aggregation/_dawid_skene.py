@@ -56,7 +56,7 @@ def _class_counts(c: Coded, post: np.ndarray, n_threads: int) -> np.ndarray:
     else:  # pragma: no cover - only without the compiled core
         key = r.worker.astype(np.int64) * K + r.label
         for k in range(K):
-            out[:, :, k] = np.bincount(key, weights=post[r.task, k], minlength=W * K).reshape(W, K)
+            out[:, :, k] = np.bincount(key, weights=post[:, k][r.task], minlength=W * K).reshape(W, K)
     return out
 
 
