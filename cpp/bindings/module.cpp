@@ -745,4 +745,29 @@ void bind_mmsr(py::module_& m) {
         py::arg("indptr"), py::arg("idx"), py::arg("x"), py::arg("u").noconvert(), py::arg("v").noconvert(),
         py::arg("F"), py::arg("n_tasks"), py::arg("n_iter"), py::arg("tol"), py::arg("n_threads") = 0,
         "M-MSR's robust rank-one rounds on the stored pairs (u, v updated in place): (rounds, loss history).");
+
+    m.def(
+        "class_counts",
+        [](const carray<index_t>& worker_indptr, const carray<code_t>& worker_task, const carray<code_t>& worker_label,
+           code_t n_tasks, code_t n_workers, const carray<double>& post, int n_threads) {
+            const CsrView wv = csr_view(worker_indptr, worker_task, worker_label, n_workers, "worker view");
+            if (post.ndim() != 2 || post.shape(0) != n_tasks || post.shape(1) < 1)
+                throw std::invalid_argument("post: expected a 2-d array (n_tasks, K)");
+            const py::ssize_t K = post.shape(1);
+            const py::ssize_t n = worker_task.shape(0);
+            for (py::ssize_t e = 0; e < n; ++e)
+                if (wv.idx[e] < 0 || wv.idx[e] >= n_tasks || wv.lab[e] < 0 || wv.lab[e] >= K)
+                    throw std::invalid_argument("a task or label code is out of range");
+            carray<double> out({static_cast<py::ssize_t>(n_workers), K, K});
+            double* o = out.mutable_data();
+            {
+                py::gil_scoped_release nogil;
+                kdcore::mmsr::class_counts(wv.indptr, wv.idx, wv.lab, n_workers, static_cast<int>(K), post.data(), o,
+                                           n_threads);
+            }
+            return out;
+        },
+        py::arg("worker_indptr"), py::arg("worker_task"), py::arg("worker_label"), py::arg("n_tasks"),
+        py::arg("n_workers"), py::arg("post"), py::arg("n_threads") = 0,
+        "Expected answer counts out[w, l, k] = sum over w's answers (t, l) of post[t, k] (W x K x K).");
 }

@@ -179,5 +179,23 @@ int iterate(const index_t* indptr, const code_t* idx, const double* x, code_t n,
     return rounds;
 }
 
+void class_counts(const index_t* w_indptr, const code_t* w_task, const code_t* w_label, code_t n_workers, int K,
+                  const double* post, double* out, int n_threads) {
+    const int nt = resolve_threads(n_threads);
+    (void)nt;
+#ifdef KDCORE_HAVE_OPENMP
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 16)
+#endif
+    for (code_t w = 0; w < n_workers; ++w) {
+        double* o = out + static_cast<std::size_t>(w) * K * K;
+        std::fill(o, o + static_cast<std::size_t>(K) * K, 0.0);
+        for (index_t e = w_indptr[w]; e < w_indptr[w + 1]; ++e) {
+            const double* p = post + static_cast<std::size_t>(w_task[e]) * K;
+            double* row = o + static_cast<std::size_t>(w_label[e]) * K;
+            for (int k = 0; k < K; ++k) row[k] += p[k];
+        }
+    }
+}
+
 }  // namespace mmsr
 }  // namespace kdcore

@@ -208,3 +208,12 @@ def mmsr_iterate(
     tol: float,
     n_threads: int = 0,
 ) -> tuple[int, list[float]]: ...
+def class_counts(
+    worker_indptr: NDArray[np.int64],
+    worker_task: NDArray[np.int32],
+    worker_label: NDArray[np.int32],
+    n_tasks: int,
+    n_workers: int,
+    post: NDArray[np.float64],
+    n_threads: int = 0,
+) -> NDArray[np.float64]: ...

@@ -37,5 +37,13 @@ Pairs worker_pairs(const index_t* t_indptr, const code_t* t_worker, const code_t
 int iterate(const index_t* indptr, const code_t* idx, const double* x, code_t n, double* u, double* v, int F,
             std::int64_t n_tasks, int n_iter, double tol, std::vector<double>& history, int n_threads = 0);
 
+// Expected answer counts per worker: out[w, l, k] = sum over w's answers (t, l) of
+// post[t, k] (post is n_tasks x K row-major, out W x K x K, overwritten): the M-step
+// statistics of Dawid-Skene before any normalisation or clipping, one pass over the
+// worker-major view, threads over workers. (Used by kdcore.crowdkit's DawidSkene, which
+// needs the raw counts to clip them as crowd-kit does.)
+void class_counts(const index_t* w_indptr, const code_t* w_task, const code_t* w_label, code_t n_workers, int K,
+                  const double* post, double* out, int n_threads);
+
 }  // namespace mmsr
 }  // namespace kdcore

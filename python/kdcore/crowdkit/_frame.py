@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..backends import _core
 from ..crowd._responses import Responses
 
 __all__ = ["Coded", "code_answers", "check_frame"]
@@ -59,6 +60,14 @@ class Coded:
 
 
 def _codes(col: pd.Series, what: str, allow_missing: bool) -> tuple[np.ndarray, pd.Index]:
+    if isinstance(col.dtype, np.dtype) and col.dtype.kind == "i" and len(col) and _core is not None:
+        # int ids: kdcore's sorting factoriser, then renumbered by first appearance
+        arr = np.ascontiguousarray(col.to_numpy(), dtype=np.int64)
+        sorted_codes, uniq = _core.factorize_int64(arr)
+        order = first_order(sorted_codes, len(uniq))
+        remap = np.empty(len(uniq), dtype=np.int32)
+        remap[order] = np.arange(len(order), dtype=np.int32)
+        return remap[sorted_codes], pd.Index(uniq[order].astype(col.dtype, copy=False))
     codes, uniques = pd.factorize(col, sort=False, use_na_sentinel=True)
     if not allow_missing and (codes < 0).any():
         pos = int(np.flatnonzero(codes < 0)[0])

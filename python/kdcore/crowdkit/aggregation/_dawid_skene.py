@@ -12,9 +12,9 @@ The arithmetic is crowd-kit 1.4.2's, step for step (docs/crowdkit.md):
 - the returned posteriors are clipped below at 1e-10 (not renormalised), as crowd-kit's
   in-place clip leaves them.
 
-The E-step is kdcore's compiled ``em_e_step``; the counts are the compiled vote kernel
-run over the worker-major view with the class-k posteriors as weights, one pass per
-class. Only O(workers x K^2) and O(tasks x K) work is left to numpy per round.
+The E-step is kdcore's compiled ``em_e_step``; the expected counts are one compiled pass
+over the worker-major view (``_core.class_counts``). Only O(workers x K^2) and
+O(tasks x K) work is left to numpy per round.
 """
 
 from __future__ import annotations
@@ -41,18 +41,9 @@ def _class_counts(c: Coded, post: np.ndarray, n_threads: int) -> np.ndarray:
     W, K = r.n_workers, r.n_classes
     out = np.empty((W, K, K))
     if HAS_CPP:
-        for k in range(K):
-            scores, _, _ = _core.vote_scores(
-                r.worker_indptr,
-                r.worker_task,
-                r.worker_label,
-                W,
-                r.n_tasks,
-                K,
-                np.ascontiguousarray(post[:, k]),
-                n_threads,
-            )
-            out[:, :, k] = scores
+        return _core.class_counts(
+            r.worker_indptr, r.worker_task, r.worker_label, r.n_tasks, W, np.ascontiguousarray(post), n_threads
+        )
     else:  # pragma: no cover - only without the compiled core
         key = r.worker.astype(np.int64) * K + r.label
         for k in range(K):

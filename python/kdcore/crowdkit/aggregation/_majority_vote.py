@@ -70,10 +70,14 @@ def _unique_answers(c: Coded) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ``drop_duplicates(["task", "worker", "label"])`` leaves them; an answer without a
     label has label -3 (never right, but counted: crowd-kit compares NaN to the truth)."""
     r = c.responses
-    key = (np.asarray(r.task, np.int64) * r.n_workers + r.worker) * r.n_classes + r.label
-    _, first = np.unique(key, return_index=True)
-    first.sort()
-    t, w, lab = r.task[first], r.worker[first], r.label[first]
+    _, n_dup, _ = _core.find_duplicates(r.task, r.worker, r.n_tasks, r.n_workers, 1)
+    if n_dup == 0:  # one answer per (task, worker): every answer is distinct
+        t, w, lab = r.task, r.worker, r.label
+    else:
+        key = (np.asarray(r.task, np.int64) * r.n_workers + r.worker) * r.n_classes + r.label
+        _, first = np.unique(key, return_index=True)
+        first.sort()
+        t, w, lab = r.task[first], r.worker[first], r.label[first]
     if len(c.nan_task):
         key = np.asarray(c.nan_task, np.int64) * r.n_workers + c.nan_worker
         _, first = np.unique(key, return_index=True)
