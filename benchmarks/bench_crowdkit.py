@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 
 from _memory import PeakRSS
+from kdcore.crowd import KOS as NativeKOS
 from kdcore.crowd import DawidSkene as NativeDS
 from kdcore.crowd import MajorityVote as NativeMV
 from kdcore.crowd import OneCoinDawidSkene as NativeOC
@@ -78,6 +79,7 @@ def _cases():
             1,
         ),
         "Wawa": (lambda d: kc.Wawa().fit_predict(d), lambda d: ck.Wawa().fit_predict(d), None, 1),
+        "KOS": (lambda d: kc.KOS().fit(d), lambda d: ck.KOS().fit(d), lambda d: NativeKOS().fit(d), 100),
         "ZeroBasedSkill": (
             lambda d: kc.ZeroBasedSkill(n_iter=ROUNDS).fit(d),
             lambda d: ck.ZeroBasedSkill(n_iter=ROUNDS).fit(d),
@@ -87,7 +89,7 @@ def _cases():
     }
 
 
-METHODS = ["DawidSkene", "OneCoinDawidSkene", "MajorityVote", "Wawa", "ZeroBasedSkill"]
+METHODS = ["DawidSkene", "OneCoinDawidSkene", "MajorityVote", "Wawa", "ZeroBasedSkill", "KOS"]
 
 
 @pytest.mark.skipif(not HAS_CROWDKIT, reason="crowd-kit is the comparator")
