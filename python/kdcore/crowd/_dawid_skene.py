@@ -176,7 +176,9 @@ class DawidSkene(BaseAggregator):
             data = Responses.coerce(data, duplicates=duplicates)
         r = self._prepare(data)
         _check_params(self)
-        self._floor = check_float(self.prob_floor, "prob_floor", minimum=0.0, maximum=1.0, strict_min=True)
+        # (subclasses with their own __init__ may not have the parameter: the default floor)
+        floor = getattr(self, "prob_floor", _em.PROB_FLOOR)
+        self._floor = check_float(floor, "prob_floor", minimum=0.0, maximum=1.0, strict_min=True)
         gold = _gold.gold_rows(r, true_labels)
         if initial_error is not None and self._one_coin:
             raise TypeError(f"{type(self).__name__}.fit takes no initial_error (it has no confusion matrices)")
@@ -221,7 +223,12 @@ class DawidSkene(BaseAggregator):
         self.priors_ = pd.Series(prior[0], index=pd.Index(np.asarray(r.classes_), name="label"), name="prior")
         self._store(r, params)
         self._set_posteriors(r, post[:, 0, :])
-        self.errors_ = _gold.errors_frame(r, self.confusions_, r.worker_ids, np.asarray(r.classes_))
+        if getattr(self, "confusions_", None) is not None and self.confusions_.shape == (
+            r.n_workers,
+            r.n_classes,
+            r.n_classes,
+        ):
+            self.errors_ = _gold.errors_frame(r, self.confusions_, r.worker_ids, np.asarray(r.classes_))
         return self
 
     def _loop(self, r: Responses, post: np.ndarray, ll: float | None, gold=None):
