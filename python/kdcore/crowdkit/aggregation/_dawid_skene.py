@@ -51,6 +51,12 @@ def _class_counts(c: Coded, post: np.ndarray, n_threads: int) -> np.ndarray:
     return out
 
 
+def _mean_rows(post: np.ndarray) -> np.ndarray:
+    """The mean posterior over tasks (crowd-kit's ``probas.mean()``) as one matrix-vector product:
+    numpy's axis-0 mean of a tall two-column array is several times slower."""
+    return (np.ones(len(post)) @ post) / len(post)
+
+
 def _normalise(counts: np.ndarray, present: np.ndarray) -> np.ndarray:
     """crowd-kit's M-step normalisation: clip at 1e-10 (present pairs), columns over labels."""
     n = np.where(present[:, :, None], np.maximum(counts, _EPS), 0.0)
@@ -261,7 +267,7 @@ class DawidSkene:
             post, _ll = _em._e_step(r, _log_conf(errors, used), np.log(np.maximum(prior, _EPS))[None], "cpp", _THREADS)
             post = post[:, 0, :]
             self._apply_gold(post, gold)
-            prior = post.mean(axis=0)
+            prior = _mean_rows(post)
             counts = _class_counts(c, post, _THREADS)
             errors, used = _normalise(counts, present), present
             new_loss = _elbo(counts, errors, present, prior, post) / c.n_rows
@@ -359,7 +365,7 @@ class OneCoinDawidSkene(DawidSkene):
                 r, _log_conf(errors, present), np.log(np.maximum(prior, _EPS))[None], "cpp", _THREADS
             )
             post = post[:, 0, :]
-            prior = post.mean(axis=0)
+            prior = _mean_rows(post)
             counts = _class_counts(c, post, _THREADS)
             skill = self._skills(c, counts, post, unlabelled)
             errors = self._onecoin_errors(skill, K)
