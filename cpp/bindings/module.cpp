@@ -707,4 +707,96 @@ PYBIND11_MODULE(_core, m) {
     bind_aggregators(m);
     bind_hollow_gram(m);
     bind_twolayer(m);
+    void bind_mmsr(py::module_ & m);  // defined at the end of this file
+    bind_mmsr(m);
+}
+
+// ============================================================================ mmsr
+#include "kdcore/mmsr.hpp"
+
+void bind_mmsr(py::module_& m) {
+    m.def(
+        "mmsr_pairs",
+        [](const carray<index_t>& task_indptr, const carray<code_t>& task_worker, const carray<code_t>& task_label,
+           const carray<index_t>& worker_indptr, const carray<code_t>& worker_task, const carray<code_t>& worker_label,
+           code_t n_tasks, code_t n_workers) {
+            const CsrView tv = csr_view(task_indptr, task_worker, task_label, n_tasks, "task view");
+            const CsrView wv = csr_view(worker_indptr, worker_task, worker_label, n_workers, "worker view");
+            if (task_worker.shape(0) != worker_task.shape(0))
+                throw std::invalid_argument("the task and worker views hold different numbers of answers");
+            kdcore::mmsr::Pairs p;
+            {
+                py::gil_scoped_release nogil;
+                p = kdcore::mmsr::worker_pairs(tv.indptr, tv.idx, tv.lab, wv.indptr, wv.idx, wv.lab, n_workers);
+            }
+            auto arr = [](const auto& vec) {
+                using T = typename std::decay_t<decltype(vec)>::value_type;
+                carray<T> a(static_cast<py::ssize_t>(vec.size()));
+                std::copy(vec.begin(), vec.end(), a.mutable_data());
+                return a;
+            };
+            return py::make_tuple(arr(p.indptr), arr(p.idx), arr(p.common), arr(p.agree));
+        },
+        py::arg("task_indptr"), py::arg("task_worker"), py::arg("task_label"), py::arg("worker_indptr"),
+        py::arg("worker_task"), py::arg("worker_label"), py::arg("n_tasks"), py::arg("n_workers"),
+        "Worker pairs sharing a task (one answer per task and worker): (indptr (W+1), idx, common, agree), each "
+        "worker's row sorted by the other worker.");
+
+    m.def(
+        "mmsr_iterate",
+        [](const carray<index_t>& indptr, const carray<code_t>& idx, const carray<double>& x, carray<double> u,
+           carray<double> v, int F, std::int64_t n_tasks, int n_iter, double tol, int n_threads) {
+            const py::ssize_t n = u.ndim() == 1 ? u.shape(0) : -1;
+            expect_len(u, n, "u");
+            expect_len(v, n, "v");
+            expect_len(indptr, n + 1, "indptr");
+            const index_t* ip = indptr.data();
+            const py::ssize_t nnz = idx.ndim() == 1 ? idx.shape(0) : -1;
+            expect_len(x, nnz, "x");
+            if (ip[0] != 0 || ip[n] != nnz) throw std::invalid_argument("indptr must run from 0 to len(idx)");
+            for (py::ssize_t g = 0; g < n; ++g)
+                if (ip[g + 1] < ip[g]) throw std::invalid_argument("indptr must be non-decreasing");
+            const code_t* ix = idx.data();
+            for (py::ssize_t e = 0; e < nnz; ++e)
+                if (ix[e] < 0 || ix[e] >= n) throw std::invalid_argument("idx out of range");
+            if (n_tasks < 1) throw std::invalid_argument("n_tasks must be >= 1");
+            std::vector<double> history;
+            int rounds;
+            double* pu = u.mutable_data();
+            double* pv = v.mutable_data();
+            {
+                py::gil_scoped_release nogil;
+                rounds = kdcore::mmsr::iterate(ip, ix, x.data(), static_cast<code_t>(n), pu, pv, F, n_tasks, n_iter,
+                                               tol, history, n_threads);
+            }
+            return py::make_tuple(rounds, history);
+        },
+        py::arg("indptr"), py::arg("idx"), py::arg("x"), py::arg("u").noconvert(), py::arg("v").noconvert(),
+        py::arg("F"), py::arg("n_tasks"), py::arg("n_iter"), py::arg("tol"), py::arg("n_threads") = 0,
+        "M-MSR's robust rank-one rounds on the stored pairs (u, v updated in place): (rounds, loss history).");
+
+    m.def(
+        "class_counts",
+        [](const carray<index_t>& worker_indptr, const carray<code_t>& worker_task, const carray<code_t>& worker_label,
+           code_t n_tasks, code_t n_workers, const carray<double>& post, int n_threads) {
+            const CsrView wv = csr_view(worker_indptr, worker_task, worker_label, n_workers, "worker view");
+            if (post.ndim() != 2 || post.shape(0) != n_tasks || post.shape(1) < 1)
+                throw std::invalid_argument("post: expected a 2-d array (n_tasks, K)");
+            const py::ssize_t K = post.shape(1);
+            const py::ssize_t n = worker_task.shape(0);
+            for (py::ssize_t e = 0; e < n; ++e)
+                if (wv.idx[e] < 0 || wv.idx[e] >= n_tasks || wv.lab[e] < 0 || wv.lab[e] >= K)
+                    throw std::invalid_argument("a task or label code is out of range");
+            carray<double> out({static_cast<py::ssize_t>(n_workers), K, K});
+            double* o = out.mutable_data();
+            {
+                py::gil_scoped_release nogil;
+                kdcore::mmsr::class_counts(wv.indptr, wv.idx, wv.lab, n_workers, static_cast<int>(K), post.data(), o,
+                                           n_threads);
+            }
+            return out;
+        },
+        py::arg("worker_indptr"), py::arg("worker_task"), py::arg("worker_label"), py::arg("n_tasks"),
+        py::arg("n_workers"), py::arg("post"), py::arg("n_threads") = 0,
+        "Expected answer counts out[w, l, k] = sum over w's answers (t, l) of post[t, k] (W x K x K).");
 }

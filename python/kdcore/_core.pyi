@@ -184,3 +184,36 @@ def twolayer_train(
     skip_inactive: bool = True,
     return_skip_stats: bool = False,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]] | tuple[NDArray[np.float64], NDArray[np.float64], float]: ...
+
+# ---------------------------------------------------------------- mmsr
+def mmsr_pairs(
+    task_indptr: NDArray[np.int64],
+    task_worker: NDArray[np.int32],
+    task_label: NDArray[np.int32],
+    worker_indptr: NDArray[np.int64],
+    worker_task: NDArray[np.int32],
+    worker_label: NDArray[np.int32],
+    n_tasks: int,
+    n_workers: int,
+) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.int32], NDArray[np.int32]]: ...
+def mmsr_iterate(
+    indptr: NDArray[np.int64],
+    idx: NDArray[np.int32],
+    x: NDArray[np.float64],
+    u: NDArray[np.float64],
+    v: NDArray[np.float64],
+    F: int,
+    n_tasks: int,
+    n_iter: int,
+    tol: float,
+    n_threads: int = 0,
+) -> tuple[int, list[float]]: ...
+def class_counts(
+    worker_indptr: NDArray[np.int64],
+    worker_task: NDArray[np.int32],
+    worker_label: NDArray[np.int32],
+    n_tasks: int,
+    n_workers: int,
+    post: NDArray[np.float64],
+    n_threads: int = 0,
+) -> NDArray[np.float64]: ...

@@ -45,10 +45,15 @@ __all__ = [
     "DawidSkene",
     "OneCoinDawidSkene",
     *_LAZY,
+    "metrics",
 ]
 
 
 def __getattr__(name: str):
+    if name == "metrics":  # agreement and quality metrics (kdcore.crowd.metrics)
+        value = importlib.import_module(".metrics", __name__)
+        globals()[name] = value
+        return value
     if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name], __name__), name)
         globals()[name] = value

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .._check import check_float, check_int
-from . import _em
+from . import _em, _gold
 from ._base import BaseAggregator
 from ._em import EMSettings
 from ._majority_vote import vote
@@ -49,6 +49,14 @@ class DawidSkene(BaseAggregator):
         Seed of the spectral initialisation.
     backend : {"auto", "cpp", "numpy"}
     n_threads : int, 0 = default
+    prob_floor : float in (0, 1), default 1e-300
+        The smallest probability a confusion cell or class prior takes in the E-step
+        (log(max(p, prob_floor))). The default keeps the maximum-likelihood fit: an answer
+        a worker never gave for a class is then all but impossible under that class,
+        while every task keeps a finite likelihood. crowd-kit instead clips the expected
+        counts at 1e-10 before normalising, a soft penalty of about log(1e-10 / n) per
+        such answer; ``prob_floor=1e-10`` comes close to it, ``smoothing`` > 0 is the
+        principled version (a Dirichlet prior). docs/crowdkit.md compares them.
 
     Attributes
     ----------
@@ -56,6 +64,8 @@ class DawidSkene(BaseAggregator):
     confusions_ : ndarray (n_workers, K, K), confusions_[w, k, l] = P(answer l | truth k)
     worker_ids_ : pd.Index, the worker of each row of ``confusions_``
     priors_ : pd.Series, class prior indexed by class
+    errors_ : pd.DataFrame, ``confusions_`` in crowd-kit's layout: rows (worker, answered label)
+        for the pairs that occur, one column per true label
     loss_history_ : list of float, negative log-likelihood per answer after each E-step
     n_iter_ : int, EM rounds run
     converged_ : bool
@@ -78,6 +88,7 @@ class DawidSkene(BaseAggregator):
         random_state: int | np.random.Generator | None = None,
         backend: str = "auto",
         n_threads: int = 0,
+        prob_floor: float = _em.PROB_FLOOR,
     ):
         self.n_iter = n_iter
         self.tol = tol
@@ -86,6 +97,7 @@ class DawidSkene(BaseAggregator):
         self.random_state = random_state
         self.backend = backend
         self.n_threads = n_threads
+        self.prob_floor = prob_floor
 
     _one_coin = False  # em_run's M-step: full confusions (OneCoinDawidSkene: one skill per worker)
 
@@ -94,14 +106,15 @@ class DawidSkene(BaseAggregator):
     def _e_step(
         self, r: Responses, params: np.ndarray, log_prior: np.ndarray, run: EMSettings
     ) -> tuple[np.ndarray, float]:
-        return _em.e_step_unchecked(r, self._log_conf(params, r.n_classes), log_prior, run.backend, run.n_threads)
+        log_conf = self._log_conf(params, r.n_classes, run.prob_floor)
+        return _em.e_step_unchecked(r, log_conf, log_prior, run.backend, run.n_threads)
 
     def _m_step(self, r: Responses, post: np.ndarray, run: EMSettings) -> tuple[np.ndarray, np.ndarray]:
         return _em.m_step_unchecked(r, post, run.smoothing, run.backend, run.n_threads)
 
     @staticmethod
-    def _log_conf(conf: np.ndarray, n_classes: int) -> np.ndarray:
-        return _em.log_clip(conf)
+    def _log_conf(conf: np.ndarray, n_classes: int, floor: float = _em.PROB_FLOOR) -> np.ndarray:
+        return np.log(np.maximum(conf, floor))
 
     # -- initialisation -------------------------------------------------------------
     def _init_post(self, r: Responses, run: EMSettings) -> np.ndarray:
@@ -125,25 +138,59 @@ class DawidSkene(BaseAggregator):
         return conf, prior
 
     # -- EM loop ----------------------------------------------------------------------
-    def fit(self, data: Responses | pd.DataFrame) -> DawidSkene:
+    def fit(self, data, true_labels=None, initial_error=None, *, duplicates: str = "error") -> DawidSkene:
+        """Fit by EM.
+
+        Parameters
+        ----------
+        data : Responses or DataFrame (task, worker, label)
+        true_labels : Series or dict by task id, optional
+            Gold labels: these tasks' posteriors are set to their true label after every
+            E-step (and at the start), so they teach the confusions and never move.
+        initial_error : DataFrame or array, optional
+            Prior error counts added to the expected counts of the first M-step, as
+            crowd-kit's ``errors_`` layout (indexed by (worker, label), one column per true
+            label; workers or pairs not given count 0) or an array (n_workers, K, K) in
+            ``confusions_``'s layout.
+        duplicates : {"error", "keep_first", "keep_last", "keep_all"}
+            Repeated (task, worker) answers in a DataFrame (``Responses.from_dataframe``).
+        """
+        if not isinstance(data, Responses):
+            data = Responses.coerce(data, duplicates=duplicates)
         r = self._prepare(data)
         n_iter = check_int(self.n_iter, "n_iter", minimum=1)
         tol = check_float(self.tol, "tol", minimum=0.0)
+        # (subclasses with their own __init__ may not have the parameter: the default floor)
+        floor = check_float(
+            getattr(self, "prob_floor", _em.PROB_FLOOR), "prob_floor", minimum=0.0, maximum=1.0, strict_min=True
+        )
+        gold = _gold.gold_rows(r, true_labels)
+        if initial_error is not None and self._one_coin:
+            raise TypeError(f"{type(self).__name__}.fit takes no initial_error (it has no confusion matrices)")
         if self.init not in ("mv", "spectral"):
             raise ValueError(f"init must be 'mv' or 'spectral', got {self.init!r}")
-        run = EMSettings(self._backend(), self._threads(), _em.check_smoothing(self.smoothing))
+        run = EMSettings(self._backend(), self._threads(), _em.check_smoothing(self.smoothing), floor)
         ll: float | None
         if self.init == "spectral":
             params, prior = self._spectral_start(r)
             post, ll = self._e_step(r, params, _em.log_clip(prior), run)
         else:
             post, ll = self._init_post(r, run), None
-        if run.backend == "cpp":  # the whole loop in one compiled call (fused E-step + counts)
+        _gold.clamp(post, gold)
+        if initial_error is not None:  # the first M-step with the prior counts, then an E-step
+            counts = _gold.class_counts(r, post[:, 0, :], run.n_threads) + _gold.initial_counts(r, initial_error)
+            counts += run.smoothing
+            z = counts.sum(axis=2, keepdims=True)
+            conf = np.where(z > 0, counts / np.where(z > 0, z, 1.0), 1.0 / r.n_classes)
+            prior = post[:, 0, :].sum(axis=0) + run.smoothing
+            post, ll = self._e_step(r, conf[None], np.log(np.maximum(prior / prior.sum(), floor))[None], run)
+            _gold.clamp(post, gold)
+        if run.backend == "cpp" and gold is None:  # the whole loop in one compiled call (fused E-step + counts)
             post, params, prior, history, n, converged = _em.run(
-                r, post, run.smoothing, n_iter, tol, ll, run.n_threads, self._one_coin
+                r, post, run.smoothing, n_iter, tol, ll, run.n_threads, self._one_coin, prob_floor=floor
             )
         else:
-            post, params, prior, history, n, converged = self._loop(r, post, ll, run, n_iter, tol)
+            post, params, prior, history, n, converged = self._loop(r, post, ll, run, n_iter, tol, gold)
         self.n_iter_ = n
         self.converged_ = converged
         self.loss_history_ = history
@@ -151,10 +198,23 @@ class DawidSkene(BaseAggregator):
         self.priors_ = pd.Series(prior[0], index=pd.Index(np.asarray(r.classes_), name="label"), name="prior")
         self._store(r, params)
         self._set_posteriors(r, post[:, 0, :])
+        if getattr(self, "confusions_", None) is not None and self.confusions_.shape == (
+            r.n_workers,
+            r.n_classes,
+            r.n_classes,
+        ):
+            self.errors_ = _gold.errors_frame(r, self.confusions_, r.worker_ids, np.asarray(r.classes_))
         return self
 
     def _loop(
-        self, r: Responses, post: np.ndarray, ll: float | None, run: EMSettings, n_iter: int, tol: float
+        self,
+        r: Responses,
+        post: np.ndarray,
+        ll: float | None,
+        run: EMSettings,
+        n_iter: int,
+        tol: float,
+        gold: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[float], int, bool]:
         """The EM rounds step by step (the numpy backend; _em.run is the same loop compiled)."""
         history: list[float] = []
@@ -163,7 +223,8 @@ class DawidSkene(BaseAggregator):
         params = prior = np.empty(0)
         for n in range(1, n_iter + 1):  # noqa: B007 (n is the round count after the loop)
             params, prior = self._m_step(r, post, run)
-            post, new_ll = self._e_step(r, params, _em.log_clip(prior), run)
+            post, new_ll = self._e_step(r, params, np.log(np.maximum(prior, run.prob_floor)), run)
+            _gold.clamp(post, gold)
             history.append(-new_ll / r.n_responses)
             if ll is not None and abs(new_ll - ll) < tol * abs(ll):
                 converged = True

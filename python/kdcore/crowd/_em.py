@@ -56,6 +56,7 @@ class EMSettings(NamedTuple):
     backend: str  # "cpp" or "numpy"
     n_threads: int  # 0 = kdcore's default policy
     smoothing: float  # pseudo-count of every confusion row and prior class
+    prob_floor: float = PROB_FLOOR  # smallest probability the E-step takes the log of
 
 
 def _responses(responses: object) -> Responses:
@@ -171,6 +172,7 @@ def run(
     n_threads: int,
     one_coin: bool = False,
     penalised: bool = False,
+    prob_floor: float = PROB_FLOOR,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[float], int, bool]:
     """The whole EM loop in the compiled core (``_core.em_run``): rounds of M-step then
     E-step from ``post``, stopping as DawidSkene.fit does (``penalised``: as the typed
@@ -191,7 +193,7 @@ def run(
         n_iter,
         tol,
         float("nan") if init_ll is None else float(init_ll),
-        PROB_FLOOR,
+        prob_floor,
         n_threads,
         _RUN_STRATEGY,
         int(penalised),

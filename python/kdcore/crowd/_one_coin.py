@@ -49,8 +49,8 @@ class OneCoinDawidSkene(DawidSkene):
         return _em.m_step_unchecked(r, post, run.smoothing, run.backend, run.n_threads, one_coin=True)
 
     @staticmethod
-    def _log_conf(skill: np.ndarray, n_classes: int) -> np.ndarray:
-        return _em.onecoin_log_conf_unchecked(skill, n_classes)
+    def _log_conf(skill: np.ndarray, n_classes: int, floor: float = _em.PROB_FLOOR) -> np.ndarray:
+        return np.maximum(_em.onecoin_log_conf_unchecked(skill, n_classes), np.log(floor))
 
     def _from_confusions(self, conf: np.ndarray, prior: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         diag = np.einsum("twkk->twk", conf)
@@ -58,6 +58,6 @@ class OneCoinDawidSkene(DawidSkene):
         return skill, prior
 
     def _store(self, r: Responses, skill: np.ndarray) -> None:
-        self.skills_ = pd.Series(skill[0], index=r.worker_ids, name="skill")
+        self.skills_ = pd.Series(skill[0], index=pd.Index(r.worker_ids, name="worker"), name="skill")
         conf = np.exp(_em.onecoin_log_conf_unchecked(skill, r.n_classes))[0]
         self.confusions_ = conf / conf.sum(-1, keepdims=True)

@@ -26,7 +26,7 @@ __all__ = ["Responses"]
 _index = _core if _core is not None else _reference_responses
 
 _MAX_CODES = 2**31 - 1
-_DUP_MODES = {"error": 0, "keep_first": 1, "keep_last": 2}
+_DUP_MODES = {"error": 0, "keep_first": 1, "keep_last": 2, "keep_all": -1}  # keep_all: every answer counts
 _MAX_DENSE_CELLS = 200_000_000  # to_matrix() refuses larger (it would need > 800 MB)
 
 
@@ -130,8 +130,9 @@ class Responses:
 
     Parameters of the constructors
     ------------------------------
-    duplicates : {"error", "keep_first", "keep_last"}
-        What to do when a worker answered the same task more than once.
+    duplicates : {"error", "keep_first", "keep_last", "keep_all"}
+        What to do when a worker answered the same task more than once ("keep_all":
+        every answer is a vote of its own, as crowd-kit counts them).
     classes : sequence, optional
         The label values, in order. By default the sorted distinct labels seen;
         give them to declare a class nobody answered (or a binary task where
@@ -247,7 +248,10 @@ class Responses:
                 "Pass classes=[...] to declare the classes if the others were simply never answered"
             )
         mode = _DUP_MODES[duplicates]
-        keep, n_dup, first = _index.find_duplicates(t, w, len(task_ids), len(worker_ids), mode)
+        if mode < 0:  # keep_all: nothing to find
+            keep, n_dup, first = None, 0, 0
+        else:
+            keep, n_dup, first = _index.find_duplicates(t, w, len(task_ids), len(worker_ids), mode)
         if n_dup and duplicates == "error":
             raise ValueError(
                 f"{n_dup} duplicate (task, worker) answers; the first repeats task {_show(task_ids[t[first]])}, "

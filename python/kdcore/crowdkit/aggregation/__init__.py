@@ -1,0 +1,17 @@
+"""crowd-kit's ``crowdkit.aggregation`` (categorical methods) on kdcore's kernels."""
+
+from ._dawid_skene import DawidSkene, OneCoinDawidSkene
+from ._kos import KOS
+from ._majority_vote import GoldMajorityVote, MajorityVote, Wawa, ZeroBasedSkill
+from ._mmsr import MMSR
+
+__all__ = [
+    "DawidSkene",
+    "OneCoinDawidSkene",
+    "MajorityVote",
+    "Wawa",
+    "ZeroBasedSkill",
+    "GoldMajorityVote",
+    "MMSR",
+    "KOS",
+]
