@@ -184,3 +184,15 @@ def twolayer_train(
     skip_inactive: bool = True,
     return_skip_stats: bool = False,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]] | tuple[NDArray[np.float64], NDArray[np.float64], float]: ...
+
+# ---------------------------------------------------------------- crowd (distributed EM)
+def em_partition_stats(
+    task_indptr: NDArray[np.int64],
+    code: NDArray[np.int32],
+    n_workers: int,
+    log_conf: NDArray[np.float64] | None,
+    log_prior: NDArray[np.float64] | None,
+    post: NDArray[np.float64],
+    count: bool = True,
+    n_threads: int = 0,
+) -> tuple[NDArray[np.float64] | None, NDArray[np.float64] | None, float]: ...

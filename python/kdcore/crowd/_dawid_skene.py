@@ -17,6 +17,7 @@ from . import _em
 from ._base import BaseAggregator
 from ._majority_vote import _vote
 from ._responses import Responses
+from .distributed import fit_dask, is_dask_dataframe
 
 __all__ = ["DawidSkene"]
 
@@ -142,6 +143,8 @@ class DawidSkene(BaseAggregator):
 
     # -- EM loop ----------------------------------------------------------------------
     def fit(self, data) -> DawidSkene:
+        if is_dask_dataframe(data):  # the EM rounds on the Dask cluster (kdcore.crowd.distributed)
+            return fit_dask(self, data)
         r = self._prepare(data)
         _check_params(self)
         if self.init not in ("mv", "spectral"):

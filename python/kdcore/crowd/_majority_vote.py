@@ -17,6 +17,7 @@ from ..backends import _core, check_n_threads
 from . import _reference as ref
 from ._base import BaseAggregator
 from ._responses import Responses
+from .distributed import fit_dask, is_dask_dataframe
 
 __all__ = ["MajorityVote", "WeightedMajorityVote", "nitzan_paroush_weights"]
 
@@ -127,6 +128,8 @@ class MajorityVote(BaseAggregator):
         return None
 
     def fit(self, data) -> MajorityVote:
+        if is_dask_dataframe(data):  # the votes on the Dask cluster (kdcore.crowd.distributed)
+            return fit_dask(self, data)
         r = self._prepare(data)
         weight = self._weights(r)
         scores, best, n_tied = _vote(r, weight, self._backend(), self.n_threads)
