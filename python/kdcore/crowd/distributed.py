@@ -76,8 +76,9 @@ __all__ = [
 ]
 
 COLUMNS = ("task", "worker", "label")
-#: EM parameters larger than this are scattered to every worker once a round; smaller ones
-#: travel inside the round's tasks (one client round trip fewer: ~40% of a round's overhead here)
+#: EM parameters larger than this are sent once a round as the result of a task (not with
+#: client.scatter: scattered data has no lineage, and a lost worker would lose it for good)
+#: that the shards fetch; smaller ones travel inside the round's tasks (one message fewer)
 SCATTER_BYTES = 1 << 20
 #: seconds to wait for a scheduler before :func:`connect` gives up
 CONNECT_TIMEOUT_S = 10.0
@@ -225,17 +226,16 @@ def _shard_stats(log_conf, log_prior, count: bool, n_threads: int, *parts: _Pack
     """Sum of em_partition_stats over one shard's partitions, in partition order."""
     W, K = log_conf.shape[1], log_conf.shape[2]
     T = log_conf.shape[0]
-    counts = np.zeros((T, W, K, K)) if count else None
-    mass = np.zeros((T, K)) if count else None
+    counts, mass = np.zeros((T, W, K, K)), np.zeros((T, K))
     ll = 0.0
     for p in parts:
         post = np.empty((p.n_tasks, T, K))
         c, m, part_ll = _core.em_partition_stats(p.indptr, p.code, W, log_conf, log_prior, post, count, n_threads)
         ll += part_ll
-        if count:
+        if c is not None and m is not None:
             counts += c
             mass += m
-    return counts, mass, ll
+    return (counts, mass, ll) if count else (None, None, ll)
 
 
 def _init_stats(W: int, K: int, n_threads: int, *parts: _Packed):
@@ -244,12 +244,17 @@ def _init_stats(W: int, K: int, n_threads: int, *parts: _Packed):
     for p in parts:
         post = _vote_shares(p, W, K, n_threads)[:, None, :]
         c, m, _ = _core.em_partition_stats(p.indptr, p.code, W, None, None, post, True, n_threads)
+        assert c is not None and m is not None  # count=True
         counts += c
         mass += m
     return counts, mass, 0.0
 
 
-def _add_stats(a, b):
+def _identity(x):
+    return x
+
+
+def _add_stats(a: tuple, b: tuple) -> tuple:
     ca, ma, la = a
     cb, mb, lb = b
     if ca is None:
@@ -379,7 +384,9 @@ class _Plan:
 
 
 def _check_frame(ddf, columns: tuple[str, str, str]) -> None:
-    if not hasattr(ddf, "columns") or not hasattr(ddf, "to_delayed"):
+    import dask.dataframe as dd
+
+    if not isinstance(ddf, dd.DataFrame):
         raise TypeError(f"expected a dask.dataframe.DataFrame with columns {list(columns)}, got {type(ddf).__name__}")
     missing = [c for c in columns if c not in ddf.columns]
     if missing:
@@ -453,7 +460,7 @@ def _pack(client, ddf, columns, shuffle, stats: dict) -> tuple[_Plan, pd.Index, 
     if n_answers == 0:
         raise ValueError("no responses: the Dask DataFrame has no rows")
 
-    def union_of(which: str, parts: list) -> pd.Index:
+    def union_of(which: str, parts: list):
         futs = [client.submit(_uniques, f, which, key=f"kdcore-u-{which}-{tag}-{i}") for i, f in enumerate(parts)]
         level = 0
         while len(futs) > 1:
@@ -465,15 +472,16 @@ def _pack(client, ddf, columns, shuffle, stats: dict) -> tuple[_Plan, pd.Index, 
                 nxt.append(futs[-1])
             futs = nxt
             level += 1
-        return client.gather(futs[0])
+        return futs[0], client.gather(futs[0])
 
-    workers = union_of("workers", local)
-    classes = union_of("labels", local)
+    # the dictionaries stay on the cluster as results of the union tree, not scattered: a worker
+    # lost later recomputes them (and the packed partitions) from their lineage
+    w_fut, workers = union_of("workers", local)
+    c_fut, classes = union_of("labels", local)
     if len(classes) < 2:
         raise ValueError(f"only one class ({classes[0]!r}) appears in the labels; aggregation needs at least two")
     if len(workers) * len(classes) >= 2**31:
         raise ValueError(f"{len(workers)} workers x {len(classes)} classes: kdcore codes at most 2^31 - 1 cells")
-    w_fut, c_fut = client.scatter([workers, classes], broadcast=True, hash=False)
     packed: list = [None] * len(local)
     for s, idx in enumerate(shards):
         for i in idx:
@@ -499,7 +507,7 @@ def _pack(client, ddf, columns, shuffle, stats: dict) -> tuple[_Plan, pd.Index, 
     return _Plan(client, packed, shards, addrs, threads), workers, classes, n_answers
 
 
-def fit_dask(est, ddf, *, client=None, shuffle: bool | None = None, on_round=None):
+def fit_dask(est: Any, ddf, *, client=None, shuffle: bool | None = None, on_round=None):
     """Fit ``est`` (MajorityVote, WeightedMajorityVote, DawidSkene or OneCoinDawidSkene) on a Dask DataFrame.
 
     What ``est.fit(ddf)`` calls. Parameters
@@ -546,9 +554,10 @@ def fit_dask(est, ddf, *, client=None, shuffle: bool | None = None, on_round=Non
     client = _current_client(client)
     stats: dict = {}
     plan, workers, classes, n_answers = _pack(client, ddf, columns, shuffle, stats)
-    est.classes_ = np.asarray(classes)
-    est.cluster_stats_ = stats
-    est._plan = plan  # keeps the packed partitions alive while labels_/probas_ may be computed
+    fitted: Any = est
+    fitted.classes_ = np.asarray(classes)
+    fitted.cluster_stats_ = stats
+    fitted._plan = plan  # keeps the packed partitions alive while labels_/probas_ may be computed
     if isinstance(est, DawidSkene):
         _fit_em(est, plan, workers, classes, n_answers, isinstance(est, OneCoinDawidSkene), on_round)
     else:
@@ -576,14 +585,18 @@ def _fit_em(est, plan: _Plan, workers: pd.Index, classes: pd.Index, n_answers: i
     converged = False
     n = 0
     t_rounds = time.perf_counter()
-    params = prior = lcf = lpf = None
+    params: Any = None
+    prior: Any = None
+    lcf: Any = None
+    lpf: Any = None
     param_bytes = stat_bytes = 0
     for n in range(1, int(est.n_iter) + 1):  # noqa: B007 (n is the round count after the loop)
         params, prior, log_conf, log_prior = _m_step(counts, mass, smooth, one_coin)
         last = n == int(est.n_iter)
         param_bytes = log_conf.nbytes + log_prior.nbytes
-        if param_bytes > SCATTER_BYTES:  # sent once to every worker, straight from the client
-            lcf, lpf = client.scatter([log_conf, log_prior], broadcast=True, hash=False)
+        if param_bytes > SCATTER_BYTES:  # one task holds them; the shards fetch them from its worker
+            lcf = client.submit(_identity, log_conf, key=f"kdcore-em-{tag}-r{n}-log-conf")
+            lpf = client.submit(_identity, log_prior, key=f"kdcore-em-{tag}-r{n}-log-prior")
         else:  # small: inside the round's tasks (one message fewer per round)
             lcf, lpf = log_conf, log_prior
         maps = [
@@ -662,7 +675,7 @@ def _fit_vote(est, plan: _Plan, workers: pd.Index, classes: pd.Index, weighted: 
     cols = _columns(classes)
     meta_p = pd.DataFrame({c: pd.Series([], dtype=np.float64) for c in cols}, index=_meta_index(plan))
     meta_p.columns = cols
-    w_fut = plan.client.scatter(weight, broadcast=True, hash=False) if weight is not None else None
+    w_fut = plan.client.submit(_identity, weight) if weight is not None else None
     pairs = []
     for s, idx in enumerate(plan.shards):
         for i in idx:
