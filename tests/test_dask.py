@@ -146,6 +146,7 @@ def test_em_matches_in_memory(client, data, cls, layout):
 def test_em_full_rounds_and_smoothing(client, data, monkeypatch):
     r, df = data
     monkeypatch.setattr(kd, "SCATTER_BYTES", 0)  # the parameters as a task's result, fetched by the shards
+    monkeypatch.setattr(kd, "LOCAL_REDUCE_SHARDS", 0)  # the statistics added up a tree of tasks on the cluster
     est = DawidSkene(n_iter=25, tol=0.0, smoothing=0.5)
     mem = est.clone().fit(r)
     d = est.clone().fit(_by_task(df, 3))

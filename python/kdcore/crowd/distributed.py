@@ -80,6 +80,9 @@ COLUMNS = ("task", "worker", "label")
 #: client.scatter: scattered data has no lineage, and a lost worker would lose it for good)
 #: that the shards fetch; smaller ones travel inside the round's tasks (one message fewer)
 SCATTER_BYTES = 1 << 20
+#: up to this many shards, a round's statistics are gathered and added on the client (in
+#: the fixed tree order); more go up a tree of sum tasks on the cluster
+LOCAL_REDUCE_SHARDS = 8
 #: seconds to wait for a scheduler before :func:`connect` gives up
 CONNECT_TIMEOUT_S = 10.0
 
@@ -272,6 +275,24 @@ def _vote_shares(p: _Packed, W: int, K: int, n_threads: int) -> np.ndarray:
     return scores / np.diff(p.indptr).astype(np.float64)[:, None]
 
 
+def _tree_sum(items: list) -> tuple:
+    """The same fixed binary tree as :func:`_tree_reduce`, on the client."""
+    while len(items) > 1:
+        nxt = [_add_stats(items[i], items[i + 1]) for i in range(0, len(items) - 1, 2)]
+        if len(items) % 2:
+            nxt.append(items[-1])
+        items = nxt
+    return items[0]
+
+
+def _reduce_round(client, futures: list, key: str) -> tuple:
+    """The round's total: a few shards' statistics are gathered and added here (one message
+    hop fewer), many go up a tree of sum tasks on the cluster; the same tree either way."""
+    if len(futures) <= LOCAL_REDUCE_SHARDS:
+        return _tree_sum(client.gather(futures))
+    return client.gather(_tree_reduce(client, futures, key))
+
+
 def _tree_reduce(client, futures: list, key: str):
     """Pairwise sums in a fixed binary tree over the list order: ((0 + 1) + (2 + 3)) + ..."""
     level = 0
@@ -456,6 +477,7 @@ def _pack(client, ddf, columns, shuffle, stats: dict) -> tuple[_Plan, pd.Index, 
         stats["shuffle_s"] = time.perf_counter() - t1
     else:
         stats.setdefault("shuffled", False)
+    stats["local_s"] = time.perf_counter() - t0 - stats.get("shuffle_s", 0.0)
     n_answers = sum(s["n_answers"] for s in summaries)
     if n_answers == 0:
         raise ValueError("no responses: the Dask DataFrame has no rows")
@@ -482,6 +504,7 @@ def _pack(client, ddf, columns, shuffle, stats: dict) -> tuple[_Plan, pd.Index, 
         raise ValueError(f"only one class ({classes[0]!r}) appears in the labels; aggregation needs at least two")
     if len(workers) * len(classes) >= 2**31:
         raise ValueError(f"{len(workers)} workers x {len(classes)} classes: kdcore codes at most 2^31 - 1 cells")
+    stats["dicts_s"] = time.perf_counter() - t0 - stats["local_s"] - stats.get("shuffle_s", 0.0)
     packed: list = [None] * len(local)
     for s, idx in enumerate(shards):
         for i in idx:
@@ -577,7 +600,7 @@ def _fit_em(est, plan: _Plan, workers: pd.Index, classes: pd.Index, n_answers: i
     S = len(plan.shards)
     t0 = time.perf_counter()
     maps = [plan.submit(_init_stats, s, W, K, _nt(est, plan, s), key=f"kdcore-em-{tag}-r0-s{s}") for s in range(S)]
-    counts, mass, _ = client.gather(_tree_reduce(client, maps, f"kdcore-em-{tag}-r0"))
+    counts, mass, _ = _reduce_round(client, maps, f"kdcore-em-{tag}-r0")
     stats = est.cluster_stats_
     stats["init_s"] = time.perf_counter() - t0
     history: list[float] = []
@@ -603,7 +626,7 @@ def _fit_em(est, plan: _Plan, workers: pd.Index, classes: pd.Index, n_answers: i
             plan.submit(_shard_stats, s, lcf, lpf, not last, _nt(est, plan, s), key=f"kdcore-em-{tag}-r{n}-s{s}")
             for s in range(S)
         ]
-        counts, mass, new_ll = client.gather(_tree_reduce(client, maps, f"kdcore-em-{tag}-r{n}"))
+        counts, mass, new_ll = _reduce_round(client, maps, f"kdcore-em-{tag}-r{n}")
         stat_bytes = (counts.nbytes + mass.nbytes + 8) if counts is not None else 8
         history.append(-new_ll / n_answers)
         if on_round is not None:
