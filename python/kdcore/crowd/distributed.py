@@ -627,7 +627,8 @@ def _fit_em(est, plan: _Plan, workers: pd.Index, classes: pd.Index, n_answers: i
             for s in range(S)
         ]
         counts, mass, new_ll = _reduce_round(client, maps, f"kdcore-em-{tag}-r{n}")
-        stat_bytes = (counts.nbytes + mass.nbytes + 8) if counts is not None else 8
+        if counts is not None:  # (the last round sends its log-likelihood only)
+            stat_bytes = counts.nbytes + mass.nbytes + 8
         history.append(-new_ll / n_answers)
         if on_round is not None:
             on_round(n, new_ll)
