@@ -304,6 +304,7 @@ def test_unreachable_scheduler_is_one_line(monkeypatch):
     monkeypatch.setattr(kd, "CONNECT_TIMEOUT_S", 1.0)
     with pytest.raises(ConnectionError) as err:
         kd.connect("tcp://127.0.0.1:9")
+    assert isinstance(err.value, ValueError)  # the command line's bad-input path: one line, exit 2
     msg = str(err.value)
     assert "\n" not in msg and "cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'" in msg
     with pytest.raises(ValueError, match="local:N"):

@@ -72,6 +72,8 @@ __all__ = [
     "aggregate_parquet",
     "add_aggregate_arguments",
     "run_aggregate",
+    "close_client",
+    "SchedulerUnreachable",
     "METHODS",
 ]
 
@@ -713,11 +715,16 @@ def _fit_vote(est, plan: _Plan, workers: pd.Index, classes: pd.Index, weighted: 
 
 
 # ----------------------------------------------------------------------------- connecting and the CLI
+class SchedulerUnreachable(ConnectionError, ValueError):
+    """No Dask scheduler answered at the address given (a ConnectionError, and a ValueError so
+    that a command line reports it as bad input: one line, exit code 2)."""
+
+
 def connect(scheduler: str):
     """A ``distributed.Client`` for ``scheduler``: "local:N" starts a LocalCluster of N one-thread
     worker processes (closed with the client), anything else is a scheduler address
     ("tcp://host:8786"). An address that cannot be reached within :data:`CONNECT_TIMEOUT_S`
-    raises ConnectionError with one line naming it."""
+    raises :class:`SchedulerUnreachable` (a ConnectionError and a ValueError) with one line naming it."""
     distributed = _need_dask()
     if not isinstance(scheduler, str) or not scheduler:
         raise TypeError(f"scheduler must be an address or 'local:N', got {scheduler!r}")
@@ -735,7 +742,7 @@ def connect(scheduler: str):
         return distributed.Client(scheduler, timeout=CONNECT_TIMEOUT_S)
     except (OSError, TimeoutError, ValueError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ConnectionError(
+        raise SchedulerUnreachable(
             f"cannot reach the Dask scheduler at {scheduler!r} within {CONNECT_TIMEOUT_S:g} s ({reason})"
         ) from None
 
@@ -848,7 +855,7 @@ def add_aggregate_arguments(parser) -> None:
 
 def run_aggregate(args) -> int:
     """Run ``kdcore aggregate`` from parsed arguments; prints one summary line. Bad input and an
-    unreachable scheduler raise ValueError / TypeError / ConnectionError (the CLI prints one line, exit 2)."""
+    unreachable scheduler raise ValueError / TypeError (the CLI prints one line, exit 2)."""
     shuffle = {"auto": None, "yes": True, "no": False}[args.shuffle]
     res = aggregate_parquet(
         args.path,
