@@ -97,6 +97,8 @@ def run(path: str, n_iter: int = 100, n_workers: int = 2, in_memory: bool = True
             init_s=st["init_s"],
             rounds_s=st["rounds_s"],
             round_s=st["round_s"],
+            compute_round_s=st["compute_round_s"],
+            overhead_round_s=st["overhead_round_s"],
             bytes_per_round=st["bytes_per_round"],
             worker_rest_mb=sorted(rest.values()),
             worker_peak_mb=sorted(peaks.values()),

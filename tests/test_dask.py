@@ -151,6 +151,9 @@ def test_em_full_rounds_and_smoothing(client, data, monkeypatch):
     mem = est.clone().fit(r)
     d = est.clone().fit(_by_task(df, 3))
     assert d.n_iter_ == 25 and not d.converged_
+    st = d.cluster_stats_
+    assert 0 < st["compute_round_s"] <= st["round_s"]
+    assert st["overhead_round_s"] == pytest.approx(st["round_s"] - st["compute_round_s"])
     W, K, S = r.n_workers, r.n_classes, d.cluster_stats_["n_shards"]
     assert d.cluster_stats_["bytes_per_round"] == S * ((8 * W * K * K + 8 * K) + (8 * W * K * K + 8 * K + 8))
     _check_em(d, mem)

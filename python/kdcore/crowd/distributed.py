@@ -228,7 +228,9 @@ def _disjoint(summaries: list[dict]) -> bool:
 
 # ----------------------------------------------------------------------------- the map and the reduction
 def _shard_stats(log_conf, log_prior, count: bool, n_threads: int, *parts: _Packed):
-    """Sum of em_partition_stats over one shard's partitions, in partition order."""
+    """Sum of em_partition_stats over one shard's partitions, in partition order; the last item
+    is the seconds the shard computed (the reduction keeps the slowest shard's)."""
+    t0 = time.perf_counter()
     W, K = log_conf.shape[1], log_conf.shape[2]
     T = log_conf.shape[0]
     counts, mass = np.zeros((T, W, K, K)), np.zeros((T, K))
@@ -240,11 +242,13 @@ def _shard_stats(log_conf, log_prior, count: bool, n_threads: int, *parts: _Pack
         if c is not None and m is not None:
             counts += c
             mass += m
-    return (counts, mass, ll) if count else (None, None, ll)
+    dt = time.perf_counter() - t0
+    return (counts, mass, ll, dt) if count else (None, None, ll, dt)
 
 
 def _init_stats(W: int, K: int, n_threads: int, *parts: _Packed):
     """Counts of the majority-vote posteriors (vote shares), DawidSkene's init="mv"."""
+    t0 = time.perf_counter()
     counts, mass = np.zeros((1, W, K, K)), np.zeros((1, K))
     for p in parts:
         post = _vote_shares(p, W, K, n_threads)[:, None, :]
@@ -252,7 +256,7 @@ def _init_stats(W: int, K: int, n_threads: int, *parts: _Packed):
         assert c is not None and m is not None  # count=True
         counts += c
         mass += m
-    return counts, mass, 0.0
+    return counts, mass, 0.0, time.perf_counter() - t0
 
 
 def _identity(x):
@@ -260,11 +264,11 @@ def _identity(x):
 
 
 def _add_stats(a: tuple, b: tuple) -> tuple:
-    ca, ma, la = a
-    cb, mb, lb = b
+    ca, ma, la, ta = a
+    cb, mb, lb, tb = b
     if ca is None:
-        return None, None, la + lb
-    return ca + cb, ma + mb, la + lb
+        return None, None, la + lb, max(ta, tb)
+    return ca + cb, ma + mb, la + lb, max(ta, tb)
 
 
 def _vote(p: _Packed, W: int, K: int, weight, n_threads: int):
@@ -548,7 +552,8 @@ def fit_dask(est: Any, ddf, *, client=None, shuffle: bool | None = None, on_roun
     -------
     est, fitted: ``labels_`` (Dask Series) and ``probas_`` (Dask DataFrame) lazy on the
     cluster; parameters on the client; ``cluster_stats_`` with the partition count, shard
-    count, timings (``pack_s``, ``shuffle_s``, ``rounds_s``, ``round_s``) and the bytes sent
+    count, timings (``pack_s``, ``shuffle_s``, ``rounds_s``, ``round_s``, and per round the slowest
+    shard's compiled pass ``compute_round_s`` and the rest ``overhead_round_s``) and the bytes sent
     per round (``bytes_per_round``: parameters to every worker plus statistics up the tree).
     """
     from ._dawid_skene import DawidSkene, _check_params
@@ -602,7 +607,7 @@ def _fit_em(est, plan: _Plan, workers: pd.Index, classes: pd.Index, n_answers: i
     S = len(plan.shards)
     t0 = time.perf_counter()
     maps = [plan.submit(_init_stats, s, W, K, _nt(est, plan, s), key=f"kdcore-em-{tag}-r0-s{s}") for s in range(S)]
-    counts, mass, _ = _reduce_round(client, maps, f"kdcore-em-{tag}-r0")
+    counts, mass, _, _ = _reduce_round(client, maps, f"kdcore-em-{tag}-r0")
     stats = est.cluster_stats_
     stats["init_s"] = time.perf_counter() - t0
     history: list[float] = []
@@ -615,6 +620,7 @@ def _fit_em(est, plan: _Plan, workers: pd.Index, classes: pd.Index, n_answers: i
     lcf: Any = None
     lpf: Any = None
     param_bytes = stat_bytes = 0
+    compute_s = 0.0
     for n in range(1, int(est.n_iter) + 1):  # noqa: B007 (n is the round count after the loop)
         params, prior, log_conf, log_prior = _m_step(counts, mass, smooth, one_coin)
         last = n == int(est.n_iter)
@@ -628,7 +634,8 @@ def _fit_em(est, plan: _Plan, workers: pd.Index, classes: pd.Index, n_answers: i
             plan.submit(_shard_stats, s, lcf, lpf, not last, _nt(est, plan, s), key=f"kdcore-em-{tag}-r{n}-s{s}")
             for s in range(S)
         ]
-        counts, mass, new_ll = _reduce_round(client, maps, f"kdcore-em-{tag}-r{n}")
+        counts, mass, new_ll, shard_s = _reduce_round(client, maps, f"kdcore-em-{tag}-r{n}")
+        compute_s += shard_s
         if counts is not None:  # (the last round sends its log-likelihood only)
             stat_bytes = counts.nbytes + mass.nbytes + 8
         history.append(-new_ll / n_answers)
@@ -643,6 +650,10 @@ def _fit_em(est, plan: _Plan, workers: pd.Index, classes: pd.Index, n_answers: i
         rounds=n,
         rounds_s=rounds_s,
         round_s=rounds_s / max(n, 1),
+        # the slowest shard's compiled pass per round, and the rest of a round: scheduling,
+        # messages, the M-step on the client
+        compute_round_s=compute_s / max(n, 1),
+        overhead_round_s=(rounds_s - compute_s) / max(n, 1),
         # the parameters to each shard's worker, each shard's statistics up the tree (at most S - 1
         # moves) and the total to the client; the answers themselves never move after packing
         bytes_per_round=int((param_bytes + stat_bytes) * S),
