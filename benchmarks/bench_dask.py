@@ -170,10 +170,18 @@ ASSUME = {
 
 
 def fit_model(rows: list[dict]) -> dict:
-    """Least squares over the runs: round_s = a + b * answers per worker; pack_s = c + d * answers per worker."""
+    """round_s = a + b * answers per worker, with a the mean measured overhead of a round (the
+    round minus its slowest shard's pass, in the runs that record it) and b by least squares
+    through the origin on round_s - a; pack_s = c + d * answers per worker by least squares."""
     n = np.array([r["n_answers"] / r["n_workers"] for r in rows], dtype=float)
     A = np.c_[np.ones_like(n), n]
-    a, b = np.linalg.lstsq(A, np.array([r["round_s"] for r in rows]), rcond=None)[0]
+    over = [r["overhead_round_s"] for r in rows if "overhead_round_s" in r]
+    if over:
+        a = float(np.mean(over))
+        y = np.array([r["round_s"] for r in rows]) - a
+        b = float(n @ y / (n @ n))
+    else:
+        a, b = np.linalg.lstsq(A, np.array([r["round_s"] for r in rows]), rcond=None)[0]
     c, d = np.linalg.lstsq(A, np.array([r["pack_s"] for r in rows]), rcond=None)[0]
     return {
         "round_overhead_s": float(a),
