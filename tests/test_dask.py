@@ -367,7 +367,7 @@ def _same_histories(a, b):
     for ha, hb in zip(a, b):
         assert ha.config == hb.config
         for f in ("loss", "error", "test_error"):
-            assert np.array_equal(getattr(ha, f), getattr(hb, f))
+            assert np.array_equal(getattr(ha, f), getattr(hb, f), equal_nan=True)
         assert np.array_equal(ha.model.W, hb.model.W)
 
 
@@ -383,6 +383,21 @@ def test_train_many_on_an_executor_is_identical(client, kind):
     else:
         spread = train_many(cfgs, X, y, p, n_steps=30, X_test=X[:40], y_test=y[:40], n_threads=1, executor=client)
     _same_histories(local, spread)
+
+
+def test_scheduler_executor_spreads_every_train_many(client):
+    from kdcore.distill import train_many
+    from kdcore.distill.executor import current_executor, scheduler_executor
+
+    X, y, p, cfgs = _nets()
+    local = train_many(cfgs, X, y, p, n_steps=10, n_threads=1)
+    with scheduler_executor(client.scheduler.address) as ex:
+        assert current_executor() is ex and isinstance(ex, distributed.Client)
+        spread = train_many(cfgs, X, y, p, n_steps=10, n_threads=1)
+    assert current_executor() is None
+    _same_histories(local, spread)
+    with scheduler_executor(None) as ex:
+        assert ex is None and current_executor() is None
 
 
 def test_scaling_study_on_an_executor_is_identical(client):

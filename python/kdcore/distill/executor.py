@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["use_executor", "current_executor", "train_many_on"]
+__all__ = ["use_executor", "current_executor", "train_many_on", "scheduler_executor"]
 
 _CURRENT: ContextVar[Any] = ContextVar("kdcore_executor", default=None)
 
@@ -49,6 +49,26 @@ def use_executor(executor) -> Iterator[None]:
         yield
     finally:
         _CURRENT.reset(token)
+
+
+@contextmanager
+def scheduler_executor(scheduler: str | None) -> Iterator[Any]:
+    """Connect to a Dask scheduler ("tcp://host:8786", or "local:N" for N local one-thread
+    worker processes), spread every train_many in the block over it, and close the
+    connection (and a local cluster) after; None: train locally. What a command line's
+    ``--scheduler`` needs (``with scheduler_executor(args.scheduler): run_the_sweeps()``).
+    An unreachable address raises ``kdcore.crowd.distributed.SchedulerUnreachable`` (one line)."""
+    if scheduler is None:
+        yield None
+        return
+    from ..crowd.distributed import close_client, connect
+
+    client = connect(scheduler)
+    try:
+        with use_executor(client):
+            yield client
+    finally:
+        close_client(client)
 
 
 def current_executor():
