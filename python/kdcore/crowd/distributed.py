@@ -273,7 +273,9 @@ def _add_stats(a: tuple, b: tuple) -> tuple:
 
 def _vote(p: _Packed, W: int, K: int, weight, n_threads: int):
     w, lab = np.divmod(p.code, K)
-    return _core.vote_scores(p.indptr, w.astype(np.int32), lab.astype(np.int32), p.n_tasks, W, K, weight, n_threads)
+    return _core.vote_scores(
+        p.indptr, w.astype(np.int32, copy=False), lab.astype(np.int32, copy=False), p.n_tasks, W, K, weight, n_threads
+    )
 
 
 def _vote_shares(p: _Packed, W: int, K: int, n_threads: int) -> np.ndarray:
