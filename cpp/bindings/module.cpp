@@ -22,6 +22,7 @@
 #include "kdcore/kos.hpp"
 #include "kdcore/lanczos.hpp"
 #include "kdcore/mace.hpp"
+#include "kdcore/mmsr.hpp"
 #include "kdcore/parallel.hpp"
 #include "kdcore/responses.hpp"
 #include "kdcore/triangular.hpp"
@@ -685,35 +686,64 @@ void bind_twolayer(py::module_& m) {
     def_twolayer_train<double>(m);
 }
 
-}  // namespace
-
-PYBIND11_MODULE(_core, m) {
-    m.doc() = "kdcore compiled core";
-    kdcore::set_interrupt_hook(&python_interrupt_pending);
-    py::register_exception_translator([](std::exception_ptr p) {
-        try {
-            if (p) std::rethrow_exception(p);
-        } catch (const kdcore::Interrupted&) {
-            PyErr_SetNone(PyExc_KeyboardInterrupt);
-        } catch (const std::out_of_range& e) {
-            PyErr_SetString(PyExc_ValueError, e.what());
-        } catch (const std::bad_alloc&) {
-            PyErr_SetString(PyExc_MemoryError, "kdcore: out of memory");
-        }
-    });
-    bind_parallel(m);
-    bind_responses(m);
-    bind_crowd(m);
-    bind_aggregators(m);
-    bind_hollow_gram(m);
-    bind_twolayer(m);
-    void bind_mmsr(py::module_ & m);  // defined at the end of this file
-    bind_mmsr(m);
+// ============================================================================ crowd (distributed EM)
+void bind_crowd_partition(py::module_& m) {
+    m.def(
+        "em_partition_stats",
+        [](const carray<index_t>& task_indptr, const carray<code_t>& code, code_t n_workers,
+           std::optional<carray<double>> log_conf, std::optional<carray<double>> log_prior, carray<double> post,
+           bool count, int n_threads) {
+            if (task_indptr.ndim() != 1 || task_indptr.shape(0) < 1)
+                throw std::invalid_argument("task_indptr: expected a 1-d array of length n_tasks + 1");
+            const py::ssize_t n_tasks = task_indptr.shape(0) - 1;
+            const index_t* ip = task_indptr.data();
+            const py::ssize_t n = code.ndim() == 1 ? code.shape(0) : -1;
+            expect_len(code, n, "code");
+            if (ip[0] != 0 || ip[n_tasks] != n) throw std::invalid_argument("task_indptr must run from 0 to len(code)");
+            for (py::ssize_t j = 0; j < n_tasks; ++j)
+                if (ip[j + 1] < ip[j]) throw std::invalid_argument("task_indptr must be non-decreasing");
+            if (n_workers < 0) throw std::invalid_argument("n_workers must be >= 0");
+            if (post.ndim() != 3) throw std::invalid_argument("post: expected a 3-d array (n_tasks, T, K)");
+            const py::ssize_t T = post.shape(1), K = post.shape(2);
+            expect_shape(post, {n_tasks, T, K}, "post");
+            if (log_conf.has_value() != log_prior.has_value())
+                throw std::invalid_argument("give both log_conf and log_prior (E-step) or neither (counts of post)");
+            if (log_conf) {
+                expect_shape(*log_conf, {T, static_cast<py::ssize_t>(n_workers), K, K}, "log_conf");
+                expect_shape(*log_prior, {T, K}, "log_prior");
+            }
+            double* pp = post.mutable_data();  // in / out: a read-only array is a ValueError here
+            const double* lc = log_conf ? log_conf->data() : nullptr;
+            const double* lp = log_prior ? log_prior->data() : nullptr;
+            py::object counts = py::none(), mass = py::none();
+            double* pc = nullptr;
+            double* pm = nullptr;
+            if (count) {
+                carray<double> c({T, static_cast<py::ssize_t>(n_workers), K, K});
+                carray<double> ms({T, K});
+                pc = c.mutable_data();
+                pm = ms.mutable_data();
+                counts = c;
+                mass = ms;
+            }
+            double ll;
+            {
+                py::gil_scoped_release nogil;
+                ll = kdcore::em_partition_stats(ip, code.data(), static_cast<code_t>(n_tasks), n_workers,
+                                                static_cast<int>(T), static_cast<int>(K), lc, lp, pp, pc, pm,
+                                                n_threads);
+            }
+            return py::make_tuple(counts, mass, ll);
+        },
+        py::arg("task_indptr"), py::arg("code"), py::arg("n_workers"), py::arg("log_conf"), py::arg("log_prior"),
+        py::arg("post"), py::arg("count") = true, py::arg("n_threads") = 0,
+        "Sufficient statistics of one partition of the answers (whole tasks, code = worker * K + label): with "
+        "log_conf / log_prior, the E-step into post (in place) and the partition's log-likelihood; without, post "
+        "is read as given. Returns (counts (T, W, K, K) or None, mass (T, K) or None, loglik); count=False skips "
+        "the counts.");
 }
 
 // ============================================================================ mmsr
-#include "kdcore/mmsr.hpp"
-
 void bind_mmsr(py::module_& m) {
     m.def(
         "mmsr_pairs",
@@ -799,4 +829,29 @@ void bind_mmsr(py::module_& m) {
         py::arg("worker_indptr"), py::arg("worker_task"), py::arg("worker_label"), py::arg("n_tasks"),
         py::arg("n_workers"), py::arg("post"), py::arg("n_threads") = 0,
         "Expected answer counts out[w, l, k] = sum over w's answers (t, l) of post[t, k] (W x K x K).");
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "kdcore compiled core";
+    kdcore::set_interrupt_hook(&python_interrupt_pending);
+    py::register_exception_translator([](std::exception_ptr p) {
+        try {
+            if (p) std::rethrow_exception(p);
+        } catch (const kdcore::Interrupted&) {
+            PyErr_SetNone(PyExc_KeyboardInterrupt);
+        } catch (const std::out_of_range& e) {
+            PyErr_SetString(PyExc_ValueError, e.what());
+        } catch (const std::bad_alloc&) {
+            PyErr_SetString(PyExc_MemoryError, "kdcore: out of memory");
+        }
+    });
+    bind_parallel(m);
+    bind_responses(m);
+    bind_crowd(m);
+    bind_aggregators(m);
+    bind_hollow_gram(m);
+    bind_twolayer(m);
+    bind_crowd_partition(m);
+    bind_mmsr(m);
 }

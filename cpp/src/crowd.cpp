@@ -767,4 +767,61 @@ void vote_scores(const index_t* task_indptr, const code_t* task_worker, const co
 #undef KDCORE_V
 }
 
+double em_partition_stats(const index_t* task_indptr, const code_t* code, code_t n_tasks, code_t n_workers,
+                          int n_types, int n_classes, const double* log_conf, const double* log_prior, double* post,
+                          double* counts, double* mass, int n_threads) {
+    check_dims(n_tasks, n_workers, n_types, n_classes);
+    const int T = n_types, K = n_classes, TK = T * K;
+    const code_t W = n_workers;
+    const index_t N = task_indptr[n_tasks];
+    const std::uint64_t n_codes = static_cast<std::uint64_t>(W) * static_cast<std::uint64_t>(K);
+    // one branch-free pass for the range check (the codes are read again below)
+    std::uint64_t worst = 0;
+    for (index_t e = 0; e < N; ++e)
+        worst = std::max<std::uint64_t>(worst, static_cast<std::uint32_t>(code[e]));
+    if (N > 0 && worst >= n_codes)
+        for (index_t e = 0; e < N; ++e)
+            if (static_cast<std::uint32_t>(code[e]) >= n_codes) bad_code("answer", e, code[e], static_cast<long long>(n_codes));
+    const bool do_e = log_conf != nullptr;
+    if (do_e && !log_prior) fail("em_partition_stats: log_conf without log_prior");
+    const bool count = counts != nullptr;
+    if (count && !mass) fail("em_partition_stats: counts without mass");
+    const int nt = threads_for(n_threads, N);
+    const std::size_t table = count ? static_cast<std::size_t>(W) * K * TK : 0;
+    std::vector<double> lc = do_e ? answer_major(log_conf, W, T, K) : std::vector<double>();
+    std::vector<std::vector<double>> tables(count ? static_cast<std::size_t>(nt) : 0);
+    std::vector<double*> bufs;
+    for (auto& b : tables) {
+        b.resize(table);
+        bufs.push_back(b.data());
+    }
+    if (!count) bufs.assign(static_cast<std::size_t>(nt), nullptr);
+    std::vector<double> mass_part(static_cast<std::size_t>(nt) * TK, 0.0);
+    const index_t n_blocks = (static_cast<index_t>(n_tasks) + kBlock - 1) / kBlock;
+    std::vector<double> block_ll(static_cast<std::size_t>(n_blocks), 0.0);
+    fused(task_indptr, code, n_tasks, TK, do_e ? lc.data() : nullptr, log_prior, post, do_e, count, bufs, table,
+          mass_part, block_ll, nt);
+    if (count) {
+        const std::vector<double>& c0 = tables[0];
+        for (code_t w = 0; w < W; ++w)
+            for (int l = 0; l < K; ++l)
+                for (int t = 0; t < T; ++t)
+                    for (int k = 0; k < K; ++k) {
+                        const std::size_t x = (static_cast<std::size_t>(w) * K + l) * TK + static_cast<std::size_t>(t) * K + k;
+                        double v = c0[x];
+                        for (int th = 1; th < nt; ++th) v += tables[static_cast<std::size_t>(th)][x];  // thread order
+                        counts[((static_cast<std::size_t>(t) * W + w) * K + k) * K + l] = v;
+                    }
+        for (int i = 0; i < TK; ++i) {
+            double v = 0.0;
+            for (int th = 0; th < nt; ++th) v += mass_part[static_cast<std::size_t>(th) * TK + i];
+            mass[i] = v;
+        }
+    }
+    double ll = 0.0;
+    if (do_e)
+        for (double x : block_ll) ll += x;
+    return ll;
+}
+
 }  // namespace kdcore

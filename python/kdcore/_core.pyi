@@ -217,3 +217,15 @@ def class_counts(
     post: NDArray[np.float64],
     n_threads: int = 0,
 ) -> NDArray[np.float64]: ...
+
+# ---------------------------------------------------------------- crowd (distributed EM)
+def em_partition_stats(
+    task_indptr: NDArray[np.int64],
+    code: NDArray[np.int32],
+    n_workers: int,
+    log_conf: NDArray[np.float64] | None,
+    log_prior: NDArray[np.float64] | None,
+    post: NDArray[np.float64],
+    count: bool = True,
+    n_threads: int = 0,
+) -> tuple[NDArray[np.float64] | None, NDArray[np.float64] | None, float]: ...

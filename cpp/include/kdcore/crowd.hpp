@@ -135,4 +135,24 @@ EmRunResult em_run(const AnswerViews& views, code_t n_tasks, code_t n_workers, i
                    MStepStrategy strategy = MStepStrategy::automatic,
                    EmStopRule stop_rule = EmStopRule::relative_loglik);
 
+// Distributed EM (kdcore.crowd.distributed): the sufficient statistics of one
+// partition of the answers, the map step of a round. The partition holds whole
+// tasks: task j's answers are code[task_indptr[j] .. task_indptr[j + 1]), one code
+// c = w * K + l per answer over the global worker and class dictionaries (checked:
+// 0 <= c < W K). With log_conf (T, W, K, K) and log_prior (T, K) given (not null),
+// the E-step of em_e_step on these tasks writes post (n_tasks, T, K) and the
+// partition's log-likelihood is returned (per-block partials added in block order);
+// with log_conf null, post is read as given (the first M-step's posteriors) and 0 is
+// returned. Then, if counts is not null, the expected counts of the next M-step
+//   counts[t, w, k, l] = sum_{answers (j, w, l) of the partition} post[j, t, k]
+//   mass[t, k]         = sum_{tasks j of the partition} post[j, t, k]
+// (em_counts's layout). Counts, mass and log-likelihood are sums over tasks, so the
+// totals over any split of the tasks into partitions are em_run's, up to the order
+// of the additions: the M-step runs once on the reduced totals. It is em_run's fused
+// pass (blocks of 256 tasks, per-thread tables added in thread order afterwards), so
+// a thread count gives bit-identical results run to run.
+double em_partition_stats(const index_t* task_indptr, const code_t* code, code_t n_tasks, code_t n_workers,
+                          int n_types, int n_classes, const double* log_conf, const double* log_prior, double* post,
+                          double* counts, double* mass, int n_threads);
+
 }  // namespace kdcore

@@ -17,6 +17,7 @@ from ._em import EMSettings
 from ._majority_vote import vote
 from ._responses import Responses
 from ._spectral_init import spectral_init
+from .distributed import fit_dask, is_dask_dataframe
 
 __all__ = ["DawidSkene"]
 
@@ -99,6 +100,7 @@ class DawidSkene(BaseAggregator):
         self.n_threads = n_threads
         self.prob_floor = prob_floor
 
+    _dask_model = "em"  # kdcore.crowd.distributed fits it on a Dask DataFrame
     _one_coin = False  # em_run's M-step: full confusions (OneCoinDawidSkene: one skill per worker)
 
     # -- the two steps (swap a backend in one place) -------------------------------
@@ -155,6 +157,8 @@ class DawidSkene(BaseAggregator):
         duplicates : {"error", "keep_first", "keep_last", "keep_all"}
             Repeated (task, worker) answers in a DataFrame (``Responses.from_dataframe``).
         """
+        if is_dask_dataframe(data):  # the EM rounds on the Dask cluster (kdcore.crowd.distributed)
+            return fit_dask(self, data)
         if not isinstance(data, Responses):
             data = Responses.coerce(data, duplicates=duplicates)
         r = self._prepare(data)

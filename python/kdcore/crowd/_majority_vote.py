@@ -17,6 +17,7 @@ from ..backends import _core, check_n_threads
 from . import _reference as ref
 from ._base import BaseAggregator
 from ._responses import Responses
+from .distributed import fit_dask, is_dask_dataframe
 
 __all__ = ["MajorityVote", "WeightedMajorityVote", "nitzan_paroush_weights"]
 
@@ -119,6 +120,8 @@ class MajorityVote(BaseAggregator):
     (500,)
     """
 
+    _dask_model = "vote"  # kdcore.crowd.distributed fits it on a Dask DataFrame
+
     def __init__(self, tie_break: str = "random", random_state=None, backend: str = "auto", n_threads: int = 0):
         self.tie_break = tie_break
         self.random_state = random_state
@@ -129,6 +132,8 @@ class MajorityVote(BaseAggregator):
         return None
 
     def fit(self, data) -> MajorityVote:
+        if is_dask_dataframe(data):  # the votes on the Dask cluster (kdcore.crowd.distributed)
+            return fit_dask(self, data)
         r = self._prepare(data)
         weight = self._weights(r)
         scores, best, n_tied = vote(r, weight, self._backend(), self.n_threads)
@@ -156,6 +161,8 @@ class WeightedMajorityVote(MajorityVote):
         ``probas_`` the softmax of the scores.
     tie_break, random_state, backend, n_threads : as in :class:`MajorityVote`.
     """
+
+    _dask_model = "weighted_vote"
 
     def __init__(
         self,

@@ -376,6 +376,7 @@ def scaling_study(
     progress=False,
     checkpoint=None,
     label=None,
+    executor=None,
 ) -> ScalingResult:
     """m*(eps) and m*(gamma) for every arm on every dataset, with fitted slopes.
 
@@ -386,7 +387,15 @@ def scaling_study(
     as they are done, and datasets already in it (same task, gamma and label)
     are read back instead of trained again: a long study can be stopped and
     resumed, or run on another machine and summarised here.
+    ``executor``: a distributed.Client or concurrent.futures.Executor over which every
+    train_many of the study spreads its networks (kdcore.distill.executor); same results.
     """
+    if executor is not None:
+        from .executor import use_executor
+
+        with use_executor(executor):
+            args = (widths, seeds, eps_list, n_steps, c, metrics, backend, n_threads, progress, checkpoint, label)
+            return scaling_study(datasets, arms, *args)
     import os
 
     arms = list(arms) if arms is not None else default_arms()

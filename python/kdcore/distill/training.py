@@ -145,6 +145,7 @@ def train_many(
     backend: str = "auto",
     n_threads: int = 0,
     dtype=None,
+    executor=None,
 ) -> list[History]:
     """Train many two-layer networks on the same data in one call.
 
@@ -165,6 +166,9 @@ def train_many(
     backend : "auto" | "cpp" | "numpy" | "torch" | "torch-cuda"
     n_threads : threads of the cpp kernel (0 = default); BLAS threads for numpy/torch.
     dtype : float32 or float64 (default: X's float dtype, else float64).
+    executor : distributed.Client or concurrent.futures.Executor, optional
+        Spread the networks over it (:mod:`kdcore.distill.executor`; default: the one set by
+        ``use_executor``, else none); the results are identical to the local run.
 
     Returns
     -------
@@ -179,6 +183,12 @@ def train_many(
     >>> len(hs), hs[0].loss.shape
     (2, (20,))
     """
+    from .executor import current_executor, train_many_on
+
+    executor = executor if executor is not None else current_executor()
+    if executor is not None:
+        kw = dict(X_test=X_test, y_test=y_test, p_test=p_test, backend=backend, n_threads=n_threads, dtype=dtype)
+        return train_many_on(executor, configs, X, y, p, n_steps=n_steps, **kw)
     n_steps = check_positive_int(n_steps, "n_steps", minimum=0)
     if isinstance(configs, Mapping) or not isinstance(configs, Sequence) or isinstance(configs, str):
         raise TypeError("configs must be a list of dicts")

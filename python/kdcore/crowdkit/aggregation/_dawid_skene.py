@@ -264,7 +264,9 @@ class DawidSkene:
         loss = -np.inf
         history: list[float] = []
         for _ in range(n_iter):
-            post, _ll = _em.e_step_unchecked(r, _log_conf(errors, used), np.log(np.maximum(prior, _EPS))[None], "cpp", _THREADS)
+            post, _ll = _em.e_step_unchecked(
+                r, _log_conf(errors, used), np.log(np.maximum(prior, _EPS))[None], "cpp", _THREADS
+            )
             post = post[:, 0, :]
             self._apply_gold(post, gold)
             prior = _mean_rows(post)

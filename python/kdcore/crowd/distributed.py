@@ -1,0 +1,768 @@
+"""The aggregators on a Dask cluster: answers as a Dask DataFrame, EM rounds as map + tree reduction.
+
+``MajorityVote``, ``WeightedMajorityVote``, ``DawidSkene`` and ``OneCoinDawidSkene`` accept a
+``dask.dataframe.DataFrame`` with columns task, worker, label (for example
+``dd.read_parquet("answers/*.parquet")``) and fit on the cluster of the current
+``distributed.Client``. The fit:
+
+1. checks the columns (no work is scheduled before);
+2. packs each partition on a worker: local codes of its tasks, workers and labels, the
+   answers sorted by task (the same missing-value, float-label and duplicate rules as the
+   in-memory :class:`~kdcore.crowd.Responses`); the partitions' task ranges tell whether
+   every task lives in one partition, and when they overlap the answers are shuffled by
+   task once (``cluster_stats_["shuffle_s"]``) and packed again;
+3. builds the global worker and class dictionaries by a tree of sorted unions, sends them
+   to the workers, and re-codes every answer as ``code = worker * K + label`` (4 bytes an
+   answer), kept in the workers' memory for the whole fit;
+4. runs each EM round as a map and a reduction: every shard (the partitions one Dask
+   worker holds) runs the compiled fused pass ``_core.em_partition_stats`` on its
+   partitions (E-step under the current parameters, then the expected counts of the next
+   M-step: worker x class x class counts, class totals, log-likelihood,
+   docs/maths.md B.1), the shards' statistics are added in a fixed binary tree, the client
+   runs the M-step on the totals (W K K numbers) and scatters the new parameters.
+
+Counts, class totals and log-likelihood are sums over tasks, so the totals equal the
+in-memory fit's up to the order of the additions: the fit matches
+``DawidSkene().fit(responses)`` to 1e-10 with the same rounds and stopping decision, for
+any partitioning. Partitions are grouped into shards by index (shard s holds a contiguous
+range), and sums run in partition order within a shard and in a fixed tree across shards,
+so a refit on the same partitions and the same number of workers gives the same bits
+wherever the partitions live. A worker lost in the middle of a fit is recovered by Dask:
+the scheduler recomputes the packed partitions it held from their lineage (read, pack),
+and the round is rerun; the result does not change.
+
+The labels and posteriors stay on the cluster: ``labels_`` is a Dask Series and
+``probas_`` a Dask DataFrame indexed by task, computed (the last E-step, on the workers)
+only when asked, e.g. ``est.labels_.to_frame().to_parquet(path)``. The fitted parameters
+(``confusions_``, ``priors_``, ``skills_``, ``weights_``) are small and live on the client.
+
+Not on a Dask DataFrame: ``init="spectral"`` and ``backend="numpy"`` (ValueError), and
+``duplicates`` other than "error". ``tie_break="random"`` in the votes draws each tied
+task's class from a hash of (random_state, task id): reproducible and the same for any
+partitioning, but not the draws of the in-memory fit ("first" is identical).
+
+Example
+-------
+>>> import dask.dataframe as dd                                       # doctest: +SKIP
+>>> from distributed import Client, LocalCluster                      # doctest: +SKIP
+>>> from kdcore.crowd import DawidSkene                               # doctest: +SKIP
+>>> client = Client(LocalCluster(n_workers=2, threads_per_worker=1))  # doctest: +SKIP
+>>> ds = DawidSkene(n_iter=100).fit(dd.read_parquet("answers/"))      # doctest: +SKIP
+>>> ds.labels_.to_frame().to_parquet("labels/")                       # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._check import check_float, check_int
+from ..backends import _core, check_n_threads
+from . import _em
+
+__all__ = [
+    "is_dask_dataframe",
+    "fit_dask",
+    "connect",
+    "aggregate_parquet",
+    "add_aggregate_arguments",
+    "run_aggregate",
+    "close_client",
+    "SchedulerUnreachable",
+    "METHODS",
+]
+
+COLUMNS = ("task", "worker", "label")
+#: EM parameters larger than this are sent once a round as the result of a task (not with
+#: client.scatter: scattered data has no lineage, and a lost worker would lose it for good)
+#: that the shards fetch; smaller ones travel inside the round's tasks (one message fewer)
+SCATTER_BYTES = 1 << 20
+#: up to this many shards, a round's statistics are gathered and added on the client (in
+#: the fixed tree order); more go up a tree of sum tasks on the cluster
+LOCAL_REDUCE_SHARDS = 8
+#: seconds to wait for a scheduler before :func:`connect` gives up
+CONNECT_TIMEOUT_S = 10.0
+
+
+def is_dask_dataframe(obj: Any) -> bool:
+    """True for a Dask DataFrame (or any Dask collection with ``columns``), without importing Dask."""
+    return type(obj).__module__.split(".")[0] == "dask" and hasattr(obj, "__dask_graph__")
+
+
+def _need_dask():
+    try:
+        import dask  # noqa: F401
+        import distributed
+    except ImportError as exc:  # pragma: no cover - exercised only without the extra
+        raise ImportError(
+            "fitting a Dask DataFrame needs dask[distributed] and pyarrow: pip install 'kdcore[dask]'"
+        ) from exc
+    return distributed
+
+
+def current_client(client=None):
+    distributed = _need_dask()
+    if client is not None:
+        if not isinstance(client, distributed.Client):
+            raise TypeError(f"client must be a distributed.Client, got {type(client).__name__}")
+        return client
+    try:
+        return distributed.default_client()
+    except ValueError:
+        raise ValueError(
+            "fitting a Dask DataFrame needs a running distributed.Client (e.g. Client('tcp://host:8786') "
+            "or Client(LocalCluster(n_workers=2))); none was found"
+        ) from None
+
+
+# ----------------------------------------------------------------------------- partition packing
+@dataclass
+class _Local:
+    """One partition with local codes: answers sorted by task, code = local worker * Kp + local label."""
+
+    task_ids: pd.Index
+    indptr: np.ndarray  # int64 (n_tasks + 1)
+    code: np.ndarray  # int32, local worker * Kp + local label
+    workers: pd.Index  # the partition's distinct worker ids, sorted
+    labels: pd.Index  # the partition's distinct labels, sorted
+    task_min: Any
+    task_max: Any
+
+
+@dataclass
+class _Packed:
+    """One partition in global codes, kept in a worker's memory for the whole fit."""
+
+    task_ids: pd.Index
+    indptr: np.ndarray  # int64 (n_tasks + 1)
+    code: np.ndarray  # int32, global worker * K + class
+
+    @property
+    def n_tasks(self) -> int:
+        return int(self.indptr.shape[0] - 1)
+
+
+def _pack_local(df: pd.DataFrame, columns: tuple[str, str, str], index: int) -> _Local:
+    from ._responses import _factorize
+
+    where = f" (partition {index})"
+    tc, wc, lc = (df[c] for c in columns)
+    t, task_ids = _factorize(tc, "task ids" + where, is_label=False)
+    w, workers = _factorize(wc, "worker ids" + where, is_label=False)
+    lab, labels = _factorize(lc, "labels" + where, is_label=True)
+    n_tasks, n_workers = len(task_ids), len(workers)
+    if len(t):
+        _, n_dup, first = _core.find_duplicates(t, w, n_tasks, n_workers, 0)
+        if n_dup:
+            raise ValueError(
+                f"{n_dup} duplicate (task, worker) answers{where}; the first repeats task "
+                f"{task_ids[t[first]]!r}, worker {workers[w[first]]!r}. Drop them before fitting"
+            )
+    indptr, tw, tl = _core.build_csr(
+        np.ascontiguousarray(t, np.int32),
+        np.ascontiguousarray(w, np.int32),
+        np.ascontiguousarray(lab, np.int32),
+        n_tasks,
+    )
+    kp = max(len(labels), 1)
+    if n_workers * kp >= 2**31:
+        raise ValueError(f"{n_workers} workers x {kp} classes{where}: kdcore codes at most 2^31 - 1 cells")
+    code = (tw.astype(np.int64) * kp + tl).astype(np.int32)
+    try:
+        lo, hi = (task_ids.min(), task_ids.max()) if n_tasks else (None, None)
+    except TypeError:  # unorderable ids: the ranges cannot prove the partitions disjoint
+        lo = hi = TypeError
+    return _Local(task_ids, indptr, code, workers, labels, lo, hi)
+
+
+def _summary(part: _Local) -> dict:
+    return {
+        "n_answers": int(part.code.shape[0]),
+        "n_tasks": len(part.task_ids),
+        "task_min": part.task_min,
+        "task_max": part.task_max,
+    }
+
+
+def _uniques(part: _Local, which: str) -> pd.Index:
+    return part.workers if which == "workers" else part.labels
+
+
+def _union(a: pd.Index, b: pd.Index) -> pd.Index:
+    if len(a) == 0:
+        return b
+    if len(b) == 0:
+        return a
+    try:
+        return a.union(b, sort=None).sort_values()
+    except TypeError:  # mixed types: keep the order of first appearance (as the in-memory factorize)
+        return a.append(b.difference(a, sort=False))
+
+
+def _pack_global(part: _Local, workers: pd.Index, classes: pd.Index) -> _Packed:
+    K = len(classes)
+    wmap = workers.get_indexer(part.workers).astype(np.int64)
+    cmap = classes.get_indexer(part.labels).astype(np.int64)
+    kp = max(len(part.labels), 1)
+    lw, ll = np.divmod(part.code, kp)
+    code = (wmap[lw] * K + cmap[ll]).astype(np.int32)
+    return _Packed(part.task_ids, part.indptr, code)
+
+
+def _disjoint(summaries: list[dict]) -> bool:
+    """True when the partitions' task ranges prove that no task is in two partitions."""
+    ranges = [(s["task_min"], s["task_max"]) for s in summaries if s["n_tasks"]]
+    if any(lo is TypeError for lo, _ in ranges):
+        return False
+    try:
+        ranges.sort(key=lambda r: r[0])
+        return all(ranges[i][1] < ranges[i + 1][0] for i in range(len(ranges) - 1))
+    except TypeError:  # ids of different types across partitions
+        return False
+
+
+# ----------------------------------------------------------------------------- the map and the reduction
+def _shard_stats(log_conf, log_prior, count: bool, n_threads: int, *parts: _Packed):
+    """Sum of em_partition_stats over one shard's partitions, in partition order; the last item
+    is the seconds the shard computed (the reduction keeps the slowest shard's)."""
+    t0 = time.perf_counter()
+    W, K = log_conf.shape[1], log_conf.shape[2]
+    T = log_conf.shape[0]
+    counts, mass = np.zeros((T, W, K, K)), np.zeros((T, K))
+    ll = 0.0
+    for p in parts:
+        post = np.empty((p.n_tasks, T, K))
+        c, m, part_ll = _core.em_partition_stats(p.indptr, p.code, W, log_conf, log_prior, post, count, n_threads)
+        ll += part_ll
+        if c is not None and m is not None:
+            counts += c
+            mass += m
+    dt = time.perf_counter() - t0
+    return (counts, mass, ll, dt) if count else (None, None, ll, dt)
+
+
+def _init_stats(W: int, K: int, n_threads: int, *parts: _Packed):
+    """Counts of the majority-vote posteriors (vote shares), DawidSkene's init="mv"."""
+    t0 = time.perf_counter()
+    counts, mass = np.zeros((1, W, K, K)), np.zeros((1, K))
+    for p in parts:
+        post = _vote_shares(p, W, K, n_threads)[:, None, :]
+        c, m, _ = _core.em_partition_stats(p.indptr, p.code, W, None, None, post, True, n_threads)
+        assert c is not None and m is not None  # count=True
+        counts += c
+        mass += m
+    return counts, mass, 0.0, time.perf_counter() - t0
+
+
+def _identity(x):
+    return x
+
+
+def _add_stats(a: tuple, b: tuple) -> tuple:
+    ca, ma, la, ta = a
+    cb, mb, lb, tb = b
+    if ca is None:
+        return None, None, la + lb, max(ta, tb)
+    return ca + cb, ma + mb, la + lb, max(ta, tb)
+
+
+def _vote(p: _Packed, W: int, K: int, weight, n_threads: int):
+    w, lab = np.divmod(p.code, K)
+    return _core.vote_scores(
+        p.indptr, w.astype(np.int32, copy=False), lab.astype(np.int32, copy=False), p.n_tasks, W, K, weight, n_threads
+    )
+
+
+def _vote_shares(p: _Packed, W: int, K: int, n_threads: int) -> np.ndarray:
+    scores, _, _ = _vote(p, W, K, None, n_threads)
+    return scores / np.diff(p.indptr).astype(np.float64)[:, None]
+
+
+def _tree_sum(items: list) -> tuple:
+    """The same fixed binary tree as :func:`_tree_reduce`, on the client."""
+    while len(items) > 1:
+        nxt = [_add_stats(items[i], items[i + 1]) for i in range(0, len(items) - 1, 2)]
+        if len(items) % 2:
+            nxt.append(items[-1])
+        items = nxt
+    return items[0]
+
+
+def _reduce_round(client, futures: list, key: str) -> tuple:
+    """The round's total: a few shards' statistics are gathered and added here (one message
+    hop fewer), many go up a tree of sum tasks on the cluster; the same tree either way."""
+    if len(futures) <= LOCAL_REDUCE_SHARDS:
+        return _tree_sum(client.gather(futures))
+    return client.gather(_tree_reduce(client, futures, key))
+
+
+def _tree_reduce(client, futures: list, key: str):
+    """Pairwise sums in a fixed binary tree over the list order: ((0 + 1) + (2 + 3)) + ..."""
+    level = 0
+    while len(futures) > 1:
+        nxt = []
+        for i in range(0, len(futures) - 1, 2):
+            nxt.append(client.submit(_add_stats, futures[i], futures[i + 1], key=f"{key}-l{level}-{i // 2}"))
+        if len(futures) % 2:
+            nxt.append(futures[-1])
+        futures = nxt
+        level += 1
+    return futures[0]
+
+
+# ----------------------------------------------------------------------------- M-step on the totals
+def _m_step(counts: np.ndarray, mass: np.ndarray, smoothing: float, one_coin: bool):
+    """em_m_step / onecoin_m_step from reduced counts (T, W, K, K) and mass (T, K)."""
+    K = counts.shape[-1]
+    s = smoothing
+    if one_coin:
+        right = np.einsum("twkk->tw", counts)
+        total = counts.sum(axis=(-2, -1))
+        z = total + 2.0 * s
+        params = np.where(z > 0, (right + s) / np.where(z > 0, z, 1.0), 0.5)
+        log_conf = _em._onecoin_log_conf(params, K)
+    else:
+        row = counts + s
+        z = row.sum(axis=-1, keepdims=True)
+        params = np.where(z > 0, row / np.where(z > 0, z, 1.0), 1.0 / K)
+        log_conf = _em.log_clip(params)
+    pz = float((mass + s).sum())
+    prior = (mass + s) / pz if pz > 0 else np.full_like(mass, 1.0 / mass.size)
+    return params, prior, np.ascontiguousarray(log_conf), np.ascontiguousarray(_em.log_clip(prior))
+
+
+# ----------------------------------------------------------------------------- final outputs (lazy)
+def _posteriors_frame(p: _Packed, log_conf, log_prior, classes, n_threads: int) -> pd.DataFrame:
+    T, K = log_conf.shape[0], log_conf.shape[2]
+    post = np.empty((p.n_tasks, T, K))
+    _core.em_partition_stats(p.indptr, p.code, log_conf.shape[1], log_conf, log_prior, post, False, n_threads)
+    return pd.DataFrame(post[:, 0, :], index=pd.Index(p.task_ids, name="task"), columns=_columns(classes))
+
+
+def _columns(classes) -> pd.Index:
+    return pd.Index([str(c) for c in classes], name="label")
+
+
+def _labels_of(probas: pd.DataFrame, classes) -> pd.Series:
+    lab = np.asarray(classes)[np.argmax(probas.to_numpy(), axis=1)] if len(probas) else np.asarray(classes)[:0]
+    return pd.Series(lab, index=probas.index, name="agg_label")
+
+
+def _vote_frame(p: _Packed, W: int, classes, weight, proba_rule: str, tie_break: str, seed, n_threads: int):
+    """(probas, labels) of the (weighted) vote on one partition, as the in-memory estimator."""
+    K = len(classes)
+    scores, best, n_tied = _vote(p, W, K, weight, n_threads)
+    if proba_rule == "shares":
+        proba = scores / np.diff(p.indptr).astype(np.float64)[:, None]
+    elif proba_rule == "softmax":
+        e = np.exp(scores - scores.max(axis=1, keepdims=True)) if len(scores) else scores
+        proba = e / e.sum(axis=1, keepdims=True) if len(scores) else scores
+    else:  # weight shares, uniform when every voter weighs 0
+        z = scores.sum(axis=1, keepdims=True)
+        proba = np.where(z > 0, scores / np.where(z > 0, z, 1.0), 1.0 / K)
+    labels = best.astype(np.intp)
+    if tie_break == "random":
+        rows = np.flatnonzero(n_tied > 1)
+        if rows.size:
+            h = pd.util.hash_array(np.asarray(p.task_ids[rows], dtype=object), hash_key=_hash_key(seed))
+            u = (h >> np.uint64(11)).astype(np.float64) / float(2**53)
+            pick = np.minimum((u * n_tied[rows]).astype(np.int64), n_tied[rows] - 1)
+            sc = scores[rows]
+            top = sc.max(axis=1, keepdims=True)
+            tied = (top - sc) <= 1e-12 * np.maximum(1.0, np.abs(top))  # the kernel's tie rule
+            labels[rows] = np.argmax(np.cumsum(tied, axis=1) > pick[:, None], axis=1)
+    idx = pd.Index(p.task_ids, name="task")
+    return pd.DataFrame(proba, index=idx, columns=_columns(classes)), pd.Series(
+        np.asarray(classes)[labels], index=idx, name="agg_label"
+    )
+
+
+def _hash_key(seed) -> str:
+    if seed is None:
+        return "kdcore-vote-ties-00"
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(
+            f"random_state must be an int or None on a Dask DataFrame (ties are drawn per task), got {type(seed).__name__}"
+        )
+    return f"{int(seed) & 0xFFFFFFFFFFFFFFFF:016x}"[:16]
+
+
+# ----------------------------------------------------------------------------- the fit
+class _Plan:
+    """The packed partitions of one fit, grouped into shards (one per Dask worker)."""
+
+    def __init__(self, client, packed: list, shards: list[list[int]], addrs: list[str], threads: list[int]):
+        self.client = client
+        self.packed = packed
+        self.shards = shards
+        self.addrs = addrs
+        self.threads = threads
+
+    def shard_args(self, s: int) -> list:
+        return [self.packed[i] for i in self.shards[s]]
+
+    def submit(self, fn, s: int, *args, key: str):
+        return self.client.submit(
+            fn, *args, *self.shard_args(s), key=key, workers=[self.addrs[s]], allow_other_workers=True
+        )
+
+
+def _check_frame(ddf, columns: tuple[str, str, str]) -> None:
+    import dask.dataframe as dd
+
+    if not isinstance(ddf, dd.DataFrame):
+        raise TypeError(f"expected a dask.dataframe.DataFrame with columns {list(columns)}, got {type(ddf).__name__}")
+    missing = [c for c in columns if c not in ddf.columns]
+    if missing:
+        raise ValueError(
+            f"column(s) {missing} not in the Dask DataFrame; it has {list(ddf.columns)}. "
+            "Rename them to task, worker, label (ddf.rename(columns={...}))"
+        )
+
+
+def _shards_for(client, n_parts: int) -> tuple[list[list[int]], list[str], list[int]]:
+    info = (
+        client.scheduler_info(n_workers=-1)["workers"]
+        if _takes_n_workers(client)
+        else client.scheduler_info()["workers"]
+    )
+    addrs = sorted(info)
+    if not addrs:
+        raise ValueError("the Dask cluster has no workers")
+    n_shards = max(1, min(len(addrs), n_parts))
+    bounds = np.linspace(0, n_parts, n_shards + 1).round().astype(int)
+    shards = [list(range(bounds[s], bounds[s + 1])) for s in range(n_shards)]
+    threads = [int(info[a].get("nthreads", 1)) for a in addrs[:n_shards]]
+    return shards, addrs[:n_shards], threads
+
+
+def _takes_n_workers(client) -> bool:
+    import inspect
+
+    return "n_workers" in inspect.signature(client.scheduler_info).parameters
+
+
+def _pack(client, ddf, columns, shuffle, stats: dict) -> tuple[_Plan, pd.Index, pd.Index, int]:
+    import dask
+
+    t0 = time.perf_counter()
+    tag = uuid.uuid4().hex[:10]
+
+    def local_futures(frame):
+        parts = frame.to_delayed()
+        shards, addrs, threads = _shards_for(client, len(parts))
+        futs: list = [None] * len(parts)
+        for s, idx in enumerate(shards):
+            ds = [dask.delayed(_pack_local)(parts[i], columns, i, dask_key_name=f"kdcore-local-{tag}-{i}") for i in idx]
+            got = client.compute(ds, workers=[addrs[s]], allow_other_workers=True)
+            for i, f in zip(idx, got):
+                futs[i] = f
+        return futs, shards, addrs, threads
+
+    frame = ddf[list(columns)]
+    if shuffle is True:
+        t1 = time.perf_counter()
+        frame = frame.shuffle(on=columns[0])
+        stats["shuffled"] = True
+    local, shards, addrs, threads = local_futures(frame)
+    summaries = client.gather([client.submit(_summary, f, key=f"kdcore-sum-{tag}-{i}") for i, f in enumerate(local)])
+    if shuffle is None and not _disjoint(summaries):
+        del local
+        t1 = time.perf_counter()
+        frame = frame.shuffle(on=columns[0])
+        stats["shuffled"] = True
+        local, shards, addrs, threads = local_futures(frame)
+        summaries = client.gather(
+            [client.submit(_summary, f, key=f"kdcore-sum2-{tag}-{i}") for i, f in enumerate(local)]
+        )
+        stats["shuffle_s"] = time.perf_counter() - t1
+    elif shuffle is True:
+        stats["shuffle_s"] = time.perf_counter() - t1
+    else:
+        stats.setdefault("shuffled", False)
+    stats["local_s"] = time.perf_counter() - t0 - stats.get("shuffle_s", 0.0)
+    n_answers = sum(s["n_answers"] for s in summaries)
+    if n_answers == 0:
+        raise ValueError("no responses: the Dask DataFrame has no rows")
+
+    def union_of(which: str, parts: list):
+        futs = [client.submit(_uniques, f, which, key=f"kdcore-u-{which}-{tag}-{i}") for i, f in enumerate(parts)]
+        level = 0
+        while len(futs) > 1:
+            nxt = [
+                client.submit(_union, futs[i], futs[i + 1], key=f"kdcore-u-{which}-{tag}-l{level}-{i // 2}")
+                for i in range(0, len(futs) - 1, 2)
+            ]
+            if len(futs) % 2:
+                nxt.append(futs[-1])
+            futs = nxt
+            level += 1
+        return futs[0], client.gather(futs[0])
+
+    # the dictionaries stay on the cluster as results of the union tree, not scattered: a worker
+    # lost later recomputes them (and the packed partitions) from their lineage
+    w_fut, workers = union_of("workers", local)
+    c_fut, classes = union_of("labels", local)
+    if len(classes) < 2:
+        raise ValueError(f"only one class ({classes[0]!r}) appears in the labels; aggregation needs at least two")
+    if len(workers) * len(classes) >= 2**31:
+        raise ValueError(f"{len(workers)} workers x {len(classes)} classes: kdcore codes at most 2^31 - 1 cells")
+    stats["dicts_s"] = time.perf_counter() - t0 - stats["local_s"] - stats.get("shuffle_s", 0.0)
+    packed: list = [None] * len(local)
+    for s, idx in enumerate(shards):
+        for i in idx:
+            packed[i] = client.submit(
+                _pack_global,
+                local[i],
+                w_fut,
+                c_fut,
+                key=f"kdcore-packed-{tag}-{i}",
+                workers=[addrs[s]],
+                allow_other_workers=True,
+            )
+    distributed = _need_dask()
+    distributed.wait(packed)
+    del local  # the local codes are released; the packed partitions keep their lineage
+    stats.update(
+        n_partitions=len(packed),
+        n_shards=len(shards),
+        n_answers=n_answers,
+        n_tasks=sum(s["n_tasks"] for s in summaries),
+        pack_s=time.perf_counter() - t0 - stats.get("shuffle_s", 0.0),
+    )
+    return _Plan(client, packed, shards, addrs, threads), workers, classes, n_answers
+
+
+def fit_dask(est: Any, ddf, *, client=None, shuffle: bool | None = None, on_round=None):
+    """Fit ``est`` (MajorityVote, WeightedMajorityVote, DawidSkene or OneCoinDawidSkene) on a Dask DataFrame.
+
+    What ``est.fit(ddf)`` calls. Parameters
+    ----------
+    est : an unfitted aggregator; its parameters are used as in memory.
+    ddf : dask.dataframe.DataFrame with columns task, worker, label.
+    client : distributed.Client, default the current one.
+    shuffle : None (shuffle by task only when the partitions' task ranges overlap),
+        True (always), False (never: the caller guarantees every task is in one partition).
+    on_round : callable (round, loglik), optional, called after each EM round (progress).
+
+    Returns
+    -------
+    est, fitted: ``labels_`` (Dask Series) and ``probas_`` (Dask DataFrame) lazy on the
+    cluster; parameters on the client; ``cluster_stats_`` with the partition count, shard
+    count, timings (``pack_s``, ``shuffle_s``, ``rounds_s``, ``round_s``, and per round the slowest
+    shard's compiled pass ``compute_round_s`` and the rest ``overhead_round_s``) and the bytes sent
+    per round (``bytes_per_round``: parameters to every worker plus statistics up the tree).
+    """
+    model = getattr(type(est), "_dask_model", None)  # "em" (Dawid-Skene, one-coin), "vote", "weighted_vote"
+    if model not in ("em", "vote", "weighted_vote"):
+        raise TypeError(
+            f"{type(est).__name__} has no Dask fit; MajorityVote, WeightedMajorityVote, DawidSkene and "
+            "OneCoinDawidSkene do"
+        )
+    if shuffle not in (None, True, False):
+        raise TypeError(f"shuffle must be None, True or False, got {shuffle!r}")
+    columns = COLUMNS
+    _check_frame(ddf, columns)
+    if getattr(est, "backend", "auto") not in ("auto", "cpp"):
+        raise ValueError(f"backend={est.backend!r} is not available on a Dask DataFrame; use 'auto' or 'cpp'")
+    check_n_threads(est.n_threads)
+    if model == "em":
+        check_int(est.n_iter, "n_iter", minimum=1)
+        check_float(est.tol, "tol", minimum=0.0)
+        _em.check_smoothing(est.smoothing)
+        if est.init != "mv":
+            raise ValueError(f"init={est.init!r} is not available on a Dask DataFrame; use init='mv'")
+    else:
+        if est.tie_break not in ("random", "first"):
+            raise ValueError(f"tie_break must be 'random' or 'first', got {est.tie_break!r}")
+        if est.tie_break == "random":
+            _hash_key(est.random_state)
+    client = current_client(client)
+    stats: dict = {}
+    plan, workers, classes, n_answers = _pack(client, ddf, columns, shuffle, stats)
+    fitted: Any = est
+    fitted.classes_ = np.asarray(classes)
+    fitted.cluster_stats_ = stats
+    fitted._plan = plan  # keeps the packed partitions alive while labels_/probas_ may be computed
+    if model == "em":
+        _fit_em(est, plan, workers, classes, n_answers, bool(est._one_coin), on_round)
+    else:
+        _fit_vote(est, plan, workers, classes, model == "weighted_vote")
+    return est
+
+
+def _nt(est, plan: _Plan, s: int) -> int:
+    return int(est.n_threads) if est.n_threads else plan.threads[s]
+
+
+def _fit_em(est, plan: _Plan, workers: pd.Index, classes: pd.Index, n_answers: int, one_coin: bool, on_round) -> None:
+    client = plan.client
+    K, W = len(classes), len(workers)
+    tag = uuid.uuid4().hex[:10]
+    smooth = float(est.smoothing)
+    S = len(plan.shards)
+    t0 = time.perf_counter()
+    maps = [plan.submit(_init_stats, s, W, K, _nt(est, plan, s), key=f"kdcore-em-{tag}-r0-s{s}") for s in range(S)]
+    counts, mass, _, _ = _reduce_round(client, maps, f"kdcore-em-{tag}-r0")
+    stats = est.cluster_stats_
+    stats["init_s"] = time.perf_counter() - t0
+    history: list[float] = []
+    ll: float | None = None
+    converged = False
+    n = 0
+    t_rounds = time.perf_counter()
+    params: Any = None
+    prior: Any = None
+    lcf: Any = None
+    lpf: Any = None
+    param_bytes = stat_bytes = 0
+    compute_s = 0.0
+    for n in range(1, int(est.n_iter) + 1):  # noqa: B007 (n is the round count after the loop)
+        params, prior, log_conf, log_prior = _m_step(counts, mass, smooth, one_coin)
+        last = n == int(est.n_iter)
+        param_bytes = log_conf.nbytes + log_prior.nbytes
+        if param_bytes > SCATTER_BYTES:  # one task holds them; the shards fetch them from its worker
+            lcf = client.submit(_identity, log_conf, key=f"kdcore-em-{tag}-r{n}-log-conf")
+            lpf = client.submit(_identity, log_prior, key=f"kdcore-em-{tag}-r{n}-log-prior")
+        else:  # small: inside the round's tasks (one message fewer per round)
+            lcf, lpf = log_conf, log_prior
+        maps = [
+            plan.submit(_shard_stats, s, lcf, lpf, not last, _nt(est, plan, s), key=f"kdcore-em-{tag}-r{n}-s{s}")
+            for s in range(S)
+        ]
+        counts, mass, new_ll, shard_s = _reduce_round(client, maps, f"kdcore-em-{tag}-r{n}")
+        compute_s += shard_s
+        if counts is not None:  # (the last round sends its log-likelihood only)
+            stat_bytes = counts.nbytes + mass.nbytes + 8
+        history.append(-new_ll / n_answers)
+        if on_round is not None:
+            on_round(n, new_ll)
+        if ll is not None and abs(new_ll - ll) < est.tol * abs(ll):
+            converged = True
+            break
+        ll = new_ll
+    rounds_s = time.perf_counter() - t_rounds
+    stats.update(
+        rounds=n,
+        rounds_s=rounds_s,
+        round_s=rounds_s / max(n, 1),
+        # the slowest shard's compiled pass per round, and the rest of a round: scheduling,
+        # messages, the M-step on the client
+        compute_round_s=compute_s / max(n, 1),
+        overhead_round_s=(rounds_s - compute_s) / max(n, 1),
+        # the parameters to each shard's worker, each shard's statistics up the tree (at most S - 1
+        # moves) and the total to the client; the answers themselves never move after packing
+        bytes_per_round=int((param_bytes + stat_bytes) * S),
+    )
+    est.n_iter_ = n
+    est.converged_ = converged
+    est.loss_history_ = history
+    est.worker_ids_ = workers
+    est.priors_ = pd.Series(prior[0], index=pd.Index(np.asarray(classes), name="label"), name="prior")
+    if one_coin:
+        est.skills_ = pd.Series(params[0], index=workers, name="skill")
+        conf = np.exp(_em._onecoin_log_conf(params, K))[0]
+        est.confusions_ = conf / conf.sum(-1, keepdims=True)
+    else:
+        est.confusions_ = params[0]
+    _set_lazy_em(est, plan, lcf, lpf, classes)
+
+
+def _set_lazy_em(est, plan: _Plan, lcf, lpf, classes: pd.Index) -> None:
+    import dask
+    import dask.dataframe as dd
+
+    cols = _columns(classes)
+    meta = pd.DataFrame({c: pd.Series([], dtype=np.float64) for c in cols}, index=_meta_index(plan))
+    meta.columns = cols
+    parts = []
+    for s, idx in enumerate(plan.shards):
+        for i in idx:
+            parts.append(dask.delayed(_posteriors_frame)(plan.packed[i], lcf, lpf, list(classes), _nt(est, plan, s)))
+    probas = dd.from_delayed(parts, meta=meta, verify_meta=False)
+    est.probas_ = probas
+    est.labels_ = probas.map_partitions(_labels_of, list(classes), meta=_label_meta(classes, meta.index))
+
+
+def _meta_index(plan: _Plan) -> pd.Index:
+    first = plan.client.submit(lambda p: p.task_ids[:0], plan.packed[0]).result()
+    return pd.Index(first, name="task")
+
+
+def _label_meta(classes: pd.Index, index: pd.Index) -> pd.Series:
+    return pd.Series(np.asarray(classes)[:0], index=index, name="agg_label")
+
+
+def _fit_vote(est, plan: _Plan, workers: pd.Index, classes: pd.Index, weighted: bool) -> None:
+    import dask
+    import dask.dataframe as dd
+
+    K, W = len(classes), len(workers)
+    weight = None
+    rule = "shares"
+    if weighted:
+        ns = SimpleNamespace(worker_ids=workers, n_workers=W, n_classes=K)
+        weight = est._weights(ns)
+        rule = "softmax" if est._log_odds else "weights"
+    est.worker_ids_ = workers
+    cols = _columns(classes)
+    meta_p = pd.DataFrame({c: pd.Series([], dtype=np.float64) for c in cols}, index=_meta_index(plan))
+    meta_p.columns = cols
+    w_fut = plan.client.submit(_identity, weight) if weight is not None else None
+    pairs = []
+    for s, idx in enumerate(plan.shards):
+        for i in idx:
+            pairs.append(
+                dask.delayed(_vote_frame, nout=2)(
+                    plan.packed[i], W, list(classes), w_fut, rule, est.tie_break, est.random_state, _nt(est, plan, s)
+                )
+            )
+    est.probas_ = dd.from_delayed([p[0] for p in pairs], meta=meta_p, verify_meta=False)
+    est.labels_ = dd.from_delayed([p[1] for p in pairs], meta=_label_meta(classes, meta_p.index), verify_meta=False)
+
+
+# ----------------------------------------------------------------------------- connecting and the CLI
+class SchedulerUnreachable(ConnectionError, ValueError):
+    """No Dask scheduler answered at the address given (a ConnectionError, and a ValueError so
+    that a command line reports it as bad input: one line, exit code 2)."""
+
+
+def connect(scheduler: str):
+    """A ``distributed.Client`` for ``scheduler``: "local:N" starts a LocalCluster of N one-thread
+    worker processes (closed with the client), anything else is a scheduler address
+    ("tcp://host:8786"). An address that cannot be reached within :data:`CONNECT_TIMEOUT_S`
+    raises :class:`SchedulerUnreachable` (a ConnectionError and a ValueError) with one line naming it."""
+    distributed = _need_dask()
+    if not isinstance(scheduler, str) or not scheduler:
+        raise TypeError(f"scheduler must be an address or 'local:N', got {scheduler!r}")
+    if scheduler.startswith("local:"):
+        n = scheduler.split(":", 1)[1]
+        if not n.isdigit() or int(n) < 1:
+            raise ValueError(f"scheduler 'local:N' needs a number of workers N >= 1, got {scheduler!r}")
+        cluster = distributed.LocalCluster(
+            n_workers=int(n), threads_per_worker=1, processes=True, dashboard_address=None
+        )
+        client = distributed.Client(cluster)
+        client._kdcore_cluster = cluster  # closed by close_client
+        return client
+    try:
+        return distributed.Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+    except (OSError, TimeoutError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SchedulerUnreachable(
+            f"cannot reach the Dask scheduler at {scheduler!r} within {CONNECT_TIMEOUT_S:g} s ({reason})"
+        ) from None
+
+
+def close_client(client) -> None:
+    """Close a client from :func:`connect` (and the LocalCluster it started)."""
+    cluster = getattr(client, "_kdcore_cluster", None)
+    client.close()
+    if cluster is not None:
+        cluster.close()
