@@ -82,3 +82,6 @@ CLASS_SHARE_GAP = 0.2  # a split independent of the class: the two parts' class 
 # --- Real crowd data (accuracy on the gold tasks).
 REAL_DATA_REGRESSION = 0.02  # an aggregator's accuracy against the value measured with the same settings
 BELOW_MAJORITY_VOTE = 0.03  # ... and against majority vote's (10 of adult2's 333 gold tasks)
+CROWD_INPUT_SKILL = 0.08  # per-(worker, type) skills recovered from 4,000 simulated tasks: mean |error|
+CROWD_INPUT_TYPES = 0.85  # share of tasks whose recovered type is the planted one (specialist crowd)
+CROWD_LAYER_CONFUSION = 0.1  # CrowdLayer's per-worker confusions recovered from 3,000 tasks: mean |error|
