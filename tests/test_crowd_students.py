@@ -75,3 +75,66 @@ def test_simulator_bad_input():
         crowd_on_inputs(y, hard, hard_share=1.5)
     with pytest.raises(ValueError, match="NaN"):
         crowd_on_inputs(y, np.full(50, np.nan))
+
+
+# ---------------------------------------------------------------------------- CrowdLayer
+def _planted_crowd(y, conf, per_task, seed):
+    """Answers of workers with confusions conf (W, 2, 2) on tasks with labels y in {-1, +1}."""
+    from kdcore.crowd import Responses
+
+    rng = np.random.default_rng(seed)
+    n, W = y.size, conf.shape[0]
+    workers = np.argsort(rng.random((n, W)), axis=1)[:, :per_task].ravel()
+    tasks = np.repeat(np.arange(n), per_task)
+    k = (y[tasks] > 0).astype(int)
+    says_plus = rng.random(tasks.size) < conf[workers, k, 1]
+    return Responses.from_arrays(tasks, workers, np.where(says_plus, 1, -1), classes=[-1, 1])
+
+
+@pytest.fixture(scope="module")
+def adversarial_crowd():
+    from kdcore.distill import make_margin_data
+
+    X, y, _ = make_margin_data(4000, 10, gamma=0.1, random_state=0)
+    good = np.array([[0.85, 0.15], [0.15, 0.85]])
+    adversarial = np.array([[0.25, 0.75], [0.75, 0.25]])
+    biased = np.array([[0.2, 0.8], [0.05, 0.95]])  # says +1 almost always
+    conf = np.stack([good] * 12 + [adversarial] * 10 + [biased] * 8)
+    tr = np.arange(3000)
+    r = _planted_crowd(y[tr], conf, 5, seed=1)
+    return X, y, conf, r, tr
+
+
+def test_crowd_layer_recovers_confusions_and_beats_majority_vote(adversarial_crowd):
+    pytest.importorskip("torch")
+    from _tol import CROWD_LAYER_CONFUSION
+    from kdcore.crowd import MajorityVote
+    from kdcore.distill import TwoLayerReLU, train
+    from kdcore.distill.crowd_layer import CrowdLayer
+
+    X, y, conf, r, tr = adversarial_crowd
+    te = np.arange(3000, 4000)
+    cl = CrowdLayer(m=16, n_steps=800, lr=8.0, random_state=0, n_threads=1).fit(X[tr], r)
+    assert cl.loss_history_[-1] < cl.loss_history_[0]
+    # the student's confidence and the workers' noise trade off (only their product is seen):
+    # the confusions are recovered roughly, the good workers' a little too good
+    est = cl.confusions_[np.argsort(cl.workers_.to_numpy())]
+    assert np.mean(np.abs(est - conf)) <= CROWD_LAYER_CONFUSION
+    acc_cl = np.mean(cl.predict(X[te]) == y[te])
+    mv = MajorityVote(random_state=0).fit_predict(r)
+    assert np.mean(mv.loc[np.arange(3000)].to_numpy() == y[tr]) < 0.85  # the votes are poor labels here
+    net = TwoLayerReLU(16, X.shape[1], random_state=0)
+    train(net, X[tr], mv, loss="hard", lr=8.0, n_steps=400, task_ids=np.arange(3000))
+    acc_mv = np.mean(net.predict(X[te]) == y[te])
+    assert acc_cl > acc_mv + 0.02, (acc_cl, acc_mv)
+
+
+def test_crowd_layer_bad_input(adversarial_crowd):
+    pytest.importorskip("torch")
+    from kdcore.distill.crowd_layer import CrowdLayer
+
+    X, y, conf, r, tr = adversarial_crowd
+    with pytest.raises(ValueError, match="have no row in X"):
+        CrowdLayer(m=4, n_steps=1).fit(X[:100], r)
+    with pytest.raises(ValueError, match="m must be >= 1"):
+        CrowdLayer(m=0, n_steps=1).fit(X[tr], r)
