@@ -174,8 +174,10 @@ class CrowdLayer:
                 loss.backward()
                 hist[step] = float(loss.detach())
                 opt.step()
+                grad = W.grad
+                assert grad is not None
                 with torch.no_grad():
-                    W -= lr * W.grad
+                    W -= lr * grad
                     if bound is not None:
                         D = W - W0
                         norm = torch.sqrt((D * D).sum(1))

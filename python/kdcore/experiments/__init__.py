@@ -1,0 +1,1 @@
+"""The papers' experiments and the studies built on the library (tables, figures, report sections)."""
