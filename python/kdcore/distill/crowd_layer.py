@@ -104,7 +104,7 @@ class CrowdLayer:
             index = task_index(task_ids, np.shape(X)[0])
         else:
             index = pd.RangeIndex(np.shape(X)[0])
-        X = check_X(X)
+        X = check_X(X)  # float32 stays float32 (and trains in float32), anything else float64
         r = Responses.coerce(responses)
         if r.n_classes != 2:
             raise ValueError(
@@ -146,13 +146,14 @@ class CrowdLayer:
         if self.n_threads:
             torch.set_num_threads(int(self.n_threads))
         try:
-            Xt = torch.as_tensor(X, dtype=torch.float64, device=dev)
-            W = torch.tensor(net.W, dtype=torch.float64, device=dev, requires_grad=True)
-            W0 = torch.as_tensor(net.W0, dtype=torch.float64, device=dev)
-            coef = torch.as_tensor(net.a / math.sqrt(m), dtype=torch.float64, device=dev)
+            tdt = torch.float32 if X.dtype == np.float32 else torch.float64
+            Xt = torch.as_tensor(X, dtype=tdt, device=dev)
+            W = torch.tensor(net.W, dtype=tdt, device=dev, requires_grad=True)
+            W0 = torch.as_tensor(net.W0, dtype=tdt, device=dev)
+            coef = torch.as_tensor(net.a / math.sqrt(m), dtype=tdt, device=dev)
             n_w = len(worker_ids)
             v0 = math.log(skill / (1.0 - skill))
-            V = torch.zeros((n_w, 2, 2), dtype=torch.float64, device=dev)
+            V = torch.zeros((n_w, 2, 2), dtype=tdt, device=dev)
             V[:, 0, 0] = V[:, 1, 1] = v0
             V.requires_grad_(True)
             opt = torch.optim.Adam([V], lr=lr_c)
@@ -185,8 +186,8 @@ class CrowdLayer:
                         W.copy_(W0 + D * shrink[:, None])
             if not (np.isfinite(hist).all() and bool(torch.isfinite(W).all())):
                 raise ValueError(f"CrowdLayer training diverged (lr = {lr:g}); lower lr or rescale X to ||x|| <= 1")
-            net.W = np.ascontiguousarray(W.detach().cpu().numpy())
-            self.confusions_ = torch.softmax(V.detach(), dim=2).cpu().numpy()
+            net.W = np.ascontiguousarray(W.detach().cpu().numpy(), dtype=np.float64)
+            self.confusions_ = torch.softmax(V.detach().double(), dim=2).cpu().numpy()
         finally:
             torch.set_num_threads(old_threads)
         self.model_ = net

@@ -90,9 +90,10 @@ class CrowdStudentsConfig:
     n_test: int | None = 2000
     teacher_m: int = 256
     teacher_steps: int = 200
-    teacher_lr: float = 64.0
+    teacher_lr: float = 256.0
     widths: tuple = (2, 4, 8, 16)
-    radii: tuple = (1.0, None)
+    radii: tuple = (4.0, None)
+    crowdlayer_radii: tuple = (None,)
     answers: tuple = (1, 3, 5, 9)
     hard_shares: tuple = (0.0, 0.3, 0.6)
     n_workers: int = 50
@@ -101,7 +102,7 @@ class CrowdStudentsConfig:
     sources: tuple = SOURCES
     seeds: tuple = (0, 1)
     n_steps: int = 200
-    lr: float = 32.0
+    lr: float = 128.0
     lr_confusion: float = 0.05
     target_slack: float = 0.02
     dtype: str = "float32"
@@ -124,7 +125,7 @@ def crowd_students_profile(profile: str = "quick") -> CrowdStudentsConfig:
             n_steps=30,
         )
     if profile == "quick":
-        return CrowdStudentsConfig()
+        return CrowdStudentsConfig(n_train=800, widths=(2, 4, 8), n_steps=150)
     if profile == "full":
         return CrowdStudentsConfig(
             variants=("full", "reduced"),
@@ -134,6 +135,7 @@ def crowd_students_profile(profile: str = "quick") -> CrowdStudentsConfig:
             teacher_steps=2000,
             teacher_lr=256.0,
             widths=(2, 4, 8, 16, 32, 64),
+            crowdlayer_radii=(4.0, None),
             seeds=(0, 1, 2, 3, 4),
             n_steps=2000,
         )
@@ -290,7 +292,7 @@ def run_cell(
         from kdcore.distill.crowd_layer import CrowdLayer
 
         for m in cfg.widths:
-            for B in cfg.radii:
+            for B in cfg.crowdlayer_radii:
                 cl = CrowdLayer(
                     int(m),
                     n_steps=cfg.n_steps,
