@@ -138,3 +138,30 @@ def test_crowd_layer_bad_input(adversarial_crowd):
         CrowdLayer(m=4, n_steps=1).fit(X[:100], r)
     with pytest.raises(ValueError, match="m must be >= 1"):
         CrowdLayer(m=0, n_steps=1).fit(X[tr], r)
+
+
+# ---------------------------------------------------------------------------- the experiment
+def test_tiny_profile_runs_and_reports(data_home, tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("matplotlib")
+    from kdcore.experiments import crowd_students as cs
+
+    out = tmp_path / "cells.jsonl"
+    raw = cs.run_crowd_students("tiny", data_home=data_home, n_threads=1, out=out)
+    cfg = cs.crowd_students_profile("tiny")
+    n_engine = (len(cfg.sources) - 1) * len(cfg.widths) * len(cfg.radii)
+    assert len(raw) == n_engine + len(cfg.widths) * len(cfg.crowdlayer_radii)
+    assert set(raw["source"]) == set(cs.SOURCES)
+    assert raw["test_acc"].between(0, 1).all()
+    # the true labels are the labels of the truth arm; majority vote's accuracy is below 1 with a hard type
+    assert (raw[raw["source"] == "truth"]["label_acc"] == 1.0).all()
+    assert (raw[raw["source"] == "mv"]["label_acc"] < 1.0).all()
+    # resume: every cell is in the file, nothing is run again and the rows are the same
+    again = cs.run_crowd_students("tiny", data_home=data_home, n_threads=1, out=out, budget_s=0.0)
+    pd.testing.assert_frame_equal(again.reset_index(drop=True), raw.reset_index(drop=True))
+    md, figs = cs.report_section(raw, tmp_path / "report")
+    assert "## Learning from crowds" in md and "Neuron requirement" in md
+    assert len(figs) == 2 and all(p.exists() for p in figs)
+    req = cs.requirement_table(raw)
+    truth = req[req["source"] == "truth"]
+    assert truth["neurons"].notna().all()  # the truth arm reaches its own target by construction

@@ -237,3 +237,16 @@ def test_rte_posteriors_train_in_one_call(data_home):
     X = pd.DataFrame(_features(len(ids), 8, 7), index=ids)
     h = train(TwoLayerReLU(8, 8, random_state=0), X, post, loss="soft", lr=4.0, n_steps=10, y=truth)
     assert np.isfinite(h.loss).all()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_hard_labels_as_soft_targets_in_zero_one_are_the_logistic_loss(backend):
+    """KL(p || sigmoid f) with p in {0, 1} is ln(1 + exp(-y f)): the same training, step by step."""
+    X = _features(60, 5, 4)
+    y = np.where(np.random.default_rng(0).random(60) < 0.5, 1.0, -1.0)
+    a = TwoLayerReLU(6, 5, random_state=0)
+    b = a.copy()
+    ha = train(a, X, y, loss="hard", lr=4.0, n_steps=15, radius=2.0, backend=backend)
+    hb = train(b, X, (y + 1) / 2, loss="soft", lr=4.0, n_steps=15, radius=2.0, backend=backend)
+    np.testing.assert_allclose(b.W, a.W, rtol=KERNEL_F64, atol=KERNEL_F64)
+    np.testing.assert_allclose(hb.loss, ha.loss, rtol=KERNEL_F64)

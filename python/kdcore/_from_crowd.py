@@ -83,6 +83,7 @@ def read_features(path, task_ids=None) -> pd.DataFrame:
 def _targets(responses, labels: str, seed: int):
     from .crowd import DawidSkene, MajorityVote, TypeAware
 
+    model: DawidSkene | MajorityVote | TypeAware
     if labels in ("ds-soft", "ds-map"):
         model = DawidSkene().fit(responses)
     elif labels == "mv":
