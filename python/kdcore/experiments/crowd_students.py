@@ -70,6 +70,7 @@ __all__ = [
     "accuracy_table",
     "requirement_table",
     "gap_table",
+    "requirement_statements",
     "tables",
     "compare",
     "plot_accuracy",
@@ -200,7 +201,9 @@ def label_sources(responses, prep: dict, cfg: CrowdStudentsConfig, seed: int) ->
         if "ds-soft" in want:
             out["ds-soft"] = ds.probas_
     if "typeaware-soft" in want:
-        out["typeaware-soft"] = TypeAware(DawidSkene(), random_state=seed).fit_predict_proba(responses)
+        ta = TypeAware(DawidSkene(), random_state=seed).fit(responses)
+        out["typeaware-soft"] = ta.probas_
+        out["typeaware-soft"].attrs["split"] = ta.split_kind_  # "hard", "soft" or "none" (the guard kept the plain fit)
     if "teacher" in want:
         out["teacher"] = pd.Series(prep["teacher_soft"], index=ids)
     return out
@@ -250,6 +253,10 @@ def run_cell(
     y = prep["y"]
     base = {"variant": prep["variant"], "answers": int(answers), "hard_share": float(hard_share), "seed": int(seed)}
     label_acc = {k: float(np.mean(np.where(p.to_numpy() >= 0.5, 1, -1) == y)) for k, p in targets.items()}
+    # how soft the targets are: mean min(p, 1 - p) (0 for hard labels, 1/2 for coin flips)
+    softness = {k: float(np.mean(np.minimum(p.to_numpy(), 1.0 - p.to_numpy()))) for k, p in targets.items()}
+    ta_split = sources["typeaware-soft"].attrs.get("split") if "typeaware-soft" in sources else None
+    base["typeaware_split"] = ta_split
     configs, keys = [], []
     for src, p in targets.items():
         for m in cfg.widths:
@@ -286,6 +293,7 @@ def run_cell(
                     "radius": B,
                     "test_acc": 1.0 - h.final_test_error,
                     "label_acc": label_acc[src],
+                    "label_softness": softness[src],
                 }
             )
     if "crowdlayer" in cfg.sources:
@@ -311,6 +319,7 @@ def run_cell(
                         "radius": B,
                         "test_acc": float(np.mean(cl.predict(prep["X_test"]) == prep["y_test"])),
                         "label_acc": float(np.mean(cl.predict(prep["X"]) == y)),
+                        "label_softness": float(np.mean(np.min(cl.predict_proba(prep["X"]), axis=1))),
                     }
                 )
     sec = time.perf_counter() - t0
@@ -412,6 +421,7 @@ def accuracy_table(raw: pd.DataFrame) -> pd.DataFrame:
     t["mean"] *= 100
     t["std"] = (t["std"] * 100).fillna(0.0)
     t["label_acc"] = 100 * g["label_acc"].mean().to_numpy()
+    t["label_softness"] = g["label_softness"].mean().to_numpy()
     return t.rename(columns={"mean": "test_acc", "std": "test_acc_std", "count": "n_seeds"})
 
 
@@ -460,8 +470,34 @@ def gap_table(raw: pd.DataFrame) -> pd.DataFrame:
                 d = (g[src] - g["mv"]).to_numpy()
                 row[f"{src} - mv (mean over m)"] = float(np.mean(d))
                 row[f"{src} - mv (smallest m)"] = float(d[0])
+        if "typeaware_split" in raw:
+            sel = (raw["variant"] == variant) & (raw["answers"] == answers) & (raw["hard_share"] == hs)
+            kinds = raw.loc[sel, "typeaware_split"].dropna().astype(str)
+            row["typeaware split"] = "/".join(sorted(set(kinds))) if len(kinds) else ""
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def requirement_statements(req: pd.DataFrame) -> list[str]:
+    """Plain-words comparison of the neuron requirement of soft posteriors and majority vote."""
+    out = []
+    if req.empty or "mv" not in set(req["source"]):
+        return out
+    key = ["variant", "B", "answers", "hard_share"]
+    piv = req.pivot_table(index=key, columns="source", values="neurons", dropna=False)
+    n = len(piv)
+    for src in ("ds-soft", "typeaware-soft", "crowdlayer", "teacher", "truth"):
+        if src not in piv:
+            continue
+        a, b = piv[src], piv["mv"]
+        inf = float("inf")
+        a_, b_ = a.fillna(inf), b.fillna(inf)
+        out.append(
+            f"neuron requirement of {src} against majority vote over {n} settings: lower in {int((a_ < b_).sum())}, "
+            f"equal in {int((a_ == b_).sum())}, higher in {int((a_ > b_).sum())}; {src} reaches the target in "
+            f"{int(a.notna().sum())} settings, majority vote in {int(b.notna().sum())}."
+        )
+    return out
 
 
 def tables(raw: pd.DataFrame) -> dict:
@@ -602,6 +638,7 @@ def report_section(results: pd.DataFrame, out_dir) -> tuple[str, list[Path]]:
     tabs = tables(results)
     gap_name = next(iter(tabs))
     gap, statements, _ = compare(tabs[gap_name])
+    statements = statements + requirement_statements(tabs["Neuron requirement per label source"])
     figs = []
     for name, fn in (
         ("crowd_students_accuracy.png", plot_accuracy),
@@ -656,6 +693,9 @@ def main(argv=None) -> None:  # python -m kdcore.experiments.crowd_students --pr
         budget_s=a.budget_s,
         progress=True,
     )
+    if raw.empty:
+        print(f"no cell finished yet in {out / 'cells.jsonl'}; nothing to report", file=sys.stderr)
+        return
     raw.to_csv(out / "runs.csv", index=False)
     md, figs = report_section(raw, out)
     (out / "crowd_students.md").write_text(md + f"\n({time.perf_counter() - t0:.0f} s, profile {a.profile})\n")
