@@ -484,18 +484,17 @@ def requirement_statements(req: pd.DataFrame) -> list[str]:
     if req.empty or "mv" not in set(req["source"]):
         return out
     key = ["variant", "B", "answers", "hard_share"]
-    piv = req.pivot_table(index=key, columns="source", values="neurons", dropna=False)
-    n = len(piv)
+    req = req.assign(n_=req["neurons"].fillna(float("inf")))  # not reached -> inf; not run -> absent
+    piv = req.pivot_table(index=key, columns="source", values="n_")
     for src in ("ds-soft", "typeaware-soft", "crowdlayer", "teacher", "truth"):
         if src not in piv:
             continue
-        a, b = piv[src], piv["mv"]
-        inf = float("inf")
-        a_, b_ = a.fillna(inf), b.fillna(inf)
+        both = piv[[src, "mv"]].dropna()
+        a, b = both[src], both["mv"]
         out.append(
-            f"neuron requirement of {src} against majority vote over {n} settings: lower in {int((a_ < b_).sum())}, "
-            f"equal in {int((a_ == b_).sum())}, higher in {int((a_ > b_).sum())}; {src} reaches the target in "
-            f"{int(a.notna().sum())} settings, majority vote in {int(b.notna().sum())}."
+            f"neuron requirement of {src} against majority vote over the {len(both)} settings both ran: lower in "
+            f"{int((a < b).sum())}, equal in {int((a == b).sum())}, higher in {int((a > b).sum())}; {src} reaches "
+            f"the target in {int(np.isfinite(a).sum())} of them, majority vote in {int(np.isfinite(b).sum())}."
         )
     return out
 
@@ -545,30 +544,37 @@ _STYLE = {
 }
 
 
-def plot_accuracy(raw: pd.DataFrame, path=None, *, m: int | None = None, B: str | None = None):
-    """Test accuracy against answers per task, one line per label source, one panel per hard
-    share (width ``m``, default the smallest; radius ``B``, default no projection)."""
+def plot_accuracy(raw: pd.DataFrame, path=None, *, widths=None, B: str | None = None):
+    """Test accuracy against answers per task, one line per label source (error bars: std over
+    seeds); one column per hard share, one row per width (default the smallest and the largest;
+    radius ``B``, default no projection)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     acc = accuracy_table(raw)
-    m = int(acc["m"].min()) if m is None else int(m)
+    ms = sorted({int(acc["m"].min()), int(acc["m"].max())}) if widths is None else [int(w) for w in widths]
     B = B if B is not None else ("none" if "none" in set(acc["B"]) else str(acc["B"].iloc[0]))
     variant = str(acc["variant"].iloc[0])
-    a = acc[(acc["m"] == m) & (acc["B"] == B) & (acc["variant"] == variant)]
+    a = acc[(acc["B"] == B) & (acc["variant"] == variant)]
     shares = sorted(a["hard_share"].unique())
-    fig, axes = plt.subplots(1, len(shares), figsize=(4.2 * len(shares), 3.6), sharey=True, squeeze=False)
-    for ax, hs in zip(axes[0], shares):
-        for src in [s for s in SOURCES if s in set(a["source"])]:
-            s = a[(a["hard_share"] == hs) & (a["source"] == src)].sort_values("answers")
-            color, ls = _STYLE.get(src, (None, "-"))
-            ax.errorbar(s["answers"], s["test_acc"], yerr=s["test_acc_std"], label=src, color=color, ls=ls, marker="o")
-        ax.set_title(f"hard share {hs:g}")
-        ax.set_xlabel("answers per task")
-        ax.set_xticks(sorted(a["answers"].unique()))
-    axes[0][0].set_ylabel(f"test accuracy (%), m = {m}, B = {B}")
+    fig, axes = plt.subplots(
+        len(ms), len(shares), figsize=(4.2 * len(shares), 3.3 * len(ms)), sharey="row", squeeze=False
+    )
+    for i, m in enumerate(ms):
+        for ax, hs in zip(axes[i], shares):
+            for src in [s for s in SOURCES if s in set(a["source"])]:
+                s = a[(a["m"] == m) & (a["hard_share"] == hs) & (a["source"] == src)].sort_values("answers")
+                color, ls = _STYLE.get(src, (None, "-"))
+                ax.errorbar(
+                    s["answers"], s["test_acc"], yerr=s["test_acc_std"], label=src, color=color, ls=ls, marker="o", ms=4
+                )
+            ax.set_title(f"m = {m}, hard share {hs:g}", fontsize=9)
+            ax.set_xticks(sorted(a["answers"].unique()))
+            if i == len(ms) - 1:
+                ax.set_xlabel("answers per task")
+        axes[i][0].set_ylabel(f"test accuracy (%), B = {B}")
     axes[0][-1].legend(fontsize=7)
     fig.suptitle(f"MNIST {variant} (digit > 4): students trained on crowd labels")
     fig.tight_layout()
