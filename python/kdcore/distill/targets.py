@@ -170,7 +170,7 @@ def soft_targets(posteriors, task_ids=None, *, positive=None, name: str = "poste
     if isinstance(posteriors, pd.DataFrame):
         if posteriors.shape[1] < 2:
             raise ValueError(f"{name} must have one column per class (>= 2), got {posteriors.shape[1]}")
-        pos = _positive(posteriors.columns, positive, name)
+        pos = _positive(list(posteriors.columns), positive, name)
         _check_proba(posteriors.to_numpy(), name, rows_sum=True)
         n = len(index) if index is not None else len(posteriors)
         al = _align(posteriors, index, n, name)

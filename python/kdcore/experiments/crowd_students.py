@@ -433,12 +433,12 @@ def requirement_table(raw: pd.DataFrame, target_slack: float | None = None) -> p
         target_slack = float(raw.attrs.get("config", {}).get("target_slack", 0.02))
     acc = accuracy_table(raw)
     acc["err"] = 1.0 - acc["test_acc"] / 100
-    truth = acc[acc["source"] == "truth"].groupby(["variant", "B"])["err"].min()
+    truth = acc[acc["source"] == "truth"].groupby(["variant", "B"])["err"].min().to_dict()
     rows = []
     for (variant, B, answers, hs, src), g in acc.groupby(["variant", "B", "answers", "hard_share", "source"]):
-        if (variant, B) not in truth.index:
+        if (variant, B) not in truth:
             continue
-        target = float(truth.loc[(variant, B)]) + target_slack
+        target = float(truth[(variant, B)]) + target_slack
         ok = g[g["err"] <= target]["m"]
         rows.append(
             {
@@ -480,7 +480,7 @@ def gap_table(raw: pd.DataFrame) -> pd.DataFrame:
 
 def requirement_statements(req: pd.DataFrame) -> list[str]:
     """Plain-words comparison of the neuron requirement of soft posteriors and majority vote."""
-    out = []
+    out: list[str] = []
     if req.empty or "mv" not in set(req["source"]):
         return out
     key = ["variant", "B", "answers", "hard_share"]
@@ -519,8 +519,8 @@ def compare(gap: pd.DataFrame):
         if c not in gap:
             continue
         wins = int((gap[c] > 0).sum())
-        best = gap.loc[gap[c].idxmax()]
-        worst = gap.loc[gap[c].idxmin()]
+        best = gap.iloc[int(np.argmax(gap[c].to_numpy()))]
+        worst = gap.iloc[int(np.argmin(gap[c].to_numpy()))]
         statements.append(
             f"{src} posteriors beat majority-vote labels in {wins} of {len(gap)} settings "
             f"(mean gap {gap[c].mean():+.2f} points over widths); largest at {int(best['answers'])} answers "
