@@ -501,10 +501,12 @@ def requirement_statements(req: pd.DataFrame) -> list[str]:
 
 def tables(raw: pd.DataFrame) -> dict:
     """The report's tables: the gap table first (the question), then accuracy and requirement."""
+    gap, req = gap_table(raw), requirement_table(raw)
+    gap.attrs["requirement_statements"] = requirement_statements(req)  # read by compare()
     return {
-        "Soft crowd posteriors against majority vote (test accuracy gap, points)": gap_table(raw),
+        "Soft crowd posteriors against majority vote (test accuracy gap, points)": gap,
         "Test accuracy (%) per label source, width and crowd setting (mean and std over seeds)": accuracy_table(raw),
-        "Neuron requirement per label source": requirement_table(raw),
+        "Neuron requirement per label source": req,
     }
 
 
@@ -529,6 +531,7 @@ def compare(gap: pd.DataFrame):
             f"B = {worst['B']} ({worst[c]:+.2f})."
         )
     headline = statements[0] if statements else None
+    statements += list(gap.attrs.get("requirement_statements", []))
     return gap, statements, headline
 
 
@@ -644,7 +647,6 @@ def report_section(results: pd.DataFrame, out_dir) -> tuple[str, list[Path]]:
     tabs = tables(results)
     gap_name = next(iter(tabs))
     gap, statements, _ = compare(tabs[gap_name])
-    statements = statements + requirement_statements(tabs["Neuron requirement per label source"])
     figs = []
     for name, fn in (
         ("crowd_students_accuracy.png", plot_accuracy),
