@@ -114,5 +114,5 @@ def test_crowdlayer_writes_confusions(files, tmp_path):
         echo=None,
     )
     conf = pd.read_csv(tmp_path / "confusions.csv", index_col="worker")
-    np.testing.assert_allclose(conf[["P(no|no)", "P(yes|no)"]].sum(1), 1.0, atol=1e-9)
+    np.testing.assert_allclose(conf[["P(no|no)", "P(yes|no)"]].sum(axis=1), 1.0, atol=1e-9)
     assert res["student_accuracy"] > 0.8
