@@ -165,3 +165,15 @@ def test_tiny_profile_runs_and_reports(data_home, tmp_path):
     req = cs.requirement_table(raw)
     truth = req[req["source"] == "truth"]
     assert truth["neurons"].notna().all()  # the truth arm reaches its own target by construction
+
+
+def test_resume_refuses_another_configuration(data_home, tmp_path):
+    from dataclasses import replace
+
+    from kdcore.experiments import crowd_students as cs
+
+    out = tmp_path / "cells.jsonl"
+    cfg = replace(cs.crowd_students_profile("tiny"), sources=("truth", "mv"), n_steps=5)
+    cs.run_crowd_students(config=cfg, data_home=data_home, n_threads=1, out=out)
+    with pytest.raises(ValueError, match="another configuration"):
+        cs.run_crowd_students(config=replace(cfg, n_steps=6), data_home=data_home, n_threads=1, out=out)

@@ -358,15 +358,21 @@ def run_crowd_students(
         for line in path.read_text().splitlines():
             if line.strip():
                 rec = json.loads(line)
+                if rec["config"] != _jsonable(asdict(cfg)):
+                    raise ValueError(
+                        f"{path} holds cells of another configuration ({rec['cell']}); "
+                        "give a new out= or the profile it was run with"
+                    )
                 done[rec["cell"]] = rec["rows"]
     t0 = time.perf_counter()
     rows: list = []
     stopped = False
-    for variant in cfg.variants:
-        prep = None
-        for answers in cfg.answers:
-            for hs in cfg.hard_shares:
-                for seed in cfg.seeds:
+    preps: dict = {}
+    # seeds outermost: a run stopped by the budget has every setting with the first seeds
+    for seed in cfg.seeds:
+        for variant in cfg.variants:
+            for answers in cfg.answers:
+                for hs in cfg.hard_shares:
                     key = _cell_key(variant, answers, hs, seed)
                     if key in done:
                         rows += done[key]
@@ -374,9 +380,13 @@ def run_crowd_students(
                     if budget_s is not None and time.perf_counter() - t0 > budget_s:
                         stopped = True
                         continue
-                    if prep is None:
-                        prep = prepare(variant, cfg, data_home=data_home, backend=backend, n_threads=n_threads)
-                    cell = run_cell(prep, cfg, answers, hs, seed, backend=backend, device=device, n_threads=n_threads)
+                    if variant not in preps:
+                        preps[variant] = prepare(
+                            variant, cfg, data_home=data_home, backend=backend, n_threads=n_threads
+                        )
+                    cell = run_cell(
+                        preps[variant], cfg, answers, hs, seed, backend=backend, device=device, n_threads=n_threads
+                    )
                     rows += cell
                     if path is not None:
                         path.parent.mkdir(parents=True, exist_ok=True)
