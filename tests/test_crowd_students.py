@@ -177,3 +177,30 @@ def test_resume_refuses_another_configuration(data_home, tmp_path):
     cs.run_crowd_students(config=cfg, data_home=data_home, n_threads=1, out=out)
     with pytest.raises(ValueError, match="another configuration"):
         cs.run_crowd_students(config=replace(cfg, n_steps=6), data_home=data_home, n_threads=1, out=out)
+
+
+def test_vgg_student_on_cifar_runs(data_home, tmp_path):
+    """The CIFAR arm on a few images and epochs: every source trains the VGG 2+3 student."""
+    pytest.importorskip("torch")
+    pytest.importorskip("PIL")
+    from dataclasses import replace
+
+    from kdcore.experiments import crowd_students as cs
+
+    cfg = replace(
+        cs.crowd_students_profile("tiny"),
+        variants=(),
+        cifar=True,
+        cifar_n_max=150,
+        cifar_teacher_epochs=2,
+        cifar_epochs=2,
+        cifar_batch=32,
+        cifar_sources=("truth", "mv", "ds-soft"),
+    )
+    raw = cs.run_crowd_students(config=cfg, data_home=data_home, n_threads=1)
+    assert sorted(raw["source"]) == ["ds-soft", "mv", "truth"]
+    assert (raw["variant"] == "cifar").all() and (raw["student"] == "vgg2+3").all()
+    assert raw["test_acc"].between(0, 1).all()
+    assert (raw.loc[raw["source"] == "truth", "label_acc"] == 1.0).all()
+    md, figs = cs.report_section(raw, tmp_path)
+    assert "cifar" in md

@@ -34,6 +34,12 @@ Protocol (one *cell* = variant x answers per task x hard share x seed):
    smallest width whose mean test error is at most the target error, the true-label
    student's best mean test error (over widths, same variant and B) plus ``target_slack``.
 
+CIFAR (``cifar=True``, the full profile): the same crowd settings on CIFAR-10 cat (-1) vs
+dog (+1), the VGG 8+3 teacher (hardness and ``teacher`` soft labels) and the VGG 2+3 student
+trained with Adam on every label source but ``crowdlayer`` (:func:`prepare_cifar`,
+:func:`run_cifar_cell`); its early stopping uses a held-out tenth of the training images
+labelled by the source itself.
+
 Multi-class: every task here is binary, where the one-vs-rest reduction of
 :mod:`kdcore.distill.targets` is the binary student itself.
 
@@ -66,6 +72,8 @@ __all__ = [
     "prepare",
     "label_sources",
     "run_cell",
+    "prepare_cifar",
+    "run_cifar_cell",
     "run_crowd_students",
     "accuracy_table",
     "requirement_table",
@@ -107,6 +115,14 @@ class CrowdStudentsConfig:
     lr_confusion: float = 0.05
     target_slack: float = 0.02
     dtype: str = "float32"
+    # the VGG 2+3 student on CIFAR-10 cat (-1) vs dog (+1); off unless cifar=True
+    cifar: bool = False
+    cifar_n_max: int | None = None  # images of the pooled pair kept (None = all 12,000)
+    cifar_teacher_epochs: int = 60
+    cifar_epochs: int = 60
+    cifar_batch: int = 128
+    cifar_lr: float = 1e-3
+    cifar_sources: tuple = ("truth", "mv", "ds-map", "ds-soft", "typeaware-soft", "teacher")
 
 
 def crowd_students_profile(profile: str = "quick") -> CrowdStudentsConfig:
@@ -139,6 +155,7 @@ def crowd_students_profile(profile: str = "quick") -> CrowdStudentsConfig:
             crowdlayer_radii=(4.0, None),
             seeds=(0, 1, 2, 3, 4),
             n_steps=2000,
+            cifar=True,
         )
     raise ValueError(f"profile must be 'tiny', 'quick' or 'full', got {profile!r}")
 
@@ -289,6 +306,7 @@ def run_cell(
                 {
                     **base,
                     "source": src,
+                    "student": "two-layer",
                     "m": m,
                     "radius": B,
                     "test_acc": 1.0 - h.final_test_error,
@@ -315,6 +333,7 @@ def run_cell(
                     {
                         **base,
                         "source": "crowdlayer",
+                        "student": "two-layer",
                         "m": int(m),
                         "radius": B,
                         "test_acc": float(np.mean(cl.predict(prep["X_test"]) == prep["y_test"])),
@@ -322,6 +341,124 @@ def run_cell(
                         "label_softness": float(np.mean(np.min(cl.predict_proba(prep["X"]), axis=1))),
                     }
                 )
+    sec = time.perf_counter() - t0
+    for r in rows:
+        r["cell_seconds"] = sec
+        r["teacher_test_acc"] = prep["teacher_test_acc"]
+    return rows
+
+
+def prepare_cifar(cfg: CrowdStudentsConfig, *, data_home=None, device: str = "cpu") -> dict:
+    """CIFAR-10 cat (-1) vs dog (+1) (``cifar_pair``: train/val/test 80/10/10 of the pooled
+    images), the VGG 8+3 teacher trained on the true labels (early stopping on the true
+    validation labels), its logits, hardness (-|z|) and soft labels on the training images."""
+    import torch
+
+    from kdcore.distill.datasets import cifar_pair
+    from kdcore.distill.deep import _predict_logits, make_teacher, train_net
+
+    dev = torch.device(device)
+    d = cifar_pair("cat", "dog", n_max=cfg.cifar_n_max, seed=0, data_home=data_home)
+    Xtr = torch.as_tensor(d.X_train, device=dev)
+    Xva = torch.as_tensor(d.X_val, device=dev)
+    torch.manual_seed(12345)
+    teacher = make_teacher().to(dev)
+    train_net(
+        teacher,
+        Xtr,
+        torch.as_tensor(d.y_train, device=dev).float(),
+        Xva,
+        torch.as_tensor(d.y_val, device=dev),
+        max_epochs=cfg.cifar_teacher_epochs,
+        patience=cfg.cifar_teacher_epochs,
+        batch_size=cfg.cifar_batch,
+        lr=cfg.cifar_lr,
+        seed=12345,
+    )
+    z = _predict_logits(teacher, Xtr).double().cpu().numpy()
+    zt = _predict_logits(teacher, torch.as_tensor(d.X_test, device=dev)).cpu().numpy()
+    y = np.where(d.y_train == 1, 1, -1).astype(np.int64)
+    y_test = np.where(d.y_test == 1, 1, -1).astype(np.int64)
+    return {
+        "variant": "cifar",
+        "X": d.X_train,
+        "y": y,
+        "X_test": d.X_test,
+        "y_test": y_test,
+        "task_ids": np.arange(d.X_train.shape[0]),
+        "teacher_logits": z,
+        "hardness": -np.abs(z),
+        "teacher_soft": _sigmoid(z),
+        "teacher_test_acc": float(np.mean(np.where(zt > 0, 1, -1) == y_test)),
+    }
+
+
+def run_cifar_cell(
+    prep: dict, cfg: CrowdStudentsConfig, answers: int, hard_share: float, seed: int, *, device: str = "cpu"
+) -> list[dict]:
+    """The VGG 2+3 student on every label source of one crowd draw (one row per source).
+
+    The last 10% of the training images are held out as a validation set labelled by the
+    source itself (its most probable label): ``train_net``'s early stopping sees no true label.
+    """
+    import torch
+
+    from kdcore.crowd.simulate_real import crowd_on_inputs
+    from kdcore.distill.deep import _predict_logits, make_student, train_net
+
+    t0 = time.perf_counter()
+    sim = crowd_on_inputs(
+        prep["y"],
+        prep["hardness"],
+        answers_per_task=int(answers),
+        hard_share=float(hard_share),
+        n_workers=cfg.n_workers,
+        easy_skill=cfg.easy_skill,
+        hard_skill=cfg.hard_skill,
+        task_ids=prep["task_ids"],
+        random_state=seed,
+    )
+    ids = pd.Index(prep["task_ids"], name="task")
+    sub = CrowdStudentsConfig(**{**asdict(cfg), "sources": tuple(s for s in cfg.cifar_sources if s != "crowdlayer")})
+    sources = label_sources(sim.responses, prep, sub, seed)
+    dev = torch.device(device)
+    n = len(ids)
+    n_fit = n - max(2, n // 10)
+    X = torch.as_tensor(prep["X"], device=dev)
+    Xte = torch.as_tensor(prep["X_test"], device=dev)
+    rows = []
+    for src, val in sources.items():
+        p = _as_p(val, ids).to_numpy(copy=True)
+        torch.manual_seed(1000 * seed + 7)
+        student = make_student().to(dev)
+        tr = train_net(
+            student,
+            X[:n_fit],
+            torch.as_tensor(p[:n_fit], dtype=torch.float32, device=dev),
+            X[n_fit:],
+            torch.as_tensor((p[n_fit:] >= 0.5).astype(np.int64), device=dev),
+            max_epochs=cfg.cifar_epochs,
+            patience=cfg.cifar_epochs,
+            batch_size=cfg.cifar_batch,
+            lr=cfg.cifar_lr,
+            seed=seed,
+        )
+        f = _predict_logits(tr.model, Xte).cpu().numpy()
+        rows.append(
+            {
+                "variant": "cifar",
+                "answers": int(answers),
+                "hard_share": float(hard_share),
+                "seed": int(seed),
+                "source": src,
+                "m": 1,
+                "radius": None,
+                "test_acc": float(np.mean(np.where(f > 0, 1, -1) == prep["y_test"])),
+                "label_acc": float(np.mean(np.where(p >= 0.5, 1, -1) == prep["y"])),
+                "label_softness": float(np.mean(np.minimum(p, 1.0 - p))),
+                "student": "vgg2+3",
+            }
+        )
     sec = time.perf_counter() - t0
     for r in rows:
         r["cell_seconds"] = sec
@@ -368,9 +505,10 @@ def run_crowd_students(
     rows: list = []
     stopped = False
     preps: dict = {}
+    variants = (*cfg.variants, "cifar") if cfg.cifar else tuple(cfg.variants)
     # seeds outermost: a run stopped by the budget has every setting with the first seeds
     for seed in cfg.seeds:
-        for variant in cfg.variants:
+        for variant in variants:
             for answers in cfg.answers:
                 for hs in cfg.hard_shares:
                     key = _cell_key(variant, answers, hs, seed)
@@ -381,12 +519,17 @@ def run_crowd_students(
                         stopped = True
                         continue
                     if variant not in preps:
-                        preps[variant] = prepare(
-                            variant, cfg, data_home=data_home, backend=backend, n_threads=n_threads
+                        preps[variant] = (
+                            prepare_cifar(cfg, data_home=data_home, device=device)
+                            if variant == "cifar"
+                            else prepare(variant, cfg, data_home=data_home, backend=backend, n_threads=n_threads)
                         )
-                    cell = run_cell(
-                        preps[variant], cfg, answers, hs, seed, backend=backend, device=device, n_threads=n_threads
-                    )
+                    if variant == "cifar":
+                        cell = run_cifar_cell(preps[variant], cfg, answers, hs, seed, device=device)
+                    else:
+                        cell = run_cell(
+                            preps[variant], cfg, answers, hs, seed, backend=backend, device=device, n_threads=n_threads
+                        )
                     rows += cell
                     if path is not None:
                         path.parent.mkdir(parents=True, exist_ok=True)
@@ -557,6 +700,15 @@ _STYLE = {
 }
 
 
+def _main_variant(t: pd.DataFrame) -> str:
+    """The variant a figure shows: the first MNIST one (``full`` before ``reduced``), else CIFAR."""
+    have = list(dict.fromkeys(t["variant"]))
+    for v in ("full", "reduced", "cifar"):
+        if v in have:
+            return v
+    return str(have[0])
+
+
 def plot_accuracy(raw: pd.DataFrame, path=None, *, widths=None, B: str | None = None):
     """Test accuracy against answers per task, one line per label source (error bars: std over
     seeds); one column per hard share, one row per width (default the smallest and the largest;
@@ -569,7 +721,7 @@ def plot_accuracy(raw: pd.DataFrame, path=None, *, widths=None, B: str | None = 
     acc = accuracy_table(raw)
     ms = sorted({int(acc["m"].min()), int(acc["m"].max())}) if widths is None else [int(w) for w in widths]
     B = B if B is not None else ("none" if "none" in set(acc["B"]) else str(acc["B"].iloc[0]))
-    variant = str(acc["variant"].iloc[0])
+    variant = _main_variant(acc)
     a = acc[(acc["B"] == B) & (acc["variant"] == variant)]
     shares = sorted(a["hard_share"].unique())
     fig, axes = plt.subplots(
@@ -608,7 +760,7 @@ def plot_requirement(raw: pd.DataFrame, path=None, *, B: str | None = None):
     if req.empty:
         return None
     B = B if B is not None else ("none" if "none" in set(req["B"]) else str(req["B"].iloc[0]))
-    variant = str(req["variant"].iloc[0])
+    variant = _main_variant(req)
     r = req[(req["B"] == B) & (req["variant"] == variant)]
     settings = sorted({(a, h) for a, h in zip(r["answers"], r["hard_share"])})
     srcs = [s for s in SOURCES if s in set(r["source"])]
