@@ -26,7 +26,8 @@ t0=$(date +%s)
 left() { echo $((BUDGET_S - ($(date +%s) - t0))); }
 say() { echo "[$(($(date +%s) - t0)) s] $*"; }
 
-say "machine: $(nvidia-smi -L 2>/dev/null | head -1 || echo 'no GPU'), profile $PROFILE, backend $BACKEND, device $DEVICE"
+gpu=$(nvidia-smi -L 2>/dev/null | head -1)
+say "machine: ${gpu:-no GPU}, profile $PROFILE, backend $BACKEND, device $DEVICE"
 if ! "$PY" -c "import kdcore._core" 2>/dev/null; then
   say "building the compiled core"
   KDCORE_BUILD_JOBS="${KDCORE_BUILD_JOBS:-8}" tools/dev_build.sh || { say "build failed"; exit 1; }
