@@ -210,8 +210,8 @@ def test_bad_input_gives_clear_errors(data):
     with pytest.raises(ValueError, match="even width"):
         TwoLayerReLU(5, d, init="symmetric")
     net = TwoLayerReLU(4, d, random_state=0)
-    with pytest.raises(ValueError, match=r"strictly inside \(0, 1\)"):
-        train(net, X, np.where(y > 0, 1.0, 0.3), loss="soft")
+    with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
+        train(net, X, np.where(y > 0, 1.5, 0.3), loss="soft")
     with pytest.raises(ValueError, match=r"labels in \{-1, \+1\}"):
         train(net, X, (y > 0).astype(int), loss="hard")
     Xn = X.copy()

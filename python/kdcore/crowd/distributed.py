@@ -70,12 +70,9 @@ __all__ = [
     "is_dask_dataframe",
     "fit_dask",
     "connect",
-    "aggregate_parquet",
-    "add_aggregate_arguments",
-    "run_aggregate",
+    "current_client",
     "close_client",
     "SchedulerUnreachable",
-    "METHODS",
 ]
 
 COLUMNS = ("task", "worker", "label")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ._dawid_skene import DawidSkene
 from ._majority_vote import MajorityVote
 from ._one_coin import OneCoinDawidSkene

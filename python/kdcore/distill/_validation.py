@@ -19,8 +19,16 @@ def check_dtype(dtype) -> np.dtype:
     return dt
 
 
+def from_torch(a):
+    """A torch tensor (any device) as a numpy array; anything else unchanged. torch is not imported."""
+    if type(a).__module__.split(".")[0] == "torch" and hasattr(a, "detach") and hasattr(a, "cpu"):
+        return a.detach().cpu().numpy()
+    return a
+
+
 def check_X(X, name: str = "X", *, d: int | None = None, dtype=None, allow_zero_rows: bool = False) -> np.ndarray:
-    """A finite 2-d float array with no zero-norm rows, as C-contiguous ``dtype``."""
+    """A finite 2-d float array with no zero-norm rows, as C-contiguous ``dtype`` (numpy or torch input)."""
+    X = from_torch(X)
     if not isinstance(X, np.ndarray):
         if hasattr(X, "to_numpy"):
             X = X.to_numpy()
@@ -63,7 +71,7 @@ def check_X(X, name: str = "X", *, d: int | None = None, dtype=None, allow_zero_
 
 def check_labels(y, n: int, name: str = "y") -> np.ndarray:
     """Labels in {-1, +1} of length n, returned as float64."""
-    y = np.asarray(y)
+    y = np.asarray(from_torch(y))
     if y.ndim != 1:
         raise ValueError(f"{name} must be 1-d, got shape {y.shape}")
     if y.shape[0] != n:
@@ -80,19 +88,23 @@ def check_labels(y, n: int, name: str = "y") -> np.ndarray:
 
 
 def check_soft(p, n: int, name: str = "targets") -> np.ndarray:
-    """Soft labels strictly inside (0, 1), length n, as float64."""
-    p = np.asarray(p)
+    """Soft labels in [0, 1], length n, as float64.
+
+    The soft loss KL(p || sigmoid f) is finite at p = 0 and p = 1 (0 ln 0 = 0 in its entropy
+    term, on every backend), so exact 0 and 1 (posteriors of a confident aggregator) are kept.
+    """
+    p = np.asarray(from_torch(p))
     if p.ndim != 1:
         raise ValueError(f"{name} must be 1-d, got shape {p.shape}")
     if p.shape[0] != n:
         raise ValueError(f"{name} has length {p.shape[0]} but X has {n} rows")
     if p.dtype.kind not in "fiu":
-        raise TypeError(f"{name} must be soft labels (floats in (0, 1)), got dtype {p.dtype}")
+        raise TypeError(f"{name} must be soft labels (floats in [0, 1]), got dtype {p.dtype}")
     pf = p.astype(np.float64)
     if not np.all(np.isfinite(pf)):
         raise ValueError(f"{name} contains NaN or infinite values")
-    if np.any(pf <= 0.0) or np.any(pf >= 1.0):
-        raise ValueError(f"soft {name} must lie strictly inside (0, 1); got min {pf.min():.6g}, max {pf.max():.6g}")
+    if np.any(pf < 0.0) or np.any(pf > 1.0):
+        raise ValueError(f"soft {name} must lie in [0, 1]; got min {pf.min():.6g}, max {pf.max():.6g}")
     return pf
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from .. import backends as _bk
 from .._limits import check_memory
@@ -32,8 +33,10 @@ from ._validation import (
     check_radius,
     check_soft,
     check_X,
+    from_torch,
 )
 from .model import TwoLayerReLU
+from .targets import hard_targets, resolve, soft_targets
 
 __all__ = ["History", "train", "train_many", "BACKENDS"]
 
@@ -146,6 +149,7 @@ def train_many(
     n_threads: int = 0,
     dtype=None,
     executor=None,
+    task_ids=None,
 ) -> list[History]:
     """Train many two-layer networks on the same data in one call.
 
@@ -160,9 +164,14 @@ def train_many(
         soft labels overriding ``p``/``p_test``).
     X : (n, d) array, rows with c <= ||x|| <= 1 (no zero rows).
     y : (n,) labels in {-1, +1}: hard targets, and the labels of the error for every network.
-    p : (n,) soft labels in (0, 1) for the ``soft`` networks.
+    p : (n,) soft labels in [0, 1] for the ``soft`` networks (exact 0 and 1 allowed).
+        X may be a DataFrame indexed by task id (or ``task_ids`` given); then ``y`` may be
+        a Series of class labels and ``p`` / per-network ``targets`` a Series of P(+1) or a
+        DataFrame of class posteriors (``fit_predict_proba``), all matched to X by task id
+        (:mod:`kdcore.distill.targets`). X, y and p may be numpy arrays or torch tensors.
     n_steps : int, steps of full-batch projected gradient descent.
     X_test, y_test, p_test : optional evaluation set (forward only, every step).
+    task_ids : the task id of each row of an array X (see ``p``).
     backend : "auto" | "cpp" | "numpy" | "torch" | "torch-cuda"
     n_threads : threads of the cpp kernel (0 = default); BLAS threads for numpy/torch.
     dtype : float32 or float64 (default: X's float dtype, else float64).
@@ -183,17 +192,32 @@ def train_many(
     >>> len(hs), hs[0].loss.shape
     (2, (20,))
     """
+    n_steps = check_positive_int(n_steps, "n_steps", minimum=0)
+    if isinstance(configs, Mapping) or not isinstance(configs, Sequence) or isinstance(configs, str):
+        raise TypeError("configs must be a list of dicts")
+    if len(configs) == 0:
+        raise ValueError("configs is empty")
+    X, X_test, y_test, p_test = from_torch(X), from_torch(X_test), from_torch(y_test), from_torch(p_test)
+    index = None
+    if isinstance(X, pd.DataFrame) or task_ids is not None:
+        X, _, _, index = resolve(X, None, "soft", task_ids=task_ids)
+    if isinstance(y, pd.Series) or index is not None:
+        y = hard_targets(y, index, name="y")
+    if p is not None and (isinstance(p, (pd.Series, pd.DataFrame)) or index is not None):
+        p = soft_targets(p, index, name="p")
+    configs = [
+        {**c, "targets": soft_targets(c["targets"], index, name=f"configs[{i}]['targets']")}
+        if isinstance(c, Mapping) and isinstance(c.get("targets"), (pd.Series, pd.DataFrame))
+        else c
+        for i, c in enumerate(configs)
+    ]
+    # (after the alignment by task id: the executor's workers get plain arrays)
     from .executor import current_executor, train_many_on
 
     executor = executor if executor is not None else current_executor()
     if executor is not None:
         kw = dict(X_test=X_test, y_test=y_test, p_test=p_test, backend=backend, n_threads=n_threads, dtype=dtype)
         return train_many_on(executor, configs, X, y, p, n_steps=n_steps, **kw)
-    n_steps = check_positive_int(n_steps, "n_steps", minimum=0)
-    if isinstance(configs, Mapping) or not isinstance(configs, Sequence) or isinstance(configs, str):
-        raise TypeError("configs must be a list of dicts")
-    if len(configs) == 0:
-        raise ValueError("configs is empty")
     if dtype is None:
         dtype = X.dtype if isinstance(X, np.ndarray) and X.dtype in (np.float32, np.float64) else np.float64
     dt = check_dtype(dtype)
@@ -327,13 +351,22 @@ def train(
     backend: str = "auto",
     n_threads: int = 0,
     dtype=None,
+    task_ids=None,
+    positive=None,
 ) -> History:
     """Train ``model`` in place by full-batch projected gradient descent.
 
-    ``loss="soft"``: ``targets`` are soft labels p in (0, 1) and the loss is
-    KL(p || sigmoid(f)); the error uses ``y`` (default: +1 where p >= 1/2).
-    ``loss="hard"``: ``targets`` are labels in {-1, +1} and the loss is
+    ``loss="soft"``: ``targets`` are soft labels p in [0, 1] and the loss is
+    KL(p || sigmoid(f)) (finite at p = 0 and 1); the error uses ``y`` (default: +1 where
+    p >= 1/2). ``loss="hard"``: ``targets`` are labels in {-1, +1} and the loss is
     ln(1 + exp(-y f)). ``radius`` is B (None = no projection).
+
+    Crowd posteriors train the student in one call: ``targets`` may be an aggregator's
+    ``fit_predict_proba`` DataFrame (tasks x classes) or a Series of P(+1), and ``y`` /
+    hard ``targets`` a Series of class labels, matched to the rows of X by task id (X a
+    DataFrame indexed by task id, or ``task_ids=``); ``positive`` names the class trained
+    as +1 (default: the last class). X, targets and y may be numpy arrays or torch tensors.
+    See :mod:`kdcore.distill.targets`.
 
     Examples
     --------
@@ -346,6 +379,10 @@ def train(
     if not isinstance(model, TwoLayerReLU):
         raise TypeError(f"model must be a TwoLayerReLU, got {type(model).__name__}")
     loss = check_loss(loss)
+    X, targets, y, _ = resolve(X, targets, loss, task_ids=task_ids, y=y, positive=positive)
+    if X_test is not None:
+        X_test, targets_test, y_test, _ = resolve(X_test, targets_test, loss, y=y_test, positive=positive)
+    targets_test = from_torch(targets_test)
     Xc = check_X(
         X,
         d=model.d,

@@ -12,6 +12,7 @@ from here; matplotlib is imported only when a figure is drawn.
 - :mod:`.mnist` -- the MNIST two-layer table (``python -m kdcore.experiments.mnist``);
 - :mod:`.deep` -- the VGG experiment on CIFAR-10 (``python -m kdcore.experiments.deep``);
 - :mod:`.sweep` -- the width sweep behind ``kdcore distill sweep``;
+- :mod:`.crowd_students` -- learning from crowds: crowd posteriors as the student's soft labels;
 - :mod:`.plotting` -- the figures' shared style;
 - :mod:`.report` -- ``kdcore reproduce``: runs the steps, writes report.md and results.json.
 
