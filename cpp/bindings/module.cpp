@@ -698,20 +698,22 @@ void bind_crowd_partition(py::module_& m) {
             const py::ssize_t n_tasks = task_indptr.shape(0) - 1;
             const index_t* ip = task_indptr.data();
             const py::ssize_t n = code.ndim() == 1 ? code.shape(0) : -1;
-            expect_len(code, n, "code");
+            check_shape(code, {n}, "code");
             if (ip[0] != 0 || ip[n_tasks] != n) throw std::invalid_argument("task_indptr must run from 0 to len(code)");
             for (py::ssize_t j = 0; j < n_tasks; ++j)
                 if (ip[j + 1] < ip[j]) throw std::invalid_argument("task_indptr must be non-decreasing");
             if (n_workers < 0) throw std::invalid_argument("n_workers must be >= 0");
             if (post.ndim() != 3) throw std::invalid_argument("post: expected a 3-d array (n_tasks, T, K)");
             const py::ssize_t T = post.shape(1), K = post.shape(2);
-            expect_shape(post, {n_tasks, T, K}, "post");
+            check_shape(post, {n_tasks, T, K}, "post");
             if (log_conf.has_value() != log_prior.has_value())
                 throw std::invalid_argument("give both log_conf and log_prior (E-step) or neither (counts of post)");
             if (log_conf) {
-                expect_shape(*log_conf, {T, static_cast<py::ssize_t>(n_workers), K, K}, "log_conf");
-                expect_shape(*log_prior, {T, K}, "log_prior");
+                check_shape(*log_conf, {T, static_cast<py::ssize_t>(n_workers), K, K}, "log_conf");
+                check_shape(*log_prior, {T, K}, "log_prior");
             }
+            check_codes(code.data(), static_cast<index_t>(n), static_cast<index_t>(n_workers) * static_cast<index_t>(K),
+                        "answer (worker * K + label)");
             double* pp = post.mutable_data();  // in / out: a read-only array is a ValueError here
             const double* lc = log_conf ? log_conf->data() : nullptr;
             const double* lp = log_prior ? log_prior->data() : nullptr;
@@ -777,12 +779,12 @@ void bind_mmsr(py::module_& m) {
         [](const carray<index_t>& indptr, const carray<code_t>& idx, const carray<double>& x, carray<double> u,
            carray<double> v, int F, std::int64_t n_tasks, int n_iter, double tol, int n_threads) {
             const py::ssize_t n = u.ndim() == 1 ? u.shape(0) : -1;
-            expect_len(u, n, "u");
-            expect_len(v, n, "v");
-            expect_len(indptr, n + 1, "indptr");
+            check_shape(u, {n}, "u");
+            check_shape(v, {n}, "v");
+            check_shape(indptr, {n + 1}, "indptr");
             const index_t* ip = indptr.data();
             const py::ssize_t nnz = idx.ndim() == 1 ? idx.shape(0) : -1;
-            expect_len(x, nnz, "x");
+            check_shape(x, {nnz}, "x");
             if (ip[0] != 0 || ip[n] != nnz) throw std::invalid_argument("indptr must run from 0 to len(idx)");
             for (py::ssize_t g = 0; g < n; ++g)
                 if (ip[g + 1] < ip[g]) throw std::invalid_argument("indptr must be non-decreasing");
@@ -814,9 +816,8 @@ void bind_mmsr(py::module_& m) {
                 throw std::invalid_argument("post: expected a 2-d array (n_tasks, K)");
             const py::ssize_t K = post.shape(1);
             const py::ssize_t n = worker_task.shape(0);
-            for (py::ssize_t e = 0; e < n; ++e)
-                if (wv.idx[e] < 0 || wv.idx[e] >= n_tasks || wv.lab[e] < 0 || wv.lab[e] >= K)
-                    throw std::invalid_argument("a task or label code is out of range");
+            check_codes(wv.idx, static_cast<index_t>(n), n_tasks, "task");
+            check_codes(wv.lab, static_cast<index_t>(n), static_cast<index_t>(K), "label");
             carray<double> out({static_cast<py::ssize_t>(n_workers), K, K});
             double* o = out.mutable_data();
             {
@@ -829,6 +830,7 @@ void bind_mmsr(py::module_& m) {
         py::arg("worker_indptr"), py::arg("worker_task"), py::arg("worker_label"), py::arg("n_tasks"),
         py::arg("n_workers"), py::arg("post"), py::arg("n_threads") = 0,
         "Expected answer counts out[w, l, k] = sum over w's answers (t, l) of post[t, k] (W x K x K).");
+}
 
 }  // namespace
 
