@@ -309,6 +309,8 @@ def _print_data_summary(r, path) -> None:
 
 
 def _cmd_aggregate(args) -> int:
+    if args.scheduler:
+        return _aggregate_on_cluster(args)
     if args.method not in METHODS:
         raise CliError(f"unknown method {args.method!r}; choose one of {', '.join(METHODS)}")
     truth = read_truth(args.truth) if args.truth else None  # fail early, before a long fit
@@ -409,6 +411,26 @@ def _skills_frame(model, r):
     return None
 
 
+def _aggregate_on_cluster(args) -> int:
+    """``aggregate --scheduler``: a Parquet dataset fitted on a Dask cluster (kdcore.crowd.parquet)."""
+    if args.method not in ("mv", "ds", "onecoin"):
+        raise CliError(f"--scheduler takes --method mv, ds or onecoin, got {args.method!r}")
+    if not args.out:
+        raise CliError("--scheduler needs --out (a Parquet folder for the labels)")
+    if args.types or args.truth or args.skills:
+        raise CliError("--scheduler takes no --types, --truth or --skills")
+    try:
+        from .crowd.parquet import aggregate_parquet
+    except ImportError as exc:
+        raise CliError(f"--scheduler needs Dask: pip install 'kdcore[dask]' ({_one_line(exc)})") from exc
+    res = aggregate_parquet(args.answers, args.scheduler, args.out, args.method, probas=bool(args.proba))
+    print(
+        f"{res['method']}: {res['n_answers']} answers, {res['n_tasks']} tasks, {res['n_workers']} workers "
+        f"-> {args.out}"
+    )
+    return 0
+
+
 def _cmd_types(args) -> int:
     r = read_answers(args.answers, args.task_col, args.worker_col, args.label_col, args.duplicates)
     _print_data_summary(r, args.answers)
@@ -454,20 +476,42 @@ def _cmd_distill_sweep(args) -> int:
     return 0
 
 
+def _cmd_distill_from_crowd(args) -> int:
+    from ._from_crowd import from_crowd
+
+    from_crowd(
+        args.answers,
+        args.features,
+        task_ids=args.task_ids,
+        width=args.width,
+        labels=args.labels,
+        truth=args.truth,
+        out=args.out,
+        n_steps=args.steps,
+        lr=args.lr,
+        radius=args.radius or None,
+        scale=args.scale,
+        seed=args.seed,
+    )
+    return 0
+
+
 def _cmd_reproduce(args) -> int:
+    from .distill.executor import scheduler_executor
     from .experiments.report import reproduce
 
     parts = ("crowd", "distill") if args.part == "all" else (args.part,)
     only = [k.strip() for k in args.only.split(",") if k.strip()] if args.only else None
-    res = reproduce(
-        parts=parts,
-        profile=args.profile,
-        out=args.out,
-        data_home=args.data_home,
-        progress=False if args.quiet else None,
-        seed=args.seed,
-        only=only,
-    )
+    with scheduler_executor(args.scheduler):
+        res = reproduce(
+            parts=parts,
+            profile=args.profile,
+            out=args.out,
+            data_home=args.data_home,
+            progress=False if args.quiet else None,
+            seed=args.seed,
+            only=only,
+        )
     print(f"wrote {res['report']} ({res['n_sections']} sections, {res['n_figures']} figures, {res['seconds']:.0f} s)")
     if res["failed"]:
         print(f"{len(res['failed'])} step(s) failed: {', '.join(res['failed'])} (see the report)", file=sys.stderr)
@@ -551,6 +595,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--proba", help="write the posterior of each class for each task here")
     s.add_argument("--skills", help="write the estimated per-worker skills here")
     s.add_argument("--truth", help="gold labels (task, truth): print the accuracy on the gold tasks")
+    s.add_argument(
+        "--scheduler",
+        metavar="ADDRESS|local:N",
+        help="fit on a Dask cluster (tcp://host:8786, or local:N worker processes); ANSWERS is then a Parquet "
+        "file, folder or glob and --out a Parquet folder (kdcore[dask]; methods mv, ds, onecoin)",
+    )
     s.set_defaults(func=_cmd_aggregate)
 
     s = sub.add_parser(
@@ -598,6 +648,29 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--quiet", action="store_true", help="no progress bar")
     w.set_defaults(func=_cmd_distill_sweep)
 
+    from ._from_crowd import LABEL_SOURCES
+
+    f = dsub.add_parser(
+        "from-crowd",
+        help="train a student on aggregated crowd answers",
+        description="Aggregate crowd answers (task,worker,label CSV), train the two-layer student on the answered "
+        "tasks' features (matched by task id), write DIR/weights.npz and DIR/soft_labels.csv, print the accuracy "
+        "on --truth.",
+    )
+    f.add_argument("answers", help="answers CSV with columns task,worker,label")
+    f.add_argument("--features", required=True, help=".npy (with --task-ids) or .parquet (a 'task' column)")
+    f.add_argument("--task-ids", default=None, help="task id of each row of a .npy features file (.npy or text)")
+    f.add_argument("--width", type=_positive_int, required=True, help="student width m (even)")
+    f.add_argument("--labels", default="ds-soft", choices=LABEL_SOURCES, help="targets (default: ds-soft)")
+    f.add_argument("--truth", default=None, help="task,truth CSV: print the student's accuracy on the gold tasks")
+    f.add_argument("--out", required=True, help="output folder")
+    f.add_argument("--steps", type=_positive_int, default=500, help="gradient steps (default: 500)")
+    f.add_argument("--lr", type=float, default=16.0, help="step size (default: 16)")
+    f.add_argument("--radius", type=float, default=0.0, help="projection radius B (0 = none)")
+    f.add_argument("--scale", default="unit", choices=("unit", "none"), help="scale feature rows to unit norm")
+    f.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    f.set_defaults(func=_cmd_distill_from_crowd)
+
     s = sub.add_parser(
         "reproduce",
         help="regenerate the papers' tables and figures in one report",
@@ -619,6 +692,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0, help="base seed (default: 0)")
     s.add_argument("--only", metavar="KEYS", help="comma-separated step keys to run (e.g. crowd.real,distill.mnist)")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
+    s.add_argument(
+        "--scheduler",
+        metavar="ADDRESS|local:N",
+        help="spread the networks of the sweeps over a Dask cluster (tcp://host:8786 or local:N; kdcore[dask])",
+    )
     s.set_defaults(func=_cmd_reproduce)
 
     s = sub.add_parser(
