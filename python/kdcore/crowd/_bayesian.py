@@ -53,7 +53,10 @@ deviations are replaced here by the conjugate Dirichlet hierarchy.
 Gold tasks (``true_labels=``): the posterior of a gold task is its one-hot label
 after every E-step (:mod:`kdcore.crowd._gold`).
 
-Stopping: after ``n_iter`` rounds or when no posterior moves by more than ``tol``.
+Stopping: after ``n_iter`` rounds or when the E-step's log normaliser
+sum_j log sum_k exp(log pi_k + sum log C) changes by less than ``tol`` times its
+size between rounds (DawidSkene's rule; with ``method="vb"`` it is computed with
+the expected logs).
 No randomness: the start is the majority-vote shares, as DawidSkene's.
 """
 
@@ -192,7 +195,7 @@ class BayesianDawidSkene(BaseAggregator):
         nu, the symmetric Dirichlet pseudo-count of the class proportions.
     n_iter : int, default 100
     tol : float, default 1e-5
-        Stop when no task's posterior moves by more than ``tol`` in a round.
+        Stop when the relative change of the E-step's log normaliser falls below ``tol``.
     true_labels : pd.Series or dict (task id -> label), optional
         Gold tasks, clamped to their label in every E-step.
     backend : {"auto", "cpp", "numpy"}
@@ -353,6 +356,7 @@ class BayesianDawidSkene(BaseAggregator):
         self._init_prior(r)
         history: list[float] = []
         converged = False
+        prev_ll: float | None = None
         n = 0
         for n in range(1, self._n_iter + 1):  # noqa: B007 (n is the round count after the loop)
             counts, mass = self._counts(r, post)
@@ -361,11 +365,11 @@ class BayesianDawidSkene(BaseAggregator):
             new_post, ll = self._e_step(r, log_conf, self._log_class_prior(mass))
             clamp(new_post, gold_t, gold_k)
             history.append(-ll / r.n_responses)
-            delta = float(np.max(np.abs(new_post - post))) if post.size else 0.0
             post = new_post
-            if delta <= self._tol:
+            if prev_ll is not None and abs(ll - prev_ll) < self._tol * abs(prev_ll):
                 converged = True
                 break
+            prev_ll = ll
         counts, mass = self._counts(r, post)
         self.n_iter_ = n
         self.converged_ = converged

@@ -58,13 +58,17 @@ def gold_codes(responses: Responses, true_labels) -> tuple[np.ndarray, np.ndarra
     if isinstance(true_labels, dict):
         true_labels = pd.Series(true_labels, dtype=object)
     if not isinstance(true_labels, pd.Series):
-        raise TypeError(f"true_labels must be a pandas Series or a dict (task id -> label), got {type(true_labels).__name__}")
+        raise TypeError(
+            f"true_labels must be a pandas Series or a dict (task id -> label), got {type(true_labels).__name__}"
+        )
     if len(true_labels) == 0:
         return empty, empty
     if true_labels.isna().any():
         raise ValueError(f"true_labels has missing labels for tasks {_show(true_labels.index[true_labels.isna()])}")
     if true_labels.index.has_duplicates:
-        raise ValueError(f"true_labels lists tasks more than once: {_show(true_labels.index[true_labels.index.duplicated()].unique())}")
+        raise ValueError(
+            f"true_labels lists tasks more than once: {_show(true_labels.index[true_labels.index.duplicated()].unique())}"
+        )
     tasks = pd.Index(responses.task_ids)
     task_idx = tasks.get_indexer(true_labels.index)
     if (task_idx < 0).any():
