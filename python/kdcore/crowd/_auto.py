@@ -209,7 +209,7 @@ class Auto(BaseAggregator):
         Expected share of each task's answers hidden in a fold.
     n_folds : int >= 1, default 2
         Number of random hidden sets; the score is the mean over folds.
-    max_answers : int or None, default 100_000
+    max_answers : int or None, default 50_000
         Score on a random subset of tasks holding about this many answers when the data
         hold more (the winner is still refitted on all answers); None: all answers.
     true_labels : pd.Series or dict, optional
@@ -247,7 +247,7 @@ class Auto(BaseAggregator):
         candidates=None,
         holdout: float = 0.2,
         n_folds: int = 2,
-        max_answers: int | None = 100_000,
+        max_answers: int | None = 50_000,
         true_labels=None,
         random_state=None,
         n_threads: int = 0,
@@ -344,6 +344,11 @@ class Auto(BaseAggregator):
             inside = np.isin(ids, np.asarray(scored.task_ids))
             gold_scored = pd.Series(np.asarray(r.classes_)[gold_k[inside]], index=ids[inside])
         errors: dict[str, str] = {}
+        for name in names:  # build each candidate once first (imports its module; a bad one fails here)
+            try:
+                makers[name]()
+            except Exception as exc:  # noqa: BLE001
+                errors[name] = f"{type(exc).__name__}: {exc}"
         times = np.zeros(len(names))
         fold_scores = np.full((n_folds, len(names)), np.nan)
         n_hidden = []
