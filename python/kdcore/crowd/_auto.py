@@ -28,6 +28,7 @@ fixed, so the choice and the labels are reproducible.
 
 from __future__ import annotations
 
+import functools
 import time
 import warnings
 from collections.abc import Callable
@@ -148,7 +149,7 @@ def _plugin_confusions(train: Responses, post: np.ndarray, pseudo: float = 1.0) 
     """Per-worker confusions of one Dawid-Skene M-step from posteriors, ``pseudo`` added to every cell."""
     K = train.n_classes
     counts = np.zeros((train.n_workers, K, K))
-    np.add.at(counts, (train.worker, slice(None), train.label), post[train.task])
+    np.add.at(counts, (train.worker, slice(None), train.label), post[train.task])  # type: ignore[arg-type,attr-defined]
     counts += pseudo
     return counts / counts.sum(-1, keepdims=True)
 
@@ -185,7 +186,7 @@ def predictive_loglik(model: BaseAggregator, train: Responses, task, worker, lab
     elif type(model) is MajorityVote:
         post = model.probas_.to_numpy()
         counts = np.zeros((K, K))
-        np.add.at(counts, (slice(None), train.label), post[train.task].T)
+        np.add.at(counts, (slice(None), train.label), post[train.task].T)  # type: ignore[arg-type,attr-defined]
         counts += 1.0
         conf = counts / counts.sum(-1, keepdims=True)
         p = np.einsum("hk,hk->h", q, conf[:, label].T)
@@ -291,7 +292,7 @@ class Auto(BaseAggregator):
             if isinstance(v, str):
                 if v not in CANDIDATES:
                     raise ValueError(f"unknown candidate {v!r}; known: {list(CANDIDATES)}")
-                makers[name] = lambda v=v: _make(v, seed, n_threads)
+                makers[name] = functools.partial(_make, v, seed, n_threads)
             elif isinstance(v, BaseAggregator):
                 makers[name] = v.clone
             else:
@@ -333,10 +334,10 @@ class Auto(BaseAggregator):
         scored = r
         if max_answers is not None and r.n_responses > max_answers:
             # a random subset of tasks with about max_answers answers (tasks whole, ids and codes kept)
-            order = rng.permutation(r.n_tasks)
-            n_keep = int(np.searchsorted(np.cumsum(np.diff(r.task_indptr)[order]), max_answers)) + 1
+            perm = rng.permutation(r.n_tasks)
+            n_keep = int(np.searchsorted(np.cumsum(np.diff(r.task_indptr)[perm]), max_answers)) + 1
             keep_task = np.zeros(r.n_tasks, dtype=bool)
-            keep_task[order[:n_keep]] = True
+            keep_task[perm[:n_keep]] = True
             scored = r.subset_tasks(keep_task)
         gold_scored = self.true_labels
         if gold_t.size and scored is not r:  # the gold tasks that are in the scored subset, as checked codes
@@ -379,7 +380,7 @@ class Auto(BaseAggregator):
         for name, msg in errors.items():
             warnings.warn(f"Auto: candidate {name!r} failed and is left out ({msg})", UserWarning, stacklevel=2)
         scores = pd.Series(np.nan, index=pd.Index(names, name="candidate"), name="heldout_loglik")
-        ok = [i for i, n in enumerate(names) if n not in errors]
+        ok: list[int] = [i for i, n in enumerate(names) if n not in errors]
         if not ok:
             raise RuntimeError(f"Auto: every candidate failed: {errors}")
         scores.iloc[ok] = fold_scores[:, ok].mean(axis=0)

@@ -81,7 +81,7 @@ def gold_codes(responses: Responses, true_labels) -> tuple[np.ndarray, np.ndarra
         )
     classes = pd.Index(np.asarray(responses.classes_))
     values = true_labels.to_numpy()
-    class_idx = classes.get_indexer(values)
+    class_idx = classes.get_indexer(pd.Index(values))
     if (class_idx < 0).any():
         class_idx = pd.Index(classes.astype(str)).get_indexer(pd.Index(values).astype(str))
     if (class_idx < 0).any():
