@@ -26,7 +26,7 @@ __all__ = ["gold_codes", "clamp"]
 
 
 def _show(values) -> str:
-    values = list(values)
+    values = [v.item() if isinstance(v, np.generic) else v for v in values]
     head = ", ".join(repr(v) for v in values[:5])
     return head + (f", ... ({len(values)} in all)" if len(values) > 5 else "")
 
