@@ -217,3 +217,21 @@ def test_community_errors_and_one_community_is_pooled():
     one = CommunityDawidSkene(n_communities=1).fit(r)
     pooled = BayesianDawidSkene(prior="pooled").fit(r)
     np.testing.assert_allclose(one.probas_.to_numpy(), pooled.probas_.to_numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gold_tasks_in_glad_and_mace(backend):
+    from kdcore.crowd import GLAD, MACE
+
+    r, truth = simulate.dawid_skene(300, 20, 3, answers_per_task=3, random_state=7)
+    gold = truth.iloc[:80]
+    for make in (lambda **kw: GLAD(n_iter=10, **kw), lambda **kw: MACE(n_restarts=2, random_state=0, **kw)):
+        plain = make(backend=backend).fit(r)
+        est = make(backend=backend, true_labels=gold).fit(r)
+        assert (est.labels_.loc[gold.index] == gold).all()
+        np.testing.assert_array_equal(est.probas_.loc[gold.index].to_numpy(), np.eye(3)[gold.to_numpy()])
+        # the gold answers inform the worker parameters, so the other tasks' posteriors move too
+        rest = truth.index[80:]
+        assert not np.allclose(est.probas_.loc[rest].to_numpy(), plain.probas_.loc[rest].to_numpy())
+        with pytest.raises(ValueError, match="not classes of the responses"):
+            make(backend=backend, true_labels={r.task_ids[0]: 5}).fit(r)

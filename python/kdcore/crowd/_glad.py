@@ -36,6 +36,7 @@ from scipy.optimize import minimize
 from ..backends import _core, blas_threads
 from . import _reference_more as ref
 from ._base import BaseAggregator
+from ._gold import clamp, gold_codes
 from ._more_utils import check_float, check_int, progress_range, threads
 
 __all__ = ["GLAD"]
@@ -54,6 +55,8 @@ class GLAD(BaseAggregator):
     priors : array-like of K class probabilities or None (uniform)
     backend : {"auto", "cpp", "numpy"}
     n_threads : int, default 0
+    true_labels : pd.Series or dict (task id -> label), optional
+        Gold tasks: their posterior is their one-hot label after every E-step.
     progress : bool, default False (a tqdm bar over EM rounds when stderr is a terminal)
 
     Examples
@@ -75,6 +78,7 @@ class GLAD(BaseAggregator):
         backend: str = "auto",
         n_threads: int = 0,
         progress: bool = False,
+        true_labels=None,
     ):
         self.n_iter = n_iter
         self.tol = tol
@@ -86,14 +90,19 @@ class GLAD(BaseAggregator):
         self.backend = backend
         self.n_threads = n_threads
         self.progress = progress
+        self.true_labels = true_labels
 
     # the two steps, one place where a backend plugs in
     def _e_step(self, r, alpha, logbeta, log_prior):
         if self._bk == "cpp":
-            return _core.glad_e_step(
+            post, ll = _core.glad_e_step(
                 r.task_indptr, r.task_worker, r.task_label, r.n_classes, alpha, logbeta, log_prior, self._nt
             )
-        return ref.glad_e_step(r.task_indptr, r.task_worker, r.task_label, r.n_classes, alpha, logbeta, log_prior)
+        else:
+            post, ll = ref.glad_e_step(
+                r.task_indptr, r.task_worker, r.task_label, r.n_classes, alpha, logbeta, log_prior
+            )
+        return clamp(post, *self._gold), ll  # gold tasks keep their label (kdcore.crowd._gold)
 
     def _objective(self, r, post, alpha, logbeta, mu_a, mu_b):
         if self._bk == "cpp":
@@ -131,6 +140,7 @@ class GLAD(BaseAggregator):
         self._nt = threads(self)
         self._bk = self._backend()
         r = self._prepare(data)
+        self._gold = gold_codes(r, self.true_labels)
         K = r.n_classes
         if self.priors is None:
             prior = np.full(K, 1.0 / K)
@@ -169,5 +179,5 @@ class GLAD(BaseAggregator):
         self.loss_history_ = history
         self.n_iter_ = it
         self.log_likelihood_ = float(ll)
-        del self._nt, self._bk
+        del self._nt, self._bk, self._gold
         return self

@@ -41,6 +41,7 @@ from scipy.special import digamma
 from ..backends import _core
 from . import _reference_more as ref
 from ._base import BaseAggregator
+from ._gold import clamp, gold_codes
 from ._more_utils import check_float, check_int, progress_range, threads
 
 __all__ = ["MACE"]
@@ -71,6 +72,8 @@ class MACE(BaseAggregator):
     random_state : int or None, default 0
     backend : {"auto", "cpp", "numpy"}
     n_threads : int, default 0
+    true_labels : pd.Series or dict (task id -> label), optional
+        Gold tasks: their posterior is their one-hot label after every E-step.
     progress : bool, default False (a tqdm bar over restarts when stderr is a terminal)
 
     Examples
@@ -93,6 +96,7 @@ class MACE(BaseAggregator):
         backend: str = "auto",
         n_threads: int = 0,
         progress: bool = False,
+        true_labels=None,
     ):
         self.n_restarts = n_restarts
         self.n_iter = n_iter
@@ -105,11 +109,14 @@ class MACE(BaseAggregator):
         self.backend = backend
         self.n_threads = n_threads
         self.progress = progress
+        self.true_labels = true_labels
 
     def _e_step(self, r, spam, strat):
         if self._bk == "cpp":
-            return _core.mace_e_step(r.task_indptr, r.task_worker, r.task_label, r.n_classes, spam, strat, self._nt)
-        return ref.mace_e_step(r.task_indptr, r.task_worker, r.task_label, r.n_classes, spam, strat)
+            post, ll = _core.mace_e_step(r.task_indptr, r.task_worker, r.task_label, r.n_classes, spam, strat, self._nt)
+        else:
+            post, ll = ref.mace_e_step(r.task_indptr, r.task_worker, r.task_label, r.n_classes, spam, strat)
+        return clamp(post, *self._gold), ll  # gold tasks keep their label (kdcore.crowd._gold)
 
     def _counts(self, r, post, spam, strat):
         if self._bk == "cpp":
@@ -129,6 +136,7 @@ class MACE(BaseAggregator):
         self._nt = threads(self)
         self._bk = self._backend()
         r = self._prepare(data)
+        self._gold = gold_codes(r, self.true_labels)
         K, W = r.n_classes, r.n_workers
         smoothing = 0.01 / K if self.smoothing is None else check_float(self.smoothing, "smoothing", minimum=0.0)
         theta_prior = np.array([[a_prior, b_prior]])
@@ -166,5 +174,5 @@ class MACE(BaseAggregator):
         self.log_marginal_likelihood_ = float(ll)
         self.loss_history_ = history
         self.n_iter_ = n_iter
-        del self._nt, self._bk
+        del self._nt, self._bk, self._gold
         return self
