@@ -152,3 +152,33 @@ def test_agreement_weighted_vote_weights_reliable_workers():
     awv = AgreementWeightedVote(random_state=0).fit(r)
     mv = MajorityVote(random_state=0).fit(r)
     assert (awv.labels_ == truth).mean() > (mv.labels_ == truth).mean()
+
+
+def test_protocol_table_losses_and_cache(tmp_path):
+    from kdcore.experiments import accuracy as proto
+
+    res = pd.DataFrame(
+        {
+            "dataset": ["a", "a", "b", "b", "b", "b"],
+            "method": ["x", "y", "x", "y", "x", "y"],
+            "seed": [0, 0, 0, 0, 1, 1],
+            "accuracy": [0.90, 0.80, 0.70, 0.75, 0.70, 0.85],
+        }
+    )
+    tab = proto.table(res)
+    # b: mean over seeds x 0.70, y 0.80; best per dataset a: x, b: y
+    assert tab.loc["x", "mean"] == pytest.approx(0.80) and tab.loc["y", "mean"] == pytest.approx(0.80)
+    assert tab.loc["x", "worst_loss_pts"] == pytest.approx(10.0) and tab.loc["y", "worst_loss_pts"] == pytest.approx(
+        10.0
+    )
+    assert "| x |" in proto.to_markdown(tab)
+    # a run on a simulated setting, read back from its cache without refitting
+    methods = {"mv": lambda: MajorityVote(random_state=0), "oc": OneCoinDawidSkene}
+    cache = tmp_path / "res.json"
+    first = proto.evaluate(["sim.one_coin"], methods, seeds=(0,), cache=cache)
+    again = proto.evaluate(["sim.one_coin"], {"mv": None, "oc": None}, seeds=(0,), cache=cache)  # type: ignore[dict-item]
+    pd.testing.assert_frame_equal(first, again)
+    r, truth = proto.load("sim.one_coin", 0)
+    assert first.set_index("method").loc["oc", "accuracy"] == pytest.approx(
+        (OneCoinDawidSkene().fit(r).labels_ == truth).mean()
+    )

@@ -15,7 +15,8 @@ data) or fails leaves a blank cell and a note.
 
 Run ``python -m kdcore.experiments.accuracy --out results.json --markdown table.md``
 (``--real`` / ``--simulated`` for one half; results are cached in ``--out``, so an
-interrupted run resumes where it stopped).
+interrupted run resumes where it stopped; ``--no-run`` only renders the tables of a
+results file, e.g. ``docs/results/accuracy_protocol.json``, the run behind docs/choosing.md).
 """
 
 from __future__ import annotations
@@ -230,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--simulated", action="store_true", help="only the simulated settings")
     p.add_argument("--methods", nargs="*", default=None, help="a subset of the methods")
     p.add_argument("--seeds", type=int, default=3, help="seeds per simulated setting")
+    p.add_argument("--no-run", action="store_true", help="only render the tables of what --out already holds")
     args = p.parse_args(argv)
     methods = METHODS()
     if args.methods:
@@ -240,7 +242,13 @@ def main(argv: list[str] | None = None) -> int:
     real = ds_mod.list_datasets()
     sims = list(SIMULATIONS)
     chosen = real if args.real else sims if args.simulated else real + sims
-    res = evaluate(chosen, methods, seeds=tuple(range(args.seeds)), cache=args.out, log=print)
+    if args.no_run:
+        if not Path(args.out).is_file():
+            p.error(f"--no-run needs the results file {args.out}, which does not exist")
+        res = pd.DataFrame(json.loads(Path(args.out).read_text()))
+        res = res[res["dataset"].isin(chosen) & res["method"].isin(list(methods))]
+    else:
+        res = evaluate(chosen, methods, seeds=tuple(range(args.seeds)), cache=args.out, log=print)
     parts = []
     for title, names in (("real datasets (gold tasks)", real), ("simulated, planted truth", sims)):
         sub = res[res["dataset"].isin(names)]
