@@ -235,3 +235,27 @@ def test_gold_tasks_in_glad_and_mace(backend):
         assert not np.allclose(est.probas_.loc[rest].to_numpy(), plain.probas_.loc[rest].to_numpy())
         with pytest.raises(ValueError, match="not classes of the responses"):
             make(backend=backend, true_labels={r.task_ids[0]: 5}).fit(r)
+
+
+@needs_cpp
+def test_em_counts_binding_refuses_bad_input():
+    from kdcore import _core
+
+    r, _ = simulate.dawid_skene(50, 5, 2, answers_per_task=2, random_state=8)
+    views = [r.worker_indptr, r.worker_task, r.worker_label, r.task_indptr, r.task_worker, r.task_label]
+    post = np.full((r.n_tasks, 1, 2), 0.5)
+    with pytest.raises(ValueError, match="post"):
+        _core.em_counts(*views, r.n_tasks, r.n_workers, post[:-1], 1)
+    with pytest.raises(ValueError, match="3-d"):
+        _core.em_counts(*views, r.n_tasks, r.n_workers, post[:, 0], 1)
+    # an out-of-range code in both views (the kernel reads one of them, whichever is faster)
+    bad_t, bad_w = r.worker_task.copy(), r.task_worker.copy()
+    bad_t[0], bad_w[0] = r.n_tasks + 3, r.n_workers + 3
+    with pytest.raises(ValueError, match="code .* is outside"):
+        _core.em_counts(views[0], bad_t, views[2], views[3], bad_w, views[5], r.n_tasks, r.n_workers, post, 1)
+    with pytest.raises(ValueError, match="different numbers of answers"):
+        _core.em_counts(
+            *views[:3], r.task_indptr, r.task_worker[:-1], r.task_label[:-1], r.n_tasks, r.n_workers, post, 1
+        )
+    with pytest.raises(TypeError):
+        _core.em_counts(*views, r.n_tasks, r.n_workers, post.astype(np.float32), 1)
