@@ -686,8 +686,8 @@ void bind_crowd_counts(py::module_& m) {
             return py::make_tuple(counts, mass);
         },
         py::arg("worker_indptr"), py::arg("worker_task"), py::arg("worker_label"), py::arg("task_indptr"),
-        py::arg("task_worker"), py::arg("task_label"), py::arg("n_tasks"), py::arg("n_workers"), py::arg("post"),
-        py::arg("n_threads") = 0,
+        py::arg("task_worker"), py::arg("task_label"), py::arg("n_tasks"), py::arg("n_workers"),
+        py::arg("post").noconvert(), py::arg("n_threads") = 0,
         "Expected counts of the Dawid-Skene M-step: (counts (T, W, K, K), counts[t, w, k, l] = sum over the "
         "answers (j, l) of w of post[j, t, k]; mass (T, K) = sum_j post[j, t, k]).");
 }
