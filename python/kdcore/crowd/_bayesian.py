@@ -1,4 +1,4 @@
-"""Bayesian Dawid-Skene: Dirichlet priors on the confusion rows (docs/maths.md B.1).
+"""Bayesian Dawid-Skene: Dirichlet priors on the confusion rows (the Dawid-Skene family of docs/maths.md B.5).
 
 Model. Task j has a true class y_j ~ Categorical(pi), pi ~ Dirichlet(nu 1); worker w
 answers l with probability C[w, k, l] when y_j = k, and every confusion row has a
