@@ -425,8 +425,7 @@ def _aggregate_on_cluster(args) -> int:
         raise CliError(f"--scheduler needs Dask: pip install 'kdcore[dask]' ({_one_line(exc)})") from exc
     res = aggregate_parquet(args.answers, args.scheduler, args.out, args.method, probas=bool(args.proba))
     print(
-        f"{res['method']}: {res['n_answers']} answers, {res['n_tasks']} tasks, {res['n_workers']} workers "
-        f"-> {args.out}"
+        f"{res['method']}: {res['n_answers']} answers, {res['n_tasks']} tasks, {res['n_workers']} workers -> {args.out}"
     )
     return 0
 

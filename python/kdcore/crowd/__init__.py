@@ -32,6 +32,9 @@ _LAZY = {
     "MACE": "._mace",
     "TypeAware": "._type_aware",
     "TaskTypeClustering": "._types",
+    "BayesianDawidSkene": "._bayesian",
+    "CommunityDawidSkene": "._bayesian",
+    "Auto": "._auto",
 }
 
 __all__ = [

@@ -168,7 +168,7 @@ class DawidSkene(BaseAggregator):
         floor = check_float(
             getattr(self, "prob_floor", _em.PROB_FLOOR), "prob_floor", minimum=0.0, maximum=1.0, strict_min=True
         )
-        gold = _gold.gold_rows(r, true_labels)
+        gold = _gold.gold_codes(r, true_labels)
         if initial_error is not None and self._one_coin:
             raise TypeError(f"{type(self).__name__}.fit takes no initial_error (it has no confusion matrices)")
         if self.init not in ("mv", "spectral"):
@@ -180,7 +180,7 @@ class DawidSkene(BaseAggregator):
             post, ll = self._e_step(r, params, _em.log_clip(prior), run)
         else:
             post, ll = self._init_post(r, run), None
-        _gold.clamp(post, gold)
+        _gold.clamp(post, *gold)
         if initial_error is not None:  # the first M-step with the prior counts, then an E-step
             counts = _gold.class_counts(r, post[:, 0, :], run.n_threads) + _gold.initial_counts(r, initial_error)
             counts += run.smoothing
@@ -188,8 +188,8 @@ class DawidSkene(BaseAggregator):
             conf = np.where(z > 0, counts / np.where(z > 0, z, 1.0), 1.0 / r.n_classes)
             prior = post[:, 0, :].sum(axis=0) + run.smoothing
             post, ll = self._e_step(r, conf[None], np.log(np.maximum(prior / prior.sum(), floor))[None], run)
-            _gold.clamp(post, gold)
-        if run.backend == "cpp" and gold is None:  # the whole loop in one compiled call (fused E-step + counts)
+            _gold.clamp(post, *gold)
+        if run.backend == "cpp" and not len(gold[0]):  # the whole loop in one compiled call (fused E-step + counts)
             post, params, prior, history, n, converged = _em.run(
                 r, post, run.smoothing, n_iter, tol, ll, run.n_threads, self._one_coin, prob_floor=floor
             )
@@ -228,7 +228,8 @@ class DawidSkene(BaseAggregator):
         for n in range(1, n_iter + 1):  # noqa: B007 (n is the round count after the loop)
             params, prior = self._m_step(r, post, run)
             post, new_ll = self._e_step(r, params, np.log(np.maximum(prior, run.prob_floor)), run)
-            _gold.clamp(post, gold)
+            if gold is not None:
+                _gold.clamp(post, *gold)
             history.append(-new_ll / r.n_responses)
             if ll is not None and abs(new_ll - ll) < tol * abs(ll):
                 converged = True

@@ -37,6 +37,7 @@ from .._check import check_float, check_int
 from ..backends import _core, blas_threads
 from . import _reference_worker_models as ref
 from ._base import BaseAggregator
+from ._gold import clamp, gold_codes
 from ._progress import progress_range
 from ._responses import Responses
 
@@ -56,6 +57,8 @@ class GLAD(BaseAggregator):
     priors : array-like of K class probabilities or None (uniform)
     backend : {"auto", "cpp", "numpy"}
     n_threads : int, default 0
+    true_labels : pd.Series or dict (task id -> label), optional
+        Gold tasks: their posterior is their one-hot label after every E-step.
     progress : bool, default False (a tqdm bar over EM rounds when stderr is a terminal)
 
     Examples
@@ -77,6 +80,7 @@ class GLAD(BaseAggregator):
         backend: str = "auto",
         n_threads: int = 0,
         progress: bool = False,
+        true_labels=None,
     ):
         self.n_iter = n_iter
         self.tol = tol
@@ -88,17 +92,28 @@ class GLAD(BaseAggregator):
         self.backend = backend
         self.n_threads = n_threads
         self.progress = progress
+        self.true_labels = true_labels
 
     # the two steps, one place where a backend plugs in
     @staticmethod
     def _e_step(
-        r: Responses, alpha: np.ndarray, logbeta: np.ndarray, log_prior: np.ndarray, be: str, nt: int
+        r: Responses,
+        alpha: np.ndarray,
+        logbeta: np.ndarray,
+        log_prior: np.ndarray,
+        be: str,
+        nt: int,
+        gold: tuple[np.ndarray, np.ndarray],
     ) -> tuple[np.ndarray, float]:
         if be == "cpp":
-            return _core.glad_e_step(
+            post, ll = _core.glad_e_step(
                 r.task_indptr, r.task_worker, r.task_label, r.n_classes, alpha, logbeta, log_prior, nt
             )
-        return ref.glad_e_step(r.task_indptr, r.task_worker, r.task_label, r.n_classes, alpha, logbeta, log_prior)
+        else:
+            post, ll = ref.glad_e_step(
+                r.task_indptr, r.task_worker, r.task_label, r.n_classes, alpha, logbeta, log_prior
+            )
+        return clamp(post, *gold), ll  # gold tasks keep their label (kdcore.crowd._gold)
 
     @staticmethod
     def _objective(
@@ -158,6 +173,7 @@ class GLAD(BaseAggregator):
         nt = self._threads()
         be = self._backend()
         r = self._prepare(data)
+        gold = gold_codes(r, self.true_labels)
         K = r.n_classes
         if self.priors is None:
             prior = np.full(K, 1.0 / K)
@@ -172,19 +188,19 @@ class GLAD(BaseAggregator):
         alpha, logbeta = mu_a.copy(), mu_b.copy()
         N = r.n_responses
 
-        post, _ = self._e_step(r, alpha, logbeta, log_prior, be, nt)
+        post, _ = self._e_step(r, alpha, logbeta, log_prior, be, nt, gold)
         q = self._objective(r, post, alpha, logbeta, mu_a, mu_b, be, nt)[0] / N
         history: list[float] = []
         it = 0
         for it in (i + 1 for i in progress_range(n_iter, self.progress, "GLAD EM")):  # noqa: B007 (rounds run, read after)
             last = q
-            post, _ = self._e_step(r, alpha, logbeta, log_prior, be, nt)
+            post, _ = self._e_step(r, alpha, logbeta, log_prior, be, nt, gold)
             alpha, logbeta = self._m_step(r, post, alpha, logbeta, mu_a, mu_b, max_iter, m_tol, be, nt)
             q = self._objective(r, post, alpha, logbeta, mu_a, mu_b, be, nt)[0] / N
             history.append(float(q))
             if q - last < tol:
                 break
-        post, ll = self._e_step(r, alpha, logbeta, log_prior, be, nt)
+        post, ll = self._e_step(r, alpha, logbeta, log_prior, be, nt, gold)
         self._set_posteriors(r, post)
         workers = pd.Index(r.worker_ids, name="worker")
         tasks = pd.Index(r.task_ids, name="task")

@@ -1,14 +1,21 @@
-"""Gold labels, prior error counts and crowd-kit's ``errors_`` layout for the native Dawid-Skene.
+"""Gold tasks and prior error counts: known true labels clamped in every E-step.
 
-- :func:`gold_rows`: the tasks of a :class:`Responses` that have a known true label, and
-  its class code; :func:`clamp` sets their posteriors to that label (used after every
-  E-step, so gold tasks teach the confusions and never move).
-- :func:`class_counts`: the expected counts n[w, k, l] = sum over w's answers l of
-  P(task = k), on the compiled vote kernel (one worker-major pass per class).
-- :func:`initial_counts`: prior error counts given as crowd-kit's ``errors_`` layout
-  (a DataFrame indexed by (worker, label), one column per true label) or an array
-  (n_workers, K, K) in ``confusions_``'s layout, as an array in ``confusions_``'s layout.
-- :func:`errors_frame`: ``confusions_`` in crowd-kit's layout, observed pairs only.
+An EM aggregator given ``true_labels`` (task id -> label) keeps the posterior of
+each gold task at its one-hot label: the task's answers then count as fully
+labelled evidence about their workers in every M-step, and the gold labels are
+returned unchanged. :func:`gold_codes` checks the input once (unknown tasks or
+unknown classes are a ``ValueError`` naming them); :func:`clamp` writes the
+one-hot rows. For the Dawid-Skene fit: :func:`class_counts` (expected counts
+n[w, k, l] on the compiled vote kernel), :func:`initial_counts` (prior error counts in
+crowd-kit's ``errors_`` layout or ``confusions_``'s) and :func:`errors_frame`
+(``confusions_`` in crowd-kit's layout, observed pairs only).
+
+>>> import pandas as pd
+>>> from kdcore.crowd import Responses
+>>> r = Responses.from_arrays(["a", "a", "b"], ["u", "v", "u"], [0, 1, 1])
+>>> idx, codes = gold_codes(r, pd.Series({"b": 0}))
+>>> idx.tolist(), codes.tolist()
+([1], [0])
 """
 
 from __future__ import annotations
@@ -21,36 +28,92 @@ import pandas as pd
 from ..backends import HAS_CPP, _core
 from ._responses import Responses
 
-__all__ = ["gold_rows", "clamp", "class_counts", "initial_counts", "errors_frame"]
+__all__ = ["gold_codes", "clamp", "class_counts", "initial_counts", "errors_frame"]
 
 
-def gold_rows(r: Responses, true_labels: Any) -> tuple[np.ndarray, np.ndarray] | None:
-    """(task codes, class codes) of the tasks of ``r`` with a label in ``true_labels``
-    (a Series or dict by task id; tasks not in ``r`` are ignored, NaN entries too)."""
+def _show(values) -> str:
+    values = [v.item() if isinstance(v, np.generic) else v for v in values]
+    head = ", ".join(repr(v) for v in values[:5])
+    return head + (f", ... ({len(values)} in all)" if len(values) > 5 else "")
+
+
+def gold_codes(responses: Responses, true_labels) -> tuple[np.ndarray, np.ndarray]:
+    """Task codes and class codes of the gold labels.
+
+    Parameters
+    ----------
+    responses : Responses
+    true_labels : pd.Series or dict, task id -> label (None: no gold)
+
+    Returns
+    -------
+    (task_idx, class_idx) : int64 arrays, the row of each gold task in ``responses``
+        and the column of its label in ``responses.classes_`` (empty when None).
+
+    Raises
+    ------
+    TypeError
+        ``true_labels`` is neither a Series nor a dict.
+    ValueError
+        A gold task has no answer in ``responses``, a gold label is not one of its
+        classes, a label is missing (NaN), or a task appears twice.
+    """
+    empty = np.empty(0, dtype=np.int64)
     if true_labels is None:
-        return None
+        return empty, empty
     if isinstance(true_labels, dict):
-        true_labels = pd.Series(true_labels)
+        true_labels = pd.Series(true_labels, dtype=object)
     if not isinstance(true_labels, pd.Series):
-        raise TypeError(f"true_labels must be a pandas Series (or dict) by task id, got {type(true_labels).__name__}")
-    gold = true_labels[true_labels.notna()]
-    if gold.index.has_duplicates:
-        dup = list(gold.index[gold.index.duplicated()][:5])
-        raise ValueError(f"true_labels gives tasks {dup} more than once")
-    rows = pd.Index(r.task_ids).get_indexer(gold.index)
-    on = rows >= 0
-    cls = pd.Index(np.asarray(r.classes_)).get_indexer(pd.Index(gold.to_numpy()[on]))
-    if (cls < 0).any():
-        bad = list(pd.unique(gold.to_numpy()[on][cls < 0]))[:5]
-        raise ValueError(f"true_labels has labels {bad} that are not classes {list(r.classes_)}")
-    return rows[on].astype(np.intp), cls.astype(np.intp)
+        raise TypeError(
+            f"true_labels must be a pandas Series or a dict (task id -> label), got {type(true_labels).__name__}"
+        )
+    if len(true_labels) == 0:
+        return empty, empty
+    if true_labels.isna().any():
+        raise ValueError(f"true_labels has missing labels for tasks {_show(true_labels.index[true_labels.isna()])}")
+    if true_labels.index.has_duplicates:
+        raise ValueError(
+            f"true_labels lists tasks more than once: {_show(true_labels.index[true_labels.index.duplicated()].unique())}"
+        )
+    tasks = pd.Index(responses.task_ids)
+    task_idx = tasks.get_indexer(true_labels.index)
+    if (task_idx < 0).any():
+        # ids compared as strings when the two sides use different types (1 vs "1")
+        task_idx = pd.Index(tasks.astype(str)).get_indexer(true_labels.index.astype(str))
+    if (task_idx < 0).any():
+        raise ValueError(
+            f"true_labels names tasks that have no answer: {_show(true_labels.index[task_idx < 0])}; "
+            f"gold labels must be for tasks of the responses ({responses.n_tasks} tasks)"
+        )
+    classes = pd.Index(np.asarray(responses.classes_))
+    values = true_labels.to_numpy()
+    class_idx = classes.get_indexer(pd.Index(values))
+    if (class_idx < 0).any():
+        class_idx = pd.Index(classes.astype(str)).get_indexer(pd.Index(values).astype(str))
+    if (class_idx < 0).any():
+        raise ValueError(
+            f"true_labels holds labels that are not classes of the responses: {_show(pd.unique(values[class_idx < 0]))}; "
+            f"classes: {list(classes)}"
+        )
+    return task_idx.astype(np.int64), class_idx.astype(np.int64)
 
 
-def clamp(post: np.ndarray, gold: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
-    """Set the posteriors (n_tasks, T, K) of the gold tasks to their true class (in place)."""
-    if gold is not None and len(gold[0]):
-        post[gold[0]] = 0.0
-        post[gold[0], :, gold[1]] = 1.0 / post.shape[1]
+def clamp(post: np.ndarray, task_idx: np.ndarray, class_idx: np.ndarray) -> np.ndarray:
+    """Set each gold task's posterior to its one-hot label, in place; returns ``post``.
+
+    ``post`` is (n_tasks, K) or typed (n_tasks, T, K); in the typed case the gold
+    task's type posterior is kept and only the class is fixed:
+    post[j, t, :] = (sum_k post[j, t, k]) one_hot(label).
+    """
+    if task_idx.size == 0:
+        return post
+    if post.ndim == 2:
+        post[task_idx] = 0.0
+        post[task_idx, class_idx] = 1.0
+    else:
+        type_mass = post[task_idx].sum(axis=2)  # (G, T)
+        post[task_idx] = 0.0
+        post[task_idx, :, class_idx] = type_mass
     return post
 
 

@@ -42,6 +42,7 @@ from .._check import check_float, check_int
 from ..backends import _core
 from . import _reference_worker_models as ref
 from ._base import BaseAggregator
+from ._gold import clamp, gold_codes
 from ._progress import progress_range
 from ._responses import Responses
 
@@ -75,6 +76,8 @@ class MACE(BaseAggregator):
         Seed of the restarts' random initialisations (pass an int for a reproducible fit).
     backend : {"auto", "cpp", "numpy"}
     n_threads : int, default 0
+    true_labels : pd.Series or dict (task id -> label), optional
+        Gold tasks: their posterior is their one-hot label after every E-step.
     progress : bool, default False (a tqdm bar over restarts when stderr is a terminal)
 
     Examples
@@ -97,6 +100,7 @@ class MACE(BaseAggregator):
         backend: str = "auto",
         n_threads: int = 0,
         progress: bool = False,
+        true_labels=None,
     ):
         self.n_init = n_init
         self.n_iter = n_iter
@@ -109,12 +113,17 @@ class MACE(BaseAggregator):
         self.backend = backend
         self.n_threads = n_threads
         self.progress = progress
+        self.true_labels = true_labels
 
     @staticmethod
-    def _e_step(r: Responses, spam: np.ndarray, strat: np.ndarray, be: str, nt: int) -> tuple[np.ndarray, float]:
+    def _e_step(
+        r: Responses, spam: np.ndarray, strat: np.ndarray, be: str, nt: int, gold: tuple[np.ndarray, np.ndarray]
+    ) -> tuple[np.ndarray, float]:
         if be == "cpp":
-            return _core.mace_e_step(r.task_indptr, r.task_worker, r.task_label, r.n_classes, spam, strat, nt)
-        return ref.mace_e_step(r.task_indptr, r.task_worker, r.task_label, r.n_classes, spam, strat)
+            post, ll = _core.mace_e_step(r.task_indptr, r.task_worker, r.task_label, r.n_classes, spam, strat, nt)
+        else:
+            post, ll = ref.mace_e_step(r.task_indptr, r.task_worker, r.task_label, r.n_classes, spam, strat)
+        return clamp(post, *gold), ll  # gold tasks keep their label (kdcore.crowd._gold)
 
     @staticmethod
     def _counts(
@@ -135,6 +144,7 @@ class MACE(BaseAggregator):
         nt = self._threads()
         be = self._backend()
         r = self._prepare(data)
+        gold = gold_codes(r, self.true_labels)
         K, W = r.n_classes, r.n_workers
         smoothing = 0.01 / K if self.smoothing is None else check_float(self.smoothing, "smoothing", minimum=0.0)
         theta_prior = np.array([[a_prior, b_prior]])
@@ -145,7 +155,7 @@ class MACE(BaseAggregator):
             strat = rng.uniform(1.0, 2.0 + noise, size=(W, K))
             spam /= spam.sum(axis=1, keepdims=True)
             strat /= strat.sum(axis=1, keepdims=True)
-            post, ll = self._e_step(r, spam, strat, be, nt)
+            post, ll = self._e_step(r, spam, strat, be, nt, gold)
             history = []
             for _ in range(n_iter):
                 know, sc = self._counts(r, post, spam, strat, be, nt)
@@ -156,14 +166,14 @@ class MACE(BaseAggregator):
                     spam = _normalize(know, smoothing)
                     strat = _normalize(sc, smoothing)
                 spam, strat = np.ascontiguousarray(spam), np.ascontiguousarray(strat)
-                post, ll = self._e_step(r, spam, strat, be, nt)
+                post, ll = self._e_step(r, spam, strat, be, nt, gold)
                 history.append(float(ll) / r.n_responses)
             if ll > best[0] or best[1] is None:
                 best = (ll, spam.copy(), strat.copy(), history)
         _, best_spam, best_strat, history = best
         assert best_spam is not None and best_strat is not None  # n_init >= 1 restarts ran
         spam, strat = best_spam, best_strat
-        post, ll = self._e_step(r, spam, strat, be, nt)
+        post, ll = self._e_step(r, spam, strat, be, nt, gold)
         self._set_posteriors(r, post)
         workers = pd.Index(r.worker_ids, name="worker")
         theta = spam[:, 1] / spam.sum(axis=1)

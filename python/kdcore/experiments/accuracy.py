@@ -1,0 +1,268 @@
+"""Which aggregator gives the best labels? The accuracy protocol of docs/choosing.md.
+
+Every method, with the settings fixed here once (no per-dataset tuning), on
+
+- the nine real datasets of ``kdcore.crowd.datasets`` (accuracy on the gold tasks), and
+- simulated data with planted truth (:data:`SIMULATIONS`: Dawid-Skene with dense and
+  with sparse workers, one-coin, two-type; accuracy on every task, mean over
+  ``seeds``),
+
+and one table: accuracy per dataset, the mean over the datasets, and each method's
+loss to the best method of each dataset (its largest loss, in points). crowd-kit's
+aggregators are included when crowd-kit is installed (they are named ``ck.*``); a
+method that does not apply (KOS and crowd-kit's binary-only methods on multi-class
+data) or fails leaves a blank cell and a note.
+
+Run ``python -m kdcore.experiments.accuracy --out results.json --markdown table.md``
+(``--real`` / ``--simulated`` for one half; results are cached in ``--out``, so an
+interrupted run resumes where it stopped; ``--no-run`` only renders the tables of a
+results file, e.g. ``docs/results/accuracy_protocol.json``, the run behind docs/choosing.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["METHODS", "SIMULATIONS", "kdcore_methods", "crowdkit_methods", "load", "evaluate", "table", "main"]
+
+SEED = 0
+
+
+def kdcore_methods() -> dict[str, Callable[[], Any]]:
+    """kdcore's aggregators with their default settings (seeded where random)."""
+    from ..crowd import GLAD, MACE, DawidSkene, MajorityVote, OneCoinDawidSkene, TypeAware
+    from ..crowd._auto import AgreementWeightedVote, Auto
+    from ..crowd._bayesian import BayesianDawidSkene, CommunityDawidSkene
+
+    return {
+        "majority_vote": lambda: MajorityVote(random_state=SEED),
+        "weighted_vote": lambda: AgreementWeightedVote(random_state=SEED),
+        "one_coin": OneCoinDawidSkene,
+        "dawid_skene": DawidSkene,
+        "bayesian_ds": BayesianDawidSkene,
+        "bayesian_ds_map": lambda: BayesianDawidSkene(method="map"),
+        "pooled_ds": lambda: BayesianDawidSkene(prior="pooled"),
+        "community_ds": CommunityDawidSkene,
+        "glad": GLAD,
+        "mace": lambda: MACE(random_state=SEED),
+        "type_aware": lambda: TypeAware(random_state=SEED),
+        "auto": lambda: Auto(random_state=SEED),
+    }
+
+
+class _CrowdKit:
+    """A crowd-kit aggregator behind kdcore's ``fit(responses).labels_``."""
+
+    def __init__(self, cls_name: str, binary_only: bool = False, **kwargs):
+        self.cls_name, self.binary_only, self.kwargs = cls_name, binary_only, kwargs
+
+    def fit(self, responses):
+        import crowdkit.aggregation as ck
+
+        if self.binary_only and responses.n_classes != 2:
+            raise NotImplementedError("binary labels only")
+        df = responses.to_dataframe()
+        self.labels_ = getattr(ck, self.cls_name)(**self.kwargs).fit_predict(df)
+        return self
+
+
+def crowdkit_methods() -> dict[str, Callable[[], Any]]:
+    """crowd-kit 1.4's aggregators for categorical labels (empty when crowd-kit is missing)."""
+    try:
+        import crowdkit.aggregation  # noqa: F401
+    except ImportError:
+        return {}
+    return {
+        "ck.MajorityVote": lambda: _CrowdKit("MajorityVote"),
+        "ck.Wawa": lambda: _CrowdKit("Wawa"),
+        "ck.ZeroBasedSkill": lambda: _CrowdKit("ZeroBasedSkill"),
+        "ck.OneCoinDawidSkene": lambda: _CrowdKit("OneCoinDawidSkene"),
+        "ck.DawidSkene": lambda: _CrowdKit("DawidSkene"),
+        "ck.GLAD": lambda: _CrowdKit("GLAD"),
+        "ck.MACE": lambda: _CrowdKit("MACE"),
+        "ck.MMSR": lambda: _CrowdKit("MMSR", binary_only=True),
+        "ck.KOS": lambda: _CrowdKit("KOS", binary_only=True),
+    }
+
+
+def METHODS() -> dict[str, Callable[[], Any]]:  # noqa: N802 (a table of the protocol, built on demand)
+    """Every method of the protocol: kdcore's, then crowd-kit's."""
+    return {**kdcore_methods(), **crowdkit_methods()}
+
+
+#: simulated settings with planted truth: name -> (generator, keyword arguments)
+SIMULATIONS: dict[str, tuple[str, dict]] = {
+    # 200 workers with about 50 answers each, full confusions
+    "sim.ds": ("dawid_skene", {"n_tasks": 2000, "n_workers": 200, "n_classes": 3, "answers_per_task": 5}),
+    # 500 workers with about 8 answers each (25 free parameters per worker at K = 5 in the real analogue)
+    "sim.ds_sparse": ("dawid_skene", {"n_tasks": 1000, "n_workers": 500, "n_classes": 4, "answers_per_task": 4}),
+    "sim.one_coin": ("one_coin", {"n_tasks": 2000, "n_workers": 100, "n_classes": 2, "answers_per_task": 5}),
+    "sim.two_type": ("two_type", {"n_tasks": 2000, "n_workers": 50, "alpha": 0.1, "regime": "easy_hard"}),
+}
+
+
+def load(name: str, seed: int = 0, data_home=None):
+    """``(responses, truth)`` of a real dataset or of a simulated setting (``seed`` for the latter)."""
+    from ..crowd import datasets, simulate
+
+    if name in SIMULATIONS:
+        gen, kwargs = SIMULATIONS[name]
+        out = getattr(simulate, gen)(**kwargs, random_state=seed)
+        return out[0], out[1]
+    return datasets.load(name, data_home)
+
+
+def _accuracy(labels: pd.Series, truth: pd.Series) -> float:
+    from ..crowd import accuracy
+
+    return accuracy(labels, truth)
+
+
+def evaluate(
+    datasets: list[str],
+    methods: dict[str, Callable[[], Any]],
+    *,
+    seeds: tuple[int, ...] = (0, 1, 2),
+    cache: str | Path | None = None,
+    data_home=None,
+    log: Callable[[str], None] | None = None,
+) -> pd.DataFrame:
+    """Long table of results: one row per (dataset, method, seed) with accuracy, seconds and a note.
+
+    Real datasets are run once (seed 0); simulated settings once per seed. With
+    ``cache`` (a JSON file) finished rows are read back instead of recomputed.
+    """
+    rows: dict[str, dict] = {}
+    path = Path(cache) if cache is not None else None
+    if path is not None and path.exists():
+        rows = {r["key"]: r for r in json.loads(path.read_text())}
+    for ds in datasets:
+        for seed in seeds if ds in SIMULATIONS else (0,):
+            data = None
+            for name, make in methods.items():
+                key = f"{ds}|{name}|{seed}"
+                if key in rows:
+                    continue
+                if data is None:
+                    data = load(ds, seed, data_home)
+                r, truth = data
+                t0 = time.perf_counter()
+                acc, note = float("nan"), ""
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        est = make().fit(r)
+                    acc = _accuracy(est.labels_, truth)
+                    if name == "auto":
+                        note = f"chose {est.chosen_}"
+                except Exception as exc:  # noqa: BLE001 (a method that fails is a blank cell with a note)
+                    note = f"{type(exc).__name__}: {str(exc)[:120]}"
+                row = {
+                    "key": key,
+                    "dataset": ds,
+                    "method": name,
+                    "seed": seed,
+                    "accuracy": acc,
+                    "seconds": time.perf_counter() - t0,
+                    "note": note,
+                }
+                rows[key] = row
+                if log is not None:
+                    log(f"{ds:14s} {name:18s} seed {seed}  acc {acc:.4f}  {row['seconds']:.1f}s  {note}")
+                if path is not None:
+                    path.write_text(json.dumps(list(rows.values()), indent=0))
+    out = pd.DataFrame(list(rows.values()))
+    keep = out["dataset"].isin(datasets) & out["method"].isin(list(methods))
+    return out[keep].reset_index(drop=True)
+
+
+def table(results: pd.DataFrame, methods: list[str] | None = None) -> pd.DataFrame:
+    """Methods x (datasets, mean, worst loss, mean loss): accuracy (mean over seeds) and the loss,
+    in points, to the best method of each dataset among ``methods`` (all by default).
+
+    Methods that fail or do not apply on some dataset get no mean (NaN) and are not
+    counted in the best of that dataset.
+    """
+    acc = results.pivot_table(index="method", columns="dataset", values="accuracy", aggfunc="mean", dropna=False)
+    if methods is not None:
+        acc = acc.reindex([m for m in methods if m in acc.index])
+    best = acc.max(axis=0)
+    loss = (best - acc) * 100.0
+    out = acc.copy()
+    out["mean"] = acc.mean(axis=1, skipna=False)
+    out["worst_loss_pts"] = loss.max(axis=1, skipna=False)
+    out["mean_loss_pts"] = loss.mean(axis=1, skipna=False)
+    return out.sort_values("mean", ascending=False, na_position="last")
+
+
+def to_markdown(tab: pd.DataFrame, digits: int = 3) -> str:
+    """The table as GitHub markdown (accuracies to ``digits``, losses to one decimal)."""
+    cols = list(tab.columns)
+    lines = ["| method | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
+    for method, row in tab.iterrows():
+        cells = []
+        for c in cols:
+            v = row[c]
+            if pd.isna(v):
+                cells.append("-")
+            elif c.endswith("_pts"):
+                cells.append(f"{v:.1f}")
+            else:
+                cells.append(f"{v:.{digits}f}")
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ..crowd import datasets as ds_mod
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", default="accuracy_results.json", help="JSON cache of the results")
+    p.add_argument("--markdown", default=None, help="write the tables here")
+    p.add_argument("--real", action="store_true", help="only the nine real datasets")
+    p.add_argument("--simulated", action="store_true", help="only the simulated settings")
+    p.add_argument("--methods", nargs="*", default=None, help="a subset of the methods")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per simulated setting")
+    p.add_argument("--no-run", action="store_true", help="only render the tables of what --out already holds")
+    args = p.parse_args(argv)
+    methods = METHODS()
+    if args.methods:
+        unknown = [m for m in args.methods if m not in methods]
+        if unknown:
+            p.error(f"unknown methods {unknown}; known: {list(methods)}")
+        methods = {m: methods[m] for m in args.methods}
+    real = ds_mod.list_datasets()
+    sims = list(SIMULATIONS)
+    chosen = real if args.real else sims if args.simulated else real + sims
+    if args.no_run:
+        if not Path(args.out).is_file():
+            p.error(f"--no-run needs the results file {args.out}, which does not exist")
+        res = pd.DataFrame(json.loads(Path(args.out).read_text()))
+        res = res[res["dataset"].isin(chosen) & res["method"].isin(list(methods))]
+    else:
+        res = evaluate(chosen, methods, seeds=tuple(range(args.seeds)), cache=args.out, log=print)
+    parts = []
+    for title, names in (("real datasets (gold tasks)", real), ("simulated, planted truth", sims)):
+        sub = res[res["dataset"].isin(names)]
+        if len(sub):
+            parts.append(f"### Accuracy, {title}\n\n" + to_markdown(table(sub)))
+            notes = sub[sub["note"].astype(bool)][["dataset", "method", "note"]].drop_duplicates()
+            if len(notes):
+                parts.append("\n".join(f"- {r.dataset} / {r.method}: {r.note}" for r in notes.itertuples()))
+    text = "\n\n".join(parts)
+    print(text)
+    if args.markdown:
+        Path(args.markdown).write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
