@@ -99,7 +99,7 @@ def _make(name: str, seed: int | None, n_threads: int) -> BaseAggregator:
         "pooled_ds": lambda: BayesianDawidSkene(prior="pooled", n_threads=n_threads),
         "community_ds": lambda: CommunityDawidSkene(n_threads=n_threads),
         "glad": lambda: GLAD(n_threads=n_threads),
-        "mace": lambda: MACE(n_restarts=3, random_state=seed, n_threads=n_threads),
+        "mace": lambda: MACE(n_init=3, random_state=seed, n_threads=n_threads),
         "type_aware": lambda: TypeAware(random_state=seed),
     }
     return factories[name]()
@@ -153,7 +153,7 @@ def _plugin_confusions(train: Responses, post: np.ndarray, pseudo: float = 1.0) 
     """Per-worker confusions of one Dawid-Skene M-step from posteriors, ``pseudo`` added to every cell."""
     K = train.n_classes
     counts = np.zeros((train.n_workers, K, K))
-    np.add.at(counts, (train.worker, slice(None), train.label), post[train.task])  # type: ignore[arg-type,attr-defined]
+    np.add.at(counts, (train.worker, slice(None), train.label), post[train.task])  # type: ignore[arg-type]
     counts += pseudo
     return counts / counts.sum(-1, keepdims=True)
 
@@ -191,7 +191,7 @@ def predictive_loglik(model: BaseAggregator, train: Responses, task, worker, lab
     elif type(model) is MajorityVote:
         post = model.probas_.to_numpy()
         counts = np.zeros((K, K))
-        np.add.at(counts, (slice(None), train.label), post[train.task].T)  # type: ignore[arg-type,attr-defined]
+        np.add.at(counts, (slice(None), train.label), post[train.task].T)  # type: ignore[arg-type]
         counts += 1.0
         conf = counts / counts.sum(-1, keepdims=True)
         p = np.einsum("hk,hk->h", q, conf[:, label].T)

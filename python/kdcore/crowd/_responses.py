@@ -257,7 +257,7 @@ class Responses:
                 f"{n_dup} duplicate (task, worker) answers; the first repeats task {_show(task_ids[t[first]])}, "
                 f"worker {_show(worker_ids[w[first]])} at row {first}. Pass duplicates='keep_first' or 'keep_last'"
             )
-        if n_dup:
+        if n_dup and keep is not None:
             mask = keep.view(bool)
             t, w, lab = t[mask], w[mask], lab[mask]
         classes_arr = np.asarray(

@@ -323,7 +323,7 @@ def _m_step(counts: np.ndarray, mass: np.ndarray, smoothing: float, one_coin: bo
         total = counts.sum(axis=(-2, -1))
         z = total + 2.0 * s
         params = np.where(z > 0, (right + s) / np.where(z > 0, z, 1.0), 0.5)
-        log_conf = _em._onecoin_log_conf(params, K)
+        log_conf = _em.onecoin_log_conf_unchecked(params, K)
     else:
         row = counts + s
         z = row.sum(axis=-1, keepdims=True)
@@ -664,7 +664,7 @@ def _fit_em(est, plan: _Plan, workers: pd.Index, classes: pd.Index, n_answers: i
     est.priors_ = pd.Series(prior[0], index=pd.Index(np.asarray(classes), name="label"), name="prior")
     if one_coin:
         est.skills_ = pd.Series(params[0], index=workers, name="skill")
-        conf = np.exp(_em._onecoin_log_conf(params, K))[0]
+        conf = np.exp(_em.onecoin_log_conf_unchecked(params, K))[0]
         est.confusions_ = conf / conf.sum(-1, keepdims=True)
     else:
         est.confusions_ = params[0]

@@ -355,7 +355,7 @@ def prepare_cifar(cfg: CrowdStudentsConfig, *, data_home=None, device: str = "cp
     import torch
 
     from kdcore.distill.datasets import cifar_pair
-    from kdcore.distill.deep import _predict_logits, make_teacher, train_net
+    from kdcore.distill.vgg import make_teacher, predict_logits, train_net
 
     dev = torch.device(device)
     d = cifar_pair("cat", "dog", n_max=cfg.cifar_n_max, seed=0, data_home=data_home)
@@ -373,10 +373,10 @@ def prepare_cifar(cfg: CrowdStudentsConfig, *, data_home=None, device: str = "cp
         patience=cfg.cifar_teacher_epochs,
         batch_size=cfg.cifar_batch,
         lr=cfg.cifar_lr,
-        seed=12345,
+        random_state=12345,
     )
-    z = _predict_logits(teacher, Xtr).double().cpu().numpy()
-    zt = _predict_logits(teacher, torch.as_tensor(d.X_test, device=dev)).cpu().numpy()
+    z = predict_logits(teacher, Xtr).double().cpu().numpy()
+    zt = predict_logits(teacher, torch.as_tensor(d.X_test, device=dev)).cpu().numpy()
     y = np.where(d.y_train == 1, 1, -1).astype(np.int64)
     y_test = np.where(d.y_test == 1, 1, -1).astype(np.int64)
     return {
@@ -404,7 +404,7 @@ def run_cifar_cell(
     import torch
 
     from kdcore.crowd.simulate_real import crowd_on_inputs
-    from kdcore.distill.deep import _predict_logits, make_student, train_net
+    from kdcore.distill.vgg import make_student, predict_logits, train_net
 
     t0 = time.perf_counter()
     sim = crowd_on_inputs(
@@ -441,9 +441,9 @@ def run_cifar_cell(
             patience=cfg.cifar_epochs,
             batch_size=cfg.cifar_batch,
             lr=cfg.cifar_lr,
-            seed=seed,
+            random_state=seed,
         )
-        f = _predict_logits(tr.model, Xte).cpu().numpy()
+        f = predict_logits(tr.model, Xte).cpu().numpy()
         rows.append(
             {
                 "variant": "cifar",

@@ -248,6 +248,7 @@ class _SkillVote:
     """Shared predict side: a majority vote weighted by the fitted ``skills_`` (crowd-kit's ``_apply``)."""
 
     _params: tuple[str, ...] = ()
+    skills_: pd.Series | None = None  # set by fit
 
     def __repr__(self) -> str:
         return _repr(self, self._params)
