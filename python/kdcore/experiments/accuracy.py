@@ -221,6 +221,60 @@ def to_markdown(tab: pd.DataFrame, digits: int = 3) -> str:
     return "\n".join(lines)
 
 
+#: the report's profiles: (datasets, methods); ``full`` is the whole protocol (:func:`main`)
+_QUICK_METHODS = (
+    "majority_vote",
+    "one_coin",
+    "dawid_skene",
+    "bayesian_ds",
+    "community_ds",
+    "glad",
+    "mace",
+    "auto",
+    "ck.DawidSkene",
+)
+
+
+def run_protocol(profile: str = "quick", random_state: int = 0, data_home=None) -> pd.DataFrame:
+    """The protocol as a step of ``kdcore reproduce``: its long table (:func:`evaluate`).
+
+    ``tiny``: rte and bluebirds, three methods; ``quick``: the nine real datasets and
+    :data:`_QUICK_METHODS` (crowd-kit's Dawid-Skene when crowd-kit is installed);
+    ``full``: every method of :func:`METHODS` on the real datasets and the simulations.
+    """
+    from ..crowd import datasets as ds_mod
+
+    from .profiles import check_profile
+
+    profile = check_profile(profile)
+    methods = METHODS()
+    if profile == "tiny":
+        names, keep = ["rte", "bluebirds"], ("majority_vote", "dawid_skene", "auto")
+    elif profile == "quick":
+        names, keep = list(ds_mod.DATASETS), _QUICK_METHODS
+    else:
+        names, keep = [*ds_mod.DATASETS, *SIMULATIONS], tuple(methods)
+    chosen = {k: methods[k] for k in keep if k in methods}
+    return evaluate(names, chosen, seeds=(random_state,), data_home=data_home)
+
+
+def report_tables(results: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The report's table: accuracy per dataset, the mean and each method's loss to the best."""
+    return {"Accuracy on the gold tasks (loss in points to the best method of each dataset)": table(results).round(3)}
+
+
+def report_compare(tab: pd.DataFrame) -> tuple[pd.DataFrame, list[str], str]:
+    """Statements for the report: the best mean, and whether any method stays within 1 point everywhere."""
+    best = tab["mean"].idxmax()
+    within = tab.index[tab["worst_loss_pts"] <= 1.0].tolist()
+    statements = [
+        f"Highest mean accuracy: {best} ({tab.loc[best, 'mean']:.3f}); its largest loss to the best method of a "
+        f"dataset is {tab.loc[best, 'worst_loss_pts']:.1f} points.",
+        "Within 1 point of the best on every dataset: " + (", ".join(within) if within else "no method") + ".",
+    ]
+    return tab, statements, statements[0]
+
+
 def main(argv: list[str] | None = None) -> int:
     from ..crowd import datasets as ds_mod
 

@@ -520,6 +520,17 @@ STEPS: list[Step] = [
         needs=("crowd",),
     ),
     Step(
+        key="crowd.accuracy",
+        part="crowd",
+        title="Which aggregator gives the best labels: every method on the nine real datasets, no tuning",
+        claim="No single model fits every dataset; an automatic choice by the predictive likelihood of held-out "
+        "answers (Auto) should stay close to the best method everywhere (docs/choosing.md).",
+        run=_lazy("kdcore.experiments.accuracy", "run_protocol"),
+        tables=_lazy("kdcore.experiments.accuracy", "report_tables"),
+        compare=_lazy("kdcore.experiments.accuracy", "report_compare"),
+        needs=("crowd",),
+    ),
+    Step(
         key="distill.scaling",
         part="distill",
         title="Neuron requirement of soft vs hard labels as the margin gamma and the target error eps shrink",
@@ -541,6 +552,21 @@ STEPS: list[Step] = [
         compare=_mnist_compare,
         plots=[_mnist_plot],
         needs=("mnist",),
+    ),
+    Step(
+        key="distill.crowd_students",
+        part="distill",
+        title="Learning from crowds: crowd posteriors as the student's soft labels",
+        claim="Soft labels let a smaller student learn (docs/maths.md A.5); do crowd posteriors used as soft "
+        "labels beat majority-vote labels, and lower the neuron requirement?",
+        run=_lazy("kdcore.experiments.crowd_students", "run_crowd_students"),
+        tables=_lazy("kdcore.experiments.crowd_students", "tables"),
+        compare=_lazy("kdcore.experiments.crowd_students", "compare"),
+        plots=[
+            _plot("kdcore.experiments.crowd_students", "plot_accuracy"),
+            _plot("kdcore.experiments.crowd_students", "plot_requirement"),
+        ],
+        needs=("mnist", "torch"),
     ),
     Step(
         key="distill.deep",
