@@ -243,7 +243,6 @@ def run_protocol(profile: str = "quick", random_state: int = 0, data_home=None) 
     ``full``: every method of :func:`METHODS` on the real datasets and the simulations.
     """
     from ..crowd import datasets as ds_mod
-
     from .profiles import check_profile
 
     profile = check_profile(profile)
