@@ -117,7 +117,7 @@ def test_partition_stats_sum_to_the_whole_and_match_numpy(data):
 def test_partition_stats_refuses_bad_codes():
     ip = np.array([0, 2], dtype=np.int64)
     post = np.zeros((1, 1, 2))
-    with pytest.raises(ValueError, match="answer code 6"):
+    with pytest.raises(ValueError, match=r"answer \(worker \* K \+ label\) code 6 at index 1 is out of range"):
         _core.em_partition_stats(ip, np.array([0, 6], dtype=np.int32), 3, None, None, post)
     with pytest.raises(ValueError, match="task_indptr"):
         _core.em_partition_stats(np.array([0, 3], dtype=np.int64), np.array([0, 1], np.int32), 3, None, None, post)
@@ -355,7 +355,7 @@ def _nets():
 
     X, y, p = make_margin_data(150, 6, gamma=0.1, random_state=0)
     cfgs = [
-        {"m": m, "loss": loss, "lr": 2.0, "radius": rad, "seed": s}
+        {"m": m, "loss": loss, "lr": 2.0, "radius": rad, "random_state": s}
         for m in (2, 4, 8)
         for s in (0, 1)
         for loss, rad in (("soft", 1.0), ("hard", None))

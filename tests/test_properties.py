@@ -654,7 +654,7 @@ def test_train_many_bad_configs(seed, kind):
         p = None
     elif kind == "p_out":
         cfg["loss"] = "soft"
-        p = np.full(8, 1.0)
+        p = np.full(8, 1.5)
     elif kind == "steps_neg":
         kw["n_steps"] = -1
     elif kind == "dtype":

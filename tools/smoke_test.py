@@ -88,8 +88,8 @@ def fit_two_layer(tol: ModuleType, backend: str = "cpp") -> float:
 
     X, y, p = make_margin_data(300, 10, gamma=0.1, random_state=0)
     configs = [
-        {"m": 16, "loss": "hard", "lr": 2.0, "seed": 1},
-        {"m": 24, "loss": "soft", "lr": 2.0, "radius": 4.0, "seed": 2},
+        {"m": 16, "loss": "hard", "lr": 2.0, "random_state": 1},
+        {"m": 24, "loss": "soft", "lr": 2.0, "radius": 4.0, "random_state": 2},
     ]
     got = train_many([dict(c) for c in configs], X, y, p, n_steps=40, backend=backend, n_threads=2)
     ref = train_many([dict(c) for c in configs], X, y, p, n_steps=40, backend="numpy")

@@ -78,7 +78,7 @@ def _check_missing(values: Any, what: str) -> None:
         raise ValueError(f"{what} has {int(bad.sum())} missing or non-finite values (NaN/None/inf); first at row {pos}")
 
 
-def _factorize(values: Any, what: str, *, is_label: bool) -> tuple[np.ndarray, pd.Index]:
+def factorize_column(values: Any, what: str, *, is_label: bool) -> tuple[np.ndarray, pd.Index]:
     """Dense sorted int32 codes and the distinct values, for ids or labels."""
     _check_missing(values, what)
     if getattr(values, "dtype", None) == np.float16:  # pandas has no float16 index
@@ -228,9 +228,9 @@ class Responses:
             raise ValueError(f"tasks, workers and labels must have the same length, got {lens}")
         if lens[0] == 0:
             raise ValueError("no responses: tasks, workers and labels are empty")
-        t, task_ids = _factorize(cols[0], "task ids", is_label=False)
-        w, worker_ids = _factorize(cols[1], "worker ids", is_label=False)
-        lab, seen = _factorize(cols[2], "labels", is_label=True)
+        t, task_ids = factorize_column(cols[0], "task ids", is_label=False)
+        w, worker_ids = factorize_column(cols[1], "worker ids", is_label=False)
+        lab, seen = factorize_column(cols[2], "labels", is_label=True)
         if classes is not None:
             classes_idx = pd.Index(list(classes))
             if classes_idx.has_duplicates:

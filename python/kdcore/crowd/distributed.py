@@ -146,13 +146,13 @@ class _Packed:
 
 
 def _pack_local(df: pd.DataFrame, columns: tuple[str, str, str], index: int) -> _Local:
-    from ._responses import _factorize
+    from ._responses import factorize_column
 
     where = f" (partition {index})"
     tc, wc, lc = (df[c] for c in columns)
-    t, task_ids = _factorize(tc, "task ids" + where, is_label=False)
-    w, workers = _factorize(wc, "worker ids" + where, is_label=False)
-    lab, labels = _factorize(lc, "labels" + where, is_label=True)
+    t, task_ids = factorize_column(tc, "task ids" + where, is_label=False)
+    w, workers = factorize_column(wc, "worker ids" + where, is_label=False)
+    lab, labels = factorize_column(lc, "labels" + where, is_label=True)
     n_tasks, n_workers = len(task_ids), len(workers)
     if len(t):
         _, n_dup, first = _core.find_duplicates(t, w, n_tasks, n_workers, 0)
@@ -706,7 +706,7 @@ def _fit_vote(est, plan: _Plan, workers: pd.Index, classes: pd.Index, weighted: 
     if weighted:
         ns = SimpleNamespace(worker_ids=workers, n_workers=W, n_classes=K)
         weight = est._weights(ns)
-        rule = "softmax" if est._log_odds else "weights"
+        rule = "softmax" if est.reliabilities is not None else "weights"
     est.worker_ids_ = workers
     cols = _columns(classes)
     meta_p = pd.DataFrame({c: pd.Series([], dtype=np.float64) for c in cols}, index=_meta_index(plan))

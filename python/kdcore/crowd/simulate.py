@@ -41,7 +41,7 @@ __all__ = ["dawid_skene", "one_coin", "two_type", "random_confusions"]
 
 
 # ---------------------------------------------------------------------------- checks
-def _check_range(rng_, name: str) -> tuple[float, float]:
+def check_range(rng_, name: str) -> tuple[float, float]:
     try:
         lo, hi = (float(v) for v in rng_)
     except (TypeError, ValueError) as exc:
@@ -63,7 +63,7 @@ def _check_priors(priors, n_classes: int) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- who answers what
-def _distinct_workers(rng: np.random.Generator, n_tasks: int, n_workers: int, m: int) -> np.ndarray:
+def distinct_workers(rng: np.random.Generator, n_tasks: int, n_workers: int, m: int) -> np.ndarray:
     """(n_tasks, m) distinct worker codes per row, each m-subset equally likely (Floyd's algorithm)."""
     out = np.empty((n_tasks, m), dtype=np.int64)
     for col, i in enumerate(range(n_workers - m, n_workers)):
@@ -85,7 +85,7 @@ def _design(rng, n_tasks: int, n_workers: int, answers_per_task, alpha, empty: s
         m = check_int(answers_per_task, "answers_per_task", minimum=1)
         if m > n_workers:
             raise ValueError(f"answers_per_task={m} exceeds n_workers={n_workers} (each worker answers a task once)")
-        workers = _distinct_workers(rng, n_tasks, n_workers, m)
+        workers = distinct_workers(rng, n_tasks, n_workers, m)
         tasks = np.repeat(np.arange(n_tasks, dtype=np.int64), m)
         return tasks, workers.ravel()
     alpha = check_float(alpha, "alpha", minimum=0.0, maximum=1.0, strict_min=True)
@@ -130,7 +130,7 @@ def random_confusions(n_workers: int, n_classes: int, skill_range=(0.6, 0.9), ra
     rest of each row split over the other classes by a flat Dirichlet draw."""
     n_workers = check_int(n_workers, "n_workers", minimum=1)
     n_classes = check_int(n_classes, "n_classes", minimum=2)
-    lo, hi = _check_range(skill_range, "skill_range")
+    lo, hi = check_range(skill_range, "skill_range")
     rng = np.random.default_rng(random_state)
     diag = rng.uniform(lo, hi, size=(n_workers, n_classes))
     off = rng.dirichlet(np.ones(n_classes - 1), size=(n_workers, n_classes))
@@ -228,7 +228,7 @@ def one_coin(
     n_classes = check_int(n_classes, "n_classes", minimum=2)
     rng = np.random.default_rng(random_state)
     if skills is None:
-        lo, hi = _check_range(skill_range, "skill_range")
+        lo, hi = check_range(skill_range, "skill_range")
         p = rng.uniform(lo, hi, size=n_workers)
     else:
         p = np.asarray(skills, dtype=np.float64)
@@ -309,8 +309,8 @@ def two_type(
             raise ValueError("reliabilities must be probabilities in [0, 1]")
     else:
         d1, d2 = _REGIME_DEFAULTS[regime]
-        lo1, hi1 = _check_range(d1 if r1_range is None else r1_range, "r1_range")
-        lo2, hi2 = _check_range(d2 if r2_range is None else r2_range, "r2_range")
+        lo1, hi1 = check_range(d1 if r1_range is None else r1_range, "r1_range")
+        lo2, hi2 = check_range(d2 if r2_range is None else r2_range, "r2_range")
         a = rng.uniform(lo1, hi1, size=n_workers)
         b = rng.uniform(lo2, hi2, size=n_workers)
         rel = np.column_stack([a, b])

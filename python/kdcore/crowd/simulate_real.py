@@ -33,7 +33,7 @@ import pandas as pd
 
 from .._check import check_float, check_int
 from ._responses import Responses
-from .simulate import _check_range, _distinct_workers
+from .simulate import check_range, distinct_workers
 
 __all__ = ["CrowdOnInputs", "crowd_on_inputs"]
 
@@ -111,8 +111,8 @@ def crowd_on_inputs(
         if not np.all(np.isfinite(rel)) or (rel < 0).any() or (rel > 1).any():
             raise ValueError("reliabilities must be probabilities in [0, 1]")
     else:
-        lo1, hi1 = _check_range(easy_skill, "easy_skill")
-        lo2, hi2 = _check_range(hard_skill, "hard_skill")
+        lo1, hi1 = check_range(easy_skill, "easy_skill")
+        lo2, hi2 = check_range(hard_skill, "hard_skill")
         rel = np.column_stack([rng.uniform(lo1, hi1, n_workers), rng.uniform(lo2, hi2, n_workers)])
     ids = np.arange(n) if task_ids is None else np.asarray(task_ids)
     if ids.shape != (n,):
@@ -122,7 +122,7 @@ def crowd_on_inputs(
     n_hard = int(round(hard_share * n))
     types = np.zeros(n, dtype=np.int64)
     types[np.argsort(-h, kind="stable")[:n_hard]] = 1
-    workers = _distinct_workers(rng, n, n_workers, m).ravel()
+    workers = distinct_workers(rng, n, n_workers, m).ravel()
     tasks = np.repeat(np.arange(n, dtype=np.int64), m)
     yt = yv.astype(np.int64)[tasks]
     right = rng.random(tasks.size) < rel[workers, types[tasks]]

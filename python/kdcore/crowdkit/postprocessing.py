@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..crowd import metrics as _m
-from .metrics.data import _check_answers
+from .metrics.data import check_answers
 
 __all__ = ["entropy_threshold"]
 
@@ -14,5 +14,5 @@ def entropy_threshold(
     answers: pd.DataFrame, workers_skills: pd.Series | None = None, percentile: int = 10, min_answers: int = 2
 ) -> pd.DataFrame:
     """crowd-kit's ``entropy_threshold``: the answers without the workers of lowest answer entropy."""
-    _check_answers(answers)
+    check_answers(answers)
     return _m.entropy_threshold(answers, workers_skills, percentile=percentile, min_answers=min_answers)

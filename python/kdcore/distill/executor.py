@@ -18,7 +18,7 @@ Example
 >>> from concurrent.futures import ThreadPoolExecutor
 >>> from kdcore.distill import make_margin_data, train_many
 >>> X, y, p = make_margin_data(100, 5, gamma=0.1, random_state=0)
->>> cfgs = [{"m": m, "loss": "hard", "lr": 1.0, "seed": s} for m in (2, 4) for s in (0, 1)]
+>>> cfgs = [{"m": m, "loss": "hard", "lr": 1.0, "random_state": s} for m in (2, 4) for s in (0, 1)]
 >>> with ThreadPoolExecutor(2) as ex:
 ...     hs = train_many(cfgs, X, y, n_steps=5, n_threads=1, executor=ex)
 >>> len(hs)
@@ -127,14 +127,12 @@ def _chunks(configs: Sequence[Mapping[str, Any]], n_slots: int) -> list[list[int
     return [sorted(c) for c in out if c]
 
 
-def _train_chunk(configs, X, y, p, kwargs):
-    from .training import train_many
-
+def _train_chunk(train_many, configs, X, y, p, kwargs):
     with use_executor(None):
         return train_many(configs, X, y, p, **kwargs)
 
 
-def train_many_on(executor, configs, X, y, p=None, *, resources: Mapping[str, float] | None = None, **kwargs):
+def train_many_on(executor, configs, X, y, p=None, *, train, resources: Mapping[str, float] | None = None, **kwargs):
     """:func:`~kdcore.distill.train_many` with the networks spread over ``executor``.
 
     Parameters
@@ -142,6 +140,8 @@ def train_many_on(executor, configs, X, y, p=None, *, resources: Mapping[str, fl
     executor : distributed.Client or concurrent.futures.Executor
     configs, X, y, p, kwargs : as :func:`~kdcore.distill.train_many` (n_steps, X_test, y_test,
         p_test, backend, n_threads, dtype).
+    train : the function each chunk runs, :func:`~kdcore.distill.train_many` (passed in, so this module
+        does not import the engine that calls it).
     resources : Dask worker resources each chunk needs (e.g. ``{"GPU": 1}``); Dask clients only.
 
     Returns
@@ -170,6 +170,7 @@ def train_many_on(executor, configs, X, y, p=None, *, resources: Mapping[str, fl
         futures = [
             executor.submit(
                 _train_chunk,
+                train,
                 [configs[i] for i in ch],
                 Xf,
                 yf,
@@ -183,7 +184,7 @@ def train_many_on(executor, configs, X, y, p=None, *, resources: Mapping[str, fl
     else:
         if resources:
             raise ValueError("resources= is for Dask clients; a concurrent.futures.Executor has none")
-        futures = [executor.submit(_train_chunk, [configs[i] for i in ch], X, y, p, kwargs) for ch in chunks]
+        futures = [executor.submit(_train_chunk, train, [configs[i] for i in ch], X, y, p, kwargs) for ch in chunks]
     out: list = [None] * len(configs)
     for ch, fut in zip(chunks, futures):
         for i, h in zip(ch, fut.result()):

@@ -217,7 +217,7 @@ def train_many(
     executor = executor if executor is not None else current_executor()
     if executor is not None:
         kw = dict(X_test=X_test, y_test=y_test, p_test=p_test, backend=backend, n_threads=n_threads, dtype=dtype)
-        return train_many_on(executor, configs, X, y, p, n_steps=n_steps, **kw)
+        return train_many_on(executor, configs, X, y, p, train=train_many, n_steps=n_steps, **kw)
     if dtype is None:
         dtype = X.dtype if isinstance(X, np.ndarray) and X.dtype in (np.float32, np.float64) else np.float64
     dt = check_dtype(dtype)

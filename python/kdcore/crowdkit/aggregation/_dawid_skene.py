@@ -88,7 +88,7 @@ def _joined_columns(classes: pd.Index) -> pd.Index:
     return pd.Index(["task", "worker", "label"]).append(classes)[3:]
 
 
-def _repr(obj: Any, names: tuple[str, ...]) -> str:
+def estimator_repr(obj: Any, names: tuple[str, ...]) -> str:
     return f"{type(obj).__name__}({', '.join(f'{n}={getattr(obj, n)!r}' for n in names)})"
 
 
@@ -131,7 +131,7 @@ class DawidSkene:
         self.initial_error_strategy = initial_error_strategy
 
     def __repr__(self) -> str:
-        return _repr(self, self._params)
+        return estimator_repr(self, self._params)
 
     # ------------------------------------------------------------------ checks
     def _check(self) -> tuple[int, float]:

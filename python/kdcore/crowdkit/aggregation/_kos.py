@@ -12,7 +12,7 @@ import pandas as pd
 from ...crowd import Responses
 from ...crowd._kos import KOS as _NativeKOS
 from .._frame import check_frame
-from ._majority_vote import _repr
+from ._majority_vote import estimator_repr
 
 __all__ = ["KOS"]
 
@@ -37,7 +37,7 @@ class KOS:
         self.random_state = random_state
 
     def __repr__(self) -> str:
-        return _repr(self, self._params)
+        return estimator_repr(self, self._params)
 
     def fit(self, data: pd.DataFrame) -> KOS:
         """Run the message passing; returns self."""

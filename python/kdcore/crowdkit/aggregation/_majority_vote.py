@@ -24,7 +24,7 @@ __all__ = ["MajorityVote", "Wawa", "ZeroBasedSkill", "GoldMajorityVote"]
 _THREADS = 0  # kdcore's thread policy (kdcore.set_num_threads); results do not depend on it
 
 
-def _repr(obj: Any, names: tuple[str, ...]) -> str:
+def estimator_repr(obj: Any, names: tuple[str, ...]) -> str:
     return f"{type(obj).__name__}({', '.join(f'{n}={getattr(obj, n)!r}' for n in names)})"
 
 
@@ -181,7 +181,7 @@ class MajorityVote:
         self.on_missing_skill = on_missing_skill
 
     def __repr__(self) -> str:
-        return _repr(self, self._params)
+        return estimator_repr(self, self._params)
 
     def fit(self, data: pd.DataFrame, skills: pd.Series | None = None) -> MajorityVote:
         """Vote; returns self."""
@@ -251,7 +251,7 @@ class _SkillVote:
     skills_: pd.Series | None = None  # set by fit
 
     def __repr__(self) -> str:
-        return _repr(self, self._params)
+        return estimator_repr(self, self._params)
 
     def _apply(self, data: pd.DataFrame):
         if getattr(self, "skills_", None) is None:

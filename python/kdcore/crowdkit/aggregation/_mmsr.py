@@ -9,7 +9,7 @@ from ..._check import check_float, check_int
 from ...crowd._mmsr import mmsr_skills
 from ...crowd._responses import Responses
 from .._frame import code_answers
-from ._majority_vote import MajorityVote, _repr
+from ._majority_vote import MajorityVote, estimator_repr
 
 __all__ = ["MMSR"]
 
@@ -39,7 +39,7 @@ class MMSR:
         self.random_state = random_state
 
     def __repr__(self) -> str:
-        return _repr(self, self._params)
+        return estimator_repr(self, self._params)
 
     def fit(self, data: pd.DataFrame) -> MMSR:
         """Estimate the skills; returns self."""

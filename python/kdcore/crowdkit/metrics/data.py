@@ -13,7 +13,7 @@ from ..aggregation import MajorityVote
 __all__ = ["consistency", "uncertainty", "alpha_krippendorff"]
 
 
-def _check_answers(answers: Any) -> None:
+def check_answers(answers: Any) -> None:
     if not isinstance(answers, pd.DataFrame):
         raise TypeError("Working only with pandas DataFrame")
     for col in ("task", "worker", "label"):
@@ -32,7 +32,7 @@ def consistency(
     ``aggregator`` (default: a new :class:`~kdcore.crowdkit.aggregation.MajorityVote`) gives
     the labels and, when ``workers_skills`` is None, the skills (its ``skills_``).
     """
-    _check_answers(answers)
+    check_answers(answers)
     aggregator = MajorityVote() if aggregator is None else aggregator
     aggregated = aggregator.fit_predict(answers)
     if workers_skills is None:
@@ -51,7 +51,7 @@ def uncertainty(
     aggregate: bool = True,
 ) -> float | pd.Series:
     """crowd-kit's ``uncertainty``: entropy of the skill-weighted label scores per ``compute_by`` group."""
-    _check_answers(answers)
+    check_answers(answers)
     if workers_skills is None and aggregator is not None:
         aggregator.fit(answers)
         if hasattr(aggregator, "skills_"):
@@ -68,5 +68,5 @@ def uncertainty(
 
 def alpha_krippendorff(answers: pd.DataFrame, distance: Callable[[Hashable, Hashable], float] | None = None) -> float:
     """crowd-kit's ``alpha_krippendorff`` (nltk's definition; ``distance`` defaults to the binary distance)."""
-    _check_answers(answers)
+    check_answers(answers)
     return _m.alpha_krippendorff(answers, distance)
