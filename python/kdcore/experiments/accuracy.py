@@ -247,6 +247,8 @@ def run_protocol(profile: str = "quick", random_state: int = 0, data_home=None) 
 
     profile = check_profile(profile)
     methods = METHODS()
+    names: list[str]
+    keep: tuple[str, ...]
     if profile == "tiny":
         names, keep = ["rte", "bluebirds"], ("majority_vote", "dawid_skene", "auto")
     elif profile == "quick":
@@ -264,11 +266,12 @@ def report_tables(results: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
 def report_compare(tab: pd.DataFrame) -> tuple[pd.DataFrame, list[str], str]:
     """Statements for the report: the best mean, and whether any method stays within 1 point everywhere."""
-    best = tab["mean"].idxmax()
-    within = tab.index[tab["worst_loss_pts"] <= 1.0].tolist()
+    best = str(tab["mean"].idxmax())
+    within = [str(m) for m in tab.index[tab["worst_loss_pts"] <= 1.0]]
+    mean, worst = float(tab["mean"][best]), float(tab["worst_loss_pts"][best])
     statements = [
-        f"Highest mean accuracy: {best} ({tab.loc[best, 'mean']:.3f}); its largest loss to the best method of a "
-        f"dataset is {tab.loc[best, 'worst_loss_pts']:.1f} points.",
+        f"Highest mean accuracy: {best} ({mean:.3f}); its largest loss to the best method of a "
+        f"dataset is {worst:.1f} points.",
         "Within 1 point of the best on every dataset: " + (", ".join(within) if within else "no method") + ".",
     ]
     return tab, statements, statements[0]
