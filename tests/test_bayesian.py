@@ -169,7 +169,7 @@ def test_gold_tasks_are_clamped_and_used():
         np.testing.assert_array_equal(est.probas_.loc[gold.index].to_numpy(), np.eye(3)[gold.to_numpy()])
 
 
-def test_gold_helper_errors_and_types():
+def test_gold_codes_errors_and_types():
     r, _ = _tiny()
     with pytest.raises(ValueError, match="tasks that have no answer: 'zz'"):
         gold_codes(r, pd.Series({"zz": 0}))
