@@ -1,12 +1,15 @@
 // kdcore._core: the only binding file. It converts arrays (C-contiguous, exact
-// dtype, no silent casts: Python validates first), releases the GIL around each
-// kernel, and converts results back. Each area of the core has one bind_*
-// function below; nothing else lives here.
+// dtype, no silent casts), validates every array in one place (the validation
+// section below), releases the GIL around each kernel, and converts results back.
+// Each area of the core has one bind_* function below; nothing else lives here.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <initializer_list>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -14,10 +17,14 @@
 #include <vector>
 
 #include "kdcore/crowd.hpp"
-#include "kdcore/crowd_more.hpp"
+#include "kdcore/glad.hpp"
+#include "kdcore/hollow_gram.hpp"
+#include "kdcore/kos.hpp"
+#include "kdcore/lanczos.hpp"
+#include "kdcore/mace.hpp"
 #include "kdcore/parallel.hpp"
 #include "kdcore/responses.hpp"
-#include "kdcore/spectral.hpp"
+#include "kdcore/triangular.hpp"
 #include "kdcore/twolayer.hpp"
 
 namespace py = pybind11;
@@ -29,19 +36,87 @@ using carray = py::array_t<T, py::array::c_style>;  // no forcecast: wrong dtype
 
 namespace {
 
-// Shape checks shared by every binding (Python validates first; these keep a
-// direct call of _core from reading out of bounds).
-template <class T>
-const T* in_ptr(const carray<T>& a, py::ssize_t ndim, const char* name) {
-    if (a.ndim() != ndim)
-        throw std::invalid_argument(std::string(name) + ": expected " + std::to_string(ndim) + "-d array, got " +
-                                    std::to_string(a.ndim()) + "-d");
-    return a.data();
+// ============================================================================ validation
+// The one code-range policy of the core (kdcore/responses.hpp, "Validated input"):
+// every binding checks, before it releases the GIL and calls a kernel,
+//   check_shape  the extents of every array (kAny: any extent),
+//   csr_view     each compressed view of the answers (indptr and its two payloads),
+//   check_codes  every code a kernel uses as an index, against its range,
+// so that no call of _core, however wrong, reads or writes out of bounds; the kernels
+// check no code again. The dtype and the layout are pybind11's (carray: a wrong dtype
+// is a TypeError, never a silent cast). The Python estimators validate first, with
+// messages about the user's data; these checks guard direct calls of _core.
+constexpr py::ssize_t kAny = -1;
+
+std::string shape_str(const py::array& a) {
+    std::string s = "(";
+    for (py::ssize_t i = 0; i < a.ndim(); ++i)
+        s += std::to_string(a.shape(i)) + (a.ndim() == 1 || i + 1 < a.ndim() ? "," : "");
+    return s + ")";
 }
-template <class T>
-void expect_len(const carray<T>& a, py::ssize_t n, const char* name) {
-    if (a.ndim() != 1 || a.shape(0) != n)
-        throw std::invalid_argument(std::string(name) + ": expected length " + std::to_string(n));
+
+void check_shape(const py::array& a, std::initializer_list<py::ssize_t> shape, const std::string& name) {
+    bool ok = a.ndim() == static_cast<py::ssize_t>(shape.size());
+    py::ssize_t i = 0;
+    for (const py::ssize_t want : shape) {
+        if (ok && want != kAny && a.shape(i) != want) ok = false;
+        ++i;
+    }
+    if (ok) return;
+    std::string want;
+    if (shape.size() == 1) {
+        want = *shape.begin() == kAny ? "a 1-d array" : "a 1-d array of length " + std::to_string(*shape.begin());
+    } else {
+        want = "shape (";
+        i = 0;
+        for (const py::ssize_t w : shape)
+            want += (i++ ? ", " : "") + (w == kAny ? std::string("any") : std::to_string(w));
+        want += ")";
+    }
+    throw std::invalid_argument(name + ": expected " + want + ", got shape " + shape_str(a));
+}
+
+// Every code in [0, limit). A branch-free min / max first (vectorised: valid input
+// costs one read of the array), the position of the first bad code only on failure.
+void check_codes(const code_t* c, index_t n, index_t limit, const char* name) {
+    code_t lo = 0, hi = 0;
+    if (n > 0) lo = hi = c[0];
+    for (index_t e = 1; e < n; ++e) {
+        lo = std::min(lo, c[e]);
+        hi = std::max(hi, c[e]);
+    }
+    if (n == 0 || (lo >= 0 && hi < limit)) return;
+    for (index_t e = 0; e < n; ++e)
+        if (c[e] < 0 || c[e] >= limit)
+            throw std::invalid_argument(std::string(name) + " code " + std::to_string(c[e]) + " at index " +
+                                        std::to_string(e) + " is out of range [0, " + std::to_string(limit) + ")");
+}
+
+// One compressed view of Responses: indptr (n_groups + 1; n_groups = its length - 1
+// when not given) from 0, non-decreasing, and two payloads of length indptr[n_groups].
+// The payloads' codes are checked by the caller (check_codes), which knows their ranges.
+struct CsrView {
+    const index_t* indptr;
+    const code_t* idx;
+    const code_t* lab;
+    code_t n;     // groups
+    index_t nnz;  // answers
+};
+CsrView csr_view(const carray<index_t>& indptr, const carray<code_t>& idx, const carray<code_t>& lab,
+                 std::optional<py::ssize_t> n_groups, const char* what) {
+    const std::string w(what);
+    if (n_groups && *n_groups < 0) throw std::invalid_argument(w + ": the number of groups must be >= 0");
+    check_shape(indptr, {n_groups ? *n_groups + 1 : kAny}, w + " indptr");
+    const py::ssize_t ng = indptr.shape(0) - 1;
+    if (ng < 0) throw std::invalid_argument(w + ": indptr is empty");
+    if (ng > std::numeric_limits<code_t>::max()) throw std::invalid_argument(w + ": too many groups");
+    const index_t* ip = indptr.data();
+    if (ip[0] != 0) throw std::invalid_argument(w + ": indptr[0] must be 0");
+    for (py::ssize_t g = 0; g < ng; ++g)
+        if (ip[g + 1] < ip[g]) throw std::invalid_argument(w + ": indptr must be non-decreasing");
+    check_shape(idx, {ip[ng]}, w + " payload");
+    check_shape(lab, {ip[ng]}, w + " labels");
+    return {ip, idx.data(), lab.data(), static_cast<code_t>(ng), ip[ng]};
 }
 
 bool python_interrupt_pending() {
@@ -61,7 +136,6 @@ void bind_parallel(py::module_& m) {
     m.def("get_num_threads", &kdcore::get_num_threads);
     m.def("resolve_threads", &kdcore::resolve_threads, py::arg("n_threads"));
     m.def("simd_level", &kdcore::simd_level);
-    m.def("have_multiversion", []() { return KDCORE_HAVE_MULTIVERSION == 1; });
 }
 
 // ============================================================================ responses
@@ -69,7 +143,8 @@ void bind_responses(py::module_& m) {
     m.def(
         "factorize_int64",
         [](const carray<std::int64_t>& ids) {
-            const std::int64_t* p = in_ptr(ids, 1, "ids");
+            check_shape(ids, {kAny}, "ids");
+            const std::int64_t* p = ids.data();
             const index_t n = ids.shape(0);
             carray<code_t> codes(n);
             code_t* c = codes.mutable_data();
@@ -87,10 +162,13 @@ void bind_responses(py::module_& m) {
     m.def(
         "find_duplicates",
         [](const carray<code_t>& task, const carray<code_t>& worker, code_t n_tasks, code_t n_workers, int mode) {
-            const code_t* t = in_ptr(task, 1, "task");
+            check_shape(task, {kAny}, "task");
             const index_t n = task.shape(0);
-            expect_len(worker, n, "worker");
+            check_shape(worker, {n}, "worker");
             if (mode < 0 || mode > 2) throw std::invalid_argument("mode must be 0, 1 or 2");
+            const code_t* t = task.data();
+            check_codes(t, n, n_tasks, "task");
+            check_codes(worker.data(), n, n_workers, "worker");
             carray<std::uint8_t> keep(n);
             std::uint8_t* k = keep.mutable_data();
             const code_t* w = worker.data();
@@ -106,11 +184,13 @@ void bind_responses(py::module_& m) {
     m.def(
         "build_csr",
         [](const carray<code_t>& group, const carray<code_t>& a, const carray<code_t>& b, code_t n_groups) {
-            const code_t* g = in_ptr(group, 1, "group");
+            check_shape(group, {kAny}, "group");
             const index_t n = group.shape(0);
-            expect_len(a, n, "payload_a");
-            expect_len(b, n, "payload_b");
+            check_shape(a, {n}, "payload_a");
+            check_shape(b, {n}, "payload_b");
             if (n_groups < 0) throw std::invalid_argument("n_groups must be >= 0");
+            const code_t* g = group.data();
+            check_codes(g, n, n_groups, "group");
             carray<index_t> indptr(static_cast<py::ssize_t>(n_groups) + 1);
             carray<code_t> oa(n), ob(n);
             index_t* ip = indptr.mutable_data();
@@ -128,36 +208,6 @@ void bind_responses(py::module_& m) {
 }
 
 // ============================================================================ crowd (aggregators)
-// One compressed view of Responses (indptr, payload codes): checked for sizes and
-// a consistent indptr here; the kernels check every code against its range.
-struct CsrView {
-    const index_t* indptr;
-    const code_t* idx;
-    const code_t* lab;
-};
-CsrView csr_view(const carray<index_t>& indptr, const carray<code_t>& idx, const carray<code_t>& lab,
-                 py::ssize_t n_groups, const char* what) {
-    const index_t* ip = in_ptr(indptr, 1, what);
-    if (indptr.shape(0) != n_groups + 1)
-        throw std::invalid_argument(std::string(what) + ": indptr must have length " + std::to_string(n_groups + 1));
-    const py::ssize_t n = idx.ndim() == 1 ? idx.shape(0) : -1;
-    expect_len(idx, n, what);
-    expect_len(lab, n, what);
-    if (ip[0] != 0 || ip[n_groups] != n) throw std::invalid_argument(std::string(what) + ": indptr must run from 0 to n");
-    for (py::ssize_t g = 0; g < n_groups; ++g)
-        if (ip[g + 1] < ip[g]) throw std::invalid_argument(std::string(what) + ": indptr must be non-decreasing");
-    return {ip, idx.data(), lab.data()};
-}
-void expect_shape(const py::array& a, std::vector<py::ssize_t> shape, const char* name) {
-    bool ok = a.ndim() == static_cast<py::ssize_t>(shape.size());
-    for (std::size_t i = 0; ok && i < shape.size(); ++i) ok = a.shape(i) == shape[i];
-    if (!ok) {
-        std::string s = "(";
-        for (auto v : shape) s += std::to_string(v) + ",";
-        throw std::invalid_argument(std::string(name) + ": expected shape " + s + ")");
-    }
-}
-
 void bind_crowd(py::module_& m) {
     m.def(
         "em_e_step",
@@ -165,10 +215,12 @@ void bind_crowd(py::module_& m) {
            code_t n_tasks, code_t n_workers, const carray<double>& log_conf, const carray<double>& log_prior,
            int n_threads) {
             const CsrView v = csr_view(task_indptr, task_worker, task_label, n_tasks, "task view");
-            if (log_conf.ndim() != 4) throw std::invalid_argument("log_conf: expected a 4-d array (T, W, K, K)");
+            check_shape(log_conf, {kAny, n_workers, kAny, kAny}, "log_conf");
             const py::ssize_t T = log_conf.shape(0), K = log_conf.shape(2);
-            expect_shape(log_conf, {T, n_workers, K, K}, "log_conf");
-            expect_shape(log_prior, {T, K}, "log_prior");
+            check_shape(log_conf, {T, n_workers, K, K}, "log_conf");
+            check_shape(log_prior, {T, K}, "log_prior");
+            check_codes(v.idx, v.nnz, n_workers, "worker");
+            check_codes(v.lab, v.nnz, K, "label");
             carray<double> post({static_cast<py::ssize_t>(n_tasks), T, K});
             double* p = post.mutable_data();
             double ll;
@@ -190,22 +242,25 @@ void bind_crowd(py::module_& m) {
            int n_threads, std::optional<carray<index_t>> task_indptr, std::optional<carray<code_t>> task_worker,
            std::optional<carray<code_t>> task_label, int strategy) {
             const CsrView wv = csr_view(worker_indptr, worker_task, worker_label, n_workers, "worker view");
+            check_shape(post, {n_tasks, kAny, kAny}, "post");
+            const py::ssize_t T = post.shape(1), K = post.shape(2);
+            check_codes(wv.idx, wv.nnz, n_tasks, "task");
+            check_codes(wv.lab, wv.nnz, K, "label");
             kdcore::AnswerViews v{wv.indptr, wv.idx, wv.lab};
             if (task_indptr || task_worker || task_label) {
                 if (!(task_indptr && task_worker && task_label))
                     throw std::invalid_argument("give all three arrays of the task view, or none");
                 const CsrView tv = csr_view(*task_indptr, *task_worker, *task_label, n_tasks, "task view");
-                if (task_worker->shape(0) != worker_task.shape(0))
+                if (tv.nnz != wv.nnz)
                     throw std::invalid_argument("the task and worker views hold different numbers of answers");
+                check_codes(tv.idx, tv.nnz, n_workers, "worker");
+                check_codes(tv.lab, tv.nnz, K, "label");
                 v.task_indptr = tv.indptr;
                 v.task_worker = tv.idx;
                 v.task_label = tv.lab;
             }
             if (strategy < 0 || strategy > 2) throw std::invalid_argument("strategy must be 0, 1 or 2");
             const auto strat = static_cast<kdcore::MStepStrategy>(strategy);
-            if (post.ndim() != 3) throw std::invalid_argument("post: expected a 3-d array (n_tasks, T, K)");
-            const py::ssize_t T = post.shape(1), K = post.shape(2);
-            expect_shape(post, {n_tasks, T, K}, "post");
             carray<double> prior({T, K});
             py::array out;
             if (one_coin) {
@@ -246,15 +301,18 @@ void bind_crowd(py::module_& m) {
            double tol, double init_loglik, double prob_floor, int n_threads, int strategy, int stop_rule) {
             const CsrView tv = csr_view(task_indptr, task_worker, task_label, n_tasks, "task view");
             const CsrView wv = csr_view(worker_indptr, worker_task, worker_label, n_workers, "worker view");
-            if (task_worker.shape(0) != worker_task.shape(0))
+            if (tv.nnz != wv.nnz)
                 throw std::invalid_argument("the task and worker views hold different numbers of answers");
             kdcore::AnswerViews v{wv.indptr, wv.idx, wv.lab, tv.indptr, tv.idx, tv.lab};
             if (strategy < 0 || strategy > 2) throw std::invalid_argument("strategy must be 0, 1 or 2");
             if (stop_rule < 0 || stop_rule > 1) throw std::invalid_argument("stop_rule must be 0 or 1");
             if (n_iter < 1) throw std::invalid_argument("n_iter must be >= 1");
-            if (post.ndim() != 3) throw std::invalid_argument("post: expected a 3-d array (n_tasks, T, K)");
+            check_shape(post, {n_tasks, kAny, kAny}, "post");
             const py::ssize_t T = post.shape(1), K = post.shape(2);
-            expect_shape(post, {n_tasks, T, K}, "post");
+            check_codes(tv.idx, tv.nnz, n_workers, "worker");
+            check_codes(tv.lab, tv.nnz, K, "label");
+            check_codes(wv.idx, wv.nnz, n_tasks, "task");
+            check_codes(wv.lab, wv.nnz, K, "label");
             carray<double> out_post({static_cast<py::ssize_t>(n_tasks), T, K});
             std::copy(post.data(), post.data() + post.size(), out_post.mutable_data());
             carray<double> params = one_coin ? carray<double>({T, static_cast<py::ssize_t>(n_workers)})
@@ -293,10 +351,12 @@ void bind_crowd(py::module_& m) {
             const CsrView v = csr_view(task_indptr, task_worker, task_label, n_tasks, "task view");
             const double* w = nullptr;
             if (weight) {
-                expect_len(*weight, n_workers, "weight");
+                check_shape(*weight, {n_workers}, "weight");
                 w = weight->data();
             }
             if (n_classes < 1) throw std::invalid_argument("n_classes must be >= 1");
+            check_codes(v.idx, v.nnz, n_workers, "worker");
+            check_codes(v.lab, v.nnz, n_classes, "label");
             carray<double> scores({static_cast<py::ssize_t>(n_tasks), static_cast<py::ssize_t>(n_classes)});
             carray<code_t> best(n_tasks), n_tied(n_tasks);
             double* s = scores.mutable_data();
@@ -313,58 +373,27 @@ void bind_crowd(py::module_& m) {
         "(Weighted) vote: (scores (n_tasks, K), best class (first among ties), number of tied classes).");
 }
 
-// ============================================================================ crowd (more aggregators: spectral-EM, TE, KOS, GLAD, MACE)
-void bind_crowd_more(py::module_& m) {
-    namespace cm = kdcore::crowd_more;
-    // Task-major (or worker-major) view: indptr (n_groups + 1), two payloads of length indptr[-1].
-    struct View {
-        const index_t* indptr;
-        const code_t* a;
-        const code_t* b;
-        code_t n;
-    };
-    auto view = [](const carray<index_t>& indptr, const carray<code_t>& a, const carray<code_t>& b, const char* what) {
-        const index_t* ip = in_ptr(indptr, 1, what);
-        if (indptr.shape(0) < 1) throw std::invalid_argument(std::string(what) + ": indptr is empty");
-        if (ip[0] != 0) throw std::invalid_argument(std::string(what) + ": indptr[0] must be 0");
-        for (py::ssize_t g = 1; g < indptr.shape(0); ++g)
-            if (ip[g] < ip[g - 1]) throw std::invalid_argument(std::string(what) + ": indptr must be non-decreasing");
-        const index_t n_edges = ip[indptr.shape(0) - 1];
-        expect_len(a, n_edges, what);
-        expect_len(b, n_edges, what);
-        return View{ip, a.data(), b.data(), static_cast<code_t>(indptr.shape(0) - 1)};
-    };
-    // Codes index the parameter arrays: check them once (O(N)) so a direct call of
-    // _core cannot read or write out of bounds.
-    auto check_codes = [](const code_t* c, index_t n, index_t limit, const char* name) {
-        for (index_t e = 0; e < n; ++e)
-            if (c[e] < 0 || c[e] >= limit)
-                throw std::invalid_argument(std::string(name) + ": code out of range [0, " + std::to_string(limit) +
-                                            ") at " + std::to_string(e));
-    };
-    auto check_K = [](int K) {
-        if (K < 2) throw std::invalid_argument("n_classes must be >= 2");
-    };
-    auto expect_2d = [](const auto& arr, py::ssize_t r, py::ssize_t c, const char* name) {
-        if (arr.ndim() != 2 || arr.shape(0) != r || arr.shape(1) != c)
-            throw std::invalid_argument(std::string(name) + ": expected shape (" + std::to_string(r) + ", " +
-                                        std::to_string(c) + ")");
-    };
+// ============================================================================ crowd: TE, KOS, GLAD, MACE
+void check_n_classes(int K) {
+    if (K < 2) throw std::invalid_argument("n_classes must be >= 2");
+}
 
+void bind_aggregators(py::module_& m) {
     m.def(
         "te_pairwise_agreement",
-        [view, check_codes](const carray<index_t>& t_indptr, const carray<code_t>& t_worker,
-                            const carray<code_t>& t_label, code_t n_workers, int n_threads) {
-            View t = view(t_indptr, t_worker, t_label, "task view");
+        [](const carray<index_t>& t_indptr, const carray<code_t>& t_worker, const carray<code_t>& t_label,
+           code_t n_workers, int n_threads) {
+            const CsrView t = csr_view(t_indptr, t_worker, t_label, std::nullopt, "task view");
             if (n_workers < 0) throw std::invalid_argument("n_workers must be >= 0");
-            check_codes(t.a, t.indptr[t.n], n_workers, "t_worker");
+            check_codes(t.idx, t.nnz, n_workers, "t_worker");
+            check_codes(t.lab, t.nnz, 2, "t_label");
             const py::ssize_t W = n_workers;
             carray<double> sum({W, W}), count({W, W});
             double* ps = sum.mutable_data();
             double* pc = count.mutable_data();
             {
                 py::gil_scoped_release nogil;
-                cm::pairwise_agreement(t.indptr, t.a, t.b, t.n, n_workers, ps, pc, n_threads);
+                kdcore::te_pairwise_agreement(t.indptr, t.idx, t.lab, t.n, n_workers, ps, pc, n_threads);
             }
             return py::make_tuple(sum, count);
         },
@@ -373,22 +402,21 @@ void bind_crowd_more(py::module_& m) {
 
     m.def(
         "kos_messages",
-        [view, check_codes](const carray<index_t>& t_indptr, const carray<code_t>& t_worker,
-                            const carray<code_t>& t_label, code_t n_workers, const carray<double>& y0, int n_iter,
-                            int n_threads) {
-            View t = view(t_indptr, t_worker, t_label, "task view");
-            const index_t n_edges = t.indptr[t.n];
-            expect_len(y0, n_edges, "y0");
+        [](const carray<index_t>& t_indptr, const carray<code_t>& t_worker, const carray<code_t>& t_label,
+           code_t n_workers, const carray<double>& y0, int n_iter, int n_threads) {
+            const CsrView t = csr_view(t_indptr, t_worker, t_label, std::nullopt, "task view");
+            check_shape(y0, {t.nnz}, "y0");
             if (n_iter < 0) throw std::invalid_argument("n_iter must be >= 0");
             if (n_workers < 0) throw std::invalid_argument("n_workers must be >= 0");
-            check_codes(t.a, n_edges, n_workers, "t_worker");
-            carray<double> y(n_edges), score(t.n);
-            std::copy(y0.data(), y0.data() + n_edges, y.mutable_data());
+            check_codes(t.idx, t.nnz, n_workers, "t_worker");
+            check_codes(t.lab, t.nnz, 2, "t_label");
+            carray<double> y(t.nnz), score(t.n);
+            std::copy(y0.data(), y0.data() + t.nnz, y.mutable_data());
             double* py_ = y.mutable_data();
             double* ps = score.mutable_data();
             {
                 py::gil_scoped_release nogil;
-                cm::kos(t.indptr, t.a, t.b, t.n, n_workers, n_iter, py_, ps, n_threads);
+                kdcore::kos_messages(t.indptr, t.idx, t.lab, t.n, n_workers, n_iter, py_, ps, n_threads);
             }
             return py::make_tuple(score, y);
         },
@@ -398,23 +426,23 @@ void bind_crowd_more(py::module_& m) {
 
     m.def(
         "glad_e_step",
-        [view, check_K, check_codes](const carray<index_t>& t_indptr, const carray<code_t>& t_worker,
-                                     const carray<code_t>& t_label, int n_classes, const carray<double>& alpha,
-                                     const carray<double>& logbeta, const carray<double>& log_prior, int n_threads) {
-            View t = view(t_indptr, t_worker, t_label, "task view");
-            check_K(n_classes);
-            in_ptr(alpha, 1, "alpha");
-            check_codes(t.a, t.indptr[t.n], alpha.shape(0), "t_worker");
-            check_codes(t.b, t.indptr[t.n], n_classes, "t_label");
-            expect_len(logbeta, t.n, "logbeta");
-            expect_len(log_prior, n_classes, "log_prior");
+        [](const carray<index_t>& t_indptr, const carray<code_t>& t_worker, const carray<code_t>& t_label,
+           int n_classes, const carray<double>& alpha, const carray<double>& logbeta, const carray<double>& log_prior,
+           int n_threads) {
+            const CsrView t = csr_view(t_indptr, t_worker, t_label, std::nullopt, "task view");
+            check_n_classes(n_classes);
+            check_shape(alpha, {kAny}, "alpha");
+            check_shape(logbeta, {t.n}, "logbeta");
+            check_shape(log_prior, {n_classes}, "log_prior");
+            check_codes(t.idx, t.nnz, alpha.shape(0), "t_worker");
+            check_codes(t.lab, t.nnz, n_classes, "t_label");
             carray<double> post({static_cast<py::ssize_t>(t.n), static_cast<py::ssize_t>(n_classes)});
             double* pp = post.mutable_data();
             const double *pa = alpha.data(), *pb = logbeta.data(), *pl = log_prior.data();
             double ll = 0.0;
             {
                 py::gil_scoped_release nogil;
-                ll = cm::glad_e_step(t.indptr, t.a, t.b, t.n, n_classes, pa, pb, pl, pp, n_threads);
+                ll = kdcore::glad_e_step(t.indptr, t.idx, t.lab, t.n, n_classes, pa, pb, pl, pp, n_threads);
             }
             return py::make_tuple(post, ll);
         },
@@ -424,21 +452,19 @@ void bind_crowd_more(py::module_& m) {
 
     m.def(
         "glad_objective",
-        [view, check_K, expect_2d, check_codes](const carray<index_t>& t_indptr, const carray<code_t>& t_worker,
-                                   const carray<code_t>& t_label, int n_classes, const carray<double>& post,
-                                   const carray<double>& alpha,
-                                   const carray<double>& logbeta, const carray<double>& mu_alpha,
-                                   const carray<double>& mu_logbeta, int n_threads) {
-            View t = view(t_indptr, t_worker, t_label, "task view");
-            check_K(n_classes);
-            expect_2d(post, t.n, n_classes, "post");
-            in_ptr(alpha, 1, "alpha");
+        [](const carray<index_t>& t_indptr, const carray<code_t>& t_worker, const carray<code_t>& t_label,
+           int n_classes, const carray<double>& post, const carray<double>& alpha, const carray<double>& logbeta,
+           const carray<double>& mu_alpha, const carray<double>& mu_logbeta, int n_threads) {
+            const CsrView t = csr_view(t_indptr, t_worker, t_label, std::nullopt, "task view");
+            check_n_classes(n_classes);
+            check_shape(post, {t.n, n_classes}, "post");
+            check_shape(alpha, {kAny}, "alpha");
             const index_t n_workers = alpha.shape(0);
-            check_codes(t.a, t.indptr[t.n], n_workers, "t_worker");
-            check_codes(t.b, t.indptr[t.n], n_classes, "t_label");
-            expect_len(mu_alpha, n_workers, "mu_alpha");
-            expect_len(logbeta, t.n, "logbeta");
-            expect_len(mu_logbeta, t.n, "mu_logbeta");
+            check_shape(mu_alpha, {n_workers}, "mu_alpha");
+            check_shape(logbeta, {t.n}, "logbeta");
+            check_shape(mu_logbeta, {t.n}, "mu_logbeta");
+            check_codes(t.idx, t.nnz, n_workers, "t_worker");
+            check_codes(t.lab, t.nnz, n_classes, "t_label");
             carray<double> ga(n_workers), gb(t.n);
             double *pga = ga.mutable_data(), *pgb = gb.mutable_data();
             const double *pp = post.data(), *pa = alpha.data(), *pb = logbeta.data(), *ma = mu_alpha.data(),
@@ -446,35 +472,34 @@ void bind_crowd_more(py::module_& m) {
             double q = 0.0;
             {
                 py::gil_scoped_release nogil;
-                q = cm::glad_objective(t.indptr, t.a, t.b, t.n, static_cast<code_t>(n_workers), n_classes, pp, pa, pb,
-                                       ma, mb, pga, pgb, n_threads);
+                q = kdcore::glad_objective(t.indptr, t.idx, t.lab, t.n, static_cast<code_t>(n_workers), n_classes, pp,
+                                           pa, pb, ma, mb, pga, pgb, n_threads);
             }
             return py::make_tuple(q, ga, gb);
         },
         py::arg("t_indptr"), py::arg("t_worker"), py::arg("t_label"), py::arg("n_classes"), py::arg("post"),
-        py::arg("alpha"), py::arg("logbeta"),
-        py::arg("mu_alpha"), py::arg("mu_logbeta"), py::arg("n_threads") = 0,
+        py::arg("alpha"), py::arg("logbeta"), py::arg("mu_alpha"), py::arg("mu_logbeta"), py::arg("n_threads") = 0,
         "GLAD M-step objective Q and its gradient: (Q, dQ/dalpha, dQ/dlogbeta).");
 
     m.def(
         "mace_e_step",
-        [view, check_K, expect_2d, check_codes](const carray<index_t>& t_indptr, const carray<code_t>& t_worker,
-                                   const carray<code_t>& t_label, int n_classes, const carray<double>& spam,
-                                   const carray<double>& strat, int n_threads) {
-            View t = view(t_indptr, t_worker, t_label, "task view");
-            check_K(n_classes);
-            if (spam.ndim() != 2 || spam.shape(1) != 2) throw std::invalid_argument("spam: expected shape (W, 2)");
-            expect_2d(strat, spam.shape(0), n_classes, "strat");
-            check_codes(t.a, t.indptr[t.n], spam.shape(0), "t_worker");
-            check_codes(t.b, t.indptr[t.n], n_classes, "t_label");
+        [](const carray<index_t>& t_indptr, const carray<code_t>& t_worker, const carray<code_t>& t_label,
+           int n_classes, const carray<double>& spam, const carray<double>& strat, int n_threads) {
+            const CsrView t = csr_view(t_indptr, t_worker, t_label, std::nullopt, "task view");
+            check_n_classes(n_classes);
+            check_shape(spam, {kAny, 2}, "spam");
+            const py::ssize_t W = spam.shape(0);
+            check_shape(strat, {W, n_classes}, "strat");
+            check_codes(t.idx, t.nnz, W, "t_worker");
+            check_codes(t.lab, t.nnz, n_classes, "t_label");
             carray<double> post({static_cast<py::ssize_t>(t.n), static_cast<py::ssize_t>(n_classes)});
             double* pp = post.mutable_data();
             const double *ps = spam.data(), *px = strat.data();
             double ll = 0.0;
             {
                 py::gil_scoped_release nogil;
-                ll = cm::mace_e_step(t.indptr, t.a, t.b, t.n, static_cast<code_t>(spam.shape(0)), n_classes, ps, px, pp,
-                                     n_threads);
+                ll = kdcore::mace_e_step(t.indptr, t.idx, t.lab, t.n, static_cast<code_t>(W), n_classes, ps, px, pp,
+                                         n_threads);
             }
             return py::make_tuple(post, ll);
         },
@@ -483,23 +508,23 @@ void bind_crowd_more(py::module_& m) {
 
     m.def(
         "mace_counts",
-        [view, check_K, expect_2d, check_codes](const carray<index_t>& w_indptr, const carray<code_t>& w_task,
-                                   const carray<code_t>& w_label, int n_classes, const carray<double>& post,
-                                   const carray<double>& spam, const carray<double>& strat, int n_threads) {
-            View w = view(w_indptr, w_task, w_label, "worker view");
-            check_K(n_classes);
-            if (post.ndim() != 2 || post.shape(1) != n_classes) throw std::invalid_argument("post: expected (T, K)");
-            check_codes(w.a, w.indptr[w.n], post.shape(0), "w_task");
-            check_codes(w.b, w.indptr[w.n], n_classes, "w_label");
-            expect_2d(spam, w.n, 2, "spam");
-            expect_2d(strat, w.n, n_classes, "strat");
+        [](const carray<index_t>& w_indptr, const carray<code_t>& w_task, const carray<code_t>& w_label,
+           int n_classes, const carray<double>& post, const carray<double>& spam, const carray<double>& strat,
+           int n_threads) {
+            const CsrView w = csr_view(w_indptr, w_task, w_label, std::nullopt, "worker view");
+            check_n_classes(n_classes);
+            check_shape(post, {kAny, n_classes}, "post");
+            check_shape(spam, {w.n, 2}, "spam");
+            check_shape(strat, {w.n, n_classes}, "strat");
+            check_codes(w.idx, w.nnz, post.shape(0), "w_task");
+            check_codes(w.lab, w.nnz, n_classes, "w_label");
             const py::ssize_t W = w.n;
-            carray<double> know({W, static_cast<py::ssize_t>(2)}), sc({W, static_cast<py::ssize_t>(n_classes)});
+            carray<double> know({W, py::ssize_t(2)}), sc({W, static_cast<py::ssize_t>(n_classes)});
             double *pk = know.mutable_data(), *psc = sc.mutable_data();
             const double *pp = post.data(), *ps = spam.data(), *px = strat.data();
             {
                 py::gil_scoped_release nogil;
-                cm::mace_counts(w.indptr, w.a, w.b, w.n, n_classes, pp, ps, px, pk, psc, n_threads);
+                kdcore::mace_counts(w.indptr, w.idx, w.lab, w.n, n_classes, pp, ps, px, pk, psc, n_threads);
             }
             return py::make_tuple(know, sc);
         },
@@ -508,29 +533,33 @@ void bind_crowd_more(py::module_& m) {
         "MACE expected counts: (know_counts W x 2 = (spam, know), strategy counts W x K).");
 }
 
-// ============================================================================ spectral (task types)
+// ============================================================================ hollow Gram (task types)
 // The operator is rebuilt per call (O(nnz + n d) setup); spectral_eigs builds it once.
 std::unique_ptr<kdcore::HollowGram> make_gram(const carray<code_t>& task, const carray<code_t>& worker,
                                               const carray<double>& values, code_t n_tasks, code_t n_workers,
                                               bool dense) {
-    const code_t* t = in_ptr(task, 1, "task");
+    check_shape(task, {kAny}, "task");
     const index_t nnz = task.shape(0);
-    expect_len(worker, nnz, "worker");
-    const double* v = in_ptr(values, 2, "values");
+    check_shape(worker, {nnz}, "worker");
+    check_shape(values, {kAny, kAny}, "values");
     if (values.shape(0) != nnz) throw std::invalid_argument("values: expected one row per answer");
-    const index_t p = values.shape(1);
+    const code_t* t = task.data();
     const code_t* w = worker.data();
+    check_codes(t, nnz, n_tasks, "task");
+    check_codes(w, nnz, n_workers, "worker");
+    const double* v = values.data();
+    const index_t p = values.shape(1);
     py::gil_scoped_release nogil;
     return std::make_unique<kdcore::HollowGram>(t, w, v, nnz, p, n_tasks, n_workers, dense);
 }
 
-void bind_spectral(py::module_& m) {
+void bind_hollow_gram(py::module_& m) {
     m.def(
         "hollow_gram_matvec",
         [](const carray<code_t>& task, const carray<code_t>& worker, const carray<double>& values, code_t n_tasks,
            code_t n_workers, const carray<double>& u, bool dense, int n_threads) {
             auto G = make_gram(task, worker, values, n_tasks, n_workers, dense);
-            expect_len(u, n_tasks, "u");
+            check_shape(u, {n_tasks}, "u");
             carray<double> out(n_tasks);
             double* o = out.mutable_data();
             const double* up = u.data();
@@ -541,7 +570,7 @@ void bind_spectral(py::module_& m) {
             return out;
         },
         py::arg("task"), py::arg("worker"), py::arg("values"), py::arg("n_tasks"), py::arg("n_workers"), py::arg("u"),
-        py::arg("dense"), py::arg("n_threads") = 0, "G u for the hollow task-task operator (kdcore/spectral.hpp).");
+        py::arg("dense"), py::arg("n_threads") = 0, "G u for the hollow task-task operator (kdcore/hollow_gram.hpp).");
 
     m.def(
         "spectral_eigs",
@@ -568,9 +597,10 @@ void bind_spectral(py::module_& m) {
     m.def(
         "lanczos_dense",
         [](const carray<double>& A, int k, int ncv, double tol, std::uint64_t seed, int n_threads) {
-            const double* a = in_ptr(A, 2, "A");
+            check_shape(A, {kAny, kAny}, "A");
             const index_t d = A.shape(0);
             if (A.shape(1) != d) throw std::invalid_argument("A: expected a square matrix");
+            const double* a = A.data();
             kdcore::EigResult r;
             {
                 py::gil_scoped_release nogil;
@@ -603,30 +633,29 @@ void def_twolayer_train(py::module_& m) {
            const carray<index_t>& offsets, const carray<std::int32_t>& loss_type, const carray<T>& targets,
            const carray<T>& y, const carray<double>& lr, const carray<double>& radius, index_t n_steps,
            int n_threads, bool skip_inactive, bool return_skip_stats) -> py::tuple {
-            const T* px = in_ptr(X, 2, "X");
+            check_shape(X, {kAny, kAny}, "X");
             const index_t n = X.shape(0), d = X.shape(1);
-            in_ptr(W, 2, "W");
+            check_shape(W, {kAny, d}, "W");
             const index_t M = W.shape(0);
-            if (W.shape(1) != d) throw std::invalid_argument("W: expected " + std::to_string(d) + " columns");
-            if (W0.ndim() != 2 || W0.shape(0) != M || W0.shape(1) != d)
-                throw std::invalid_argument("W0: expected the shape of W");
-            expect_len(a, M, "a");
-            in_ptr(offsets, 1, "offsets");
+            check_shape(W0, {M, d}, "W0");
+            check_shape(a, {M}, "a");
+            check_shape(offsets, {kAny}, "offsets");
             const index_t K = offsets.shape(0) - 1;
             if (K < 1) throw std::invalid_argument("offsets: need at least 2 entries");
             const index_t* off = offsets.data();
             for (index_t k = 0; k < K; ++k)
                 if (off[k + 1] <= off[k]) throw std::invalid_argument("offsets must be strictly increasing");
             if (off[0] != 0 || off[K] != M) throw std::invalid_argument("offsets must run from 0 to W.shape[0]");
-            expect_len(loss_type, K, "loss_type");
-            if (targets.ndim() != 2 || targets.shape(0) != K || targets.shape(1) != n)
-                throw std::invalid_argument("targets: expected shape (K, n)");
-            expect_len(y, n, "y");
-            expect_len(lr, K, "lr");
-            expect_len(radius, K, "radius");
+            check_shape(loss_type, {K}, "loss_type");
+            check_codes(loss_type.data(), K, 2, "loss_type");
+            check_shape(targets, {K, n}, "targets");
+            check_shape(y, {n}, "y");
+            check_shape(lr, {K}, "lr");
+            check_shape(radius, {K}, "radius");
             if (!W.writeable()) throw std::invalid_argument("W must be writeable");
             carray<double> hist({static_cast<py::ssize_t>(K), static_cast<py::ssize_t>(n_steps), py::ssize_t(4)});
             carray<double> fin({static_cast<py::ssize_t>(K), py::ssize_t(4)});
+            const T* px = X.data();
             T* pw = W.mutable_data();
             double* ph = hist.mutable_data();
             double* pf = fin.mutable_data();
@@ -675,7 +704,7 @@ PYBIND11_MODULE(_core, m) {
     bind_parallel(m);
     bind_responses(m);
     bind_crowd(m);
-    bind_crowd_more(m);
-    bind_spectral(m);
+    bind_aggregators(m);
+    bind_hollow_gram(m);
     bind_twolayer(m);
 }

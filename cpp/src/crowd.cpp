@@ -12,11 +12,6 @@
 namespace kdcore {
 namespace {
 
-[[noreturn]] void bad_code(const char* what, index_t e, long long v, long long n) {
-    throw std::out_of_range(std::string(what) + " code " + std::to_string(v) + " at answer " + std::to_string(e) +
-                            " is outside [0, " + std::to_string(n) + ")");
-}
-
 // lc[(w * K + l) * TK + t * K + k] = log_conf[((t * W + w) * K + k) * K + l]: one
 // contiguous block of T*K log-probabilities per (worker, answered class), so an
 // answer adds one vector to the task's accumulator.
@@ -64,8 +59,6 @@ double e_step_tasks(const index_t* indptr, const code_t* tw, const code_t* tl, c
                 for (int i = 0; i < TK; ++i) s[i] = log_prior[i];
                 for (index_t e = indptr[j]; e < indptr[j + 1]; ++e) {
                     const code_t w = tw[e], l = tl[e];
-                    if (static_cast<std::uint32_t>(w) >= static_cast<std::uint32_t>(W)) bad_code("worker", e, w, W);
-                    if (static_cast<std::uint32_t>(l) >= static_cast<std::uint32_t>(K)) bad_code("label", e, l, K);
                     const double* v = lc + (static_cast<std::size_t>(w) * K + l) * TK;
                     for (int i = 0; i < TK; ++i) s[i] += v[i];
                 }
@@ -121,15 +114,8 @@ void worker_counts_t(const index_t* indptr, const code_t* wt, const code_t* wl, 
                 const index_t e1 = indptr[w + 1];
                 for (index_t e = indptr[w]; e < e1; ++e) {
                     const code_t j = wt[e], l = wl[e];
-                    if (static_cast<std::uint32_t>(j) >= static_cast<std::uint32_t>(n_tasks))
-                        bad_code("task", e, j, n_tasks);
-                    if (static_cast<std::uint32_t>(l) >= static_cast<std::uint32_t>(K)) bad_code("label", e, l, K);
 #if defined(__GNUC__) || defined(__clang__)
-                    if (e + kPrefetch < e1) {
-                        const code_t jp = wt[e + kPrefetch];
-                        if (static_cast<std::uint32_t>(jp) < static_cast<std::uint32_t>(n_tasks))
-                            __builtin_prefetch(post + static_cast<std::size_t>(jp) * TK);
-                    }
+                    if (e + kPrefetch < e1) __builtin_prefetch(post + static_cast<std::size_t>(wt[e + kPrefetch]) * TK);
 #endif
                     const double* p = post + static_cast<std::size_t>(j) * TK;
                     double* a = acc.data() + static_cast<std::size_t>(l) * TK;
@@ -165,8 +151,6 @@ void task_major_counts_t(const index_t* indptr, const code_t* tw, const code_t* 
                 const double* p = post + static_cast<std::size_t>(j) * TK;
                 for (index_t e = indptr[j]; e < indptr[j + 1]; ++e) {
                     const code_t w = tw[e], l = tl[e];
-                    if (static_cast<std::uint32_t>(w) >= static_cast<std::uint32_t>(W)) bad_code("worker", e, w, W);
-                    if (static_cast<std::uint32_t>(l) >= static_cast<std::uint32_t>(K)) bad_code("label", e, l, K);
                     double* a = buf.data() + static_cast<std::size_t>(w) * stride + static_cast<std::size_t>(l) * TK;
                     for (int i = 0; i < TK; ++i) a[i] += p[i];
                 }
@@ -408,12 +392,12 @@ void m_from_counts(const double* cnt, const double* mass, code_t W, int T, int K
     }
 }
 
-// exp(x) for x <= 0, in place, vectorisable (no branch; AVX2 clone where the CPU has
-// it): x = k ln 2 + r with |r| <= ln(2)/2, exp(r) by its Taylor polynomial of degree
-// 13 (truncation < 5e-18), times 2^k built in the exponent bits. Relative error
-// within 3e-16 of std::exp; exactly 1 at 0; 0 below -708 (where exp < 3.3e-308).
-KDCORE_SIMD_CLONES
-void exp_nonpositive(double* x, std::size_t n) {
+// exp(x) for x <= 0, in place, vectorisable (no branch; an x86-64-v3 variant where
+// the CPU has it, ISA dispatch in parallel.hpp): x = k ln 2 + r with |r| <= ln(2)/2,
+// exp(r) by its Taylor polynomial of degree 13 (truncation < 5e-18), times 2^k built
+// in the exponent bits. Relative error within 3e-16 of std::exp; exactly 1 at 0; 0
+// below -708 (where exp < 3.3e-308).
+KDCORE_ALWAYS_INLINE void exp_nonpositive_impl(double* x, std::size_t n) {
     const double log2e = 1.4426950408889634, ln2_hi = 0.6931471803691238, ln2_lo = 1.9082149292705877e-10;
     const double shifter = 6755399441055744.0;  // 1.5 * 2^52: round to nearest integer in the low mantissa bits
     for (std::size_t i = 0; i < n; ++i) {
@@ -444,6 +428,7 @@ void exp_nonpositive(double* x, std::size_t n) {
         x[i] = p * scale * static_cast<double>(v >= -708.0);
     }
 }
+KDCORE_DISPATCH_V3(void, exp_nonpositive, (double* x, std::size_t n), (x, n))
 
 // One pass over the tasks (static schedule, blocks of kBlock tasks): the E-step
 // (post, per-block log-likelihood) and, when `count`, the expected counts of the
@@ -624,21 +609,12 @@ EmRunResult em_run(const AnswerViews& v, code_t n_tasks, code_t n_workers, int n
         fuse = buf_bytes <= kMaxScratchBytes && 4.0 * W * K * nt <= static_cast<double>(N);
     }
 
-    // one code per answer, validated once
+    // one code w * K + l per answer
     std::vector<code_t> code;
     if (fuse) {
         code.resize(static_cast<std::size_t>(N));
-        ExceptionCatcher catcher;
         KDCORE_OMP(parallel for schedule(static) num_threads(nt))
-        for (index_t e = 0; e < N; ++e) {
-            catcher.run([&] {
-                const code_t w = v.task_worker[e], l = v.task_label[e];
-                if (static_cast<std::uint32_t>(w) >= static_cast<std::uint32_t>(W)) bad_code("worker", e, w, W);
-                if (static_cast<std::uint32_t>(l) >= static_cast<std::uint32_t>(K)) bad_code("label", e, l, K);
-                code[static_cast<std::size_t>(e)] = w * K + l;
-            });
-        }
-        catcher.rethrow();
+        for (index_t e = 0; e < N; ++e) code[static_cast<std::size_t>(e)] = v.task_worker[e] * K + v.task_label[e];
     }
 
     std::vector<double> cnt(table), lc(table), log_prior(TK), mass(TK);
@@ -750,9 +726,6 @@ void vote_tasks(const index_t* task_indptr, const code_t* task_worker, const cod
             for (int k = 0; k < K; ++k) s[k] = 0.0;
             for (index_t e = task_indptr[j]; e < task_indptr[j + 1]; ++e) {
                 const code_t w = task_worker[e], l = task_label[e];
-                if (static_cast<std::uint32_t>(w) >= static_cast<std::uint32_t>(n_workers))
-                    bad_code("worker", e, w, n_workers);
-                if (static_cast<std::uint32_t>(l) >= static_cast<std::uint32_t>(K)) bad_code("label", e, l, K);
                 s[l] += weight ? weight[w] : 1.0;
             }
             int b = 0;

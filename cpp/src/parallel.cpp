@@ -1,8 +1,10 @@
-// Thread-count policy, SIMD report and interruption hook (see parallel.hpp).
+// Thread-count policy, ISA detection and report, interruption hook (see parallel.hpp).
 #include "kdcore/parallel.hpp"
 
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
+#include <string>
 #include <thread>
 
 #if defined(__linux__)
@@ -23,15 +25,6 @@ int env_threads() {
     return static_cast<int>(v);
 }
 
-// Which clone the ifunc resolver picks: the x86-64-v3 one exactly when the CPU has it.
-int simd_probe() {
-#if KDCORE_HAVE_MULTIVERSION
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("x86-64-v3") ? 1 : 0;
-#else
-    return 0;
-#endif
-}
 }  // namespace
 
 bool have_openmp() noexcept {
@@ -88,7 +81,36 @@ int resolve_threads(int n_threads) {
     return n < 1 ? 1 : n;
 }
 
-const char* simd_level() noexcept { return simd_probe() ? "avx2-fma (x86-64-v3 clones)" : "baseline"; }
+Isa detect_isa() noexcept {
+#if KDCORE_ISA_DISPATCH
+    const char* cap = std::getenv("KDCORE_ISA");
+    __builtin_cpu_init();
+    const bool v4 = !cap || !*cap || std::strcmp(cap, "v4") == 0;  // any other value: baseline
+    const bool v3 = v4 || std::strcmp(cap, "v3") == 0;
+    if (v4 && __builtin_cpu_supports("x86-64-v4")) return Isa::v4;
+    if (v3 && __builtin_cpu_supports("x86-64-v3")) return Isa::v3;
+#endif
+    return Isa::baseline;
+}
+
+const char* isa_name(Isa level) noexcept {
+    switch (level) {
+        case Isa::v4: return "x86-64-v4";
+        case Isa::v3: return "x86-64-v3";
+        default: return "baseline";
+    }
+}
+
+// The families and their variants: the two-layer engine's row blocks have v4, v3 and
+// baseline tilings (twolayer.cpp); the Dawid-Skene exp (crowd.cpp), the hollow Gram
+// products (hollow_gram.cpp) and the two-layer step have v3 and baseline variants;
+// every other kernel is compiled for the baseline only.
+std::string simd_level() {
+    const Isa level = isa();
+    const Isa v3 = level >= Isa::v3 ? Isa::v3 : Isa::baseline;
+    return std::string("twolayer ") + isa_name(level) + "; crowd-em " + isa_name(v3) + "; hollow-gram " +
+           isa_name(v3) + "; other kernels baseline";
+}
 
 void set_interrupt_hook(InterruptHook hook) noexcept { g_hook.store(hook); }
 

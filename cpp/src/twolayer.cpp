@@ -1,17 +1,67 @@
-// Projected gradient descent for a batch of two-layer ReLU networks; the
-// equations, the numerics and the memory plan are in kdcore/twolayer.hpp.
+// Projected gradient descent for a batch of two-layer ReLU networks; the model, the
+// equations and the contract are in kdcore/twolayer.hpp. The implementation plan:
+//
+// Memory traffic (why a custom kernel): networks are packed into groups whose
+// weights and gradient fit in L2 (~512 KiB); for each group, each block of 64 rows
+// of X is read once per step and used for the forward pass, the loss gradient and
+// the backward pass of every network of the group while it sits in cache. Small
+// widths (the paper's regime) are memory-bound: numpy streams X twice per network
+// per step. X is used in place when d fills whole SIMD vectors (else a padded copy).
+// Flops: the two neurons of a symmetric pair (j, j + m/2) are stored side by side;
+// they share their activation pattern at initialisation and stay correlated, so
+// the backward pass visits, per pair, only the rows where one of them is active
+// (skipping exact zeros: the sums are unchanged), about half of a dense G^T X.
+// Where both neurons of a pair are active, c_{j+1} = -c_j exactly, and one
+// multiply-add serves both (G_{j+1} starts from -G_j's shared sum).
+// A row block runs in three phases: the forward writes the pre-activations
+// neuron-major (each neuron's 64 rows contiguous); the loss pass computes f for a
+// network four rows per double vector, one exp and one log1p per row (the soft
+// loss's entropy term is summed once per run), and overwrites the pre-activations
+// with the backward coefficients; the backward turns each pair's rows by kind
+// (shared / only j / only j + 1) into 64-bit masks without branches and runs its
+// multiply-add loops over the set bits, feature chunks outermost for a batch of 8
+// pairs so the chunk of the block is reused from L1. Networks of >= 24 pairs use
+// subset tables for the shared rows instead: C_ij = g_i c_j there, so a pair's
+// shared sum is c_j sum_i g_i x_i over its mask; the sums of g_i x_i over all 16
+// subsets of each group of 4 rows are tabulated once per feature chunk, and a pair
+// adds one entry per group (16 adds for 64 rows instead of ~32 multiply-adds).
+// The forward and the backward are separate noinline functions per ISA, so each
+// is register-allocated alone.
+// Register tiles (GCC vector extensions): x86-64-v4 (32 registers) 6 rows x 4
+// neurons forward and 2 neurons x 8 vectors backward; x86-64-v3 and the baseline
+// 2 x 4 and 2 x 4; chosen by isa() (ISA dispatch, parallel.hpp; KDCORE_ISA=v3|baseline caps it).
+// The first neuron tile of a row block prefetches the next block into L2, so X
+// streams from DRAM while the block is computed (at m = 4 to 16 the step was bound
+// by that stream); tile sums are reduced with vector shuffles.
+// Certified-inactive skipping (twolayer.cpp, certify_rows): a row whose pre-activations
+// on a 4-neuron tile are provably <= 0 is not computed (its relu and mask are 0 either
+// way). When a row is computed at step t0 the tile keeps S = max_q h_q / ||x|| - P_T(t0),
+// P_T the tile's path length (sum over steps of its neurons' largest step norm); at step
+// t the row is skipped if S + P_T(t) + 2 gamma max_s ||w_q(s)|| <= 0, gamma the float
+// dot-product error bound, which proves fl(x . w_q(t)) <= 0 for every neuron of the tile:
+// the results are bit-identical to computing every row. With W0 ~ N(0, I) the weights
+// move little against their norm (the lazy regime), so about 45 % of a symmetric pair's
+// rows and 22 % of a tile's (both pairs inactive) are skipped, a fifth of the forward.
+// Certificates: one bfloat16 (rounded up) per row and tile, in groups of >= 32 neurons
+// (smaller groups are bound by streaming X), at most 1 GiB, not for evaluation-only calls.
+// Twins: consecutive networks of the same even width with the same W0 and signs (the soft
+// and hard arms of one seed in a sweep) are interleaved pair by pair, so a tile holds pair
+// i of both; their activation patterns stay nearly equal, and about 45 % of tile rows are
+// skipped instead of 22 %. Every network starts at an even position (twins at a tile
+// boundary): a network's results do not depend on the batch it is trained in.
+// OpenMP: over row blocks (thread-local gradients), then over neurons for the
+// reduction, the step and the projection. check_interrupt() between steps.
 #include "kdcore/twolayer.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <string>
 #include <limits>
 #include <type_traits>
 #include <vector>
 
-// The vector helpers are always inlined into the SIMD clones; no AVX value crosses an ABI boundary.
+// The vector functions are always inlined into the per-ISA variants; no AVX value crosses an ABI boundary.
 #pragma GCC diagnostic ignored "-Wpsabi"
 
 namespace kdcore {
@@ -642,17 +692,10 @@ inline __attribute__((always_inline)) void bwd_phase(const Block<T>& b, index_t 
     bwd_rows<T, NB>(b, Xb, nr, Ht, ja, Gp, G);
 }
 
-// Manual multiversioning of the row-block kernel (the KDCORE_SIMD_CLONES idea with a
-// different register tiling per ISA): x86-64-v4 has 32 vector registers, so it takes
-// 6 rows x 4 neurons forward and 2 neurons x 8 vectors backward; x86-64-v3 (16
-// registers) and the baseline take 2 x 4 and 2 x 4. Picked once at load time.
-#if KDCORE_HAVE_MULTIVERSION
-#define KDCORE_TL_V4 __attribute__((target("arch=x86-64-v4")))
-#define KDCORE_TL_V3 __attribute__((target("arch=x86-64-v3")))
-#else
-#define KDCORE_TL_V4
-#define KDCORE_TL_V3
-#endif
+// The row-block kernel per ISA level (ISA dispatch, parallel.hpp), each with its own
+// register tiling: x86-64-v4 has 32 vector registers, so it takes 6 rows x 4 neurons
+// forward and 2 neurons x 8 vectors backward; x86-64-v3 (16 registers) and the
+// baseline take 2 x 4 and 2 x 4.
 template <class T>
 using RowBlockFn = void (*)(const Block<T>&, index_t, index_t, index_t, T*, T*, double*, index_t*);
 // The forward and the backward are compiled as functions of their own (noinline, same
@@ -663,7 +706,7 @@ using RowBlockFn = void (*)(const Block<T>&, index_t, index_t, index_t, T*, T*, 
     template <class T>                                                                                      \
     ATTR __attribute__((noinline)) void fwd_##SUFFIX(const Block<T>& b, index_t blk, index_t r0, index_t r1, \
                                                      T* H, index_t* nskip) {                                \
-        fwd_phase<T, RT>(b, blk, r0, r1, H, nskip);                                                            \
+        fwd_phase<T, RT>(b, blk, r0, r1, H, nskip);                                                         \
     }                                                                                                       \
     template <class T>                                                                                      \
     ATTR __attribute__((noinline)) void bwd_##SUFFIX(const Block<T>& b, index_t r0, index_t r1, const T* H, \
@@ -677,32 +720,23 @@ using RowBlockFn = void (*)(const Block<T>&, index_t, index_t, index_t, T*, T*, 
         loss_phase<T>(b, r0, r1, H, acc);                                                                   \
         bwd_##SUFFIX<T>(b, r0, r1, H, G);                                                                   \
     }
-KDCORE_TL_PHASES(v4, KDCORE_TL_V4, 6, 8)
-KDCORE_TL_PHASES(v3, KDCORE_TL_V3, 2, 4)
+KDCORE_TL_PHASES(v4, KDCORE_TARGET_V4, 6, 8)
+KDCORE_TL_PHASES(v3, KDCORE_TARGET_V3, 2, 4)
 KDCORE_TL_PHASES(base, , 2, 4)
 #undef KDCORE_TL_PHASES
-// KDCORE_TWOLAYER_ISA=v3|baseline caps the choice (for benchmarking the variants).
 template <class T>
-RowBlockFn<T> pick_row_block() {
-    const char* cap = std::getenv("KDCORE_TWOLAYER_ISA");
-    const std::string c = cap ? cap : "";
-#if KDCORE_HAVE_MULTIVERSION
-    __builtin_cpu_init();
-    if (c.empty() && __builtin_cpu_supports("x86-64-v4")) return &row_block_v4<T>;
-    if ((c.empty() || c == "v3") && __builtin_cpu_supports("x86-64-v3")) return &row_block_v3<T>;
-#endif
-    return &row_block_base<T>;
-}
-template <class T>
-void row_block(const Block<T>& b, index_t blk, index_t r0, index_t r1, T* H, T* G, double* acc, index_t* nskip) {
-    static const RowBlockFn<T> fn = pick_row_block<T>();
-    fn(b, blk, r0, r1, H, G, acc, nskip);
+RowBlockFn<T> row_block_for(Isa level) {
+    switch (level) {
+        case Isa::v4: return &row_block_v4<T>;
+        case Isa::v3: return &row_block_v3<T>;
+        default: return &row_block_base<T>;
+    }
 }
 
 // W_j <- W_j - lr sum_t G_t[j]; then the projection onto ||W_j - W0_j|| <= bound.
 template <class T>
-inline __attribute__((always_inline)) void update_impl(T* w, const T* w0, const T* G, index_t stride_t, int nt,
-                                                       index_t dp, T lr, double bound) {
+KDCORE_ALWAYS_INLINE void update_impl(T* w, const T* w0, const T* G, index_t stride_t, int nt, index_t dp, T lr,
+                                      double bound) {
     for (index_t k = 0; k < dp; ++k) {
         T g = G[k];
         for (int t = 1; t < nt; ++t) g += G[t * stride_t + k];
@@ -721,24 +755,16 @@ inline __attribute__((always_inline)) void update_impl(T* w, const T* w0, const 
         }
     }
 }
-KDCORE_SIMD_CLONES void update_f32(float* w, const float* w0, const float* G, index_t st, int nt, index_t dp, float lr,
-                                   double bound) {
-    update_impl<float>(w, w0, G, st, nt, dp, lr, bound);
-}
-KDCORE_SIMD_CLONES void update_f64(double* w, const double* w0, const double* G, index_t st, int nt, index_t dp,
-                                   double lr, double bound) {
-    update_impl<double>(w, w0, G, st, nt, dp, lr, bound);
-}
-inline void update(float* w, const float* w0, const float* G, index_t st, int nt, index_t dp, float lr, double b) {
-    update_f32(w, w0, G, st, nt, dp, lr, b);
-}
-inline void update(double* w, const double* w0, const double* G, index_t st, int nt, index_t dp, double lr, double b) {
-    update_f64(w, w0, G, st, nt, dp, lr, b);
-}
+KDCORE_DISPATCH_V3(void, update, (float* w, const float* w0, const float* G, index_t st, int nt, index_t dp, float lr,
+                                  double bound),
+                   (w, w0, G, st, nt, dp, lr, bound))
+KDCORE_DISPATCH_V3(void, update, (double* w, const double* w0, const double* G, index_t st, int nt, index_t dp,
+                                  double lr, double bound),
+                   (w, w0, G, st, nt, dp, lr, bound))
 
 // ||a - b||^2 (b may be null: ||a||^2) in double, four double lanes x 2 accumulators.
 template <class T>
-inline __attribute__((always_inline)) double sq_norm_impl(const T* a, const T* b, index_t n) {
+KDCORE_ALWAYS_INLINE double sq_norm_impl(const T* a, const T* b, index_t n) {
     typedef double D4 __attribute__((vector_size(32)));
     typedef T T4 __attribute__((vector_size(4 * sizeof(T))));
     D4 s0 = {0, 0, 0, 0}, s1 = {0, 0, 0, 0};
@@ -760,15 +786,401 @@ inline __attribute__((always_inline)) double sq_norm_impl(const T* a, const T* b
     }
     return s;
 }
-KDCORE_SIMD_CLONES double sq_norm_f32(const float* a, const float* b, index_t n) { return sq_norm_impl(a, b, n); }
-KDCORE_SIMD_CLONES double sq_norm_f64(const double* a, const double* b, index_t n) { return sq_norm_impl(a, b, n); }
-inline double sq_norm(const float* a, const float* b, index_t n) { return sq_norm_f32(a, b, n); }
-inline double sq_norm(const double* a, const double* b, index_t n) { return sq_norm_f64(a, b, n); }
+KDCORE_DISPATCH_V3(double, sq_norm, (const float* a, const float* b, index_t n), (a, b, n))
+KDCORE_DISPATCH_V3(double, sq_norm, (const double* a, const double* b, index_t n), (a, b, n))
+
+// ============================================================================ the engine
+// twolayer_train in four named steps: check and plan (groups of networks, twins),
+// pack (padded, grouped copies and per-network constants), certify (the state of
+// certified-inactive skipping), then n_steps + 1 passes over the data (run_pass), and
+// the weights unpacked into W.
 
 struct Group {
-    index_t k0, k1;     // networks [k0, k1)
-    index_t j0, Gp;     // first padded neuron, padded neuron count
+    index_t k0, k1;  // networks [k0, k1)
+    index_t j0, Gp;  // first padded neuron, padded neuron count
 };
+
+// The arguments of twolayer_train (see twolayer.hpp).
+template <class T>
+struct Problem {
+    const T* X;
+    index_t n, n_train, d;
+    T* W;
+    const T* W0;
+    const T* a;
+    const index_t* offsets;
+    index_t K;
+    const std::int32_t* loss_type;
+    const T* targets;
+    const T* y;
+    const double* lr;
+    const double* radius;
+    index_t n_steps;
+};
+
+template <class T>
+class Engine {
+public:
+    Engine(const Problem<T>& p, int n_threads, bool skip_inactive)
+        : p_(p), nt_(resolve_threads(n_threads)), dp_((p.d + VT<T>::L - 1) / VT<T>::L * VT<T>::L),
+          row_block_(row_block_for<T>(isa())) {
+        plan(skip_inactive);
+        pack();
+        certify(skip_inactive);
+    }
+
+    // One pass over all rows for every group: the forward, the loss (out[k * out_stride
+    // + 0..3]: train loss, train error, eval loss, eval error) and, when do_update, the
+    // backward and the projected step.
+    void run_pass(bool do_update, double* out, index_t out_stride);
+
+    // The trained weights back into W (network order, unpadded), and the skip counts.
+    void unpack(double* skip_stats) const;
+
+private:
+    void plan(bool skip_inactive);
+    void pack();
+    void certify(bool skip_inactive);
+    void refresh_tiles(index_t t0, index_t t1);
+    Block<T> block(std::size_t gi, bool do_update);
+    void step_group(const Group& g, int tid, int used);
+
+    index_t unit_end(index_t k) const { return twin_[k] ? k + 2 : k + 1; }  // networks packed together
+    index_t unit_start(index_t loc, index_t k) const {  // where the unit starting at network k goes
+        const index_t al = twin_[k] ? kNT : 2;
+        return (loc + al - 1) / al * al;
+    }
+    index_t place(index_t loc, index_t k) const {  // local end after placing the unit starting at k
+        return unit_start(loc, k) + (p_.offsets[unit_end(k)] - p_.offsets[k]);
+    }
+
+    const Problem<T>& p_;
+    const int nt_;        // threads
+    const index_t dp_;    // features padded to whole vectors
+    const RowBlockFn<T> row_block_;
+    static constexpr index_t R = kR;
+    static constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+    // plan
+    std::vector<char> twin_;  // twin_[k]: networks k and k + 1 are twins (NetLoc)
+    std::vector<Group> groups_;
+    index_t Mp_ = 0, Gmax_ = 0, Kmax_ = 0, n_blocks_ = 0;
+    // pack
+    std::vector<T> Xcopy_;
+    const T* Xp_ = nullptr;           // X, or its zero-padded copy
+    std::vector<T> Wp_, W0p_, coef_;  // Mp x dp grouped weights and centres; a_j / sqrt(m_k)
+    std::vector<NetLoc> netloc_;      // per network, local to its group
+    std::vector<index_t> gend_;       // per group: local neurons in use
+    std::vector<index_t> jglob_;      // padded neuron -> row of W (-1: padding)
+    std::vector<index_t> jnet_;       // padded neuron -> network (-1: padding)
+    std::vector<const T*> tgt_ptr_;   // per network: its target row
+    std::vector<double> bound_;       // per network: B_k / sqrt(m_k), or -1 (no projection)
+    std::vector<double> ent_;         // per network: the soft loss's entropy term, train and eval
+    index_t gstride_ = 0, hstride_ = 0;
+    std::vector<T> Gbuf_, Hbuf_;      // per thread: gradient; pre-activations and loss gradients
+    std::vector<double> accbuf_;      // per thread: Kmax x 4 loss and error sums
+    // certify
+    bool skip_ = false;
+    index_t n_tiles_ = 0;
+    double gamma_ = 0.0;
+    std::vector<std::uint16_t> cert_, tkey_;
+    std::vector<double> tpath_, tmaxn_, inv_xn_, dstep_, wnrm_;
+    std::vector<T> wold_;
+    std::vector<index_t> nskip_;  // per thread, a cache line apart
+};
+
+// Plan: pack networks into groups whose weights + gradient take about 512 KiB (L2).
+// Twins (NetLoc): consecutive networks of the same even width with the same initial
+// weights and signs; they are interleaved pair by pair and kept in one group. Every
+// network starts at an even position (a pair never straddles two networks, so a
+// network's sums do not depend on the batch it is in) and twins at a tile boundary.
+template <class T>
+void Engine<T>::plan(bool skip_inactive) {
+    const index_t K = p_.K, d = p_.d;
+    const index_t* offsets = p_.offsets;
+    const index_t cap = std::max<index_t>(kNT, (index_t(512) * 1024 / (2 * dp_ * index_t(sizeof(T)))) / kNT * kNT);
+    twin_.assign(K, 0);
+    if (skip_inactive && p_.n_steps > 0)
+        for (index_t k = 0; k + 1 < K; ++k) {
+            const index_t m = offsets[k + 1] - offsets[k];
+            if (m % 2 || offsets[k + 2] - offsets[k + 1] != m || (k > 0 && twin_[k - 1])) continue;
+            const size_t bytes = static_cast<size_t>(m * d) * sizeof(T);
+            twin_[k] = std::memcmp(p_.W0 + offsets[k] * d, p_.W0 + offsets[k + 1] * d, bytes) == 0 &&
+                       std::memcmp(p_.a + offsets[k], p_.a + offsets[k + 1], m * sizeof(T)) == 0;
+        }
+    for (index_t k = 0; k < K;) {
+        index_t k1 = unit_end(k);
+        index_t cnt = place(0, k);
+        while (k1 < K && place(cnt, k1) <= cap) {
+            cnt = place(cnt, k1);
+            k1 = unit_end(k1);
+        }
+        const index_t Gp = (cnt + kNT - 1) / kNT * kNT;
+        groups_.push_back({k, k1, Mp_, Gp});
+        Mp_ += Gp;
+        k = k1;
+    }
+    for (const Group& g : groups_) {
+        Gmax_ = std::max(Gmax_, g.Gp);
+        Kmax_ = std::max(Kmax_, g.k1 - g.k0);
+    }
+    n_blocks_ = (p_.n + R - 1) / R;
+}
+
+// Pack: padded copies (X: n x dp, used in place when d fills whole vectors, as d = 784
+// does; W and W0: Mp x dp, grouped), per-neuron coefficients, each network's place in
+// its group, the per-thread buffers, and the constants of the loss.
+template <class T>
+void Engine<T>::pack() {
+    const index_t n = p_.n, d = p_.d, dp = dp_, K = p_.K, Mp = Mp_;
+    const index_t* offsets = p_.offsets;
+    Xp_ = p_.X;
+    if (dp != d) {
+        Xcopy_.assign(static_cast<size_t>(n * dp), T(0));
+        for (index_t i = 0; i < n; ++i) std::memcpy(&Xcopy_[i * dp], p_.X + i * d, d * sizeof(T));
+        Xp_ = Xcopy_.data();
+    }
+    Wp_.assign(static_cast<size_t>(Mp * dp), T(0));
+    W0p_.assign(static_cast<size_t>(Mp * dp), T(0));
+    coef_.assign(Mp, T(0));
+    netloc_.resize(K);
+    gend_.resize(groups_.size());
+    jglob_.assign(Mp, -1);
+    jnet_.assign(Mp, -1);
+    for (size_t gi = 0; gi < groups_.size(); ++gi) {
+        const Group& g = groups_[gi];
+        index_t loc = 0;
+        for (index_t k = g.k0; k < g.k1; ++k) {
+            const index_t m = offsets[k + 1] - offsets[k];
+            const bool second = k > g.k0 && twin_[k - 1];
+            if (!second) loc = unit_start(loc, k);
+            if (twin_[k])
+                netloc_[k] = {loc, 4, m, loc, loc + 2 * m};
+            else if (second)
+                netloc_[k] = {netloc_[k - 1].pos0 + 2, 4, m, netloc_[k - 1].span0, netloc_[k - 1].span1};
+            else
+                netloc_[k] = {loc, 2, m, loc, loc + m};
+            const double s = 1.0 / std::sqrt(static_cast<double>(m));
+            // local order: the pairs (i, i + m/2) next to each other (at pos0 + stride i), an odd
+            // last neuron alone
+            const NetLoc& nl = netloc_[k];
+            for (index_t u = 0; u < m; ++u) {
+                const index_t h2 = m / 2;
+                const index_t j = offsets[k] + (u < 2 * h2 ? u / 2 + (u % 2) * h2 : m - 1);
+                const index_t jp = g.j0 + (u < 2 * h2 ? nl.pos0 + nl.stride * (u / 2) + u % 2 : nl.pos0 + m - 1);
+                std::memcpy(&Wp_[jp * dp], p_.W + j * d, d * sizeof(T));
+                std::memcpy(&W0p_[jp * dp], p_.W0 + j * d, d * sizeof(T));
+                coef_[jp] = static_cast<T>(static_cast<double>(p_.a[j]) * s);
+                jglob_[jp] = j;
+                jnet_[jp] = k;
+            }
+            loc = std::max(loc, nl.span1);
+        }
+        gend_[gi] = loc;
+    }
+    tgt_ptr_.resize(K);
+    for (index_t k = 0; k < K; ++k) tgt_ptr_[k] = p_.targets + k * n;
+    bound_.resize(K);
+    for (index_t k = 0; k < K; ++k) {
+        const double m = static_cast<double>(offsets[k + 1] - offsets[k]);
+        bound_[k] = p_.radius[k] > 0 ? p_.radius[k] / std::sqrt(m) : -1.0;
+    }
+    // per thread: the gradient (Gmax x dp), the pre-activations / coefficients (Gmax x R)
+    // and each network's per-row loss gradient (Kmax x R), the loss sums (Kmax x 4)
+    gstride_ = Gmax_ * dp;
+    Gbuf_.resize(static_cast<size_t>(nt_) * gstride_);
+    hstride_ = R * (Gmax_ + Kmax_);
+    Hbuf_.resize(static_cast<size_t>(nt_) * hstride_);
+    accbuf_.resize(static_cast<size_t>(nt_) * Kmax_ * 4);
+    // The soft loss's entropy term sum_i p_i ln p_i + (1 - p_i) ln(1 - p_i) does not
+    // change with W: summed once here (train and eval rows), added to every reported loss.
+    ent_.assign(static_cast<size_t>(2 * K), 0.0);
+    for (index_t k = 0; k < K; ++k) {
+        if (p_.loss_type[k] != 0) continue;
+        for (index_t i = 0; i < n; ++i) {
+            const double t = static_cast<double>(p_.targets[k * n + i]);
+            const double h = (t > 0.0 ? t * std::log(t) : 0.0) + (t < 1.0 ? (1.0 - t) * std::log1p(-t) : 0.0);
+            ent_[2 * k + (i < p_.n_train ? 0 : 1)] += h;
+        }
+    }
+}
+
+// Certify: the state of certified-inactive skipping (certify_rows): one bfloat16
+// certificate per (row, neuron tile), 2 bytes per 4 neurons and row (25 MB for the
+// benchmark's 70-network sweep), the tiles' path lengths and keys, 1 / ||x_i||, the
+// neurons' norms. Off for an evaluation-only call, for groups all below kSkipMinGroup,
+// or where the certificates would take more than kCertMaxBytes.
+template <class T>
+void Engine<T>::certify(bool skip_inactive) {
+    const index_t n = p_.n, dp = dp_, Mp = Mp_;
+    n_tiles_ = Mp / kNT;
+    const double unit = std::numeric_limits<T>::epsilon() / 2;
+    gamma_ = static_cast<double>(dp) * unit / (1.0 - static_cast<double>(dp) * unit);
+    bool any_big = false;
+    for (const Group& g : groups_) any_big = any_big || g.Gp >= kSkipMinGroup;
+    skip_ = skip_inactive && any_big && p_.n_steps > 0 && static_cast<double>(dp) * unit < 0.01 &&
+            2.0 * static_cast<double>(n_blocks_) * static_cast<double>(n_tiles_ * R) <= kCertMaxBytes;
+    nskip_.assign(static_cast<size_t>(nt_) * 8, 0);
+    if (!skip_) return;
+    cert_.assign(static_cast<size_t>(n_blocks_ * n_tiles_ * R), kNoCert);
+    tpath_.assign(n_tiles_, 0.0);
+    tkey_.assign(n_tiles_, 0xFFFF);
+    tmaxn_.assign(n_tiles_, 0.0);
+    dstep_.assign(Mp, 0.0);
+    wnrm_.assign(Mp, 0.0);
+    inv_xn_.resize(n);
+    // 1 / ||x_i||, rounded down by a relative 1e-12 (more than the double sum's error): a
+    // smaller 1/||x|| only makes a certificate weaker
+    const T* Xp = Xp_;
+    double* inv_xn = inv_xn_.data();
+    KDCORE_OMP(parallel for num_threads(nt_) schedule(static))
+    for (index_t i = 0; i < n; ++i) {
+        const double n2 = sq_norm(Xp + i * dp, nullptr, dp);
+        inv_xn[i] = n2 > 0.0 ? (1.0 - 1e-12) / std::sqrt(n2) : kNaN;
+    }
+    for (index_t jp = 0; jp < Mp; ++jp) wnrm_[jp] = std::sqrt(sq_norm(&Wp_[jp * dp], nullptr, dp)) * (1.0 + 1e-12);
+    refresh_tiles(0, n_tiles_);
+    wold_.resize(static_cast<size_t>(nt_) * dp);
+}
+
+// thr_T = -(P_T + margin_T), margin_T = 2 gamma max_s ||w_q(s)|| plus slack for the double
+// arithmetic of the certificates, kept as the key of cert_key (no skipping once anything is
+// not finite)
+template <class T>
+void Engine<T>::refresh_tiles(index_t t0, index_t t1) {
+    for (index_t tl = t0; tl < t1; ++tl) {
+        double step = 0.0, mx = tmaxn_[tl];
+        for (index_t q = 0; q < kNT; ++q) {
+            step = std::max(step, dstep_[tl * kNT + q]);
+            mx = std::max(mx, wnrm_[tl * kNT + q]);
+        }
+        tmaxn_[tl] = mx;
+        tpath_[tl] += step * (1.0 + 1e-9);
+        const double margin = (2.0 * gamma_ + 1e-12) * mx + 1e-12 * tpath_[tl];
+        const double th = -(tpath_[tl] + margin);
+        tkey_[tl] = cert_key(std::isfinite(th) ? th : kNaN);
+    }
+}
+
+// What the row blocks of group gi read (see Block).
+template <class T>
+Block<T> Engine<T>::block(std::size_t gi, bool do_update) {
+    const Group& g = groups_[gi];
+    const bool skip_g = skip_ && g.Gp >= kSkipMinGroup;
+    Block<T> b;
+    b.X = Xp_;
+    b.dp = dp_;
+    b.n = p_.n;
+    b.n_train = p_.n_train;
+    b.W = &Wp_[g.j0 * dp_];
+    b.Gp = g.Gp;
+    b.coef = &coef_[g.j0];
+    b.Kg = g.k1 - g.k0;
+    b.net = &netloc_[g.k0];
+    b.nend = gend_[gi];
+    b.ltype = p_.loss_type + g.k0;
+    b.tgt = &tgt_ptr_[g.k0];
+    b.y = p_.y;
+    b.inv_ntrain = 1.0 / static_cast<double>(p_.n_train);
+    b.backward = do_update;
+    b.cert = skip_g ? cert_.data() + g.j0 / kNT * R : nullptr;
+    b.cstride = n_tiles_ * R;
+    b.key = skip_ ? tkey_.data() + g.j0 / kNT : nullptr;
+    b.path = skip_ ? tpath_.data() + g.j0 / kNT : nullptr;
+    b.inv_xn = skip_ ? inv_xn_.data() : nullptr;
+    return b;
+}
+
+// The step of group g inside the parallel region (after the row blocks): the table
+// networks' gradient rows back to G_{j+1}, then, over neurons, the threads' gradients
+// summed, the projected step, and the step's length and new norm for the certificates.
+template <class T>
+void Engine<T>::step_group(const Group& g, int tid, int used) {
+    const index_t dp = dp_;
+    T* G = &Gbuf_[tid * gstride_];
+    // table networks: row j + 1 of this thread's gradient holds G_{j+1} + G_j
+    for (index_t k = 0; k < g.k1 - g.k0; ++k) {
+        const NetLoc& nl = netloc_[g.k0 + k];
+        if (!table_network(nl)) continue;
+        for (index_t j = nl.pos0; j < nl.pos0 + nl.stride * (nl.m / 2); j += nl.stride) {
+            const T* gj = G + j * dp;
+            T* gj1 = G + (j + 1) * dp;
+            for (index_t c = 0; c < dp; ++c) gj1[c] -= gj[c];
+        }
+    }
+    KDCORE_OMP(barrier)
+    KDCORE_OMP(for schedule(static))
+    for (index_t jl = 0; jl < g.Gp; ++jl) {
+        const index_t jp = g.j0 + jl;
+        const index_t k = jnet_[jp];
+        if (k < 0) continue;
+        T* w = &Wp_[jp * dp];
+        T* wo = skip_ ? &wold_[tid * dp] : nullptr;
+        if (wo) std::memcpy(wo, w, dp * sizeof(T));
+        update(w, &W0p_[jp * dp], &Gbuf_[jl * dp], gstride_, used, dp, static_cast<T>(p_.lr[k]), bound_[k]);
+        if (wo) {  // the step's length and the new norm, for the tile's certificates
+            dstep_[jp] = std::sqrt(sq_norm(w, wo, dp)) * (1.0 + 1e-12);
+            wnrm_[jp] = std::sqrt(sq_norm(w, nullptr, dp)) * (1.0 + 1e-12);
+        }
+    }
+}
+
+template <class T>
+void Engine<T>::run_pass(bool do_update, double* out, index_t out_stride) {
+    const index_t n = p_.n, dp = dp_;
+    const double inv_ntrain = 1.0 / static_cast<double>(p_.n_train);
+    const index_t n_eval = n - p_.n_train;
+    for (size_t gi = 0; gi < groups_.size(); ++gi) {
+        const Group& g = groups_[gi];
+        const index_t Kg = g.k1 - g.k0;
+        const Block<T> b = block(gi, do_update);
+        ExceptionCatcher catcher;
+        int used = 1;  // threads the runtime actually gave (only their buffers are summed)
+        KDCORE_OMP(parallel num_threads(nt_))
+        {
+            const int tid = thread_num();
+            KDCORE_OMP(single)
+            used = team_size();
+            T* G = &Gbuf_[tid * gstride_];
+            T* H = &Hbuf_[tid * hstride_];
+            double* acc = &accbuf_[tid * Kmax_ * 4];
+            std::fill(acc, acc + Kg * 4, 0.0);
+            if (do_update) std::fill(G, G + g.Gp * dp, T(0));
+            KDCORE_OMP(for schedule(static))
+            for (index_t blk = 0; blk < n_blocks_; ++blk) {
+                catcher.run([&] {
+                    const index_t r0 = blk * R, r1 = std::min(n, r0 + R);
+                    row_block_(b, blk, r0, r1, H, G, acc, &nskip_[tid * 8]);
+                });
+            }
+            if (do_update) step_group(g, tid, used);
+        }
+        catcher.rethrow();
+        if (skip_ && do_update) refresh_tiles(g.j0 / kNT, (g.j0 + g.Gp) / kNT);
+        for (index_t k = g.k0; k < g.k1; ++k) {
+            double s[4] = {0, 0, 0, 0};
+            for (int t = 0; t < used; ++t)
+                for (int c = 0; c < 4; ++c) s[c] += accbuf_[t * Kmax_ * 4 + (k - g.k0) * 4 + c];
+            double* o = out + k * out_stride;
+            o[0] = (s[0] + ent_[2 * k]) * inv_ntrain;
+            o[1] = s[1] * inv_ntrain;
+            o[2] = n_eval > 0 ? (s[2] + ent_[2 * k + 1]) / static_cast<double>(n_eval) : kNaN;
+            o[3] = n_eval > 0 ? s[3] / static_cast<double>(n_eval) : kNaN;
+        }
+    }
+}
+
+template <class T>
+void Engine<T>::unpack(double* skip_stats) const {
+    for (index_t jp = 0; jp < Mp_; ++jp)
+        if (jglob_[jp] >= 0) std::memcpy(p_.W + jglob_[jp] * p_.d, &Wp_[jp * dp_], p_.d * sizeof(T));
+    if (skip_stats) {  // (row, tile) forward entries skipped, and all of them
+        index_t ns = 0;
+        for (int t = 0; t < nt_; ++t) ns += nskip_[t * 8];
+        skip_stats[0] = static_cast<double>(ns);
+        skip_stats[1] = static_cast<double>(p_.n_steps + 1) * static_cast<double>(p_.n) * static_cast<double>(n_tiles_);
+    }
+}
 
 }  // namespace
 
@@ -780,276 +1192,15 @@ void twolayer_train(const T* X, index_t n, index_t n_train, index_t d, T* W, con
     if (n <= 0 || d <= 0 || K <= 0) fail("twolayer_train: empty input");
     if (n_train <= 0 || n_train > n) fail("twolayer_train: need 0 < n_train <= n");
     if (n_steps < 0) fail("twolayer_train: n_steps must be >= 0");
-    if (offsets[0] != 0) fail("twolayer_train: offsets[0] must be 0");
-    for (index_t k = 0; k < K; ++k) {
-        if (offsets[k + 1] <= offsets[k]) fail("twolayer_train: every network needs m >= 1");
-        if (loss_type[k] != 0 && loss_type[k] != 1) fail("twolayer_train: loss_type must be 0 (soft) or 1 (hard)");
-    }
-    const int nt = resolve_threads(n_threads);
-    const index_t dp = (d + VT<T>::L - 1) / VT<T>::L * VT<T>::L;  // features padded to whole vectors
-    const double nan = std::numeric_limits<double>::quiet_NaN();
-
-    // Pack networks into groups whose weights + gradient take about 512 KiB (L2).
-    const index_t cap = std::max<index_t>(kNT, (index_t(512) * 1024 / (2 * dp * index_t(sizeof(T)))) / kNT * kNT);
-    // Twins (NetLoc): consecutive networks of the same even width with the same initial
-    // weights and signs; they are interleaved pair by pair and kept in one group.
-    std::vector<char> twin(K, 0);  // twin[k]: k and k + 1 are twins
-    if (skip_inactive && n_steps > 0)
-        for (index_t k = 0; k + 1 < K; ++k) {
-            const index_t m = offsets[k + 1] - offsets[k];
-            if (m % 2 || offsets[k + 2] - offsets[k + 1] != m || (k > 0 && twin[k - 1])) continue;
-            const size_t bytes = static_cast<size_t>(m * d) * sizeof(T);
-            twin[k] = std::memcmp(W0 + offsets[k] * d, W0 + offsets[k + 1] * d, bytes) == 0 &&
-                      std::memcmp(a + offsets[k], a + offsets[k + 1], m * sizeof(T)) == 0;
-        }
-    // Every network starts at an even position (a pair never straddles two networks, so a
-    // network's sums do not depend on the batch it is in) and twins at a tile boundary.
-    std::vector<Group> groups;
-    index_t Mp = 0;
-    auto unit_end = [&](index_t k) { return twin[k] ? k + 2 : k + 1; };  // networks packed together
-    auto unit_start = [&](index_t loc, index_t k) {  // where the unit starting at network k goes
-        const index_t al = twin[k] ? kNT : 2;
-        return (loc + al - 1) / al * al;
-    };
-    auto place = [&](index_t loc, index_t k) {  // local end after placing the unit starting at k
-        return unit_start(loc, k) + (offsets[unit_end(k)] - offsets[k]);
-    };
-    for (index_t k = 0; k < K;) {
-        index_t k1 = unit_end(k);
-        index_t cnt = place(0, k);
-        while (k1 < K && place(cnt, k1) <= cap) {
-            cnt = place(cnt, k1);
-            k1 = unit_end(k1);
-        }
-        const index_t Gp = (cnt + kNT - 1) / kNT * kNT;
-        groups.push_back({k, k1, Mp, Gp});
-        Mp += Gp;
-        k = k1;
-    }
-    index_t Gmax = 0, Kmax = 0;
-    for (const Group& g : groups) {
-        Gmax = std::max(Gmax, g.Gp);
-        Kmax = std::max(Kmax, g.k1 - g.k0);
-    }
-    const index_t R = kR;
-    const index_t n_blocks = (n + R - 1) / R;
-
-    // Padded copies: X (n x dp), W and W0 (Mp x dp, grouped), per-neuron coefficients.
-    // X is used in place when d fills whole vectors (d = 784 does); otherwise a zero-padded copy.
-    std::vector<T> Xcopy;
-    const T* Xp = X;
-    if (dp != d) {
-        Xcopy.assign(static_cast<size_t>(n * dp), T(0));
-        for (index_t i = 0; i < n; ++i) std::memcpy(&Xcopy[i * dp], X + i * d, d * sizeof(T));
-        Xp = Xcopy.data();
-    }
-    std::vector<T> Wp(static_cast<size_t>(Mp * dp), T(0)), W0p(static_cast<size_t>(Mp * dp), T(0));
-    std::vector<T> coef(Mp, T(0));
-    std::vector<NetLoc> netloc(K);          // per network, local to its group
-    std::vector<index_t> gend(groups.size());  // per group: local neurons in use
-    std::vector<index_t> jglob(Mp, -1);     // padded neuron -> row of W
-    std::vector<index_t> jnet(Mp, -1);      // padded neuron -> network
-    for (size_t gi = 0; gi < groups.size(); ++gi) {
-        const Group& g = groups[gi];
-        index_t loc = 0;
-        for (index_t k = g.k0; k < g.k1; ++k) {
-            const index_t m = offsets[k + 1] - offsets[k];
-            const bool second = k > g.k0 && twin[k - 1];
-            if (!second) loc = unit_start(loc, k);
-            if (twin[k])
-                netloc[k] = {loc, 4, m, loc, loc + 2 * m};
-            else if (second)
-                netloc[k] = {netloc[k - 1].pos0 + 2, 4, m, netloc[k - 1].span0, netloc[k - 1].span1};
-            else
-                netloc[k] = {loc, 2, m, loc, loc + m};
-            const double s = 1.0 / std::sqrt(static_cast<double>(m));
-            // local order: the pairs (i, i + m/2) next to each other (at pos0 + stride i), an odd
-            // last neuron alone
-            const NetLoc& nl = netloc[k];
-            for (index_t u = 0; u < m; ++u) {
-                const index_t h2 = m / 2;
-                const index_t j = offsets[k] + (u < 2 * h2 ? u / 2 + (u % 2) * h2 : m - 1);
-                const index_t jp = g.j0 + (u < 2 * h2 ? nl.pos0 + nl.stride * (u / 2) + u % 2 : nl.pos0 + m - 1);
-                std::memcpy(&Wp[jp * dp], W + j * d, d * sizeof(T));
-                std::memcpy(&W0p[jp * dp], W0 + j * d, d * sizeof(T));
-                coef[jp] = static_cast<T>(static_cast<double>(a[j]) * s);
-                jglob[jp] = j;
-                jnet[jp] = k;
-            }
-            loc = std::max(loc, nl.span1);
-        }
-        gend[gi] = loc;
-    }
-    std::vector<const T*> tgt_ptr(K);
-    for (index_t k = 0; k < K; ++k) tgt_ptr[k] = targets + k * n;
-    std::vector<double> bound(K);
-    for (index_t k = 0; k < K; ++k) {
-        const double m = static_cast<double>(offsets[k + 1] - offsets[k]);
-        bound[k] = radius[k] > 0 ? radius[k] / std::sqrt(m) : -1.0;
-    }
-
-    // Thread-local buffers.
-    const index_t gstride = Gmax * dp;
-    std::vector<T> Gbuf(static_cast<size_t>(nt) * gstride);
-    // per thread: the pre-activations / coefficients (Gmax x R) and each network's per-row
-    // loss gradient (Kmax x R)
-    const index_t hstride = R * (Gmax + Kmax);
-    std::vector<T> Hbuf(static_cast<size_t>(nt) * hstride);
-    std::vector<double> accbuf(static_cast<size_t>(nt) * Kmax * 4);
-    const double inv_ntrain = 1.0 / static_cast<double>(n_train);
-    const index_t n_eval = n - n_train;
-    // The soft loss's entropy term sum_i p_i ln p_i + (1 - p_i) ln(1 - p_i) does not
-    // change with W: summed once here (train and eval rows), added to every reported loss.
-    std::vector<double> ent(static_cast<size_t>(2 * K), 0.0);
-    for (index_t k = 0; k < K; ++k) {
-        if (loss_type[k] != 0) continue;
-        for (index_t i = 0; i < n; ++i) {
-            const double t = static_cast<double>(targets[k * n + i]);
-            const double h = (t > 0.0 ? t * std::log(t) : 0.0) + (t < 1.0 ? (1.0 - t) * std::log1p(-t) : 0.0);
-            ent[2 * k + (i < n_train ? 0 : 1)] += h;
-        }
-    }
-
-    // Certified-inactive skipping (certify_rows): one bfloat16 certificate per (row, neuron
-    // tile), 2 bytes per 4 neurons and row (25 MB for the benchmark's 70-network sweep); off
-    // for an evaluation-only call, or where the certificates would take more than kCertMaxBytes.
-    const index_t n_tiles = Mp / kNT;
-    const double unit = std::numeric_limits<T>::epsilon() / 2;
-    const double gamma = static_cast<double>(dp) * unit / (1.0 - static_cast<double>(dp) * unit);
-    bool any_big = false;
-    for (const Group& g : groups) any_big = any_big || g.Gp >= kSkipMinGroup;
-    const bool skip = skip_inactive && any_big && n_steps > 0 && static_cast<double>(dp) * unit < 0.01 &&
-                      2.0 * static_cast<double>(n_blocks) * static_cast<double>(n_tiles * R) <= kCertMaxBytes;
-    std::vector<std::uint16_t> cert;
-    std::vector<double> tpath, tmaxn, inv_xn, dstep, wnrm;
-    std::vector<std::uint16_t> tkey;
-    std::vector<T> wold;
-    std::vector<index_t> nskip(static_cast<size_t>(nt) * 8, 0);  // per thread, a cache line apart
-    // thr_T = -(P_T + margin_T), margin_T = 2 gamma max_s ||w_q(s)|| plus slack for the double
-    // arithmetic of the certificates, kept as the key of cert_key (no skipping once anything is
-    // not finite)
-    auto refresh_tiles = [&](index_t t0, index_t t1) {
-        for (index_t tl = t0; tl < t1; ++tl) {
-            double step = 0.0, mx = tmaxn[tl];
-            for (index_t q = 0; q < kNT; ++q) {
-                step = std::max(step, dstep[tl * kNT + q]);
-                mx = std::max(mx, wnrm[tl * kNT + q]);
-            }
-            tmaxn[tl] = mx;
-            tpath[tl] += step * (1.0 + 1e-9);
-            const double margin = (2.0 * gamma + 1e-12) * mx + 1e-12 * tpath[tl];
-            const double th = -(tpath[tl] + margin);
-            tkey[tl] = cert_key(std::isfinite(th) ? th : nan);
-        }
-    };
-    if (skip) {
-        cert.assign(static_cast<size_t>(n_blocks * n_tiles * R), kNoCert);
-        tpath.assign(n_tiles, 0.0);
-        tkey.assign(n_tiles, 0xFFFF);
-        tmaxn.assign(n_tiles, 0.0);
-        dstep.assign(Mp, 0.0);
-        wnrm.assign(Mp, 0.0);
-        inv_xn.resize(n);
-        // 1 / ||x_i||, rounded down by a relative 1e-12 (more than the double sum's error): a
-        // smaller 1/||x|| only makes a certificate weaker
-        KDCORE_OMP(parallel for num_threads(nt) schedule(static))
-        for (index_t i = 0; i < n; ++i) {
-            const double n2 = sq_norm(Xp + i * dp, nullptr, dp);
-            inv_xn[i] = n2 > 0.0 ? (1.0 - 1e-12) / std::sqrt(n2) : nan;
-        }
-        for (index_t jp = 0; jp < Mp; ++jp) wnrm[jp] = std::sqrt(sq_norm(&Wp[jp * dp], nullptr, dp)) * (1.0 + 1e-12);
-        refresh_tiles(0, n_tiles);
-        wold.resize(static_cast<size_t>(nt) * dp);
-    }
-
-    auto run_pass = [&](bool do_update, double* out, index_t out_stride) {
-        // out[k * out_stride + 0..3]
-        for (size_t gi = 0; gi < groups.size(); ++gi) {
-            const Group& g = groups[gi];
-            const index_t Kg = g.k1 - g.k0;
-            const bool skip_g = skip && g.Gp >= kSkipMinGroup;
-            Block<T> b{Xp, dp, n, n_train, &Wp[g.j0 * dp], g.Gp, &coef[g.j0], Kg, &netloc[g.k0], gend[gi],
-                       loss_type + g.k0, &tgt_ptr[g.k0], y, inv_ntrain, do_update,
-                       skip_g ? cert.data() + g.j0 / kNT * R : nullptr, n_tiles * R,
-                       skip ? tkey.data() + g.j0 / kNT : nullptr, skip ? tpath.data() + g.j0 / kNT : nullptr,
-                       skip ? inv_xn.data() : nullptr};
-            ExceptionCatcher catcher;
-            int used = 1;  // threads the runtime actually gave (only their buffers are summed)
-            KDCORE_OMP(parallel num_threads(nt))
-            {
-                const int tid = thread_num();
-                KDCORE_OMP(single)
-                used = team_size();
-                T* G = &Gbuf[tid * gstride];
-                T* H = &Hbuf[tid * hstride];
-                double* acc = &accbuf[tid * Kmax * 4];
-                std::fill(acc, acc + Kg * 4, 0.0);
-                if (do_update) std::fill(G, G + g.Gp * dp, T(0));
-                KDCORE_OMP(for schedule(static))
-                for (index_t blk = 0; blk < n_blocks; ++blk) {
-                    catcher.run([&] {
-                        const index_t r0 = blk * R, r1 = std::min(n, r0 + R);
-                        row_block(b, blk, r0, r1, H, G, acc, &nskip[tid * 8]);
-                    });
-                }
-                if (do_update) {
-                    // table networks: row j + 1 of this thread's gradient holds G_{j+1} + G_j
-                    for (index_t k = 0; k < Kg; ++k) {
-                        const NetLoc& nl = netloc[g.k0 + k];
-                        if (!table_network(nl)) continue;
-                        for (index_t j = nl.pos0; j < nl.pos0 + nl.stride * (nl.m / 2); j += nl.stride) {
-                            const T* gj = G + j * dp;
-                            T* gj1 = G + (j + 1) * dp;
-                            for (index_t c = 0; c < dp; ++c) gj1[c] -= gj[c];
-                        }
-                    }
-                    KDCORE_OMP(barrier)
-                    KDCORE_OMP(for schedule(static))
-                    for (index_t jl = 0; jl < g.Gp; ++jl) {
-                        const index_t jp = g.j0 + jl;
-                        const index_t k = jnet[jp];
-                        if (k < 0) continue;
-                        T* w = &Wp[jp * dp];
-                        T* wo = skip ? &wold[tid * dp] : nullptr;
-                        if (wo) std::memcpy(wo, w, dp * sizeof(T));
-                        update(w, &W0p[jp * dp], &Gbuf[jl * dp], gstride, used, dp, static_cast<T>(lr[k]), bound[k]);
-                        if (wo) {  // the step's length and the new norm, for the tile's certificates
-                            dstep[jp] = std::sqrt(sq_norm(w, wo, dp)) * (1.0 + 1e-12);
-                            wnrm[jp] = std::sqrt(sq_norm(w, nullptr, dp)) * (1.0 + 1e-12);
-                        }
-                    }
-                }
-            }
-            catcher.rethrow();
-            if (skip && do_update) refresh_tiles(g.j0 / kNT, (g.j0 + g.Gp) / kNT);
-            for (index_t k = g.k0; k < g.k1; ++k) {
-                double s[4] = {0, 0, 0, 0};
-                for (int t = 0; t < used; ++t)
-                    for (int c = 0; c < 4; ++c) s[c] += accbuf[t * Kmax * 4 + (k - g.k0) * 4 + c];
-                double* o = out + k * out_stride;
-                o[0] = (s[0] + ent[2 * k]) * inv_ntrain;
-                o[1] = s[1] * inv_ntrain;
-                o[2] = n_eval > 0 ? (s[2] + ent[2 * k + 1]) / static_cast<double>(n_eval) : nan;
-                o[3] = n_eval > 0 ? s[3] / static_cast<double>(n_eval) : nan;
-            }
-        }
-    };
-
+    const Problem<T> p{X, n, n_train, d, W, W0, a, offsets, K, loss_type, targets, y, lr, radius, n_steps};
+    Engine<T> engine(p, n_threads, skip_inactive);
     for (index_t t = 0; t < n_steps; ++t) {
         check_interrupt();
-        run_pass(true, hist + t * 4, n_steps * 4);
+        engine.run_pass(true, hist + t * 4, n_steps * 4);
     }
     check_interrupt();
-    run_pass(false, final_vals, 4);
-
-    for (index_t jp = 0; jp < Mp; ++jp)
-        if (jglob[jp] >= 0) std::memcpy(W + jglob[jp] * d, &Wp[jp * dp], d * sizeof(T));
-    if (skip_stats) {  // (row, tile) forward entries skipped, and all of them
-        index_t ns = 0;
-        for (int t = 0; t < nt; ++t) ns += nskip[t * 8];
-        skip_stats[0] = static_cast<double>(ns);
-        skip_stats[1] = static_cast<double>(n_steps + 1) * static_cast<double>(n) * static_cast<double>(n_tiles);
-    }
+    engine.run_pass(false, final_vals, 4);
+    engine.unpack(skip_stats);
 }
 
 template void twolayer_train<float>(const float*, index_t, index_t, index_t, float*, const float*, const float*,

@@ -9,8 +9,8 @@ def available_cores() -> int: ...
 def set_num_threads(n: int) -> None: ...
 def get_num_threads() -> int: ...
 def resolve_threads(n_threads: int) -> int: ...
-def simd_level() -> str: ...
-def have_multiversion() -> bool: ...
+def simd_level() -> str:
+    """Per kernel family, the ISA variant that runs (e.g. "twolayer x86-64-v4; crowd-em x86-64-v3; ...")."""
 
 # ---------------------------------------------------------------- responses
 def factorize_int64(ids: NDArray[np.int64]) -> tuple[NDArray[np.int32], NDArray[np.int64]]: ...
@@ -21,7 +21,7 @@ def build_csr(
     group: NDArray[np.int32], payload_a: NDArray[np.int32], payload_b: NDArray[np.int32], n_groups: int
 ) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.int32]]: ...
 
-# ---------------------------------------------------------------- crowd (aggregators)
+# ---------------------------------------------------------------- crowd: Dawid-Skene EM and vote (crowd.hpp)
 def em_e_step(
     task_indptr: NDArray[np.int64],
     task_worker: NDArray[np.int32],
@@ -78,7 +78,7 @@ def vote_scores(
     n_threads: int = 0,
 ) -> tuple[NDArray[np.float64], NDArray[np.int32], NDArray[np.int32]]: ...
 
-# ---------------------------------------------------------------- crowd (more aggregators)
+# ---------------------------------------------------------------- crowd: TE, KOS, GLAD, MACE (triangular, kos, glad, mace.hpp)
 def te_pairwise_agreement(
     t_indptr: NDArray[np.int64],
     t_worker: NDArray[np.int32],
@@ -137,7 +137,7 @@ def mace_counts(
     n_threads: int = 0,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
 
-# ---------------------------------------------------------------- spectral (task types)
+# ---------------------------------------------------------------- task types: hollow Gram operator, Lanczos
 def hollow_gram_matvec(
     task: NDArray[np.int32],
     worker: NDArray[np.int32],

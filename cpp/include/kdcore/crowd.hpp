@@ -3,7 +3,7 @@
 // T = 2) and the (weighted) vote kernel.
 //
 // Model (Dawid & Skene, Appl. Statist. 1979; typed extension as in Kong, Mandal,
-// Katselis & Srikant 2023, PAPERS.md B.1/B.3): task j has a hidden type t in
+// Katselis & Srikant 2023, docs/maths.md B.1 and B.5): task j has a hidden type t in
 // [0, T) and a true class k in [0, K), drawn jointly with prior pi[t, k]; worker
 // w answering task j says l with probability C[t, w, k, l].
 //
@@ -17,6 +17,11 @@
 // worker-major (OpenMP over workers, each thread owns its workers' output rows, so
 // no atomics and no races) or, when faster, task-major into per-thread buffers
 // (MStepStrategy below). No dense tasks x workers matrix is ever formed.
+//
+// Input: every code of the views is in range (worker < n_workers, task < n_tasks,
+// label < n_classes) and every indptr is consistent; the kernels trust validated
+// input (see "Validated input" in responses.hpp) and check only their scalar
+// arguments.
 #pragma once
 
 #include <vector>
@@ -105,13 +110,13 @@ void vote_scores(const index_t* task_indptr, const code_t* task_worker, const co
 // loop of kdcore.crowd.DawidSkene.fit. On return post holds the last E-step's
 // posteriors and params / prior the last M-step's (conf (T, W, K, K), or skill
 // (T, W) when one_coin).
-// stop_rule = penalised (the typed mixture's loop, kdcore.crowd._types._em_fit; not
+// stop_rule = penalised (the EM loop of the two-type mixture, TypeAware; not
 // with one_coin): history[n - 1] = ll_n + smoothing * (sum log C + sum log pi), the
 // MAP objective EM never decreases, and it stops when |h_n - h_{n-1}| <=
 // tol max(1, |h_n|) (from round 2).
 //
 // Speed: the answers are packed once into one code w * K + l per answer (4 bytes
-// instead of 8, validated once), and when the per-thread count tables fit
+// instead of 8), and when the per-thread count tables fit
 // (MStepStrategy) the E-step and the next round's expected counts are one fused
 // pass: each task's answers are read once, and its posterior is scattered into the
 // thread's W x K x TK table while it is still in registers. Sums across threads

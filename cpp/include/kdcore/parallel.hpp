@@ -1,5 +1,5 @@
 // kdcore/parallel.hpp: the OpenMP shim, the thread-count policy, first-exception
-// capture inside parallel regions, cooperative interruption, and the SIMD rule.
+// capture inside parallel regions, cooperative interruption, and ISA dispatch.
 //
 // Thread policy (one place for every kernel):
 //   n_threads > 0            -> exactly that many threads
@@ -19,11 +19,15 @@
 // pending signals (Ctrl-C); the core only sees a function pointer, so it stays
 // free of Python. A pending signal throws `kdcore::Interrupted`.
 //
-// SIMD: hot loops are compiled twice with gcc/clang function multi-versioning,
-// KDCORE_SIMD_CLONES = target_clones("arch=x86-64-v3", "default"): an AVX2+FMA
-// clone is picked at load time on CPUs that have it (via the ifunc resolver),
-// the baseline clone everywhere else, so the wheel never executes AVX2 on a CPU
-// that lacks it.
+// ISA dispatch (one mechanism for every kernel): the core is compiled for the
+// x86-64 baseline; a hot function is compiled again for higher levels with a
+// function target attribute (KDCORE_TARGET_V3 = arch=x86-64-v3, AVX2 + FMA;
+// KDCORE_TARGET_V4 = arch=x86-64-v4, AVX-512) around an always-inline body, and a
+// plain function calls the variant isa() picks. isa() is the CPU's level, detected
+// once, capped by the environment variable KDCORE_ISA=v3|baseline (to compare the
+// variants), so the wheel never executes an instruction the CPU lacks. A kernel
+// family may use a different register tiling per level (the two-layer engine does).
+// simd_level() says, per kernel family, which variant runs.
 #pragma once
 
 #include <cstdint>
@@ -37,13 +41,26 @@
 #endif
 
 #if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__)) && \
-    !defined(KDCORE_NO_MULTIVERSION) && !defined(__SANITIZE_ADDRESS__)
-#define KDCORE_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#define KDCORE_HAVE_MULTIVERSION 1
+    !defined(KDCORE_NO_ISA_DISPATCH)
+#define KDCORE_ISA_DISPATCH 1
+#define KDCORE_TARGET_V3 __attribute__((target("arch=x86-64-v3")))
+#define KDCORE_TARGET_V4 __attribute__((target("arch=x86-64-v4")))
 #else
-#define KDCORE_SIMD_CLONES
-#define KDCORE_HAVE_MULTIVERSION 0
+#define KDCORE_ISA_DISPATCH 0
+#define KDCORE_TARGET_V3
+#define KDCORE_TARGET_V4
 #endif
+// Body marker for the always-inline implementation of a dispatched function.
+#define KDCORE_ALWAYS_INLINE inline __attribute__((always_inline))
+// KDCORE_DISPATCH_V3(ret, name, (params), (args)): name_v3 (x86-64-v3) and name_base
+// (baseline), both the always-inline body name_impl(args), and name(params), which
+// calls the variant isa() picks.
+#define KDCORE_DISPATCH_V3(ret, name, params, args)                                      \
+    KDCORE_TARGET_V3 ret name##_v3 params { return name##_impl args; }                  \
+    ret name##_base params { return name##_impl args; }                                 \
+    inline ret name params {                                                            \
+        return ::kdcore::isa() >= ::kdcore::Isa::v3 ? name##_v3 args : name##_base args; \
+    }
 
 namespace kdcore {
 
@@ -63,7 +80,18 @@ inline int threads_for(int n_threads, index_t work) {
     const int nt = resolve_threads(n_threads);
     return work < kMinParallelWork ? 1 : nt;
 }
-const char* simd_level() noexcept;        // "avx2-fma" or "baseline" (what the clones pick here)
+
+// ---- ISA dispatch (see the top of this file) ----------------------------------
+enum class Isa { baseline = 0, v3 = 1, v4 = 2 };  // x86-64 baseline, x86-64-v3, x86-64-v4
+Isa detect_isa() noexcept;                // the CPU's level, capped by KDCORE_ISA
+inline Isa isa() noexcept {               // detect_isa(), once per process
+    static const Isa level = detect_isa();
+    return level;
+}
+const char* isa_name(Isa level) noexcept;  // "x86-64-v4", "x86-64-v3", "baseline"
+// Per kernel family, the variant that runs here, e.g. "twolayer x86-64-v4; crowd-em
+// x86-64-v3; hollow-gram x86-64-v3; other kernels baseline".
+std::string simd_level();
 
 // This thread's index in the current OpenMP team and the team's size
 // (0 and 1 outside a parallel region, and always without OpenMP).
@@ -117,7 +145,7 @@ void set_interrupt_hook(InterruptHook hook) noexcept;
 // that entered the kernel (outside or on the master thread of a parallel region).
 void check_interrupt();
 
-// ---- small helpers ------------------------------------------------------------
+// ---- errors ---------------------------------------------------------------------
 [[noreturn]] inline void fail(const std::string& msg) { throw std::invalid_argument(msg); }
 
 }  // namespace kdcore

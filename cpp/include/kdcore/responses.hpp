@@ -9,6 +9,14 @@
 // Ids of any integer type are turned into dense, sorted 0-based codes here
 // (a direct-address table when the id range is small, an open-addressing hash
 // otherwise); other id types are factorised in Python and arrive as codes.
+//
+// Validated input (the policy of every kernel of the core): a kernel trusts the
+// arrays it is given. Each compressed view has indptr[0] = 0, a non-decreasing
+// indptr and payloads of length indptr[n_groups]; every code a kernel uses as an
+// index is in [0, its range). The Python binding (cpp/bindings/module.cpp) checks all
+// of it, shapes included, in one place before it releases the GIL, so no call of
+// kdcore._core, however wrong, reads or writes out of bounds. The kernels check only
+// their scalar arguments (sizes, thread counts, tolerances).
 #pragma once
 
 #include <cstdint>
@@ -31,8 +39,7 @@ index_t find_duplicates(const code_t* task, const code_t* worker, index_t n, cod
                         int mode, std::uint8_t* keep, index_t* first_dup);
 
 // Stable counting sort by `group` (values in [0, n_groups)): fills indptr
-// (n_groups + 1) and the payloads reordered group by group. Throws on a code
-// out of range.
+// (n_groups + 1) and the payloads reordered group by group.
 void build_csr(const code_t* group, const code_t* payload_a, const code_t* payload_b, index_t n, code_t n_groups,
                index_t* indptr, code_t* out_a, code_t* out_b);
 

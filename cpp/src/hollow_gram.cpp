@@ -1,6 +1,6 @@
-// The implicit task-task operator G of the task-type spectral partition and a
-// Lanczos eigensolver (see kdcore/spectral.hpp for the equations).
-#include "kdcore/spectral.hpp"
+// The hollow task-task Gram operator G of the task-type partition (equations in
+// kdcore/hollow_gram.hpp).
+#include "kdcore/hollow_gram.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -31,9 +31,9 @@ double* aligned_zeros(std::size_t n) {
 // products sharing the loads (2 x 4 register block). The rows a are X's rows already
 // multiplied by u (scale_rows, once per tile and row, not once per (row pair, column
 // block)): 6 loads per 8 multiply-adds.
-KDCORE_SIMD_CLONES
-void dot_block_2x4_pre(const double* a0, const double* a1, const double* b0, const double* b1, const double* b2,
-                       const double* b3, index_t len, double* out) {
+KDCORE_ALWAYS_INLINE void dot_block_2x4_pre_impl(const double* a0, const double* a1, const double* b0,
+                                                 const double* b1, const double* b2, const double* b3, index_t len,
+                                                 double* out) {
     double s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
     KDCORE_OMP(simd reduction(+ : s0, s1, s2, s3, s4, s5, s6, s7))
     for (index_t j = 0; j < len; ++j) {
@@ -50,22 +50,29 @@ void dot_block_2x4_pre(const double* a0, const double* a1, const double* b0, con
     out[0] += s0; out[1] += s1; out[2] += s2; out[3] += s3;
     out[4] += s4; out[5] += s5; out[6] += s6; out[7] += s7;
 }
+KDCORE_DISPATCH_V3(void, dot_block_2x4_pre,
+                   (const double* a0, const double* a1, const double* b0, const double* b1, const double* b2,
+                    const double* b3, index_t len, double* out),
+                   (a0, a1, b0, b1, b2, b3, len, out))
 
-KDCORE_SIMD_CLONES
-void scale_rows(const double* X, index_t dp, index_t np, index_t j0, index_t len, const double* u, double* out) {
+KDCORE_ALWAYS_INLINE void scale_rows_impl(const double* X, index_t dp, index_t np, index_t j0, index_t len,
+                                          const double* u, double* out) {
     for (index_t i = 0; i < np; ++i) {
         const double* x = X + i * dp + j0;
         double* o = out + i * kTileJ;
         for (index_t j = 0; j < len; ++j) o[j] = x[j] * u[j];
     }
 }
+KDCORE_DISPATCH_V3(void, scale_rows,
+                   (const double* X, index_t dp, index_t np, index_t j0, index_t len, const double* u, double* out),
+                   (X, dp, np, j0, len, u, out))
 
 // q_j = x_j^T M x_j = sum_i X_ij (U x_j)_i for kChunkJ consecutive tasks j0.., with
 // U the upper triangle of the symmetric M with doubled off-diagonal (so half the
 // work of M x_j); y = U x_j for 4 rows at a time, 4 x 8 accumulators in registers.
 // U is stored transposed (row i2 holds U[.][i2]) so the 4 coefficients are contiguous.
-KDCORE_SIMD_CLONES
-void quad_chunk(const double* X, index_t d_pad, index_t n_pad, const double* M, index_t j0, double* q) {
+KDCORE_ALWAYS_INLINE void quad_chunk_impl(const double* X, index_t d_pad, index_t n_pad, const double* M, index_t j0,
+                                          double* q) {
     double acc[kChunkJ] = {0, 0, 0, 0, 0, 0, 0, 0};
     for (index_t ib = 0; ib < n_pad; ib += 4) {
         double y0[kChunkJ] = {0}, y1[kChunkJ] = {0}, y2[kChunkJ] = {0}, y3[kChunkJ] = {0};
@@ -86,6 +93,9 @@ void quad_chunk(const double* X, index_t d_pad, index_t n_pad, const double* M, 
     }
     for (index_t t = 0; t < kChunkJ; ++t) q[t] = acc[t];
 }
+KDCORE_DISPATCH_V3(void, quad_chunk,
+                   (const double* X, index_t d_pad, index_t n_pad, const double* M, index_t j0, double* q),
+                   (X, d_pad, n_pad, M, j0, q))
 
 inline double dotp(const double* a, const double* b, index_t p) {
     double s = 0;
@@ -104,11 +114,7 @@ HollowGram::HollowGram(const code_t* task, const code_t* worker, const double* v
     if (dense && build_dense_only(task, worker, values)) return;
     // task-major CSR by counting sort
     indptr_.assign(static_cast<std::size_t>(d_) + 1, 0);
-    for (index_t e = 0; e < nnz; ++e) {
-        if (task[e] < 0 || task[e] >= n_tasks) throw std::out_of_range("HollowGram: task code out of range");
-        if (worker[e] < 0 || worker[e] >= n_workers) throw std::out_of_range("HollowGram: worker code out of range");
-        ++indptr_[task[e] + 1];
-    }
+    for (index_t e = 0; e < nnz; ++e) ++indptr_[task[e] + 1];
     for (index_t j = 0; j < d_; ++j) indptr_[j + 1] += indptr_[j];
     worker_.resize(nnz);
     z_.resize(static_cast<std::size_t>(nnz * p));
@@ -161,8 +167,6 @@ bool HollowGram::build_dense_only(const code_t* task, const code_t* worker, cons
     xd_ = aligned_zeros(static_cast<std::size_t>(n_pad_ * d_pad_));
     std::vector<std::uint64_t> seen(static_cast<std::size_t>((n_pad_ * d_pad_ + 63) / 64), 0);
     for (index_t e = 0; e < nnz_; ++e) {
-        if (task[e] < 0 || task[e] >= d_) throw std::out_of_range("HollowGram: task code out of range");
-        if (worker[e] < 0 || worker[e] >= n_) throw std::out_of_range("HollowGram: worker code out of range");
         const index_t cell = static_cast<index_t>(worker[e]) * d_pad_ + task[e];
         std::uint64_t& word = seen[static_cast<std::size_t>(cell / 64)];
         const std::uint64_t bit = std::uint64_t(1) << (cell % 64);
@@ -354,183 +358,6 @@ void HollowGram::apply(const double* u, double* out, int n_threads) const {
         for (index_t a = indptr_[j]; a < indptr_[j + 1]; ++a) c += s_[a] * w[worker_[a]];
         out[j] -= c + gdiag_[j] * u[j];
     }
-}
-
-// ---------------------------------------------------------------------------- eigensolvers
-
-void jacobi_eigh(std::vector<double> A, int m, std::vector<double>& w, std::vector<double>& V) {
-    V.assign(static_cast<std::size_t>(m) * m, 0.0);
-    for (int i = 0; i < m; ++i) V[i * m + i] = 1.0;
-    for (int sweep = 0; sweep < 100; ++sweep) {
-        double off = 0, tot = 0;
-        for (int i = 0; i < m; ++i)
-            for (int j = 0; j < m; ++j) {
-                const double a = A[i * m + j] * A[i * m + j];
-                tot += a;
-                if (i != j) off += a;
-            }
-        if (off <= 1e-30 * std::max(tot, 1e-300)) break;
-        for (int p = 0; p < m - 1; ++p)
-            for (int r = p + 1; r < m; ++r) {
-                const double apr = A[p * m + r];
-                if (std::fabs(apr) < 1e-300) continue;
-                const double theta = (A[r * m + r] - A[p * m + p]) / (2 * apr);
-                const double t = (theta >= 0 ? 1.0 : -1.0) / (std::fabs(theta) + std::sqrt(theta * theta + 1));
-                const double c = 1 / std::sqrt(t * t + 1), s = t * c;
-                for (int k = 0; k < m; ++k) {  // columns p, r
-                    const double akp = A[k * m + p], akr = A[k * m + r];
-                    A[k * m + p] = c * akp - s * akr;
-                    A[k * m + r] = s * akp + c * akr;
-                }
-                for (int k = 0; k < m; ++k) {  // rows p, r
-                    const double apk = A[p * m + k], ark = A[r * m + k];
-                    A[p * m + k] = c * apk - s * ark;
-                    A[r * m + k] = s * apk + c * ark;
-                }
-                for (int k = 0; k < m; ++k) {
-                    const double vkp = V[k * m + p], vkr = V[k * m + r];
-                    V[k * m + p] = c * vkp - s * vkr;
-                    V[k * m + r] = s * vkp + c * vkr;
-                }
-            }
-    }
-    std::vector<int> order(m);
-    std::iota(order.begin(), order.end(), 0);
-    std::sort(order.begin(), order.end(), [&](int a, int b) { return A[a * m + a] > A[b * m + b]; });
-    w.resize(m);
-    std::vector<double> Vs(static_cast<std::size_t>(m) * m);
-    for (int c = 0; c < m; ++c) {
-        w[c] = A[order[c] * m + order[c]];
-        for (int k = 0; k < m; ++k) Vs[k * m + c] = V[k * m + order[c]];
-    }
-    V.swap(Vs);
-}
-
-namespace {
-double uniform_pm1(std::mt19937_64& g) { return static_cast<double>(g() >> 11) * 0x1.0p-52 - 1.0; }
-
-// Dot product in a fixed number of chunks whose partial sums are added in chunk order
-// (not an OpenMP reduction, which adds the threads' partials in arrival order): the
-// result does not depend on the thread count or on the run.
-double pdot(const double* a, const double* b, index_t d, int nt) {
-    constexpr index_t kChunks = 64;
-    if (d <= 20000) {
-        double s = 0;
-        for (index_t t = 0; t < d; ++t) s += a[t] * b[t];
-        return s;
-    }
-    double part[kChunks];
-    KDCORE_OMP(parallel for schedule(static) num_threads(nt))
-    for (index_t c = 0; c < kChunks; ++c) {
-        const index_t lo = d * c / kChunks, hi = d * (c + 1) / kChunks;
-        double s = 0;
-        for (index_t t = lo; t < hi; ++t) s += a[t] * b[t];
-        part[c] = s;
-    }
-    double s = 0;
-    for (index_t c = 0; c < kChunks; ++c) s += part[c];
-    return s;
-}
-void paxpy(double alpha, const double* x, double* y, index_t d, int nt) {
-    KDCORE_OMP(parallel for schedule(static) num_threads(nt) if (d > 20000))
-    for (index_t t = 0; t < d; ++t) y[t] += alpha * x[t];
-}
-// Two passes of classical Gram-Schmidt of w against the first m rows of V.
-void reorthogonalise(const std::vector<double>& V, int m, index_t d, double* w, int nt) {
-    for (int pass = 0; pass < 2; ++pass)
-        for (int r = 0; r < m; ++r) paxpy(-pdot(&V[r * d], w, d, nt), &V[r * d], w, d, nt);
-}
-}  // namespace
-
-EigResult lanczos_top(const std::function<void(const double*, double*)>& matvec, index_t d, int k, int ncv,
-                      double tol, std::uint64_t seed, int n_threads) {
-    if (d < 1) fail("lanczos_top: dimension must be >= 1");
-    if (k < 1 || k > d) fail("lanczos_top: k must be in [1, d], got " + std::to_string(k));
-    const int nt = resolve_threads(n_threads);
-    const int m_max = static_cast<int>(std::min<index_t>(d, std::max(ncv, k + 1)));
-    std::vector<double> V(static_cast<std::size_t>(m_max + 1) * d, 0.0);
-    std::vector<double> alpha, beta;  // T: diag alpha[0..m), off-diagonal beta[0..m-1)
-    std::mt19937_64 gen(seed);
-    auto fresh = [&](int m) {  // a random unit vector orthogonal to V[0..m)
-        double* v = &V[static_cast<std::size_t>(m) * d];
-        for (int attempt = 0; attempt < 5; ++attempt) {
-            for (index_t t = 0; t < d; ++t) v[t] = uniform_pm1(gen);
-            reorthogonalise(V, m, d, v, nt);
-            const double nrm = std::sqrt(pdot(v, v, d, nt));
-            if (nrm > 1e-8) {
-                for (index_t t = 0; t < d; ++t) v[t] /= nrm;
-                return true;
-            }
-        }
-        return false;
-    };
-    EigResult res;
-    fresh(0);
-    std::vector<double> w(static_cast<std::size_t>(d));
-    std::vector<double> theta, S;
-    double anorm = 0;
-    int m = 0;
-    while (true) {
-        const double* v = &V[static_cast<std::size_t>(m) * d];
-        matvec(v, w.data());
-        ++res.n_matvec;
-        check_interrupt();
-        const double a = pdot(v, w.data(), d, nt);
-        alpha.push_back(a);
-        paxpy(-a, v, w.data(), d, nt);
-        if (m > 0) paxpy(-beta[m - 1], &V[static_cast<std::size_t>(m - 1) * d], w.data(), d, nt);
-        reorthogonalise(V, m + 1, d, w.data(), nt);
-        double b = std::sqrt(pdot(w.data(), w.data(), d, nt));
-        ++m;
-        anorm = std::max(anorm, std::fabs(a) + b);
-        // Ritz pairs of T_m
-        std::vector<double> T(static_cast<std::size_t>(m) * m, 0.0);
-        for (int i = 0; i < m; ++i) {
-            T[i * m + i] = alpha[i];
-            if (i + 1 < m) T[i * m + i + 1] = T[(i + 1) * m + i] = beta[i];
-        }
-        jacobi_eigh(T, m, theta, S);
-        const bool exhausted = (m == d);
-        const bool breakdown = b <= 1e-13 * std::max(anorm, 1e-300);
-        double worst = 0;
-        if (m >= k) {
-            for (int i = 0; i < k; ++i) worst = std::max(worst, std::fabs(b * S[(m - 1) * m + i]));
-        }
-        const double scale = std::max(std::fabs(theta[0]), 1e-300);
-        res.max_residual = worst;
-        if (m >= k && (exhausted || worst <= tol * scale)) {
-            res.converged = true;
-            break;
-        }
-        if (exhausted || m >= m_max) {
-            res.converged = (m >= k) && (exhausted || worst <= tol * scale);
-            if (m < k) fail("lanczos_top: could not build k Krylov vectors");
-            break;
-        }
-        if (breakdown) {  // invariant subspace found: continue from a fresh orthogonal vector
-            beta.push_back(0.0);
-            if (!fresh(m)) {
-                res.converged = m >= k;
-                if (m < k) fail("lanczos_top: operator has fewer than k independent directions");
-                break;
-            }
-        } else {
-            beta.push_back(b);
-            double* vn = &V[static_cast<std::size_t>(m) * d];
-            for (index_t t = 0; t < d; ++t) vn[t] = w[t] / b;
-        }
-    }
-    res.values.assign(theta.begin(), theta.begin() + k);
-    res.vectors.assign(static_cast<std::size_t>(d) * k, 0.0);
-    for (int r = 0; r < m; ++r) {
-        const double* vr = &V[static_cast<std::size_t>(r) * d];
-        for (int i = 0; i < k; ++i) {
-            const double c = S[r * m + i];
-            KDCORE_OMP(parallel for schedule(static) num_threads(nt) if (d > 20000))
-            for (index_t t = 0; t < d; ++t) res.vectors[t * k + i] += c * vr[t];
-        }
-    }
-    return res;
 }
 
 }  // namespace kdcore

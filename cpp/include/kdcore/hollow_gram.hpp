@@ -1,7 +1,8 @@
-// kdcore/spectral.hpp: the implicit task-task operator of the task-type
-// spectral partition and a Lanczos eigensolver for implicit symmetric operators.
+// kdcore/hollow_gram.hpp: the hollow task-task Gram operator G of the task-type
+// partition, applied without forming G (its top eigenvectors, by lanczos.hpp, split
+// the tasks by type).
 //
-// Model (../shared/PAPERS.md B.1-B.3): each answer e = (task j, worker i) carries
+// Model (docs/maths.md B.1-B.3): each answer e = (task j, worker i) carries
 // a value vector z_e in R^p (p = 1 for binary answers X_ij in {-1,+1}, possibly
 // centred by the worker's label frequency or class-conditional mean; for K > 2
 // classes p = K - 1 and z is the class's regular-simplex vertex, so that
@@ -21,9 +22,6 @@
 // corrections O(nnz). Memory O(n d) (dense) or O(nnz + n^2) (sparse).
 #pragma once
 
-#include <cstdint>
-#include <functional>
-#include <memory>
 #include <vector>
 
 #include "kdcore/parallel.hpp"
@@ -33,7 +31,8 @@ namespace kdcore {
 // The implicit operator G above. Build once from the answers, apply many times.
 class HollowGram {
 public:
-    // task[e], worker[e] are dense codes, values is nnz x p row-major.
+    // task[e] < n_tasks and worker[e] < n_workers are dense codes (validated input, see
+    // responses.hpp), values is nnz x p row-major.
     // dense = true uses the blocked dense kernel (requires p == 1).
     HollowGram(const code_t* task, const code_t* worker, const double* values, index_t nnz, index_t p,
                code_t n_tasks, code_t n_workers, bool dense);
@@ -66,29 +65,5 @@ private:
     index_t n_pad_ = 0, d_pad_ = 0;
     double* xd_ = nullptr;
 };
-
-struct EigResult {
-    std::vector<double> values;   // k eigenvalues, largest first
-    std::vector<double> vectors;  // d x k row-major, orthonormal columns
-    int n_matvec = 0;
-    bool converged = false;
-    double max_residual = 0.0;    // max_i |A v_i - lambda_i v_i| (Ritz estimate)
-};
-
-// Top-k (largest algebraic) eigenpairs of a symmetric operator of dimension d
-// by Lanczos with full reorthogonalisation (two passes of classical
-// Gram-Schmidt against the whole basis, so no ghost eigenvalues), Ritz values
-// from the tridiagonal matrix by cyclic Jacobi. Stops when every wanted Ritz pair
-// has residual beta_m |s_{m,i}| <= tol * max(|theta_1|, tiny), or when the basis
-// reaches ncv vectors (then converged = false and the best Ritz pairs are
-// returned), or the Krylov space is exhausted (exact). Calls check_interrupt()
-// after every product. `matvec(u, out)` must write out = A u.
-// Reference: Golub & Van Loan, Matrix Computations, 4th ed., 10.1-10.3.
-EigResult lanczos_top(const std::function<void(const double*, double*)>& matvec, index_t d, int k, int ncv,
-                      double tol, std::uint64_t seed, int n_threads);
-
-// Eigen-decomposition of a small dense symmetric matrix (m x m, row-major) by
-// cyclic Jacobi: eigenvalues descending into w, eigenvectors as columns of V.
-void jacobi_eigh(std::vector<double> A, int m, std::vector<double>& w, std::vector<double>& V);
 
 }  // namespace kdcore
