@@ -225,36 +225,50 @@ class TypeAware(BaseAggregator):
         )
 
     def _guard(self, r: Responses, sep: float, rng: np.random.Generator, be: str, nt: int) -> dict[str, Any]:
-        gains = []
-        for _ in range(int(self.n_folds)):
-            split = self._holdout_split(r, rng)
-            if split is None:
-                continue
-            train, ht, hw, hl = split
-            lp1, lc1, t1 = _ds_params(train, None, 1, self.smoothing, be, nt)
-            ll1 = _heldout_loglik(lp1, lc1, t1, ht, hw, hl)
-            tc = self._make_clustering().fit(train)
-            types = tc.types_.to_numpy()
-            k = int(types.max()) + 1
-            lp2, lc2, t2 = _ds_params(train, types, k, self.smoothing, be, nt)
-            ll2 = _heldout_loglik(lp2, lc2, t2, ht, hw, hl)
-            gains.append((ll2 - ll1) / ht.size)
+        """The hard split's held-out test. Both conditions must hold, so it stops as soon as one fails:
+        a separation below ``min_separation`` runs no fold, and a fold whose gain is not positive ends
+        the folds (``folds_run`` and ``stopped`` in the returned evidence say so)."""
+        gains: list[float] = []
+        ok_sep = sep >= float(self.min_separation)
+        stopped = ""
+        if not ok_sep:
+            stopped = "the separation already rules the split out: no fold run"
+        else:
+            for fold in range(int(self.n_folds)):
+                split = self._holdout_split(r, rng)
+                if split is None:
+                    continue
+                train, ht, hw, hl = split
+                lp1, lc1, t1 = _ds_params(train, None, 1, self.smoothing, be, nt)
+                ll1 = _heldout_loglik(lp1, lc1, t1, ht, hw, hl)
+                tc = self._make_clustering().fit(train)
+                types = tc.types_.to_numpy()
+                k = int(types.max()) + 1
+                lp2, lc2, t2 = _ds_params(train, types, k, self.smoothing, be, nt)
+                ll2 = _heldout_loglik(lp2, lc2, t2, ht, hw, hl)
+                gains.append((ll2 - ll1) / ht.size)
+                if gains[-1] <= 0 and fold + 1 < int(self.n_folds):
+                    stopped = f"fold {fold + 1} has no held-out gain ({gains[-1]:.4g} nats): later folds skipped"
+                    break
         gains_arr = np.asarray(gains)
         ok_lik = gains_arr.size > 0 and bool((gains_arr > 0).all())
-        ok_sep = sep >= float(self.min_separation)
-        if not ok_lik:
-            reason = "typed model does not predict held-out answers better in every fold"
-        elif not ok_sep:
+        if not ok_sep:
             reason = f"separation {sep:.3f} below min_separation {self.min_separation}"
+        elif not ok_lik:
+            reason = "typed model does not predict held-out answers better in every fold"
         else:
             reason = "held-out likelihood and separation support the split"
-        return {
+        out: dict[str, Any] = {
             "split": ok_lik and ok_sep,
             "fold_gains": gains_arr.tolist(),
             "mean_gain": float(gains_arr.mean()) if gains_arr.size else float("nan"),
             "separation": float(sep),
             "reason": reason,
+            "folds_run": int(gains_arr.size),
         }
+        if stopped:
+            out["stopped"] = stopped
+        return out
 
     def _plain_fit(self, r: Responses, one_coin: bool, be: str, nt: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Dawid-Skene (or one-coin) on ``r`` with the guard's smoothing: (post (n, 1, K), conf, prior)."""
@@ -273,11 +287,12 @@ class TypeAware(BaseAggregator):
     def _soft_guard(self, r: Responses, one_coin: bool, rng: np.random.Generator, be: str, nt: int) -> dict[str, Any]:
         """Held-out test of the soft model (module docstring): every fold's likelihood gain > 0 and a
         one-sided task-level sign test on the label changes at level ``sign_level``."""
-        from scipy.stats import binom
+        from scipy.special import bdtrc  # P(X > k), X ~ Binomial(n, p); lighter to import than scipy.stats
 
         gains = []
         score = np.zeros(r.n_tasks)  # per task: hidden answers agreeing with the soft label minus with the plain
-        for _ in range(int(self.n_folds)):
+        stopped = ""
+        for fold in range(int(self.n_folds)):
             split = self._holdout_split(r, rng)
             if split is None:
                 continue
@@ -302,9 +317,13 @@ class TypeAware(BaseAggregator):
                 weights=(y2[ht[dif]] == hl[dif]).astype(np.float64) - (y1[ht[dif]] == hl[dif]),
                 minlength=r.n_tasks,
             )
+            if gains[-1] <= 0:  # every fold must gain: this one rules the soft model out
+                if fold + 1 < int(self.n_folds):
+                    stopped = f"fold {fold + 1} has no held-out gain ({gains[-1]:.4g} nats): later folds skipped"
+                break
         g = np.asarray(gains)
         won, lost = int((score > 0).sum()), int((score < 0).sum())
-        p_value = float(binom.sf(won - 1, won + lost, 0.5)) if won + lost > 0 else 1.0
+        p_value = float(bdtrc(won - 1, won + lost, 0.5)) if won > 0 else 1.0
         ok_lik = g.size > 0 and bool((g > 0).all())
         ok_sign = p_value < float(self.sign_level)
         if not ok_lik:
@@ -328,6 +347,8 @@ class TypeAware(BaseAggregator):
             "p_value": p_value,
             "separation": float("nan"),
             "reason": reason,
+            "folds_run": int(g.size),
+            **({"stopped": stopped} if stopped else {}),
         }
 
     def _holdout_split(
