@@ -575,24 +575,29 @@ void bind_hollow_gram(py::module_& m) {
     m.def(
         "spectral_eigs",
         [](const carray<code_t>& task, const carray<code_t>& worker, const carray<double>& values, code_t n_tasks,
-           code_t n_workers, int k, bool dense, int ncv, double tol, std::uint64_t seed, int n_threads) {
+           code_t n_workers, int k, bool dense, int ncv, double tol, std::uint64_t seed, int n_threads, int n_vec,
+           double min_gap) -> py::tuple {
             auto G = make_gram(task, worker, values, n_tasks, n_workers, dense);
             kdcore::EigResult r;
             {
                 py::gil_scoped_release nogil;
                 kdcore::HollowGram* g = G.get();
                 r = kdcore::lanczos_top([g, n_threads](const double* x, double* y) { g->apply(x, y, n_threads); },
-                                        n_tasks, k, ncv, tol, seed, n_threads);
+                                        n_tasks, k, ncv, tol, seed, n_threads, n_vec, min_gap);
             }
             carray<double> vals(k);
             std::copy(r.values.begin(), r.values.end(), vals.mutable_data());
             carray<double> vecs({static_cast<py::ssize_t>(n_tasks), static_cast<py::ssize_t>(k)});
             std::copy(r.vectors.begin(), r.vectors.end(), vecs.mutable_data());
-            return py::make_tuple(vals, vecs, r.n_matvec, r.converged, r.max_residual);
+            if (n_vec < 0) return py::make_tuple(vals, vecs, r.n_matvec, r.converged, r.max_residual);
+            return py::make_tuple(vals, vecs, r.n_matvec, r.converged, r.max_residual, r.gap, r.gap_upper,
+                                  r.gap_limited);
         },
         py::arg("task"), py::arg("worker"), py::arg("values"), py::arg("n_tasks"), py::arg("n_workers"), py::arg("k"),
         py::arg("dense"), py::arg("ncv"), py::arg("tol"), py::arg("seed"), py::arg("n_threads") = 0,
-        "Top-k eigenpairs of G by Lanczos: (values, vectors (d, k), n_matvec, converged, residual).");
+        py::arg("n_vec") = -1, py::arg("min_gap") = 0.0,
+        "Top-k eigenpairs of G by Lanczos: (values, vectors (d, k), n_matvec, converged, residual); with n_vec "
+        ">= 1 also (gap, gap_upper, gap_limited) of lambda_nvec vs lambda_nvec+1 (kdcore/lanczos.hpp).");
 
     m.def(
         "lanczos_dense",

@@ -94,9 +94,12 @@ void reorthogonalise(const std::vector<double>& V, int m, index_t d, double* w, 
 }  // namespace
 
 EigResult lanczos_top(const std::function<void(const double*, double*)>& matvec, index_t d, int k, int ncv,
-                      double tol, std::uint64_t seed, int n_threads) {
+                      double tol, std::uint64_t seed, int n_threads, int n_vec, double min_gap) {
     if (d < 1) fail("lanczos_top: dimension must be >= 1");
     if (k < 1 || k > d) fail("lanczos_top: k must be in [1, d], got " + std::to_string(k));
+    if (n_vec < 0) n_vec = k;
+    if (n_vec < 1 || n_vec > k) fail("lanczos_top: n_vec must be in [1, k], got " + std::to_string(n_vec));
+    const double tol_extra = std::sqrt(tol);
     const int nt = resolve_threads(n_threads);
     const int m_max = static_cast<int>(std::min<index_t>(d, std::max(ncv, k + 1)));
     std::vector<double> V(static_cast<std::size_t>(m_max + 1) * d, 0.0);
@@ -143,19 +146,34 @@ EigResult lanczos_top(const std::function<void(const double*, double*)>& matvec,
         jacobi_eigh(T, m, theta, S);
         const bool exhausted = (m == d);
         const bool breakdown = b <= 1e-13 * std::max(anorm, 1e-300);
-        double worst = 0;
+        double worst = 0, worst_vec = 0, worst_extra = 0;
         if (m >= k) {
-            for (int i = 0; i < k; ++i) worst = std::max(worst, std::fabs(b * S[(m - 1) * m + i]));
+            for (int i = 0; i < k; ++i) {
+                const double ri = std::fabs(b * S[(m - 1) * m + i]);
+                worst = std::max(worst, ri);
+                (i < n_vec ? worst_vec : worst_extra) = std::max(i < n_vec ? worst_vec : worst_extra, ri);
+            }
         }
         const double scale = std::max(std::fabs(theta[0]), 1e-300);
         res.max_residual = worst;
-        if (m >= k && (exhausted || worst <= tol * scale)) {
+        const bool done = m >= k && (exhausted || (worst_vec <= tol * scale && worst_extra <= tol_extra * scale));
+        if (m > n_vec && n_vec < k) {
+            const double th = theta[n_vec - 1], den = std::max(std::fabs(th), 1e-300);
+            const double r_nv = std::fabs(b * S[(m - 1) * m + n_vec - 1]);
+            res.gap = (th - theta[n_vec]) / den;
+            res.gap_upper = (th + r_nv - theta[n_vec]) / den;
+        }
+        if (done) {
             res.converged = true;
             break;
         }
         if (exhausted || m >= m_max) {
-            res.converged = (m >= k) && (exhausted || worst <= tol * scale);
+            res.converged = false;
             if (m < k) fail("lanczos_top: could not build k Krylov vectors");
+            break;
+        }
+        if (min_gap > 0 && m >= k && n_vec < k && res.gap_upper < min_gap) {
+            res.gap_limited = true;
             break;
         }
         if (breakdown) {  // invariant subspace found: continue from a fresh orthogonal vector

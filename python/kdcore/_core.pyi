@@ -1,5 +1,7 @@
 """Type stubs of the compiled core kdcore._core (one section per area of cpp/)."""
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -160,7 +162,9 @@ def spectral_eigs(
     tol: float,
     seed: int,
     n_threads: int = 0,
-) -> tuple[NDArray[np.float64], NDArray[np.float64], int, bool, float]: ...
+    n_vec: int = -1,
+    min_gap: float = 0.0,
+) -> tuple[Any, ...]: ...
 def lanczos_dense(
     A: NDArray[np.float64], k: int, ncv: int, tol: float, seed: int, n_threads: int = 0
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], int, bool, float]: ...
