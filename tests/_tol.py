@@ -82,3 +82,6 @@ CLASS_SHARE_GAP = 0.2  # a split independent of the class: the two parts' class 
 # --- Real crowd data (accuracy on the gold tasks).
 REAL_DATA_REGRESSION = 0.02  # an aggregator's accuracy against the value measured with the same settings
 BELOW_MAJORITY_VOTE = 0.03  # ... and against majority vote's (10 of adult2's 333 gold tasks)
+
+# --- Decisions kept across a restructuring (tests/test_types_decisions.py).
+DECISION_ACCURACY = 1e-3  # "the same accuracy within 0.1 points" (accuracies are fractions)
