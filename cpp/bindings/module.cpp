@@ -294,6 +294,42 @@ void bind_crowd(py::module_& m) {
         "(optional) lets it stream task-major when faster; strategy 0 = automatic, 1 = worker-major, 2 = task-major.");
 
     m.def(
+        "em_counts",
+        [](const carray<index_t>& worker_indptr, const carray<code_t>& worker_task, const carray<code_t>& worker_label,
+           const carray<index_t>& task_indptr, const carray<code_t>& task_worker, const carray<code_t>& task_label,
+           code_t n_tasks, code_t n_workers, const carray<double>& post, int n_threads) {
+            const CsrView wv = csr_view(worker_indptr, worker_task, worker_label, n_workers, "worker view");
+            const CsrView tv = csr_view(task_indptr, task_worker, task_label, n_tasks, "task view");
+            check_shape(post, {n_tasks, kAny, kAny}, "post");
+            const py::ssize_t T = post.shape(1), K = post.shape(2);
+            if (tv.nnz != wv.nnz)
+                throw std::invalid_argument("the task and worker views hold different numbers of answers");
+            check_codes(wv.idx, wv.nnz, n_tasks, "task");
+            check_codes(wv.lab, wv.nnz, K, "label");
+            check_codes(tv.idx, tv.nnz, n_workers, "worker");
+            check_codes(tv.lab, tv.nnz, K, "label");
+            kdcore::AnswerViews v{wv.indptr, wv.idx, wv.lab};
+            v.task_indptr = tv.indptr;
+            v.task_worker = tv.idx;
+            v.task_label = tv.lab;
+            carray<double> counts({T, static_cast<py::ssize_t>(n_workers), K, K});
+            carray<double> mass({T, K});
+            double* c = counts.mutable_data();
+            double* ms = mass.mutable_data();
+            {
+                py::gil_scoped_release nogil;
+                kdcore::em_counts(v, n_tasks, n_workers, static_cast<int>(T), static_cast<int>(K), post.data(), c, ms,
+                                  n_threads, kdcore::MStepStrategy::automatic);
+            }
+            return py::make_tuple(counts, mass);
+        },
+        py::arg("worker_indptr"), py::arg("worker_task"), py::arg("worker_label"), py::arg("task_indptr"),
+        py::arg("task_worker"), py::arg("task_label"), py::arg("n_tasks"), py::arg("n_workers"), py::arg("post"),
+        py::arg("n_threads") = 0,
+        "Expected answer counts of the typed model: (counts c[t, w, k, l] = sum over w's answers l of post[j, t, k], "
+        "mass (T, K) = sum_j post[j]).");
+
+    m.def(
         "em_run",
         [](const carray<index_t>& task_indptr, const carray<code_t>& task_worker, const carray<code_t>& task_label,
            const carray<index_t>& worker_indptr, const carray<code_t>& worker_task, const carray<code_t>& worker_label,

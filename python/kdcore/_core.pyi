@@ -49,6 +49,18 @@ def em_m_step(
     task_label: NDArray[np.int32] | None = None,
     strategy: int = 0,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
+def em_counts(
+    worker_indptr: NDArray[np.int64],
+    worker_task: NDArray[np.int32],
+    worker_label: NDArray[np.int32],
+    task_indptr: NDArray[np.int64],
+    task_worker: NDArray[np.int32],
+    task_label: NDArray[np.int32],
+    n_tasks: int,
+    n_workers: int,
+    post: NDArray[np.float64],
+    n_threads: int = 0,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
 def em_run(
     task_indptr: NDArray[np.int64],
     task_worker: NDArray[np.int32],
