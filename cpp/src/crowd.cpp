@@ -767,4 +767,143 @@ void vote_scores(const index_t* task_indptr, const code_t* task_worker, const co
 #undef KDCORE_V
 }
 
+// ---- the refined typing's shrunk-skill loops (see crowd.hpp) --------------------------------
+namespace {
+// counts -> shrunk log confusions; mass -> log prior (typed_equal: each type's row normalised,
+// equal type priors, as the classification EM's reassignment wants).
+void shrunk_params(const std::vector<double>& cnt, const std::vector<double>& mass, code_t W, int T, int K,
+                   double b, double smoothing, bool typed_equal, double* log_conf, double* log_prior) {
+    const std::size_t KK = static_cast<std::size_t>(K) * K;
+    const double off_den = static_cast<double>(std::max(K - 1, 1));
+    for (code_t w = 0; w < W; ++w)
+        for (int k = 0; k < K; ++k) {
+            double right_all = 0.0, tot_all = 0.0;
+            for (int t = 0; t < T; ++t) {
+                const double* c = &cnt[(static_cast<std::size_t>(t) * W + w) * KK + static_cast<std::size_t>(k) * K];
+                double tot = 0.0;
+                for (int l = 0; l < K; ++l) tot += c[l];
+                right_all += c[k];
+                tot_all += tot;
+            }
+            const double s_all = (right_all + 1.0) / (tot_all + 2.0);
+            for (int t = 0; t < T; ++t) {
+                const std::size_t row = (static_cast<std::size_t>(t) * W + w) * KK + static_cast<std::size_t>(k) * K;
+                const double* c = &cnt[row];
+                double tot = 0.0;
+                for (int l = 0; l < K; ++l) tot += c[l];
+                double skill = (c[k] + b * s_all) / (tot + b);
+                skill = std::min(std::max(skill, 1e-6), 1.0 - 1e-6);
+                const double lw = std::log((1.0 - skill) / off_den), lr = std::log(skill);
+                for (int l = 0; l < K; ++l) log_conf[row + l] = l == k ? lr : lw;
+            }
+        }
+    const int TK = T * K;
+    double tot = 0.0;
+    for (int i = 0; i < TK; ++i) tot += mass[i];
+    std::vector<double> prior(static_cast<std::size_t>(TK));
+    double tot2 = 0.0;
+    for (int i = 0; i < TK; ++i) {
+        prior[i] = mass[i] / tot + smoothing;
+        tot2 += prior[i];
+    }
+    for (int i = 0; i < TK; ++i) prior[i] /= tot2;
+    for (int t = 0; t < T; ++t) {
+        double row = 0.0;
+        for (int k = 0; k < K; ++k) row += prior[t * K + k];
+        for (int k = 0; k < K; ++k) {
+            double v = std::log(std::max(prior[t * K + k], 1e-300));
+            if (typed_equal) v = v - std::log(std::max(row, 1e-300)) - std::log(static_cast<double>(T));
+            log_prior[t * K + k] = v;
+        }
+    }
+}
+
+// post[j] = full[j] restricted to type types[j], renormalised over the classes.
+void mask_to_types(const double* full, const std::int64_t* types, code_t n_tasks, int T, int K, double* post) {
+    const std::size_t TK = static_cast<std::size_t>(T) * K;
+    for (code_t j = 0; j < n_tasks; ++j) {
+        const double* f = full + j * TK;
+        double* p = post + j * TK;
+        const int t0 = static_cast<int>(types[j]);
+        double z = 0.0;
+        for (int k = 0; k < K; ++k) z += f[t0 * K + k];
+        z = std::max(z, 1e-300);
+        for (std::size_t i = 0; i < TK; ++i) p[i] = 0.0;
+        for (int k = 0; k < K; ++k) p[t0 * K + k] = f[t0 * K + k] / z;
+    }
+}
+}  // namespace
+
+SkillEmResult skill_em_polish(const AnswerViews& views, code_t n_tasks, code_t n_workers, int n_types, int n_classes,
+                              double* post, double shrink, double smoothing, double tol, int n_max, double* log_conf,
+                              double* log_prior, int n_threads) {
+    check_dims(n_tasks, n_workers, n_types, n_classes);
+    const int T = n_types, K = n_classes;
+    std::vector<double> cnt(static_cast<std::size_t>(T) * n_workers * K * K), mass(static_cast<std::size_t>(T) * K);
+    SkillEmResult res;
+    double ll_old = -std::numeric_limits<double>::infinity();
+    for (int m = 0; m < n_max; ++m) {
+        em_counts(views, n_tasks, n_workers, T, K, post, cnt.data(), mass.data(), n_threads);
+        shrunk_params(cnt, mass, n_workers, T, K, shrink, smoothing, false, log_conf, log_prior);
+        const double ll = em_e_step(views.task_indptr, views.task_worker, views.task_label, n_tasks, n_workers, T, K,
+                                    log_conf, log_prior, post, n_threads);
+        res.loglik = ll;
+        res.rounds = m + 1;
+        if (std::fabs(ll - ll_old) <= tol * std::max(1.0, std::fabs(ll))) break;
+        ll_old = ll;
+    }
+    return res;
+}
+
+SkillEmResult skill_em_cem(const AnswerViews& views, code_t n_tasks, code_t n_workers, int n_types, int n_classes,
+                           std::int64_t* types, const double* label_post, double shrink, double smoothing, int n_outer,
+                           double* full, double* log_conf, double* log_prior, int n_threads) {
+    check_dims(n_tasks, n_workers, n_types, n_classes);
+    const int T = n_types, K = n_classes;
+    const std::size_t TK = static_cast<std::size_t>(T) * K;
+    std::vector<double> cnt(static_cast<std::size_t>(T) * n_workers * K * K), mass(TK);
+    std::vector<double> post(static_cast<std::size_t>(n_tasks) * TK, 0.0), tp(static_cast<std::size_t>(n_tasks) * T);
+    std::vector<std::int64_t> fresh(static_cast<std::size_t>(n_tasks));
+    for (code_t j = 0; j < n_tasks; ++j)
+        for (int k = 0; k < K; ++k) post[j * TK + types[j] * K + k] = label_post[static_cast<std::size_t>(j) * K + k];
+    SkillEmResult res;
+    for (int outer = 0; outer < n_outer; ++outer) {
+        for (int inner = 0; inner < 3; ++inner) {
+            em_counts(views, n_tasks, n_workers, T, K, post.data(), cnt.data(), mass.data(), n_threads);
+            shrunk_params(cnt, mass, n_workers, T, K, shrink, smoothing, true, log_conf, log_prior);
+            res.loglik = em_e_step(views.task_indptr, views.task_worker, views.task_label, n_tasks, n_workers, T, K,
+                                   log_conf, log_prior, full, n_threads);
+            ++res.rounds;
+            mask_to_types(full, types, n_tasks, T, K, post.data());
+        }
+        for (code_t j = 0; j < n_tasks; ++j) {
+            int best = 0;
+            for (int t = 0; t < T; ++t) {
+                double z = 0.0;
+                for (int k = 0; k < K; ++k) z += full[j * TK + t * K + k];
+                tp[static_cast<std::size_t>(j) * T + t] = z;
+                if (z > tp[static_cast<std::size_t>(j) * T + best]) best = t;
+            }
+            fresh[j] = best;
+        }
+        for (int t = 0; t < T; ++t) {  // a type may not vanish: keep its most likely task
+            bool any = false;
+            code_t arg = 0;
+            for (code_t j = 0; j < n_tasks; ++j) {
+                any = any || fresh[j] == t;
+                if (tp[static_cast<std::size_t>(j) * T + t] > tp[static_cast<std::size_t>(arg) * T + t]) arg = j;
+            }
+            if (!any) fresh[arg] = t;
+        }
+        code_t changed = 0;
+        for (code_t j = 0; j < n_tasks; ++j) {
+            changed += fresh[j] != types[j];
+            types[j] = fresh[j];
+        }
+        mask_to_types(full, types, n_tasks, T, K, post.data());
+        if (changed <= n_tasks / 1000) break;
+    }
+    return res;
+}
+
 }  // namespace kdcore

@@ -59,6 +59,7 @@ _SMALL = 200_000  # answers below which the EM steps and the operator run on one
 #: relative eigengap after the n_types-th eigenvalue below which the spectral split is unsupported:
 #: Lanczos stops as soon as the gap is provably smaller (``spectral_info_["reason"]`` says so)
 MIN_EIGENGAP = 0.05
+_SHRINK = 4.0  # pseudo-answers shrinking a type's skills toward the worker's overall skill
 
 
 class TaskTypeClustering(BaseEstimator):
@@ -235,7 +236,7 @@ class TaskTypeClustering(BaseEstimator):
         that a type fitted on a handful of tasks cannot take extreme skills (classification EM
         would otherwise let one type swallow a few tasks and stop). The expected counts come
         from ``counter`` (:meth:`_counter`, one pass over the answers). Returns (log_conf, prior)."""
-        b = 4.0
+        b = _SHRINK
         T, K = post.shape[1], post.shape[2]
         c = counter(post)  # c[t, w, k, l]
         total = c.sum(-1)  # (T, W, K): expected answers of w on (type t, class k) tasks
@@ -309,6 +310,43 @@ class TaskTypeClustering(BaseEstimator):
             ll_old = ll
         return ll, full, log_conf, log_prior, n_max
 
+    @staticmethod
+    def _views(r: Responses) -> tuple[np.ndarray, ...]:
+        return (r.worker_indptr, r.worker_task, r.worker_label, r.task_indptr, r.task_worker, r.task_label)
+
+    def _cem_compiled(self, r: Responses, types: np.ndarray, label_post: np.ndarray, nt: int) -> np.ndarray:
+        """:meth:`_cem` in the compiled core (kdcore/crowd.hpp skill_em_cem): the posterior ``full``."""
+        out = _core.skill_em_cem(
+            *self._views(r),
+            r.n_tasks,
+            r.n_workers,
+            np.ascontiguousarray(types, dtype=np.int64),
+            np.ascontiguousarray(label_post, dtype=np.float64),
+            self.n_types,
+            _SHRINK,
+            float(self.smoothing),
+            min(int(self.n_iter), 30),
+            nt,
+        )
+        return out[1]
+
+    def _polish_compiled(
+        self, r: Responses, full: np.ndarray, nt: int
+    ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, int]:
+        """:meth:`_polish` in the compiled core (kdcore/crowd.hpp skill_em_polish)."""
+        post, log_conf, log_prior, ll, rounds = _core.skill_em_polish(
+            *self._views(r),
+            r.n_tasks,
+            r.n_workers,
+            np.ascontiguousarray(full, dtype=np.float64),
+            _SHRINK,
+            float(self.smoothing),
+            float(self.tol),
+            max(int(self.n_iter), 100),
+            nt,
+        )
+        return float(ll), post, log_conf, log_prior, int(rounds)
+
     def _correctness_split(self, r: Responses, label_post: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """k-means on the task rows of the correctness matrix's top singular subspace."""
         from scipy.sparse import csr_matrix
@@ -351,8 +389,12 @@ class TaskTypeClustering(BaseEstimator):
             best: tuple[Any, ...] | None = None
             rounds = []
             for init in inits:
-                start = self._cem(r, init, label_post, counter, be, nt)
-                ll, full, log_conf, log_prior, m = self._polish(r, start[2], counter, be, nt)
+                if be == "cpp":  # the same two loops compiled, no Python between rounds
+                    full = self._cem_compiled(r, init, label_post, nt)
+                    ll, full, log_conf, log_prior, m = self._polish_compiled(r, full, nt)
+                else:
+                    full = self._cem(r, init, label_post, counter, be, nt)[2]
+                    ll, full, log_conf, log_prior, m = self._polish(r, full, counter, be, nt)
                 rounds.append(m)
                 if best is None or ll > best[0]:  # the first start wins a tie
                     best = (ll, full, log_conf, log_prior)
