@@ -170,6 +170,7 @@ HollowGram::HollowGram(const code_t* task, const code_t* worker, const double* v
             gdiag_[j] = g;
         }
     }
+    if (pairs_) std::vector<double>().swap(s_);  // the pair kernel needs no |z|^2 corrections
     if (dense_) {
         n_pad_ = (n_ + 3) / 4 * 4;
         d_pad_ = (d_ + kChunkJ - 1) / kChunkJ * kChunkJ;

@@ -44,7 +44,7 @@ def answer_values(r: Responses, centring: str = "worker", label_post: np.ndarray
         # z_e - mean_w(z) takes one of W K values: build that (W, K, p) table from the answer
         # counts n[w, l] and gather it once (no answer-length temporaries but the index)
         K = r.n_classes
-        code = r.worker.astype(np.int64) * K + r.label
+        code = r.worker * np.int32(K) + r.label if r.n_workers * K < 2**31 else r.worker.astype(np.int64) * K + r.label
         n_wl = np.bincount(code, minlength=r.n_workers * K).reshape(r.n_workers, K).astype(np.float64)
         mean = (n_wl @ Z) / np.maximum(n_wl.sum(1), 1)[:, None]  # (W, p)
         table = (Z[None, :, :] - mean[:, None, :]).reshape(r.n_workers * K, -1)  # (W K, p)

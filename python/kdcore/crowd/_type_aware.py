@@ -385,16 +385,31 @@ class TypeAware(BaseAggregator):
         Hidden answers of workers absent from train are left out (nothing to score them with)."""
         hide = rng.random(r.n_responses) < float(self.holdout)
         kept = np.bincount(r.task, weights=~hide, minlength=r.n_tasks)
-        for j in np.flatnonzero(kept == 0):
-            idx = np.flatnonzero(r.task == j)
-            hide[idx[rng.integers(len(idx))]] = False
+        empty = np.flatnonzero(kept == 0)
+        if empty.size:  # each such task keeps one answer at random (answer positions in increasing order)
+            order = np.argsort(r.task, kind="stable")
+            start = np.concatenate(([0], np.cumsum(np.bincount(r.task, minlength=r.n_tasks))))
+            for j in empty:
+                idx = order[start[j] : start[j + 1]]
+                hide[idx[rng.integers(len(idx))]] = False
         if not hide.any():
             return None
         keep = ~hide
-        train = Responses.from_arrays(r.task[keep], r.worker[keep], r.label[keep], classes=np.arange(r.n_classes))
-        wmap = np.asarray(train.worker_ids, dtype=np.int64)
-        pos = np.full(r.n_workers, -1, dtype=np.int64)
-        pos[wmap] = np.arange(len(wmap))
+        # the kept answers keep their task codes (every task keeps one) and labels; workers are renumbered
+        # among those left, in code order: built from codes (no id factorisation of a new answer table)
+        present = np.zeros(r.n_workers, dtype=bool)
+        present[r.worker[keep]] = True
+        pos = np.cumsum(present, dtype=np.int64) - 1
+        pos[~present] = -1
+        wmap = np.flatnonzero(present)
+        train = Responses._from_codes(
+            np.ascontiguousarray(r.task[keep], dtype=np.int32),
+            np.ascontiguousarray(pos[r.worker[keep]], dtype=np.int32),
+            np.ascontiguousarray(r.label[keep], dtype=np.int32),
+            pd.Index(np.arange(r.n_tasks, dtype=np.int32)),
+            pd.Index(wmap.astype(np.int32)),
+            np.arange(r.n_classes),
+        )
         ht, hw, hl = r.task[hide], r.worker[hide], r.label[hide]
         ok = pos[hw] >= 0
         if not ok.any():

@@ -355,8 +355,10 @@ class TaskTypeClustering(BaseEstimator):
         k = self.n_types
         Z = simplex_codes(r.n_classes)
         ez = label_post @ Z  # E[z_j]
-        c = (Z[r.label] * ez[r.task]).sum(1)  # estimated correctness of each answer
-        C = csr_matrix((c, (r.worker, r.task)), shape=(r.n_workers, r.n_tasks))
+        # estimated correctness z_l . E[z_j] of each answer, gathered from the (K, n_tasks) table in the
+        # worker-major order of the Responses' own CSR view (no coordinate-format copy of the answers)
+        c = (Z @ ez.T)[r.worker_label, r.worker_task]
+        C = csr_matrix((c, r.worker_task, r.worker_indptr), shape=(r.n_workers, r.n_tasks))
         kk = min(k, min(C.shape) - 1)
         if kk < 1:
             return np.zeros(r.n_tasks, dtype=np.int64)
