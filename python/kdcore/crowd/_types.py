@@ -310,14 +310,15 @@ class TaskTypeClustering(BaseEstimator):
             ll_old = ll
         return ll, full, log_conf, log_prior, n_max
 
-    @staticmethod
-    def _views(r: Responses) -> tuple[np.ndarray, ...]:
-        return (r.worker_indptr, r.worker_task, r.worker_label, r.task_indptr, r.task_worker, r.task_label)
-
     def _cem_compiled(self, r: Responses, types: np.ndarray, label_post: np.ndarray, nt: int) -> np.ndarray:
         """:meth:`_cem` in the compiled core (kdcore/crowd.hpp skill_em_cem): the posterior ``full``."""
         out = _core.skill_em_cem(
-            *self._views(r),
+            r.worker_indptr,
+            r.worker_task,
+            r.worker_label,
+            r.task_indptr,
+            r.task_worker,
+            r.task_label,
             r.n_tasks,
             r.n_workers,
             np.ascontiguousarray(types, dtype=np.int64),
@@ -335,7 +336,12 @@ class TaskTypeClustering(BaseEstimator):
     ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, int]:
         """:meth:`_polish` in the compiled core (kdcore/crowd.hpp skill_em_polish)."""
         post, log_conf, log_prior, ll, rounds = _core.skill_em_polish(
-            *self._views(r),
+            r.worker_indptr,
+            r.worker_task,
+            r.worker_label,
+            r.task_indptr,
+            r.task_worker,
+            r.task_label,
             r.n_tasks,
             r.n_workers,
             np.ascontiguousarray(full, dtype=np.float64),
