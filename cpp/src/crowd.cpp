@@ -771,30 +771,34 @@ void vote_scores(const index_t* task_indptr, const code_t* task_worker, const co
 namespace {
 // counts -> shrunk log confusions; mass -> log prior (typed_equal: each type's row normalised,
 // equal type priors, as the classification EM's reassignment wants).
+// answer_major: counts and log_conf in em_run's layout [(w K + l) T K + t K + k] (fused passes),
+// else in [((t W + w) K + k) K + l].
 void shrunk_params(const std::vector<double>& cnt, const std::vector<double>& mass, code_t W, int T, int K,
-                   double b, double smoothing, bool typed_equal, double* log_conf, double* log_prior) {
-    const std::size_t KK = static_cast<std::size_t>(K) * K;
+                   double b, double smoothing, bool typed_equal, double* log_conf, double* log_prior,
+                   bool answer_major = false) {
+    const std::size_t TKs = static_cast<std::size_t>(T) * K;
+    auto at = [&](code_t w, int t, int k, int l) {
+        return answer_major ? (static_cast<std::size_t>(w) * K + l) * TKs + static_cast<std::size_t>(t) * K + k
+                            : ((static_cast<std::size_t>(t) * W + w) * K + k) * K + l;
+    };
     const double off_den = static_cast<double>(std::max(K - 1, 1));
     for (code_t w = 0; w < W; ++w)
         for (int k = 0; k < K; ++k) {
             double right_all = 0.0, tot_all = 0.0;
             for (int t = 0; t < T; ++t) {
-                const double* c = &cnt[(static_cast<std::size_t>(t) * W + w) * KK + static_cast<std::size_t>(k) * K];
                 double tot = 0.0;
-                for (int l = 0; l < K; ++l) tot += c[l];
-                right_all += c[k];
+                for (int l = 0; l < K; ++l) tot += cnt[at(w, t, k, l)];
+                right_all += cnt[at(w, t, k, k)];
                 tot_all += tot;
             }
             const double s_all = (right_all + 1.0) / (tot_all + 2.0);
             for (int t = 0; t < T; ++t) {
-                const std::size_t row = (static_cast<std::size_t>(t) * W + w) * KK + static_cast<std::size_t>(k) * K;
-                const double* c = &cnt[row];
                 double tot = 0.0;
-                for (int l = 0; l < K; ++l) tot += c[l];
-                double skill = (c[k] + b * s_all) / (tot + b);
+                for (int l = 0; l < K; ++l) tot += cnt[at(w, t, k, l)];
+                double skill = (cnt[at(w, t, k, k)] + b * s_all) / (tot + b);
                 skill = std::min(std::max(skill, 1e-6), 1.0 - 1e-6);
                 const double lw = std::log((1.0 - skill) / off_den), lr = std::log(skill);
-                for (int l = 0; l < K; ++l) log_conf[row + l] = l == k ? lr : lw;
+                for (int l = 0; l < K; ++l) log_conf[at(w, t, k, l)] = l == k ? lr : lw;
             }
         }
     const int TK = T * K;
@@ -838,7 +842,65 @@ SkillEmResult skill_em_polish(const AnswerViews& views, code_t n_tasks, code_t n
                               double* post, double shrink, double smoothing, double tol, int n_max, double* log_conf,
                               double* log_prior, int n_threads) {
     check_dims(n_tasks, n_workers, n_types, n_classes);
-    const int T = n_types, K = n_classes;
+    const int T = n_types, K = n_classes, TK = T * K;
+    const code_t W = n_workers;
+    const index_t N = views.task_indptr[n_tasks];
+    const int nt = threads_for(n_threads, N);
+    const std::size_t table = static_cast<std::size_t>(W) * K * TK;
+    // em_run's fused task-major pass (E-step and the next round's counts in one sweep) where its
+    // per-thread count tables are small against the answers (em_run's automatic rule)
+    if (8.0 * static_cast<double>(table) * nt <= kMaxScratchBytes && 4.0 * W * K * nt <= static_cast<double>(N)) {
+        std::vector<code_t> code(static_cast<std::size_t>(N));
+        for (index_t e = 0; e < N; ++e) code[static_cast<std::size_t>(e)] = views.task_worker[e] * K + views.task_label[e];
+        std::vector<double> cnt(table), lc(table), lp(TK), mass(TK);
+        std::vector<std::vector<double>> extra(static_cast<std::size_t>(nt - 1));
+        std::vector<double*> bufs{cnt.data()};
+        for (auto& b : extra) {
+            b.resize(table);
+            bufs.push_back(b.data());
+        }
+        std::vector<double> mass_part(static_cast<std::size_t>(nt) * TK);
+        const index_t n_blocks = (static_cast<index_t>(n_tasks) + kBlock - 1) / kBlock;
+        std::vector<double> block_ll(static_cast<std::size_t>(n_blocks), 0.0);
+        auto reduce = [&]() {
+            if (nt > 1) {
+                KDCORE_OMP(parallel for schedule(static) num_threads(nt))
+                for (std::size_t x = 0; x < table; ++x)
+                    for (int t = 1; t < nt; ++t) cnt[x] += bufs[static_cast<std::size_t>(t)][x];
+            }
+            for (int i = 0; i < TK; ++i) {
+                double m = 0.0;
+                for (int t = 0; t < nt; ++t) m += mass_part[static_cast<std::size_t>(t) * TK + i];
+                mass[i] = m;
+            }
+        };
+        fused(views.task_indptr, code.data(), n_tasks, TK, lc.data(), lp.data(), post, false, true, bufs, table,
+              mass_part, block_ll, nt);
+        reduce();
+        SkillEmResult res;
+        double ll_old = -std::numeric_limits<double>::infinity();
+        for (int m = 0; m < n_max; ++m) {
+            check_interrupt();
+            shrunk_params(cnt, mass, W, T, K, shrink, smoothing, false, lc.data(), lp.data(), true);
+            fused(views.task_indptr, code.data(), n_tasks, TK, lc.data(), lp.data(), post, true, true, bufs, table,
+                  mass_part, block_ll, nt);
+            double ll = 0.0;
+            for (double x : block_ll) ll += x;
+            res.loglik = ll;
+            res.rounds = m + 1;
+            if (std::fabs(ll - ll_old) <= tol * std::max(1.0, std::fabs(ll))) break;
+            ll_old = ll;
+            reduce();
+        }
+        for (int t = 0; t < T; ++t)
+            for (code_t w = 0; w < W; ++w)
+                for (int k = 0; k < K; ++k)
+                    for (int l = 0; l < K; ++l)
+                        log_conf[((static_cast<std::size_t>(t) * W + w) * K + k) * K + l] =
+                            lc[(static_cast<std::size_t>(w) * K + l) * TK + static_cast<std::size_t>(t) * K + k];
+        std::copy(lp.begin(), lp.end(), log_prior);
+        return res;
+    }
     std::vector<double> cnt(static_cast<std::size_t>(T) * n_workers * K * K), mass(static_cast<std::size_t>(T) * K);
     SkillEmResult res;
     double ll_old = -std::numeric_limits<double>::infinity();
