@@ -923,6 +923,138 @@ SkillEmResult skill_em_cem(const AnswerViews& views, code_t n_tasks, code_t n_wo
     check_dims(n_tasks, n_workers, n_types, n_classes);
     const int T = n_types, K = n_classes;
     const std::size_t TK = static_cast<std::size_t>(T) * K;
+    const code_t W = n_workers;
+    const index_t N = views.task_indptr[n_tasks];
+    const int nt = threads_for(n_threads, N);
+    const std::size_t table = static_cast<std::size_t>(W) * K * TK;
+    if (8.0 * static_cast<double>(table) * nt <= kMaxScratchBytes && 4.0 * W * K * nt <= static_cast<double>(N)) {
+        // one task-major sweep per round: the E-step of each task, its posterior masked to the task's
+        // type, and that masked row counted for the next round (em_run's answer-major layout)
+        const index_t* ip = views.task_indptr;
+        std::vector<code_t> code(static_cast<std::size_t>(N));
+        for (index_t e = 0; e < N; ++e) code[static_cast<std::size_t>(e)] = views.task_worker[e] * K + views.task_label[e];
+        std::vector<double> cnt(table), lc(table), lp(TK), mass(TK), mass_part(static_cast<std::size_t>(nt) * TK);
+        std::vector<std::vector<double>> bufs(static_cast<std::size_t>(nt));
+        std::vector<double> part_ll(static_cast<std::size_t>(nt));
+        auto pass = [&](bool do_e, bool normalise, bool count) {
+            ExceptionCatcher catcher;
+            // every thread's table zeroed here (a smaller team than nt leaves some untouched)
+            if (count)
+                for (auto& b : bufs) b.assign(table, 0.0);
+            std::fill(mass_part.begin(), mass_part.end(), 0.0);
+            std::fill(part_ll.begin(), part_ll.end(), 0.0);
+            KDCORE_OMP(parallel num_threads(nt)) {
+                const int tid = thread_num();
+                std::vector<double>& buf = bufs[static_cast<std::size_t>(tid)];
+                double* mp = mass_part.data() + static_cast<std::size_t>(tid) * TK;
+                std::vector<double> sc;
+                catcher.run([&] { sc.resize(TK); });
+                double lls = 0.0;
+                KDCORE_OMP(for schedule(static))
+                for (code_t j = 0; j < n_tasks; ++j) {
+                    if (catcher.failed()) continue;
+                    double* f = full + static_cast<std::size_t>(j) * TK;
+                    if (do_e) {
+                        for (std::size_t i = 0; i < TK; ++i) sc[i] = lp[i];
+                        for (index_t e = ip[j]; e < ip[j + 1]; ++e) {
+                            const double* a = lc.data() + static_cast<std::size_t>(code[e]) * TK;
+                            for (std::size_t i = 0; i < TK; ++i) sc[i] += a[i];
+                        }
+                        double m = sc[0];
+                        for (std::size_t i = 1; i < TK; ++i) m = std::max(m, sc[i]);
+                        double z = 0.0;
+                        for (std::size_t i = 0; i < TK; ++i) {
+                            f[i] = std::exp(sc[i] - m);
+                            z += f[i];
+                        }
+                        for (std::size_t i = 0; i < TK; ++i) f[i] /= z;
+                        lls += m + std::log(z);
+                    }
+                    if (!count) continue;
+                    const std::size_t t0 = static_cast<std::size_t>(types[j]) * K;
+                    double zt = 1.0;
+                    if (normalise) {
+                        zt = 0.0;
+                        for (int k = 0; k < K; ++k) zt += f[t0 + k];
+                        zt = std::max(zt, 1e-300);
+                    }
+                    for (int k = 0; k < K; ++k) mp[t0 + k] += f[t0 + k] / zt;
+                    for (index_t e = ip[j]; e < ip[j + 1]; ++e) {
+                        double* a = buf.data() + static_cast<std::size_t>(code[e]) * TK + t0;
+                        for (int k = 0; k < K; ++k) a[k] += f[t0 + k] / zt;
+                    }
+                }
+                part_ll[static_cast<std::size_t>(tid)] = lls;
+            }
+            catcher.rethrow();
+            if (count) {
+                KDCORE_OMP(parallel for schedule(static) num_threads(nt))
+                for (std::size_t x = 0; x < table; ++x) {
+                    double v = 0.0;
+                    for (int t = 0; t < nt; ++t) v += bufs[static_cast<std::size_t>(t)][x];
+                    cnt[x] = v;
+                }
+                for (std::size_t i = 0; i < TK; ++i) {
+                    double v = 0.0;
+                    for (int t = 0; t < nt; ++t) v += mass_part[static_cast<std::size_t>(t) * TK + i];
+                    mass[i] = v;
+                }
+            }
+            double ll = 0.0;
+            for (double x : part_ll) ll += x;
+            return ll;
+        };
+        std::vector<double> tpf(static_cast<std::size_t>(n_tasks) * T);
+        std::vector<std::int64_t> fr(static_cast<std::size_t>(n_tasks));
+        for (std::size_t x = 0; x < static_cast<std::size_t>(n_tasks) * TK; ++x) full[x] = 0.0;
+        for (code_t j = 0; j < n_tasks; ++j)
+            for (int k = 0; k < K; ++k)
+                full[j * TK + types[j] * K + k] = label_post[static_cast<std::size_t>(j) * K + k];
+        pass(false, false, true);
+        SkillEmResult res;
+        for (int outer = 0; outer < n_outer; ++outer) {
+            for (int inner = 0; inner < 3; ++inner) {
+                check_interrupt();
+                shrunk_params(cnt, mass, W, T, K, shrink, smoothing, true, lc.data(), lp.data(), true);
+                res.loglik = pass(true, true, inner < 2);
+                ++res.rounds;
+            }
+            for (code_t j = 0; j < n_tasks; ++j) {
+                int best = 0;
+                for (int t = 0; t < T; ++t) {
+                    double z = 0.0;
+                    for (int k = 0; k < K; ++k) z += full[j * TK + t * K + k];
+                    tpf[static_cast<std::size_t>(j) * T + t] = z;
+                    if (z > tpf[static_cast<std::size_t>(j) * T + best]) best = t;
+                }
+                fr[j] = best;
+            }
+            for (int t = 0; t < T; ++t) {
+                bool any = false;
+                code_t arg = 0;
+                for (code_t j = 0; j < n_tasks; ++j) {
+                    any = any || fr[j] == t;
+                    if (tpf[static_cast<std::size_t>(j) * T + t] > tpf[static_cast<std::size_t>(arg) * T + t]) arg = j;
+                }
+                if (!any) fr[arg] = t;
+            }
+            code_t changed = 0;
+            for (code_t j = 0; j < n_tasks; ++j) {
+                changed += fr[j] != types[j];
+                types[j] = fr[j];
+            }
+            if (changed <= n_tasks / 1000) break;
+            pass(false, true, true);
+        }
+        for (int t = 0; t < T; ++t)
+            for (code_t w = 0; w < W; ++w)
+                for (int k = 0; k < K; ++k)
+                    for (int l = 0; l < K; ++l)
+                        log_conf[((static_cast<std::size_t>(t) * W + w) * K + k) * K + l] =
+                            lc[(static_cast<std::size_t>(w) * K + l) * TK + static_cast<std::size_t>(t) * K + k];
+        std::copy(lp.begin(), lp.end(), log_prior);
+        return res;
+    }
     std::vector<double> cnt(static_cast<std::size_t>(T) * n_workers * K * K), mass(TK);
     std::vector<double> post(static_cast<std::size_t>(n_tasks) * TK, 0.0), tp(static_cast<std::size_t>(n_tasks) * T);
     std::vector<std::int64_t> fresh(static_cast<std::size_t>(n_tasks));
