@@ -88,8 +88,9 @@ DASK_VS_MEMORY = 1e-10  # an aggregator fitted on a Dask cluster vs the same fit
 CROWD_INPUT_SKILL = 0.08  # per-(worker, type) skills recovered from 4,000 simulated tasks: mean |error|
 CROWD_INPUT_TYPES = 0.85  # share of tasks whose recovered type is the planted one (specialist crowd)
 CROWD_LAYER_CONFUSION = 0.1  # CrowdLayer's per-worker confusions recovered from 3,000 tasks: mean |error|
-KERNEL_F64 = 1e-10  # compiled kernel vs numpy twin, float64
-KERNEL_F32 = 1e-5  # compiled kernel vs numpy twin, float32
 VB_FIXED_POINT = 1e-6  # a converged variational fit vs its own update equations
 BACKENDS_EM = 1e-8  # one estimator, compiled vs numpy backend, same number of EM rounds
 EMPIRICAL_BAYES = 1e-5  # estimators whose hyper-parameters come from an optimiser (L-BFGS-B), backend vs backend
+
+# --- Decisions kept across a restructuring (tests/test_types_decisions.py).
+DECISION_ACCURACY = 1e-3  # "the same accuracy within 0.1 points" (accuracies are fractions)

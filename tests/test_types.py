@@ -7,7 +7,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from _tol import CLASS_SHARE_GAP, EIG_TWIN, EIGVAL, EIGVEC, EIGVEC_TWIN, KERNEL_F64, MONOTONE_REL, REORDER_F64
+from _tol import (
+    CLASS_SHARE_GAP,
+    EIG_TWIN,
+    EIGVAL,
+    EIGVEC,
+    EIGVEC_TWIN,
+    FIT_TWIN_F64,
+    KERNEL_F64,
+    MONOTONE_REL,
+    REORDER_F64,
+)
 from kdcore.backends import HAS_CPP
 from kdcore.crowd import DawidSkene, Responses, simulate
 from kdcore.crowd import _reference_types as ref
@@ -351,3 +361,70 @@ def test_dense_operator_with_a_duplicate_cell_takes_the_general_path(rng):
     G = ref.hollow_gram_dense(t1, w1, v1, d, n)
     out = _core().hollow_gram_matvec(t1, w1, v1, d, n, u, True, 0)
     np.testing.assert_allclose(out, G @ u, rtol=0, atol=KERNEL_F64 * max(1.0, np.abs(G @ u).max()))
+
+
+@pytest.mark.skipif(not HAS_CPP, reason="no compiled core")
+@pytest.mark.parametrize("regime, n_classes", [("specialist", 2), ("easy_hard", 2), ("dawid_skene", 3)])
+def test_refined_compiled_loops_equal_python_loops(regime, n_classes):
+    """The refined typing's classification EM and soft polish, compiled (skill_em_cem, skill_em_polish)
+    against the step-by-step loops they replace, from the same random split."""
+    if regime == "dawid_skene":
+        r, _ = simulate.dawid_skene(400, 25, n_classes, answers_per_task=6, random_state=3)
+    else:
+        r, *_ = simulate.two_type(400, 25, 0.3, regime=regime, random_state=3)
+    tc = TaskTypeClustering(random_state=0, n_threads=1)
+    tc._validate(r)
+    label_post = tc._plain_ds(r, "cpp", 1)
+    counter = tc._counter(r, "cpp", 1)
+    init = np.random.default_rng(5).integers(0, 2, r.n_tasks)
+    full_py = tc._cem(r, init, label_post, counter, "cpp", 1)[2]
+    full_c = tc._cem_compiled(r, init, label_post, 1)
+    np.testing.assert_allclose(full_c, full_py, rtol=0, atol=FIT_TWIN_F64)
+    ll_py, post_py, lc_py, lp_py, m_py = tc._polish(r, full_py, counter, "cpp", 1)
+    ll_c, post_c, lc_c, lp_c, m_c = tc._polish_compiled(r, full_py, 1)
+    assert m_c == m_py
+    assert abs(ll_c - ll_py) <= FIT_TWIN_F64 * max(1.0, abs(ll_py))
+    np.testing.assert_allclose(post_c, post_py, rtol=0, atol=FIT_TWIN_F64)
+    np.testing.assert_allclose(lc_c, lc_py, rtol=0, atol=FIT_TWIN_F64)
+    np.testing.assert_allclose(lp_c, lp_py, rtol=0, atol=FIT_TWIN_F64)
+
+
+@pytest.mark.skipif(not HAS_CPP, reason="no compiled core")
+def test_spectral_typing_reports_an_unresolved_spectrum_as_unsupported():
+    """One planted type, sparse answers: the bulk eigenvalues are near-degenerate, so Lanczos stops
+    once the eigengap after the readout's vectors is provably below MIN_EIGENGAP and the spectral
+    split is unsupported (no split, no warning); a planted two-type split converges and is kept."""
+    import warnings
+
+    from kdcore.crowd._types import MIN_EIGENGAP
+
+    r, _ = simulate.dawid_skene(4000, 400, 2, answers_per_task=10, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tc = TaskTypeClustering(method="spectral", random_state=0, n_threads=1).fit(r)
+    info = tc.spectral_info_
+    assert info["unsupported"] and not info["converged"], info
+    assert info["eigengap_upper"] < MIN_EIGENGAP and info["eigengap"] <= info["eigengap_upper"]
+    assert "eigengap" in info["reason"]
+    assert (tc.types_.to_numpy() == 0).all() and tc.separation_ == 0.0
+    r2, _, types2, _ = simulate.two_type(2000, 40, 0.5, regime="specialist", random_state=1)
+    tc2 = TaskTypeClustering(method="spectral", random_state=0, n_threads=1).fit(r2)
+    assert tc2.spectral_info_["converged"] and not tc2.spectral_info_["unsupported"]
+    assert tc2.spectral_info_["eigengap"] >= MIN_EIGENGAP
+    assert _type_acc(tc2.types_.to_numpy(), types2.reindex(r2.task_ids).to_numpy()) > 0.9
+
+
+def test_guard_stops_at_the_first_fold_without_gain():
+    """One planted type: the first held-out fold has no gain, so the hard guard stops there, before
+    the clustering of all tasks (clustering_ None), and says so; the soft guard stops likewise."""
+    r, _ = simulate.dawid_skene(600, 30, 2, answers_per_task=8, random_state=2)
+    ta = TypeAware(DawidSkene(), random_state=0).fit(r)
+    ev = ta.evidence_
+    assert ta.split_kind_ == "none" and not ev["split"]
+    assert ev["folds_run"] == 1 and ev["fold_gains"][0] <= 0 and "stopped" in ev
+    assert ta.clustering_ is None and np.isnan(ev["separation"])
+    soft = ev["soft_guard"]
+    assert soft["folds_run"] == len(soft["fold_gains"]) >= 1
+    if soft["folds_run"] < 3:  # stopped early: only by a fold without gain
+        assert soft["fold_gains"][-1] <= 0 and "stopped" in soft
+        assert all(g > 0 for g in soft["fold_gains"][:-1])

@@ -295,6 +295,132 @@ void bind_crowd(py::module_& m) {
         "(optional) lets it stream task-major when faster; strategy 0 = automatic, 1 = worker-major, 2 = task-major.");
 
     m.def(
+        "em_counts",
+        [](const carray<index_t>& worker_indptr, const carray<code_t>& worker_task, const carray<code_t>& worker_label,
+           const carray<index_t>& task_indptr, const carray<code_t>& task_worker, const carray<code_t>& task_label,
+           code_t n_tasks, code_t n_workers, const carray<double>& post, int n_threads) {
+            const CsrView wv = csr_view(worker_indptr, worker_task, worker_label, n_workers, "worker view");
+            const CsrView tv = csr_view(task_indptr, task_worker, task_label, n_tasks, "task view");
+            check_shape(post, {n_tasks, kAny, kAny}, "post");
+            const py::ssize_t T = post.shape(1), K = post.shape(2);
+            if (tv.nnz != wv.nnz)
+                throw std::invalid_argument("the task and worker views hold different numbers of answers");
+            check_codes(wv.idx, wv.nnz, n_tasks, "task");
+            check_codes(wv.lab, wv.nnz, K, "label");
+            check_codes(tv.idx, tv.nnz, n_workers, "worker");
+            check_codes(tv.lab, tv.nnz, K, "label");
+            kdcore::AnswerViews v{wv.indptr, wv.idx, wv.lab};
+            v.task_indptr = tv.indptr;
+            v.task_worker = tv.idx;
+            v.task_label = tv.lab;
+            carray<double> counts({T, static_cast<py::ssize_t>(n_workers), K, K});
+            carray<double> mass({T, K});
+            double* c = counts.mutable_data();
+            double* ms = mass.mutable_data();
+            {
+                py::gil_scoped_release nogil;
+                kdcore::em_counts(v, n_tasks, n_workers, static_cast<int>(T), static_cast<int>(K), post.data(), c, ms,
+                                  n_threads, kdcore::MStepStrategy::automatic);
+            }
+            return py::make_tuple(counts, mass);
+        },
+        py::arg("worker_indptr"), py::arg("worker_task"), py::arg("worker_label"), py::arg("task_indptr"),
+        py::arg("task_worker"), py::arg("task_label"), py::arg("n_tasks"), py::arg("n_workers"), py::arg("post"),
+        py::arg("n_threads") = 0,
+        "Expected answer counts of the typed model: (counts c[t, w, k, l] = sum over w's answers l of post[j, t, k], "
+        "mass (T, K) = sum_j post[j]).");
+
+    auto answer_views = [](const carray<index_t>& worker_indptr, const carray<code_t>& worker_task,
+                           const carray<code_t>& worker_label, const carray<index_t>& task_indptr,
+                           const carray<code_t>& task_worker, const carray<code_t>& task_label, code_t n_tasks,
+                           code_t n_workers, py::ssize_t K) {
+        const CsrView wv = csr_view(worker_indptr, worker_task, worker_label, n_workers, "worker view");
+        const CsrView tv = csr_view(task_indptr, task_worker, task_label, n_tasks, "task view");
+        if (tv.nnz != wv.nnz) throw std::invalid_argument("the task and worker views hold different numbers of answers");
+        check_codes(wv.idx, wv.nnz, n_tasks, "task");
+        check_codes(wv.lab, wv.nnz, K, "label");
+        check_codes(tv.idx, tv.nnz, n_workers, "worker");
+        check_codes(tv.lab, tv.nnz, K, "label");
+        kdcore::AnswerViews v{wv.indptr, wv.idx, wv.lab};
+        v.task_indptr = tv.indptr;
+        v.task_worker = tv.idx;
+        v.task_label = tv.lab;
+        return v;
+    };
+    m.def(
+        "skill_em_polish",
+        [answer_views](const carray<index_t>& worker_indptr, const carray<code_t>& worker_task,
+                       const carray<code_t>& worker_label, const carray<index_t>& task_indptr,
+                       const carray<code_t>& task_worker, const carray<code_t>& task_label, code_t n_tasks,
+                       code_t n_workers, const carray<double>& post, double shrink, double smoothing, double tol,
+                       int n_max, int n_threads) {
+            check_shape(post, {n_tasks, kAny, kAny}, "post");
+            const py::ssize_t T = post.shape(1), K = post.shape(2);
+            const kdcore::AnswerViews v = answer_views(worker_indptr, worker_task, worker_label, task_indptr,
+                                                       task_worker, task_label, n_tasks, n_workers, K);
+            carray<double> out({static_cast<py::ssize_t>(n_tasks), T, K});
+            std::copy(post.data(), post.data() + post.size(), out.mutable_data());
+            carray<double> log_conf({T, static_cast<py::ssize_t>(n_workers), K, K});
+            carray<double> log_prior({T, K});
+            kdcore::SkillEmResult res;
+            double* o = out.mutable_data();
+            double* lc = log_conf.mutable_data();
+            double* lp = log_prior.mutable_data();
+            {
+                py::gil_scoped_release nogil;
+                res = kdcore::skill_em_polish(v, n_tasks, n_workers, static_cast<int>(T), static_cast<int>(K), o,
+                                              shrink, smoothing, tol, n_max, lc, lp, n_threads);
+            }
+            return py::make_tuple(out, log_conf, log_prior, res.loglik, res.rounds);
+        },
+        py::arg("worker_indptr"), py::arg("worker_task"), py::arg("worker_label"), py::arg("task_indptr"),
+        py::arg("task_worker"), py::arg("task_label"), py::arg("n_tasks"), py::arg("n_workers"), py::arg("post"),
+        py::arg("shrink"), py::arg("smoothing"), py::arg("tol"), py::arg("n_max"), py::arg("n_threads") = 0,
+        "The refined typing's soft shrunk-skill EM (kdcore/crowd.hpp skill_em_polish): (post, log_conf, log_prior, "
+        "loglik, rounds).");
+    m.def(
+        "skill_em_cem",
+        [answer_views](const carray<index_t>& worker_indptr, const carray<code_t>& worker_task,
+                       const carray<code_t>& worker_label, const carray<index_t>& task_indptr,
+                       const carray<code_t>& task_worker, const carray<code_t>& task_label, code_t n_tasks,
+                       code_t n_workers, const carray<std::int64_t>& types, const carray<double>& label_post,
+                       int n_types, double shrink, double smoothing, int n_outer, int n_threads) {
+            check_shape(types, {n_tasks}, "types");
+            check_shape(label_post, {n_tasks, kAny}, "label_post");
+            const py::ssize_t K = label_post.shape(1), T = n_types;
+            if (T < 1) throw std::invalid_argument("n_types must be >= 1");
+            for (py::ssize_t j = 0; j < static_cast<py::ssize_t>(n_tasks); ++j)
+                if (types.data()[j] < 0 || types.data()[j] >= T)
+                    throw std::invalid_argument("types: expected codes in [0, n_types), got " +
+                                                std::to_string(types.data()[j]) + " at index " + std::to_string(j));
+            const kdcore::AnswerViews v = answer_views(worker_indptr, worker_task, worker_label, task_indptr,
+                                                       task_worker, task_label, n_tasks, n_workers, K);
+            carray<std::int64_t> ty(static_cast<py::ssize_t>(n_tasks));
+            std::copy(types.data(), types.data() + n_tasks, ty.mutable_data());
+            carray<double> full({static_cast<py::ssize_t>(n_tasks), T, K});
+            carray<double> log_conf({T, static_cast<py::ssize_t>(n_workers), K, K});
+            carray<double> log_prior({T, K});
+            kdcore::SkillEmResult res;
+            std::int64_t* tp = ty.mutable_data();
+            double* f = full.mutable_data();
+            double* lc = log_conf.mutable_data();
+            double* lp = log_prior.mutable_data();
+            const double* lab = label_post.data();
+            {
+                py::gil_scoped_release nogil;
+                res = kdcore::skill_em_cem(v, n_tasks, n_workers, static_cast<int>(T), static_cast<int>(K), tp, lab,
+                                           shrink, smoothing, n_outer, f, lc, lp, n_threads);
+            }
+            return py::make_tuple(ty, full, log_conf, log_prior, res.loglik, res.rounds);
+        },
+        py::arg("worker_indptr"), py::arg("worker_task"), py::arg("worker_label"), py::arg("task_indptr"),
+        py::arg("task_worker"), py::arg("task_label"), py::arg("n_tasks"), py::arg("n_workers"), py::arg("types"),
+        py::arg("label_post"), py::arg("n_types"), py::arg("shrink"), py::arg("smoothing"), py::arg("n_outer"),
+        py::arg("n_threads") = 0,
+        "The refined typing's classification EM (kdcore/crowd.hpp skill_em_cem): (types, full, log_conf, "
+        "log_prior, loglik, rounds).");
+
+    m.def(
         "em_run",
         [](const carray<index_t>& task_indptr, const carray<code_t>& task_worker, const carray<code_t>& task_label,
            const carray<index_t>& worker_indptr, const carray<code_t>& worker_task, const carray<code_t>& worker_label,
@@ -576,24 +702,29 @@ void bind_hollow_gram(py::module_& m) {
     m.def(
         "spectral_eigs",
         [](const carray<code_t>& task, const carray<code_t>& worker, const carray<double>& values, code_t n_tasks,
-           code_t n_workers, int k, bool dense, int ncv, double tol, std::uint64_t seed, int n_threads) {
+           code_t n_workers, int k, bool dense, int ncv, double tol, std::uint64_t seed, int n_threads, int n_vec,
+           double min_gap) -> py::tuple {
             auto G = make_gram(task, worker, values, n_tasks, n_workers, dense);
             kdcore::EigResult r;
             {
                 py::gil_scoped_release nogil;
                 kdcore::HollowGram* g = G.get();
                 r = kdcore::lanczos_top([g, n_threads](const double* x, double* y) { g->apply(x, y, n_threads); },
-                                        n_tasks, k, ncv, tol, seed, n_threads);
+                                        n_tasks, k, ncv, tol, seed, n_threads, n_vec, min_gap);
             }
             carray<double> vals(k);
             std::copy(r.values.begin(), r.values.end(), vals.mutable_data());
             carray<double> vecs({static_cast<py::ssize_t>(n_tasks), static_cast<py::ssize_t>(k)});
             std::copy(r.vectors.begin(), r.vectors.end(), vecs.mutable_data());
-            return py::make_tuple(vals, vecs, r.n_matvec, r.converged, r.max_residual);
+            if (n_vec < 0) return py::make_tuple(vals, vecs, r.n_matvec, r.converged, r.max_residual);
+            return py::make_tuple(vals, vecs, r.n_matvec, r.converged, r.max_residual, r.gap, r.gap_upper,
+                                  r.gap_limited);
         },
         py::arg("task"), py::arg("worker"), py::arg("values"), py::arg("n_tasks"), py::arg("n_workers"), py::arg("k"),
         py::arg("dense"), py::arg("ncv"), py::arg("tol"), py::arg("seed"), py::arg("n_threads") = 0,
-        "Top-k eigenpairs of G by Lanczos: (values, vectors (d, k), n_matvec, converged, residual).");
+        py::arg("n_vec") = -1, py::arg("min_gap") = 0.0,
+        "Top-k eigenpairs of G by Lanczos: (values, vectors (d, k), n_matvec, converged, residual); with n_vec "
+        ">= 1 also (gap, gap_upper, gap_limited) of lambda_nvec vs lambda_nvec+1 (kdcore/lanczos.hpp).");
 
     m.def(
         "lanczos_dense",

@@ -817,4 +817,337 @@ double em_partition_stats(const index_t* task_indptr, const code_t* code, code_t
     return ll;
 }
 
+// ---- the refined typing's shrunk-skill loops (see crowd.hpp) --------------------------------
+namespace {
+// counts -> shrunk log confusions; mass -> log prior (typed_equal: each type's row normalised,
+// equal type priors, as the classification EM's reassignment wants).
+// answer_major: counts and log_conf in em_run's layout [(w K + l) T K + t K + k] (fused passes),
+// else in [((t W + w) K + k) K + l].
+void shrunk_params(const std::vector<double>& cnt, const std::vector<double>& mass, code_t W, int T, int K,
+                   double b, double smoothing, bool typed_equal, double* log_conf, double* log_prior,
+                   bool answer_major = false) {
+    const std::size_t TKs = static_cast<std::size_t>(T) * K;
+    auto at = [&](code_t w, int t, int k, int l) {
+        return answer_major ? (static_cast<std::size_t>(w) * K + l) * TKs + static_cast<std::size_t>(t) * K + k
+                            : ((static_cast<std::size_t>(t) * W + w) * K + k) * K + l;
+    };
+    const double off_den = static_cast<double>(std::max(K - 1, 1));
+    for (code_t w = 0; w < W; ++w)
+        for (int k = 0; k < K; ++k) {
+            double right_all = 0.0, tot_all = 0.0;
+            for (int t = 0; t < T; ++t) {
+                double tot = 0.0;
+                for (int l = 0; l < K; ++l) tot += cnt[at(w, t, k, l)];
+                right_all += cnt[at(w, t, k, k)];
+                tot_all += tot;
+            }
+            const double s_all = (right_all + 1.0) / (tot_all + 2.0);
+            for (int t = 0; t < T; ++t) {
+                double tot = 0.0;
+                for (int l = 0; l < K; ++l) tot += cnt[at(w, t, k, l)];
+                double skill = (cnt[at(w, t, k, k)] + b * s_all) / (tot + b);
+                skill = std::min(std::max(skill, 1e-6), 1.0 - 1e-6);
+                const double lw = std::log((1.0 - skill) / off_den), lr = std::log(skill);
+                for (int l = 0; l < K; ++l) log_conf[at(w, t, k, l)] = l == k ? lr : lw;
+            }
+        }
+    const int TK = T * K;
+    double tot = 0.0;
+    for (int i = 0; i < TK; ++i) tot += mass[i];
+    std::vector<double> prior(static_cast<std::size_t>(TK));
+    double tot2 = 0.0;
+    for (int i = 0; i < TK; ++i) {
+        prior[i] = mass[i] / tot + smoothing;
+        tot2 += prior[i];
+    }
+    for (int i = 0; i < TK; ++i) prior[i] /= tot2;
+    for (int t = 0; t < T; ++t) {
+        double row = 0.0;
+        for (int k = 0; k < K; ++k) row += prior[t * K + k];
+        for (int k = 0; k < K; ++k) {
+            double v = std::log(std::max(prior[t * K + k], 1e-300));
+            if (typed_equal) v = v - std::log(std::max(row, 1e-300)) - std::log(static_cast<double>(T));
+            log_prior[t * K + k] = v;
+        }
+    }
+}
+
+// post[j] = full[j] restricted to type types[j], renormalised over the classes.
+void mask_to_types(const double* full, const std::int64_t* types, code_t n_tasks, int T, int K, double* post) {
+    const std::size_t TK = static_cast<std::size_t>(T) * K;
+    for (code_t j = 0; j < n_tasks; ++j) {
+        const double* f = full + j * TK;
+        double* p = post + j * TK;
+        const int t0 = static_cast<int>(types[j]);
+        double z = 0.0;
+        for (int k = 0; k < K; ++k) z += f[t0 * K + k];
+        z = std::max(z, 1e-300);
+        for (std::size_t i = 0; i < TK; ++i) p[i] = 0.0;
+        for (int k = 0; k < K; ++k) p[t0 * K + k] = f[t0 * K + k] / z;
+    }
+}
+}  // namespace
+
+SkillEmResult skill_em_polish(const AnswerViews& views, code_t n_tasks, code_t n_workers, int n_types, int n_classes,
+                              double* post, double shrink, double smoothing, double tol, int n_max, double* log_conf,
+                              double* log_prior, int n_threads) {
+    check_dims(n_tasks, n_workers, n_types, n_classes);
+    const int T = n_types, K = n_classes, TK = T * K;
+    const code_t W = n_workers;
+    const index_t N = views.task_indptr[n_tasks];
+    const int nt = threads_for(n_threads, N);
+    const std::size_t table = static_cast<std::size_t>(W) * K * TK;
+    // em_run's fused task-major pass (E-step and the next round's counts in one sweep) where its
+    // per-thread count tables are small against the answers (em_run's automatic rule)
+    if (8.0 * static_cast<double>(table) * nt <= kMaxScratchBytes && 4.0 * W * K * nt <= static_cast<double>(N)) {
+        std::vector<code_t> code(static_cast<std::size_t>(N));
+        for (index_t e = 0; e < N; ++e) code[static_cast<std::size_t>(e)] = views.task_worker[e] * K + views.task_label[e];
+        std::vector<double> cnt(table), lc(table), lp(TK), mass(TK);
+        std::vector<std::vector<double>> extra(static_cast<std::size_t>(nt - 1));
+        std::vector<double*> bufs{cnt.data()};
+        for (auto& b : extra) {
+            b.resize(table);
+            bufs.push_back(b.data());
+        }
+        std::vector<double> mass_part(static_cast<std::size_t>(nt) * TK);
+        const index_t n_blocks = (static_cast<index_t>(n_tasks) + kBlock - 1) / kBlock;
+        std::vector<double> block_ll(static_cast<std::size_t>(n_blocks), 0.0);
+        auto reduce = [&]() {
+            if (nt > 1) {
+                KDCORE_OMP(parallel for schedule(static) num_threads(nt))
+                for (std::size_t x = 0; x < table; ++x)
+                    for (int t = 1; t < nt; ++t) cnt[x] += bufs[static_cast<std::size_t>(t)][x];
+            }
+            for (int i = 0; i < TK; ++i) {
+                double m = 0.0;
+                for (int t = 0; t < nt; ++t) m += mass_part[static_cast<std::size_t>(t) * TK + i];
+                mass[i] = m;
+            }
+        };
+        fused(views.task_indptr, code.data(), n_tasks, TK, lc.data(), lp.data(), post, false, true, bufs, table,
+              mass_part, block_ll, nt);
+        reduce();
+        SkillEmResult res;
+        double ll_old = -std::numeric_limits<double>::infinity();
+        for (int m = 0; m < n_max; ++m) {
+            check_interrupt();
+            shrunk_params(cnt, mass, W, T, K, shrink, smoothing, false, lc.data(), lp.data(), true);
+            fused(views.task_indptr, code.data(), n_tasks, TK, lc.data(), lp.data(), post, true, true, bufs, table,
+                  mass_part, block_ll, nt);
+            double ll = 0.0;
+            for (double x : block_ll) ll += x;
+            res.loglik = ll;
+            res.rounds = m + 1;
+            if (std::fabs(ll - ll_old) <= tol * std::max(1.0, std::fabs(ll))) break;
+            ll_old = ll;
+            reduce();
+        }
+        for (int t = 0; t < T; ++t)
+            for (code_t w = 0; w < W; ++w)
+                for (int k = 0; k < K; ++k)
+                    for (int l = 0; l < K; ++l)
+                        log_conf[((static_cast<std::size_t>(t) * W + w) * K + k) * K + l] =
+                            lc[(static_cast<std::size_t>(w) * K + l) * TK + static_cast<std::size_t>(t) * K + k];
+        std::copy(lp.begin(), lp.end(), log_prior);
+        return res;
+    }
+    std::vector<double> cnt(static_cast<std::size_t>(T) * n_workers * K * K), mass(static_cast<std::size_t>(T) * K);
+    SkillEmResult res;
+    double ll_old = -std::numeric_limits<double>::infinity();
+    for (int m = 0; m < n_max; ++m) {
+        em_counts(views, n_tasks, n_workers, T, K, post, cnt.data(), mass.data(), n_threads);
+        shrunk_params(cnt, mass, n_workers, T, K, shrink, smoothing, false, log_conf, log_prior);
+        const double ll = em_e_step(views.task_indptr, views.task_worker, views.task_label, n_tasks, n_workers, T, K,
+                                    log_conf, log_prior, post, n_threads);
+        res.loglik = ll;
+        res.rounds = m + 1;
+        if (std::fabs(ll - ll_old) <= tol * std::max(1.0, std::fabs(ll))) break;
+        ll_old = ll;
+    }
+    return res;
+}
+
+SkillEmResult skill_em_cem(const AnswerViews& views, code_t n_tasks, code_t n_workers, int n_types, int n_classes,
+                           std::int64_t* types, const double* label_post, double shrink, double smoothing, int n_outer,
+                           double* full, double* log_conf, double* log_prior, int n_threads) {
+    check_dims(n_tasks, n_workers, n_types, n_classes);
+    const int T = n_types, K = n_classes;
+    const std::size_t TK = static_cast<std::size_t>(T) * K;
+    const code_t W = n_workers;
+    const index_t N = views.task_indptr[n_tasks];
+    const int nt = threads_for(n_threads, N);
+    const std::size_t table = static_cast<std::size_t>(W) * K * TK;
+    if (8.0 * static_cast<double>(table) * nt <= kMaxScratchBytes && 4.0 * W * K * nt <= static_cast<double>(N)) {
+        // one task-major sweep per round: the E-step of each task, its posterior masked to the task's
+        // type, and that masked row counted for the next round (em_run's answer-major layout)
+        const index_t* ip = views.task_indptr;
+        std::vector<code_t> code(static_cast<std::size_t>(N));
+        for (index_t e = 0; e < N; ++e) code[static_cast<std::size_t>(e)] = views.task_worker[e] * K + views.task_label[e];
+        std::vector<double> cnt(table), lc(table), lp(TK), mass(TK), mass_part(static_cast<std::size_t>(nt) * TK);
+        std::vector<std::vector<double>> bufs(static_cast<std::size_t>(nt));
+        std::vector<double> part_ll(static_cast<std::size_t>(nt));
+        auto pass = [&](bool do_e, bool normalise, bool count) {
+            ExceptionCatcher catcher;
+            // every thread's table zeroed here (a smaller team than nt leaves some untouched)
+            if (count)
+                for (auto& b : bufs) b.assign(table, 0.0);
+            std::fill(mass_part.begin(), mass_part.end(), 0.0);
+            std::fill(part_ll.begin(), part_ll.end(), 0.0);
+            KDCORE_OMP(parallel num_threads(nt)) {
+                const int tid = thread_num();
+                std::vector<double>& buf = bufs[static_cast<std::size_t>(tid)];
+                double* mp = mass_part.data() + static_cast<std::size_t>(tid) * TK;
+                std::vector<double> sc;
+                catcher.run([&] { sc.resize(TK); });
+                double lls = 0.0;
+                KDCORE_OMP(for schedule(static))
+                for (code_t j = 0; j < n_tasks; ++j) {
+                    if (catcher.failed()) continue;
+                    double* f = full + static_cast<std::size_t>(j) * TK;
+                    if (do_e) {
+                        for (std::size_t i = 0; i < TK; ++i) sc[i] = lp[i];
+                        for (index_t e = ip[j]; e < ip[j + 1]; ++e) {
+                            const double* a = lc.data() + static_cast<std::size_t>(code[e]) * TK;
+                            for (std::size_t i = 0; i < TK; ++i) sc[i] += a[i];
+                        }
+                        double m = sc[0];
+                        for (std::size_t i = 1; i < TK; ++i) m = std::max(m, sc[i]);
+                        double z = 0.0;
+                        for (std::size_t i = 0; i < TK; ++i) {
+                            f[i] = std::exp(sc[i] - m);
+                            z += f[i];
+                        }
+                        for (std::size_t i = 0; i < TK; ++i) f[i] /= z;
+                        lls += m + std::log(z);
+                    }
+                    if (!count) continue;
+                    const std::size_t t0 = static_cast<std::size_t>(types[j]) * K;
+                    double zt = 1.0;
+                    if (normalise) {
+                        zt = 0.0;
+                        for (int k = 0; k < K; ++k) zt += f[t0 + k];
+                        zt = std::max(zt, 1e-300);
+                    }
+                    for (int k = 0; k < K; ++k) mp[t0 + k] += f[t0 + k] / zt;
+                    for (index_t e = ip[j]; e < ip[j + 1]; ++e) {
+                        double* a = buf.data() + static_cast<std::size_t>(code[e]) * TK + t0;
+                        for (int k = 0; k < K; ++k) a[k] += f[t0 + k] / zt;
+                    }
+                }
+                part_ll[static_cast<std::size_t>(tid)] = lls;
+            }
+            catcher.rethrow();
+            if (count) {
+                KDCORE_OMP(parallel for schedule(static) num_threads(nt))
+                for (std::size_t x = 0; x < table; ++x) {
+                    double v = 0.0;
+                    for (int t = 0; t < nt; ++t) v += bufs[static_cast<std::size_t>(t)][x];
+                    cnt[x] = v;
+                }
+                for (std::size_t i = 0; i < TK; ++i) {
+                    double v = 0.0;
+                    for (int t = 0; t < nt; ++t) v += mass_part[static_cast<std::size_t>(t) * TK + i];
+                    mass[i] = v;
+                }
+            }
+            double ll = 0.0;
+            for (double x : part_ll) ll += x;
+            return ll;
+        };
+        std::vector<double> tpf(static_cast<std::size_t>(n_tasks) * T);
+        std::vector<std::int64_t> fr(static_cast<std::size_t>(n_tasks));
+        for (std::size_t x = 0; x < static_cast<std::size_t>(n_tasks) * TK; ++x) full[x] = 0.0;
+        for (code_t j = 0; j < n_tasks; ++j)
+            for (int k = 0; k < K; ++k)
+                full[j * TK + types[j] * K + k] = label_post[static_cast<std::size_t>(j) * K + k];
+        pass(false, false, true);
+        SkillEmResult res;
+        for (int outer = 0; outer < n_outer; ++outer) {
+            for (int inner = 0; inner < 3; ++inner) {
+                check_interrupt();
+                shrunk_params(cnt, mass, W, T, K, shrink, smoothing, true, lc.data(), lp.data(), true);
+                res.loglik = pass(true, true, inner < 2);
+                ++res.rounds;
+            }
+            for (code_t j = 0; j < n_tasks; ++j) {
+                int best = 0;
+                for (int t = 0; t < T; ++t) {
+                    double z = 0.0;
+                    for (int k = 0; k < K; ++k) z += full[j * TK + t * K + k];
+                    tpf[static_cast<std::size_t>(j) * T + t] = z;
+                    if (z > tpf[static_cast<std::size_t>(j) * T + best]) best = t;
+                }
+                fr[j] = best;
+            }
+            for (int t = 0; t < T; ++t) {
+                bool any = false;
+                code_t arg = 0;
+                for (code_t j = 0; j < n_tasks; ++j) {
+                    any = any || fr[j] == t;
+                    if (tpf[static_cast<std::size_t>(j) * T + t] > tpf[static_cast<std::size_t>(arg) * T + t]) arg = j;
+                }
+                if (!any) fr[arg] = t;
+            }
+            code_t changed = 0;
+            for (code_t j = 0; j < n_tasks; ++j) {
+                changed += fr[j] != types[j];
+                types[j] = fr[j];
+            }
+            if (changed <= n_tasks / 1000) break;
+            pass(false, true, true);
+        }
+        for (int t = 0; t < T; ++t)
+            for (code_t w = 0; w < W; ++w)
+                for (int k = 0; k < K; ++k)
+                    for (int l = 0; l < K; ++l)
+                        log_conf[((static_cast<std::size_t>(t) * W + w) * K + k) * K + l] =
+                            lc[(static_cast<std::size_t>(w) * K + l) * TK + static_cast<std::size_t>(t) * K + k];
+        std::copy(lp.begin(), lp.end(), log_prior);
+        return res;
+    }
+    std::vector<double> cnt(static_cast<std::size_t>(T) * n_workers * K * K), mass(TK);
+    std::vector<double> post(static_cast<std::size_t>(n_tasks) * TK, 0.0), tp(static_cast<std::size_t>(n_tasks) * T);
+    std::vector<std::int64_t> fresh(static_cast<std::size_t>(n_tasks));
+    for (code_t j = 0; j < n_tasks; ++j)
+        for (int k = 0; k < K; ++k) post[j * TK + types[j] * K + k] = label_post[static_cast<std::size_t>(j) * K + k];
+    SkillEmResult res;
+    for (int outer = 0; outer < n_outer; ++outer) {
+        for (int inner = 0; inner < 3; ++inner) {
+            em_counts(views, n_tasks, n_workers, T, K, post.data(), cnt.data(), mass.data(), n_threads);
+            shrunk_params(cnt, mass, n_workers, T, K, shrink, smoothing, true, log_conf, log_prior);
+            res.loglik = em_e_step(views.task_indptr, views.task_worker, views.task_label, n_tasks, n_workers, T, K,
+                                   log_conf, log_prior, full, n_threads);
+            ++res.rounds;
+            mask_to_types(full, types, n_tasks, T, K, post.data());
+        }
+        for (code_t j = 0; j < n_tasks; ++j) {
+            int best = 0;
+            for (int t = 0; t < T; ++t) {
+                double z = 0.0;
+                for (int k = 0; k < K; ++k) z += full[j * TK + t * K + k];
+                tp[static_cast<std::size_t>(j) * T + t] = z;
+                if (z > tp[static_cast<std::size_t>(j) * T + best]) best = t;
+            }
+            fresh[j] = best;
+        }
+        for (int t = 0; t < T; ++t) {  // a type may not vanish: keep its most likely task
+            bool any = false;
+            code_t arg = 0;
+            for (code_t j = 0; j < n_tasks; ++j) {
+                any = any || fresh[j] == t;
+                if (tp[static_cast<std::size_t>(j) * T + t] > tp[static_cast<std::size_t>(arg) * T + t]) arg = j;
+            }
+            if (!any) fresh[arg] = t;
+        }
+        code_t changed = 0;
+        for (code_t j = 0; j < n_tasks; ++j) {
+            changed += fresh[j] != types[j];
+            types[j] = fresh[j];
+        }
+        mask_to_types(full, types, n_tasks, T, K, post.data());
+        if (changed <= n_tasks / 1000) break;
+    }
+    return res;
+}
+
 }  // namespace kdcore

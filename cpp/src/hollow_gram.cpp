@@ -127,6 +127,31 @@ HollowGram::HollowGram(const code_t* task, const code_t* worker, const double* v
             std::memcpy(&z_[at * p], values + e * p, sizeof(double) * p);
         }
     }
+    if (!dense_) {  // sort each task's answers by worker (pairs a < b then have i_a < i_b); any duplicate cell
+        // keeps the general kernel
+        pairs_ = true;
+        std::vector<index_t> ord;
+        std::vector<code_t> wk;
+        std::vector<double> zz;
+        for (index_t j = 0; j < d_ && pairs_; ++j) {
+            const index_t lo = indptr_[j], c = indptr_[j + 1] - lo;
+            bool sorted = true;
+            for (index_t a = 1; a < c; ++a) sorted = sorted && worker_[lo + a - 1] < worker_[lo + a];
+            if (sorted) continue;
+            ord.resize(static_cast<std::size_t>(c));
+            std::iota(ord.begin(), ord.end(), index_t(0));
+            std::sort(ord.begin(), ord.end(), [&](index_t x, index_t y) { return worker_[lo + x] < worker_[lo + y]; });
+            wk.resize(static_cast<std::size_t>(c));
+            zz.resize(static_cast<std::size_t>(c * p));
+            for (index_t a = 0; a < c; ++a) {
+                wk[a] = worker_[lo + ord[a]];
+                std::memcpy(&zz[a * p], &z_[(lo + ord[a]) * p], sizeof(double) * p);
+                if (a > 0 && wk[a] == wk[a - 1]) pairs_ = false;
+            }
+            std::copy(wk.begin(), wk.end(), worker_.begin() + lo);
+            std::copy(zz.begin(), zz.end(), z_.begin() + lo * p);
+        }
+    }
     for (index_t a = 0; a < nnz; ++a) s_[a] = dotp(&z_[a * p], &z_[a * p], p);
     // g_j = sum_{a,b} (z_a . z_b)^2 - sum_a s_a^2 = ||sum_a z_a z_a^T||_F^2 - sum_a s_a^2 : O(nnz p^2)
     gdiag_.assign(d_, 0.0);
@@ -145,6 +170,7 @@ HollowGram::HollowGram(const code_t* task, const code_t* worker, const double* v
             gdiag_[j] = g;
         }
     }
+    if (pairs_) std::vector<double>().swap(s_);  // the pair kernel needs no |z|^2 corrections
     if (dense_) {
         n_pad_ = (n_ + 3) / 4 * 4;
         d_pad_ = (d_ + kChunkJ - 1) / kChunkJ * kChunkJ;
@@ -341,8 +367,66 @@ void HollowGram::apply_dense(const double* u, double* q, int n_threads) const {
     std::copy(qp.begin(), qp.begin() + d_, q);
 }
 
+// Sparse kernel on sorted tasks without duplicate cells (header): U = upper triangle of M from
+// the pairs a < b, per-thread copies summed in thread order, then the pair sums. O(sum_j c_j^2 p / 2).
+void HollowGram::apply_pairs(const double* u, double* out, int n_threads) const {
+    const index_t n = n_, p = p_;
+    const std::size_t nn = static_cast<std::size_t>(n * n);
+    int nt = n_threads;
+    while (nt > 1 && nn * sizeof(double) * static_cast<std::size_t>(nt) > (std::size_t(256) << 20)) --nt;
+    std::vector<double> M(nn, 0.0);
+    std::vector<std::vector<double>> locs(static_cast<std::size_t>(nt));
+    int used = 1;
+    ExceptionCatcher ex;
+    KDCORE_OMP(parallel num_threads(nt)) {
+        const int tid = thread_num();
+        KDCORE_OMP(single)
+        used = team_size();
+        std::vector<double>& loc = tid == 0 ? M : locs[static_cast<std::size_t>(tid)];
+        if (tid != 0) ex.run([&] { loc.assign(nn, 0.0); });
+        KDCORE_OMP(barrier)
+        KDCORE_OMP(for schedule(static))
+        for (index_t j = 0; j < d_; ++j) {
+            if (ex.failed()) continue;
+            const double uj = u[j];
+            if (uj == 0.0) continue;
+            const index_t hi = indptr_[j + 1];
+            for (index_t a = indptr_[j]; a + 1 < hi; ++a) {
+                double* row = loc.data() + static_cast<std::size_t>(worker_[a]) * n;
+                const double* za = &z_[a * p];
+                if (p == 1) {
+                    const double v = uj * za[0];
+                    for (index_t b = a + 1; b < hi; ++b) row[worker_[b]] += v * z_[b];
+                } else {
+                    for (index_t b = a + 1; b < hi; ++b) row[worker_[b]] += uj * dotp(za, &z_[b * p], p);
+                }
+            }
+        }
+    }
+    ex.rethrow();
+    add_in_thread_order(M, locs, used, n_threads);
+    KDCORE_OMP(parallel for schedule(static) num_threads(n_threads))
+    for (index_t j = 0; j < d_; ++j) {
+        double acc = 0;
+        const index_t hi = indptr_[j + 1];
+        for (index_t a = indptr_[j]; a + 1 < hi; ++a) {
+            const double* row = M.data() + static_cast<std::size_t>(worker_[a]) * n;
+            const double* za = &z_[a * p];
+            double s = 0;
+            if (p == 1) {
+                for (index_t b = a + 1; b < hi; ++b) s += z_[b] * row[worker_[b]];
+                acc += za[0] * s;
+            } else {
+                for (index_t b = a + 1; b < hi; ++b) acc += dotp(za, &z_[b * p], p) * row[worker_[b]];
+            }
+        }
+        out[j] = 2.0 * acc - gdiag_[j] * u[j];
+    }
+}
+
 void HollowGram::apply(const double* u, double* out, int n_threads) const {
     const int nt = resolve_threads(n_threads);
+    if (pairs_) return apply_pairs(u, out, nt);
     if (dense_)
         apply_dense(u, out, nt);
     else

@@ -86,24 +86,42 @@ void paxpy(double alpha, const double* x, double* y, index_t d, int nt) {
     KDCORE_OMP(parallel for schedule(static) num_threads(nt) if (d > 20000))
     for (index_t t = 0; t < d; ++t) y[t] += alpha * x[t];
 }
+// The Lanczos basis, one vector of length d per row, allocated as the basis grows (a run that
+// stops early never holds ncv vectors).
+class Basis {
+public:
+    explicit Basis(index_t d) : d_(d) {}
+    double* row(int r) {
+        while (static_cast<int>(rows_.size()) <= r) rows_.emplace_back(static_cast<std::size_t>(d_), 0.0);
+        return rows_[static_cast<std::size_t>(r)].data();
+    }
+    const double* row(int r) const { return rows_[static_cast<std::size_t>(r)].data(); }
+
+private:
+    index_t d_;
+    std::vector<std::vector<double>> rows_;
+};
 // Two passes of classical Gram-Schmidt of w against the first m rows of V.
-void reorthogonalise(const std::vector<double>& V, int m, index_t d, double* w, int nt) {
+void reorthogonalise(const Basis& V, int m, index_t d, double* w, int nt) {
     for (int pass = 0; pass < 2; ++pass)
-        for (int r = 0; r < m; ++r) paxpy(-pdot(&V[r * d], w, d, nt), &V[r * d], w, d, nt);
+        for (int r = 0; r < m; ++r) paxpy(-pdot(V.row(r), w, d, nt), V.row(r), w, d, nt);
 }
 }  // namespace
 
 EigResult lanczos_top(const std::function<void(const double*, double*)>& matvec, index_t d, int k, int ncv,
-                      double tol, std::uint64_t seed, int n_threads) {
+                      double tol, std::uint64_t seed, int n_threads, int n_vec, double min_gap) {
     if (d < 1) fail("lanczos_top: dimension must be >= 1");
     if (k < 1 || k > d) fail("lanczos_top: k must be in [1, d], got " + std::to_string(k));
+    if (n_vec < 0) n_vec = k;
+    if (n_vec < 1 || n_vec > k) fail("lanczos_top: n_vec must be in [1, k], got " + std::to_string(n_vec));
+    const double tol_extra = std::sqrt(tol);
     const int nt = resolve_threads(n_threads);
     const int m_max = static_cast<int>(std::min<index_t>(d, std::max(ncv, k + 1)));
-    std::vector<double> V(static_cast<std::size_t>(m_max + 1) * d, 0.0);
+    Basis V(d);
     std::vector<double> alpha, beta;  // T: diag alpha[0..m), off-diagonal beta[0..m-1)
     std::mt19937_64 gen(seed);
     auto fresh = [&](int m) {  // a random unit vector orthogonal to V[0..m)
-        double* v = &V[static_cast<std::size_t>(m) * d];
+        double* v = V.row(m);
         for (int attempt = 0; attempt < 5; ++attempt) {
             for (index_t t = 0; t < d; ++t) v[t] = uniform_pm1(gen);
             reorthogonalise(V, m, d, v, nt);
@@ -122,14 +140,14 @@ EigResult lanczos_top(const std::function<void(const double*, double*)>& matvec,
     double anorm = 0;
     int m = 0;
     while (true) {
-        const double* v = &V[static_cast<std::size_t>(m) * d];
+        const double* v = V.row(m);
         matvec(v, w.data());
         ++res.n_matvec;
         check_interrupt();
         const double a = pdot(v, w.data(), d, nt);
         alpha.push_back(a);
         paxpy(-a, v, w.data(), d, nt);
-        if (m > 0) paxpy(-beta[m - 1], &V[static_cast<std::size_t>(m - 1) * d], w.data(), d, nt);
+        if (m > 0) paxpy(-beta[m - 1], V.row(m - 1), w.data(), d, nt);
         reorthogonalise(V, m + 1, d, w.data(), nt);
         double b = std::sqrt(pdot(w.data(), w.data(), d, nt));
         ++m;
@@ -143,19 +161,34 @@ EigResult lanczos_top(const std::function<void(const double*, double*)>& matvec,
         jacobi_eigh(T, m, theta, S);
         const bool exhausted = (m == d);
         const bool breakdown = b <= 1e-13 * std::max(anorm, 1e-300);
-        double worst = 0;
+        double worst = 0, worst_vec = 0, worst_extra = 0;
         if (m >= k) {
-            for (int i = 0; i < k; ++i) worst = std::max(worst, std::fabs(b * S[(m - 1) * m + i]));
+            for (int i = 0; i < k; ++i) {
+                const double ri = std::fabs(b * S[(m - 1) * m + i]);
+                worst = std::max(worst, ri);
+                (i < n_vec ? worst_vec : worst_extra) = std::max(i < n_vec ? worst_vec : worst_extra, ri);
+            }
         }
         const double scale = std::max(std::fabs(theta[0]), 1e-300);
         res.max_residual = worst;
-        if (m >= k && (exhausted || worst <= tol * scale)) {
+        const bool done = m >= k && (exhausted || (worst_vec <= tol * scale && worst_extra <= tol_extra * scale));
+        if (m > n_vec && n_vec < k) {
+            const double th = theta[n_vec - 1], den = std::max(std::fabs(th), 1e-300);
+            const double r_nv = std::fabs(b * S[(m - 1) * m + n_vec - 1]);
+            res.gap = (th - theta[n_vec]) / den;
+            res.gap_upper = (th + r_nv - theta[n_vec]) / den;
+        }
+        if (done) {
             res.converged = true;
             break;
         }
         if (exhausted || m >= m_max) {
-            res.converged = (m >= k) && (exhausted || worst <= tol * scale);
+            res.converged = false;
             if (m < k) fail("lanczos_top: could not build k Krylov vectors");
+            break;
+        }
+        if (min_gap > 0 && m >= k && n_vec < k && res.gap_upper < min_gap) {
+            res.gap_limited = true;
             break;
         }
         if (breakdown) {  // invariant subspace found: continue from a fresh orthogonal vector
@@ -167,14 +200,14 @@ EigResult lanczos_top(const std::function<void(const double*, double*)>& matvec,
             }
         } else {
             beta.push_back(b);
-            double* vn = &V[static_cast<std::size_t>(m) * d];
+            double* vn = V.row(m);
             for (index_t t = 0; t < d; ++t) vn[t] = w[t] / b;
         }
     }
     res.values.assign(theta.begin(), theta.begin() + k);
     res.vectors.assign(static_cast<std::size_t>(d) * k, 0.0);
     for (int r = 0; r < m; ++r) {
-        const double* vr = &V[static_cast<std::size_t>(r) * d];
+        const double* vr = V.row(r);
         for (int i = 0; i < k; ++i) {
             const double c = S[r * m + i];
             KDCORE_OMP(parallel for schedule(static) num_threads(nt) if (d > 20000))

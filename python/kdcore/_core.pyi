@@ -1,5 +1,7 @@
 """Type stubs of the compiled core kdcore._core (one section per area of cpp/)."""
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -47,6 +49,51 @@ def em_m_step(
     task_label: NDArray[np.int32] | None = None,
     strategy: int = 0,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
+def em_counts(
+    worker_indptr: NDArray[np.int64],
+    worker_task: NDArray[np.int32],
+    worker_label: NDArray[np.int32],
+    task_indptr: NDArray[np.int64],
+    task_worker: NDArray[np.int32],
+    task_label: NDArray[np.int32],
+    n_tasks: int,
+    n_workers: int,
+    post: NDArray[np.float64],
+    n_threads: int = 0,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
+def skill_em_polish(
+    worker_indptr: NDArray[np.int64],
+    worker_task: NDArray[np.int32],
+    worker_label: NDArray[np.int32],
+    task_indptr: NDArray[np.int64],
+    task_worker: NDArray[np.int32],
+    task_label: NDArray[np.int32],
+    n_tasks: int,
+    n_workers: int,
+    post: NDArray[np.float64],
+    shrink: float,
+    smoothing: float,
+    tol: float,
+    n_max: int,
+    n_threads: int = 0,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], float, int]: ...
+def skill_em_cem(
+    worker_indptr: NDArray[np.int64],
+    worker_task: NDArray[np.int32],
+    worker_label: NDArray[np.int32],
+    task_indptr: NDArray[np.int64],
+    task_worker: NDArray[np.int32],
+    task_label: NDArray[np.int32],
+    n_tasks: int,
+    n_workers: int,
+    types: NDArray[np.int64],
+    label_post: NDArray[np.float64],
+    n_types: int,
+    shrink: float,
+    smoothing: float,
+    n_outer: int,
+    n_threads: int = 0,
+) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], float, int]: ...
 def em_run(
     task_indptr: NDArray[np.int64],
     task_worker: NDArray[np.int32],
@@ -160,7 +207,9 @@ def spectral_eigs(
     tol: float,
     seed: int,
     n_threads: int = 0,
-) -> tuple[NDArray[np.float64], NDArray[np.float64], int, bool, float]: ...
+    n_vec: int = -1,
+    min_gap: float = 0.0,
+) -> tuple[Any, ...]: ...
 def lanczos_dense(
     A: NDArray[np.float64], k: int, ncv: int, tol: float, seed: int, n_threads: int = 0
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], int, bool, float]: ...

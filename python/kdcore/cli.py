@@ -243,6 +243,8 @@ def _fmt_types(info: dict) -> str:
         parts.append(f"{len(info['sizes'])} types, sizes {'/'.join(map(str, info['sizes']))}")
     if "separation" in info:
         parts.append(f"separation {info['separation']:.3g}")
+    elif "separation_note" in info:
+        parts.append(f"separation {info['separation_note']}")
     if "used_types" in info:
         kind = info.get("kind", "hard")
         parts.append(
@@ -333,6 +335,8 @@ def _cmd_aggregate(args) -> int:
     if args.types:
         clus = getattr(model, "clustering_", None)
         type_info = _types_info(clus) if clus is not None else {}
+        if clus is None and "stopped" in (getattr(model, "evidence_", None) or {}):
+            type_info["separation_note"] = "not computed (a held-out fold ruled the split out first)"
         type_info["used_types"] = bool(model.split_used_)
         type_info["kind"] = str(getattr(model, "split_kind_", "hard"))
         ev = getattr(model, "evidence_", None) or {}

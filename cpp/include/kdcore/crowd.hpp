@@ -155,4 +155,29 @@ double em_partition_stats(const index_t* task_indptr, const code_t* code, code_t
                           int n_types, int n_classes, const double* log_conf, const double* log_prior, double* post,
                           double* counts, double* mass, int n_threads);
 
+// The refined task typing's two loops (kdcore.crowd.TaskTypeClustering, method "refined"), each
+// round one counting pass (em_counts) and one E-step (em_e_step), no Python between rounds.
+// Skills per (type, worker, class), shrunk toward the worker's per-class skill by b pseudo-answers:
+//   tot[t,w,k] = sum_l counts[t,w,k,l],  s_all[w,k] = (sum_t counts[t,w,k,k] + 1) / (sum_t tot[t,w,k] + 2),
+//   skill[t,w,k] = clip((counts[t,w,k,k] + b s_all[w,k]) / (tot[t,w,k] + b), 1e-6, 1 - 1e-6),
+//   log C[t,w,k,k] = log skill, log C[t,w,k,l != k] = log((1 - skill) / (K - 1)),
+//   prior = mass / sum(mass), then (prior + smoothing) / sum(prior + smoothing).
+struct SkillEmResult {
+    double loglik = 0.0;
+    int rounds = 0;
+};
+// Soft EM from post (n_tasks, T, K), updated in place, until |ll - ll_prev| <= tol max(1, |ll|) or
+// n_max rounds; log_conf (T, W, K, K) and log_prior (T, K) receive the last round's parameters.
+SkillEmResult skill_em_polish(const AnswerViews& views, code_t n_tasks, code_t n_workers, int n_types, int n_classes,
+                              double* post, double shrink, double smoothing, double tol, int n_max, double* log_conf,
+                              double* log_prior, int n_threads);
+// Classification EM from hard types (updated in place) and label posteriors (n_tasks, K): n_outer rounds
+// of three re-fits with the types held (type prior rows normalised and set equal, the E-step's
+// posterior masked to each task's type) and one reassignment to the most likely type (a type that
+// would vanish keeps its most likely task); stops when at most n_tasks / 1000 tasks moved. full
+// (n_tasks, T, K) receives the last E-step's posterior.
+SkillEmResult skill_em_cem(const AnswerViews& views, code_t n_tasks, code_t n_workers, int n_types, int n_classes,
+                           std::int64_t* types, const double* label_post, double shrink, double smoothing, int n_outer,
+                           double* full, double* log_conf, double* log_prior, int n_threads);
+
 }  // namespace kdcore

@@ -20,6 +20,10 @@
 // Cost of one product: O(sum_j c_j^2) = O(n nnz) with the sparse (task-major)
 // kernel, O(n^2 d) with the dense kernel (two blocked dense products, p = 1);
 // corrections O(nnz). Memory O(n d) (dense) or O(nnz + n^2) (sparse).
+// Sparse kernel without duplicate (worker, task) cells: each task's answers sorted by worker,
+// M kept as its upper triangle U (U_ii' for i < i', from the pairs a < b only), so that
+//     (G u)_j = 2 sum_{a < b in j} (z_a . z_b) U_{i_a i_b} - g_j u_j
+// (the i = i' terms never enter): half the scattered updates and reads, no corrections.
 #pragma once
 
 #include <vector>
@@ -49,6 +53,7 @@ public:
 
 private:
     void apply_sparse(const double* u, double* q, int n_threads) const;
+    void apply_pairs(const double* u, double* out, int n_threads) const;
     void apply_dense(const double* u, double* q, int n_threads) const;
     bool build_dense_only(const code_t* task, const code_t* worker, const double* values);
     void dense_corrections(const double* u, double* out, int n_threads) const;
@@ -61,6 +66,7 @@ private:
     std::vector<double> s_;         // |z|^2 per answer, task-major
     std::vector<double> gdiag_;     // g_j
     bool csr_ = true;               // the CSR above is built (always unless dense without duplicate cells)
+    bool pairs_ = false;            // sparse, each task's answers sorted by worker, no duplicate cell
     // dense kernel: X padded to n_pad x d_pad, 64-byte aligned, zeros where unanswered
     index_t n_pad_ = 0, d_pad_ = 0;
     double* xd_ = nullptr;

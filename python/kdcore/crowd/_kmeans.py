@@ -33,9 +33,11 @@ def kmeans(
             if it > 0 and np.array_equal(new, lab):
                 break
             lab = new
-            for t in range(k):
-                if (lab == t).any():
-                    C[t] = X[lab == t].mean(0)
+            # centres: per-cluster sums by bincount (one pass per coordinate, no boolean copies)
+            cnt = np.bincount(lab, minlength=k)
+            for q in range(X.shape[1]):
+                col = np.bincount(lab, weights=X[:, q], minlength=k)
+                C[cnt > 0, q] = col[cnt > 0] / cnt[cnt > 0]
         inertia = float(((X - C[lab]) ** 2).sum())
         if n > 50_000 and init >= 2:  # large inputs: three seedings are plenty
             if inertia < best[2]:

@@ -9,7 +9,7 @@ scipy's ``eigsh`` on a ``LinearOperator`` (the numpy twin in
 
 from __future__ import annotations
 
-import warnings
+from typing import Any
 
 import numpy as np
 
@@ -44,7 +44,7 @@ def answer_values(r: Responses, centring: str = "worker", label_post: np.ndarray
         # z_e - mean_w(z) takes one of W K values: build that (W, K, p) table from the answer
         # counts n[w, l] and gather it once (no answer-length temporaries but the index)
         K = r.n_classes
-        code = r.worker.astype(np.int64) * K + r.label
+        code = r.worker * np.int32(K) + r.label if r.n_workers * K < 2**31 else r.worker.astype(np.int64) * K + r.label
         n_wl = np.bincount(code, minlength=r.n_workers * K).reshape(r.n_workers, K).astype(np.float64)
         mean = (n_wl @ Z) / np.maximum(n_wl.sum(1), 1)[:, None]  # (W, p)
         table = (Z[None, :, :] - mean[:, None, :]).reshape(r.n_workers * K, -1)  # (W K, p)
@@ -80,19 +80,45 @@ def spectral_embedding(
     ncv: int = 80,
     seed: int = 0,
     n_threads: int = 0,
-):
+    n_vec: int | None = None,
+    min_gap: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Top-k eigenpairs of the hollow task-task matrix G of ``values``.
 
     ``backend="cpp"``: compiled implicit operator + Lanczos; ``"numpy"``: scipy ``eigsh``
     on a ``LinearOperator`` (the reference route). ``operator``: "dense" (O(n^2 d),
     binary answers only), "sparse" (O(sum_j c_j^2) = O(n nnz)) or "auto".
-    Returns (eigenvalues (k,), eigenvectors (d, k), info dict)."""
+
+    ``n_vec`` (default ``k``): the leading eigenvectors that must reach ``tol``; the others are
+    wanted for their eigenvalues (the eigengap after vector ``n_vec``). ``min_gap`` > 0: stop as
+    soon as the relative gap (lambda_nv - lambda_nv+1) / lambda_nv is provably below it (the
+    Ritz bound of kdcore/lanczos.hpp): those vectors cannot be resolved and the split they would
+    give is not supported by the data.
+
+    Returns (eigenvalues (k,), eigenvectors (d, k), info dict): ``converged`` (the wanted pairs
+    reached ``tol``), ``unsupported`` (not converged: the vectors are the best Ritz vectors and
+    must not be read as a split), ``eigengap`` and ``eigengap_upper`` (relative gap after vector
+    ``n_vec`` and its upper bound), ``reason``, ``n_matvec``, ``operator``, ``residual``."""
     task = np.ascontiguousarray(r.task, dtype=np.int32)
     worker = np.ascontiguousarray(r.worker, dtype=np.int32)
     d, n = r.n_tasks, r.n_workers
+    nv = int(k) if n_vec is None else int(n_vec)
+    if not 1 <= nv <= k:
+        raise ValueError(f"n_vec must be in [1, k={k}], got {n_vec!r}")
     if backend == "numpy":
         vals, vecs, nm = ref.spectral_eigs_scipy(task, worker, values, d, n, k, tol=tol, seed=seed)
-        return vals, vecs, {"n_matvec": nm, "converged": True, "operator": "numpy", "residual": float("nan")}
+        gap = float((vals[nv - 1] - vals[nv]) / max(abs(vals[nv - 1]), 1e-300)) if nv < k else float("nan")
+        info: dict[str, Any] = {
+            "n_matvec": nm,
+            "converged": True,
+            "unsupported": False,
+            "operator": "numpy",
+            "residual": float("nan"),
+            "eigengap": gap,
+            "eigengap_upper": gap,
+            "reason": "converged (scipy eigsh)",
+        }
+        return vals, vecs, info
     cnt = np.diff(r.task_indptr).astype(np.float64)
     if operator == "auto":
         dense = values.shape[1] == 1 and 8.0 * float((cnt**2).sum()) > float(n) ** 2 * d and n * d <= 5e7
@@ -111,22 +137,31 @@ def spectral_embedding(
         f"the {'dense' if dense else 'sparse'} task-task operator for {n} workers x {d} tasks",
         "use operator='sparse' (when dense) or backend='numpy' (scipy, sparse matrices)",
     )
-    vals, vecs, nm, conv, res = _core.spectral_eigs(
-        task, worker, values, d, n, int(k), bool(dense), int(ncv), float(tol), int(seed), int(n_threads)
+    vals, vecs, nm, conv, res, gap, gap_up, gap_limited = _core.spectral_eigs(
+        task, worker, values, d, n, int(k), bool(dense), int(ncv), float(tol), int(seed), int(n_threads), nv, min_gap
     )
-    if not conv:
-        warnings.warn(
-            f"Lanczos did not reach tol={tol} in {ncv} vectors (residual {res:.3g}); using the best Ritz pairs",
-            RuntimeWarning,
-            stacklevel=3,
+    if nv == k:
+        gap = gap_up = float("nan")
+    if conv:
+        reason = f"converged to tol={tol} in {nm} products"
+    elif gap_limited:
+        reason = (
+            f"eigengap after vector {nv} is at most {gap_up:.3g} (found {gap:.3g}) < min_gap={min_gap}: "
+            f"a near-degenerate spectrum, the vectors cannot be resolved (stopped after {nm} products)"
         )
-    return (
-        vals,
-        vecs,
-        {
-            "n_matvec": int(nm),
-            "converged": bool(conv),
-            "operator": "dense" if dense else "sparse",
-            "residual": float(res),
-        },
-    )
+    else:
+        reason = (
+            f"Lanczos did not reach tol={tol} in {ncv} vectors (residual {res:.3g}, eigengap found {gap:.3g}): "
+            "the vectors are not resolved"
+        )
+    info = {
+        "n_matvec": int(nm),
+        "converged": bool(conv),
+        "unsupported": not bool(conv),
+        "operator": "dense" if dense else "sparse",
+        "residual": float(res),
+        "eigengap": float(gap),
+        "eigengap_upper": float(gap_up),
+        "reason": reason,
+    }
+    return vals, vecs, info

@@ -13,7 +13,9 @@ Dawid-Skene models, whatever ``base`` is (the paper's model; a proxy for other
 bases). The split is used only when the typed model predicts the hidden answers
 better in *every* fold and the clustering's ``separation_`` is at least
 ``min_separation``. ``evidence_`` keeps the per-fold gains (nats per hidden
-answer), their mean and the separation.
+answer), their mean and the separation. As every condition must hold, the test stops at
+the first that fails: the first fold runs before the clustering of all tasks (needed only
+for the separation and the type sizes), and a fold without gain ends the folds.
 
 ``split="soft"`` (Dawid-Skene family bases only: DawidSkene, OneCoinDawidSkene, SpectralEM)
 does not split the tasks. It fits one two-type Dawid-Skene mixture in which the
@@ -130,13 +132,16 @@ class TypeAware(BaseAggregator):
     labels_, probas_, classes_ : as every aggregator
     types_ : Series, the task types found (all zeros when the split was not used)
     split_used_ : bool
-    evidence_ : dict — the guard's per-fold gains, their mean, the separation, the reason
+    evidence_ : dict — the guard's per-fold gains, their mean, the separation (NaN when the clustering
+        of all tasks was not needed), the reason, ``folds_run`` and, when the test stopped before the
+        last fold, ``stopped`` (why: every condition must hold, so the first that fails ends it)
     plain_ : the fitted clone of ``base`` on all tasks
     type_models_ : list of the fitted per-type clones (empty when not split)
     skills_by_type_ : DataFrame workers x types, expected share of a worker's answers that are
         right on each type under the fitted posteriors (NaN where the worker answered none)
     split_kind_ : "hard", "soft" or "none" — what the returned fit is
-    clustering_ : the fitted TaskTypeClustering (hard split; None for split="soft")
+    clustering_ : the fitted TaskTypeClustering of all tasks (hard split; None for split="soft", and
+        None when the guard's first held-out fold already ruled the split out, so it was not needed)
     type_proba_ : DataFrame tasks x 2, P(type) under the soft model (soft split only)
     hard_retention_ : Series, lambda_w per worker, the share of a worker's answers on hard tasks
         that follow its own confusion rather than a coin (soft split only)
@@ -224,37 +229,72 @@ class TypeAware(BaseAggregator):
             method="refined", random_state=self.random_state, backend=self.backend, n_threads=self.n_threads
         )
 
-    def _guard(self, r: Responses, sep: float, rng: np.random.Generator, be: str, nt: int) -> dict[str, Any]:
-        gains = []
-        for _ in range(int(self.n_folds)):
+    def _guard(self, r: Responses, rng: np.random.Generator, be: str, nt: int) -> tuple[dict[str, Any], Any]:
+        """The hard split's held-out test, and the clustering of all tasks (None when not needed).
+
+        The split needs a positive held-out gain in every fold, a separation of at least
+        ``min_separation`` and no type of fewer than 2 tasks, so the test stops as soon as one fails:
+        the first fold runs before the clustering of all tasks (which only gives the separation and
+        the sizes), a fold without gain ends the folds, and a separation or sizes that rule the split
+        out end it before the next fold. ``folds_run`` and ``stopped`` in the evidence say so. The
+        folds are drawn from ``rng`` in the same order whatever stops, so the decision is the one of
+        running everything."""
+        gains: list[float] = []
+        tc: TaskTypeClustering | None = None
+        stopped = ""
+        reason = ""
+        n_folds = int(self.n_folds)
+        for fold in range(n_folds):
             split = self._holdout_split(r, rng)
             if split is None:
                 continue
             train, ht, hw, hl = split
             lp1, lc1, t1 = _ds_params(train, None, 1, self.smoothing, be, nt)
             ll1 = _heldout_loglik(lp1, lc1, t1, ht, hw, hl)
-            tc = self._make_clustering().fit(train)
-            types = tc.types_.to_numpy()
+            ftc = self._make_clustering().fit(train)
+            types = ftc.types_.to_numpy()
             k = int(types.max()) + 1
             lp2, lc2, t2 = _ds_params(train, types, k, self.smoothing, be, nt)
             ll2 = _heldout_loglik(lp2, lc2, t2, ht, hw, hl)
             gains.append((ll2 - ll1) / ht.size)
+            if gains[-1] <= 0:
+                reason = "typed model does not predict held-out answers better in every fold"
+                if fold + 1 < n_folds or tc is None:
+                    stopped = f"fold {fold + 1} has no held-out gain ({gains[-1]:.4g} nats): the split is ruled out"
+                    stopped += "" if tc is not None else " before the clustering of all tasks (clustering_ is None)"
+                break
+            if tc is None:  # a first fold with gain: the separation and sizes of the full clustering decide on
+                tc = self._make_clustering().fit(r)
+                full_types = tc.types_.to_numpy()
+                sizes = np.bincount(full_types, minlength=int(full_types.max()) + 1)
+                sep = float(tc.separation_)
+                if len(sizes) < 2 or (sizes < 2).any():
+                    reason = f"the clustering found types of sizes {sizes.tolist()}"
+                elif sep < float(self.min_separation):
+                    reason = f"separation {sep:.3f} below min_separation {self.min_separation}"
+                if reason:
+                    if fold + 1 < n_folds:
+                        stopped = f"{reason}: later folds skipped"
+                    break
         gains_arr = np.asarray(gains)
-        ok_lik = gains_arr.size > 0 and bool((gains_arr > 0).all())
-        ok_sep = sep >= float(self.min_separation)
-        if not ok_lik:
-            reason = "typed model does not predict held-out answers better in every fold"
-        elif not ok_sep:
-            reason = f"separation {sep:.3f} below min_separation {self.min_separation}"
-        else:
-            reason = "held-out likelihood and separation support the split"
-        return {
-            "split": ok_lik and ok_sep,
+        ok = not reason and gains_arr.size > 0 and bool((gains_arr > 0).all()) and tc is not None
+        if not reason:
+            reason = (
+                "held-out likelihood and separation support the split"
+                if ok
+                else "typed model does not predict held-out answers better in every fold"
+            )
+        out: dict[str, Any] = {
+            "split": ok,
             "fold_gains": gains_arr.tolist(),
             "mean_gain": float(gains_arr.mean()) if gains_arr.size else float("nan"),
-            "separation": float(sep),
+            "separation": float(tc.separation_) if tc is not None else float("nan"),
             "reason": reason,
+            "folds_run": int(gains_arr.size),
         }
+        if stopped:
+            out["stopped"] = stopped
+        return out, tc
 
     def _plain_fit(self, r: Responses, one_coin: bool, be: str, nt: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Dawid-Skene (or one-coin) on ``r`` with the guard's smoothing: (post (n, 1, K), conf, prior)."""
@@ -273,11 +313,12 @@ class TypeAware(BaseAggregator):
     def _soft_guard(self, r: Responses, one_coin: bool, rng: np.random.Generator, be: str, nt: int) -> dict[str, Any]:
         """Held-out test of the soft model (module docstring): every fold's likelihood gain > 0 and a
         one-sided task-level sign test on the label changes at level ``sign_level``."""
-        from scipy.stats import binom
+        from scipy.special import bdtrc  # P(X > k), X ~ Binomial(n, p); lighter to import than scipy.stats
 
         gains = []
         score = np.zeros(r.n_tasks)  # per task: hidden answers agreeing with the soft label minus with the plain
-        for _ in range(int(self.n_folds)):
+        stopped = ""
+        for fold in range(int(self.n_folds)):
             split = self._holdout_split(r, rng)
             if split is None:
                 continue
@@ -302,9 +343,13 @@ class TypeAware(BaseAggregator):
                 weights=(y2[ht[dif]] == hl[dif]).astype(np.float64) - (y1[ht[dif]] == hl[dif]),
                 minlength=r.n_tasks,
             )
+            if gains[-1] <= 0:  # every fold must gain: this one rules the soft model out
+                if fold + 1 < int(self.n_folds):
+                    stopped = f"fold {fold + 1} has no held-out gain ({gains[-1]:.4g} nats): later folds skipped"
+                break
         g = np.asarray(gains)
         won, lost = int((score > 0).sum()), int((score < 0).sum())
-        p_value = float(binom.sf(won - 1, won + lost, 0.5)) if won + lost > 0 else 1.0
+        p_value = float(bdtrc(won - 1, won + lost, 0.5)) if won > 0 else 1.0
         ok_lik = g.size > 0 and bool((g > 0).all())
         ok_sign = p_value < float(self.sign_level)
         if not ok_lik:
@@ -328,6 +373,8 @@ class TypeAware(BaseAggregator):
             "p_value": p_value,
             "separation": float("nan"),
             "reason": reason,
+            "folds_run": int(g.size),
+            **({"stopped": stopped} if stopped else {}),
         }
 
     def _holdout_split(
@@ -338,16 +385,31 @@ class TypeAware(BaseAggregator):
         Hidden answers of workers absent from train are left out (nothing to score them with)."""
         hide = rng.random(r.n_responses) < float(self.holdout)
         kept = np.bincount(r.task, weights=~hide, minlength=r.n_tasks)
-        for j in np.flatnonzero(kept == 0):
-            idx = np.flatnonzero(r.task == j)
-            hide[idx[rng.integers(len(idx))]] = False
+        empty = np.flatnonzero(kept == 0)
+        if empty.size:  # each such task keeps one answer at random (answer positions in increasing order)
+            order = np.argsort(r.task, kind="stable")
+            start = np.concatenate(([0], np.cumsum(np.bincount(r.task, minlength=r.n_tasks))))
+            for j in empty:
+                idx = order[start[j] : start[j + 1]]
+                hide[idx[rng.integers(len(idx))]] = False
         if not hide.any():
             return None
         keep = ~hide
-        train = Responses.from_arrays(r.task[keep], r.worker[keep], r.label[keep], classes=np.arange(r.n_classes))
-        wmap = np.asarray(train.worker_ids, dtype=np.int64)
-        pos = np.full(r.n_workers, -1, dtype=np.int64)
-        pos[wmap] = np.arange(len(wmap))
+        # the kept answers keep their task codes (every task keeps one) and labels; workers are renumbered
+        # among those left, in code order: built from codes (no id factorisation of a new answer table)
+        present = np.zeros(r.n_workers, dtype=bool)
+        present[r.worker[keep]] = True
+        pos = np.cumsum(present, dtype=np.int64) - 1
+        pos[~present] = -1
+        wmap = np.flatnonzero(present)
+        train = Responses._from_codes(
+            np.ascontiguousarray(r.task[keep], dtype=np.int32),
+            np.ascontiguousarray(pos[r.worker[keep]], dtype=np.int32),
+            np.ascontiguousarray(r.label[keep], dtype=np.int32),
+            pd.Index(np.arange(r.n_tasks, dtype=np.int32)),
+            pd.Index(wmap.astype(np.int32)),
+            np.arange(r.n_classes),
+        )
         ht, hw, hl = r.task[hide], r.worker[hide], r.label[hide]
         ok = pos[hw] >= 0
         if not ok.any():
@@ -447,21 +509,25 @@ class TypeAware(BaseAggregator):
 
     def _fit_hard(self, r: Responses, base: BaseAggregator, be: str, nt: int, rng: np.random.Generator) -> TypeAware:
         self.plain_ = base.clone().fit(r)
-        tc = self._make_clustering().fit(r)
-        self.clustering_ = tc
-        types = tc.types_.to_numpy()
-        k = int(types.max()) + 1
-        sizes = np.bincount(types, minlength=k)
-        if k < 2 or (sizes < 2).any():
-            self.evidence_ = {
-                "split": False,
-                "reason": f"the clustering found types of sizes {sizes.tolist()}",
-                "separation": float(tc.separation_),
-            }
-        elif self.guard:
-            self.evidence_ = self._guard(r, float(tc.separation_), rng, be, nt)
+        tc: TaskTypeClustering | None
+        if self.guard:
+            self.evidence_, tc = self._guard(r, rng, be, nt)
         else:
-            self.evidence_ = {"split": True, "reason": "guard=False", "separation": float(tc.separation_)}
+            tc = self._make_clustering().fit(r)
+            sizes = np.bincount(tc.types_.to_numpy())
+            if len(sizes) < 2 or (sizes < 2).any():
+                self.evidence_ = {
+                    "split": False,
+                    "reason": f"the clustering found types of sizes {sizes.tolist()}",
+                    "separation": float(tc.separation_),
+                }
+            else:
+                self.evidence_ = {"split": True, "reason": "guard=False", "separation": float(tc.separation_)}
+        self.clustering_ = tc
+        if self.evidence_["split"]:
+            assert tc is not None  # a split needs the clustering of all tasks
+            types = tc.types_.to_numpy()
+            k = int(types.max()) + 1
         self.split_used_ = bool(self.evidence_["split"])
         self.split_kind_ = "hard" if self.split_used_ else "none"
         index = pd.Index(r.task_ids, name="task")

@@ -17,6 +17,7 @@ from itertools import permutations
 import numpy as np
 from scipy.sparse import csr_matrix
 
+from ..backends import _core
 from . import _em
 from ._responses import Responses
 
@@ -180,7 +181,19 @@ def degraded_em(
     prior /= prior.sum()
     history: list[float] = []
     post = log_conf = None
-    incidence = answer_incidence(r)
+    if backend == "cpp":  # the compiled counting pass: no incidence matrix (nor its construction) in memory
+        views = (r.worker_indptr, r.worker_task, r.worker_label, r.task_indptr, r.task_worker, r.task_label)
+        nt = int(n_threads)
+
+        def counts(post: np.ndarray) -> np.ndarray:
+            return _core.em_counts(*views, r.n_tasks, r.n_workers, post, nt)[0]
+
+    else:
+        incidence = answer_incidence(r)
+
+        def counts(post: np.ndarray) -> np.ndarray:
+            return answer_counts(r, post, incidence)
+
     for _ in range(int(n_iter)):
         C1 = lam[:, None, None] * C0 + (1.0 - lam[:, None, None]) / K
         log_conf = _em.log_clip(np.stack([C0, C1]))
@@ -189,7 +202,7 @@ def degraded_em(
         history.append(ll)
         if len(history) > 1 and abs(history[-1] - history[-2]) <= tol * abs(history[-1]):
             break
-        c = answer_counts(r, post, incidence)
+        c = counts(post)
         rho = lam[:, None, None] * C0 / np.clip(C1, 1e-300, None)
         real1 = c[1] * rho
         n0 = c[0] + real1

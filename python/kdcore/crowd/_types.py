@@ -43,18 +43,23 @@ import numpy as np
 import pandas as pd
 
 from .._check import check_float, check_int
+from ..backends import _core
 from . import _em
 from ._base import BaseEstimator
 from ._kmeans import gmm_proba, kmeans, separation
 from ._responses import Responses
 from ._spectral_embedding import CENTRINGS, answer_values, simplex_codes, spectral_embedding
-from ._typed_em import align_types, em_fit, vote_post
+from ._typed_em import align_types, answer_counts, answer_incidence, em_fit, vote_post
 
 __all__ = ["TaskTypeClustering", "answer_values", "spectral_embedding", "kmeans"]
 
 _METHODS = ("spectral", "refined", "mixture")
 _READOUTS = ("kmeans", "magnitude", "sign")
 _SMALL = 200_000  # answers below which the EM steps and the operator run on one thread
+#: relative eigengap after the n_types-th eigenvalue below which the spectral split is unsupported:
+#: Lanczos stops as soon as the gap is provably smaller (``spectral_info_["reason"]`` says so)
+MIN_EIGENGAP = 0.05
+_SHRINK = 4.0  # pseudo-answers shrinking a type's skills toward the worker's overall skill
 
 
 class TaskTypeClustering(BaseEstimator):
@@ -156,7 +161,11 @@ class TaskTypeClustering(BaseEstimator):
         values = answer_values(r, self.centring, label_post)
         ke = min(k + 1, r.n_tasks)
         seed = int(rng.integers(2**31))
-        vals, vecs, info = spectral_embedding(r, values, ke, backend=be, seed=seed, n_threads=nt)
+        # the vectors the readout reads: u_1 alone (magnitude) or the top k (k-means, sign of u_2)
+        n_vec = min(1 if self.readout == "magnitude" else k, ke)
+        vals, vecs, info = spectral_embedding(
+            r, values, ke, backend=be, seed=seed, n_threads=nt, n_vec=n_vec, min_gap=MIN_EIGENGAP
+        )
         # scale by the top eigenvalue; when the operator is numerically zero (no two answers
         # of a task carry signal) dividing by it blew round-off up to 1e284 and k-means then
         # produced NaN: no signal gives an all-zero embedding
@@ -167,7 +176,10 @@ class TaskTypeClustering(BaseEstimator):
         for c in range(emb.shape[1]):
             if emb[np.argmax(np.abs(emb[:, c])), c] < 0:
                 emb[:, c] *= -1
-        if k == 1:
+        # unresolved eigenvectors (a near-degenerate spectrum): the spectral split is unsupported; the
+        # best Ritz vectors still serve as one start of the refined method (any split is a valid start)
+        unsupported = bool(info["unsupported"]) and self.method == "spectral"
+        if k == 1 or unsupported:
             labels = np.zeros(r.n_tasks, dtype=np.int64)
         elif self.readout == "kmeans":
             labels = kmeans(emb[:, :k], k, rng)[0]
@@ -180,7 +192,10 @@ class TaskTypeClustering(BaseEstimator):
             if self.readout == "kmeans"
             else (np.abs(emb[:, :1]) if self.readout == "magnitude" else emb[:, 1:2])
         )
-        proba = gmm_proba(feat, labels, k) if k > 1 else np.ones((r.n_tasks, 1))
+        if unsupported:
+            proba = np.full((r.n_tasks, k), 1.0 / k)
+        else:
+            proba = gmm_proba(feat, labels, k) if k > 1 else np.ones((r.n_tasks, 1))
         self.eigenvalues_ = vals[:k] if k > 1 else vals[:1]
         self.embedding_ = emb[:, :k] if k > 1 else emb[:, :1]
         self.spectral_info_ = info
@@ -203,34 +218,44 @@ class TaskTypeClustering(BaseEstimator):
         )
         return post[:, 0, :]
 
-    def _shrunk_skills(self, r: Responses, post: np.ndarray, be: str, nt: int) -> tuple[np.ndarray, np.ndarray]:
+    @staticmethod
+    def _counter(r: Responses, be: str, nt: int) -> Any:
+        """post (n_tasks, T, K) -> expected answer counts c[t, w, k, l]: the compiled counting pass
+        (threads, both answer views) or one sparse product with the answer incidence, built once."""
+        if be == "cpp":
+            views = (r.worker_indptr, r.worker_task, r.worker_label, r.task_indptr, r.task_worker, r.task_label)
+            return lambda post: _core.em_counts(*views, r.n_tasks, r.n_workers, post, nt)[0]
+        incidence = answer_incidence(r)
+        return lambda post: answer_counts(r, post, incidence)
+
+    def _shrunk_skills(self, r: Responses, post: np.ndarray, counter: Any) -> tuple[np.ndarray, np.ndarray]:
         """Class-conditional skills per (type, worker, class) s[t, w, k] = P(right | type t, class k)
         (wrong answers spread evenly over the other classes), shrunk toward the worker's
         per-class skill over all tasks by 4 pseudo-answers. Class-conditional, so that workers
         whose accuracy depends on the class do not make the types follow the class; shrunk, so
         that a type fitted on a handful of tasks cannot take extreme skills (classification EM
-        would otherwise let one type swallow a few tasks and stop). Returns (log_conf, prior)."""
-        b = 4.0
+        would otherwise let one type swallow a few tasks and stop). The expected counts come
+        from ``counter`` (:meth:`_counter`, one pass over the answers). Returns (log_conf, prior)."""
+        b = _SHRINK
         T, K = post.shape[1], post.shape[2]
-        conf, prior = _em.m_step(r, post, smoothing=0.0, backend=be, n_threads=nt)
-        diag = np.einsum("twkk->twk", conf)  # (T, W, K)
-        pa = post[r.task]  # (N, T, K)
-        total = np.zeros((T, r.n_workers, K))
-        for t in range(T):
-            for k in range(K):
-                total[t, :, k] = np.bincount(r.worker, weights=pa[:, t, k], minlength=r.n_workers)
-        right = diag * total
+        c = counter(post)  # c[t, w, k, l]
+        total = c.sum(-1)  # (T, W, K): expected answers of w on (type t, class k) tasks
+        idx = np.arange(K)
+        right = c[:, :, idx, idx]
         s_all = (right.sum(0) + 1.0) / (total.sum(0) + 2.0)  # (W, K)
         skill = (right + b * s_all[None]) / (total + b)
         skill = np.clip(skill, 1e-6, 1 - 1e-6)
         log_conf = np.empty((T, r.n_workers, K, K))
         log_conf[...] = np.log((1.0 - skill) / max(K - 1, 1))[..., None]
-        idx = np.arange(K)
         log_conf[:, :, idx, idx] = np.log(skill)
+        prior = post.sum(0)
+        prior = prior / prior.sum()
         prior = (prior + self.smoothing) / (prior + self.smoothing).sum()
         return log_conf, prior
 
-    def _cem(self, r: Responses, types: np.ndarray, label_post: np.ndarray, be: str, nt: int) -> tuple[Any, ...]:
+    def _cem(
+        self, r: Responses, types: np.ndarray, label_post: np.ndarray, counter: Any, be: str, nt: int
+    ) -> tuple[Any, ...]:
         """Classification EM of the k-type one-coin model from hard types: re-fit labels and
         (shrunk) skills per type with the types held, then move each task to its most likely type."""
         k = self.n_types
@@ -240,11 +265,11 @@ class TaskTypeClustering(BaseEstimator):
         post[idx, types] = label_post
         for _ in range(min(self.n_iter, 30)):
             for _inner in range(3):  # per-type re-fit (labels and skills), types held
-                log_conf, prior = self._shrunk_skills(r, post, be, nt)
+                log_conf, prior = self._shrunk_skills(r, post, counter)
                 # equal type priors in the reassignment: with a weak signal, log pi_t would make the
                 # larger type grow every round until it holds every task
                 log_prior = _em.log_clip(prior) - _em.log_clip(prior.sum(1, keepdims=True)) - np.log(k)
-                full, ll = _em.e_step(r, log_conf, log_prior, backend=be, n_threads=nt)
+                full, ll = _em.e_step_unchecked(r, log_conf, log_prior, be, nt)
                 lp = full[idx, types]
                 post = np.zeros_like(full)
                 post[idx, types] = lp / np.clip(lp.sum(1, keepdims=True), 1e-300, None)
@@ -262,6 +287,72 @@ class TaskTypeClustering(BaseEstimator):
                 break
         return types, tp, full, ll, log_conf, log_prior
 
+    def _polish(
+        self, r: Responses, full: np.ndarray, counter: Any, be: str, nt: int
+    ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, int]:
+        """Soft EM of the k-type class-conditional-skill mixture (skills from every task) from ``full``,
+        until the relative log-likelihood change is <= tol or max(n_iter, 100) rounds.
+        Returns (ll, full, log_conf, log_prior, rounds).
+
+        Every start is polished to the end: the shrunk skills make this no exact EM, its gains can
+        grow again after a slow stretch, and a start stopped early by a bound on its remaining gain
+        (tried) was, on real data (dog), the start that would have won."""
+        n_max = max(self.n_iter, 100)
+        ll_old = -np.inf
+        ll = -np.inf
+        log_conf = log_prior = np.empty(0)
+        for m in range(n_max):
+            log_conf, prior = self._shrunk_skills(r, full, counter)
+            log_prior = _em.log_clip(prior)
+            full, ll = _em.e_step_unchecked(r, log_conf, log_prior, be, nt)
+            if abs(ll - ll_old) <= self.tol * max(1.0, abs(ll)):
+                return ll, full, log_conf, log_prior, m + 1
+            ll_old = ll
+        return ll, full, log_conf, log_prior, n_max
+
+    def _cem_compiled(self, r: Responses, types: np.ndarray, label_post: np.ndarray, nt: int) -> np.ndarray:
+        """:meth:`_cem` in the compiled core (kdcore/crowd.hpp skill_em_cem): the posterior ``full``."""
+        out = _core.skill_em_cem(
+            r.worker_indptr,
+            r.worker_task,
+            r.worker_label,
+            r.task_indptr,
+            r.task_worker,
+            r.task_label,
+            r.n_tasks,
+            r.n_workers,
+            np.ascontiguousarray(types, dtype=np.int64),
+            np.ascontiguousarray(label_post, dtype=np.float64),
+            self.n_types,
+            _SHRINK,
+            float(self.smoothing),
+            min(int(self.n_iter), 30),
+            nt,
+        )
+        return out[1]
+
+    def _polish_compiled(
+        self, r: Responses, full: np.ndarray, nt: int
+    ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, int]:
+        """:meth:`_polish` in the compiled core (kdcore/crowd.hpp skill_em_polish)."""
+        post, log_conf, log_prior, ll, rounds = _core.skill_em_polish(
+            r.worker_indptr,
+            r.worker_task,
+            r.worker_label,
+            r.task_indptr,
+            r.task_worker,
+            r.task_label,
+            r.n_tasks,
+            r.n_workers,
+            np.ascontiguousarray(full, dtype=np.float64),
+            _SHRINK,
+            float(self.smoothing),
+            float(self.tol),
+            max(int(self.n_iter), 100),
+            nt,
+        )
+        return float(ll), post, log_conf, log_prior, int(rounds)
+
     def _correctness_split(self, r: Responses, label_post: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """k-means on the task rows of the correctness matrix's top singular subspace."""
         from scipy.sparse import csr_matrix
@@ -270,8 +361,10 @@ class TaskTypeClustering(BaseEstimator):
         k = self.n_types
         Z = simplex_codes(r.n_classes)
         ez = label_post @ Z  # E[z_j]
-        c = (Z[r.label] * ez[r.task]).sum(1)  # estimated correctness of each answer
-        C = csr_matrix((c, (r.worker, r.task)), shape=(r.n_workers, r.n_tasks))
+        # estimated correctness z_l . E[z_j] of each answer, gathered from the (K, n_tasks) table in the
+        # worker-major order of the Responses' own CSR view (no coordinate-format copy of the answers)
+        c = (Z @ ez.T)[r.worker_label, r.worker_task]
+        C = csr_matrix((c, r.worker_task, r.worker_indptr), shape=(r.n_workers, r.n_tasks))
         kk = min(k, min(C.shape) - 1)
         if kk < 1:
             return np.zeros(r.n_tasks, dtype=np.int64)
@@ -296,26 +389,26 @@ class TaskTypeClustering(BaseEstimator):
         self.loss_history_ = []
         if self.method in ("refined", "mixture") and k > 1:
             label_post = self._plain_ds(r, be, nt)
-            best: tuple[Any, ...] | None = None
             inits = [labels, self._correctness_split(r, label_post, rng)]
             # random restarts: the likelihood has local optima (on planted real data the planted
             # split scores higher than what the two structured starts reach)
             inits += [rng.integers(0, k, r.n_tasks) for _ in range(int(self.n_init))]
+            counter = self._counter(r, be, nt)
+            best: tuple[Any, ...] | None = None
+            rounds = []
             for init in inits:
-                types0, _, full, *_ = self._cem(r, init, label_post, be, nt)
-                # polish: soft EM of the same k-type class-conditional-skill mixture (skills from every task)
-                ll_old = -np.inf
-                for _ in range(max(self.n_iter, 100)):
-                    log_conf, prior = self._shrunk_skills(r, full, be, nt)
-                    log_prior = _em.log_clip(prior)
-                    full, ll = _em.e_step(r, log_conf, log_prior, backend=be, n_threads=nt)
-                    if abs(ll - ll_old) <= self.tol * max(1.0, abs(ll)):
-                        break
-                    ll_old = ll
-                if best is None or ll > best[3]:
-                    best = (None, full.sum(2), full, ll, log_conf, log_prior)
+                if be == "cpp":  # the same two loops compiled, no Python between rounds
+                    full = self._cem_compiled(r, init, label_post, nt)
+                    ll, full, log_conf, log_prior, m = self._polish_compiled(r, full, nt)
+                else:
+                    full = self._cem(r, init, label_post, counter, be, nt)[2]
+                    ll, full, log_conf, log_prior, m = self._polish(r, full, counter, be, nt)
+                rounds.append(m)
+                if best is None or ll > best[0]:  # the first start wins a tie
+                    best = (ll, full, log_conf, log_prior)
             assert best is not None  # at least the spectral and the correctness starts ran
-            _, tp, full, ll, log_conf, log_prior = best
+            ll, full, log_conf, log_prior = best
+            self.n_polish_rounds_ = rounds
             full, log_conf, log_prior = align_types(r, full, log_conf, log_prior)
             tp = full.sum(2)
             types = tp.argmax(1)
