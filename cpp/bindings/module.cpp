@@ -963,47 +963,6 @@ void bind_mmsr(py::module_& m) {
         "Expected answer counts out[w, l, k] = sum over w's answers (t, l) of post[t, k] (W x K x K).");
 }
 
-// ============================================================================ crowd: expected counts
-// The sufficient statistics of every Dawid-Skene M-step, for the M-steps written
-// in Python on top of them (Dirichlet priors with a per-cell pseudo-count matrix,
-// variational Bayes, community priors: kdcore.crowd._bayesian).
-void bind_crowd_counts(py::module_& m) {
-    m.def(
-        "em_counts",
-        [](const carray<index_t>& worker_indptr, const carray<code_t>& worker_task, const carray<code_t>& worker_label,
-           const carray<index_t>& task_indptr, const carray<code_t>& task_worker, const carray<code_t>& task_label,
-           code_t n_tasks, code_t n_workers, const carray<double>& post, int n_threads) {
-            const CsrView wv = csr_view(worker_indptr, worker_task, worker_label, n_workers, "worker view");
-            const CsrView tv = csr_view(task_indptr, task_worker, task_label, n_tasks, "task view");
-            if (task_worker.shape(0) != worker_task.shape(0))
-                throw std::invalid_argument("the task and worker views hold different numbers of answers");
-            kdcore::AnswerViews v{wv.indptr, wv.idx, wv.lab, tv.indptr, tv.idx, tv.lab};
-            if (post.ndim() != 3) throw std::invalid_argument("post: expected a 3-d array (n_tasks, T, K)");
-            const py::ssize_t T = post.shape(1), K = post.shape(2);
-            check_shape(post, {n_tasks, T, K}, "post");
-            const index_t n = static_cast<index_t>(worker_task.shape(0));
-            check_codes(wv.idx, n, n_tasks, "task");
-            check_codes(wv.lab, n, static_cast<index_t>(K), "label");
-            check_codes(tv.idx, n, n_workers, "worker");
-            check_codes(tv.lab, n, static_cast<index_t>(K), "label");
-            carray<double> counts({T, static_cast<py::ssize_t>(n_workers), K, K});
-            carray<double> mass({T, K});
-            double* c = counts.mutable_data();
-            double* ms = mass.mutable_data();
-            {
-                py::gil_scoped_release nogil;
-                kdcore::em_counts(v, n_tasks, n_workers, static_cast<int>(T), static_cast<int>(K), post.data(), c, ms,
-                                  n_threads);
-            }
-            return py::make_tuple(counts, mass);
-        },
-        py::arg("worker_indptr"), py::arg("worker_task"), py::arg("worker_label"), py::arg("task_indptr"),
-        py::arg("task_worker"), py::arg("task_label"), py::arg("n_tasks"), py::arg("n_workers"),
-        py::arg("post").noconvert(), py::arg("n_threads") = 0,
-        "Expected counts of the Dawid-Skene M-step: (counts (T, W, K, K), counts[t, w, k, l] = sum over the "
-        "answers (j, l) of w of post[j, t, k]; mass (T, K) = sum_j post[j, t, k]).");
-}
-
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -1028,5 +987,4 @@ PYBIND11_MODULE(_core, m) {
     bind_twolayer(m);
     bind_crowd_partition(m);
     bind_mmsr(m);
-    bind_crowd_counts(m);
 }

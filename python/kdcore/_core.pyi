@@ -278,17 +278,3 @@ def em_partition_stats(
     count: bool = True,
     n_threads: int = 0,
 ) -> tuple[NDArray[np.float64] | None, NDArray[np.float64] | None, float]: ...
-
-# ---------------------------------------------------------------- crowd: expected counts
-def em_counts(
-    worker_indptr: NDArray[np.int64],
-    worker_task: NDArray[np.int32],
-    worker_label: NDArray[np.int32],
-    task_indptr: NDArray[np.int64],
-    task_worker: NDArray[np.int32],
-    task_label: NDArray[np.int32],
-    n_tasks: int,
-    n_workers: int,
-    post: NDArray[np.float64],
-    n_threads: int = 0,
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
