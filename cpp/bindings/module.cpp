@@ -325,7 +325,7 @@ void bind_crowd(py::module_& m) {
             return py::make_tuple(counts, mass);
         },
         py::arg("worker_indptr"), py::arg("worker_task"), py::arg("worker_label"), py::arg("task_indptr"),
-        py::arg("task_worker"), py::arg("task_label"), py::arg("n_tasks"), py::arg("n_workers"), py::arg("post"),
+        py::arg("task_worker"), py::arg("task_label"), py::arg("n_tasks"), py::arg("n_workers"), py::arg("post").noconvert(),
         py::arg("n_threads") = 0,
         "Expected answer counts of the typed model: (counts c[t, w, k, l] = sum over w's answers l of post[j, t, k], "
         "mass (T, K) = sum_j post[j]).");
