@@ -60,7 +60,13 @@ GUIDES = [
     "cluster.md",
 ]
 #: modules an example may need beyond the core install: the example is skipped without them
-OPTIONAL = {"torch": "torch", "dask": "dask", "distributed": "distributed", "pyarrow": "pyarrow", "crowdkit": "crowdkit"}
+OPTIONAL = {
+    "torch": "torch",
+    "dask": "dask",
+    "distributed": "distributed",
+    "pyarrow": "pyarrow",
+    "crowdkit": "crowdkit",
+}
 
 
 def _examples() -> list[tuple[str, int]]:
@@ -74,6 +80,8 @@ def test_guide_examples_run(page, index, request, tmp_path, monkeypatch):
     for word, module in OPTIONAL.items():
         if re.search(rf"\b(import|from) {word}\b", code) or f"{word}." in code.split("#")[0]:
             pytest.importorskip(module, reason=f"{page} example {index + 1} needs {module}")
+    if "tcp://scheduler" in code:
+        pytest.skip(f"{page} example {index + 1} connects to a running Dask scheduler (tcp://scheduler:8786)")
     if "datasets.load" in code or "data_home" in code or "KDCORE_DATA" in code:
         monkeypatch.setenv("KDCORE_DATA", str(request.getfixturevalue("data_home")))
     monkeypatch.chdir(tmp_path)
