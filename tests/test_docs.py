@@ -117,6 +117,8 @@ def cli_reference() -> str:
 
 def test_cli_reference_matches_the_help(monkeypatch):
     """docs/cli.md is the parser's help; regenerate it with ``python tests/test_docs.py`` after a change."""
+    if not (3, 10) <= sys.version_info[:2] <= (3, 12):
+        pytest.skip("argparse lays help out differently before 3.10 and from 3.13; the page is made with 3.11")
     monkeypatch.setenv("COLUMNS", "100")
     assert (DOCS / "cli.md").read_text(encoding="utf-8") == cli_reference()
 
