@@ -180,7 +180,7 @@ def test_triangular(benchmark, backend, big, machine_info):
     benchmark.group = "TriangularEstimation 1M responses"
     benchmark.extra_info.update(machine_info, responses=r.n_responses)
     # measured 0.929 (majority vote 0.957, DawidSkene 0.979): each pair of workers shares only ~9
-    # tasks in this design, so the single-triangle estimates are noisy (docs/notes/crowd-more.md)
+    # tasks in this design, so the single-triangle estimates are noisy
     assert _accuracy(est.labels_, truth) > 0.9
 
 

@@ -2,7 +2,7 @@
 
 DawidSkene must reach the crowd-kit 1.4.2 column of the data README minus 0.5
 points on each dataset (same preprocessing: duplicate pairs dropped, keep first).
-The measured numbers are printed (``pytest -s``) and in docs/notes/crowd-em.md.
+The measured numbers are printed (``pytest -s``) and in docs/choosing.md and docs/reproducing.md.
 """
 
 import numpy as np

@@ -1,5 +1,6 @@
 """The README's two set-up commands stay true: CI runs exactly the second one."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -28,3 +29,20 @@ def test_ci_runs_the_readme_test_command():
         pytest.skip(".ci/run not found next to tests/")
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert readme_commands()[1] in [line.strip() for line in ci]
+
+
+def _readme_python_blocks() -> list[str]:
+    if not (ROOT / "README.md").is_file():
+        return []
+    text = (ROOT / "README.md").read_text()
+    return re.findall(r"^```python\n(.*?)^```", text, flags=re.M | re.S)
+
+
+@pytest.mark.parametrize("index", range(len(_readme_python_blocks())))
+def test_readme_examples_run(index, request, tmp_path, monkeypatch):
+    """Each Python example of the README runs as printed, reading the data from KDCORE_DATA."""
+    code = _readme_python_blocks()[index]
+    if "datasets.load" in code:
+        monkeypatch.setenv("KDCORE_DATA", str(request.getfixturevalue("data_home")))
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, f"README.md, example {index + 1}", "exec"), {"__name__": "__readme__"})

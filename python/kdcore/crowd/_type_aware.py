@@ -35,7 +35,7 @@ tasks must reach ``sign_level``. The task is the unit because hidden answers of 
 task share its true label (they are not independent evidence). Reason for the second
 test: on real data the degraded model often predicts hidden answers better (real
 tasks do differ in difficulty) while changing a handful of labels, so the likelihood
-alone would accept changes that the data cannot support (measured: docs/notes/types.md).
+alone would accept changes that the data cannot support (measured: docs/reproducing.md, "Crowdsourcing with task types").
 No separation threshold (nothing is split).
 """
 
