@@ -287,6 +287,8 @@ def _cmd_info(args) -> int:
 
 
 def _cmd_datasets(args) -> int:
+    if getattr(args, "datasets_command", None) == "fetch":
+        return _cmd_datasets_fetch(args)
     from .crowd import datasets
 
     print(f"{'dataset':<10} {'responses':>9} {'tasks':>6} {'workers':>7} {'classes':>7} {'gold':>5} {'ans/task':>8}")
@@ -296,6 +298,24 @@ def _cmd_datasets(args) -> int:
             f"{name:<10} {r.n_responses:>9} {r.n_tasks:>6} {r.n_workers:>7} {r.n_classes:>7} {len(truth):>5} "
             f"{r.n_responses / r.n_tasks:>8.1f}"
         )
+    return 0
+
+
+def _cmd_datasets_fetch(args) -> int:
+    from ._fetch import FetchError, fetch
+
+    try:
+        root = fetch(
+            args.names,
+            dest=args.dest,
+            base_url=args.base_url,
+            force=args.force,
+            progress=False if args.quiet else None,
+            log=print,
+        )
+    except FetchError as exc:
+        raise CliError(str(exc)) from None
+    print(f"data folder: {root} (loaders find it there; or point KDCORE_DATA at it)")
     return 0
 
 
@@ -704,13 +724,32 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print what this machine has: versions, backends, threads, SIMD level, BLAS.",
     )
     s.set_defaults(func=_cmd_info)
+    from ._fetch import DEFAULT_DATA_URL, DEFAULT_MNIST_URL, dataset_names
+
     s = sub.add_parser(
         "datasets",
-        help="summary of the real crowd datasets in the data folder",
-        description="One line per real crowd dataset found in the data folder.",
+        help="summary of the real crowd datasets; 'datasets fetch NAME' downloads data",
+        description="One line per real crowd dataset found in the data folder (downloaded into the cache "
+        "first when no copy is found). 'kdcore datasets fetch NAME|all' downloads data files.",
     )
     s.add_argument("--data-home", default=None, help="folder holding crowd/ (default: $KDCORE_DATA)")
     s.set_defaults(func=_cmd_datasets)
+    dsub = s.add_subparsers(dest="datasets_command", required=False, parser_class=_Parser)
+    f = dsub.add_parser(
+        "fetch",
+        help="download data files into the cache, checksums verified",
+        description="Download the files of the named datasets into the cache data folder ($KDCORE_CACHE/data, "
+        "else ~/.cache/kdcore/data), verifying each against the sha256 sums kdcore ships; a corrupted or "
+        "interrupted download leaves nothing behind. Files already there are verified and kept.",
+        epilog=f"sources: MNIST from $KDCORE_MNIST_URL, else $KDCORE_DATA_URL/mnist/, else {DEFAULT_MNIST_URL}; "
+        f"crowd/ and cifar10/ from $KDCORE_DATA_URL, else {DEFAULT_DATA_URL} (a copy of the data folder). "
+        "Loaders download on first use as well; KDCORE_FETCH=0 turns that off.",
+    )
+    f.add_argument("names", nargs="+", choices=dataset_names(), metavar="NAME", help=", ".join(dataset_names()))
+    f.add_argument("--base-url", default=None, help="download every file from this copy of the data folder")
+    f.add_argument("--dest", default=None, help="data folder to fill (default: the cache data folder)")
+    f.add_argument("--force", action="store_true", help="download again files that are already there")
+    f.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
 
