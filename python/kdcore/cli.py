@@ -6,11 +6,15 @@ Subcommands (``kdcore <command> --help`` for each):
 - ``types ANSWERS``: the hidden task-type clustering alone, with its diagnostic;
 - ``distill sweep``: width sweep soft vs hard labels, the neuron requirement table;
 - ``reproduce [crowd|distill|all]``: the papers' tables and figures in one report;
-- ``info`` (= ``kdcore.show_config()``) and ``datasets`` (the real crowd data).
+- ``info`` (= ``kdcore.show_config()``) and ``datasets`` (the real crowd data;
+  ``datasets fetch NAME|all`` downloads it).
 
 A user error (a bad file, a missing column, an unknown method) prints one line
 ``kdcore <command>: error: ...`` on stderr and exits with code 2; an unexpected
 failure prints one line and exits with 1 (``KDCORE_DEBUG=1`` shows the traceback).
+``reproduce`` exits with 3 when steps were skipped because their real data is missing
+and could not be downloaded (a warning on stderr names them), unless
+``--allow-missing-data``.
 """
 
 from __future__ import annotations
@@ -515,13 +519,30 @@ def _cmd_distill_from_crowd(args) -> int:
     return 0
 
 
+#: ``kdcore reproduce`` exit code when steps were skipped because their real data is missing
+EXIT_MISSING_DATA = 3
+
+
+def _check_data_home(path) -> None:
+    """``--data-home`` (or ``$KDCORE_DATA``) that names no folder is a user error, not missing data."""
+    for value, what in ((path, "--data-home"), (None if path else os.environ.get("KDCORE_DATA"), "$KDCORE_DATA")):
+        if value and not Path(value).is_dir():
+            kind = "is a file, not a folder" if Path(value).exists() else "no such folder"
+            raise CliError(f"{what} {value}: {kind} (expected the folder holding crowd/, mnist/, cifar10/)")
+
+
 def _cmd_reproduce(args) -> int:
+    import warnings
+
     from .distill.executor import scheduler_executor
     from .experiments.report import reproduce
+    from .experiments.report.reproduce import missing_data_message
 
+    _check_data_home(args.data_home)
     parts = ("crowd", "distill") if args.part == "all" else (args.part,)
     only = [k.strip() for k in args.only.split(",") if k.strip()] if args.only else None
-    with scheduler_executor(args.scheduler):
+    with scheduler_executor(args.scheduler), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="real data missing", category=UserWarning)
         res = reproduce(
             parts=parts,
             profile=args.profile,
@@ -532,9 +553,14 @@ def _cmd_reproduce(args) -> int:
             only=only,
         )
     print(f"wrote {res['report']} ({res['n_sections']} sections, {res['n_figures']} figures, {res['seconds']:.0f} s)")
+    missing = res.get("missing_data") or {}
+    if missing:
+        print(f"kdcore reproduce: warning: {missing_data_message(missing)}", file=sys.stderr)
     if res["failed"]:
         print(f"{len(res['failed'])} step(s) failed: {', '.join(res['failed'])} (see the report)", file=sys.stderr)
         return 1
+    if missing and not args.allow_missing_data:
+        return EXIT_MISSING_DATA
     return 0
 
 
@@ -694,8 +720,12 @@ def build_parser() -> argparse.ArgumentParser:
         "reproduce",
         help="regenerate the papers' tables and figures in one report",
         description="Run the experiments of both papers and write DIR/report.md (our numbers "
-        "beside the published ones), PNG figures and DIR/results.json.",
-        epilog=_steps_epilog(),
+        "beside the published ones), PNG figures and DIR/results.json. The real data is read from "
+        "--data-home, $KDCORE_DATA, a shared/data folder above the working directory or the cache, and "
+        "downloaded into the cache when none has it (KDCORE_FETCH=0 turns that off).",
+        epilog="exit codes: 0 every step ran; 1 a step failed (see the report); 2 bad input (e.g. --data-home "
+        f"names no folder); {EXIT_MISSING_DATA} real data missing and not downloadable: the steps that need it were "
+        "skipped, a warning on stderr names them (--allow-missing-data makes that exit 0). " + _steps_epilog(),
     )
     s.add_argument(
         "part", nargs="?", default="all", choices=("crowd", "distill", "all"), help="which paper (default: all)"
@@ -711,6 +741,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0, help="base seed (default: 0)")
     s.add_argument("--only", metavar="KEYS", help="comma-separated step keys to run (e.g. crowd.real,distill.mnist)")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
+    s.add_argument(
+        "--allow-missing-data",
+        action="store_true",
+        help=f"exit 0, not {EXIT_MISSING_DATA}, when steps are skipped because their real data is missing",
+    )
     s.add_argument(
         "--scheduler",
         metavar="ADDRESS|local:N",
