@@ -66,7 +66,8 @@ def _one_line(text: object, limit: int = 400) -> str:
 
 # ----------------------------------------------------------------------------- files
 def read_table(path: str | os.PathLike, what: str = "file") -> pd.DataFrame:
-    """Read a CSV or Parquet table as strings (ids and labels kept as written).
+    """Read a CSV or Parquet table with the column types ``Responses.read_csv`` gives
+    (numbers stay numbers: labels 0/1 are the integers 0 and 1, as in ``pandas.read_csv``).
 
     Every way a file can be unusable (missing, a folder, empty, binary, not UTF-8,
     malformed rows, absurdly long fields, no rows) raises :class:`CliError` with a
@@ -93,13 +94,10 @@ def read_table(path: str | os.PathLike, what: str = "file") -> pd.DataFrame:
     try:
         if is_parquet:
             df = pd.read_parquet(p)
-            df = df.astype(str).where(df.notna(), None)
         else:
             if b"\x00" in head:
                 raise CliError(f"{what} {p}: looks like a binary file (NUL bytes), not a CSV")
-            df = pd.read_csv(
-                p, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8", skipinitialspace=True
-            )
+            df = pd.read_csv(p, keep_default_na=False, na_values=[""], encoding="utf-8", skipinitialspace=True)
     except CliError:
         raise
     except ImportError as exc:
@@ -116,6 +114,8 @@ def read_table(path: str | os.PathLike, what: str = "file") -> pd.DataFrame:
     if len(df) == 0:
         raise CliError(f"{what} {p}: has a header ({', '.join(df.columns)}) but no rows")
     for col in df.columns:
+        if df[col].dtype != object:  # numbers: no long text hides there
+            continue
         lengths = df[col].str.len()
         if lengths.max() > MAX_FIELD_CHARS:
             row = int(lengths.to_numpy().argmax())
@@ -146,19 +146,13 @@ def read_answers(path, task_col="task", worker_col="worker", label_col="label", 
                 f"{path}: {int(bad.sum())} empty value(s) in column {col!r} ({role}); "
                 f"first at data row {int(bad.to_numpy().argmax()) + 1}"
             )
-    if duplicates == "error":
-        dup = df.duplicated([task_col, worker_col])
-        if dup.any():
-            i = int(dup.to_numpy().argmax())
-            raise CliError(
-                f"{path}: {int(dup.sum())} duplicate (task, worker) answer(s); the first repeats task "
-                f"{df[task_col].iloc[i]!r}, worker {df[worker_col].iloc[i]!r} at data row {i + 1}. "
-                "Pass --duplicates keep_first or keep_last"
-            )
-    try:
+    try:  # Responses finds duplicate (task, worker) pairs itself, in one pass over integer codes
         return Responses.from_dataframe(df, task_col, worker_col, label_col, duplicates=duplicates)
     except (ValueError, TypeError) as exc:
-        raise CliError(f"{path}: {_one_line(exc)}") from exc
+        msg = str(exc).replace(
+            "Pass duplicates='keep_first' or 'keep_last'", "Pass --duplicates keep_first or keep_last"
+        )
+        raise CliError(f"{path}: {_one_line(msg)}") from exc
 
 
 def read_truth(path, task_col="task", truth_col="truth"):
