@@ -114,7 +114,7 @@ def read_table(path: str | os.PathLike, what: str = "file") -> pd.DataFrame:
     if len(df) == 0:
         raise CliError(f"{what} {p}: has a header ({', '.join(df.columns)}) but no rows")
     for col in df.columns:
-        if df[col].dtype != object:  # numbers: no long text hides there
+        if pd.api.types.is_numeric_dtype(df[col].dtype):  # numbers: no long text hides there
             continue
         lengths = df[col].str.len()
         if lengths.max() > MAX_FIELD_CHARS:
@@ -156,20 +156,30 @@ def read_answers(path, task_col="task", worker_col="worker", label_col="label", 
 
 
 def read_truth(path, task_col="task", truth_col="truth"):
-    """Gold labels as a Series indexed by task id (column ``truth``, or the second of two)."""
+    """Gold labels as a Series indexed by task id, from the columns ``task_col`` and ``truth_col``."""
     df = read_table(path, "truth")
     if task_col not in df.columns:
         raise CliError(f"{path}: missing column {task_col!r}; the file has {list(df.columns)}")
     if truth_col not in df.columns:
-        others = [c for c in df.columns if c != task_col]
-        if len(others) != 1:
-            raise CliError(f"{path}: missing column {truth_col!r}; the file has {list(df.columns)}")
-        truth_col = others[0]
+        raise CliError(
+            f"{path}: missing column {truth_col!r} (the gold labels); the file has {list(df.columns)}. "
+            "Name the gold label column with --truth-col"
+        )
     df = df.dropna(subset=[task_col, truth_col]).drop_duplicates(task_col)
     return df.set_index(task_col)[truth_col].rename("truth")
 
 
+_OUT_SUFFIXES = (".csv", *_PARQUET_SUFFIXES)
+
+
+def _check_out(path, flag: str = "--out") -> None:
+    """Refuse an output file kdcore cannot write (e.g. .xlsx) before any work is done."""
+    if path is not None and Path(path).suffix.lower() not in _OUT_SUFFIXES:
+        raise CliError(f"{flag} {path}: unknown file type {Path(path).suffix or '(none)'!r}; expected .csv or .parquet")
+
+
 def _write_table(df, path, index: bool = True) -> None:
+    _check_out(path)
     p = Path(path)
     try:
         if p.parent and not p.parent.exists():
@@ -266,6 +276,27 @@ def _make_clustering(n_types: int, seed: int | None, method: str | None = None):
     return cls(**kwargs)
 
 
+def _n_types(text: str) -> int:
+    """``--types K``: the number of hidden task types, an integer >= 2."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--types must be an integer >= 2, got {text!r}") from None
+    if v < 2:
+        raise argparse.ArgumentTypeError(
+            f"--types must be >= 2 (the number of hidden task types), got {v}; leave it out for no types"
+        )
+    return v
+
+
+class _DeprecatedAlias(argparse.Action):
+    """An old flag name that still works and says which one to use."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"{parser.prog}: warning: {option_string} is deprecated, use {self.metavar}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
 def _positive_int(text: str) -> int:
     try:
         v = int(text)
@@ -331,15 +362,15 @@ def _cmd_aggregate(args) -> int:
         return _aggregate_on_cluster(args)
     if args.method not in METHODS:
         raise CliError(f"unknown method {args.method!r}; choose one of {', '.join(METHODS)}")
-    truth = read_truth(args.truth) if args.truth else None  # fail early, before a long fit
+    for flag in ("out", "proba", "skills"):
+        _check_out(getattr(args, flag), f"--{flag}")
+    truth = read_truth(args.truth, truth_col=args.truth_col) if args.truth else None  # fail early
     r = read_answers(args.answers, args.task_col, args.worker_col, args.label_col, args.duplicates)
     _print_data_summary(r, args.answers)
     base = make_aggregator(args.method, args.seed)
     name = type(base).__name__
     type_info = None
     if args.types:
-        if args.types < 2:
-            raise CliError(f"--types must be >= 2 (the number of hidden task types), got {args.types}")
         wrapper = _crowd_class("TypeAware")
         model = wrapper(
             base, clustering=_make_clustering(args.types, args.seed), guard=not args.no_guard, random_state=args.seed
@@ -378,6 +409,7 @@ def _cmd_aggregate(args) -> int:
     if type_info is not None:
         print(f"types: {_fmt_types(type_info)}")
     labels = model.labels_
+    _warn_if_chance(args.method, labels, r, args.seed)
     if truth is not None:
         from .crowd import accuracy
 
@@ -405,6 +437,44 @@ def _cmd_aggregate(args) -> int:
         _write_table(skills, args.skills)
         print(f"wrote {args.skills} ({len(skills)} workers)")
     return 0
+
+
+#: Cohen's kappa between an aggregator's labels and majority vote below which the labels are
+#: called no better than chance (measured on the real data: KOS and ratio-of-eigenvectors on
+#: rte and temp sit at -0.06..0.08, one-coin on bluebirds at 0.13; every working method >= 0.39)
+CHANCE_KAPPA = 0.2
+_CHANCE_MIN_TASKS = 20
+
+
+def chance_agreement(labels, reference) -> tuple[float, float, float]:
+    """Agreement of two labelings of the same tasks: ``(observed, expected by chance, Cohen's kappa)``.
+
+    Chance agreement is that of two independent labelings with these label frequencies,
+    sum_k p_k q_k; kappa = (observed - chance) / (1 - chance) is 0 at chance and 1 when they agree.
+    """
+    a, b = labels.align(reference, join="inner")
+    if len(a) == 0:
+        raise ValueError("the two labelings share no task")
+    observed = float((a.to_numpy() == b.to_numpy()).mean())
+    pa, pb = a.value_counts(normalize=True), b.value_counts(normalize=True)
+    chance = float(sum(pa[k] * pb.get(k, 0.0) for k in pa.index))
+    kappa = 1.0 if chance >= 1.0 else (observed - chance) / (1.0 - chance)
+    return observed, chance, kappa
+
+
+def _warn_if_chance(method: str, labels, r, seed) -> None:
+    """A warning on stderr when the labels agree with majority vote no more than chance would."""
+    if method == "mv" or r.n_tasks < _CHANCE_MIN_TASKS:
+        return
+    mv = make_aggregator("mv", seed).fit(r).labels_
+    observed, chance, kappa = chance_agreement(labels, mv)
+    if kappa < CHANCE_KAPPA:
+        print(
+            f"kdcore aggregate: warning: the {method} labels look no better than chance: they agree with majority "
+            f"vote on {observed:.1%} of the tasks where chance gives {chance:.1%} (Cohen's kappa {kappa:.2f} < "
+            f"{CHANCE_KAPPA}); try --method mv or ds",
+            file=sys.stderr,
+        )
 
 
 def _skills_frame(model, r):
@@ -449,6 +519,7 @@ def _aggregate_on_cluster(args) -> int:
 
 
 def _cmd_types(args) -> int:
+    _check_out(args.out)
     r = read_answers(args.answers, args.task_col, args.worker_col, args.label_col, args.duplicates)
     _print_data_summary(r, args.answers)
     clus = _make_clustering(args.n_types, args.seed, args.method)
@@ -469,6 +540,7 @@ def _cmd_types(args) -> int:
 
 
 def _cmd_distill_sweep(args) -> int:
+    _check_out(args.out)
     from .experiments import sweep
 
     table = sweep.run_sweep(
@@ -619,10 +691,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument(
         "--types",
-        type=int,
-        default=0,
+        type=_n_types,
+        default=None,
         metavar="K",
-        help="cluster the tasks into K hidden types first and aggregate each type separately",
+        help="cluster the tasks into K >= 2 hidden types first and aggregate each type separately",
     )
     s.add_argument(
         "--no-guard",
@@ -634,6 +706,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--proba", help="write the posterior of each class for each task here")
     s.add_argument("--skills", help="write the estimated per-worker skills here")
     s.add_argument("--truth", help="gold labels (task, truth): print the accuracy on the gold tasks")
+    s.add_argument("--truth-col", default="truth", help="gold label column of --truth (default: truth)")
     s.add_argument(
         "--scheduler",
         metavar="ADDRESS|local:N",
@@ -649,7 +722,12 @@ def build_parser() -> argparse.ArgumentParser:
         "prints the type sizes and the separation diagnostic.",
     )
     _answer_args(s)
-    s.add_argument("--n-types", type=_positive_int, default=2, help="number of types (default: 2)")
+    s.add_argument(
+        "--types", dest="n_types", type=_n_types, default=2, metavar="K", help="number of types (default: 2)"
+    )
+    s.add_argument(
+        "--n-types", dest="n_types", type=_n_types, action=_DeprecatedAlias, metavar="--types", help=argparse.SUPPRESS
+    )
     s.add_argument("--method", default=None, help="clustering method of TaskTypeClustering (default: its own)")
     s.add_argument("--out", help="write (task, type) here")
     s.set_defaults(func=_cmd_types)
