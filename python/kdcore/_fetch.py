@@ -30,6 +30,7 @@ import os
 import time
 import urllib.error
 import urllib.request
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -187,7 +188,7 @@ def verify_file(path: str | os.PathLike, relpath: str) -> None:
     if content_sha is not None:
         try:
             got_content = _sha256_file(p, decompress=True)
-        except (OSError, EOFError, gzip.BadGzipFile):
+        except (OSError, EOFError, zlib.error):  # not gzip, or damaged
             got_content = None
         if got_content == content_sha:
             return
