@@ -68,7 +68,17 @@ def test_help_through_the_console_entry():
 
 
 @pytest.mark.parametrize(
-    "sub", [["aggregate"], ["types"], ["distill"], ["distill", "sweep"], ["reproduce"], ["info"], ["datasets"]]
+    "sub",
+    [
+        ["aggregate"],
+        ["types"],
+        ["distill"],
+        ["distill", "sweep"],
+        ["reproduce"],
+        ["info"],
+        ["datasets"],
+        ["datasets", "fetch"],
+    ],
 )
 def test_every_subcommand_has_help(sub, capsys):
     from kdcore.cli import main

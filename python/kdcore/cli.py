@@ -869,6 +869,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`kdcore datasets | head`): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (CliError, ValueError, TypeError, FileNotFoundError, MemoryError) as exc:
         if os.environ.get("KDCORE_DEBUG"):
             raise
