@@ -252,3 +252,9 @@ def test_cli_datasets_fetch(server, cache, data_home):
     assert not (cache / "crowd" / "dog").exists()
     res = _kdcore("datasets", "fetch", "imagenet", env=env)
     assert res.returncode == 2 and "invalid choice: 'imagenet'" in res.stderr
+
+
+def test_a_file_the_server_lacks_is_not_retried(server, cache):
+    with pytest.raises(_fetch.FetchError, match="HTTP 404"):
+        _fetch.fetch("rte", base_url=server.url + "elsewhere/", progress=False, retries=3)
+    assert len(server.requests) == 1 and _files(cache.parent) == []

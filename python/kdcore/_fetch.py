@@ -44,6 +44,7 @@ __all__ = [
     "dataset_names",
     "fetch",
     "fetch_allowed",
+    "have",
     "url_for",
     "verify_file",
 ]
@@ -118,7 +119,15 @@ DATASET_FILES: dict[str, tuple[str, ...]] = {
 
 
 class FetchError(OSError):
-    """A download that failed (no connection, HTTP error, interrupted, wrong checksum)."""
+    """A download that failed (no connection, HTTP error, interrupted, wrong checksum).
+
+    ``retry`` says whether trying again may help (a dropped connection) or not (a wrong
+    checksum, a file the server does not have).
+    """
+
+    def __init__(self, message: str, retry: bool = True):
+        super().__init__(message)
+        self.retry = retry
 
 
 def dataset_names() -> list[str]:
@@ -210,7 +219,7 @@ def _download(url: str, dest: Path, relpath: str, progress: bool | None, timeout
         try:
             resp = urllib.request.urlopen(url, timeout=timeout)  # noqa: S310 - http(s) URLs of the registry
         except urllib.error.HTTPError as exc:
-            raise FetchError(f"{url}: HTTP {exc.code} {exc.reason}") from None
+            raise FetchError(f"{url}: HTTP {exc.code} {exc.reason}", retry=exc.code >= 500) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise FetchError(f"{url}: cannot connect ({reason})") from None
@@ -244,7 +253,7 @@ def _download(url: str, dest: Path, relpath: str, progress: bool | None, timeout
         try:
             verify_file(tmp, relpath)
         except ValueError as exc:
-            raise FetchError(f"{url}: {exc}") from None
+            raise FetchError(f"{url}: {exc}", retry=False) from None
         os.replace(tmp, dest)  # atomic: the cache holds a whole, verified file or nothing
         ok = True
         return got
@@ -324,7 +333,7 @@ def fetch(
                 n = _download(url, target, relpath, progress, timeout)
                 break
             except FetchError as exc:
-                if "checksum mismatch" in str(exc) or "HTTP 4" in str(exc) or attempt == retries:
+                if not exc.retry or attempt == retries:
                     raise
                 time.sleep(min(0.5 * 2**attempt, 4.0))
         if log:
