@@ -191,11 +191,12 @@ def test_fetch_refuses_bad_arguments():
 
 
 # ----------------------------------------------------------------------------- loaders
-def test_loader_downloads_on_first_use(server, cache, monkeypatch):
+def test_loader_downloads_on_first_use(server, cache, monkeypatch, capsys):
     from kdcore.crowd import datasets
 
     monkeypatch.setenv("KDCORE_DATA_URL", server.url)
     r, truth = datasets.load("rte")
+    assert f"no local copy of crowd/rte/; downloading it into {cache}" in capsys.readouterr().err
     assert (r.n_responses, r.n_tasks, len(truth)) == (8000, 800, 800)
     assert _fetch.have(cache, "rte") and not (cache / "crowd" / "dog").exists()
     n = len(server.requests)

@@ -17,6 +17,7 @@ needs, in this order:
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 _ENV = "KDCORE_DATA"
@@ -85,6 +86,10 @@ def data_home(
             f"kdcore data not found ({how}); looked in: {', '.join(looked)}; downloading is off "
             f"(KDCORE_FETCH or download=False). {hint}, or run: kdcore datasets fetch {name}."
         )
+    print(
+        f"kdcore: no local copy of {subdir}/; downloading it into {cache} (KDCORE_FETCH=0 turns this off)",
+        file=sys.stderr,
+    )
     try:
         fetch(name)
     except FetchError as exc:
