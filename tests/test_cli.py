@@ -13,10 +13,12 @@ import pandas as pd
 import pytest
 
 
-def kdcore(*args, cwd=None, timeout=120):
+def kdcore(*args, cwd=None, timeout=120, env=None, unset=()):
     import kdcore as _kd
 
-    env = dict(os.environ)
+    env = {**os.environ, **(env or {})}
+    for name in unset:
+        env.pop(name, None)
     # the same kdcore as this test process (the source tree with a dev build, or the installed wheel)
     env["PYTHONPATH"] = os.pathsep.join([str(Path(_kd.__file__).resolve().parent.parent), env.get("PYTHONPATH", "")])
     env.pop("KDCORE_DEBUG", None)
@@ -66,7 +68,17 @@ def test_help_through_the_console_entry():
 
 
 @pytest.mark.parametrize(
-    "sub", [["aggregate"], ["types"], ["distill"], ["distill", "sweep"], ["reproduce"], ["info"], ["datasets"]]
+    "sub",
+    [
+        ["aggregate"],
+        ["types"],
+        ["distill"],
+        ["distill", "sweep"],
+        ["reproduce"],
+        ["info"],
+        ["datasets"],
+        ["datasets", "fetch"],
+    ],
 )
 def test_every_subcommand_has_help(sub, capsys):
     from kdcore.cli import main
@@ -211,7 +223,7 @@ def test_aggregate_unwritable_output(answers, tmp_path):
 def test_bad_option_values_are_one_line():
     assert_user_error(kdcore("distill", "sweep", "--widths", "3,5"), "even integers")
     assert_user_error(kdcore("reproduce", "vision"), "invalid choice: 'vision'")
-    assert_user_error(kdcore("types", "x.csv", "--n-types", "0"), "positive integer")
+    assert_user_error(kdcore("types", "x.csv", "--types", "0"), "--types must be >= 2")
 
 
 # ----------------------------------------------------------------------------- distill sweep
@@ -357,3 +369,116 @@ def test_distill_sweep_mnist(tmp_path, data_home):
     )
     assert res.returncode == 0, res.stderr
     assert "neuron requirement" in res.stdout
+
+
+# ----------------------------------------------------------------------------- no silent bad input
+@pytest.mark.parametrize("k", ["0", "-1", "1", "two"])
+def test_cli_types_below_two_is_refused_before_any_output(answers, k):
+    res = kdcore("aggregate", answers / "answers.csv", "--types", k)
+    assert_user_error(res, "--types must be")
+    assert res.stdout == ""
+
+
+def test_cli_truth_needs_a_truth_column(answers, tmp_path):
+    df = pd.read_csv(answers / "answers.csv")
+    df[["task", "worker"]].drop_duplicates("task").to_csv(tmp_path / "tw.csv", index=False)
+    res = kdcore("aggregate", answers / "answers.csv", "--truth", tmp_path / "tw.csv")
+    assert_user_error(res, "missing column 'truth'", "['task', 'worker']", "--truth-col")
+    assert res.stdout == ""  # refused before the fit
+    gold = pd.read_csv(answers / "truth.csv").rename(columns={"truth": "gold"})
+    gold.to_csv(tmp_path / "gold.csv", index=False)
+    ok = kdcore("aggregate", answers / "answers.csv", "--truth", tmp_path / "gold.csv", "--truth-col", "gold")
+    assert ok.returncode == 0, ok.stderr
+    assert float(ok.stdout.split("accuracy: ")[1].split()[0]) > 0.85
+
+
+@pytest.mark.parametrize("flag", ["--out", "--proba", "--skills"])
+def test_cli_unknown_output_type_is_refused(answers, tmp_path, flag):
+    target = tmp_path / "labels.xlsx"
+    res = kdcore("aggregate", answers / "answers.csv", flag, target)
+    assert_user_error(res, f"{flag} {target}: unknown file type '.xlsx'", ".csv or .parquet")
+    assert res.stdout == "" and not target.exists()
+    assert_user_error(kdcore("types", answers / "answers.csv", "--out", tmp_path / "t.txt"), "unknown file type '.txt'")
+
+
+def test_cli_types_takes_the_same_flag_as_aggregate(two_type, tmp_path):
+    d, _ = two_type
+    res = kdcore("types", d / "answers.csv", "--types", "3", "--out", tmp_path / "t.csv")
+    assert res.returncode == 0, res.stderr
+    assert "types: 3 types" in res.stdout and set(pd.read_csv(tmp_path / "t.csv")["type"]) == {0, 1, 2}
+    old = kdcore("types", d / "answers.csv", "--n-types", "2")
+    assert old.returncode == 0 and "types: 2 types" in old.stdout
+    assert "--n-types is deprecated, use --types" in old.stderr
+
+
+def test_cli_reader_keeps_label_types_like_read_csv(answers):
+    from kdcore.cli import read_answers
+    from kdcore.crowd import Responses
+
+    a, b = read_answers(answers / "answers.csv"), Responses.read_csv(answers / "answers.csv")
+    assert list(a.classes_) == list(b.classes_) == [0, 1]
+    assert all(isinstance(c, (int, np.integer)) for c in a.classes_)
+    assert list(a.task_ids) == list(b.task_ids) and np.array_equal(a.label, b.label)
+
+
+def test_cli_chance_agreement_on_planted_labelings():
+    from kdcore.cli import chance_agreement
+
+    rng = np.random.default_rng(0)
+    ref = pd.Series(rng.integers(0, 2, 4000), index=[f"t{i}" for i in range(4000)])
+    same = chance_agreement(ref, ref)
+    assert same[0] == 1.0 and same[2] == 1.0
+    indep = chance_agreement(pd.Series(rng.integers(0, 2, 4000), index=ref.index), ref)
+    assert abs(indep[0] - 0.5) < 0.05 and abs(indep[1] - 0.5) < 0.01 and abs(indep[2]) < 0.1
+    flipped = chance_agreement(1 - ref, ref)
+    assert flipped[0] == 0.0 and flipped[2] < -0.9
+    with pytest.raises(ValueError, match="share no task"):
+        chance_agreement(ref.iloc[:2], ref.iloc[2:4])
+
+
+def test_cli_warns_when_labels_are_at_chance(data_home):
+    rte = data_home / "crowd" / "rte"
+    res = kdcore("aggregate", rte / "answers.csv", "--method", "kos", "--truth", rte / "truth.csv")
+    assert res.returncode == 0, res.stderr
+    assert "warning: the kos labels look no better than chance" in res.stderr and "Cohen's kappa" in res.stderr
+    good = kdcore("aggregate", rte / "answers.csv", "--method", "ds")
+    assert good.returncode == 0 and "no better than chance" not in good.stderr
+
+
+# ----------------------------------------------------------------------------- reproduce without its data
+def test_cli_reproduce_data_home_pointing_nowhere(tmp_path):
+    res = kdcore("reproduce", "--data-home", tmp_path / "nowhere", "--out", tmp_path / "rep")
+    assert_user_error(res, "--data-home", "no such folder")
+    assert not (tmp_path / "rep").exists()
+    res = kdcore("reproduce", "--out", tmp_path / "rep", env={"KDCORE_DATA": str(tmp_path / "nowhere")})
+    assert_user_error(res, "$KDCORE_DATA", "no such folder")
+
+
+def _no_data_env(tmp_path):
+    return {"KDCORE_CACHE": str(tmp_path / "cache"), "KDCORE_DATA_URL": "http://127.0.0.1:9/"}
+
+
+@pytest.mark.parametrize("allow", [False, True])
+def test_cli_reproduce_missing_data_warns_and_exits_3(tmp_path, allow):
+    args = ["reproduce", "crowd", "--profile", "tiny", "--only", "crowd.real", "--out", tmp_path / "rep", "--quiet"]
+    res = kdcore(
+        *args,
+        *(["--allow-missing-data"] if allow else []),
+        cwd=tmp_path,
+        env=_no_data_env(tmp_path),
+        unset=["KDCORE_DATA"],
+    )
+    assert res.returncode == (0 if allow else 3), (res.returncode, res.stderr)
+    warning = [ln for ln in res.stderr.splitlines() if "warning: real data missing" in ln]
+    assert len(warning) == 1 and "crowd.real (crowd/)" in warning[0] and "kdcore datasets fetch" in warning[0]
+    assert "**Skipped**" in (tmp_path / "rep" / "report.md").read_text()
+    assert not (tmp_path / "cache" / "data" / "crowd").exists()
+
+
+def test_cli_reproduce_help_documents_the_missing_data_exit_code(capsys):
+    from kdcore.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["reproduce", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "3 real data missing" in text and "--allow-missing-data" in text

@@ -355,3 +355,17 @@ def test_tiny_report_with_deep_step(tmp_path, data_home):
         steps=[s for s in STEPS if s.key == "distill.deep"],
     )
     assert res["failed"] == [] and res["skipped"] == [] and res["n_figures"] >= 1
+
+
+def test_reproduce_names_steps_skipped_for_missing_data(tmp_path):
+    (tmp_path / "empty").mkdir()
+    steps = [
+        Step("crowd.needy", "crowd", "Needs crowd data", "Nothing.", _crowd_run, needs=("crowd",)),
+        Step("crowd.phase", "crowd", "Needs nothing", "Nothing.", _crowd_run),
+    ]
+    with pytest.warns(UserWarning, match=r"real data missing \(crowd/\).*1 step\(s\).*crowd.needy \(crowd/\)"):
+        res = reproduce(parts=("crowd",), profile="tiny", out=tmp_path / "r", steps=steps, data_home=tmp_path / "empty")
+    assert res["missing_data"] == {"crowd.needy": "crowd"} and res["skipped"] == ["crowd.needy"]
+    data = json.loads(Path(res["results"]).read_text())
+    assert data["steps"]["crowd.needy"]["missing_data"] == "crowd"
+    assert data["steps"]["crowd.phase"]["status"] == "ok"

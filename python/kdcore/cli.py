@@ -6,11 +6,15 @@ Subcommands (``kdcore <command> --help`` for each):
 - ``types ANSWERS``: the hidden task-type clustering alone, with its diagnostic;
 - ``distill sweep``: width sweep soft vs hard labels, the neuron requirement table;
 - ``reproduce [crowd|distill|all]``: the papers' tables and figures in one report;
-- ``info`` (= ``kdcore.show_config()``) and ``datasets`` (the real crowd data).
+- ``info`` (= ``kdcore.show_config()``) and ``datasets`` (the real crowd data;
+  ``datasets fetch NAME|all`` downloads it).
 
 A user error (a bad file, a missing column, an unknown method) prints one line
 ``kdcore <command>: error: ...`` on stderr and exits with code 2; an unexpected
 failure prints one line and exits with 1 (``KDCORE_DEBUG=1`` shows the traceback).
+``reproduce`` exits with 3 when steps were skipped because their real data is missing
+and could not be downloaded (a warning on stderr names them), unless
+``--allow-missing-data``.
 """
 
 from __future__ import annotations
@@ -62,7 +66,8 @@ def _one_line(text: object, limit: int = 400) -> str:
 
 # ----------------------------------------------------------------------------- files
 def read_table(path: str | os.PathLike, what: str = "file") -> pd.DataFrame:
-    """Read a CSV or Parquet table as strings (ids and labels kept as written).
+    """Read a CSV or Parquet table with the column types ``Responses.read_csv`` gives
+    (numbers stay numbers: labels 0/1 are the integers 0 and 1, as in ``pandas.read_csv``).
 
     Every way a file can be unusable (missing, a folder, empty, binary, not UTF-8,
     malformed rows, absurdly long fields, no rows) raises :class:`CliError` with a
@@ -89,13 +94,10 @@ def read_table(path: str | os.PathLike, what: str = "file") -> pd.DataFrame:
     try:
         if is_parquet:
             df = pd.read_parquet(p)
-            df = df.astype(str).where(df.notna(), None)
         else:
             if b"\x00" in head:
                 raise CliError(f"{what} {p}: looks like a binary file (NUL bytes), not a CSV")
-            df = pd.read_csv(
-                p, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8", skipinitialspace=True
-            )
+            df = pd.read_csv(p, keep_default_na=False, na_values=[""], encoding="utf-8", skipinitialspace=True)
     except CliError:
         raise
     except ImportError as exc:
@@ -112,6 +114,8 @@ def read_table(path: str | os.PathLike, what: str = "file") -> pd.DataFrame:
     if len(df) == 0:
         raise CliError(f"{what} {p}: has a header ({', '.join(df.columns)}) but no rows")
     for col in df.columns:
+        if pd.api.types.is_numeric_dtype(df[col].dtype):  # numbers: no long text hides there
+            continue
         lengths = df[col].str.len()
         if lengths.max() > MAX_FIELD_CHARS:
             row = int(lengths.to_numpy().argmax())
@@ -142,36 +146,40 @@ def read_answers(path, task_col="task", worker_col="worker", label_col="label", 
                 f"{path}: {int(bad.sum())} empty value(s) in column {col!r} ({role}); "
                 f"first at data row {int(bad.to_numpy().argmax()) + 1}"
             )
-    if duplicates == "error":
-        dup = df.duplicated([task_col, worker_col])
-        if dup.any():
-            i = int(dup.to_numpy().argmax())
-            raise CliError(
-                f"{path}: {int(dup.sum())} duplicate (task, worker) answer(s); the first repeats task "
-                f"{df[task_col].iloc[i]!r}, worker {df[worker_col].iloc[i]!r} at data row {i + 1}. "
-                "Pass --duplicates keep_first or keep_last"
-            )
-    try:
+    try:  # Responses finds duplicate (task, worker) pairs itself, in one pass over integer codes
         return Responses.from_dataframe(df, task_col, worker_col, label_col, duplicates=duplicates)
     except (ValueError, TypeError) as exc:
-        raise CliError(f"{path}: {_one_line(exc)}") from exc
+        msg = str(exc).replace(
+            "Pass duplicates='keep_first' or 'keep_last'", "Pass --duplicates keep_first or keep_last"
+        )
+        raise CliError(f"{path}: {_one_line(msg)}") from exc
 
 
 def read_truth(path, task_col="task", truth_col="truth"):
-    """Gold labels as a Series indexed by task id (column ``truth``, or the second of two)."""
+    """Gold labels as a Series indexed by task id, from the columns ``task_col`` and ``truth_col``."""
     df = read_table(path, "truth")
     if task_col not in df.columns:
         raise CliError(f"{path}: missing column {task_col!r}; the file has {list(df.columns)}")
     if truth_col not in df.columns:
-        others = [c for c in df.columns if c != task_col]
-        if len(others) != 1:
-            raise CliError(f"{path}: missing column {truth_col!r}; the file has {list(df.columns)}")
-        truth_col = others[0]
+        raise CliError(
+            f"{path}: missing column {truth_col!r} (the gold labels); the file has {list(df.columns)}. "
+            "Name the gold label column with --truth-col"
+        )
     df = df.dropna(subset=[task_col, truth_col]).drop_duplicates(task_col)
     return df.set_index(task_col)[truth_col].rename("truth")
 
 
+_OUT_SUFFIXES = (".csv", *_PARQUET_SUFFIXES)
+
+
+def _check_out(path, flag: str = "--out") -> None:
+    """Refuse an output file kdcore cannot write (e.g. .xlsx) before any work is done."""
+    if path is not None and Path(path).suffix.lower() not in _OUT_SUFFIXES:
+        raise CliError(f"{flag} {path}: unknown file type {Path(path).suffix or '(none)'!r}; expected .csv or .parquet")
+
+
 def _write_table(df, path, index: bool = True) -> None:
+    _check_out(path)
     p = Path(path)
     try:
         if p.parent and not p.parent.exists():
@@ -270,6 +278,27 @@ def _make_clustering(n_types: int, seed: int | None, method: str | None = None):
     return cls(**kwargs)
 
 
+def _n_types(text: str) -> int:
+    """``--types K``: the number of hidden task types, an integer >= 2."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--types must be an integer >= 2, got {text!r}") from None
+    if v < 2:
+        raise argparse.ArgumentTypeError(
+            f"--types must be >= 2 (the number of hidden task types), got {v}; leave it out for no types"
+        )
+    return v
+
+
+class _DeprecatedAlias(argparse.Action):
+    """An old flag name that still works and says which one to use."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"{parser.prog}: warning: {option_string} is deprecated, use {self.metavar}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
 def _positive_int(text: str) -> int:
     try:
         v = int(text)
@@ -289,6 +318,8 @@ def _cmd_info(args) -> int:
 
 
 def _cmd_datasets(args) -> int:
+    if getattr(args, "datasets_command", None) == "fetch":
+        return _cmd_datasets_fetch(args)
     from .crowd import datasets
 
     print(f"{'dataset':<10} {'responses':>9} {'tasks':>6} {'workers':>7} {'classes':>7} {'gold':>5} {'ans/task':>8}")
@@ -298,6 +329,24 @@ def _cmd_datasets(args) -> int:
             f"{name:<10} {r.n_responses:>9} {r.n_tasks:>6} {r.n_workers:>7} {r.n_classes:>7} {len(truth):>5} "
             f"{r.n_responses / r.n_tasks:>8.1f}"
         )
+    return 0
+
+
+def _cmd_datasets_fetch(args) -> int:
+    from ._fetch import FetchError, fetch
+
+    try:
+        root = fetch(
+            args.names,
+            dest=args.dest,
+            base_url=args.base_url,
+            force=args.force,
+            progress=False if args.quiet else None,
+            log=print,
+        )
+    except FetchError as exc:
+        raise CliError(str(exc)) from None
+    print(f"data folder: {root} (loaders find it there; or point KDCORE_DATA at it)")
     return 0
 
 
@@ -315,15 +364,15 @@ def _cmd_aggregate(args) -> int:
         return _aggregate_on_cluster(args)
     if args.method not in METHODS:
         raise CliError(f"unknown method {args.method!r}; choose one of {', '.join(METHODS)}")
-    truth = read_truth(args.truth) if args.truth else None  # fail early, before a long fit
+    for flag in ("out", "proba", "skills"):
+        _check_out(getattr(args, flag), f"--{flag}")
+    truth = read_truth(args.truth, truth_col=args.truth_col) if args.truth else None  # fail early
     r = read_answers(args.answers, args.task_col, args.worker_col, args.label_col, args.duplicates)
     _print_data_summary(r, args.answers)
     base = make_aggregator(args.method, args.seed)
     name = type(base).__name__
     type_info = None
     if args.types:
-        if args.types < 2:
-            raise CliError(f"--types must be >= 2 (the number of hidden task types), got {args.types}")
         wrapper = _crowd_class("TypeAware")
         model = wrapper(
             base, clustering=_make_clustering(args.types, args.seed), guard=not args.no_guard, random_state=args.seed
@@ -364,6 +413,7 @@ def _cmd_aggregate(args) -> int:
     if type_info is not None:
         print(f"types: {_fmt_types(type_info)}")
     labels = model.labels_
+    _warn_if_chance(args.method, labels, r, args.seed)
     if truth is not None:
         from .crowd import accuracy
 
@@ -391,6 +441,44 @@ def _cmd_aggregate(args) -> int:
         _write_table(skills, args.skills)
         print(f"wrote {args.skills} ({len(skills)} workers)")
     return 0
+
+
+#: Cohen's kappa between an aggregator's labels and majority vote below which the labels are
+#: called no better than chance (measured on the real data: KOS and ratio-of-eigenvectors on
+#: rte and temp sit at -0.06..0.08, one-coin on bluebirds at 0.13; every working method >= 0.39)
+CHANCE_KAPPA = 0.2
+_CHANCE_MIN_TASKS = 20
+
+
+def chance_agreement(labels, reference) -> tuple[float, float, float]:
+    """Agreement of two labelings of the same tasks: ``(observed, expected by chance, Cohen's kappa)``.
+
+    Chance agreement is that of two independent labelings with these label frequencies,
+    sum_k p_k q_k; kappa = (observed - chance) / (1 - chance) is 0 at chance and 1 when they agree.
+    """
+    a, b = labels.align(reference, join="inner")
+    if len(a) == 0:
+        raise ValueError("the two labelings share no task")
+    observed = float((a.to_numpy() == b.to_numpy()).mean())
+    pa, pb = a.value_counts(normalize=True), b.value_counts(normalize=True)
+    chance = float(sum(pa[k] * pb.get(k, 0.0) for k in pa.index))
+    kappa = 1.0 if chance >= 1.0 else (observed - chance) / (1.0 - chance)
+    return observed, chance, kappa
+
+
+def _warn_if_chance(method: str, labels, r, seed) -> None:
+    """A warning on stderr when the labels agree with majority vote no more than chance would."""
+    if method == "mv" or r.n_tasks < _CHANCE_MIN_TASKS:
+        return
+    mv = make_aggregator("mv", seed).fit(r).labels_
+    observed, chance, kappa = chance_agreement(labels, mv)
+    if kappa < CHANCE_KAPPA:
+        print(
+            f"kdcore aggregate: warning: the {method} labels look no better than chance: they agree with majority "
+            f"vote on {observed:.1%} of the tasks where chance gives {chance:.1%} (Cohen's kappa {kappa:.2f} < "
+            f"{CHANCE_KAPPA}); try --method mv or ds",
+            file=sys.stderr,
+        )
 
 
 def _skills_frame(model, r):
@@ -435,6 +523,7 @@ def _aggregate_on_cluster(args) -> int:
 
 
 def _cmd_types(args) -> int:
+    _check_out(args.out)
     r = read_answers(args.answers, args.task_col, args.worker_col, args.label_col, args.duplicates)
     _print_data_summary(r, args.answers)
     clus = _make_clustering(args.n_types, args.seed, args.method)
@@ -455,6 +544,7 @@ def _cmd_types(args) -> int:
 
 
 def _cmd_distill_sweep(args) -> int:
+    _check_out(args.out)
     from .experiments import sweep
 
     table = sweep.run_sweep(
@@ -499,13 +589,30 @@ def _cmd_distill_from_crowd(args) -> int:
     return 0
 
 
+#: ``kdcore reproduce`` exit code when steps were skipped because their real data is missing
+EXIT_MISSING_DATA = 3
+
+
+def _check_data_home(path) -> None:
+    """``--data-home`` (or ``$KDCORE_DATA``) that names no folder is a user error, not missing data."""
+    for value, what in ((path, "--data-home"), (None if path else os.environ.get("KDCORE_DATA"), "$KDCORE_DATA")):
+        if value and not Path(value).is_dir():
+            kind = "is a file, not a folder" if Path(value).exists() else "no such folder"
+            raise CliError(f"{what} {value}: {kind} (expected the folder holding crowd/, mnist/, cifar10/)")
+
+
 def _cmd_reproduce(args) -> int:
+    import warnings
+
     from .distill.executor import scheduler_executor
     from .experiments.report import reproduce
+    from .experiments.report.reproduce import missing_data_message
 
+    _check_data_home(args.data_home)
     parts = ("crowd", "distill") if args.part == "all" else (args.part,)
     only = [k.strip() for k in args.only.split(",") if k.strip()] if args.only else None
-    with scheduler_executor(args.scheduler):
+    with scheduler_executor(args.scheduler), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="real data missing", category=UserWarning)
         res = reproduce(
             parts=parts,
             profile=args.profile,
@@ -516,9 +623,14 @@ def _cmd_reproduce(args) -> int:
             only=only,
         )
     print(f"wrote {res['report']} ({res['n_sections']} sections, {res['n_figures']} figures, {res['seconds']:.0f} s)")
+    missing = res.get("missing_data") or {}
+    if missing:
+        print(f"kdcore reproduce: warning: {missing_data_message(missing)}", file=sys.stderr)
     if res["failed"]:
         print(f"{len(res['failed'])} step(s) failed: {', '.join(res['failed'])} (see the report)", file=sys.stderr)
         return 1
+    if missing and not args.allow_missing_data:
+        return EXIT_MISSING_DATA
     return 0
 
 
@@ -583,10 +695,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument(
         "--types",
-        type=int,
-        default=0,
+        type=_n_types,
+        default=None,
         metavar="K",
-        help="cluster the tasks into K hidden types first and aggregate each type separately",
+        help="cluster the tasks into K >= 2 hidden types first and aggregate each type separately",
     )
     s.add_argument(
         "--no-guard",
@@ -598,6 +710,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--proba", help="write the posterior of each class for each task here")
     s.add_argument("--skills", help="write the estimated per-worker skills here")
     s.add_argument("--truth", help="gold labels (task, truth): print the accuracy on the gold tasks")
+    s.add_argument("--truth-col", default="truth", help="gold label column of --truth (default: truth)")
     s.add_argument(
         "--scheduler",
         metavar="ADDRESS|local:N",
@@ -613,7 +726,12 @@ def build_parser() -> argparse.ArgumentParser:
         "prints the type sizes and the separation diagnostic.",
     )
     _answer_args(s)
-    s.add_argument("--n-types", type=_positive_int, default=2, help="number of types (default: 2)")
+    s.add_argument(
+        "--types", dest="n_types", type=_n_types, default=2, metavar="K", help="number of types (default: 2)"
+    )
+    s.add_argument(
+        "--n-types", dest="n_types", type=_n_types, action=_DeprecatedAlias, metavar="--types", help=argparse.SUPPRESS
+    )
     s.add_argument("--method", default=None, help="clustering method of TaskTypeClustering (default: its own)")
     s.add_argument("--out", help="write (task, type) here")
     s.set_defaults(func=_cmd_types)
@@ -678,8 +796,12 @@ def build_parser() -> argparse.ArgumentParser:
         "reproduce",
         help="regenerate the papers' tables and figures in one report",
         description="Run the experiments of both papers and write DIR/report.md (our numbers "
-        "beside the published ones), PNG figures and DIR/results.json.",
-        epilog=_steps_epilog(),
+        "beside the published ones), PNG figures and DIR/results.json. The real data is read from "
+        "--data-home, $KDCORE_DATA, a shared/data folder above the working directory or the cache, and "
+        "downloaded into the cache when none has it (KDCORE_FETCH=0 turns that off).",
+        epilog="exit codes: 0 every step ran; 1 a step failed (see the report); 2 bad input (e.g. --data-home "
+        f"names no folder); {EXIT_MISSING_DATA} real data missing and not downloadable: the steps that need it were "
+        "skipped, a warning on stderr names them (--allow-missing-data makes that exit 0). " + _steps_epilog(),
     )
     s.add_argument(
         "part", nargs="?", default="all", choices=("crowd", "distill", "all"), help="which paper (default: all)"
@@ -696,6 +818,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--only", metavar="KEYS", help="comma-separated step keys to run (e.g. crowd.real,distill.mnist)")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
     s.add_argument(
+        "--allow-missing-data",
+        action="store_true",
+        help=f"exit 0, not {EXIT_MISSING_DATA}, when steps are skipped because their real data is missing",
+    )
+    s.add_argument(
         "--scheduler",
         metavar="ADDRESS|local:N",
         help="spread the networks of the sweeps over a Dask cluster (tcp://host:8786 or local:N; kdcore[dask])",
@@ -708,13 +835,32 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print what this machine has: versions, backends, threads, SIMD level, BLAS.",
     )
     s.set_defaults(func=_cmd_info)
+    from ._fetch import DEFAULT_DATA_URL, DEFAULT_MNIST_URL, dataset_names
+
     s = sub.add_parser(
         "datasets",
-        help="summary of the real crowd datasets in the data folder",
-        description="One line per real crowd dataset found in the data folder.",
+        help="summary of the real crowd datasets; 'datasets fetch NAME' downloads data",
+        description="One line per real crowd dataset found in the data folder (downloaded into the cache "
+        "first when no copy is found). 'kdcore datasets fetch NAME|all' downloads data files.",
     )
     s.add_argument("--data-home", default=None, help="folder holding crowd/ (default: $KDCORE_DATA)")
     s.set_defaults(func=_cmd_datasets)
+    dsub = s.add_subparsers(dest="datasets_command", required=False, parser_class=_Parser)
+    f = dsub.add_parser(
+        "fetch",
+        help="download data files into the cache, checksums verified",
+        description="Download the files of the named datasets into the cache data folder ($KDCORE_CACHE/data, "
+        "else ~/.cache/kdcore/data), verifying each against the sha256 sums kdcore ships; a corrupted or "
+        "interrupted download leaves nothing behind. Files already there are verified and kept.",
+        epilog=f"sources: MNIST from $KDCORE_MNIST_URL, else $KDCORE_DATA_URL/mnist/, else {DEFAULT_MNIST_URL}; "
+        f"crowd/ and cifar10/ from $KDCORE_DATA_URL, else {DEFAULT_DATA_URL} (a copy of the data folder). "
+        "Loaders download on first use as well; KDCORE_FETCH=0 turns that off.",
+    )
+    f.add_argument("names", nargs="+", choices=dataset_names(), metavar="NAME", help=", ".join(dataset_names()))
+    f.add_argument("--base-url", default=None, help="download every file from this copy of the data folder")
+    f.add_argument("--dest", default=None, help="data folder to fill (default: the cache data folder)")
+    f.add_argument("--force", action="store_true", help="download again files that are already there")
+    f.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
 
@@ -727,6 +873,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`kdcore datasets | head`): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (CliError, ValueError, TypeError, FileNotFoundError, MemoryError) as exc:
         if os.environ.get("KDCORE_DEBUG"):
             raise

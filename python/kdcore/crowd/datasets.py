@@ -35,7 +35,11 @@ def list_datasets(kind: str | None = None) -> list[str]:
 
 
 def load(
-    name: str, data_home: str | os.PathLike | None = None, *, duplicates: str = "keep_first"
+    name: str,
+    data_home: str | os.PathLike | None = None,
+    *,
+    duplicates: str = "keep_first",
+    download: bool | None = None,
 ) -> tuple[Responses, pd.Series]:
     """Load a real dataset as ``(responses, truth)``.
 
@@ -43,10 +47,15 @@ def load(
     tasks that have answers. Duplicate (task, worker) answers (adult2 has 2,922)
     are dropped keeping the first, as crowd-kit's reference numbers were made;
     ``responses.n_duplicates_`` says how many.
+
+    The files are read from ``data_home``, else ``$KDCORE_DATA``, else a ``shared/data``
+    folder above the working directory, else the cache; when none has them they are
+    downloaded into the cache first (checksums verified) unless ``download=False`` or
+    ``$KDCORE_FETCH=0`` (see :func:`kdcore._data.data_home`).
     """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {list_datasets()}")
-    folder = _data_home(data_home, "crowd") / name
+    folder = _data_home(data_home, f"crowd/{name}", download=download)
     if not folder.is_dir():
         raise FileNotFoundError(f"dataset folder {folder} does not exist")
     answers = pd.read_csv(folder / "answers.csv", dtype=str, keep_default_na=False)

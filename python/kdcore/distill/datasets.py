@@ -79,11 +79,28 @@ def _sha256(path: Path) -> str:
     return _verified[key]
 
 
+def _content_ok(path: Path, expected: str) -> bool:
+    """An MNIST ``.gz`` compressed differently (the public mirror's) but holding the registry's bytes."""
+    from .._fetch import REGISTRY, verify_file
+
+    rel = next((k for k, v in REGISTRY.items() if v[1] == expected and v[2] is not None), None)
+    if rel is None:
+        return False
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    try:
+        verify_file(path, rel)
+    except ValueError:
+        return False
+    _verified[key] = expected
+    return True
+
+
 def _verify(path: Path, expected: str) -> None:
     if not path.is_file():
         raise FileNotFoundError(f"expected data file {path} is missing")
     got = _sha256(path)
-    if got != expected:
+    if got != expected and not _content_ok(path, expected):
         raise ValueError(
             f"checksum mismatch for {path}: sha256 {got}, expected {expected} "
             "(corrupted or different file; see data/README.md)"

@@ -21,6 +21,7 @@ import platform
 import sys
 import time
 import traceback
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -40,19 +41,37 @@ PART_TITLES = {
 }
 
 
-def _check_needs(needs: Sequence[str], data_home) -> None:
+class MissingData(Skip):
+    """A step skipped because its real data is not there and could not be downloaded."""
+
+    def __init__(self, need: str, reason: str):
+        super().__init__(f"needs the {need}/ data folder: {reason}")
+        self.need = need
+
+
+def _check_needs(needs: Sequence[str], data_home, found: dict[str, str | None] | None = None) -> None:
+    """Raise :class:`Skip` for a missing backend, :class:`MissingData` for missing data.
+
+    ``found`` remembers, within one run, each data folder's outcome (None = there), so a
+    download that cannot happen is tried once, not once per step.
+    """
     from ... import backends
     from ..._data import data_home as find
 
+    found = {} if found is None else found
     for need in needs:
         if need == "torch":
             if not backends.HAS_TORCH:
                 raise Skip("needs torch (pip install 'kdcore[torch]')")
-        else:
+            continue
+        if need not in found:
             try:
                 find(data_home, need)
+                found[need] = None
             except FileNotFoundError as exc:
-                raise Skip(f"needs the {need}/ data folder: {exc}") from None
+                found[need] = str(exc)
+        if found[need] is not None:
+            raise MissingData(need, str(found[need]))
 
 
 def _fmt(v) -> str:
@@ -158,7 +177,9 @@ def _progress(iterable, enabled: bool | None, **kw):
     return tqdm(iterable, **kw)
 
 
-def _run_step(step: Step, profile: str, seed: int, data_home, progress, fig_dir: Path) -> dict:
+def _run_step(
+    step: Step, profile: str, seed: int, data_home, progress, fig_dir: Path, found: dict | None = None
+) -> dict:
     rec: dict[str, Any] = {
         "key": step.key,
         "part": step.part,
@@ -174,7 +195,7 @@ def _run_step(step: Step, profile: str, seed: int, data_home, progress, fig_dir:
     }
     t0, c0 = time.perf_counter(), time.process_time()
     try:
-        _check_needs(step.needs, data_home)
+        _check_needs(step.needs, data_home, found)
         raw = call_with(step.run, profile=profile, random_state=seed, data_home=data_home, progress=progress)
         rec["seconds_run"] = time.perf_counter() - t0
         tabs = step.tables(raw) if step.tables is not None else raw
@@ -208,6 +229,8 @@ def _run_step(step: Step, profile: str, seed: int, data_home, progress, fig_dir:
     except Skip as exc:
         rec["status"] = "skipped"
         rec["error"] = str(exc)
+        if isinstance(exc, MissingData):
+            rec["missing_data"] = exc.need
     except KeyboardInterrupt:
         raise
     except Exception as exc:
@@ -217,6 +240,16 @@ def _run_step(step: Step, profile: str, seed: int, data_home, progress, fig_dir:
     rec["seconds"] = time.perf_counter() - t0
     rec["cpu_seconds"] = time.process_time() - c0  # all threads of this process: comparable on a shared machine
     return rec
+
+
+def missing_data_message(missing: dict[str, str]) -> str:
+    """One line naming the steps skipped for want of data and how to get it."""
+    folders = sorted(set(missing.values()))
+    steps = ", ".join(f"{k} ({v}/)" for k, v in missing.items())
+    return (
+        f"real data missing ({', '.join(f + '/' for f in folders)}), so {len(missing)} step(s) were skipped: {steps}. "
+        "Set KDCORE_DATA or --data-home to the data folder, or run: kdcore datasets fetch all"
+    )
 
 
 # ----------------------------------------------------------------------------- report
@@ -317,8 +350,10 @@ def reproduce(
     profile : "tiny" (seconds, used by the tests), "quick" (< 10 minutes on 2 cores:
         the README's main job) or "full" (the papers' protocols: hours).
     out : output folder; ``report.md``, ``results.json`` and ``figures/`` are written there.
-    data_home : folder holding crowd/, mnist/, cifar10/ (default: ``$KDCORE_DATA``);
-        steps whose data is missing are skipped with the reason.
+    data_home : folder holding crowd/, mnist/, cifar10/ (default: ``$KDCORE_DATA``, else a
+        ``shared/data`` folder above the working directory, else the cache, else a download
+        into the cache; see :func:`kdcore._data.data_home`). Steps whose data is missing are
+        skipped with the reason, listed in ``missing_data`` and named in a ``UserWarning``.
     progress : tqdm bars (default: when stderr is a terminal).
     seed : base seed, passed to every experiment.
     steps : the steps to run (default: :data:`kdcore.experiments.report.steps.STEPS`).
@@ -328,7 +363,8 @@ def reproduce(
     -------
     dict with ``report`` (path of report.md), ``results`` (path of results.json),
     ``sections`` (headings written), ``n_sections``, ``n_figures``, ``failed``
-    (keys of failed steps), ``skipped`` and ``seconds``.
+    (keys of failed steps), ``skipped``, ``missing_data`` (``{step key: data folder}`` of the
+    steps skipped for want of data) and ``seconds``.
 
     Examples
     --------
@@ -363,11 +399,12 @@ def reproduce(
     created = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     t0, c0 = time.perf_counter(), time.process_time()
     records = []
+    found: dict[str, str | None] = {}
     bar = _progress(todo, progress, desc="reproduce", unit="step")
     for step in bar:
         if hasattr(bar, "set_postfix_str"):
             bar.set_postfix_str(step.key)
-        records.append(_run_step(step, profile, int(seed), data_home, progress, outdir / "figures"))
+        records.append(_run_step(step, profile, int(seed), data_home, progress, outdir / "figures", found))
     total = time.perf_counter() - t0
     env = environment()
     meta = {
@@ -384,6 +421,9 @@ def reproduce(
     results["steps"] = {r["key"]: {k: v for k, v in r.items() if not k.startswith("_")} for r in records}
     results["timings"] = {r["key"]: r["seconds"] for r in records}
     (outdir / "results.json").write_text(json.dumps(_jsonable(results), indent=1))
+    missing = {r["key"]: r["missing_data"] for r in records if r.get("missing_data")}
+    if missing:
+        warnings.warn(missing_data_message(missing), UserWarning, stacklevel=2)
     return {
         "report": str(outdir / "report.md"),
         "results": str(outdir / "results.json"),
@@ -392,5 +432,6 @@ def reproduce(
         "n_figures": sum(len(r["figures"]) for r in records),
         "failed": [r["key"] for r in records if r["status"] == "failed"],
         "skipped": [r["key"] for r in records if r["status"] == "skipped"],
+        "missing_data": missing,
         "seconds": total,
     }
