@@ -277,6 +277,31 @@ def report_compare(tab: pd.DataFrame) -> tuple[pd.DataFrame, list[str], str]:
     return tab, statements, statements[0]
 
 
+def plot_protocol(results: pd.DataFrame, path=None):
+    """Each method's loss to the best method of each dataset (points; 0 = the best), one row per
+    method sorted by mean accuracy: where a method loses, and by how much."""
+    import matplotlib.pyplot as plt
+
+    tab = table(results)
+    datasets = [c for c in tab.columns if c not in ("mean", "worst_loss_pts", "mean_loss_pts")]
+    acc = tab[datasets]
+    loss = (acc.max(axis=0) - acc) * 100.0
+    fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(loss) + 1.6))
+    for i, ds in enumerate(datasets):
+        ax.scatter(loss[ds].to_numpy(), range(len(loss)), s=28, label=ds, marker="os^Dv<>ph*"[i % 10])
+    ax.set_yticks(range(len(loss)), [str(m) for m in loss.index])
+    ax.invert_yaxis()
+    ax.axvline(1.0, color="0.6", lw=1, ls="--")
+    ax.set_xlabel("loss to the best method of the dataset (accuracy points; dashed: 1 point)")
+    ax.set_xlim(left=-0.3)
+    ax.legend(title="dataset", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
+    ax.set_title("Accuracy on the gold tasks: each method against the best", fontsize=10)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig
+
+
 def main(argv: list[str] | None = None) -> int:
     from ..crowd import datasets as ds_mod
 

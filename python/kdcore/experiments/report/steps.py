@@ -528,6 +528,7 @@ STEPS: list[Step] = [
         run=_lazy("kdcore.experiments.accuracy", "run_protocol"),
         tables=_lazy("kdcore.experiments.accuracy", "report_tables"),
         compare=_lazy("kdcore.experiments.accuracy", "report_compare"),
+        plots=[_plot("kdcore.experiments.accuracy", "plot_protocol")],
         needs=("crowd",),
     ),
     Step(
