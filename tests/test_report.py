@@ -107,7 +107,7 @@ def test_report_has_every_promised_section(tmp_path):
     assert "**FAILED**: RuntimeError: boom in the experiment" in text
     assert "**Skipped**: no data here" in text
     # the paper's numbers beside ours, and the plain statement where they differ
-    assert "| variant | m | hard | paper hard | soft | paper soft | soft_std |" in text
+    assert "| variant | m | hard | paper hard | soft | paper soft | soft std |" in text
     assert "11 of 12 numbers agree with the paper" in text
     assert "variant=full, m=4: our soft 90.00 vs the paper's 95.62 (-5.62 points): differs." in text
     # figures exist, are PNGs and are linked
@@ -341,7 +341,7 @@ def test_deep_step_wiring_on_a_runs_table(tmp_path):
     cols = rec["table"]["columns"]
     assert cols.index("paper_soft") == cols.index("soft") + 1  # the paper's number beside ours
     assert any("Soft labels beat hard labels in 2 of 2 rows" in s for s in rec["statements"])
-    assert len(rec["tables"]) == 1  # the width sweep table
+    assert len(rec["tables"]) == 2  # the width sweep table and the spread over runs
 
 
 @pytest.mark.slow

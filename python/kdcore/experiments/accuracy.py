@@ -29,6 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 __all__ = ["METHODS", "SIMULATIONS", "kdcore_methods", "crowdkit_methods", "load", "evaluate", "table", "main"]
@@ -260,6 +261,40 @@ def run_protocol(profile: str = "quick", random_state: int = 0, data_home=None) 
 def report_tables(results: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """The report's table: accuracy per dataset, the mean and each method's loss to the best."""
     return {"Accuracy on the gold tasks (loss in points to the best method of each dataset)": table(results).round(3)}
+
+
+def plot_loss_to_best(results: pd.DataFrame, path=None):
+    """Methods x datasets: the loss in accuracy points to the best method of each dataset
+    (0 = the best; darker = further behind), the number written in each cell; methods ordered by
+    mean accuracy, the automatic choice in bold."""
+    from . import plotting
+
+    tab = table(results)
+    datasets = [c for c in tab.columns if c not in ("mean", "worst_loss_pts", "mean_loss_pts")]
+    acc = tab[datasets]
+    loss = 100.0 * (acc.max(axis=0) - acc)
+    plt = plotting._plt()
+    fig, ax = plt.subplots(figsize=(1.0 + 0.75 * len(datasets), 0.9 + 0.38 * len(loss)))
+    vals = loss.to_numpy(dtype=float)
+    im = ax.imshow(np.minimum(vals, 10.0), cmap="Greys", vmin=0, vmax=12, aspect="auto")
+    for i in range(vals.shape[0]):
+        for j in range(vals.shape[1]):
+            v = vals[i, j]
+            txt = "n/a" if not np.isfinite(v) else ("best" if v < 0.05 else f"{v:.1f}")
+            ax.text(j, i, txt, ha="center", va="center", fontsize=7, color="white" if v > 6 else "black")
+    ax.set_xticks(range(len(datasets)), datasets, rotation=30, ha="right", fontsize=8)
+    ax.set_yticks(range(len(loss)), [str(m).replace("_", " ") for m in loss.index], fontsize=8)
+    for lab in ax.get_yticklabels():
+        if lab.get_text() == "auto":
+            lab.set_fontweight("bold")
+    ax.set_xlabel("dataset")
+    ax.set_ylabel("method (best mean accuracy first)")
+    ax.set_title("Points of gold-task accuracy behind the best method\nof each dataset", fontsize=10)
+    cb = fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02)
+    cb.set_label("points behind the best (capped at 10)", fontsize=8)
+    if path is not None:
+        plotting.save(fig, path)
+    return fig
 
 
 def report_compare(tab: pd.DataFrame) -> tuple[pd.DataFrame, list[str], str]:

@@ -209,6 +209,30 @@ def _plain_log_ticks(ax, x: bool, y: bool) -> None:
             axis.set_minor_formatter(FuncFormatter(minor))
 
 
+def grouped_bars(ax, table, *, zero_line: bool = False) -> None:
+    """One group of bars per row of ``table`` (a DataFrame: rows = groups, columns = series), each
+    series in its :func:`color`, reader names in the legend; a MultiIndex row reads ``a (b)``.
+    Empty (NaN) bars are left out; with ``zero_line`` a bar of exactly 0 is drawn as a short tick
+    so that "no change" is visible."""
+    import numpy as np
+
+    n_rows, n_cols = table.shape
+    width = 0.8 / max(n_cols, 1)
+    x = np.arange(n_rows)
+    for k, col in enumerate(table.columns):
+        name = display_name(col)
+        v = table[col].to_numpy(dtype=float)
+        pos = x - 0.4 + width * (k + 0.5)
+        ax.bar(pos, v, width=width * 0.95, color=color(name), label=name)
+        if zero_line:
+            z = np.isfinite(v) & (v == 0)
+            ax.plot(pos[z], v[z], "_", color=color(name), ms=8, mew=2)
+    labels = [f"{r[0]} ({r[1]})" if isinstance(r, tuple) and len(r) == 2 else str(r) for r in table.index]
+    ax.set_xticks(x, labels, rotation=0 if n_rows <= 4 else 30, ha="center" if n_rows <= 4 else "right")
+    if zero_line:
+        ax.axhline(0, color="black", lw=0.8)
+
+
 def log_ticks(ax, *, x=None, y=None) -> None:
     """Put the ticks of a log axis exactly at the given values, labelled plainly (2, 4, 8, 16
     or 0.01, 0.1), no minor labels: clean ticks when the data sit on a short grid."""

@@ -73,10 +73,36 @@ def _fmt(v, scale: float = 1.0) -> str:
         a = abs(float(v))
         if a == 0 or a < NOISE_FLOOR * max(1.0, scale):
             return "0"
+        if 1 <= scale < 1e5 and a < 1e5:  # a column of accuracies in %, gaps in points: 2 decimals throughout
+            return "0.00" if a < 0.005 else f"{float(v):.2f}"
         if a >= 1e5 or a < 1e-3:
             return f"{float(v):.3g}"
         return f"{float(v):.4g}" if a < 1 else f"{float(v):.2f}"
     return str(v).replace("|", "\\|").replace("\n", " ")
+
+
+#: column names as the report prints them (results.json keeps the names the experiments use);
+#: any other snake_case name prints with spaces
+READER_COLUMNS = {
+    "paper_soft_minus_hard": "paper gap",
+    "soft_minus_hard": "soft - hard",
+    "radius": "B",
+    "noise_var": "noise var",
+    "type_aware_guard": "type-aware (guard)",
+    "type_aware_no_guard": "type-aware (no guard)",
+    "type_aware_auto": "type-aware auto",
+    "T1": "soft (T1)",
+    "T1_std": "soft std",
+}
+
+
+def reader_column(name) -> str:
+    """The printed name of a table column: ``paper_hard`` -> ``paper hard``, ``soft_minus_hard`` ->
+    ``soft - hard``; names the experiments never use internally are kept."""
+    s = str(name)
+    if s in READER_COLUMNS:
+        return READER_COLUMNS[s]
+    return s.replace("_", " ") if s.isidentifier() else s
 
 
 def _column_scale(col: pd.Series) -> float:
@@ -91,7 +117,7 @@ def markdown_table(df: pd.DataFrame, max_rows: int = 200) -> str:
     t = df
     if not isinstance(t.index, pd.RangeIndex) or any(n is not None for n in t.index.names):
         t = t.reset_index()
-    cols = [str(c) for c in t.columns]
+    cols = [reader_column(c) for c in t.columns]
     scales = [_column_scale(t.iloc[:, j]) for j in range(t.shape[1])]
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     for row in t.head(max_rows).itertuples(index=False):
