@@ -274,7 +274,7 @@ def plot_loss_to_best(results: pd.DataFrame, path=None):
     acc = tab[datasets]
     loss = 100.0 * (acc.max(axis=0) - acc)
     plt = plotting._plt()
-    fig, ax = plt.subplots(figsize=(1.0 + 0.75 * len(datasets), 0.9 + 0.38 * len(loss)))
+    fig, ax = plt.subplots(figsize=(max(5.5, 2.6 + 0.8 * len(datasets)), max(2.8, 1.4 + 0.4 * len(loss))))
     vals = loss.to_numpy(dtype=float)
     im = ax.imshow(np.minimum(vals, 10.0), cmap="Greys", vmin=0, vmax=12, aspect="auto")
     for i in range(vals.shape[0]):
@@ -288,8 +288,8 @@ def plot_loss_to_best(results: pd.DataFrame, path=None):
         if lab.get_text() == "auto":
             lab.set_fontweight("bold")
     ax.set_xlabel("dataset")
-    ax.set_ylabel("method (best mean accuracy first)")
-    ax.set_title("Points of gold-task accuracy behind the best method\nof each dataset", fontsize=10)
+    ax.set_ylabel("method")
+    ax.set_title("Gold-task accuracy: points behind the best method of each dataset", fontsize=10)
     cb = fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02)
     cb.set_label("points behind the best (capped at 10)", fontsize=8)
     if path is not None:

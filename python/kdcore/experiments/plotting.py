@@ -231,6 +231,8 @@ def grouped_bars(ax, table, *, zero_line: bool = False) -> None:
     ax.set_xticks(x, labels, rotation=0 if n_rows <= 4 else 30, ha="center" if n_rows <= 4 else "right")
     if zero_line:
         ax.axhline(0, color="black", lw=0.8)
+        lo, hi = ax.get_ylim()
+        ax.set_ylim(min(lo, -0.5), max(hi, 0.5))  # "no change" reads as such, not as a full-height axis
 
 
 def log_ticks(ax, *, x=None, y=None) -> None:

@@ -131,18 +131,21 @@ def _phase_plot(raw):
     fig, axes = plotting.figure(ncols=len(regimes), nrows=2)
     axes = axes if isinstance(axes, list) else [axes]
     for col, regime in enumerate(regimes):
-        for row, (what, lo) in enumerate((("exact recovery rate", -0.03), ("typing accuracy", 0.47))):
+        for row, (what, lo) in enumerate((("exact recovery rate", -0.03), ("typing accuracy", 0.45))):
             ax = axes[row * len(regimes) + col]
-            for i, (d, h) in enumerate(t[t.regime == regime].groupby("d")):
-                ax.plot(h["n / ln d"], h[what], marker="o", color=plotting.PALETTE[i], label=f"d = {d:g}")
+            sub = t[t.regime == regime]
+            for d, h in sub.groupby("d"):
+                ax.plot(h["n / ln d"], h[what], marker="o", color=plotting.color(f"d = {d:g}"), label=f"d = {d:g}")
+            if row == 1:
+                plotting.chance_line(ax, 0.5, label="chance")
             ax.set_ylim(lo, 1.03)
-            plotting.style(
-                ax,
-                xlabel="workers n / ln d (log scale)",
-                ylabel=what + " (spectral)",
-                title=f"{regime}: curves for different d collapse if n* ~ C log d" if row == 0 else None,
-                logx=True,
-            )
+            ax.set_xscale("log")
+            plotting.log_ticks(ax, x=np.round(sub["n / ln d"].unique(), 2))
+            ax.set_xlabel("workers n / ln d")
+            ax.set_ylabel(f"{what} (spectral)")
+            ax.set_title(plotting.display_name(regime), fontsize=10)
+    fig.suptitle("Spectral typing as workers grow: the curves for different d collapse if n* ~ C ln d", fontsize=10)
+    plotting.legend_below(fig, axes)
     return fig
 
 
@@ -469,6 +472,10 @@ def _mnist_plot(table: pd.DataFrame):
                 title=f"MNIST {v}, radius B = {B}",
                 ax=axes[i * len(variants) + j],
             )
+            plotting.chance_line(axes[i * len(variants) + j], 50.0, label="chance (50 %)")
+            axes[i * len(variants) + j].set_ylim(45, 100)
+            axes[i * len(variants) + j].get_legend().remove()
+    plotting.legend_below(fig, axes, ncol=5)
     return fig
 
 
