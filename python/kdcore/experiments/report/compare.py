@@ -226,7 +226,8 @@ def mark_invalid_teacher(
         return table, []
     t = table.copy()
     ok = teacher_learnt(t[teacher].to_numpy(dtype=float), chance, margin)
-    t["teacher learnt"] = ok
+    if not ok.all():  # the column is only worth its width when some row failed
+        t["teacher learnt"] = ok
     st = []
     for i in np.flatnonzero(~ok):
         row = t.iloc[i]

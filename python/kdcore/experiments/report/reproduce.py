@@ -71,10 +71,10 @@ def _fmt(v, scale: float = 1.0) -> str:
         return str(int(v))
     if isinstance(v, (float, np.floating)):
         a = abs(float(v))
+        if 1 <= scale < 1e5:  # a column of accuracies in %, gaps in points: 2 decimals throughout
+            return "0.00" if a < 0.005 else f"{float(v):.2f}"
         if a == 0 or a < NOISE_FLOOR * max(1.0, scale):
             return "0"
-        if 1 <= scale < 1e5 and a < 1e5:  # a column of accuracies in %, gaps in points: 2 decimals throughout
-            return "0.00" if a < 0.005 else f"{float(v):.2f}"
         if a >= 1e5 or a < 1e-3:
             return f"{float(v):.3g}"
         return f"{float(v):.4g}" if a < 1 else f"{float(v):.2f}"

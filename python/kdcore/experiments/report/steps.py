@@ -490,7 +490,8 @@ def _deep_tables(raw: pd.DataFrame) -> dict:
         at_chance = main.loc[~compare.teacher_learnt(main["teacher"]), "noise_var"] if "teacher" in main else []
         bad = wt["noise_var"].isin(list(at_chance))
         wt.loc[bad, ["soft", "soft_std", "soft_minus_hard"]] = np.nan  # no signal in a teacher at chance
-        wt["teacher learnt"] = ~bad
+        if bad.any():
+            wt["teacher learnt"] = ~bad
         out["Student width sweep (test accuracy %; soft arms blank where the teacher is at chance)"] = wt
     spread = [c for c in ("noise_var", "teacher_std", "hard_std", "soft_std", "runs") if c in main]
     out["Spread over runs (standard deviation of test accuracy, points; width 1)"] = main[spread]
