@@ -248,6 +248,7 @@ def run_protocol(profile: str = "quick", random_state: int = 0, data_home=None) 
 
     profile = check_profile(profile)
     methods = METHODS()
+    keep: tuple[str, ...]
     if profile == "tiny":
         names, keep = ["rte", "bluebirds"], ("majority_vote", "dawid_skene", "auto")
     elif profile == "quick":
@@ -299,11 +300,13 @@ def plot_loss_to_best(results: pd.DataFrame, path=None):
 
 def report_compare(tab: pd.DataFrame) -> tuple[pd.DataFrame, list[str], str]:
     """Statements for the report: the best mean, and whether any method stays within 1 point everywhere."""
-    best = tab["mean"].idxmax()
+    best = str(tab["mean"].idxmax())
     within = tab.index[tab["worst_loss_pts"] <= 1.0].tolist()
+    i_best = int(np.nanargmax(tab["mean"].to_numpy(dtype=float)))
+    best_mean, best_loss = float(tab["mean"].iloc[i_best]), float(tab["worst_loss_pts"].iloc[i_best])
     statements = [
-        f"Highest mean accuracy: {best} ({tab.loc[best, 'mean']:.3f}); its largest loss to the best method of a "
-        f"dataset is {tab.loc[best, 'worst_loss_pts']:.1f} points.",
+        f"Highest mean accuracy: {best} ({best_mean:.3f}); its largest loss to the best method of a "
+        f"dataset is {best_loss:.1f} points.",
         "Within 1 point of the best on every dataset: " + (", ".join(within) if within else "no method") + ".",
     ]
     return tab, statements, statements[0]
