@@ -781,7 +781,8 @@ def plot_requirement(raw: pd.DataFrame, path=None, *, B: str | None = None):
         ax.bar(np.arange(len(settings)) + i * w, vals, width=w, label=src, color=plotting.color(src))
     ax.set_yscale("log", base=2)
     ax.set_ylim(1, top * 1.2)
-    ax.set_yticks([w for w in sorted(set(r["max_width"]) | {int(v) for v in r["neurons"].dropna()})] + [top])
+    pow2 = [2**k for k in range(int(np.log2(top // 2)) + 1)]
+    ax.set_yticks(sorted(set(pow2) | {int(v) for v in r["neurons"].dropna()}) + [top])
     ax.set_yticklabels([str(int(w)) for w in ax.get_yticks()[:-1]] + ["not reached"])
     ax.set_xticks(np.arange(len(settings)) + 0.4 - w / 2)
     ax.set_xticklabels([f"{a} answers/task\nhard share {h:g}" for a, h in settings], fontsize=7)
