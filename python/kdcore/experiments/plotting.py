@@ -2,8 +2,15 @@
 
 Every figure has labelled axes (with units), a title saying what is compared,
 the paper's values drawn beside ours (hollow markers, dashed, "paper" in the
-legend), and log scales where the theory is a power law. matplotlib is imported
-lazily with the Agg backend, so ``import kdcore.experiments.plotting`` works without it.
+legend), and log scales where the theory is a power law, ticked at the data's own
+values (:func:`log_ticks`). A series keeps its colour in every figure
+(:func:`color`: soft labels blue, hard labels red, the teacher dark grey, each
+label source and aggregation method its own), legends sit outside the data
+(:func:`legend_below`, :func:`legend_right`), a model that can sit at chance
+gets the chance line (:func:`chance_line`), and accuracy axes either start at 0
+or show differences in points, so that gaps are not magnified. matplotlib is
+imported lazily with the Agg backend, so ``import kdcore.experiments.plotting``
+works without it.
 
 Example
 -------
