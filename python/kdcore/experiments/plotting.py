@@ -190,8 +190,8 @@ def style(
     if logy:
         ax.set_yscale("log")
     _plain_log_ticks(ax, logx or ax.get_xscale() == "log", logy or ax.get_yscale() == "log")
-    if legend and ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8, frameon=False)
+    if legend:
+        legend_right(ax)  # outside the data, never over a line or a bar
 
 
 def _plain_log_ticks(ax, x: bool, y: bool) -> None:
