@@ -215,7 +215,12 @@ def plot_typing_accuracy(table: pd.DataFrame, path=None):
                 ax.plot(g.index, g.values, "--" if m.startswith("oracle") else "-o", color=plotting.color(m), label=m)
             plotting.chance_line(ax, 0.5, label="chance")
             ax.set_ylim(0.45, 1.0)
-            ax.set_xlabel(xlabel)
+            xs = sorted(s[x].round(1).unique())
+            log = bool(xs) and xs[0] > 0 and xs[-1] / xs[0] >= 8
+            if log:  # a geometric grid: log axis ticked at its values
+                ax.set_xscale("log")
+                plotting.log_ticks(ax, x=xs)
+            ax.set_xlabel(xlabel + (" (log scale)" if log else ""))
             ax.set_ylabel("typing accuracy")
             ax.set_title(f"{plotting.display_name(regime)}: vs {xlabel}", fontsize=10)
     plotting.legend_below(fig, axes)
