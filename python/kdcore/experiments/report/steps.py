@@ -261,11 +261,15 @@ def _real_table(raw: pd.DataFrame) -> pd.DataFrame:
         "split_used",
         "type_aware_auto",
         "soft_split_used",
-        "separation",
-        "class_gap",
-        "reason",
     ]
     return t[[c for c in cols if c in t.columns]]
+
+
+def _real_tables(raw: pd.DataFrame) -> dict:
+    """The accuracies (main table) and, apart, what the guard measured and why it split or not:
+    two tables that each fit a terminal."""
+    why = [c for c in ("dataset", "aggregator", "split_used", "separation", "class_gap", "reason") if c in raw]
+    return {"Accuracy on the gold tasks": _real_table(raw), "What the guard measured": raw[why]}
 
 
 def _real_compare(t: pd.DataFrame):
@@ -315,6 +319,8 @@ def _scaling_tables(res) -> dict:
     sl = res.slopes
     if len(sl):
         sl = sl[sl["metric"] == "avg_error"].drop(columns=["metric"]).reset_index(drop=True)
+        fit = [c for c in ("slope", "ci_low", "ci_high") if c in sl]
+        sl[fit] = sl[fit].round(2)  # slopes read at two decimals (a fit through equal points gives 0, not 4e-16)
     wins.attrs["slope_statements"] = _scaling_slope_statements(res)
     out = {
         "Neuron requirement m*(eps): smallest width whose iteration-averaged training error reaches eps "
@@ -574,7 +580,7 @@ STEPS: list[Step] = [
         claim="On real crowdsourcing datasets, type-aware aggregation improves on plain Dawid-Skene in most "
         "scenarios (crowd-kit's accuracies are shown as a reference implementation).",
         run=_lazy("kdcore.experiments.crowd", "real"),
-        tables=lambda raw: {"Accuracy on the gold tasks": _real_table(raw)},
+        tables=_real_tables,
         compare=_real_compare,
         plots=[_plot("kdcore.experiments.crowd", "plot_real")],
         needs=("crowd",),
