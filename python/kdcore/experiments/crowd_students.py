@@ -685,7 +685,29 @@ def compare(gap: pd.DataFrame):
         )
     headline = statements[0] if statements else None
     statements += list(gap.attrs.get("requirement_statements", []))
-    return gap, statements, headline
+    return long_gaps(gap), statements, headline
+
+
+def long_gaps(gap: pd.DataFrame) -> pd.DataFrame:
+    """The gap table with one row per crowd setting and label source (columns: the setting, ``source``,
+    ``gap, mean over m``, ``gap, smallest m``): eight columns that fit a terminal, where the wide
+    form has two per source."""
+    suffix = " - mv (mean over m)"
+    sources = [c[: -len(suffix)] for c in gap.columns if c.endswith(suffix)]
+    keys = [c for c in gap.columns if " - mv (" not in c]
+    parts = []
+    for src in sources:
+        part = gap[keys].copy()
+        part.insert(len([k for k in keys if k != "typeaware split"]), "source", src)
+        part["gap, mean over m"] = gap[f"{src}{suffix}"]
+        part["gap, smallest m"] = gap.get(f"{src} - mv (smallest m)", np.nan)
+        parts.append(part)
+    if not parts:
+        return gap
+    out = pd.concat(parts, ignore_index=True)
+    order = [k for k in keys if k != "typeaware split"]
+    out = out.sort_values(order, kind="stable").reset_index(drop=True)
+    return out[order + ["source", "gap, mean over m", "gap, smallest m"] + [k for k in keys if k not in order]]
 
 
 # ----------------------------------------------------------------------------- figures

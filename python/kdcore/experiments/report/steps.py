@@ -215,8 +215,9 @@ def _pseudo_tables(raw: pd.DataFrame) -> dict:
     )
     lab.columns.name = typ.columns.name = None
     return {
-        "Label accuracy with a planted hard type (40% of tasks; a: answers flipped w.p. 0.3, "
-        "b: half the workers answer at random there)": lab.reset_index(),
+        "Label accuracy of Dawid-Skene with a planted hard type (40% of tasks; a: answers flipped w.p. 0.3, "
+        "b: half the workers answer at random there; typed: type-aware, with the guard on or off, or the "
+        "default split='auto'; soft: type-aware with split='soft')": lab.reset_index(),
         "Typing accuracy of the planted types (0.5 = chance)": typ.reset_index(),
     }
 
@@ -269,7 +270,11 @@ def _real_tables(raw: pd.DataFrame) -> dict:
     """The accuracies (main table) and, apart, what the guard measured and why it split or not:
     two tables that each fit a terminal."""
     why = [c for c in ("dataset", "aggregator", "split_used", "separation", "class_gap", "reason") if c in raw]
-    return {"Accuracy on the gold tasks": _real_table(raw), "What the guard measured": raw[why]}
+    return {
+        "Accuracy on the gold tasks (typed: type-aware aggregation with the guard on, off, or TypeAware's "
+        "default split='auto')": _real_table(raw),
+        "What the guard measured": raw[why],
+    }
 
 
 def _real_compare(t: pd.DataFrame):
