@@ -107,7 +107,7 @@ def test_report_has_every_promised_section(tmp_path):
     assert "**FAILED**: RuntimeError: boom in the experiment" in text
     assert "**Skipped**: no data here" in text
     # the paper's numbers beside ours, and the plain statement where they differ
-    assert "| variant | m | hard | paper hard | soft | paper soft | soft_std |" in text
+    assert "| variant | m | hard | paper hard | soft | paper soft | soft std |" in text
     assert "11 of 12 numbers agree with the paper" in text
     assert "variant=full, m=4: our soft 90.00 vs the paper's 95.62 (-5.62 points): differs." in text
     # figures exist, are PNGs and are linked
@@ -341,7 +341,7 @@ def test_deep_step_wiring_on_a_runs_table(tmp_path):
     cols = rec["table"]["columns"]
     assert cols.index("paper_soft") == cols.index("soft") + 1  # the paper's number beside ours
     assert any("Soft labels beat hard labels in 2 of 2 rows" in s for s in rec["statements"])
-    assert len(rec["tables"]) == 1  # the width sweep table
+    assert len(rec["tables"]) == 2  # the width sweep table and the spread over runs
 
 
 @pytest.mark.slow
@@ -369,3 +369,137 @@ def test_reproduce_names_steps_skipped_for_missing_data(tmp_path):
     data = json.loads(Path(res["results"]).read_text())
     assert data["steps"]["crowd.needy"]["missing_data"] == "crowd"
     assert data["steps"]["crowd.phase"]["status"] == "ok"
+
+
+# ----------------------------------------------------------------------------- an honest report
+def _deep_summary(teacher_at_01: float) -> pd.DataFrame:
+    """A deep-step main table (as summarize_deep gives it): the teacher learnt at noise 0.01
+    and is at ``teacher_at_01`` % at noise 0.1."""
+    t = pd.DataFrame(
+        {
+            "noise_var": [0.01, 0.1],
+            "teacher": [61.3, teacher_at_01],
+            "teacher_std": [0.9, 0.9],
+            "hard": [64.7, 57.7],
+            "hard_std": [0.0, 9.9],
+            "soft": [61.3, 49.7],
+            "soft_std": [0.9, 3.3],
+            "runs": [2, 2],
+        }
+    )
+    t["soft_minus_hard"] = t["soft"] - t["hard"]
+    for m in ("teacher", "hard", "soft"):
+        t[f"paper_{m}"] = paper.DEEP_TABLE.set_index("noise_var").loc[t["noise_var"], m].to_numpy()
+    t["paper_soft_minus_hard"] = t["paper_soft"] - t["paper_hard"]
+    return t
+
+
+@pytest.mark.parametrize(
+    "acc, learnt", [(47.7, False), (50.0, False), (54.9, False), (55.0, True), (61.3, True), (float("nan"), False)]
+)
+def test_teacher_learnt_needs_a_margin_above_chance(acc, learnt):
+    assert compare.teacher_learnt([acc]).tolist() == [learnt]
+    assert compare.teacher_learnt([acc], chance=10.0).tolist() == [bool(np.isfinite(acc))]
+
+
+def test_no_soft_minus_hard_gap_from_a_teacher_at_chance():
+    """The deep quick profile's teacher at 47.7 % at noise 0.1: that row's soft accuracy and gap are
+    blanked, the statements say why, and neither the gap statements nor the headline use the row."""
+    deep = [s for s in STEPS if s.key == "distill.deep"][0]
+    shown, statements, head = deep.compare(_deep_summary(47.7))
+    row = shown.set_index("noise_var")
+    assert np.isnan(row.loc[0.1, "soft"]) and np.isnan(row.loc[0.1, "soft_minus_hard"])
+    assert row.loc[0.01, "soft_minus_hard"] == pytest.approx(61.3 - 64.7)
+    assert list(row["teacher learnt"]) == [True, False]
+    assert any("noise_var=0.1: the teacher is at 47.7 % (chance 50 %" in s for s in statements)
+    assert any("Soft labels beat hard labels in 0 of 1 rows" in s for s in statements)
+    assert "-8.0" not in " ".join(statements) + head and "-3.40 to -3.40" in head
+    md = markdown_table(shown)
+    assert "| 0.1 | 47.70 |" in md and "teacher learnt" in md
+    # every row at chance: no soft-vs-hard headline at all
+    both = _deep_summary(47.7)
+    both["teacher"] = [49.0, 47.7]
+    _, statements, head = deep.compare(both)
+    assert head.startswith("No soft-vs-hard result: the teacher did not learn")
+    assert not any(s.startswith("Soft labels beat hard labels") for s in statements)
+    # a teacher that learnt keeps its row
+    shown, statements, _ = deep.compare(_deep_summary(70.0))
+    assert shown["soft_minus_hard"].notna().all() and not any("carry no signal" in s for s in statements)
+
+
+def test_deep_width_table_blanks_soft_arms_of_a_teacher_at_chance():
+    deep = [s for s in STEPS if s.key == "distill.deep"][0]
+    rows = []
+    for nv, t_acc in ((0.01, 70.0), (0.1, 48.0)):
+        for seed in (0, 1):
+            rows.append(dict(noise_var=nv, seed=seed, model="teacher", width=0.25, test_acc=t_acc))
+            for w in (0.5, 1.0):
+                rows += [
+                    dict(noise_var=nv, seed=seed, model="hard", width=w, test_acc=60.0),
+                    dict(noise_var=nv, seed=seed, model="soft", width=w, test_acc=58.0),
+                ]
+    tabs = deep.tables(pd.DataFrame(rows))
+    width = next(t for name, t in tabs.items() if name.startswith("Student width"))
+    bad = width["noise_var"] == 0.1
+    assert width.loc[bad, ["soft", "soft_minus_hard"]].isna().all().all()
+    assert (width.loc[~bad, "soft_minus_hard"] == -2.0).all() and width.loc[~bad, "teacher learnt"].all()
+
+
+def test_tables_round_fit_noise_to_zero_and_keep_a_column_precision():
+    t = pd.DataFrame(
+        {
+            "slope": [-4.32e-16, 1.24e-14, -2.0],  # exact fits through equal points, and a real slope
+            "noise_slope": [-4.32e-16, 1.24e-14, 2.16e-16],  # a column of noise only
+            "gap": [-0.6, 1.2, -0.001],
+            "lr": [1e-4, 0.5, 0.02],
+        }
+    )
+    lines = markdown_table(t).splitlines()
+    assert lines[0] == "| slope | noise slope | gap | lr |"
+    assert lines[2:] == ["| 0.00 | 0 | -0.60 | 0.0001 |", "| 0.00 | 0 | 1.20 | 0.5 |", "| -2.00 | 0 | 0.00 | 0.02 |"]
+    assert "e-1" not in markdown_table(t)
+
+
+def test_mnist_table_fits_a_terminal():
+    """The MNIST step's main table keeps ours beside the paper's in at most 12 columns (about 120
+    characters); the seed spread and the kernel-limit teacher are in a table of their own."""
+    mnist = [s for s in STEPS if s.key == "distill.mnist"][0]
+    p = paper.MNIST_TABLE
+    raw = pd.DataFrame({"variant": p["variant"], "m": p["m"], "radius": 1.0})
+    raw["teacher"], raw["paper_teacher"] = 97.0, np.nan
+    raw["hard"], raw["hard_std"], raw["paper_hard"] = p["hard"].to_numpy() - 1, 0.4, p["hard"].to_numpy()
+    raw["T1"], raw["T1_std"], raw["paper_soft"] = p["soft"].to_numpy() - 1, 0.3, p["soft"].to_numpy()
+    raw["kernel"], raw["kernel_std"] = 90.0, 0.5
+    raw["soft_minus_hard"] = raw["T1"] - raw["hard"]
+    raw["paper_soft_minus_hard"] = raw["paper_soft"] - raw["paper_hard"]
+    raw["gamma2"], raw["seeds"], raw["steps"] = 0.07, 3, 1000
+    tabs = mnist.tables(raw)
+    shown, statements, _ = mnist.compare(next(iter(tabs.values())))
+    assert shown.shape[1] <= 12 and "kernel" not in shown and "hard_std" not in shown
+    detail = list(tabs.values())[1]
+    assert {"hard_std", "soft_std", "soft (kernel)"} <= set(detail.columns)
+    for table in (shown, detail):
+        assert max(len(line) for line in markdown_table(table).splitlines()) <= 125
+
+
+def test_piped_reproduce_writes_one_line_per_step_on_stderr(tmp_path, capsys):
+    """Not on a terminal (pytest captures stderr): a line when each step starts and ends, with the
+    status and the reason of a skip or a failure; progress=False stays silent."""
+    res = reproduce(parts=("crowd", "distill"), profile="tiny", out=tmp_path / "a", steps=STANDINS)
+    err = capsys.readouterr().err.splitlines()
+    n = len(STANDINS)
+    assert err[0] == f"[1/{n}] crowd.phase: running"
+    assert err[1].startswith(f"[1/{n}] crowd.phase: ok in ") and err[1].endswith(" s")
+    assert any(e.startswith(f"[2/{n}] crowd.broken: failed in ") and "boom in the experiment" in e for e in err)
+    assert any(e.startswith(f"[{n}/{n}] distill.skipme: skipped in ") and e.endswith("(no data here)") for e in err)
+    assert len(err) == 2 * n and res["failed"] == ["crowd.broken"]
+    reproduce(parts=("crowd",), profile="tiny", out=tmp_path / "b", steps=STANDINS, progress=False)
+    assert capsys.readouterr().err == ""
+
+
+def test_series_keep_their_colour_across_figures():
+    assert plotting.color("soft") == plotting.color("soft (T1)") == plotting.color("soft B=1")
+    assert plotting.color("hard") != plotting.color("soft")
+    assert plotting.color("type_aware_guard") == plotting.color("DS type-aware (guard)")
+    assert plotting.color("some new method") == plotting.color("some new method")  # stable for unknown names
+    assert plotting.display_name("type_aware_no_guard") == "type-aware (no guard)"

@@ -195,40 +195,37 @@ def typing_accuracy(profile: str = "quick", random_state: int = 0, progress: boo
 
 
 def plot_typing_accuracy(table: pd.DataFrame, path=None):
-    """Accuracy vs answers per task and vs workers per method (oracles dashed); exact-recovery
-    rate vs n per d (log x: the transition is predicted near n ~ C log d)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Typing accuracy vs answers per task and vs workers, one colour per method (oracles dashed),
+    one row per regime; the y axis from 0.45 to 1 with the 0.5 chance line, so gaps are not
+    magnified. (The exact-recovery phase transition has a figure of its own in the report.)"""
+    from . import plotting
 
     regimes = list(dict.fromkeys(table["regime"]))
-    fig, axes = plt.subplots(len(regimes), 3, figsize=(14, 4 * len(regimes)), squeeze=False)
+    fig, axes = plotting.figure(ncols=2, nrows=len(regimes))
+    axes = axes if isinstance(axes, list) else [axes]
     for i, regime in enumerate(regimes):
         sub = table[table.regime == regime]
-        for j, (sweep, x) in enumerate((("alpha", "answers_per_task"), ("n_workers", "n_workers"))):
-            ax = axes[i, j]
+        for j, (sweep, x, xlabel) in enumerate(
+            (("alpha", "answers_per_task", "answers per task"), ("n_workers", "n_workers", "workers n"))
+        ):
+            ax = axes[2 * i + j]
             s = sub[sub.sweep == sweep]
             for m, g in s.groupby("method", sort=False):
                 g = g.groupby(x)["accuracy"].mean()
-                ax.plot(g.index, g.values, "--" if m.startswith("oracle") else "-o", label=m)
-            ax.set_xlabel(x.replace("_", " "))
+                ax.plot(g.index, g.values, "--" if m.startswith("oracle") else "-o", color=plotting.color(m), label=m)
+            plotting.chance_line(ax, 0.5, label="chance")
+            ax.set_ylim(0.45, 1.0)
+            xs = sorted(s[x].round(1).unique())
+            log = bool(xs) and xs[0] > 0 and xs[-1] / xs[0] >= 8
+            if log:  # a geometric grid: log axis ticked at its values
+                ax.set_xscale("log")
+                plotting.log_ticks(ax, x=xs)
+            ax.set_xlabel(xlabel + (" (log scale)" if log else ""))
             ax.set_ylabel("typing accuracy")
-            ax.set_title(f"{regime}: vs {x.replace('_', ' ')}")
-            ax.legend(fontsize=7)
-        ax = axes[i, 2]
-        s = sub[sub.sweep == "phase"]
-        for d, g in s.groupby("d"):
-            g = g.groupby("n_workers")["exact"].mean()
-            ax.plot(g.index, g.values, "-o", label=f"d={d}")
-        ax.set_xscale("log")
-        ax.set_xlabel("workers n (dense answers)")
-        ax.set_ylabel("exact recovery rate (spectral)")
-        ax.set_title(f"{regime}: phase transition")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
+            ax.set_title(f"{plotting.display_name(regime)}: vs {xlabel}", fontsize=10)
+    plotting.legend_below(fig, axes)
     if path is not None:
-        fig.savefig(path, dpi=110)
+        plotting.save(fig, path)
     return fig
 
 
@@ -324,25 +321,27 @@ def label_error(profile: str = "quick", random_state: int = 0) -> pd.DataFrame:
 
 
 def plot_label_error(table: pd.DataFrame, path=None):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Label error (%) of plain, type-aware and oracle-typed aggregation, one panel per regime and
+    answer density, bars from 0, one colour per variant, the legend below the panels."""
+    from . import plotting
 
     keys = list(table[["regime", "alpha"]].drop_duplicates().itertuples(index=False, name=None))
-    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 4), squeeze=False)
-    for ax, (regime, alpha) in zip(axes[0], keys):
+    fig, axes = plotting.figure(ncols=len(keys))
+    axes = axes if isinstance(axes, list) else [axes]
+    for ax, (regime, alpha) in zip(axes, keys):
         s = table[(table.regime == regime) & (table.alpha == alpha) & (table.variant != "error")]
         piv = s.pivot_table(index="aggregator", columns="variant", values="error", aggfunc="mean")
         piv = piv.reindex(
             columns=[c for c in ("plain", "type-aware", "type-aware auto", "oracle types") if c in piv.columns]
         )
-        piv.plot.bar(ax=ax)
-        ax.set_ylabel("label error")
-        ax.set_title(f"{regime}, alpha={alpha}")
-    fig.tight_layout()
+        plotting.grouped_bars(ax, 100 * piv)
+        ax.set_ylim(0, None)
+        ax.set_xlabel("aggregator")
+        ax.set_ylabel("label error (%)")
+        ax.set_title(f"{plotting.display_name(regime)}, alpha = {alpha:g}", fontsize=10)
+    plotting.legend_below(fig, axes)
     if path is not None:
-        fig.savefig(path, dpi=110)
+        plotting.save(fig, path)
     return fig
 
 
@@ -493,27 +492,33 @@ def pseudo_real(profile: str = "quick", data_home=None, random_state: int = 0) -
 
 
 def plot_pseudo_real(table: pd.DataFrame, path=None):
-    """Typing accuracy per method and label accuracy per variant, by dataset and scenario.
-    Chance level (where the label-free spectral split recovered planted types on 9 of 10
-    pseudo-real datasets, docs/maths.md B.3) is the 0.5 line drawn on the typing panel."""
-    import matplotlib
+    """Left: typing accuracy of the planted types per method (bars from 0, the 0.5 chance line:
+    the label-free spectral split sits near it on most pseudo-real datasets, docs/maths.md B.3).
+    Right: label accuracy of each variant minus DS plain, in points (0 = no change)."""
+    from . import plotting
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
-    for ax, what in zip(axes, ("typing", "label")):
-        s = table[table.what == what]
-        piv = s.pivot_table(index=["dataset", "scenario"], columns="method", values="value", aggfunc="mean")
-        piv.plot.bar(ax=ax)
-        ax.set_ylabel(f"{what} accuracy")
-        if what == "typing":
-            ax.axhline(0.5, color="k", ls=":", lw=1, label="chance")
-        ax.set_ylim(0.4 if what == "typing" else max(0.0, s.value.min() - 0.05), 1.0)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
+    fig, axes = plotting.figure(ncols=2)
+    s = table[table.what == "typing"]
+    piv = s.pivot_table(index=["dataset", "scenario"], columns="method", values="value", aggfunc="mean")
+    plotting.grouped_bars(axes[0], piv)
+    plotting.chance_line(axes[0], 0.5, label="chance")
+    axes[0].set_ylim(0, 1.0)
+    axes[0].set_xlabel("dataset (scenario)")
+    axes[0].set_ylabel("typing accuracy")
+    axes[0].set_title("Recovering the planted hard tasks", fontsize=10)
+    plotting.legend_right(axes[0], fontsize=7)
+    s = table[table.what == "label"]
+    piv = s.pivot_table(index=["dataset", "scenario"], columns="method", values="value", aggfunc="mean")
+    if "DS plain" in piv:
+        diff = 100 * piv.drop(columns=["DS plain"]).sub(piv["DS plain"], axis=0)
+        plotting.grouped_bars(axes[1], diff, zero_line=True)
+    axes[1].set_xlabel("dataset (scenario)")
+    axes[1].set_ylabel("label accuracy - DS plain (points)")
+    axes[1].set_title("Label accuracy against plain Dawid-Skene", fontsize=10)
+    plotting.legend_right(axes[1], fontsize=7)
+    fig._kd_layout_done = False
     if path is not None:
-        fig.savefig(path, dpi=110)
+        plotting.save(fig, path)
     return fig
 
 
@@ -593,26 +598,23 @@ def real(profile: str = "quick", data_home=None, random_state: int = 0) -> pd.Da
 
 
 def plot_real(table: pd.DataFrame, path=None):
-    """Accuracy of each type-aware variant minus plain, in points, per dataset (one panel per aggregator)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Accuracy of each type-aware variant minus plain, in points, per dataset (one panel per
+    aggregator); 0 = no change, drawn as a tick so that it is visible."""
+    from . import plotting
 
     aggs = list(dict.fromkeys(table.aggregator))
-    fig, axes = plt.subplots(1, len(aggs), figsize=(6 * len(aggs), 4), squeeze=False)
-    for ax, agg in zip(axes[0], aggs):
+    fig, axes = plotting.figure(ncols=len(aggs))
+    axes = axes if isinstance(axes, list) else [axes]
+    for ax, agg in zip(axes, aggs):
         s = table[table.aggregator == agg].set_index("dataset")
-        cols = ["type_aware_guard", "type_aware_no_guard"] + [
+        cols = [c for c in ("type_aware_auto", "type_aware_guard", "type_aware_no_guard") if c in s] + [
             c for c in ("type_aware_soft_guard", "type_aware_soft_no_guard") if c in s and s[c].notna().any()
         ]
-        (s[cols].sub(s["plain"], axis=0) * 100).plot.bar(ax=ax)
-        ax.axhline(0, color="k", lw=1)
-        ax.axhline(-0.3, color="r", ls=":", lw=1, label="-0.3 points")
+        plotting.grouped_bars(ax, s[cols].sub(s["plain"], axis=0) * 100, zero_line=True)
+        ax.set_xlabel("dataset")
         ax.set_ylabel("accuracy - plain (points)")
-        ax.set_title(agg)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
+        ax.set_title(f"{agg}: type-aware minus plain {agg}", fontsize=10)
+    plotting.legend_below(fig, axes, ncol=3)
     if path is not None:
-        fig.savefig(path, dpi=110)
+        plotting.save(fig, path)
     return fig

@@ -685,7 +685,29 @@ def compare(gap: pd.DataFrame):
         )
     headline = statements[0] if statements else None
     statements += list(gap.attrs.get("requirement_statements", []))
-    return gap, statements, headline
+    return long_gaps(gap), statements, headline
+
+
+def long_gaps(gap: pd.DataFrame) -> pd.DataFrame:
+    """The gap table with one row per crowd setting and label source (columns: the setting, ``source``,
+    ``gap, mean over m``, ``gap, smallest m``): eight columns that fit a terminal, where the wide
+    form has two per source."""
+    suffix = " - mv (mean over m)"
+    sources = [c[: -len(suffix)] for c in gap.columns if c.endswith(suffix)]
+    keys = [c for c in gap.columns if " - mv (" not in c]
+    parts = []
+    for src in sources:
+        part = gap[keys].copy()
+        part.insert(len([k for k in keys if k != "typeaware split"]), "source", src)
+        part["gap, mean over m"] = gap[f"{src}{suffix}"]
+        part["gap, smallest m"] = gap.get(f"{src} - mv (smallest m)", np.nan)
+        parts.append(part)
+    if not parts:
+        return gap
+    out = pd.concat(parts, ignore_index=True)
+    order = [k for k in keys if k != "typeaware split"]
+    out = out.sort_values(order, kind="stable").reset_index(drop=True)
+    return out[order + ["source", "gap, mean over m", "gap, smallest m"] + [k for k in keys if k not in order]]
 
 
 # ----------------------------------------------------------------------------- figures
@@ -713,10 +735,9 @@ def plot_accuracy(raw: pd.DataFrame, path=None, *, widths=None, B: str | None = 
     """Test accuracy against answers per task, one line per label source (error bars: std over
     seeds); one column per hard share, one row per width (default the smallest and the largest;
     radius ``B``, default no projection)."""
-    import matplotlib
+    from . import plotting
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = plotting._plt()
 
     acc = accuracy_table(raw)
     ms = sorted({int(acc["m"].min()), int(acc["m"].max())}) if widths is None else [int(w) for w in widths]
@@ -731,30 +752,37 @@ def plot_accuracy(raw: pd.DataFrame, path=None, *, widths=None, B: str | None = 
         for ax, hs in zip(axes[i], shares):
             for src in [s for s in SOURCES if s in set(a["source"])]:
                 s = a[(a["m"] == m) & (a["hard_share"] == hs) & (a["source"] == src)].sort_values("answers")
-                color, ls = _STYLE.get(src, (None, "-"))
+                _, ls = _STYLE.get(src, (None, "-"))
                 ax.errorbar(
-                    s["answers"], s["test_acc"], yerr=s["test_acc_std"], label=src, color=color, ls=ls, marker="o", ms=4
+                    s["answers"],
+                    s["test_acc"],
+                    yerr=s["test_acc_std"],
+                    label=src,
+                    color=plotting.color(src),
+                    ls=ls,
+                    marker="o",
+                    ms=4,
                 )
-            ax.set_title(f"m = {m}, hard share {hs:g}", fontsize=9)
+            plotting.chance_line(ax, 50.0, label="chance (50 %)")
+            ax.grid(True, alpha=0.3)
+            ax.set_title(f"width m = {m}, hard share {hs:g}", fontsize=9)
             ax.set_xticks(sorted(a["answers"].unique()))
             if i == len(ms) - 1:
                 ax.set_xlabel("answers per task")
         axes[i][0].set_ylabel(f"test accuracy (%), B = {B}")
-    axes[0][-1].legend(fontsize=7)
-    fig.suptitle(f"MNIST {variant} (digit > 4): students trained on crowd labels")
-    fig.tight_layout()
+    fig.suptitle(f"MNIST {variant} (digit > 4):\nstudents trained on crowd labels", fontsize=10)
+    plotting.legend_below(fig, [ax for row in axes for ax in row], ncol=4)
     if path is not None:
-        fig.savefig(path, dpi=120)
+        fig.savefig(path, dpi=120, bbox_inches="tight")
     return fig
 
 
 def plot_requirement(raw: pd.DataFrame, path=None, *, B: str | None = None):
     """Neuron requirement against label source, one group of bars per (answers, hard share);
     a bar at the top marks "no width reached the target"."""
-    import matplotlib
+    from . import plotting
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = plotting._plt()
 
     req = requirement_table(raw)
     if req.empty:
@@ -772,14 +800,14 @@ def plot_requirement(raw: pd.DataFrame, path=None, *, B: str | None = None):
         for a, h in settings:
             v = r[(r["answers"] == a) & (r["hard_share"] == h) & (r["source"] == src)]["neurons"]
             vals.append(float(v.iloc[0]) if len(v) and np.isfinite(v.iloc[0]) else top)
-        color, _ = _STYLE.get(src, (None, "-"))
-        ax.bar(np.arange(len(settings)) + i * w, vals, width=w, label=src, color=color)
+        ax.bar(np.arange(len(settings)) + i * w, vals, width=w, label=src, color=plotting.color(src))
     ax.set_yscale("log", base=2)
     ax.set_ylim(1, top * 1.2)
-    ax.set_yticks([w for w in sorted(set(r["max_width"]) | {int(v) for v in r["neurons"].dropna()})] + [top])
+    pow2 = [2**k for k in range(int(np.log2(top // 2)) + 1)]
+    ax.set_yticks(sorted(set(pow2) | {int(v) for v in r["neurons"].dropna()}) + [top])
     ax.set_yticklabels([str(int(w)) for w in ax.get_yticks()[:-1]] + ["not reached"])
     ax.set_xticks(np.arange(len(settings)) + 0.4 - w / 2)
-    ax.set_xticklabels([f"{a} ans\nhard {h:g}" for a, h in settings], fontsize=7)
+    ax.set_xticklabels([f"{a} answers/task\nhard share {h:g}" for a, h in settings], fontsize=7)
     ax.set_ylabel(f"neuron requirement (B = {B})")
     ax.set_title(f"MNIST {variant}: smallest width reaching the target test error", fontsize=9)
     ax.legend(fontsize=7, ncol=1, loc="upper left", bbox_to_anchor=(1.01, 1.0))

@@ -18,8 +18,14 @@ Device: ``device="auto"`` picks CUDA when torch sees one (mixed precision,
 Profiles: ``tiny`` (tests, a few seconds), ``quick`` (noise 0.01 and 0.1, 2
 seeds, 1,500 images pooled, teacher at width 0.25 for at most 6 epochs,
 students at most 5 epochs with patience 3, width sweep 0.5/1/2 at noise 0.1:
-a few minutes on 2 CPU cores; the default report), ``full`` (the paper's protocol: 5 noise levels, 10 runs,
-all 12,000 images, at most 100 epochs, patience 20; meant for a GPU).
+a few minutes on 2 CPU cores; the default report). On so few images the quick teacher can stay
+near chance at noise 0.1: measured there (seeds 0 and 1, batch 64, one torch thread), it reached 64.7 and 50.7 % test
+accuracy; 3,000 images and 12 or 20 epochs gave 55.7 and 56.3 % (validation accuracy peaks at
+epoch 2, so more epochs do not help), and width 0.5 on 3,000 images 62.3 and 60.0 % at about
+2.5 minutes per teacher on one core, too slow for this profile. The report therefore withholds the
+soft arm, and its soft-minus-hard gap, of any row whose teacher is less than 5 points above chance.
+``full``: the paper's protocol: 5 noise levels, 10 runs,
+all 12,000 images, at most 100 epochs, patience 20; meant for a GPU.
 
 Command line: ``python -m kdcore.experiments.deep --profile quick --out results/deep``.
 """
@@ -333,15 +339,31 @@ def summarize_deep_width(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def plot_deep(table: pd.DataFrame, path: str | os.PathLike | None = None):
-    """Accuracy vs noise variance (teacher, hard, soft; error bars = std over runs), paper dashed."""
-    import matplotlib
+    """Accuracy vs noise variance (teacher, hard, soft; error bars = std over runs), the paper's
+    values dashed with hollow markers, the 50 % chance line; a noise level whose teacher is at
+    chance (less than 5 points above it) is shaded: its soft labels carry no signal."""
+    from . import plotting
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    colors = {"teacher": "k", "hard": "tab:red", "soft": "tab:blue"}
-    for m, c in colors.items():
+    fig, ax = plotting.figure()
+    teacher_ok = None
+    if "teacher" in table:  # the report's rule: at least 5 points above chance
+        teacher_ok = table["teacher"].to_numpy(float) >= 55.0
+        if "soft" in table and (~teacher_ok).any():
+            table = table.copy()
+            table.loc[~teacher_ok, ["soft", "soft_std"]] = np.nan  # no soft-label result from a teacher at chance
+    xs = sorted(set(table["noise_var"]) | set(DEEP_TABLE["noise_var"]))
+    for m in ("teacher", "hard", "soft"):
+        c = plotting.color(m)
+        ax.plot(
+            DEEP_TABLE["noise_var"],
+            DEEP_TABLE[m],
+            color=c,
+            ls="--",
+            marker="s",
+            mfc="none",
+            alpha=0.8,
+            label=f"{m} (paper)",
+        )
         if m in table:
             ax.errorbar(
                 table["noise_var"],
@@ -350,47 +372,65 @@ def plot_deep(table: pd.DataFrame, path: str | os.PathLike | None = None):
                 color=c,
                 marker="o",
                 capsize=3,
-                label=f"{m} (kdcore)",
+                label=f"{m} (ours)",
             )
-        ax.plot(DEEP_TABLE["noise_var"], DEEP_TABLE[m], color=c, ls="--", marker="x", alpha=0.6, label=f"{m} (paper)")
+    if teacher_ok is not None and (~teacher_ok).any():
+        for nv in table.loc[~teacher_ok, "noise_var"]:
+            ax.axvspan(nv / 1.15, nv * 1.15, color="#f2c14e", alpha=0.3, lw=0)
+            ax.text(nv, 97, "teacher at\nchance:\nno soft arm", ha="center", va="top", fontsize=7)
+    plotting.chance_line(ax, 50.0, label="chance (50 %)")
     ax.set_xscale("log")
+    plotting.log_ticks(ax, x=xs)
+    ours = table[[m for m in ("teacher", "hard", "soft") if m in table]].to_numpy(float)
+    low = np.nanmin(ours) if np.isfinite(ours).any() else 50.0
+    ax.set_ylim(min(40.0, 5 * np.floor(low / 5) - 5), 100)
     ax.set_xlabel("pixel noise variance")
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title("CIFAR-10 (JPEG q75) cat vs dog: VGG 8+3 teacher, VGG 2+3 student")
-    ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
+    ax.set_title("CIFAR-10 cat vs dog: VGG 8+3 teacher,\nVGG 2+3 student on soft or hard labels", fontsize=10)
+    ax.grid(True, alpha=0.3)
+    plotting.legend_right(ax)
     if path is not None:
-        fig.savefig(path, dpi=120)
+        fig.savefig(path, dpi=120, bbox_inches="tight")
     return fig
 
 
 def plot_deep_width(table: pd.DataFrame, path: str | os.PathLike | None = None):
-    """Student accuracy vs width multiplier (log x), hard and soft, one line per noise level."""
-    import matplotlib
+    """Student accuracy vs width multiplier (log x), hard and soft in their colours, one panel per
+    noise level; the 50 % chance line."""
+    from . import plotting
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for nv, sub in table.groupby("noise_var"):
-        for m, ls in (("hard", "--"), ("soft", "-")):
-            ax.errorbar(
-                sub["width"],
-                sub[m],
-                yerr=sub[f"{m}_std"].fillna(0),
-                ls=ls,
-                marker="o",
-                capsize=3,
-                label=f"{m}, noise var {nv:g}",
-            )
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("student width multiplier (channels and FC units)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title("VGG 2+3 student: soft vs hard labels by width")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
+    levels = sorted(table["noise_var"].unique())
+    fig, axes = plotting.figure(ncols=len(levels))
+    axes = axes if isinstance(axes, list) else [axes]
+    for ax, nv in zip(axes, levels):
+        sub = table[table["noise_var"] == nv].sort_values("width")
+        for m in ("hard", "soft"):
+            ok = sub[m].notna()
+            if ok.any():
+                ax.errorbar(
+                    sub["width"][ok],
+                    sub[m][ok],
+                    yerr=sub[f"{m}_std"][ok].fillna(0),
+                    color=plotting.color(m),
+                    marker="o",
+                    capsize=3,
+                    label=m,
+                )
+            elif m == "soft":
+                ax.text(0.5, 0.9, "no soft arm: teacher at chance", transform=ax.transAxes, ha="center", fontsize=8)
+        plotting.chance_line(ax, 50.0, label="chance (50 %)")
+        ax.set_xscale("log", base=2)
+        plotting.log_ticks(ax, x=sub["width"])
+        ours = sub[["hard", "soft"]].to_numpy(float)
+        low = np.nanmin(ours) if np.isfinite(ours).any() else 50.0
+        ax.set_ylim(min(40.0, 5 * np.floor(low / 5) - 5), 100)
+        ax.set_xlabel("student width multiplier")
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_title(f"noise variance {nv:g}", fontsize=10)
+    fig.suptitle("VGG 2+3 student: soft vs hard labels by width", fontsize=10)
+    plotting.legend_below(fig, axes)
     if path is not None:
-        fig.savefig(path, dpi=120)
+        fig.savefig(path, dpi=120, bbox_inches="tight")
     return fig
 
 

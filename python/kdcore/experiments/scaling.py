@@ -173,38 +173,98 @@ def where_soft_wins(result: ScalingResult, metric: str = "avg_error") -> pd.Data
 
 
 def plot_soft_vs_hard(result: ScalingResult, metric: str = "avg_error", path=None):
-    """The study's figure. Top: m*(eps) per arm (log-log, one panel column per task); bottom: error vs m.
-    Theory reference lines (slope -1 for soft in eps) are drawn through the first point."""
-    import matplotlib
+    """The study's figure as small multiples.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Top rows: the neuron requirement m*(eps) (log-log), one panel per task and margin gamma, one
+    colour per arm (soft B=1 and B=4 blue, hard red/orange), hollow markers at the top for
+    "not reached on the width grid", and the theory's soft slope -1 in eps drawn dotted through
+    the soft arm's first point. Bottom row: training error vs width (linear error axis from 0,
+    the 0.5 chance line), one panel per task. One legend below the panels."""
+    from . import plotting
 
     ms = result.mstar[result.mstar["metric"] == metric]
-    tasks = list(dict.fromkeys(result.curves["task"]))
-    fig, axes = plt.subplots(2, len(tasks), figsize=(4.2 * len(tasks), 7.5), squeeze=False)
-    for col, task in enumerate(tasks):
-        ax = axes[0, col]
-        sub = ms[ms["task"] == task]
-        for (arm, g), grp in sub.groupby(["arm", "gamma"], dropna=False):
-            grp = grp.sort_values("eps")
-            ax.plot(grp["eps"], grp["m_star"], marker="o", label=f"{arm}, gamma={g:.3g}")
-        e = np.array(sorted(sub["eps"].unique()))
-        if e.size:
-            ax.plot(e, 2.0 * e[-1] / e, "k--", lw=0.8, label="theory soft: slope -1")
-        ax.set(xscale="log", yscale="log", xlabel="eps (target error)", ylabel=f"m* ({metric})", title=task)
-        ax.legend(fontsize=6)
-        ax = axes[1, col]
-        cur = result.curves[result.curves["task"] == task]
-        for arm, grp in cur.groupby("arm"):
+    cur = result.curves
+    tasks = list(dict.fromkeys(cur["task"]))
+    combos = [(t, g) for t in tasks for g in sorted(ms.loc[ms["task"] == t, "gamma"].unique())]
+    ncol = max(len(tasks), min(4, len(combos)))
+    n_top = -(-len(combos) // ncol)
+    plt = plotting._plt()
+    fig, axes = plt.subplots(n_top + 1, ncol, figsize=(3.1 * ncol, 2.7 * (n_top + 1)), squeeze=False)
+    arms = list(dict.fromkeys(cur["arm"]))
+    widths = sorted(cur["m"].unique())
+    m_top = 2 * max(widths)  # where "not reached" is drawn
+    eps_all = sorted(ms["eps"].unique())
+    dashed = {a: (i % 2 == 1) for i, a in enumerate(sorted(arms))}  # soft B=4 / hard unprojected dashed
+    for k, (task, g) in enumerate(combos):
+        ax = axes[k // ncol, k % ncol]
+        sub = ms[(ms["task"] == task) & (ms["gamma"] == g)]
+        for arm in arms:
+            a = sub[sub["arm"] == arm].sort_values("eps")
+            if a.empty:
+                continue
+            c = plotting.color(arm)
+            reached = a["reached"].astype(bool).to_numpy() & np.isfinite(a["m_star"].to_numpy(float))
+            y = np.where(reached, a["m_star"].to_numpy(float), m_top)
+            ls = "--" if dashed[arm] else "-"
+            ax.plot(a["eps"], y, ls, color=c, lw=1.4, label=arm)
+            ax.plot(a["eps"][reached], y[reached], "o", color=c, ms=4 if dashed[arm] else 6)
+            ax.plot(a["eps"][~reached], y[~reached], "^", color=c, mfc="none", ms=7)
+        soft = sub[sub["arm"].str.startswith("soft") & sub["reached"].astype(bool)].sort_values("eps")
+        if len(soft):
+            e0, m0 = float(soft["eps"].iloc[0]), float(soft["m_star"].iloc[0])
+            e = np.array(eps_all)
+            ax.plot(e, m0 * e0 / e, "-.", color="#000000", lw=0.9, label="theory, soft: m* ~ 1/eps")
+        ax.set_xscale("log")
+        ax.set_yscale("log", base=2)
+        ax.set_ylim(min(widths) / 1.4, m_top * 1.5)
+        plotting.log_ticks(ax, x=eps_all, y=widths + [m_top])
+        ax.set_yticklabels([f"{w:g}" for w in widths] + ["not\nreached"])
+        ax.invert_xaxis()  # smaller target error to the right: harder
+        ax.set_title(f"{task}, gamma = {g:.3g}", fontsize=9)
+        ax.set_xlabel("target training error eps", fontsize=8)
+        if k % ncol == 0:
+            ax.set_ylabel("neurons needed m*", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(True, alpha=0.3)
+    for k in range(len(combos), n_top * ncol):
+        axes[k // ncol, k % ncol].axis("off")
+    for col in range(ncol):
+        ax = axes[n_top, col]
+        if col >= len(tasks):
+            ax.axis("off")
+            continue
+        task = tasks[col]
+        c_t = cur[cur["task"] == task]
+        for arm in arms:
+            grp = c_t[c_t["arm"] == arm]
+            if grp.empty:
+                continue
             mean = grp.groupby("m")[metric].mean()
-            ax.plot(mean.index, mean.values, marker=".", label=arm)
-        ax.set(xscale="log", yscale="symlog", xlabel="width m", ylabel=f"{metric} (mean over seeds, gammas)")
-        ax.set_yscale("symlog", linthresh=1e-3)
-        ax.legend(fontsize=6)
-    fig.tight_layout()
+            ax.plot(
+                mean.index,
+                mean.to_numpy(),
+                "--" if dashed[arm] else "-",
+                marker="o",
+                ms=3,
+                color=plotting.color(arm),
+                label=arm,
+            )
+        plotting.chance_line(ax, 0.5, label="chance (error 0.5)")
+        ax.set_xscale("log", base=2)
+        plotting.log_ticks(ax, x=widths)
+        ax.set_ylim(0, max(0.55, 1.05 * float(c_t.groupby(["arm", "m"])[metric].mean().max())))
+        ax.set_title(f"{task}: error vs width", fontsize=9)
+        ax.set_xlabel("student width m", fontsize=8)
+        if col == 0:
+            ax.set_ylabel("training error\n(mean over seeds, gammas)", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(True, alpha=0.3)
+    fig.suptitle(
+        f"Neurons needed to reach training error eps ({metric.replace('_', ' ')}), soft vs hard labels", fontsize=10
+    )
+    plotting.legend_below(fig, list(axes.ravel()), ncol=6)
     if path is not None:
-        fig.savefig(path, dpi=120)
+        fig.savefig(path, dpi=120, bbox_inches="tight")
     return fig
 
 

@@ -74,7 +74,14 @@ def _check_needs(needs: Sequence[str], data_home, found: dict[str, str | None] |
             raise MissingData(need, str(found[need]))
 
 
-def _fmt(v) -> str:
+#: a float smaller than this share of its column's largest magnitude (or of 1, whichever is larger)
+#: is rounding noise of a fit (a slope of -4.3e-16 through equal points) and prints as 0
+NOISE_FLOOR = 1e-9
+
+
+def _fmt(v, scale: float = 1.0) -> str:
+    """One table cell: floats rounded for reading (2 decimals from 1 up, 4 significant digits below 1),
+    values below ``NOISE_FLOOR * max(1, scale)`` printed as 0 (``scale``: the column's largest magnitude)."""
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return ""
     if isinstance(v, (bool, np.bool_)):
@@ -83,7 +90,9 @@ def _fmt(v) -> str:
         return str(int(v))
     if isinstance(v, (float, np.floating)):
         a = abs(float(v))
-        if a == 0:
+        if 1 <= scale < 1e5:  # a column of accuracies in %, gaps in points: 2 decimals throughout
+            return "0.00" if a < 0.005 else f"{float(v):.2f}"
+        if a == 0 or a < NOISE_FLOOR * max(1.0, scale):
             return "0"
         if a >= 1e5 or a < 1e-3:
             return f"{float(v):.3g}"
@@ -91,15 +100,56 @@ def _fmt(v) -> str:
     return str(v).replace("|", "\\|").replace("\n", " ")
 
 
+#: column names as the report prints them (results.json keeps the names the experiments use);
+#: any other snake_case name prints with spaces
+READER_COLUMNS = {
+    "paper_soft_minus_hard": "paper gap",
+    "soft_minus_hard": "soft - hard",
+    "radius": "B",
+    "noise_var": "noise var",
+    "type_aware_guard": "typed, guard",
+    "type_aware_no_guard": "typed, no guard",
+    "type_aware_auto": "typed, auto",
+    "soft_split_used": "soft split",
+    # the pseudo-real label table: Dawid-Skene throughout (said in its caption)
+    "DS oracle types": "oracle types",
+    "DS plain": "plain",
+    "DS type-aware (guard)": "typed, guard",
+    "DS type-aware (no guard)": "typed, no guard",
+    "DS type-aware auto (guard)": "typed, auto",
+    "DS type-aware soft (guard)": "soft, guard",
+    "DS type-aware soft (no guard)": "soft, no guard",
+    "T1": "soft (T1)",
+    "T1_std": "soft std",
+}
+
+
+def reader_column(name) -> str:
+    """The printed name of a table column: ``paper_hard`` -> ``paper hard``, ``soft_minus_hard`` ->
+    ``soft - hard``; names the experiments never use internally are kept."""
+    s = str(name)
+    if s in READER_COLUMNS:
+        return READER_COLUMNS[s]
+    return s.replace("_", " ") if s.isidentifier() else s
+
+
+def _column_scale(col: pd.Series) -> float:
+    """The largest finite magnitude of a numeric column (0 for text or empty columns)."""
+    v = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float)
+    v = np.abs(v[np.isfinite(v)])
+    return float(v.max()) if v.size else 0.0
+
+
 def markdown_table(df: pd.DataFrame, max_rows: int = 200) -> str:
     """A GitHub markdown table of ``df`` (index included when it is named or not a RangeIndex)."""
     t = df
     if not isinstance(t.index, pd.RangeIndex) or any(n is not None for n in t.index.names):
         t = t.reset_index()
-    cols = [str(c) for c in t.columns]
+    cols = [reader_column(c) for c in t.columns]
+    scales = [_column_scale(t.iloc[:, j]) for j in range(t.shape[1])]
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     for row in t.head(max_rows).itertuples(index=False):
-        lines.append("| " + " | ".join(_fmt(v) for v in row) + " |")
+        lines.append("| " + " | ".join(_fmt(v, sc) for v, sc in zip(row, scales)) + " |")
     if len(t) > max_rows:
         lines.append(f"\n({len(t) - max_rows} more rows in results.json)")
     return "\n".join(lines)
@@ -175,6 +225,19 @@ def _progress(iterable, enabled: bool | None, **kw):
     from tqdm.auto import tqdm
 
     return tqdm(iterable, **kw)
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def step_line(i: int, n: int, rec: dict) -> str:
+    """The stderr line written when step ``i`` of ``n`` ends (output not on a terminal):
+    ``[3/9] crowd.real: ok in 12.3 s``, with the reason when it was skipped or failed."""
+    text = f"[{i}/{n}] {rec['key']}: {rec['status']} in {rec['seconds']:.1f} s"
+    if rec["status"] != "ok" and rec.get("error"):
+        text += f" ({rec['error']})"
+    return text
 
 
 def _run_step(
@@ -354,7 +417,9 @@ def reproduce(
         ``shared/data`` folder above the working directory, else the cache, else a download
         into the cache; see :func:`kdcore._data.data_home`). Steps whose data is missing are
         skipped with the reason, listed in ``missing_data`` and named in a ``UserWarning``.
-    progress : tqdm bars (default: when stderr is a terminal).
+    progress : True: tqdm bars; False: silent; None (default): bars when stderr is a terminal,
+        otherwise one line per step on stderr (``[3/9] crowd.real: ok in 12.3 s``) so a piped run
+        shows where it is.
     seed : base seed, passed to every experiment.
     steps : the steps to run (default: :data:`kdcore.experiments.report.steps.STEPS`).
     only : keys of the steps to run (e.g. ``["crowd.real"]``); default all of ``parts``.
@@ -401,10 +466,16 @@ def reproduce(
     records = []
     found: dict[str, str | None] = {}
     bar = _progress(todo, progress, desc="reproduce", unit="step")
-    for step in bar:
+    lines = progress is None and bar is todo  # not on a terminal: one plain line per step instead of bars
+    for i, step in enumerate(bar, 1):
         if hasattr(bar, "set_postfix_str"):
             bar.set_postfix_str(step.key)
-        records.append(_run_step(step, profile, int(seed), data_home, progress, outdir / "figures", found))
+        if lines:
+            _say(f"[{i}/{len(todo)}] {step.key}: running")
+        rec = _run_step(step, profile, int(seed), data_home, progress, outdir / "figures", found)
+        records.append(rec)
+        if lines:
+            _say(step_line(i, len(todo), rec))
     total = time.perf_counter() - t0
     env = environment()
     meta = {

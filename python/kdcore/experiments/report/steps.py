@@ -131,18 +131,21 @@ def _phase_plot(raw):
     fig, axes = plotting.figure(ncols=len(regimes), nrows=2)
     axes = axes if isinstance(axes, list) else [axes]
     for col, regime in enumerate(regimes):
-        for row, (what, lo) in enumerate((("exact recovery rate", -0.03), ("typing accuracy", 0.47))):
+        for row, (what, lo) in enumerate((("exact recovery rate", -0.03), ("typing accuracy", 0.45))):
             ax = axes[row * len(regimes) + col]
-            for i, (d, h) in enumerate(t[t.regime == regime].groupby("d")):
-                ax.plot(h["n / ln d"], h[what], marker="o", color=plotting.PALETTE[i], label=f"d = {d:g}")
+            sub = t[t.regime == regime]
+            for d, h in sub.groupby("d"):
+                ax.plot(h["n / ln d"], h[what], marker="o", color=plotting.color(f"d = {d:g}"), label=f"d = {d:g}")
+            if row == 1:
+                plotting.chance_line(ax, 0.5, label="chance")
             ax.set_ylim(lo, 1.03)
-            plotting.style(
-                ax,
-                xlabel="workers n / ln d (log scale)",
-                ylabel=what + " (spectral)",
-                title=f"{regime}: curves for different d collapse if n* ~ C log d" if row == 0 else None,
-                logx=True,
-            )
+            ax.set_xscale("log")
+            plotting.log_ticks(ax, x=np.round(sub["n / ln d"].unique(), 2))
+            ax.set_xlabel("workers n / ln d")
+            ax.set_ylabel(f"{what} (spectral)")
+            ax.set_title(plotting.display_name(regime), fontsize=10)
+    fig.suptitle("Spectral typing as workers grow: the curves for different d collapse if n* ~ C ln d", fontsize=10)
+    plotting.legend_below(fig, axes)
     return fig
 
 
@@ -212,8 +215,9 @@ def _pseudo_tables(raw: pd.DataFrame) -> dict:
     )
     lab.columns.name = typ.columns.name = None
     return {
-        "Label accuracy with a planted hard type (40% of tasks; a: answers flipped w.p. 0.3, "
-        "b: half the workers answer at random there)": lab.reset_index(),
+        "Label accuracy of Dawid-Skene with a planted hard type (40% of tasks; a: answers flipped w.p. 0.3, "
+        "b: half the workers answer at random there; typed: type-aware, with the guard on or off, or the "
+        "default split='auto'; soft: type-aware with split='soft')": lab.reset_index(),
         "Typing accuracy of the planted types (0.5 = chance)": typ.reset_index(),
     }
 
@@ -258,11 +262,19 @@ def _real_table(raw: pd.DataFrame) -> pd.DataFrame:
         "split_used",
         "type_aware_auto",
         "soft_split_used",
-        "separation",
-        "class_gap",
-        "reason",
     ]
     return t[[c for c in cols if c in t.columns]]
+
+
+def _real_tables(raw: pd.DataFrame) -> dict:
+    """The accuracies (main table) and, apart, what the guard measured and why it split or not:
+    two tables that each fit a terminal."""
+    why = [c for c in ("dataset", "aggregator", "split_used", "separation", "class_gap", "reason") if c in raw]
+    return {
+        "Accuracy on the gold tasks (typed: type-aware aggregation with the guard on, off, or TypeAware's "
+        "default split='auto')": _real_table(raw),
+        "What the guard measured": raw[why],
+    }
 
 
 def _real_compare(t: pd.DataFrame):
@@ -312,6 +324,8 @@ def _scaling_tables(res) -> dict:
     sl = res.slopes
     if len(sl):
         sl = sl[sl["metric"] == "avg_error"].drop(columns=["metric"]).reset_index(drop=True)
+        fit = [c for c in ("slope", "ci_low", "ci_high") if c in sl]
+        sl[fit] = sl[fit].round(2)  # slopes read at two decimals (a fit through equal points gives 0, not 4e-16)
     wins.attrs["slope_statements"] = _scaling_slope_statements(res)
     out = {
         "Neuron requirement m*(eps): smallest width whose iteration-averaged training error reaches eps "
@@ -389,9 +403,40 @@ def _radius_str(b) -> str:
         return str(b)
 
 
+#: the MNIST step's main table: ours beside the paper's (11 columns, fits a terminal); the seed
+#: spread, the kernel-limit teacher and the margin go to a second table
+_MNIST_MAIN = [
+    "variant",
+    "m",
+    "radius",
+    "teacher",
+    "paper_teacher",
+    "hard",
+    "paper_hard",
+    "T1",
+    "paper_soft",
+    "soft_minus_hard",
+    "paper_soft_minus_hard",
+    "teacher learnt",
+]
+_MNIST_DETAIL = ["variant", "m", "radius", "hard_std", "T1_std", "kernel", "kernel_std", "gamma2", "seeds", "steps"]
+
+
+def _mnist_tables(table: pd.DataFrame) -> dict:
+    detail = table[[c for c in _MNIST_DETAIL if c in table.columns]].copy()
+    if "radius" in detail:
+        detail["radius"] = detail["radius"].map(_radius_str)
+    detail = detail.rename(columns={"T1_std": "soft_std", "kernel": "soft (kernel)", "kernel_std": "kernel_std"})
+    return {
+        "Test accuracy (%) of the students, ours beside the paper's": table,
+        "Seed spread (std, points), the kernel-limit teacher's soft labels, the margin gamma2": detail,
+    }
+
+
 def _mnist_compare(table: pd.DataFrame):
     t = table[[c for c in _MNIST_COLS if c in table.columns]].copy()
     t["radius"] = t["radius"].map(_radius_str)
+    t, invalid = compare.mark_invalid_teacher(t, ["variant", "m", "radius"], soft=("T1", "T1_std"))
     pairs = {"teacher": "paper_teacher", "hard": "paper_hard", "T1": "paper_soft"}
     st = compare.compare_columns(t, ["variant", "m", "radius"], pairs, spread={"hard": "hard_std", "T1": "T1_std"})
     st += compare.gap_statement(t, ["variant", "m", "radius"], "T1", "hard", "paper_soft", "paper_hard")
@@ -407,8 +452,10 @@ def _mnist_compare(table: pd.DataFrame):
         "(kernel); the paper's learning rate, steps, soft-label form and radius are unpublished, so both arms "
         "get the same tuned budget (lr chosen on validation) and every radius is shown."
     )
+    st[1:1] = invalid
     head = compare.gap_headline(t, "T1", "hard", "paper_soft", "paper_hard", st[0])
-    return t.rename(columns={"T1": "soft (T1)", "T1_std": "soft_std"}), st, head
+    shown = t[[c for c in _MNIST_MAIN if c in t.columns]]
+    return shown.rename(columns={"T1": "soft (T1)"}), st, head
 
 
 def _mnist_plot(table: pd.DataFrame):
@@ -436,6 +483,10 @@ def _mnist_plot(table: pd.DataFrame):
                 title=f"MNIST {v}, radius B = {B}",
                 ax=axes[i * len(variants) + j],
             )
+            plotting.chance_line(axes[i * len(variants) + j], 50.0, label="chance (50 %)")
+            axes[i * len(variants) + j].set_ylim(45, 100)
+            axes[i * len(variants) + j].get_legend().remove()
+    plotting.legend_below(fig, axes, ncol=5)
     return fig
 
 
@@ -443,19 +494,38 @@ def _mnist_plot(table: pd.DataFrame):
 def _deep_tables(raw: pd.DataFrame) -> dict:
     from .. import deep
 
-    out = {"Test accuracy (%) by pixel noise, student width 1 (mean and std over runs)": deep.summarize_deep(raw)}
+    main = deep.summarize_deep(raw)
+    out = {"Test accuracy (%) by pixel noise, student width 1 (mean over runs)": main}
     if raw.loc[raw["model"] != "teacher", "width"].nunique() > 1:
-        out["Student width sweep (test accuracy %)"] = deep.summarize_deep_width(raw)
+        wt = deep.summarize_deep_width(raw)
+        at_chance = main.loc[~compare.teacher_learnt(main["teacher"]), "noise_var"] if "teacher" in main else []
+        bad = wt["noise_var"].isin(list(at_chance))
+        wt.loc[bad, ["soft", "soft_std", "soft_minus_hard"]] = np.nan  # no signal in a teacher at chance
+        if bad.any():
+            wt["teacher learnt"] = ~bad
+        out["Student width sweep (test accuracy %; soft arms blank where the teacher is at chance)"] = wt
+    spread = [c for c in ("noise_var", "teacher_std", "hard_std", "soft_std", "runs") if c in main]
+    out["Spread over runs (standard deviation of test accuracy, points; width 1)"] = main[spread]
     return out
 
 
 def _deep_compare(table: pd.DataFrame):
+    table, invalid = compare.mark_invalid_teacher(table, ["noise_var"], soft=("soft", "soft_std"))
     pairs = {m: f"paper_{m}" for m in ("teacher", "hard", "soft")}
     spread = {m: f"{m}_std" for m in ("teacher", "hard", "soft")}
     st = compare.compare_columns(table, ["noise_var"], pairs, spread=spread)
+    st += invalid
     st += compare.gap_statement(table, ["noise_var"], "soft", "hard", "paper_soft", "paper_hard")
-    head = compare.gap_headline(table, "soft", "hard", "paper_soft", "paper_hard", st[0])
-    return compare.interleave(table, {**pairs, "soft_minus_hard": "paper_soft_minus_hard"}), st, head
+    if table["soft"].notna().any():
+        head = compare.gap_headline(table, "soft", "hard", "paper_soft", "paper_hard", st[0])
+    else:
+        head = (
+            "No soft-vs-hard result: the teacher did not learn (at chance) at every noise level of this profile; "
+            "`--profile full` trains it on all the data."
+        )
+    shown = compare.interleave(table, {**pairs, "soft_minus_hard": "paper_soft_minus_hard"})
+    shown = shown.drop(columns=[c for c in spread.values() if c in shown] + ["runs"], errors="ignore")
+    return shown, st, head
 
 
 def _deep_plot(raw):
@@ -469,7 +539,8 @@ def _deep_width_plot(raw):
 
     if raw.loc[raw["model"] != "teacher", "width"].nunique() < 2:
         return None  # one student width only: no width figure
-    return deep.plot_deep_width(deep.summarize_deep_width(raw))
+    width = next(t for name, t in _deep_tables(raw).items() if name.startswith("Student width"))
+    return deep.plot_deep_width(width)  # soft arms blank where the teacher is at chance
 
 
 STEPS: list[Step] = [
@@ -514,7 +585,7 @@ STEPS: list[Step] = [
         claim="On real crowdsourcing datasets, type-aware aggregation improves on plain Dawid-Skene in most "
         "scenarios (crowd-kit's accuracies are shown as a reference implementation).",
         run=_lazy("kdcore.experiments.crowd", "real"),
-        tables=lambda raw: {"Accuracy on the gold tasks": _real_table(raw)},
+        tables=_real_tables,
         compare=_real_compare,
         plots=[_plot("kdcore.experiments.crowd", "plot_real")],
         needs=("crowd",),
@@ -528,7 +599,7 @@ STEPS: list[Step] = [
         run=_lazy("kdcore.experiments.accuracy", "run_protocol"),
         tables=_lazy("kdcore.experiments.accuracy", "report_tables"),
         compare=_lazy("kdcore.experiments.accuracy", "report_compare"),
-        plots=[_plot("kdcore.experiments.accuracy", "plot_protocol")],
+        plots=[_plot("kdcore.experiments.accuracy", "plot_loss_to_best")],
         needs=("crowd",),
     ),
     Step(
@@ -550,6 +621,7 @@ STEPS: list[Step] = [
         claim="With a 512-neuron teacher, small students trained on soft labels beat the same students on hard "
         "labels, most at m = 4 on the full data (95.62 vs 88.84 %).",
         run=_lazy("kdcore.experiments.mnist", "mnist_table"),
+        tables=_mnist_tables,
         compare=_mnist_compare,
         plots=[_mnist_plot],
         needs=("mnist",),
