@@ -243,6 +243,8 @@ def test_projection_per_network_in_a_batch():
 
 
 # ------------------------------------------------------------------ one API across the crowd estimators
+from kdcore.crowd import Auto, BayesianDawidSkene, CommunityDawidSkene  # noqa: E402
+
 ESTIMATORS = [
     MajorityVote,
     WeightedMajorityVote,
@@ -256,6 +258,9 @@ ESTIMATORS = [
     MACE,
     TypeAware,
     TaskTypeClustering,
+    BayesianDawidSkene,
+    CommunityDawidSkene,
+    Auto,
 ]
 
 

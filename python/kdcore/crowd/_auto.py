@@ -82,7 +82,7 @@ class AgreementWeightedVote(BaseAggregator):
         return self
 
 
-def _make(name: str, seed: int | None, n_threads: int) -> BaseAggregator:
+def _make(name: str, seed: int | None, n_threads: int, backend: str = "auto") -> BaseAggregator:
     from ._bayesian import BayesianDawidSkene, CommunityDawidSkene
     from ._dawid_skene import DawidSkene
     from ._glad import GLAD
@@ -102,7 +102,10 @@ def _make(name: str, seed: int | None, n_threads: int) -> BaseAggregator:
         "mace": lambda: MACE(n_init=3, random_state=seed, n_threads=n_threads),
         "type_aware": lambda: TypeAware(random_state=seed),
     }
-    return factories[name]()
+    est = factories[name]()
+    if backend != "auto" and "backend" in est.get_params(deep=False):
+        est.set_params(backend=backend)
+    return est
 
 
 #: the names Auto knows, in its order of tie-breaking (earlier wins a tie)
@@ -223,6 +226,7 @@ class Auto(BaseAggregator):
         the returned posteriors. They are not used to score.
     random_state : int or None
         Seeds the hidden answers and the candidates' randomness.
+    backend : {"auto", "cpp", "numpy"}, the backend of every named candidate ("auto": each its default).
     n_threads : int, default 0
         Threads of the candidates' compiled kernels.
 
@@ -256,6 +260,7 @@ class Auto(BaseAggregator):
         max_answers: int | None = 50_000,
         true_labels=None,
         random_state=None,
+        backend: str = "auto",
         n_threads: int = 0,
     ):
         self.candidates = candidates
@@ -264,6 +269,7 @@ class Auto(BaseAggregator):
         self.max_answers = max_answers
         self.true_labels = true_labels
         self.random_state = random_state
+        self.backend = backend
         self.n_threads = n_threads
 
     def clone(self) -> Auto:
@@ -297,7 +303,7 @@ class Auto(BaseAggregator):
             if isinstance(v, str):
                 if v not in CANDIDATES:
                     raise ValueError(f"unknown candidate {v!r}; known: {list(CANDIDATES)}")
-                makers[name] = functools.partial(_make, v, seed, n_threads)
+                makers[name] = functools.partial(_make, v, seed, n_threads, self.backend)
             elif isinstance(v, BaseAggregator):
                 makers[name] = v.clone
             else:

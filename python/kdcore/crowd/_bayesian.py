@@ -347,6 +347,15 @@ class BayesianDawidSkene(BaseAggregator):
 
     # -- fit --------------------------------------------------------------------------------
     def fit(self, data) -> BayesianDawidSkene:
+        """Fit by (variational or MAP) EM; only fitted ``_``-suffixed attributes stay on the estimator."""
+        before = set(vars(self))
+        try:
+            return self._fit(data)
+        finally:  # the run's working state (checked settings, current prior) is not fitted state
+            for name in [k for k in vars(self) if k not in before and k.startswith("_")]:
+                delattr(self, name)
+
+    def _fit(self, data) -> BayesianDawidSkene:
         r = self._prepare(data)
         self._check(r)
         self._be = self._backend()
