@@ -393,7 +393,8 @@ def test_refined_compiled_loops_equal_python_loops(regime, n_classes):
 def test_spectral_typing_reports_an_unresolved_spectrum_as_unsupported():
     """One planted type, sparse answers: the bulk eigenvalues are near-degenerate, so Lanczos stops
     once the eigengap after the readout's vectors is provably below MIN_EIGENGAP and the spectral
-    split is unsupported (no split, no warning); a planted two-type split converges and is kept."""
+    split is flagged unsupported (no warning; the labels are still read from the best Ritz vectors);
+    a planted two-type split converges and is kept."""
     import warnings
 
     from kdcore.crowd._types import MIN_EIGENGAP
@@ -406,7 +407,7 @@ def test_spectral_typing_reports_an_unresolved_spectrum_as_unsupported():
     assert info["unsupported"] and not info["converged"], info
     assert info["eigengap_upper"] < MIN_EIGENGAP and info["eigengap"] <= info["eigengap_upper"]
     assert "eigengap" in info["reason"]
-    assert (tc.types_.to_numpy() == 0).all() and tc.separation_ == 0.0
+    assert tc.types_.nunique() <= 2 and np.isfinite(tc.separation_)
     r2, _, types2, _ = simulate.two_type(2000, 40, 0.5, regime="specialist", random_state=1)
     tc2 = TaskTypeClustering(method="spectral", random_state=0, n_threads=1).fit(r2)
     assert tc2.spectral_info_["converged"] and not tc2.spectral_info_["unsupported"]
