@@ -82,7 +82,7 @@ def test_guide_examples_run(page, index, request, tmp_path, monkeypatch):
             pytest.importorskip(module, reason=f"{page} example {index + 1} needs {module}")
     if "tcp://scheduler" in code:
         pytest.skip(f"{page} example {index + 1} connects to a running Dask scheduler (tcp://scheduler:8786)")
-    if "datasets.load" in code or "data_home" in code or "KDCORE_DATA" in code:
+    if any(w in code for w in ("datasets.load", "data_home", "KDCORE_DATA", "mnist", "cifar", "crowd_students")):
         monkeypatch.setenv("KDCORE_DATA", str(request.getfixturevalue("data_home")))
     monkeypatch.chdir(tmp_path)
     exec(compile(code, f"{page}, example {index + 1}", "exec"), {"__name__": "__docs__"})
