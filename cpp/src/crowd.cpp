@@ -886,6 +886,39 @@ void mask_to_types(const double* full, const std::int64_t* types, code_t n_tasks
         for (int k = 0; k < K; ++k) p[t0 * K + k] = f[t0 * K + k] / z;
     }
 }
+// The classification EM's reassignment: each task to its most likely type (type mass of the
+// posterior full (n_tasks, T, K) summed over classes, into tp (n_tasks, T)); a type that would
+// vanish keeps its most likely task. Writes the new types and returns how many tasks moved.
+code_t reassign_types(const double* full, code_t n_tasks, int T, int K, double* tp, std::int64_t* fresh,
+                      std::int64_t* types) {
+    const std::size_t TK = static_cast<std::size_t>(T) * K;
+    for (code_t j = 0; j < n_tasks; ++j) {
+        int best = 0;
+        for (int t = 0; t < T; ++t) {
+            double z = 0.0;
+            for (int k = 0; k < K; ++k) z += full[j * TK + t * K + k];
+            tp[static_cast<std::size_t>(j) * T + t] = z;
+            if (z > tp[static_cast<std::size_t>(j) * T + best]) best = t;
+        }
+        fresh[j] = best;
+    }
+    for (int t = 0; t < T; ++t) {
+        bool any = false;
+        code_t arg = 0;
+        for (code_t j = 0; j < n_tasks; ++j) {
+            any = any || fresh[j] == t;
+            if (tp[static_cast<std::size_t>(j) * T + t] > tp[static_cast<std::size_t>(arg) * T + t]) arg = j;
+        }
+        if (!any) fresh[arg] = t;
+    }
+    code_t changed = 0;
+    for (code_t j = 0; j < n_tasks; ++j) {
+        changed += fresh[j] != types[j];
+        types[j] = fresh[j];
+    }
+    return changed;
+}
+
 }  // namespace
 
 SkillEmResult skill_em_polish(const AnswerViews& views, code_t n_tasks, code_t n_workers, int n_types, int n_classes,
@@ -1069,30 +1102,7 @@ SkillEmResult skill_em_cem(const AnswerViews& views, code_t n_tasks, code_t n_wo
                 res.loglik = pass(true, true, inner < 2);
                 ++res.rounds;
             }
-            for (code_t j = 0; j < n_tasks; ++j) {
-                int best = 0;
-                for (int t = 0; t < T; ++t) {
-                    double z = 0.0;
-                    for (int k = 0; k < K; ++k) z += full[j * TK + t * K + k];
-                    tpf[static_cast<std::size_t>(j) * T + t] = z;
-                    if (z > tpf[static_cast<std::size_t>(j) * T + best]) best = t;
-                }
-                fr[j] = best;
-            }
-            for (int t = 0; t < T; ++t) {
-                bool any = false;
-                code_t arg = 0;
-                for (code_t j = 0; j < n_tasks; ++j) {
-                    any = any || fr[j] == t;
-                    if (tpf[static_cast<std::size_t>(j) * T + t] > tpf[static_cast<std::size_t>(arg) * T + t]) arg = j;
-                }
-                if (!any) fr[arg] = t;
-            }
-            code_t changed = 0;
-            for (code_t j = 0; j < n_tasks; ++j) {
-                changed += fr[j] != types[j];
-                types[j] = fr[j];
-            }
+            const code_t changed = reassign_types(full, n_tasks, T, K, tpf.data(), fr.data(), types);
             if (changed <= n_tasks / 1000) break;
             pass(false, true, true);
         }
@@ -1120,30 +1130,7 @@ SkillEmResult skill_em_cem(const AnswerViews& views, code_t n_tasks, code_t n_wo
             ++res.rounds;
             mask_to_types(full, types, n_tasks, T, K, post.data());
         }
-        for (code_t j = 0; j < n_tasks; ++j) {
-            int best = 0;
-            for (int t = 0; t < T; ++t) {
-                double z = 0.0;
-                for (int k = 0; k < K; ++k) z += full[j * TK + t * K + k];
-                tp[static_cast<std::size_t>(j) * T + t] = z;
-                if (z > tp[static_cast<std::size_t>(j) * T + best]) best = t;
-            }
-            fresh[j] = best;
-        }
-        for (int t = 0; t < T; ++t) {  // a type may not vanish: keep its most likely task
-            bool any = false;
-            code_t arg = 0;
-            for (code_t j = 0; j < n_tasks; ++j) {
-                any = any || fresh[j] == t;
-                if (tp[static_cast<std::size_t>(j) * T + t] > tp[static_cast<std::size_t>(arg) * T + t]) arg = j;
-            }
-            if (!any) fresh[arg] = t;
-        }
-        code_t changed = 0;
-        for (code_t j = 0; j < n_tasks; ++j) {
-            changed += fresh[j] != types[j];
-            types[j] = fresh[j];
-        }
+        const code_t changed = reassign_types(full, n_tasks, T, K, tp.data(), fresh.data(), types);
         mask_to_types(full, types, n_tasks, T, K, post.data());
         if (changed <= n_tasks / 1000) break;
     }
