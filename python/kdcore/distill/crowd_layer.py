@@ -505,11 +505,10 @@ class CrowdLayerNet:
                     best_epoch = epoch + 1
             if not np.isfinite(hist).all():
                 raise ValueError(f"CrowdLayerNet training diverged (lr = {lr:g}); lower lr")
-            if best_state is not None:
+            V_final = V.detach()
+            if best_state is not None and best_V is not None:
                 net.load_state_dict(best_state)
                 V_final = best_V
-            else:
-                V_final = V.detach()
             net.eval()
             self.confusions_ = torch.softmax(V_final.double(), dim=2).cpu().numpy()
         finally:
