@@ -34,24 +34,36 @@ Protocol (one *cell* = variant x answers per task x hard share x seed):
    smallest width whose mean test error is at most the target error, the true-label
    student's best mean test error (over widths, same variant and B) plus ``target_slack``.
 
-CIFAR (``cifar=True``, the full profile): the same crowd settings on CIFAR-10 cat (-1) vs
-dog (+1), the VGG 8+3 teacher (hardness and ``teacher`` soft labels) and the VGG 2+3 student
-trained with Adam on every label source but ``crowdlayer`` (:func:`prepare_cifar`,
-:func:`run_cifar_cell`); its early stopping uses a held-out tenth of the training images
-labelled by the source itself.
+CIFAR (``cifar=True``: the ``cifar`` variant, in the full and tiny profiles): the same crowd
+settings on CIFAR-10 cat (-1) vs dog (+1) (:func:`prepare_cifar`, :func:`run_cifar_cell`).
+The VGG 8+3 teacher (:mod:`kdcore.distill.vgg`), trained on the true labels, gives the
+hardness (-|z|) and the ``teacher`` soft labels; the VGG 2+3 student, initialised alike for
+every source, is trained with Adam on each label source, and as ``crowdlayer``
+(:class:`kdcore.distill.crowd_layer.CrowdLayerNet`: the same VGG 2+3 under a per-worker
+2 x 2 confusion layer, fitted on the raw answers). Early stopping sees no true label: the
+last tenth of the training images is held out and scored on the source's own labels, or, for
+``crowdlayer``, on the negative log-likelihood of their answers. On CUDA the VGG networks
+train in mixed precision.
 
 Multi-class: every task here is binary, where the one-vs-rest reduction of
 :mod:`kdcore.distill.targets` is the binary student itself.
 
-Profiles: ``tiny`` (tests: seconds), ``quick`` (CPU, a few minutes: the ``full`` variant,
-1,000 training images, widths 2-16, answers 1/3/5/9, hard share 0/0.3/0.6, 2 seeds), and
-``full`` (both variants, 10,000 training images, widths 2-64, 5 seeds; for a GPU with
-``device="cuda"``, ``backend="torch-cuda"``). Runs append one JSON line per cell to
-``out`` and skip the cells already there, so a run stopped by ``budget_s`` resumes.
+Profiles: ``tiny`` (tests: seconds; MNIST and a 300-image CIFAR smoke run), ``quick`` (CPU,
+a few minutes: the ``full`` variant, 800 training images, widths 2-8, answers 1/3/5/9, hard
+share 0/0.3/0.6, 2 seeds; no CIFAR: one VGG 2+3 epoch on 8,640 images takes about 10 s on
+one CPU thread, so the 84 VGG networks of one seed would not fit), and ``full`` (both MNIST
+variants, 10,000 training images, widths 2-64, 5 seeds, and CIFAR on all 12,000 images; for
+a GPU with ``device="cuda"``, ``backend="torch-cuda"``). Runs append one JSON line per cell
+to ``out`` and skip the cells already there, so a run stopped by ``budget_s`` resumes; a
+cell is resumed when the settings it depends on match, so a run may add seeds, crowd
+settings or variants to a folder. ``variants=`` runs a subset of the variants and
+``shard=(i, k)`` every k-th cell, for k processes on one GPU.
 
 Entry points: :func:`run_crowd_students` (one row per trained network), :func:`tables`,
-:func:`compare`, :func:`plot_accuracy`, :func:`plot_requirement`, :func:`report_section`;
-``python -m kdcore.experiments.crowd_students --profile quick --out DIR``.
+:func:`compare`, :func:`vgg_table`, :func:`plot_accuracy`, :func:`plot_requirement`,
+:func:`plot_cifar_accuracy`, :func:`report_section`;
+``python -m kdcore.experiments.crowd_students --profile quick --out DIR`` (``--variants cifar
+--seeds 0 --shard 0/4`` and ``--answers``, ``--hard-shares`` pick cells).
 """
 
 from __future__ import annotations
@@ -78,11 +90,13 @@ __all__ = [
     "accuracy_table",
     "requirement_table",
     "gap_table",
+    "vgg_table",
     "requirement_statements",
     "tables",
     "compare",
     "plot_accuracy",
     "plot_requirement",
+    "plot_cifar_accuracy",
     "report_section",
 ]
 
@@ -120,6 +134,7 @@ class CrowdStudentsConfig:
     cifar_n_max: int | None = None  # images of the pooled pair kept (None = all 12,000)
     cifar_teacher_width: float = 1.0
     cifar_teacher_epochs: int = 60
+    cifar_teacher_patience: int = 60  # epochs without a better (true-label) validation accuracy
     cifar_epochs: int = 60
     cifar_patience: int = 60  # epochs without a better validation score before a student stops
     cifar_batch: int = 128
@@ -166,7 +181,9 @@ def crowd_students_profile(profile: str = "quick") -> CrowdStudentsConfig:
             seeds=(0, 1, 2, 3, 4),
             n_steps=2000,
             cifar=True,
-            cifar_patience=15,
+            cifar_teacher_patience=10,
+            cifar_epochs=40,
+            cifar_patience=10,
         )
     raise ValueError(f"profile must be 'tiny', 'quick' or 'full', got {profile!r}")
 
@@ -430,7 +447,7 @@ def _cifar_teacher(cfg: CrowdStudentsConfig, d, device: str, n_threads: int):
             Xva,
             torch.as_tensor(d.y_val, device=dev),
             max_epochs=cfg.cifar_teacher_epochs,
-            patience=cfg.cifar_teacher_epochs,
+            patience=cfg.cifar_teacher_patience,
             batch_size=cfg.cifar_batch,
             lr=cfg.cifar_lr,
             random_state=12345,
@@ -599,7 +616,8 @@ def run_crowd_students(
     ``out``: a JSON-lines file; each finished cell is appended as one line and cells already
     in it (or in its shard files ``<stem>.shard<i>of<k>.jsonl`` beside it) are not run again
     (resume); a cell is resumed only when the settings it depends on are those of this
-    configuration. ``budget_s``: stop starting new cells after that many seconds (the rows of
+    configuration. The rows of finished cells outside this grid (other seeds, answers or hard
+    shares) are returned after the grid's. ``budget_s``: stop starting new cells after that many seconds (the rows of
     finished cells are returned). ``variants``: run only the cells of these variants of the
     profile (``"full"``, ``"reduced"``, ``"cifar"``); the finished cells of the others are
     still returned. ``shard=(i, k)``: run only every k-th cell from the i-th, writing to the
@@ -655,7 +673,7 @@ def run_crowd_students(
                     if variant in run_variants:  # the shard of a cell does not depend on what is done
                         todo += 1
                     if key in done:
-                        rows += done[key]
+                        rows += done.pop(key)
                         continue
                     if variant not in run_variants or variant in skipped or (todo - 1) % n_shard != i_shard:
                         continue
@@ -699,6 +717,8 @@ def run_crowd_students(
                             f"(total {time.perf_counter() - t0:.0f} s)",
                             file=sys.stderr,
                         )
+    for cell_rows in done.values():  # finished cells of settings or seeds outside this grid
+        rows += cell_rows
     if stopped and progress:
         print(f"[crowd students] budget of {budget_s} s reached; rerun with the same out= to resume", file=sys.stderr)
     df = pd.DataFrame(rows)
@@ -1145,16 +1165,35 @@ def main(argv=None) -> None:  # python -m kdcore.experiments.crowd_students --pr
     ap.add_argument("--data-home", default=None)
     ap.add_argument("--variants", default=None, help="comma-separated subset of the profile's variants to run")
     ap.add_argument("--shard", default="0/1", help="i/k: run every k-th cell from the i-th (k parallel processes)")
+    for name in ("seeds", "answers", "hard-shares"):
+        ap.add_argument(f"--{name}", default=None, help=f"comma-separated {name} replacing the profile's (same cells)")
     a = ap.parse_args(argv)
     try:
         i_shard, n_shard = (int(v) for v in a.shard.split("/"))
     except ValueError:
         ap.error(f"--shard must be i/k, got {a.shard!r}")
+    cfg = crowd_students_profile(a.profile)
+    grid = {}
+    for name, field, kind in (
+        ("seeds", "seeds", int),
+        ("answers", "answers", int),
+        ("hard_shares", "hard_shares", float),
+    ):
+        text = getattr(a, name)
+        if text is not None:
+            try:
+                grid[field] = tuple(kind(v) for v in text.split(","))
+            except ValueError:
+                ap.error(f"--{name.replace('_', '-')} must be comma-separated numbers, got {text!r}")
+    if grid:
+        from dataclasses import replace
+
+        cfg = replace(cfg, **grid)
     out = Path(a.out)
     t0 = time.perf_counter()
     try:
         raw = run_crowd_students(
-            a.profile,
+            config=cfg,
             data_home=a.data_home,
             backend=a.backend,
             device=a.device,
