@@ -73,6 +73,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -1173,7 +1174,7 @@ def main(argv=None) -> None:  # python -m kdcore.experiments.crowd_students --pr
     except ValueError:
         ap.error(f"--shard must be i/k, got {a.shard!r}")
     cfg = crowd_students_profile(a.profile)
-    grid = {}
+    grid: dict[str, Any] = {}
     for name, field, kind in (
         ("seeds", "seeds", int),
         ("answers", "answers", int),
