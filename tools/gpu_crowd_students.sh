@@ -54,6 +54,11 @@ if ! "$PY" -c "import kdcore._core" 2>/dev/null; then
 fi
 "$PY" -c "import torch, kdcore; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
 
+if [ "$SHARDS" -gt 1 ] && [[ "${VARIANTS:-cifar}" == *cifar* ]]; then
+  # decode the CIFAR-10 images into the cache once, not in every shard
+  "$PY" -c "from kdcore.distill.datasets import cifar_pair; cifar_pair('cat', 'dog')" 2>/dev/null \
+    && say "CIFAR-10 cat and dog decoded" || say "no CIFAR-10 data: the CIFAR cells will be skipped"
+fi
 # soft stop: no new cell after (budget - 60 s); hard stop at (budget - 30 s), losing only the running cells
 soft=$(( $(left) - 60 )); hard=$(( $(left) - 30 ))
 if [ "$soft" -gt 0 ]; then
