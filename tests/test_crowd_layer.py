@@ -170,3 +170,18 @@ def test_bad_input(adversarial_images):
         CrowdLayerNet(_tiny_conv(), n_epochs=1, init_skill=0.4).fit(X[:3000], r)
     with pytest.raises(ValueError, match="batch_size must be >= 2"):
         CrowdLayerNet(_tiny_conv(), batch_size=1).fit(X[:3000], r)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_mixed_precision_matches_the_planted_crowd(adversarial_images):
+    """The same planted crowd on CUDA in mixed precision: the confusions are recovered and the
+    held-out tasks pick the epoch, as on the CPU."""
+    X, y, conf, r = adversarial_images
+    cl = CrowdLayerNet(
+        _tiny_conv(), n_epochs=15, batch_size=100, lr=3e-3, weight_decay=0.0, lr_confusion=0.05, device="cuda", amp=True
+    ).fit(torch.as_tensor(X[:3000]), r, val_tasks=np.arange(2700, 3000))
+    assert next(cl.backbone_.parameters()).is_cuda
+    est = cl.confusions_[np.argsort(cl.workers_.to_numpy())]
+    assert np.mean(np.abs(est - conf)) <= CROWD_LAYER_CONFUSION
+    assert cl.best_epoch_ == int(np.argmin(cl.val_history_)) + 1
+    assert np.mean(cl.predict(torch.as_tensor(X[3000:]).cuda()) == y[3000:]) > 0.9

@@ -17,7 +17,8 @@
 # of the profile's cells; the cells are those of the full profile, so later runs with the same
 # OUT add to them. SHARDS=k runs k processes on one GPU, each every k-th cell (small networks
 # leave the GPU idle between kernel launches; k processes fill it). The CIFAR teacher is
-# trained once ($OUT/crowd_students/cifar_teacher.npz) and shared.
+# trained once ($OUT/crowd_students/cifar_teacher.npz) and shared. TAR=FILE.tgz archives the
+# folder at the end.
 #
 # Needs KDCORE_DATA (mnist/, cifar10/) and torch; builds the compiled core when it is missing.
 set -u
@@ -80,3 +81,6 @@ fi
 say "summary exit status $?: $OUT/crowd_students/crowd_students.md"
 grep -h "networks" "$OUT"/crowd_students/run.*.log 2>/dev/null
 head -12 "$OUT/crowd_students/crowd_students.md" 2>/dev/null
+if [ -n "${TAR:-}" ]; then  # one archive of the folder (cells, teacher logits, logs, report)
+  tar czf "$TAR" -C "$OUT" crowd_students && say "archived into $TAR"
+fi
