@@ -168,6 +168,8 @@ def test_bad_input(adversarial_images):
         CrowdLayerNet(_tiny_conv(), n_epochs=1).fit(X[:3000], r, val_tasks=[5000])
     with pytest.raises(ValueError, match="init_skill must be > 0.5"):
         CrowdLayerNet(_tiny_conv(), n_epochs=1, init_skill=0.4).fit(X[:3000], r)
+    with pytest.raises(ValueError, match="device must be"):
+        CrowdLayerNet(_tiny_conv(), n_epochs=1, device="gpu").fit(X[:3000], r)
     with pytest.raises(ValueError, match="batch_size must be >= 2"):
         CrowdLayerNet(_tiny_conv(), batch_size=1).fit(X[:3000], r)
 

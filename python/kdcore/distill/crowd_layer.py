@@ -313,7 +313,7 @@ class CrowdLayerNet:
     patience : int or None, with validation tasks: stop after that many epochs without a
         better validation loss (None: run every epoch)
     random_state : int, seed of the batch order
-    device : "cpu", "cuda" or "cuda:i"
+    device : "cpu", "cuda", "cuda:i" or "auto" (CUDA when torch sees one)
     amp : bool, mixed precision (float16 autocast of the backbone) on CUDA
     n_threads : int, torch CPU threads during the fit (0 = torch's default)
 
@@ -329,7 +329,6 @@ class CrowdLayerNet:
 
     Example
     -------
-    >>> import torch.nn as nn  # doctest: +SKIP
     >>> from kdcore.distill.vgg import make_student  # doctest: +SKIP
     >>> cl = CrowdLayerNet(make_student(), n_epochs=30).fit(images, responses, val_tasks=held_out)  # doctest: +SKIP
     >>> cl.predict(test_images)  # doctest: +SKIP
@@ -379,6 +378,8 @@ class CrowdLayerNet:
         """
         import torch
 
+        from .vgg import resolve_device
+
         n_epochs = check_int(self.n_epochs, "n_epochs", minimum=1)
         batch_size = check_int(self.batch_size, "batch_size", minimum=2)
         lr = check_float(self.lr, "lr", minimum=0.0)
@@ -410,7 +411,7 @@ class CrowdLayerNet:
         val_rows = np.flatnonzero((n_answers > 0) & is_val)
         if fit_rows.size < 2:
             raise ValueError(f"CrowdLayerNet needs at least 2 answered training tasks, got {fit_rows.size}")
-        dev = torch.device(self.device)
+        dev = resolve_device(self.device)
         amp = amp and dev.type == "cuda"
         # answers per task as padded (n, A) arrays: a batch of tasks gathers its answers by row
         A = int(n_answers.max())
