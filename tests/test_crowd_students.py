@@ -150,8 +150,12 @@ def test_tiny_profile_runs_and_reports(data_home, tmp_path):
     raw = cs.run_crowd_students("tiny", data_home=data_home, n_threads=1, out=out)
     cfg = cs.crowd_students_profile("tiny")
     n_engine = (len(cfg.sources) - 1) * len(cfg.widths) * len(cfg.radii)
-    assert len(raw) == n_engine + len(cfg.widths) * len(cfg.crowdlayer_radii)
-    assert set(raw["source"]) == set(cs.SOURCES)
+    mnist, cifar = raw[raw["variant"] != "cifar"], raw[raw["variant"] == "cifar"]
+    assert len(mnist) == n_engine + len(cfg.widths) * len(cfg.crowdlayer_radii)
+    assert set(mnist["source"]) == set(cs.SOURCES)
+    # the VGG 2+3 student on CIFAR cat vs dog: one network per label source, CrowdLayer included
+    assert sorted(cifar["source"]) == sorted(cfg.cifar_sources) and "crowdlayer" in set(cifar["source"])
+    assert (cifar["student"] == "vgg2+3").all()
     assert raw["test_acc"].between(0, 1).all()
     # the true labels are the labels of the truth arm; majority vote's accuracy is below 1 with a hard type
     assert (raw[raw["source"] == "truth"]["label_acc"] == 1.0).all()
@@ -161,7 +165,8 @@ def test_tiny_profile_runs_and_reports(data_home, tmp_path):
     pd.testing.assert_frame_equal(again.reset_index(drop=True), raw.reset_index(drop=True))
     md, figs = cs.report_section(raw, tmp_path / "report")
     assert "## Learning from crowds" in md and "Neuron requirement" in md
-    assert len(figs) == 2 and all(p.exists() for p in figs)
+    assert "VGG 2+3" in md and "CIFAR-10" in md
+    assert len(figs) == 3 and all(p.exists() for p in figs)
     req = cs.requirement_table(raw)
     truth = req[req["source"] == "truth"]
     assert truth["neurons"].notna().all()  # the truth arm reaches its own target by construction
@@ -179,8 +184,10 @@ def test_resume_refuses_another_configuration(data_home, tmp_path):
         cs.run_crowd_students(config=replace(cfg, n_steps=6), data_home=data_home, n_threads=1, out=out)
 
 
-def test_vgg_student_on_cifar_runs(data_home, tmp_path):
-    """The CIFAR arm on a few images and epochs: every source trains the VGG 2+3 student."""
+def test_vgg_cells_run_resume_and_share_one_teacher(data_home, tmp_path):
+    """The CIFAR cells alone on a few images and epochs: every source trains the VGG 2+3 student
+    (CrowdLayer on raw answers included); a run stopped by its budget resumes where it stopped;
+    two shards of the same cells share one teacher and give the same rows."""
     pytest.importorskip("torch")
     pytest.importorskip("PIL")
     from dataclasses import replace
@@ -189,18 +196,40 @@ def test_vgg_student_on_cifar_runs(data_home, tmp_path):
 
     cfg = replace(
         cs.crowd_students_profile("tiny"),
-        variants=(),
-        cifar=True,
         cifar_n_max=150,
-        cifar_teacher_epochs=2,
-        cifar_epochs=2,
-        cifar_batch=32,
-        cifar_sources=("truth", "mv", "ds-soft"),
+        answers=(1, 3),
+        cifar_sources=("truth", "mv", "ds-soft", "crowdlayer"),
     )
-    raw = cs.run_crowd_students(config=cfg, data_home=data_home, n_threads=1)
-    assert sorted(raw["source"]) == ["ds-soft", "mv", "truth"]
+    out = tmp_path / "a" / "cells.jsonl"
+    # a first run with one answer per task; the second adds 3 answers per task and resumes the first cell
+    first = cs.run_crowd_students(
+        config=replace(cfg, answers=(1,)), data_home=data_home, n_threads=1, out=out, variants="cifar"
+    )
+    assert len(first) == 4 and set(first["answers"]) == {1}
+    raw = cs.run_crowd_students(config=cfg, data_home=data_home, n_threads=1, out=out, variants=["cifar"])
+    assert len(out.read_text().splitlines()) == 2
+    pd.testing.assert_frame_equal(raw.iloc[:4].reset_index(drop=True), first.reset_index(drop=True))
+    assert sorted(raw["source"]) == sorted(2 * ["ds-soft", "mv", "truth", "crowdlayer"])
     assert (raw["variant"] == "cifar").all() and (raw["student"] == "vgg2+3").all()
-    assert raw["test_acc"].between(0, 1).all()
+    assert raw["test_acc"].between(0, 1).all() and (raw["best_epoch"] <= raw["epochs"]).all()
     assert (raw.loc[raw["source"] == "truth", "label_acc"] == 1.0).all()
+    # one answer per task: majority vote is the answers themselves, so its labels are noisy
+    assert raw.loc[(raw["source"] == "mv") & (raw["answers"] == 1), "label_acc"].iloc[0] < 1.0
+    assert (tmp_path / "a" / "cifar_teacher.npz").is_file()
+    with pytest.raises(ValueError, match="another configuration"):
+        cs.run_crowd_students(config=replace(cfg, cifar_epochs=3), data_home=data_home, out=out, variants="cifar")
+    with pytest.raises(ValueError, match="not in this profile"):
+        cs.run_crowd_students(config=cfg, data_home=data_home, out=out, variants="wolves")
+    # two shards in one folder: each runs one cell, the teacher is trained once, the rows match
+    out2 = tmp_path / "b" / "cells.jsonl"
+    for i in (0, 1):
+        cs.run_crowd_students(config=cfg, data_home=data_home, n_threads=1, out=out2, variants="cifar", shard=(i, 2))
+    assert sorted(p.name for p in out2.parent.glob("cells.shard*")) == [
+        "cells.shard0of2.jsonl",
+        "cells.shard1of2.jsonl",
+    ]
+    merged = cs.run_crowd_students(config=cfg, data_home=data_home, out=out2, variants="cifar", budget_s=0.0)
+    cols = ["answers", "source", "test_acc", "label_acc"]
+    pd.testing.assert_frame_equal(merged[cols].reset_index(drop=True), raw[cols].reset_index(drop=True))
     md, figs = cs.report_section(raw, tmp_path)
-    assert "cifar" in md
+    assert "VGG 2+3" in md and "crowdlayer" in md

@@ -34,24 +34,36 @@ Protocol (one *cell* = variant x answers per task x hard share x seed):
    smallest width whose mean test error is at most the target error, the true-label
    student's best mean test error (over widths, same variant and B) plus ``target_slack``.
 
-CIFAR (``cifar=True``, the full profile): the same crowd settings on CIFAR-10 cat (-1) vs
-dog (+1), the VGG 8+3 teacher (hardness and ``teacher`` soft labels) and the VGG 2+3 student
-trained with Adam on every label source but ``crowdlayer`` (:func:`prepare_cifar`,
-:func:`run_cifar_cell`); its early stopping uses a held-out tenth of the training images
-labelled by the source itself.
+CIFAR (``cifar=True``: the ``cifar`` variant, in the full and tiny profiles): the same crowd
+settings on CIFAR-10 cat (-1) vs dog (+1) (:func:`prepare_cifar`, :func:`run_cifar_cell`).
+The VGG 8+3 teacher (:mod:`kdcore.distill.vgg`), trained on the true labels, gives the
+hardness (-|z|) and the ``teacher`` soft labels; the VGG 2+3 student, initialised alike for
+every source, is trained with Adam on each label source, and as ``crowdlayer``
+(:class:`kdcore.distill.crowd_layer.CrowdLayerNet`: the same VGG 2+3 under a per-worker
+2 x 2 confusion layer, fitted on the raw answers). Early stopping sees no true label: the
+last tenth of the training images is held out and scored on the source's own labels, or, for
+``crowdlayer``, on the negative log-likelihood of their answers. On CUDA the VGG networks
+train in mixed precision.
 
 Multi-class: every task here is binary, where the one-vs-rest reduction of
 :mod:`kdcore.distill.targets` is the binary student itself.
 
-Profiles: ``tiny`` (tests: seconds), ``quick`` (CPU, a few minutes: the ``full`` variant,
-1,000 training images, widths 2-16, answers 1/3/5/9, hard share 0/0.3/0.6, 2 seeds), and
-``full`` (both variants, 10,000 training images, widths 2-64, 5 seeds; for a GPU with
-``device="cuda"``, ``backend="torch-cuda"``). Runs append one JSON line per cell to
-``out`` and skip the cells already there, so a run stopped by ``budget_s`` resumes.
+Profiles: ``tiny`` (tests: seconds; MNIST and a 300-image CIFAR smoke run), ``quick`` (CPU,
+a few minutes: the ``full`` variant, 800 training images, widths 2-8, answers 1/3/5/9, hard
+share 0/0.3/0.6, 2 seeds; no CIFAR: one VGG 2+3 epoch on 8,640 images takes about 10 s on
+one CPU thread, so the 84 VGG networks of one seed would not fit), and ``full`` (both MNIST
+variants, 10,000 training images, widths 2-64, 5 seeds, and CIFAR on all 12,000 images; for
+a GPU with ``device="cuda"``, ``backend="torch-cuda"``). Runs append one JSON line per cell
+to ``out`` and skip the cells already there, so a run stopped by ``budget_s`` resumes; a
+cell is resumed when the settings it depends on match, so a run may add seeds, crowd
+settings or variants to a folder. ``variants=`` runs a subset of the variants and
+``shard=(i, k)`` every k-th cell, for k processes on one GPU.
 
 Entry points: :func:`run_crowd_students` (one row per trained network), :func:`tables`,
-:func:`compare`, :func:`plot_accuracy`, :func:`plot_requirement`, :func:`report_section`;
-``python -m kdcore.experiments.crowd_students --profile quick --out DIR``.
+:func:`compare`, :func:`vgg_table`, :func:`plot_accuracy`, :func:`plot_requirement`,
+:func:`plot_cifar_accuracy`, :func:`report_section`;
+``python -m kdcore.experiments.crowd_students --profile quick --out DIR`` (``--variants cifar
+--seeds 0 --shard 0/4`` and ``--answers``, ``--hard-shares`` pick cells).
 """
 
 from __future__ import annotations
@@ -61,6 +73,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -78,11 +91,13 @@ __all__ = [
     "accuracy_table",
     "requirement_table",
     "gap_table",
+    "vgg_table",
     "requirement_statements",
     "tables",
     "compare",
     "plot_accuracy",
     "plot_requirement",
+    "plot_cifar_accuracy",
     "report_section",
 ]
 
@@ -118,11 +133,15 @@ class CrowdStudentsConfig:
     # the VGG 2+3 student on CIFAR-10 cat (-1) vs dog (+1); off unless cifar=True
     cifar: bool = False
     cifar_n_max: int | None = None  # images of the pooled pair kept (None = all 12,000)
+    cifar_teacher_width: float = 1.0
     cifar_teacher_epochs: int = 60
+    cifar_teacher_patience: int = 60  # epochs without a better (true-label) validation accuracy
     cifar_epochs: int = 60
+    cifar_patience: int = 60  # epochs without a better validation score before a student stops
     cifar_batch: int = 128
     cifar_lr: float = 1e-3
-    cifar_sources: tuple = ("truth", "mv", "ds-map", "ds-soft", "typeaware-soft", "teacher")
+    cifar_lr_confusion: float = 1e-2  # Adam step of CrowdLayer's confusion logits on the VGG student
+    cifar_sources: tuple = ("truth", "mv", "ds-map", "ds-soft", "typeaware-soft", "teacher", "crowdlayer")
 
 
 def crowd_students_profile(profile: str = "quick") -> CrowdStudentsConfig:
@@ -140,6 +159,13 @@ def crowd_students_profile(profile: str = "quick") -> CrowdStudentsConfig:
             n_workers=20,
             seeds=(0,),
             n_steps=30,
+            cifar=True,
+            cifar_n_max=300,
+            cifar_teacher_width=0.25,
+            cifar_teacher_epochs=2,
+            cifar_epochs=2,
+            cifar_patience=2,
+            cifar_batch=32,
         )
     if profile == "quick":
         return CrowdStudentsConfig(n_train=800, widths=(2, 4, 8), n_steps=150)
@@ -156,6 +182,9 @@ def crowd_students_profile(profile: str = "quick") -> CrowdStudentsConfig:
             seeds=(0, 1, 2, 3, 4),
             n_steps=2000,
             cifar=True,
+            cifar_teacher_patience=10,
+            cifar_epochs=40,
+            cifar_patience=10,
         )
     raise ValueError(f"profile must be 'tiny', 'quick' or 'full', got {profile!r}")
 
@@ -348,35 +377,41 @@ def run_cell(
     return rows
 
 
-def prepare_cifar(cfg: CrowdStudentsConfig, *, data_home=None, device: str = "cpu") -> dict:
+def prepare_cifar(
+    cfg: CrowdStudentsConfig, *, data_home=None, device: str = "cpu", n_threads: int = 0, cache=None
+) -> dict:
     """CIFAR-10 cat (-1) vs dog (+1) (``cifar_pair``: train/val/test 80/10/10 of the pooled
     images), the VGG 8+3 teacher trained on the true labels (early stopping on the true
-    validation labels), its logits, hardness (-|z|) and soft labels on the training images."""
-    import torch
+    validation labels), its logits, hardness (-|z|) and soft labels on the training images.
 
+    ``cache``: an ``.npz`` path. The teacher's logits are read from it when it holds those of
+    the same CIFAR settings, else computed and written there (under a file lock), so parallel
+    shards of a run share one teacher rather than each training its own.
+    """
     from kdcore.distill.datasets import cifar_pair
-    from kdcore.distill.vgg import make_teacher, predict_logits, train_net
 
-    dev = torch.device(device)
     d = cifar_pair("cat", "dog", n_max=cfg.cifar_n_max, seed=0, data_home=data_home)
-    Xtr = torch.as_tensor(d.X_train, device=dev)
-    Xva = torch.as_tensor(d.X_val, device=dev)
-    torch.manual_seed(12345)
-    teacher = make_teacher().to(dev)
-    train_net(
-        teacher,
-        Xtr,
-        torch.as_tensor(d.y_train, device=dev).float(),
-        Xva,
-        torch.as_tensor(d.y_val, device=dev),
-        max_epochs=cfg.cifar_teacher_epochs,
-        patience=cfg.cifar_teacher_epochs,
-        batch_size=cfg.cifar_batch,
-        lr=cfg.cifar_lr,
-        random_state=12345,
-    )
-    z = predict_logits(teacher, Xtr).double().cpu().numpy()
-    zt = predict_logits(teacher, torch.as_tensor(d.X_test, device=dev)).cpu().numpy()
+    tag = json.dumps(_cell_config(cfg, "cifar"), sort_keys=True)
+    if cache is None:
+        z, zt = _cifar_teacher(cfg, d, device, n_threads)
+    else:
+        import fcntl
+
+        cache = Path(cache)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        with open(cache.with_name(cache.name + ".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            got = None
+            if cache.is_file():
+                with np.load(cache) as f:
+                    if str(f["config"]) == tag and f["z"].shape == (d.X_train.shape[0],):
+                        got = (f["z"], f["zt"])
+            if got is None:
+                got = _cifar_teacher(cfg, d, device, n_threads)
+                tmp = cache.with_name(cache.name + ".tmp.npz")
+                np.savez(tmp, z=got[0], zt=got[1], config=np.array(tag))
+                tmp.replace(cache)
+            z, zt = got
     y = np.where(d.y_train == 1, 1, -1).astype(np.int64)
     y_test = np.where(d.y_test == 1, 1, -1).astype(np.int64)
     return {
@@ -393,18 +428,59 @@ def prepare_cifar(cfg: CrowdStudentsConfig, *, data_home=None, device: str = "cp
     }
 
 
+def _cifar_teacher(cfg: CrowdStudentsConfig, d, device: str, n_threads: int):
+    """The VGG 8+3 teacher's logits on the training and test images (float64)."""
+    import torch
+
+    from kdcore.distill.vgg import TorchThreads, make_teacher, predict_logits, train_net
+
+    dev = torch.device(device)
+    amp = dev.type == "cuda"
+    with TorchThreads(n_threads or None):
+        Xtr = torch.as_tensor(d.X_train, device=dev)
+        Xva = torch.as_tensor(d.X_val, device=dev)
+        torch.manual_seed(12345)
+        teacher = make_teacher(cfg.cifar_teacher_width).to(dev)
+        train_net(
+            teacher,
+            Xtr,
+            torch.as_tensor(d.y_train, device=dev).float(),
+            Xva,
+            torch.as_tensor(d.y_val, device=dev),
+            max_epochs=cfg.cifar_teacher_epochs,
+            patience=cfg.cifar_teacher_patience,
+            batch_size=cfg.cifar_batch,
+            lr=cfg.cifar_lr,
+            random_state=12345,
+            amp=amp,
+        )
+        z = predict_logits(teacher, Xtr, amp=amp).double().cpu().numpy()
+        zt = predict_logits(teacher, torch.as_tensor(d.X_test, device=dev), amp=amp).double().cpu().numpy()
+    return z, zt
+
+
 def run_cifar_cell(
-    prep: dict, cfg: CrowdStudentsConfig, answers: int, hard_share: float, seed: int, *, device: str = "cpu"
+    prep: dict,
+    cfg: CrowdStudentsConfig,
+    answers: int,
+    hard_share: float,
+    seed: int,
+    *,
+    device: str = "cpu",
+    n_threads: int = 0,
 ) -> list[dict]:
     """The VGG 2+3 student on every label source of one crowd draw (one row per source).
 
-    The last 10% of the training images are held out as a validation set labelled by the
-    source itself (its most probable label): ``train_net``'s early stopping sees no true label.
+    The last 10% of the training images are held out for early stopping, and no true label
+    is seen there either: a label source's students are scored on the source's own most
+    probable labels of those images; ``crowdlayer`` (:class:`kdcore.distill.crowd_layer.
+    CrowdLayerNet` on the same VGG 2+3, same initialisation) on the negative log-likelihood of
+    their raw answers, which it never trains on. On CUDA the students train in mixed precision.
     """
     import torch
 
     from kdcore.crowd.simulate_real import crowd_on_inputs
-    from kdcore.distill.vgg import make_student, predict_logits, train_net
+    from kdcore.distill.vgg import TorchThreads, make_student, predict_logits, train_net
 
     t0 = time.perf_counter()
     sim = crowd_on_inputs(
@@ -422,43 +498,77 @@ def run_cifar_cell(
     sub = CrowdStudentsConfig(**{**asdict(cfg), "sources": tuple(s for s in cfg.cifar_sources if s != "crowdlayer")})
     sources = label_sources(sim.responses, prep, sub, seed)
     dev = torch.device(device)
+    amp = dev.type == "cuda"
     n = len(ids)
     n_fit = n - max(2, n // 10)
-    X = torch.as_tensor(prep["X"], device=dev)
-    Xte = torch.as_tensor(prep["X_test"], device=dev)
+    base = {"variant": "cifar", "answers": int(answers), "hard_share": float(hard_share), "seed": int(seed)}
+    base["typeaware_split"] = sources["typeaware-soft"].attrs.get("split") if "typeaware-soft" in sources else None
     rows = []
-    for src, val in sources.items():
-        p = _as_p(val, ids).to_numpy(copy=True)
-        torch.manual_seed(1000 * seed + 7)
-        student = make_student().to(dev)
-        tr = train_net(
-            student,
-            X[:n_fit],
-            torch.as_tensor(p[:n_fit], dtype=torch.float32, device=dev),
-            X[n_fit:],
-            torch.as_tensor((p[n_fit:] >= 0.5).astype(np.int64), device=dev),
-            max_epochs=cfg.cifar_epochs,
-            patience=cfg.cifar_epochs,
-            batch_size=cfg.cifar_batch,
-            lr=cfg.cifar_lr,
-            random_state=seed,
-        )
-        f = predict_logits(tr.model, Xte).cpu().numpy()
-        rows.append(
-            {
-                "variant": "cifar",
-                "answers": int(answers),
-                "hard_share": float(hard_share),
-                "seed": int(seed),
-                "source": src,
-                "m": 1,
-                "radius": None,
-                "test_acc": float(np.mean(np.where(f > 0, 1, -1) == prep["y_test"])),
-                "label_acc": float(np.mean(np.where(p >= 0.5, 1, -1) == prep["y"])),
-                "label_softness": float(np.mean(np.minimum(p, 1.0 - p))),
-                "student": "vgg2+3",
-            }
-        )
+    with TorchThreads(n_threads or None):
+        X = torch.as_tensor(prep["X"], device=dev)
+        Xte = torch.as_tensor(prep["X_test"], device=dev)
+        for src, val in sources.items():
+            p = _as_p(val, ids).to_numpy(copy=True)
+            torch.manual_seed(1000 * seed + 7)
+            student = make_student().to(dev)
+            tr = train_net(
+                student,
+                X[:n_fit],
+                torch.as_tensor(p[:n_fit], dtype=torch.float32, device=dev),
+                X[n_fit:],
+                torch.as_tensor((p[n_fit:] >= 0.5).astype(np.int64), device=dev),
+                max_epochs=cfg.cifar_epochs,
+                patience=cfg.cifar_patience,
+                batch_size=cfg.cifar_batch,
+                lr=cfg.cifar_lr,
+                random_state=seed,
+                amp=amp,
+            )
+            f = predict_logits(tr.model, Xte, amp=amp).cpu().numpy()
+            rows.append(
+                {
+                    **base,
+                    "source": src,
+                    "m": 1,
+                    "radius": None,
+                    "test_acc": float(np.mean(np.where(f > 0, 1, -1) == prep["y_test"])),
+                    "label_acc": float(np.mean(np.where(p >= 0.5, 1, -1) == prep["y"])),
+                    "label_softness": float(np.mean(np.minimum(p, 1.0 - p))),
+                    "student": "vgg2+3",
+                    "epochs": tr.epochs_run,
+                    "best_epoch": tr.best_epoch,
+                }
+            )
+        if "crowdlayer" in cfg.cifar_sources:
+            from kdcore.distill.crowd_layer import CrowdLayerNet
+
+            torch.manual_seed(1000 * seed + 7)
+            cl = CrowdLayerNet(
+                make_student(),
+                n_epochs=cfg.cifar_epochs,
+                patience=cfg.cifar_patience,
+                batch_size=cfg.cifar_batch,
+                lr=cfg.cifar_lr,
+                lr_confusion=cfg.cifar_lr_confusion,
+                random_state=seed,
+                device=device,
+                amp=amp,
+            ).fit(X, sim.responses, task_ids=prep["task_ids"], val_tasks=prep["task_ids"][n_fit:])
+            proba = cl.predict_proba(X)
+            rows.append(
+                {
+                    **base,
+                    "source": "crowdlayer",
+                    "m": 1,
+                    "radius": None,
+                    "test_acc": float(np.mean(cl.predict(Xte) == prep["y_test"])),
+                    "label_acc": float(np.mean(cl.classes_[np.argmax(proba, 1)] == prep["y"])),
+                    "label_softness": float(np.mean(np.min(proba, axis=1))),
+                    "student": "vgg2+3",
+                    "epochs": int(cl.loss_history_.size),
+                    "best_epoch": cl.best_epoch_,
+                }
+            )
     sec = time.perf_counter() - t0
     for r in rows:
         r["cell_seconds"] = sec
@@ -468,6 +578,24 @@ def run_cifar_cell(
 
 def _cell_key(variant, answers, hard_share, seed) -> str:
     return f"{variant}|{int(answers)}|{float(hard_share):g}|{int(seed)}"
+
+
+_GRID = ("variants", "cifar", "seeds", "answers", "hard_shares")  # which cells run, not what a cell computes
+_CROWD = ("n_workers", "easy_skill", "hard_skill")
+
+
+def _cell_config(cfg, variant: str) -> dict:
+    """The settings one cell of ``variant`` depends on (a config or its JSON dict): the crowd's and
+    that variant's, not the grid's, so a run may add seeds or variants and still resume."""
+    d = _jsonable(asdict(cfg) if not isinstance(cfg, dict) else cfg)
+    if variant == "cifar":
+        return {k: v for k, v in d.items() if k.startswith("cifar_") or k in _CROWD}
+    return {k: v for k, v in d.items() if not k.startswith("cifar_") and k not in _GRID}
+
+
+def _shard_path(path: Path, shard: tuple[int, int]) -> Path:
+    i, k = shard
+    return path if k == 1 else path.with_name(f"{path.stem}.shard{i}of{k}{path.suffix}")
 
 
 def run_crowd_students(
@@ -481,59 +609,108 @@ def run_crowd_students(
     out=None,
     budget_s: float | None = None,
     progress: bool = False,
+    variants=None,
+    shard: tuple[int, int] = (0, 1),
 ) -> pd.DataFrame:
     """Run every cell of a profile; one row per trained network.
 
     ``out``: a JSON-lines file; each finished cell is appended as one line and cells already
-    in it are not run again (resume). ``budget_s``: stop starting new cells after that many
-    seconds (the rows of finished cells are returned).
+    in it (or in its shard files ``<stem>.shard<i>of<k>.jsonl`` beside it) are not run again
+    (resume); a cell is resumed only when the settings it depends on are those of this
+    configuration. The rows of finished cells outside this grid (other seeds, answers or hard
+    shares) are returned after the grid's. ``budget_s``: stop starting new cells after that many seconds (the rows of
+    finished cells are returned). ``variants``: run only the cells of these variants of the
+    profile (``"full"``, ``"reduced"``, ``"cifar"``); the finished cells of the others are
+    still returned. ``shard=(i, k)``: run only every k-th cell from the i-th, writing to the
+    shard file, so k processes (one GPU, many cores) share a profile; the CIFAR teacher is then
+    trained once and read from ``cifar_teacher.npz`` beside ``out``. CIFAR cells are skipped,
+    with a message, when the CIFAR-10 data is not found.
     """
     cfg = config if config is not None else crowd_students_profile(profile)
+    i_shard, n_shard = (int(v) for v in shard)
+    if n_shard < 1 or not 0 <= i_shard < n_shard:
+        raise ValueError(f"shard must be (i, k) with 0 <= i < k, got {shard!r}")
+    all_variants = (*cfg.variants, "cifar") if cfg.cifar else tuple(cfg.variants)
+    if variants is not None:
+        variants = (variants,) if isinstance(variants, str) else tuple(variants)
+        bad = [v for v in variants if v not in all_variants]
+        if bad:
+            raise ValueError(f"variants {bad} are not in this profile; it has {list(all_variants)}")
+    run_variants = all_variants if variants is None else variants
     done: dict = {}
     path = Path(out) if out is not None else None
-    if path is not None and path.exists():
-        for line in path.read_text().splitlines():
-            if line.strip():
+    if path is not None:
+        want = {v: _cell_config(cfg, v) for v in all_variants}
+        files = [path] + sorted(path.parent.glob(f"{path.stem}.shard*of*{path.suffix}"))
+        for f in files:
+            if not f.is_file():
+                continue
+            for line in f.read_text().splitlines():
+                if not line.strip():
+                    continue
                 rec = json.loads(line)
-                if rec["config"] != _jsonable(asdict(cfg)):
+                variant = rec["cell"].split("|")[0]
+                if variant not in want:
+                    continue
+                if _cell_config(rec["config"], variant) != want[variant]:
                     raise ValueError(
-                        f"{path} holds cells of another configuration ({rec['cell']}); "
+                        f"{f} holds cells of another configuration ({rec['cell']}); "
                         "give a new out= or the profile it was run with"
                     )
                 done[rec["cell"]] = rec["rows"]
+        write = _shard_path(path, (i_shard, n_shard))
     t0 = time.perf_counter()
     rows: list = []
     stopped = False
     preps: dict = {}
-    variants = (*cfg.variants, "cifar") if cfg.cifar else tuple(cfg.variants)
+    skipped: set = set()
+    todo = 0  # cells of the variants to run, done or not
     # seeds outermost: a run stopped by the budget has every setting with the first seeds
     for seed in cfg.seeds:
-        for variant in variants:
+        for variant in all_variants:
             for answers in cfg.answers:
                 for hs in cfg.hard_shares:
                     key = _cell_key(variant, answers, hs, seed)
+                    if variant in run_variants:  # the shard of a cell does not depend on what is done
+                        todo += 1
                     if key in done:
-                        rows += done[key]
+                        rows += done.pop(key)
+                        continue
+                    if variant not in run_variants or variant in skipped or (todo - 1) % n_shard != i_shard:
                         continue
                     if budget_s is not None and time.perf_counter() - t0 > budget_s:
                         stopped = True
                         continue
                     if variant not in preps:
-                        preps[variant] = (
-                            prepare_cifar(cfg, data_home=data_home, device=device)
-                            if variant == "cifar"
-                            else prepare(variant, cfg, data_home=data_home, backend=backend, n_threads=n_threads)
-                        )
+                        if variant == "cifar":
+                            try:
+                                preps[variant] = prepare_cifar(
+                                    cfg,
+                                    data_home=data_home,
+                                    device=device,
+                                    n_threads=n_threads,
+                                    cache=None if path is None else path.parent / "cifar_teacher.npz",
+                                )
+                            except FileNotFoundError as e:
+                                print(f"[crowd students] CIFAR cells skipped: {e}", file=sys.stderr)
+                                skipped.add(variant)
+                                continue
+                        else:
+                            preps[variant] = prepare(
+                                variant, cfg, data_home=data_home, backend=backend, n_threads=n_threads
+                            )
                     if variant == "cifar":
-                        cell = run_cifar_cell(preps[variant], cfg, answers, hs, seed, device=device)
+                        cell = run_cifar_cell(
+                            preps[variant], cfg, answers, hs, seed, device=device, n_threads=n_threads
+                        )
                     else:
                         cell = run_cell(
                             preps[variant], cfg, answers, hs, seed, backend=backend, device=device, n_threads=n_threads
                         )
                     rows += cell
                     if path is not None:
-                        path.parent.mkdir(parents=True, exist_ok=True)
-                        with path.open("a") as fh:
+                        write.parent.mkdir(parents=True, exist_ok=True)
+                        with write.open("a") as fh:
                             fh.write(json.dumps({"cell": key, "config": _jsonable(asdict(cfg)), "rows": cell}) + "\n")
                     if progress:
                         print(
@@ -541,6 +718,8 @@ def run_crowd_students(
                             f"(total {time.perf_counter() - t0:.0f} s)",
                             file=sys.stderr,
                         )
+    for cell_rows in done.values():  # finished cells of settings or seeds outside this grid
+        rows += cell_rows
     if stopped and progress:
         print(f"[crowd students] budget of {budget_s} s reached; rerun with the same out= to resume", file=sys.stderr)
     df = pd.DataFrame(rows)
@@ -585,6 +764,7 @@ def requirement_table(raw: pd.DataFrame, target_slack: float | None = None) -> p
     if target_slack is None:
         target_slack = float(raw.attrs.get("config", {}).get("target_slack", 0.02))
     acc = accuracy_table(raw)
+    acc = acc[acc["variant"] != "cifar"].copy()  # the VGG student has one size: no width to require
     acc["err"] = 1.0 - acc["test_acc"] / 100
     truth = acc[acc["source"] == "truth"].groupby(["variant", "B"])["err"].min().to_dict()
     rows = []
@@ -656,36 +836,79 @@ def tables(raw: pd.DataFrame) -> dict:
     """The report's tables: the gap table first (the question), then accuracy and requirement."""
     gap, req = gap_table(raw), requirement_table(raw)
     gap.attrs["requirement_statements"] = requirement_statements(req)  # read by compare()
-    return {
+    out = {
         "Soft crowd posteriors against majority vote (test accuracy gap, points)": gap,
         "Test accuracy (%) per label source, width and crowd setting (mean and std over seeds)": accuracy_table(raw),
-        "Neuron requirement per label source": req,
+        "Neuron requirement per label source (two-layer students)": req,
     }
+    vgg = vgg_table(raw)
+    if not vgg.empty:
+        out["VGG 2+3 student on CIFAR-10 cat vs dog: test accuracy (%) per label source (mean ± std over seeds)"] = vgg
+    return out
+
+
+def _gap_statements(gap: pd.DataFrame, sources, who: str, over: str, with_B: bool = True) -> list[str]:
+    out = []
+    for src in sources:
+        c = f"{src} - mv (mean over m)"
+        if c not in gap or gap[c].isna().all():
+            continue
+        g = gap[gap[c].notna()]
+        wins = int((g[c] > 0).sum())
+        best = g.iloc[int(np.argmax(g[c].to_numpy()))]
+        worst = g.iloc[int(np.argmin(g[c].to_numpy()))]
+        label = "posteriors" if src.endswith("-soft") else "(trained on the raw answers)" if src == "crowdlayer" else ""
+        out.append(
+            f"{who}{src} {label + ' ' if label else ''}beat majority-vote labels in {wins} of {len(g)} settings "
+            f"(mean gap {g[c].mean():+.2f} points{over}); largest at {int(best['answers'])} answers "
+            f"per task, hard share {best['hard_share']:g}{f', B = {best.B}' if with_B else ''} "
+            f"({best[c]:+.2f} points); smallest at {int(worst['answers'])} answers, hard share "
+            f"{worst['hard_share']:g}{f', B = {worst.B}' if with_B else ''} ({worst[c]:+.2f})."
+        )
+    return out
 
 
 def compare(gap: pd.DataFrame):
-    """Statements that answer the question from the gap table: (table, statements, headline)."""
+    """Statements that answer the question from the gap table: (table, statements, headline).
+
+    The two-layer students on MNIST and the VGG 2+3 student on CIFAR-10 (``variant == "cifar"``)
+    are stated apart."""
     col = "ds-soft - mv (mean over m)"
-    statements = []
     if col not in gap or gap.empty:
         return gap, ["no majority-vote or Dawid-Skene arm was run"], None
-    for src in ("ds-soft", "typeaware-soft"):
-        c = f"{src} - mv (mean over m)"
-        if c not in gap:
-            continue
-        wins = int((gap[c] > 0).sum())
-        best = gap.iloc[int(np.argmax(gap[c].to_numpy()))]
-        worst = gap.iloc[int(np.argmin(gap[c].to_numpy()))]
-        statements.append(
-            f"{src} posteriors beat majority-vote labels in {wins} of {len(gap)} settings "
-            f"(mean gap {gap[c].mean():+.2f} points over widths); largest at {int(best['answers'])} answers "
-            f"per task, hard share {best['hard_share']:g}, B = {best['B']} ({best[c]:+.2f} points); "
-            f"smallest at {int(worst['answers'])} answers, hard share {worst['hard_share']:g}, "
-            f"B = {worst['B']} ({worst[c]:+.2f})."
-        )
+    two_layer, vgg = gap[gap["variant"] != "cifar"], gap[gap["variant"] == "cifar"]
+    statements = _gap_statements(two_layer, ("ds-soft", "typeaware-soft"), "", " over widths")
     headline = statements[0] if statements else None
     statements += list(gap.attrs.get("requirement_statements", []))
+    statements += _gap_statements(
+        vgg,
+        ("ds-soft", "typeaware-soft", "crowdlayer", "teacher"),
+        "VGG 2+3 student on CIFAR-10 cat vs dog: ",
+        "",
+        False,
+    )
+    if headline is None and statements:
+        headline = statements[0]
     return long_gaps(gap), statements, headline
+
+
+def vgg_table(raw: pd.DataFrame) -> pd.DataFrame:
+    """The VGG 2+3 student on CIFAR-10 cat vs dog: test accuracy (%, "mean ± std" over seeds) per
+    crowd setting (rows) and label source (columns), with the seeds and the teacher's test
+    accuracy; empty when no CIFAR cell ran."""
+    c = raw[raw["variant"] == "cifar"] if "variant" in raw else raw.iloc[:0]
+    if c.empty:
+        return pd.DataFrame()
+    g = c.groupby(["answers", "hard_share", "source"])["test_acc"]
+    t = g.agg(["mean", "std"]).reset_index()
+    t["cell"] = [f"{100 * m:.1f} ± {100 * (0.0 if np.isnan(sd) else sd):.1f}" for m, sd in zip(t["mean"], t["std"])]
+    piv = t.pivot(index=["answers", "hard_share"], columns="source", values="cell")
+    piv = piv[[s for s in SOURCES if s in piv.columns]]
+    piv.columns.name = None
+    out = piv.reset_index()
+    out["seeds"] = c.groupby(["answers", "hard_share"])["seed"].nunique().to_numpy()
+    out["teacher test acc."] = f"{100 * float(c['teacher_test_acc'].iloc[0]):.1f}"
+    return out
 
 
 def long_gaps(gap: pd.DataFrame) -> pd.DataFrame:
@@ -740,6 +963,9 @@ def plot_accuracy(raw: pd.DataFrame, path=None, *, widths=None, B: str | None = 
     plt = plotting._plt()
 
     acc = accuracy_table(raw)
+    acc = acc[acc["variant"] != "cifar"]  # the VGG student: plot_cifar_accuracy
+    if acc.empty:
+        return None
     ms = sorted({int(acc["m"].min()), int(acc["m"].max())}) if widths is None else [int(w) for w in widths]
     B = B if B is not None else ("none" if "none" in set(acc["B"]) else str(acc["B"].iloc[0]))
     variant = _main_variant(acc)
@@ -817,6 +1043,47 @@ def plot_requirement(raw: pd.DataFrame, path=None, *, B: str | None = None):
     return fig
 
 
+def plot_cifar_accuracy(raw: pd.DataFrame, path=None):
+    """The VGG 2+3 student on CIFAR-10 cat vs dog: test accuracy against answers per task, one
+    line per label source (error bars: std over seeds), one panel per hard share; None when no
+    CIFAR cell ran."""
+    from . import plotting
+
+    c = raw[raw["variant"] == "cifar"] if "variant" in raw else raw.iloc[:0]
+    if c.empty:
+        return None
+    plt = plotting._plt()
+    t = c.groupby(["hard_share", "source", "answers"])["test_acc"].agg(["mean", "std"]).reset_index()
+    t["std"] = t["std"].fillna(0.0)
+    shares = sorted(t["hard_share"].unique())
+    fig, axes = plt.subplots(1, len(shares), figsize=(4.2 * len(shares), 3.4), sharey=True, squeeze=False)
+    for ax, hs in zip(axes[0], shares):
+        for src in [s for s in SOURCES if s in set(t["source"])]:
+            s = t[(t["hard_share"] == hs) & (t["source"] == src)].sort_values("answers")
+            _, ls = _STYLE.get(src, (None, "-"))
+            ax.errorbar(
+                s["answers"],
+                100 * s["mean"],
+                yerr=100 * s["std"],
+                label=src,
+                color=plotting.color(src),
+                ls=ls,
+                marker="o",
+                ms=4,
+            )
+        plotting.chance_line(ax, 50.0, label="chance (50 %)")
+        ax.grid(True, alpha=0.3)
+        ax.set_title(f"hard share {hs:g}", fontsize=9)
+        ax.set_xticks(sorted(t["answers"].unique()))
+        ax.set_xlabel("answers per task")
+    axes[0][0].set_ylabel("test accuracy (%)")
+    fig.suptitle("CIFAR-10 cat vs dog: the VGG 2+3 student trained on crowd labels", fontsize=10)
+    plotting.legend_below(fig, list(axes[0]), ncol=4)
+    if path is not None:
+        fig.savefig(path, dpi=120, bbox_inches="tight")
+    return fig
+
+
 # ----------------------------------------------------------------------------- report
 def _md(df: pd.DataFrame, floatfmt: str = ".2f") -> str:
     cols = list(df.columns)
@@ -834,7 +1101,7 @@ def _md(df: pd.DataFrame, floatfmt: str = ".2f") -> str:
 
 
 def report_section(results: pd.DataFrame, out_dir) -> tuple[str, list[Path]]:
-    """Markdown of the experiment (the question's answer, the tables) and its two figures,
+    """Markdown of the experiment (the question's answer, the tables) and its figures (the CIFAR one when it ran),
     written under ``out_dir``; returns ``(markdown, [figure paths])``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -845,6 +1112,7 @@ def report_section(results: pd.DataFrame, out_dir) -> tuple[str, list[Path]]:
     for name, fn in (
         ("crowd_students_accuracy.png", plot_accuracy),
         ("crowd_students_requirement.png", plot_requirement),
+        ("crowd_students_cifar_accuracy.png", plot_cifar_accuracy),
     ):
         fig = fn(results, out_dir / name)
         if fig is not None:
@@ -861,6 +1129,20 @@ def report_section(results: pd.DataFrame, out_dir) -> tuple[str, list[Path]]:
         f"Widths {list(cfg.get('widths', []))}, radii {list(cfg.get('radii', []))}, seeds {list(cfg.get('seeds', []))}, "
         f"{cfg.get('n_train')} training images, {cfg.get('n_steps')} steps of step size {cfg.get('lr')}.",
         "",
+    ]
+    if "variant" in results and (results["variant"] == "cifar").any():
+        pool = cfg.get("cifar_n_max") or 12000
+        lines += [
+            "The VGG 2+3 student on CIFAR-10 (JPEG q75) cat vs dog: the same crowds, the hardness from the margin "
+            f"of a VGG 8+3 teacher (width {cfg.get('cifar_teacher_width', 1.0)}) trained on the true labels; "
+            f"{pool} pooled images split 80/10/10, of the training part the last tenth held out for early stopping "
+            "without true labels (each source's own labels; CrowdLayer: the held-out tasks' answers); Adam, "
+            f"step {cfg.get('cifar_lr')}, batch {cfg.get('cifar_batch')}, at most {cfg.get('cifar_epochs')} epochs, "
+            f"patience {cfg.get('cifar_patience', cfg.get('cifar_epochs'))}. CrowdLayer is the same network and "
+            "initialisation with a per-worker 2 x 2 confusion layer, trained on the raw answers.",
+            "",
+        ]
+    lines += [
         *[f"- {s}" for s in statements],
         "",
     ]
@@ -882,19 +1164,52 @@ def main(argv=None) -> None:  # python -m kdcore.experiments.crowd_students --pr
     ap.add_argument("--n-threads", type=int, default=0)
     ap.add_argument("--budget-s", type=float, default=None)
     ap.add_argument("--data-home", default=None)
+    ap.add_argument("--variants", default=None, help="comma-separated subset of the profile's variants to run")
+    ap.add_argument("--shard", default="0/1", help="i/k: run every k-th cell from the i-th (k parallel processes)")
+    for name in ("seeds", "answers", "hard-shares"):
+        ap.add_argument(f"--{name}", default=None, help=f"comma-separated {name} replacing the profile's (same cells)")
     a = ap.parse_args(argv)
+    try:
+        i_shard, n_shard = (int(v) for v in a.shard.split("/"))
+    except ValueError:
+        ap.error(f"--shard must be i/k, got {a.shard!r}")
+    cfg = crowd_students_profile(a.profile)
+    grid: dict[str, Any] = {}
+    for name, field, kind in (
+        ("seeds", "seeds", int),
+        ("answers", "answers", int),
+        ("hard_shares", "hard_shares", float),
+    ):
+        text = getattr(a, name)
+        if text is not None:
+            try:
+                grid[field] = tuple(kind(v) for v in text.split(","))
+            except ValueError:
+                ap.error(f"--{name.replace('_', '-')} must be comma-separated numbers, got {text!r}")
+    if grid:
+        from dataclasses import replace
+
+        cfg = replace(cfg, **grid)
     out = Path(a.out)
     t0 = time.perf_counter()
-    raw = run_crowd_students(
-        a.profile,
-        data_home=a.data_home,
-        backend=a.backend,
-        device=a.device,
-        n_threads=a.n_threads,
-        out=out / "cells.jsonl",
-        budget_s=a.budget_s,
-        progress=True,
-    )
+    try:
+        raw = run_crowd_students(
+            config=cfg,
+            data_home=a.data_home,
+            backend=a.backend,
+            device=a.device,
+            n_threads=a.n_threads,
+            out=out / "cells.jsonl",
+            budget_s=a.budget_s,
+            progress=True,
+            variants=None if a.variants is None else a.variants.split(","),
+            shard=(i_shard, n_shard),
+        )
+    except ValueError as e:
+        ap.error(str(e))
+    if n_shard > 1:  # the shards share the folder: the report is written by a run without --shard
+        print(f"[crowd students] shard {i_shard}/{n_shard} done ({len(raw)} rows in the folder)", file=sys.stderr)
+        return
     if raw.empty:
         print(f"no cell finished yet in {out / 'cells.jsonl'}; nothing to report", file=sys.stderr)
         return

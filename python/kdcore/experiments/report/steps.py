@@ -638,6 +638,7 @@ STEPS: list[Step] = [
         plots=[
             _plot("kdcore.experiments.crowd_students", "plot_accuracy"),
             _plot("kdcore.experiments.crowd_students", "plot_requirement"),
+            _plot("kdcore.experiments.crowd_students", "plot_cifar_accuracy"),
         ],
         needs=("mnist", "torch"),
     ),
