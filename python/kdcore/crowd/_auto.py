@@ -362,7 +362,7 @@ class Auto(BaseAggregator):
         if "true_labels" in est._param_names():
             return est.set_params(true_labels=gold).fit(data)
         if "true_labels" in inspect.signature(est.fit).parameters:
-            return est.fit(data, true_labels=gold)
+            return est.fit(data, true_labels=gold)  # type: ignore[call-arg]
         return est.fit(data)
 
     def fit(self, data) -> Auto:
