@@ -7,6 +7,7 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <initializer_list>
 #include <limits>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "kdcore/crowd.hpp"
+#include "kdcore/dirichlet.hpp"
 #include "kdcore/glad.hpp"
 #include "kdcore/hollow_gram.hpp"
 #include "kdcore/kos.hpp"
@@ -329,6 +331,56 @@ void bind_crowd(py::module_& m) {
         py::arg("n_threads") = 0,
         "Expected answer counts of the typed model: (counts c[t, w, k, l] = sum over w's answers l of post[j, t, k], "
         "mass (T, K) = sum_j post[j]).");
+
+    m.def(
+        "dirichlet_fixed_point",
+        [](const carray<double>& counts, const carray<double>& weights, const carray<double>& A, int n_steps,
+           double tol, double a_min, double a_max, int n_threads) {
+            check_shape(counts, {kAny, kAny, kAny}, "counts");
+            const py::ssize_t W = counts.shape(0), K = counts.shape(1);
+            check_shape(counts, {W, K, K}, "counts");
+            check_shape(A, {kAny, K, K}, "A");
+            const py::ssize_t M = A.shape(0);
+            check_shape(weights, {M, W}, "weights");
+            if (K < 1 || M < 1) throw std::invalid_argument("counts and A need at least one class and one prior");
+            if (n_steps < 1) throw std::invalid_argument("n_steps must be >= 1");
+            if (!(a_min > 0) || !(a_max >= a_min)) throw std::invalid_argument("need 0 < a_min <= a_max");
+            const double* c = counts.data();
+            const double* u = weights.data();
+            for (py::ssize_t i = 0; i < counts.size(); ++i)
+                if (!(c[i] >= 0) || !std::isfinite(c[i])) throw std::invalid_argument("counts must be finite and >= 0");
+            for (py::ssize_t i = 0; i < weights.size(); ++i)
+                if (!(u[i] >= 0) || !std::isfinite(u[i])) throw std::invalid_argument("weights must be finite and >= 0");
+            for (py::ssize_t i = 0; i < A.size(); ++i)
+                if (!(A.data()[i] > 0) || !std::isfinite(A.data()[i])) throw std::invalid_argument("A must be finite and > 0");
+            carray<double> out({M, K, K});
+            std::copy(A.data(), A.data() + A.size(), out.mutable_data());
+            double* a = out.mutable_data();
+            int steps = 0;
+            {
+                py::gil_scoped_release nogil;
+                steps = kdcore::dirichlet_fixed_point(c, static_cast<kdcore::code_t>(W), static_cast<int>(K),
+                                                      static_cast<int>(M), u, a, n_steps, tol, a_min, a_max, n_threads);
+            }
+            return py::make_tuple(out, steps);
+        },
+        py::arg("counts").noconvert(), py::arg("weights").noconvert(), py::arg("A").noconvert(), py::arg("n_steps"),
+        py::arg("tol"), py::arg("a_min"),
+        py::arg("a_max"), py::arg("n_threads") = 0,
+        "Minka's fixed point for Dirichlet pseudo-count rows A (M, K, K) from expected counts (W, K, K), worker w "
+        "weighing weights[m, w] in prior m (kdcore/dirichlet.hpp): (A, steps run).");
+
+    m.def(
+        "digamma",
+        [](const carray<double>& x) {
+            carray<double> out(x.size());
+            for (py::ssize_t i = 0; i < x.size(); ++i) {
+                if (!(x.data()[i] > 0)) throw std::invalid_argument("digamma: x must be > 0");
+                out.mutable_data()[i] = kdcore::digamma(x.data()[i]);
+            }
+            return out;
+        },
+        py::arg("x"), "psi(x) for x > 0 (1-d), the digamma of kdcore/dirichlet.hpp (a test hook).");
 
     auto answer_views = [](const carray<index_t>& worker_indptr, const carray<code_t>& worker_task,
                            const carray<code_t>& worker_label, const carray<index_t>& task_indptr,
