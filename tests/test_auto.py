@@ -182,3 +182,26 @@ def test_protocol_table_losses_and_cache(tmp_path):
     assert first.set_index("method").loc["oc", "accuracy"] == pytest.approx(
         (OneCoinDawidSkene().fit(r).labels_ == truth).mean()
     )
+
+
+def test_protocol_paired_sign_test(capsys):
+    from scipy.stats import binomtest
+
+    from kdcore.experiments import accuracy as proto
+
+    r, truth = proto.load("sim.one_coin", 0)
+    mv = MajorityVote(random_state=proto.SEED).fit(r).labels_ == truth
+    oc = OneCoinDawidSkene().fit(r).labels_ == truth
+    got = proto.paired("sim.one_coin", "majority_vote", "one_coin")
+    a_only, b_only = int((mv & ~oc).sum()), int((oc & ~mv).sum())
+    assert (got["a_only"], got["b_only"]) == (a_only, b_only) and a_only + b_only > 0
+    assert got["accuracy_a"] == pytest.approx(mv.mean()) and got["accuracy_b"] == pytest.approx(oc.mean())
+    assert got["p_value"] == pytest.approx(binomtest(a_only, a_only + b_only).pvalue)
+    assert proto.main(["--paired", "sim.one_coin", "majority_vote", "one_coin"]) == 0
+    assert f"right only by majority_vote: {a_only}" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="unknown method 'nope'"):
+        proto.paired("sim.one_coin", "nope", "one_coin")
+    for argv in (["--paired", "sim.one_coin", "nope", "one_coin"], ["--paired", "nowhere", "mace", "glad"]):
+        with pytest.raises(SystemExit) as exc:
+            proto.main(argv)
+        assert exc.value.code == 2
