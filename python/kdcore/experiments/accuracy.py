@@ -387,10 +387,10 @@ def main(argv: list[str] | None = None) -> int:
         for m in (a, b):
             if m not in methods:
                 p.error(f"unknown method {m!r}; known: {list(methods)}")
-        res = paired(ds, a, b)
+        pair = paired(ds, a, b)
         print(
-            f"{ds}: {a} {res['accuracy_a']:.3f}, {b} {res['accuracy_b']:.3f}; right only by {a}: {res['a_only']}, "
-            f"only by {b}: {res['b_only']}; exact sign test p = {res['p_value']:.3f}"
+            f"{ds}: {a} {pair['accuracy_a']:.3f}, {b} {pair['accuracy_b']:.3f}; right only by {a}: {pair['a_only']}, "
+            f"only by {b}: {pair['b_only']}; exact sign test p = {pair['p_value']:.3f}"
         )
         return 0
     if args.methods:
