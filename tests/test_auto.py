@@ -205,3 +205,20 @@ def test_protocol_paired_sign_test(capsys):
         with pytest.raises(SystemExit) as exc:
             proto.main(argv)
         assert exc.value.code == 2
+
+
+def test_predictive_loglik_with_gold_is_one_hot_on_gold_tasks():
+    r, truth = simulate.dawid_skene(200, 10, 3, answers_per_task=3, random_state=11)
+    ds = DawidSkene().fit(r)
+    i = np.arange(0, r.n_responses, 5)
+    gold_t = np.unique(r.task[i])[:10]
+    gold_k = (truth.to_numpy()[gold_t] + 1) % 3  # labels the fit disagrees with: the clamp must show
+    ll = predictive_loglik(ds, r, r.task[i], r.worker[i], r.label[i], (gold_t, gold_k))
+    plain = predictive_loglik(ds, r, r.task[i], r.worker[i], r.label[i])
+    gold_of = dict(zip(gold_t.tolist(), gold_k.tolist()))
+    for n, a in enumerate(i):
+        j = int(r.task[a])
+        if j in gold_of:
+            assert ll[n] == pytest.approx(np.log(ds.confusions_[r.worker[a], gold_of[j], r.label[a]]), rel=1e-12)
+        else:
+            assert ll[n] == plain[n]
