@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from _tol import PROB_SUM
+from _tol import EM_TWIN_F64, PROB_SUM
 from kdcore.backends import HAS_CPP
 from kdcore.crowd import GLAD, MACE, Auto, DawidSkene, OneCoinDawidSkene, accuracy, simulate
 from kdcore.crowd._auto import AgreementWeightedVote
@@ -111,3 +111,47 @@ def test_gold_errors(name, adversarial):
         _fit(name, r, pd.Series({r.task_ids[0]: 5}))
     with pytest.raises(TypeError, match="Series or a dict"):
         _fit(name, r, [0, 1])
+
+
+@needs_cpp
+@pytest.mark.parametrize("one_coin,T", [(False, 1), (True, 1), (False, 2)])
+def test_compiled_em_loop_with_gold_matches_the_round_by_round_loop(one_coin, T):
+    from kdcore.crowd import _em
+    from kdcore.crowd._gold import clamp, gold_codes
+
+    r, truth = simulate.dawid_skene(400, 20, 3, answers_per_task=4, random_state=3)
+    gold = gold_codes(r, truth.iloc[::7])
+    rng = np.random.default_rng(0)
+    post = rng.dirichlet(np.ones(T * 3), r.n_tasks).reshape(r.n_tasks, T, 3)
+    got, *_ = _em.run(r, post.copy(), 0.1, 15, 0.0, None, 1, one_coin, gold=gold)
+    # the same rounds step by step: clamp, then M-step, E-step, clamp
+    p = clamp(post.copy(), *gold)
+    for _ in range(15):
+        if one_coin:
+            skill, prior = _em.onecoin_m_step(r, p, smoothing=0.1, backend="numpy")
+            log_conf = _em.onecoin_log_conf(skill, 3)
+        else:
+            conf, prior = _em.m_step(r, p, smoothing=0.1, backend="numpy")
+            log_conf = _em.log_clip(conf)
+        p, _ = _em.e_step(r, log_conf, _em.log_clip(prior), backend="numpy")
+        clamp(p, *gold)
+    np.testing.assert_allclose(got, p, rtol=0, atol=EM_TWIN_F64)
+    if T == 1:
+        np.testing.assert_array_equal(got[gold[0], 0].argmax(1), gold[1])
+
+
+@needs_cpp
+def test_compiled_em_loop_refuses_bad_gold():
+    from kdcore import _core
+
+    r, _ = simulate.dawid_skene(50, 5, 2, answers_per_task=2, random_state=8)
+    views = [r.task_indptr, r.task_worker, r.task_label, r.worker_indptr, r.worker_task, r.worker_label]
+    post = np.full((r.n_tasks, 1, 2), 0.5)
+    args = (*views, r.n_tasks, r.n_workers, post, 0.0, False, 5, 0.0, float("nan"), 1e-300)
+    ok = np.array([0, 1], dtype=np.int32)
+    with pytest.raises(ValueError, match="both gold_task and gold_class"):
+        _core.em_run(*args, gold_task=ok)
+    with pytest.raises(ValueError, match="gold task"):
+        _core.em_run(*args, gold_task=np.array([0, r.n_tasks], dtype=np.int32), gold_class=ok)
+    with pytest.raises(ValueError, match="gold class"):
+        _core.em_run(*args, gold_task=ok, gold_class=np.array([0, 2], dtype=np.int32))

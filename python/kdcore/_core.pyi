@@ -124,6 +124,8 @@ def em_run(
     n_threads: int = 0,
     strategy: int = 0,
     stop_rule: int = 0,
+    gold_task: NDArray[np.int32] | None = None,
+    gold_class: NDArray[np.int32] | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], list[float], int, bool, float]: ...
 def vote_scores(
     task_indptr: NDArray[np.int64],
