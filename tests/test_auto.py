@@ -182,3 +182,43 @@ def test_protocol_table_losses_and_cache(tmp_path):
     assert first.set_index("method").loc["oc", "accuracy"] == pytest.approx(
         (OneCoinDawidSkene().fit(r).labels_ == truth).mean()
     )
+
+
+def test_protocol_paired_sign_test(capsys):
+    from scipy.stats import binomtest
+
+    from kdcore.experiments import accuracy as proto
+
+    r, truth = proto.load("sim.one_coin", 0)
+    mv = MajorityVote(random_state=proto.SEED).fit(r).labels_ == truth
+    oc = OneCoinDawidSkene().fit(r).labels_ == truth
+    got = proto.paired("sim.one_coin", "majority_vote", "one_coin")
+    a_only, b_only = int((mv & ~oc).sum()), int((oc & ~mv).sum())
+    assert (got["a_only"], got["b_only"]) == (a_only, b_only) and a_only + b_only > 0
+    assert got["accuracy_a"] == pytest.approx(mv.mean()) and got["accuracy_b"] == pytest.approx(oc.mean())
+    assert got["p_value"] == pytest.approx(binomtest(a_only, a_only + b_only).pvalue)
+    assert proto.main(["--paired", "sim.one_coin", "majority_vote", "one_coin"]) == 0
+    assert f"right only by majority_vote: {a_only}" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="unknown method 'nope'"):
+        proto.paired("sim.one_coin", "nope", "one_coin")
+    for argv in (["--paired", "sim.one_coin", "nope", "one_coin"], ["--paired", "nowhere", "mace", "glad"]):
+        with pytest.raises(SystemExit) as exc:
+            proto.main(argv)
+        assert exc.value.code == 2
+
+
+def test_predictive_loglik_with_gold_is_one_hot_on_gold_tasks():
+    r, truth = simulate.dawid_skene(200, 10, 3, answers_per_task=3, random_state=11)
+    ds = DawidSkene().fit(r)
+    i = np.arange(0, r.n_responses, 5)
+    gold_t = np.unique(r.task[i])[:10]
+    gold_k = (truth.to_numpy()[gold_t] + 1) % 3  # labels the fit disagrees with: the clamp must show
+    ll = predictive_loglik(ds, r, r.task[i], r.worker[i], r.label[i], (gold_t, gold_k))
+    plain = predictive_loglik(ds, r, r.task[i], r.worker[i], r.label[i])
+    gold_of = dict(zip(gold_t.tolist(), gold_k.tolist()))
+    for n, a in enumerate(i):
+        j = int(r.task[a])
+        if j in gold_of:
+            assert ll[n] == pytest.approx(np.log(ds.confusions_[r.worker[a], gold_of[j], r.label[a]]), rel=1e-12)
+        else:
+            assert ll[n] == plain[n]

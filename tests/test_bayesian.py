@@ -261,3 +261,46 @@ def test_em_counts_binding_refuses_bad_input():
         )
     with pytest.raises(TypeError):
         _core.em_counts(*views, r.n_tasks, r.n_workers, post.astype(np.float32), 1)
+
+
+@needs_cpp
+@pytest.mark.parametrize("W,K,M", [(300, 2, 1), (200, 3, 3), (50, 5, 2)])
+@pytest.mark.parametrize("n_steps", [1, 20])
+def test_dirichlet_fixed_point_kernel_matches_twin(W, K, M, n_steps):
+    from kdcore.crowd._bayesian import _fit_pooled
+
+    rng = np.random.default_rng(W + K + M)
+    counts = rng.gamma(0.5, 4.0, (W, K, K))
+    counts[rng.random((W, K, K)) < 0.3] = 0.0  # answers a worker never gave: the kernel's shortcut
+    counts[:3] = 0.0  # workers with no counts at all
+    A = rng.uniform(0.01, 20.0, (M, K, K))
+    weights = rng.random((M, W))
+    weights[:, 5] = 0.0
+    twin = _fit_pooled(counts, A, weights, n_steps, backend="numpy")
+    for threads in (1, 2):
+        got = _fit_pooled(counts, A, weights, n_steps, backend="cpp", n_threads=threads)
+        np.testing.assert_allclose(got, twin, rtol=KERNEL_F64 * n_steps, atol=0)
+    # one prior with uniform weights: the pooled prior's path (weights None)
+    np.testing.assert_allclose(
+        _fit_pooled(counts, A[0], None, n_steps, backend="cpp"),
+        _fit_pooled(counts, A[0], None, n_steps, backend="numpy"),
+        rtol=KERNEL_F64 * n_steps,
+    )
+
+
+@needs_cpp
+def test_dirichlet_kernel_digamma_and_bad_input():
+    from kdcore import _core
+
+    x = np.concatenate([np.logspace(-3, 6, 500), np.linspace(0.5, 12.0, 500)])
+    err = np.abs(_core.digamma(x) - digamma(x)) / np.maximum(1.0, np.abs(digamma(x)))
+    assert err.max() < KERNEL_F64
+    c, w, A = np.ones((4, 2, 2)), np.ones((1, 4)), np.ones((1, 2, 2))
+    with pytest.raises(ValueError, match="weights"):
+        _core.dirichlet_fixed_point(c, np.ones((2, 4)), A, 5, 1e-6, 1e-3, 1e6)
+    with pytest.raises(ValueError, match="counts must be finite"):
+        _core.dirichlet_fixed_point(-c, w, A, 5, 1e-6, 1e-3, 1e6)
+    with pytest.raises(ValueError, match="A must be finite and > 0"):
+        _core.dirichlet_fixed_point(c, w, 0 * A, 5, 1e-6, 1e-3, 1e6)
+    with pytest.raises(TypeError):
+        _core.dirichlet_fixed_point(c.astype(np.float32), w, A, 5, 1e-6, 1e-3, 1e6)

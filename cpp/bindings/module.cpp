@@ -7,6 +7,7 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <initializer_list>
 #include <limits>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "kdcore/crowd.hpp"
+#include "kdcore/dirichlet.hpp"
 #include "kdcore/glad.hpp"
 #include "kdcore/hollow_gram.hpp"
 #include "kdcore/kos.hpp"
@@ -330,6 +332,56 @@ void bind_crowd(py::module_& m) {
         "Expected answer counts of the typed model: (counts c[t, w, k, l] = sum over w's answers l of post[j, t, k], "
         "mass (T, K) = sum_j post[j]).");
 
+    m.def(
+        "dirichlet_fixed_point",
+        [](const carray<double>& counts, const carray<double>& weights, const carray<double>& A, int n_steps,
+           double tol, double a_min, double a_max, int n_threads) {
+            check_shape(counts, {kAny, kAny, kAny}, "counts");
+            const py::ssize_t W = counts.shape(0), K = counts.shape(1);
+            check_shape(counts, {W, K, K}, "counts");
+            check_shape(A, {kAny, K, K}, "A");
+            const py::ssize_t M = A.shape(0);
+            check_shape(weights, {M, W}, "weights");
+            if (K < 1 || M < 1) throw std::invalid_argument("counts and A need at least one class and one prior");
+            if (n_steps < 1) throw std::invalid_argument("n_steps must be >= 1");
+            if (!(a_min > 0) || !(a_max >= a_min)) throw std::invalid_argument("need 0 < a_min <= a_max");
+            const double* c = counts.data();
+            const double* u = weights.data();
+            for (py::ssize_t i = 0; i < counts.size(); ++i)
+                if (!(c[i] >= 0) || !std::isfinite(c[i])) throw std::invalid_argument("counts must be finite and >= 0");
+            for (py::ssize_t i = 0; i < weights.size(); ++i)
+                if (!(u[i] >= 0) || !std::isfinite(u[i])) throw std::invalid_argument("weights must be finite and >= 0");
+            for (py::ssize_t i = 0; i < A.size(); ++i)
+                if (!(A.data()[i] > 0) || !std::isfinite(A.data()[i])) throw std::invalid_argument("A must be finite and > 0");
+            carray<double> out({M, K, K});
+            std::copy(A.data(), A.data() + A.size(), out.mutable_data());
+            double* a = out.mutable_data();
+            int steps = 0;
+            {
+                py::gil_scoped_release nogil;
+                steps = kdcore::dirichlet_fixed_point(c, static_cast<kdcore::code_t>(W), static_cast<int>(K),
+                                                      static_cast<int>(M), u, a, n_steps, tol, a_min, a_max, n_threads);
+            }
+            return py::make_tuple(out, steps);
+        },
+        py::arg("counts").noconvert(), py::arg("weights").noconvert(), py::arg("A").noconvert(), py::arg("n_steps"),
+        py::arg("tol"), py::arg("a_min"),
+        py::arg("a_max"), py::arg("n_threads") = 0,
+        "Minka's fixed point for Dirichlet pseudo-count rows A (M, K, K) from expected counts (W, K, K), worker w "
+        "weighing weights[m, w] in prior m (kdcore/dirichlet.hpp): (A, steps run).");
+
+    m.def(
+        "digamma",
+        [](const carray<double>& x) {
+            carray<double> out(x.size());
+            for (py::ssize_t i = 0; i < x.size(); ++i) {
+                if (!(x.data()[i] > 0)) throw std::invalid_argument("digamma: x must be > 0");
+                out.mutable_data()[i] = kdcore::digamma(x.data()[i]);
+            }
+            return out;
+        },
+        py::arg("x"), "psi(x) for x > 0 (1-d), the digamma of kdcore/dirichlet.hpp (a test hook).");
+
     auto answer_views = [](const carray<index_t>& worker_indptr, const carray<code_t>& worker_task,
                            const carray<code_t>& worker_label, const carray<index_t>& task_indptr,
                            const carray<code_t>& task_worker, const carray<code_t>& task_label, code_t n_tasks,
@@ -425,7 +477,8 @@ void bind_crowd(py::module_& m) {
         [](const carray<index_t>& task_indptr, const carray<code_t>& task_worker, const carray<code_t>& task_label,
            const carray<index_t>& worker_indptr, const carray<code_t>& worker_task, const carray<code_t>& worker_label,
            code_t n_tasks, code_t n_workers, const carray<double>& post, double smoothing, bool one_coin, int n_iter,
-           double tol, double init_loglik, double prob_floor, int n_threads, int strategy, int stop_rule) {
+           double tol, double init_loglik, double prob_floor, int n_threads, int strategy, int stop_rule,
+           std::optional<carray<code_t>> gold_task, std::optional<carray<code_t>> gold_class) {
             const CsrView tv = csr_view(task_indptr, task_worker, task_label, n_tasks, "task view");
             const CsrView wv = csr_view(worker_indptr, worker_task, worker_label, n_workers, "worker view");
             if (tv.nnz != wv.nnz)
@@ -440,6 +493,20 @@ void bind_crowd(py::module_& m) {
             check_codes(tv.lab, tv.nnz, K, "label");
             check_codes(wv.idx, wv.nnz, n_tasks, "task");
             check_codes(wv.lab, wv.nnz, K, "label");
+            if (gold_task.has_value() != gold_class.has_value())
+                throw std::invalid_argument("give both gold_task and gold_class, or neither");
+            const code_t* gt = nullptr;
+            const code_t* gc = nullptr;
+            code_t n_gold = 0;
+            if (gold_task) {
+                check_shape(*gold_task, {kAny}, "gold_task");
+                check_shape(*gold_class, {gold_task->shape(0)}, "gold_class");
+                n_gold = static_cast<code_t>(gold_task->shape(0));
+                gt = gold_task->data();
+                gc = gold_class->data();
+                check_codes(gt, n_gold, n_tasks, "gold task");
+                check_codes(gc, n_gold, K, "gold class");
+            }
             carray<double> out_post({static_cast<py::ssize_t>(n_tasks), T, K});
             std::copy(post.data(), post.data() + post.size(), out_post.mutable_data());
             carray<double> params = one_coin ? carray<double>({T, static_cast<py::ssize_t>(n_workers)})
@@ -455,7 +522,7 @@ void bind_crowd(py::module_& m) {
                 res = kdcore::em_run(v, n_tasks, n_workers, static_cast<int>(T), static_cast<int>(K), smoothing,
                                      one_coin, n_iter, tol, init_loglik, prob_floor, pp, pa, pr, history.data(),
                                      n_threads, static_cast<kdcore::MStepStrategy>(strategy),
-                                     static_cast<kdcore::EmStopRule>(stop_rule));
+                                     static_cast<kdcore::EmStopRule>(stop_rule), gt, gc, n_gold);
             }
             history.resize(static_cast<std::size_t>(res.n_iter));
             return py::make_tuple(out_post, params, prior, history, res.n_iter, res.converged, res.loglik);
@@ -464,12 +531,14 @@ void bind_crowd(py::module_& m) {
         py::arg("worker_task"), py::arg("worker_label"), py::arg("n_tasks"), py::arg("n_workers"), py::arg("post"),
         py::arg("smoothing"), py::arg("one_coin"), py::arg("n_iter"), py::arg("tol"), py::arg("init_loglik"),
         py::arg("prob_floor"), py::arg("n_threads") = 0, py::arg("strategy") = 0, py::arg("stop_rule") = 0,
+        py::arg("gold_task") = py::none(), py::arg("gold_class") = py::none(),
         "The whole Dawid-Skene (or one-coin) EM loop from initial posteriors: (post, conf (T, W, K, K) or skill "
         "(T, W), prior (T, K), history (-loglik per answer per round), n_iter, converged, loglik). init_loglik = "
         "NaN: no log-likelihood before the first round. strategy: 0 automatic, 1 E-step then worker-major "
         "counts, 2 fused task-major pass. stop_rule: 0 DawidSkene's relative log-likelihood change (history = "
         "-loglik per answer), 1 the typed mixture's penalised objective (history = loglik + smoothing * sum of "
-        "log-parameters).");
+        "log-parameters). gold_task / gold_class (int32, optional): gold tasks, their posterior fixed to the class at the "
+        "start and after every E-step.");
 
     m.def(
         "vote_scores",

@@ -588,7 +588,8 @@ void fused(const index_t* indptr, const code_t* code, code_t n_tasks, int TK, co
 EmRunResult em_run(const AnswerViews& v, code_t n_tasks, code_t n_workers, int n_types, int n_classes,
                    double smoothing, bool one_coin, int n_iter, double tol, double init_loglik, double prob_floor,
                    double* post, double* params, double* prior, double* history, int n_threads,
-                   MStepStrategy strategy, EmStopRule stop_rule) {
+                   MStepStrategy strategy, EmStopRule stop_rule, const code_t* gold_task, const code_t* gold_class,
+                   code_t n_gold) {
     check_dims(n_tasks, n_workers, n_types, n_classes);
     const bool penalised = stop_rule == EmStopRule::penalised;
     if (penalised && one_coin) fail("em_run: the penalised stopping rule is for full confusions, not one_coin");
@@ -603,8 +604,26 @@ EmRunResult em_run(const AnswerViews& v, code_t n_tasks, code_t n_workers, int n
     const int nt = threads_for(n_threads, N);
     const std::size_t table = static_cast<std::size_t>(W) * K * TK;
 
-    bool fuse = strategy != MStepStrategy::worker_major;
-    if (strategy == MStepStrategy::automatic) {
+    if (n_gold < 0 || (n_gold > 0 && (!gold_task || !gold_class))) fail("em_run: gold tasks need both arrays");
+    for (code_t g = 0; g < n_gold; ++g)
+        if (gold_task[g] < 0 || gold_task[g] >= n_tasks || gold_class[g] < 0 || gold_class[g] >= n_classes)
+            fail("em_run: a gold task or class code is out of range");
+    // gold tasks: the class fixed, each type's mass kept (post[j, t, :] = mass_t e_class)
+    auto clamp_gold = [&]() {
+        for (code_t g = 0; g < n_gold; ++g) {
+            double* row = post + static_cast<std::size_t>(gold_task[g]) * n_types * n_classes;
+            for (int t = 0; t < n_types; ++t) {
+                double m = 0.0;
+                for (int k = 0; k < n_classes; ++k) m += row[t * n_classes + k];
+                for (int k = 0; k < n_classes; ++k) row[t * n_classes + k] = 0.0;
+                row[t * n_classes + gold_class[g]] = m;
+            }
+        }
+    };
+    clamp_gold();
+
+    bool fuse = strategy != MStepStrategy::worker_major && n_gold == 0;
+    if (strategy == MStepStrategy::automatic && n_gold == 0) {
         const double buf_bytes = 8.0 * static_cast<double>(table) * nt;
         fuse = buf_bytes <= kMaxScratchBytes && 4.0 * W * K * nt <= static_cast<double>(N);
     }
@@ -685,6 +704,7 @@ EmRunResult em_run(const AnswerViews& v, code_t n_tasks, code_t n_workers, int n
 #undef KDCORE_E
             catcher.rethrow();
             block_ll.assign(1, ll_e);
+            clamp_gold();
         }
         double new_ll = 0.0;
         for (double x : block_ll) new_ll += x;

@@ -61,6 +61,17 @@ def em_counts(
     post: NDArray[np.float64],
     n_threads: int = 0,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
+def dirichlet_fixed_point(
+    counts: NDArray[np.float64],
+    weights: NDArray[np.float64],
+    A: NDArray[np.float64],
+    n_steps: int,
+    tol: float,
+    a_min: float,
+    a_max: float,
+    n_threads: int = 0,
+) -> tuple[NDArray[np.float64], int]: ...
+def digamma(x: NDArray[np.float64]) -> NDArray[np.float64]: ...
 def skill_em_polish(
     worker_indptr: NDArray[np.int64],
     worker_task: NDArray[np.int32],
@@ -113,6 +124,8 @@ def em_run(
     n_threads: int = 0,
     strategy: int = 0,
     stop_rule: int = 0,
+    gold_task: NDArray[np.int32] | None = None,
+    gold_class: NDArray[np.int32] | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], list[float], int, bool, float]: ...
 def vote_scores(
     task_indptr: NDArray[np.int64],

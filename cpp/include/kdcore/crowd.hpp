@@ -123,6 +123,12 @@ void vote_scores(const index_t* task_indptr, const code_t* task_worker, const co
 // are added in thread order (static schedule), so a thread count gives
 // bit-identical results run to run; below kMinParallelWork answers it runs on one
 // thread.
+// Gold tasks (n_gold > 0): task gold_task[g] has the known class gold_class[g]; its
+// posterior is set to that class at the start and after every E-step (the typed
+// case keeps the task's type mass: post[j, t, :] = (sum_k post[j, t, k]) e_class),
+// after the E-step's log-likelihood is taken, as DawidSkene.fit's round-by-round
+// loop does. Gold runs the E-step and the worker-major counts as two passes (the
+// fused pass has no place for the clamp).
 enum class EmStopRule { relative_loglik = 0, penalised = 1 };
 struct EmRunResult {
     int n_iter;
@@ -133,7 +139,8 @@ EmRunResult em_run(const AnswerViews& views, code_t n_tasks, code_t n_workers, i
                    double smoothing, bool one_coin, int n_iter, double tol, double init_loglik, double prob_floor,
                    double* post, double* params, double* prior, double* history, int n_threads,
                    MStepStrategy strategy = MStepStrategy::automatic,
-                   EmStopRule stop_rule = EmStopRule::relative_loglik);
+                   EmStopRule stop_rule = EmStopRule::relative_loglik, const code_t* gold_task = nullptr,
+                   const code_t* gold_class = nullptr, code_t n_gold = 0);
 
 // Distributed EM (kdcore.crowd.distributed): the sufficient statistics of one
 // partition of the answers, the map step of a round. The partition holds whole

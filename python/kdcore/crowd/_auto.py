@@ -20,6 +20,10 @@ single answer cannot hide one: it stays in training and is not scored (a
 ``UserWarning`` says how many). The candidate with the highest mean score is
 refitted on all answers and its labels and posteriors are returned.
 
+Gold labels (``true_labels``) go to every candidate that takes them and are clamped
+in its E-steps; in the score, every candidate's P(y_j = k | ...) of a gold task is the
+one-hot gold label.
+
 Candidates that raise are reported in a ``UserWarning`` (name and error) and
 left out (``scores_`` is NaN for them); ``Auto`` fails only when every candidate
 fails. Given a seed, the hidden answers and every candidate's randomness are
@@ -29,6 +33,7 @@ fixed, so the choice and the labels are reproducible.
 from __future__ import annotations
 
 import functools
+import inspect
 import time
 import warnings
 from collections.abc import Callable
@@ -48,37 +53,55 @@ __all__ = ["Auto", "AgreementWeightedVote", "CANDIDATES", "DEFAULT_CANDIDATES", 
 class AgreementWeightedVote(BaseAggregator):
     """Weighted majority vote with one-step reliabilities.
 
-    Each worker's reliability is its share of answers agreeing with the majority
-    vote, (agree + 1) / (n + 2), and its vote weighs the Nitzan-Paroush log-odds
+    Each worker's reliability is its share of answers agreeing with the reference
+    labels, (agree + 1) / (n + 2), and its vote weighs the Nitzan-Paroush log-odds
     ln(p (K - 1) / (1 - p)) (as crowd-kit's Wawa, with optimal one-coin weights);
-    ``probas_`` is the one-coin posterior (softmax of the scores).
+    ``probas_`` is the one-coin posterior (softmax of the scores). The reference is
+    the majority vote, and on gold tasks the gold label.
 
     Parameters
     ----------
     tie_break, random_state, backend, n_threads : as :class:`~kdcore.crowd.MajorityVote`
+    true_labels : pd.Series or dict (task id -> label), optional
+        Gold tasks: the reference label that the reliabilities are measured against,
+        and returned unchanged (posterior one-hot).
 
     Attributes
     ----------
     skills_ : pd.Series, the reliabilities by worker; labels_, probas_, classes_
+
+    Example
+    -------
+    >>> from kdcore.crowd import simulate
+    >>> r, truth = simulate.one_coin(500, 20, 2, answers_per_task=5, random_state=0)
+    >>> AgreementWeightedVote(random_state=0).fit(r).skills_.shape
+    (20,)
     """
 
-    def __init__(self, tie_break: str = "random", random_state=None, backend: str = "auto", n_threads: int = 0):
+    def __init__(
+        self, tie_break: str = "random", random_state=None, backend: str = "auto", n_threads: int = 0, true_labels=None
+    ):
         self.tie_break = tie_break
         self.random_state = random_state
         self.backend = backend
         self.n_threads = n_threads
+        self.true_labels = true_labels
 
     def fit(self, data) -> AgreementWeightedVote:
         r = self._prepare(data)
-        params = self.get_params()
+        gold_t, gold_k = gold_codes(r, self.true_labels)
+        params = {k: v for k, v in self.get_params().items() if k != "true_labels"}
         mv = MajorityVote(**params).fit(r)
         best = pd.Index(mv.classes_).get_indexer(mv.labels_.to_numpy())
+        best[gold_t] = gold_k
         agree = np.bincount(r.worker, weights=(best[r.task] == r.label).astype(np.float64), minlength=r.n_workers)
         n_w = np.bincount(r.worker, minlength=r.n_workers).astype(np.float64)
         skill = (agree + 1.0) / (n_w + 2.0)
         wmv = WeightedMajorityVote(reliabilities=skill, **params).fit(r)
         self.skills_ = pd.Series(skill, index=r.worker_ids, name="skill")
-        self._set_posteriors(r, wmv.probas_.to_numpy(), pd.Index(wmv.classes_).get_indexer(wmv.labels_.to_numpy()))
+        labels = pd.Index(wmv.classes_).get_indexer(wmv.labels_.to_numpy())
+        labels[gold_t] = gold_k
+        self._set_posteriors(r, clamp(wmv.probas_.to_numpy().copy(), gold_t, gold_k), labels)
         return self
 
 
@@ -161,19 +184,30 @@ def _plugin_confusions(train: Responses, post: np.ndarray, pseudo: float = 1.0) 
     return counts / counts.sum(-1, keepdims=True)
 
 
-def predictive_loglik(model: BaseAggregator, train: Responses, task, worker, label) -> np.ndarray:
+def predictive_loglik(
+    model: BaseAggregator,
+    train: Responses,
+    task,
+    worker,
+    label,
+    gold: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
     """log P(answer l of worker w on task j | the answers ``model`` was fitted on), one per hidden answer.
 
     ``model`` is fitted on ``train``; ``task``, ``worker``, ``label`` are codes of
     ``train`` (the hidden answers). The answer model is the candidate's own (module
-    docstring).
+    docstring). ``gold`` (task codes, class codes): tasks whose true class is known;
+    their P(y_j = k | ...) is the one-hot label whatever the candidate's posterior.
     """
     from ._bayesian import BayesianDawidSkene
     from ._dawid_skene import DawidSkene
     from ._glad import GLAD
     from ._mace import MACE
 
-    q = model.probas_.to_numpy()[task]  # (H, K)
+    post = model.probas_.to_numpy()
+    if gold is not None and len(gold[0]):
+        post = clamp(post.copy(), *gold)
+    q = post[task]  # (H, K)
     K = train.n_classes
     if isinstance(model, (DawidSkene, BayesianDawidSkene)):
         conf = np.asarray(model.confusions_)
@@ -192,14 +226,13 @@ def predictive_loglik(model: BaseAggregator, train: Responses, task, worker, lab
         ql = q[np.arange(len(task)), label]
         p = ql * sk + (1.0 - ql) * (1.0 - sk) / (K - 1)
     elif type(model) is MajorityVote:
-        post = model.probas_.to_numpy()
         counts = np.zeros((K, K))
         np.add.at(counts, (slice(None), train.label), post[train.task].T)  # type: ignore[arg-type]
         counts += 1.0
         conf = counts / counts.sum(-1, keepdims=True)
         p = np.einsum("hk,hk->h", q, conf[:, label].T)
     else:
-        conf = _plugin_confusions(train, model.probas_.to_numpy())
+        conf = _plugin_confusions(train, post)
         p = np.einsum("hk,hk->h", q, conf[worker, :, label])
     return np.log(np.maximum(p, 1e-300))
 
@@ -222,8 +255,12 @@ class Auto(BaseAggregator):
         Score on a random subset of tasks holding about this many answers when the data
         hold more (the winner is still refitted on all answers); None: all answers.
     true_labels : pd.Series or dict, optional
-        Gold labels: given to the candidates that take ``true_labels``, and clamped in
-        the returned posteriors. They are not used to score.
+        Gold labels: given to every candidate that takes them (as its ``true_labels``
+        parameter, or as ``fit``'s ``true_labels`` argument: DawidSkene, OneCoinDawidSkene),
+        so they are clamped in its E-steps; the others (MajorityVote, TypeAware) are fitted
+        without. In the scoring every candidate's posterior of a gold task is its one-hot
+        label (the hidden answers there score the worker model alone), and the returned
+        labels and posteriors keep the gold labels.
     random_state : int or None
         Seeds the hidden answers and the candidates' randomness.
     backend : {"auto", "cpp", "numpy"}, the backend of every named candidate ("auto": each its default).
@@ -315,10 +352,18 @@ class Auto(BaseAggregator):
             )
         return makers
 
-    def _with_gold(self, est: BaseAggregator, gold) -> BaseAggregator:
-        if gold is not None and "true_labels" in est._param_names():
-            est.set_params(true_labels=gold)
-        return est
+    @staticmethod
+    def _fit_with_gold(est: BaseAggregator, data: Responses, gold) -> BaseAggregator:
+        """Fit ``est`` with the gold labels where it takes them: as its ``true_labels`` parameter, or as
+        ``fit``'s ``true_labels`` argument (DawidSkene, OneCoinDawidSkene); otherwise without (MajorityVote,
+        TypeAware: the gold posteriors are clamped in the scoring and in the returned labels)."""
+        if gold is None:
+            return est.fit(data)
+        if "true_labels" in est._param_names():
+            return est.set_params(true_labels=gold).fit(data)
+        if "true_labels" in inspect.signature(est.fit).parameters:
+            return est.fit(data, true_labels=gold)  # type: ignore[call-arg]
+        return est.fit(data)
 
     def fit(self, data) -> Auto:
         r = self._prepare(data)
@@ -355,6 +400,7 @@ class Auto(BaseAggregator):
             ids = np.asarray(r.task_ids)[gold_t]
             inside = np.isin(ids, np.asarray(scored.task_ids))
             gold_scored = pd.Series(np.asarray(r.classes_)[gold_k[inside]], index=ids[inside])
+        gold_in_scored = gold_codes(scored, gold_scored)
         errors: dict[str, str] = {}
         for name in names:  # build each candidate once first (imports its module; a bad one fails here)
             try:
@@ -379,8 +425,8 @@ class Auto(BaseAggregator):
                     continue
                 t0 = time.perf_counter()
                 try:
-                    est = self._with_gold(makers[name](), gold_scored).fit(train)
-                    ll = predictive_loglik(est, train, ht, hw, hl)
+                    est = self._fit_with_gold(makers[name](), train, gold_scored)
+                    ll = predictive_loglik(est, train, ht, hw, hl, gold_in_scored)
                     times[i] += time.perf_counter() - t0
                     if not np.all(np.isfinite(ll)):
                         raise FloatingPointError("non-finite predictive log-likelihood")
@@ -399,7 +445,7 @@ class Auto(BaseAggregator):
         model = None
         for i in order:  # the winner, refitted on all answers (the next one if it fails there)
             try:
-                model = self._with_gold(makers[names[i]](), self.true_labels).fit(r)
+                model = self._fit_with_gold(makers[names[i]](), r, self.true_labels)
                 chosen = names[i]
                 break
             except Exception as exc:  # noqa: BLE001

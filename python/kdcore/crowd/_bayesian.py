@@ -39,7 +39,9 @@ counts). For ``"diagonal"`` it is a two-parameter problem solved by L-BFGS-B on
 (log s, logit a) with a in [1/K, 0.999] (the prior favours the diagonal, never an
 adversary) and s in [0.01, 1e4]; for ``"pooled"`` each row of A follows Minka's
 fixed point, A[k,l] <- A[k,l] sum_w [psi(n[w,k,l] + A[k,l]) - psi(A[k,l])] /
-sum_w [psi(n[w,k,.] + A[k,.]) - psi(A[k,.])], clipped to [1e-3, 1e6].
+sum_w [psi(n[w,k,.] + A[k,.]) - psi(A[k,.])], clipped to [1e-3, 1e6], at most 20 steps
+per EM round from the previous round's A (compiled: ``_core.dirichlet_fixed_point``,
+kdcore/dirichlet.hpp; its numpy twin is this module's loop, ``backend="numpy"``).
 
 :class:`CommunityDawidSkene` replaces the one prior by a mixture: worker w belongs
 to one of M communities (P(m) = rho_m) and its rows follow Dirichlet(A_m[k, :]); the
@@ -51,7 +53,10 @@ patterns within a community, as in community-based Bayesian classifier combinati
 deviations are replaced here by the conjugate Dirichlet hierarchy.
 
 Gold tasks (``true_labels=``): the posterior of a gold task is its one-hot label
-after every E-step (:mod:`kdcore.crowd._gold`).
+after every E-step (:mod:`kdcore.crowd._gold`). The diagonal prior keeps its mean
+accuracy at 1/K or above, so it cannot follow a crowd that is adversarial on average
+(mean accuracy below 1/K); gold tasks do not change that (``prior="pooled"`` and
+:class:`CommunityDawidSkene` can, and with gold they find the right orientation).
 
 Stopping: after ``n_iter`` rounds or when the E-step's log normaliser
 sum_j log sum_k exp(log pi_k + sum log C) changes by less than ``tol`` times its
@@ -143,25 +148,55 @@ def _fit_diagonal(counts: np.ndarray, s0: float, a0: float, fix_s: bool, fix_a: 
     return unpack(res.x if np.all(np.isfinite(res.x)) else x0)
 
 
-def _fit_pooled(counts: np.ndarray, A: np.ndarray, weights: np.ndarray | None, n_steps: int = 20) -> np.ndarray:
-    """Minka's fixed point for each row of A, workers weighted by ``weights``; warm start from A."""
-    w = np.ones(len(counts)) if weights is None else weights
+def _fit_pooled(
+    counts: np.ndarray,
+    A: np.ndarray,
+    weights: np.ndarray | None,
+    n_steps: int = 20,
+    backend: str = "numpy",
+    n_threads: int = 0,
+) -> np.ndarray:
+    """Minka's fixed point for each row of A, workers weighted by ``weights``; warm start from A.
+
+    ``A`` is (K, K) with ``weights`` None or (W,), or a stack (M, K, K) with ``weights``
+    (M, W): the communities' priors, each row of each updated in the same steps (the
+    same arithmetic as one prior at a time). At most ``n_steps`` steps; stops when no
+    cell moves by more than 1e-6 (relative). ``backend="cpp"``: the compiled kernel
+    ``_core.dirichlet_fixed_point`` (kdcore/dirichlet.hpp); this function's numpy loop
+    is its twin.
+    """
+    single = A.ndim == 2
+    A = np.array(A[None] if single else A, dtype=np.float64)
+    M, W = A.shape[0], len(counts)
+    w = np.ones((M, W)) if weights is None else np.asarray(weights, dtype=np.float64).reshape(M, W)
+    wsum = w.sum(1)
+    if W == 0 or not np.any(wsum > 0):
+        return A[0] if single else A
+    if backend == "cpp":
+        A, _ = _core.dirichlet_fixed_point(
+            np.ascontiguousarray(counts, dtype=np.float64),
+            np.ascontiguousarray(w),
+            A,
+            n_steps,
+            1e-6,
+            _A_MIN,
+            _A_MAX,
+            n_threads,
+        )
+        return A[0] if single else A
     n_row = counts.sum(-1)  # (W, K)
-    if w.sum() <= 0:
-        return A
-    A = A.copy()
     for _ in range(n_steps):
-        a_row = A.sum(-1)
-        num = np.einsum("w,wkl->kl", w, digamma(counts + A) - digamma(A))
-        den = w @ (digamma(n_row + a_row) - digamma(a_row))  # (K,)
+        a_row = A.sum(-1)  # (M, K)
+        num = np.einsum("mw,mwkl->mkl", w, digamma(counts[None] + A[:, None])) - wsum[:, None, None] * digamma(A)
+        den = np.einsum("mw,mwk->mk", w, digamma(n_row[None] + a_row[:, None])) - wsum[:, None] * digamma(a_row)
         ok = den > 0
-        new = np.where(ok[:, None], A * num / np.where(ok, den, 1.0)[:, None], A)
+        new = np.where(ok[..., None], A * num / np.where(ok, den, 1.0)[..., None], A)
         new = np.clip(new, _A_MIN, _A_MAX)
-        if np.max(np.abs(new - A) / A) < 1e-6:
-            A = new
-            break
+        done = np.max(np.abs(new - A) / A) < 1e-6
         A = new
-    return A
+        if done:
+            break
+    return A[0] if single else A
 
 
 def _check_prior_value(value, name: str, lo: float, hi: float, strict: bool = True):
@@ -321,7 +356,7 @@ class BayesianDawidSkene(BaseAggregator):
         active = counts.sum(axis=(1, 2)) > 0
         c = counts[active]
         if self.prior == "pooled":
-            self._A = _fit_pooled(c, self._A, None)
+            self._A = _fit_pooled(c, self._A, None, backend=self._be, n_threads=self._nthreads)
         elif self._s is None or self._a is None:
             self._s_cur, self._a_cur = _fit_diagonal(
                 c, self._s_cur, self._a_cur, fix_s=self._s is not None, fix_a=self._a is not None
@@ -497,9 +532,9 @@ class CommunityDawidSkene(BayesianDawidSkene):
             self._resp = resp / resp.sum(1, keepdims=True)
         self._first = False
         active = counts.sum(axis=(1, 2)) > 0
-        for m in range(M):
-            w = self._resp[active, m]
-            self._Am[m] = _fit_pooled(counts[active], self._Am[m], w)
+        self._Am = _fit_pooled(
+            counts[active], self._Am, self._resp[active].T, backend=self._be, n_threads=self._nthreads
+        )
         self._rho = (self._resp[active].sum(0) + 1e-3) / (active.sum() + M * 1e-3)
 
     def _mixture(self, counts: np.ndarray, fn) -> np.ndarray:

@@ -189,9 +189,9 @@ class DawidSkene(BaseAggregator):
             prior = post[:, 0, :].sum(axis=0) + run.smoothing
             post, ll = self._e_step(r, conf[None], np.log(np.maximum(prior / prior.sum(), floor))[None], run)
             _gold.clamp(post, *gold)
-        if run.backend == "cpp" and not len(gold[0]):  # the whole loop in one compiled call (fused E-step + counts)
+        if run.backend == "cpp":  # the whole loop in one compiled call (fused E-step + counts when no gold)
             post, params, prior, history, n, converged = _em.run(
-                r, post, run.smoothing, n_iter, tol, ll, run.n_threads, self._one_coin, prob_floor=floor
+                r, post, run.smoothing, n_iter, tol, ll, run.n_threads, self._one_coin, prob_floor=floor, gold=gold
             )
         else:
             post, params, prior, history, n, converged = self._loop(r, post, ll, run, n_iter, tol, gold)

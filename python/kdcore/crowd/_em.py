@@ -173,11 +173,20 @@ def run(
     one_coin: bool = False,
     penalised: bool = False,
     prob_floor: float = PROB_FLOOR,
+    gold: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[float], int, bool]:
     """The whole EM loop in the compiled core (``_core.em_run``): rounds of M-step then
     E-step from ``post``, stopping as DawidSkene.fit does (``penalised``: as the typed
     mixture's loop ``kdcore.crowd._typed_em.em_fit``, history = penalised log-likelihood).
+    ``gold`` (task codes, class codes, checked by ``_gold.gold_codes``): gold tasks, their
+    posterior clamped at the start and after every E-step.
     Returns ``(post, params, prior, history, n_iter, converged)``."""
+    gold_args = {}
+    if gold is not None and len(gold[0]):
+        gold_args = {
+            "gold_task": np.ascontiguousarray(gold[0], dtype=np.int32),
+            "gold_class": np.ascontiguousarray(gold[1], dtype=np.int32),
+        }
     post, params, prior, history, n, converged, _ = _core.em_run(
         r.task_indptr,
         r.task_worker,
@@ -197,6 +206,7 @@ def run(
         n_threads,
         _RUN_STRATEGY,
         int(penalised),
+        **gold_args,
     )
     return post, params, prior, list(history), int(n), bool(converged)
 

@@ -32,7 +32,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["METHODS", "SIMULATIONS", "kdcore_methods", "crowdkit_methods", "load", "evaluate", "table", "main"]
+__all__ = [
+    "METHODS",
+    "SIMULATIONS",
+    "kdcore_methods",
+    "crowdkit_methods",
+    "load",
+    "evaluate",
+    "table",
+    "paired",
+    "main",
+]
 
 SEED = 0
 
@@ -185,6 +195,43 @@ def evaluate(
     return out[keep].reset_index(drop=True)
 
 
+def paired(dataset: str, method_a: str, method_b: str, seed: int = 0, data_home=None) -> dict[str, float]:
+    """The paired comparison of two methods on one dataset's gold (or planted) labels.
+
+    Both methods are fitted as in :func:`evaluate`; over the tasks with a known label,
+    ``a_only`` counts those that only ``method_a`` labels right, ``b_only`` those that
+    only ``method_b`` does, and ``p_value`` is the exact two-sided sign test of
+    a_only against b_only (McNemar's exact test): the chance of a split at least this
+    uneven if the two methods were equally accurate.
+
+    Returns
+    -------
+    dict with ``accuracy_a``, ``accuracy_b``, ``a_only``, ``b_only``, ``p_value``
+    """
+    from scipy.stats import binomtest
+
+    methods = METHODS()
+    for m in (method_a, method_b):
+        if m not in methods:
+            raise ValueError(f"unknown method {m!r}; known: {list(methods)}")
+    r, truth = load(dataset, seed, data_home)
+    right = []
+    for m in (method_a, method_b):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            labels = methods[m]().fit(r).labels_
+        right.append((labels.reindex(truth.index) == truth).to_numpy())
+    a_only, b_only = int(np.sum(right[0] & ~right[1])), int(np.sum(right[1] & ~right[0]))
+    p_value = float(binomtest(a_only, a_only + b_only).pvalue) if a_only + b_only else 1.0
+    return {
+        "accuracy_a": float(right[0].mean()),
+        "accuracy_b": float(right[1].mean()),
+        "a_only": a_only,
+        "b_only": b_only,
+        "p_value": p_value,
+    }
+
+
 def table(results: pd.DataFrame, methods: list[str] | None = None) -> pd.DataFrame:
     """Methods x (datasets, mean, worst loss, mean loss): accuracy (mean over seeds) and the loss,
     in points, to the best method of each dataset among ``methods`` (all by default).
@@ -324,8 +371,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--methods", nargs="*", default=None, help="a subset of the methods")
     p.add_argument("--seeds", type=int, default=3, help="seeds per simulated setting")
     p.add_argument("--no-run", action="store_true", help="only render the tables of what --out already holds")
+    p.add_argument(
+        "--paired",
+        nargs=3,
+        metavar=("DATASET", "A", "B"),
+        default=None,
+        help="only the paired sign test of methods A and B on DATASET (tasks only one of them labels right)",
+    )
     args = p.parse_args(argv)
     methods = METHODS()
+    if args.paired:
+        ds, a, b = args.paired
+        if ds not in [*ds_mod.list_datasets(), *SIMULATIONS]:
+            p.error(f"unknown dataset {ds!r}; known: {[*ds_mod.list_datasets(), *SIMULATIONS]}")
+        for m in (a, b):
+            if m not in methods:
+                p.error(f"unknown method {m!r}; known: {list(methods)}")
+        pair = paired(ds, a, b)
+        print(
+            f"{ds}: {a} {pair['accuracy_a']:.3f}, {b} {pair['accuracy_b']:.3f}; right only by {a}: {pair['a_only']}, "
+            f"only by {b}: {pair['b_only']}; exact sign test p = {pair['p_value']:.3f}"
+        )
+        return 0
     if args.methods:
         unknown = [m for m in args.methods if m not in methods]
         if unknown:
