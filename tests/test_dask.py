@@ -25,6 +25,8 @@ pytest.importorskip("pyarrow", reason="kdcore[dask] needs pyarrow for Parquet")
 
 from kdcore.backends import _core  # noqa: E402
 from kdcore.crowd import (  # noqa: E402
+    BayesianDawidSkene,
+    CommunityDawidSkene,
     DawidSkene,
     MajorityVote,
     OneCoinDawidSkene,
@@ -158,6 +160,66 @@ def test_em_full_rounds_and_smoothing(client, data, monkeypatch):
     W, K, S = r.n_workers, r.n_classes, d.cluster_stats_["n_shards"]
     assert d.cluster_stats_["bytes_per_round"] == S * ((8 * W * K * K + 8 * K) + (8 * W * K * K + 8 * K + 8))
     _check_em(d, mem)
+
+
+@pytest.mark.parametrize(
+    "params, layout",
+    [
+        ({"prior_strength": 4.0, "prior_accuracy": 0.8}, "shuffled"),
+        ({"method": "map", "prior_strength": 6.0, "prior_accuracy": 0.75}, "by_task_with_empty"),
+        ({}, "shuffled"),  # strength and accuracy estimated from the reduced counts every round
+        ({"method": "map", "prior_strength": 3.0}, "one"),  # accuracy estimated, strength fixed
+        ({"prior": "pooled"}, "by_task_with_empty"),
+        ({"prior": np.array([[5.0, 1.0, 1.0], [1.0, 5.0, 1.0], [1.0, 1.0, 5.0]])}, "shuffled"),
+    ],
+)
+def test_bayesian_matches_in_memory(client, data, params, layout):
+    r, df = data
+    est = BayesianDawidSkene(n_iter=60, tol=1e-7, **params)
+    mem = est.clone().fit(r)
+    if layout == "one":
+        ddf = dd.from_pandas(df, npartitions=1)
+    elif layout == "by_task_with_empty":
+        ddf = _by_task(df, 5, empty_at=2)
+    else:
+        ddf = dd.from_pandas(df.sample(frac=1, random_state=7), npartitions=6, sort=False)
+    d = est.clone().fit(ddf)
+    assert 1 < mem.n_iter_ < 60  # the stopping rule decided, not n_iter
+    _check_em(d, mem)
+    np.testing.assert_allclose(d.prior_pseudo_counts_, mem.prior_pseudo_counts_, rtol=DASK_VS_MEMORY, atol=0)
+    assert d.prior_strength_ == pytest.approx(mem.prior_strength_, rel=DASK_VS_MEMORY)
+    assert d.prior_accuracy_ == pytest.approx(mem.prior_accuracy_, rel=DASK_VS_MEMORY)
+    # only fitted state (and the packed partitions behind the lazy outputs) stays on the estimator
+    assert sorted(k for k in vars(d) if k.startswith("_")) == ["_plan"]
+    if "prior" not in params and params.get("prior_strength") is None:
+        assert d.prior_strength_ != pytest.approx(2.0 * r.n_classes)  # estimated: moved from its start
+
+
+def test_bayesian_full_rounds_count_the_last_posteriors(client, data, monkeypatch):
+    r, df = data
+    monkeypatch.setattr(kd, "SCATTER_BYTES", 0)
+    monkeypatch.setattr(kd, "LOCAL_REDUCE_SHARDS", 0)
+    est = BayesianDawidSkene(n_iter=12, tol=0.0, prior_strength=2.0)
+    mem = est.clone().fit(r)
+    d = est.clone().fit(_by_task(df, 3))
+    assert d.n_iter_ == 12 and not d.converged_
+    _check_em(d, mem)
+
+
+def test_bayesian_settings_the_cluster_cannot_take(client, data):
+    _, df = data
+    ddf = dd.from_pandas(df, npartitions=2)
+    with pytest.raises(TypeError, match="CommunityDawidSkene has no Dask fit"):
+        CommunityDawidSkene().fit(ddf)
+    gold = pd.Series({df["task"].iloc[0]: df["label"].iloc[0]})
+    with pytest.raises(ValueError, match="true_labels .* not available on a Dask DataFrame"):
+        BayesianDawidSkene(true_labels=gold).fit(ddf)
+    with pytest.raises(ValueError, match="method must be 'vb' or 'map'"):
+        BayesianDawidSkene(method="gibbs").fit(ddf)
+    with pytest.raises(ValueError, match=r"prior must have shape \(3, 3\)"):
+        BayesianDawidSkene(prior=np.ones((2, 2))).fit(ddf)
+    with pytest.raises(ValueError, match="class_prior must be > 0"):
+        BayesianDawidSkene(class_prior=0.0).fit(ddf)
 
 
 def test_refit_is_bit_identical(client, data):
@@ -347,6 +409,11 @@ def test_aggregate_parquet(client, data, tmp_path):
     np.testing.assert_allclose(
         got[[str(c) for c in mem.classes_]].to_numpy(), mem.probas_.sort_index().to_numpy(), rtol=0, atol=DASK_VS_MEMORY
     )
+    res = kp.aggregate_parquet(str(src), client=client, out=str(tmp_path / "bayes"), method="bayes", n_iter=40)
+    mem = BayesianDawidSkene(n_iter=40).fit(r)
+    assert res["n_iter"] == mem.n_iter_ and res["converged"] == mem.converged_
+    got = pd.read_parquet(tmp_path / "bayes").sort_index()
+    assert (got["agg_label"].to_numpy() == mem.labels_.sort_index().to_numpy()).all()
 
 
 # ----------------------------------------------------------------------------- train_many on executors

@@ -556,11 +556,12 @@ def fit_dask(est: Any, ddf, *, client=None, shuffle: bool | None = None, on_roun
     shard's compiled pass ``compute_round_s`` and the rest ``overhead_round_s``) and the bytes sent
     per round (``bytes_per_round``: parameters to every worker plus statistics up the tree).
     """
-    model = getattr(type(est), "_dask_model", None)  # "em" (Dawid-Skene, one-coin), "vote", "weighted_vote"
-    if model not in ("em", "vote", "weighted_vote"):
+    # "em" (Dawid-Skene, one-coin), "bayes" (BayesianDawidSkene), "vote", "weighted_vote"
+    model = getattr(type(est), "_dask_model", None)
+    if model not in ("em", "bayes", "vote", "weighted_vote"):
         raise TypeError(
-            f"{type(est).__name__} has no Dask fit; MajorityVote, WeightedMajorityVote, DawidSkene and "
-            "OneCoinDawidSkene do"
+            f"{type(est).__name__} has no Dask fit; MajorityVote, WeightedMajorityVote, DawidSkene, "
+            "OneCoinDawidSkene and BayesianDawidSkene do"
         )
     if shuffle not in (None, True, False):
         raise TypeError(f"shuffle must be None, True or False, got {shuffle!r}")
@@ -575,6 +576,8 @@ def fit_dask(est: Any, ddf, *, client=None, shuffle: bool | None = None, on_roun
         _em.check_smoothing(est.smoothing)
         if est.init != "mv":
             raise ValueError(f"init={est.init!r} is not available on a Dask DataFrame; use init='mv'")
+    elif model == "bayes":
+        _check_bayes(est)
     else:
         if est.tie_break not in ("random", "first"):
             raise ValueError(f"tie_break must be 'random' or 'first', got {est.tie_break!r}")
@@ -588,7 +591,9 @@ def fit_dask(est: Any, ddf, *, client=None, shuffle: bool | None = None, on_roun
     fitted.cluster_stats_ = stats
     fitted._plan = plan  # keeps the packed partitions alive while labels_/probas_ may be computed
     if model == "em":
-        _fit_em(est, plan, workers, classes, n_answers, bool(est._one_coin), on_round)
+        _fit_em(est, plan, workers, classes, n_answers, _DawidSkeneStep(est), on_round)
+    elif model == "bayes":
+        _fit_bayes(est, plan, workers, classes, n_answers, on_round)
     else:
         _fit_vote(est, plan, workers, classes, model == "weighted_vote")
     return est
@@ -598,11 +603,113 @@ def _nt(est, plan: _Plan, s: int) -> int:
     return int(est.n_threads) if est.n_threads else plan.threads[s]
 
 
-def _fit_em(est, plan: _Plan, workers: pd.Index, classes: pd.Index, n_answers: int, one_coin: bool, on_round) -> None:
+class _DawidSkeneStep:
+    """The M-step of DawidSkene / OneCoinDawidSkene on the reduced totals (smoothed counts)."""
+
+    #: the last round's E-step needs no counts: the fitted parameters are those it used
+    count_last = False
+
+    def __init__(self, est) -> None:
+        self.smoothing = float(est.smoothing)
+        self.one_coin = bool(est._one_coin)
+        self.params: Any = None
+        self.prior: Any = None
+
+    def __call__(self, counts: np.ndarray, mass: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        self.params, self.prior, log_conf, log_prior = _m_step(counts, mass, self.smoothing, self.one_coin)
+        return log_conf, log_prior
+
+    def finish(self, est, workers: pd.Index, classes: pd.Index, counts, mass) -> None:
+        K = len(classes)
+        est.priors_ = pd.Series(self.prior[0], index=pd.Index(np.asarray(classes), name="label"), name="prior")
+        if self.one_coin:
+            est.skills_ = pd.Series(self.params[0], index=workers, name="skill")
+            conf = np.exp(_em.onecoin_log_conf_unchecked(self.params, K))[0]
+            est.confusions_ = conf / conf.sum(-1, keepdims=True)
+        else:
+            est.confusions_ = self.params[0]
+
+
+class _BayesStep:
+    """BayesianDawidSkene's round on the reduced totals, by the estimator's own methods (the same
+    code as in memory): the empirical-Bayes update of the prior pseudo-counts from the expected
+    counts (diagonal strength / accuracy or pooled, docs/maths.md B.5; the counts are the
+    global sufficient statistics, so "auto" needs no extra pass), then E[log C] (vb) or
+    log C (map) and the class log-prior for the next E-step."""
+
+    #: the fitted confusions are the posterior means at the final posteriors: the last round counts
+    count_last = True
+
+    def __init__(self, est) -> None:
+        self.est = est
+
+    def __call__(self, counts: np.ndarray, mass: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        est = self.est
+        est._update_prior(counts[0])
+        log_conf = est._worker_log_conf(counts[0])
+        log_prior = est._log_class_prior(mass[0])
+        return np.ascontiguousarray(log_conf[None], dtype=np.float64), np.ascontiguousarray(
+            log_prior[None], dtype=np.float64
+        )
+
+    def finish(self, est, workers: pd.Index, classes: pd.Index, counts, mass) -> None:
+        est.confusions_ = est._posterior_mean(counts[0])
+        cp = mass[0] + est._nu
+        est.priors_ = pd.Series(cp / cp.sum(), index=pd.Index(np.asarray(classes), name="label"), name="prior")
+        K = len(classes)
+        est.prior_pseudo_counts_ = np.array(est._A_out(), dtype=np.float64)
+        A = est.prior_pseudo_counts_.reshape(-1, K, K)
+        est.prior_strength_ = float(A.sum(-1).mean())
+        est.prior_accuracy_ = float((np.einsum("mkk->mk", A) / A.sum(-1)).mean())
+
+
+def _check_bayes(est) -> None:
+    """BayesianDawidSkene's settings that do not depend on the classes, before any work is scheduled
+    (the rest, e.g. a prior array's shape, once the classes are known)."""
+    if est.method not in ("vb", "map"):
+        raise ValueError(f"method must be 'vb' or 'map', got {est.method!r}")
+    check_int(est.n_iter, "n_iter", minimum=1)
+    check_float(est.tol, "tol", minimum=0.0)
+    check_float(est.class_prior, "class_prior", minimum=0.0, strict_min=True)
+    if est.true_labels is not None:
+        raise ValueError(
+            "true_labels (gold tasks) is not available on a Dask DataFrame; fit the Responses in memory or drop them"
+        )
+
+
+def _fit_bayes(est, plan: _Plan, workers: pd.Index, classes: pd.Index, n_answers: int, on_round) -> None:
+    """BayesianDawidSkene on the cluster: the estimator's checks and prior on the classes found,
+    the rounds of :func:`_fit_em`, and only the fitted state left on the estimator (as in memory)."""
+    before = set(vars(est))
+    ns = SimpleNamespace(n_classes=len(classes), n_workers=len(workers))
+    try:
+        est._check(ns)
+        est._init_prior(ns)
+        _fit_em(est, plan, workers, classes, n_answers, _BayesStep(est), on_round, n_iter=est._n_iter, tol=est._tol)
+    finally:  # the run's working state (checked settings, current prior) is not fitted state
+        for name in [k for k in vars(est) if k not in before and k.startswith("_") and k != "_plan"]:
+            delattr(est, name)
+
+
+def _fit_em(
+    est,
+    plan: _Plan,
+    workers: pd.Index,
+    classes: pd.Index,
+    n_answers: int,
+    step,
+    on_round,
+    n_iter: int | None = None,
+    tol: float | None = None,
+) -> None:
+    """The EM rounds: ``step(counts, mass)`` (on the client) gives the next E-step's log parameters
+    from the reduced totals; each round maps the fused E-step + counts over the shards and adds
+    the statistics in the fixed tree; ``step.finish`` sets the fitted parameters."""
     client = plan.client
     K, W = len(classes), len(workers)
     tag = uuid.uuid4().hex[:10]
-    smooth = float(est.smoothing)
+    n_iter = int(est.n_iter) if n_iter is None else n_iter
+    tol = float(est.tol) if tol is None else tol
     S = len(plan.shards)
     t0 = time.perf_counter()
     maps = [plan.submit(_init_stats, s, W, K, _nt(est, plan, s), key=f"kdcore-em-{tag}-r0-s{s}") for s in range(S)]
@@ -614,15 +721,13 @@ def _fit_em(est, plan: _Plan, workers: pd.Index, classes: pd.Index, n_answers: i
     converged = False
     n = 0
     t_rounds = time.perf_counter()
-    params: Any = None
-    prior: Any = None
     lcf: Any = None
     lpf: Any = None
     param_bytes = stat_bytes = 0
     compute_s = 0.0
-    for n in range(1, int(est.n_iter) + 1):  # noqa: B007 (n is the round count after the loop)
-        params, prior, log_conf, log_prior = _m_step(counts, mass, smooth, one_coin)
-        last = n == int(est.n_iter)
+    for n in range(1, n_iter + 1):  # noqa: B007 (n is the round count after the loop)
+        log_conf, log_prior = step(counts, mass)
+        count = step.count_last or n < n_iter
         param_bytes = log_conf.nbytes + log_prior.nbytes
         if param_bytes > SCATTER_BYTES:  # one task holds them; the shards fetch them from its worker
             lcf = client.submit(_identity, log_conf, key=f"kdcore-em-{tag}-r{n}-log-conf")
@@ -630,17 +735,18 @@ def _fit_em(est, plan: _Plan, workers: pd.Index, classes: pd.Index, n_answers: i
         else:  # small: inside the round's tasks (one message fewer per round)
             lcf, lpf = log_conf, log_prior
         maps = [
-            plan.submit(_shard_stats, s, lcf, lpf, not last, _nt(est, plan, s), key=f"kdcore-em-{tag}-r{n}-s{s}")
+            plan.submit(_shard_stats, s, lcf, lpf, count, _nt(est, plan, s), key=f"kdcore-em-{tag}-r{n}-s{s}")
             for s in range(S)
         ]
-        counts, mass, new_ll, shard_s = _reduce_round(client, maps, f"kdcore-em-{tag}-r{n}")
+        new_counts, new_mass, new_ll, shard_s = _reduce_round(client, maps, f"kdcore-em-{tag}-r{n}")
         compute_s += shard_s
-        if counts is not None:  # (the last round sends its log-likelihood only)
+        if new_counts is not None:  # (DawidSkene's last round sends its log-likelihood only)
+            counts, mass = new_counts, new_mass
             stat_bytes = counts.nbytes + mass.nbytes + 8
         history.append(-new_ll / n_answers)
         if on_round is not None:
             on_round(n, new_ll)
-        if ll is not None and abs(new_ll - ll) < est.tol * abs(ll):
+        if ll is not None and abs(new_ll - ll) < tol * abs(ll):
             converged = True
             break
         ll = new_ll
@@ -661,13 +767,7 @@ def _fit_em(est, plan: _Plan, workers: pd.Index, classes: pd.Index, n_answers: i
     est.converged_ = converged
     est.loss_history_ = history
     est.worker_ids_ = workers
-    est.priors_ = pd.Series(prior[0], index=pd.Index(np.asarray(classes), name="label"), name="prior")
-    if one_coin:
-        est.skills_ = pd.Series(params[0], index=workers, name="skill")
-        conf = np.exp(_em.onecoin_log_conf_unchecked(params, K))[0]
-        est.confusions_ = conf / conf.sum(-1, keepdims=True)
-    else:
-        est.confusions_ = params[0]
+    step.finish(est, workers, classes, counts, mass)
     _set_lazy_em(est, plan, lcf, lpf, classes)
 
 
