@@ -93,7 +93,7 @@ def run(path: str, n_iter: int = 100, n_workers: int = 2, in_memory: bool = True
             dask_wall_s=wall,
             pack_s=st["pack_s"],
             local_s=st["local_s"],
-            dicts_s=st["dicts_s"],
+            global_s=st["global_s"],
             init_s=st["init_s"],
             rounds_s=st["rounds_s"],
             round_s=st["round_s"],

@@ -53,6 +53,7 @@ Example
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -83,6 +84,10 @@ SCATTER_BYTES = 1 << 20
 #: up to this many shards, a round's statistics are gathered and added on the client (in
 #: the fixed tree order); more go up a tree of sum tasks on the cluster
 LOCAL_REDUCE_SHARDS = 8
+#: the dictionaries' tree: partitions per leaf (on one worker) and nodes per merge
+DICT_FAN_IN = 8
+#: a worker keeps one posterior scratch buffer per thread up to this size, reused by every round
+SCRATCH_BYTES = 64 << 20
 #: seconds to wait for a scheduler before :func:`connect` gives up
 CONNECT_TIMEOUT_S = 10.0
 
@@ -145,32 +150,60 @@ class _Packed:
         return int(self.indptr.shape[0] - 1)
 
 
+def _sorted_int_tasks(col: pd.Series) -> np.ndarray | None:
+    """The task column as a numpy integer array when it is already in task order (non-decreasing):
+    the answers are then grouped by task as they are, with no factorizing and no reordering."""
+    if not isinstance(col.dtype, np.dtype) or col.dtype.kind not in "iu":
+        return None
+    tv = col.to_numpy()
+    if len(tv) > 1 and not bool((tv[1:] >= tv[:-1]).all()):
+        return None
+    return tv
+
+
 def _pack_local(df: pd.DataFrame, columns: tuple[str, str, str], index: int) -> _Local:
     from ._responses import factorize_column
 
     where = f" (partition {index})"
     tc, wc, lc = (df[c] for c in columns)
-    t, task_ids = factorize_column(tc, "task ids" + where, is_label=False)
     w, workers = factorize_column(wc, "worker ids" + where, is_label=False)
     lab, labels = factorize_column(lc, "labels" + where, is_label=True)
-    n_tasks, n_workers = len(task_ids), len(workers)
+    n_workers = len(workers)
+    kp = max(len(labels), 1)
+    if n_workers * kp >= 2**31:
+        raise ValueError(f"{n_workers} workers x {kp} classes{where}: kdcore codes at most 2^31 - 1 cells")
+    tv = _sorted_int_tasks(tc)
+    if tv is not None:  # already grouped by task (Parquet written by task): the answers stay in place
+        n = len(tv)
+        cut = np.flatnonzero(tv[1:] != tv[:-1]) + 1 if n else np.zeros(0, np.int64)
+        indptr = np.empty(len(cut) + 2 if n else 1, np.int64)
+        indptr[0] = 0
+        if n:
+            indptr[1:-1] = cut
+            indptr[-1] = n
+        task_ids = pd.Index(tv[indptr[:-1]])
+        n_tasks = len(task_ids)
+        t = np.repeat(np.arange(n_tasks, dtype=np.int32), np.diff(indptr))
+        tw, tl = np.ascontiguousarray(w, np.int32), np.ascontiguousarray(lab, np.int32)
+    else:
+        t, task_ids = factorize_column(tc, "task ids" + where, is_label=False)
+        n_tasks = len(task_ids)
+        t = np.ascontiguousarray(t, np.int32)
+        tw = tl = None
     if len(t):
-        _, n_dup, first = _core.find_duplicates(t, w, n_tasks, n_workers, 0)
+        _, n_dup, first = _core.find_duplicates(t, np.ascontiguousarray(w, np.int32), n_tasks, n_workers, 0)
         if n_dup:
             raise ValueError(
                 f"{n_dup} duplicate (task, worker) answers{where}; the first repeats task "
                 f"{task_ids[t[first]]!r}, worker {workers[w[first]]!r}. Drop them before fitting"
             )
-    indptr, tw, tl = _core.build_csr(
-        np.ascontiguousarray(t, np.int32),
-        np.ascontiguousarray(w, np.int32),
-        np.ascontiguousarray(lab, np.int32),
-        n_tasks,
-    )
-    kp = max(len(labels), 1)
-    if n_workers * kp >= 2**31:
-        raise ValueError(f"{n_workers} workers x {kp} classes{where}: kdcore codes at most 2^31 - 1 cells")
-    code = (tw.astype(np.int64) * kp + tl).astype(np.int32)
+    if tw is None or tl is None:  # answers sorted by task (stable)
+        indptr, tw, tl = _core.build_csr(
+            t, np.ascontiguousarray(w, np.int32), np.ascontiguousarray(lab, np.int32), n_tasks
+        )
+    del t, w, lab
+    code = tw * np.int32(kp)  # < 2^31: checked above
+    code += tl
     try:
         lo, hi = (task_ids.min(), task_ids.max()) if n_tasks else (None, None)
     except TypeError:  # unorderable ids: the ranges cannot prove the partitions disjoint
@@ -187,10 +220,6 @@ def _summary(part: _Local) -> dict:
     }
 
 
-def _uniques(part: _Local, which: str) -> pd.Index:
-    return part.workers if which == "workers" else part.labels
-
-
 def _union(a: pd.Index, b: pd.Index) -> pd.Index:
     if len(a) == 0:
         return b
@@ -202,13 +231,32 @@ def _union(a: pd.Index, b: pd.Index) -> pd.Index:
         return a.append(b.difference(a, sort=False))
 
 
-def _pack_global(part: _Local, workers: pd.Index, classes: pd.Index) -> _Packed:
+def _dicts_leaf(*parts: _Local) -> tuple[list[dict], pd.Index, pd.Index]:
+    """(summaries, distinct workers, distinct labels) of a few partitions on one worker, in their order."""
+    workers, labels = pd.Index([]), pd.Index([])
+    for p in parts:
+        workers, labels = _union(workers, p.workers), _union(labels, p.labels)
+    return [_summary(p) for p in parts], workers, labels
+
+
+def _dicts_merge(*nodes: tuple) -> tuple[list[dict], pd.Index, pd.Index]:
+    """The same for consecutive groups: summaries concatenated, dictionaries united, in list order."""
+    summaries: list[dict] = []
+    workers, labels = pd.Index([]), pd.Index([])
+    for sm, w, lab in nodes:
+        summaries += sm
+        workers, labels = _union(workers, w), _union(labels, lab)
+    return summaries, workers, labels
+
+
+def _pack_global(part: _Local, dicts: tuple) -> _Packed:
+    """Global codes by one gather through a small table: local code (w * Kp + l) -> global w * K + class."""
+    _, workers, classes = dicts
     K = len(classes)
     wmap = workers.get_indexer(part.workers).astype(np.int64)
     cmap = classes.get_indexer(part.labels).astype(np.int64)
-    kp = max(len(part.labels), 1)
-    lw, ll = np.divmod(part.code, kp)
-    code = (wmap[lw] * K + cmap[ll]).astype(np.int32)
+    lut = (wmap[:, None] * K + cmap[None, :]).astype(np.int32).ravel()
+    code = lut.take(part.code) if len(part.code) else np.zeros(0, np.int32)
     return _Packed(part.task_ids, part.indptr, code)
 
 
@@ -225,6 +273,22 @@ def _disjoint(summaries: list[dict]) -> bool:
 
 
 # ----------------------------------------------------------------------------- the map and the reduction
+_SCRATCH = threading.local()
+
+
+def _post_buffer(n_tasks: int, T: int, K: int) -> np.ndarray:
+    """(n_tasks, T, K) posteriors to be overwritten: a view of this thread's scratch buffer, kept
+    between rounds (no fresh pages to fault in every round; Dask's workers return freed memory to
+    the system eagerly), or a new array when larger than :data:`SCRATCH_BYTES`."""
+    size = n_tasks * T * K
+    buf = getattr(_SCRATCH, "post", None)
+    if buf is None or buf.size < size:
+        buf = np.empty(size)
+        if 8 * size <= SCRATCH_BYTES:
+            _SCRATCH.post = buf
+    return buf[:size].reshape(n_tasks, T, K)
+
+
 def _shard_stats(log_conf, log_prior, count: bool, n_threads: int, *parts: _Packed):
     """Sum of em_partition_stats over one shard's partitions, in partition order; the last item
     is the seconds the shard computed (the reduction keeps the slowest shard's)."""
@@ -234,7 +298,7 @@ def _shard_stats(log_conf, log_prior, count: bool, n_threads: int, *parts: _Pack
     counts, mass = np.zeros((T, W, K, K)), np.zeros((T, K))
     ll = 0.0
     for p in parts:
-        post = np.empty((p.n_tasks, T, K))
+        post = _post_buffer(p.n_tasks, T, K)
         c, m, part_ll = _core.em_partition_stats(p.indptr, p.code, W, log_conf, log_prior, post, count, n_threads)
         ll += part_ll
         if c is not None and m is not None:
@@ -249,8 +313,8 @@ def _init_stats(W: int, K: int, n_threads: int, *parts: _Packed):
     t0 = time.perf_counter()
     counts, mass = np.zeros((1, W, K, K)), np.zeros((1, K))
     for p in parts:
-        post = _vote_shares(p, W, K, n_threads)[:, None, :]
-        c, m, _ = _core.em_partition_stats(p.indptr, p.code, W, None, None, post, True, n_threads)
+        post = _post_buffer(p.n_tasks, 1, K)
+        c, m, _ = _core.em_partition_stats(p.indptr, p.code, W, None, None, post, True, n_threads, vote_start=True)
         assert c is not None and m is not None  # count=True
         counts += c
         mass += m
@@ -274,11 +338,6 @@ def _vote(p: _Packed, W: int, K: int, weight, n_threads: int):
     return _core.vote_scores(
         p.indptr, w.astype(np.int32, copy=False), lab.astype(np.int32, copy=False), p.n_tasks, W, K, weight, n_threads
     )
-
-
-def _vote_shares(p: _Packed, W: int, K: int, n_threads: int) -> np.ndarray:
-    scores, _, _ = _vote(p, W, K, None, n_threads)
-    return scores / np.diff(p.indptr).astype(np.float64)[:, None]
 
 
 def _tree_sum(items: list) -> tuple:
@@ -451,74 +510,83 @@ def _pack(client, ddf, columns, shuffle, stats: dict) -> tuple[_Plan, pd.Index, 
     t0 = time.perf_counter()
     tag = uuid.uuid4().hex[:10]
 
-    def local_futures(frame):
+    def local_futures(frame, step: str):
         parts = frame.to_delayed()
         shards, addrs, threads = _shards_for(client, len(parts))
         futs: list = [None] * len(parts)
         for s, idx in enumerate(shards):
-            ds = [dask.delayed(_pack_local)(parts[i], columns, i, dask_key_name=f"kdcore-local-{tag}-{i}") for i in idx]
+            ds = [
+                dask.delayed(_pack_local)(parts[i], columns, i, dask_key_name=f"kdcore-local{step}-{tag}-{i}")
+                for i in idx
+            ]
             got = client.compute(ds, workers=[addrs[s]], allow_other_workers=True)
             for i, f in zip(idx, got):
                 futs[i] = f
         return futs, shards, addrs, threads
+
+    def dictionaries(local: list, shards, addrs, step: str):
+        """One tree of small tasks: leaves of up to DICT_FAN_IN partitions of one shard (no answers
+        move), then merges of DICT_FAN_IN nodes in partition order; its root holds every partition's
+        summary (size, task range) and the worker and class dictionaries."""
+        nodes = []
+        for s, idx in enumerate(shards):
+            for c in range(0, len(idx), DICT_FAN_IN):
+                grp = idx[c : c + DICT_FAN_IN]
+                nodes.append(
+                    client.submit(
+                        _dicts_leaf,
+                        *[local[i] for i in grp],
+                        key=f"kdcore-dicts{step}-{tag}-{grp[0]}",
+                        workers=[addrs[s]],
+                        allow_other_workers=True,
+                    )
+                )
+        level = 0
+        while len(nodes) > 1:
+            nodes = [
+                client.submit(_dicts_merge, *nodes[i : i + DICT_FAN_IN], key=f"kdcore-dicts{step}-{tag}-l{level}-{i}")
+                for i in range(0, len(nodes), DICT_FAN_IN)
+            ]
+            level += 1
+        return nodes[0], client.gather(nodes[0])
 
     frame = ddf[list(columns)]
     if shuffle is True:
         t1 = time.perf_counter()
         frame = frame.shuffle(on=columns[0])
         stats["shuffled"] = True
-    local, shards, addrs, threads = local_futures(frame)
-    summaries = client.gather([client.submit(_summary, f, key=f"kdcore-sum-{tag}-{i}") for i, f in enumerate(local)])
+    local, shards, addrs, threads = local_futures(frame, "")
+    root, (summaries, workers, classes) = dictionaries(local, shards, addrs, "")
     if shuffle is None and not _disjoint(summaries):
-        del local
+        del local, root
         t1 = time.perf_counter()
         frame = frame.shuffle(on=columns[0])
         stats["shuffled"] = True
-        local, shards, addrs, threads = local_futures(frame)
-        summaries = client.gather(
-            [client.submit(_summary, f, key=f"kdcore-sum2-{tag}-{i}") for i, f in enumerate(local)]
-        )
+        local, shards, addrs, threads = local_futures(frame, "2")
+        root, (summaries, workers, classes) = dictionaries(local, shards, addrs, "2")
         stats["shuffle_s"] = time.perf_counter() - t1
     elif shuffle is True:
         stats["shuffle_s"] = time.perf_counter() - t1
     else:
         stats.setdefault("shuffled", False)
+    # (read, local codes and dictionaries: one wait, the dictionaries' root)
     stats["local_s"] = time.perf_counter() - t0 - stats.get("shuffle_s", 0.0)
     n_answers = sum(s["n_answers"] for s in summaries)
     if n_answers == 0:
         raise ValueError("no responses: the Dask DataFrame has no rows")
-
-    def union_of(which: str, parts: list):
-        futs = [client.submit(_uniques, f, which, key=f"kdcore-u-{which}-{tag}-{i}") for i, f in enumerate(parts)]
-        level = 0
-        while len(futs) > 1:
-            nxt = [
-                client.submit(_union, futs[i], futs[i + 1], key=f"kdcore-u-{which}-{tag}-l{level}-{i // 2}")
-                for i in range(0, len(futs) - 1, 2)
-            ]
-            if len(futs) % 2:
-                nxt.append(futs[-1])
-            futs = nxt
-            level += 1
-        return futs[0], client.gather(futs[0])
-
-    # the dictionaries stay on the cluster as results of the union tree, not scattered: a worker
-    # lost later recomputes them (and the packed partitions) from their lineage
-    w_fut, workers = union_of("workers", local)
-    c_fut, classes = union_of("labels", local)
     if len(classes) < 2:
         raise ValueError(f"only one class ({classes[0]!r}) appears in the labels; aggregation needs at least two")
     if len(workers) * len(classes) >= 2**31:
         raise ValueError(f"{len(workers)} workers x {len(classes)} classes: kdcore codes at most 2^31 - 1 cells")
-    stats["dicts_s"] = time.perf_counter() - t0 - stats["local_s"] - stats.get("shuffle_s", 0.0)
+    # the dictionaries stay on the cluster as the result of the tree's root, not scattered: a worker
+    # lost later recomputes them (and the packed partitions) from their lineage
     packed: list = [None] * len(local)
     for s, idx in enumerate(shards):
         for i in idx:
             packed[i] = client.submit(
                 _pack_global,
                 local[i],
-                w_fut,
-                c_fut,
+                root,
                 key=f"kdcore-packed-{tag}-{i}",
                 workers=[addrs[s]],
                 allow_other_workers=True,
@@ -533,6 +601,7 @@ def _pack(client, ddf, columns, shuffle, stats: dict) -> tuple[_Plan, pd.Index, 
         n_tasks=sum(s["n_tasks"] for s in summaries),
         pack_s=time.perf_counter() - t0 - stats.get("shuffle_s", 0.0),
     )
+    stats["global_s"] = stats["pack_s"] - stats["local_s"]
     return _Plan(client, packed, shards, addrs, threads), workers, classes, n_answers
 
 
