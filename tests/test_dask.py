@@ -116,6 +116,40 @@ def test_partition_stats_sum_to_the_whole_and_match_numpy(data):
     np.testing.assert_allclose(c, counts_ref, rtol=0, atol=KERNEL_F64)
 
 
+def test_partition_stats_vote_start_is_the_vote_shares(data):
+    r, _ = data
+    K, W = r.n_classes, r.n_workers
+    code = (r.task_worker.astype(np.int64) * K + r.task_label).astype(np.int32)
+    scores, _, _ = _core.vote_scores(r.task_indptr, r.task_worker, r.task_label, r.n_tasks, W, K, None, 1)
+    shares = scores / np.diff(r.task_indptr).astype(np.float64)[:, None]
+    post = np.full((r.n_tasks, 1, K), np.nan)
+    c, m, ll = _core.em_partition_stats(r.task_indptr, code, W, None, None, post, True, 1, vote_start=True)
+    assert np.array_equal(post[:, 0, :], shares)  # the same divisions: bit for bit
+    c_ref, m_ref, _ = _core.em_partition_stats(r.task_indptr, code, W, None, None, shares[:, None, :].copy())
+    assert np.array_equal(c, c_ref) and np.array_equal(m, m_ref) and ll == 0.0
+    lc, lp = np.zeros((1, W, K, K)), np.zeros((1, K))
+    with pytest.raises(ValueError, match="vote_start"):
+        _core.em_partition_stats(r.task_indptr, code, W, lc, lp, post, vote_start=True)
+
+
+def test_partitions_in_task_order_are_grouped_in_place(data):
+    _, df = data
+    srt = df.sort_values("task", kind="stable").reset_index(drop=True)
+    assert kd._sorted_int_tasks(srt["task"]) is not None
+    fast = kd._pack_local(srt, kd.COLUMNS, 0)
+    # the same rows with object task ids take the general path (factorize, stable sort by task)
+    slow = kd._pack_local(srt.assign(task=srt["task"].astype(object)), kd.COLUMNS, 0)
+    assert kd._sorted_int_tasks(srt["task"].astype(object)) is None
+    assert list(fast.task_ids) == list(slow.task_ids)
+    assert np.array_equal(fast.indptr, slow.indptr) and np.array_equal(fast.code, slow.code)
+    assert (fast.task_min, fast.task_max) == (srt["task"].min(), srt["task"].max())
+    assert kd._sorted_int_tasks(df.sample(frac=1, random_state=0)["task"]) is None
+    # a duplicate inside a task-ordered partition is found as in the general path
+    dup = pd.concat([srt.iloc[:4], srt.iloc[3:4]]).sort_values("task", kind="stable")
+    with pytest.raises(ValueError, match="1 duplicate"):
+        kd._pack_local(dup, kd.COLUMNS, 0)
+
+
 def test_partition_stats_refuses_bad_codes():
     ip = np.array([0, 2], dtype=np.int64)
     post = np.zeros((1, 1, 2))

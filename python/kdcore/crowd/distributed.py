@@ -184,7 +184,8 @@ def _pack_local(df: pd.DataFrame, columns: tuple[str, str, str], index: int) -> 
         task_ids = pd.Index(tv[indptr[:-1]])
         n_tasks = len(task_ids)
         t = np.repeat(np.arange(n_tasks, dtype=np.int32), np.diff(indptr))
-        tw, tl = np.ascontiguousarray(w, np.int32), np.ascontiguousarray(lab, np.int32)
+        tw: np.ndarray | None = np.ascontiguousarray(w, np.int32)
+        tl: np.ndarray | None = np.ascontiguousarray(lab, np.int32)
     else:
         t, task_ids = factorize_column(tc, "task ids" + where, is_label=False)
         n_tasks = len(task_ids)
