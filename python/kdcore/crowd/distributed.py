@@ -1,43 +1,52 @@
 """The aggregators on a Dask cluster: answers as a Dask DataFrame, EM rounds as map + tree reduction.
 
-``MajorityVote``, ``WeightedMajorityVote``, ``DawidSkene`` and ``OneCoinDawidSkene`` accept a
-``dask.dataframe.DataFrame`` with columns task, worker, label (for example
-``dd.read_parquet("answers/*.parquet")``) and fit on the cluster of the current
+``MajorityVote``, ``WeightedMajorityVote``, ``DawidSkene``, ``OneCoinDawidSkene`` and
+``BayesianDawidSkene`` accept a ``dask.dataframe.DataFrame`` with columns task, worker, label
+(for example ``dd.read_parquet("answers/*.parquet")``) and fit on the cluster of the current
 ``distributed.Client``. The fit:
 
 1. checks the columns (no work is scheduled before);
-2. packs each partition on a worker: local codes of its tasks, workers and labels, the
-   answers sorted by task (the same missing-value, float-label and duplicate rules as the
-   in-memory :class:`~kdcore.crowd.Responses`); the partitions' task ranges tell whether
-   every task lives in one partition, and when they overlap the answers are shuffled by
-   task once (``cluster_stats_["shuffle_s"]``) and packed again;
-3. builds the global worker and class dictionaries by a tree of sorted unions, sends them
-   to the workers, and re-codes every answer as ``code = worker * K + label`` (4 bytes an
-   answer), kept in the workers' memory for the whole fit;
+2. packs each partition on a worker: local codes of its workers and labels, the answers
+   grouped by task (the same missing-value, float-label and duplicate rules as the
+   in-memory :class:`~kdcore.crowd.Responses`); a partition whose integer task column is
+   already in order (Parquet written by task) is grouped where it lies, any other is
+   factorized and sorted by task; the partitions' task ranges tell whether every task
+   lives in one partition, and when they overlap the answers are shuffled by task once
+   (``cluster_stats_["shuffle_s"]``) and packed again;
+3. builds the global worker and class dictionaries by one tree of small tasks (sorted
+   unions, with every partition's size and task range), and re-codes every answer as
+   ``code = worker * K + label`` (4 bytes an answer) by one gather through a small
+   table, kept in the workers' memory for the whole fit;
 4. runs each EM round as a map and a reduction: every shard (the partitions one Dask
    worker holds) runs the compiled fused pass ``_core.em_partition_stats`` on its
    partitions (E-step under the current parameters, then the expected counts of the next
    M-step: worker x class x class counts, class totals, log-likelihood,
    docs/maths.md B.1), the shards' statistics are added in a fixed binary tree, the client
-   runs the M-step on the totals (W K K numbers) and scatters the new parameters.
+   runs the M-step on the totals (W K K numbers) and sends the new parameters. For
+   ``BayesianDawidSkene`` the client's step is the estimator's own (docs/maths.md B.5):
+   the empirical-Bayes update of the prior pseudo-counts from the reduced counts
+   (``prior_strength="auto"``, ``prior="pooled"`` included: the totals are the global
+   sufficient statistics), then E[log C] (``method="vb"``) or log C (``"map"``).
 
 Counts, class totals and log-likelihood are sums over tasks, so the totals equal the
 in-memory fit's up to the order of the additions: the fit matches
-``DawidSkene().fit(responses)`` to 1e-10 with the same rounds and stopping decision, for
-any partitioning. Partitions are grouped into shards by index (shard s holds a contiguous
-range), and sums run in partition order within a shard and in a fixed tree across shards,
-so a refit on the same partitions and the same number of workers gives the same bits
-wherever the partitions live. A worker lost in the middle of a fit is recovered by Dask:
-the scheduler recomputes the packed partitions it held from their lineage (read, pack),
-and the round is rerun; the result does not change.
+``DawidSkene().fit(responses)`` (and each other estimator's in-memory fit) to 1e-10 with
+the same rounds and stopping decision, for any partitioning. Partitions are grouped into
+shards by index (shard s holds a contiguous range), and sums run in partition order within
+a shard and in a fixed tree across shards, so a refit on the same partitions and the same
+number of workers gives the same bits wherever the partitions live. A worker lost in the
+middle of a fit is recovered by Dask: the scheduler recomputes the packed partitions it
+held from their lineage (read, pack), and the round is rerun; the result does not change.
 
 The labels and posteriors stay on the cluster: ``labels_`` is a Dask Series and
 ``probas_`` a Dask DataFrame indexed by task, computed (the last E-step, on the workers)
 only when asked, e.g. ``est.labels_.to_frame().to_parquet(path)``. The fitted parameters
 (``confusions_``, ``priors_``, ``skills_``, ``weights_``) are small and live on the client.
 
-Not on a Dask DataFrame: ``init="spectral"`` and ``backend="numpy"`` (ValueError), and
-``duplicates`` other than "error". ``tie_break="random"`` in the votes draws each tied
+Not on a Dask DataFrame: ``init="spectral"`` and ``backend="numpy"`` (ValueError),
+``duplicates`` other than "error", gold labels (``BayesianDawidSkene(true_labels=...)``,
+ValueError) and ``CommunityDawidSkene`` (TypeError: its start ranks the workers by their
+agreement with the vote, in memory only). ``tie_break="random"`` in the votes draws each tied
 task's class from a hash of (random_state, task id): reproducible and the same for any
 partitioning, but not the draws of the in-memory fit ("first" is identical).
 
@@ -607,7 +616,8 @@ def _pack(client, ddf, columns, shuffle, stats: dict) -> tuple[_Plan, pd.Index, 
 
 
 def fit_dask(est: Any, ddf, *, client=None, shuffle: bool | None = None, on_round=None):
-    """Fit ``est`` (MajorityVote, WeightedMajorityVote, DawidSkene or OneCoinDawidSkene) on a Dask DataFrame.
+    """Fit ``est`` (MajorityVote, WeightedMajorityVote, DawidSkene, OneCoinDawidSkene or
+    BayesianDawidSkene) on a Dask DataFrame.
 
     What ``est.fit(ddf)`` calls. Parameters
     ----------
@@ -623,7 +633,8 @@ def fit_dask(est: Any, ddf, *, client=None, shuffle: bool | None = None, on_roun
     est, fitted: ``labels_`` (Dask Series) and ``probas_`` (Dask DataFrame) lazy on the
     cluster; parameters on the client; ``cluster_stats_`` with the partition count, shard
     count, timings (``pack_s``, ``shuffle_s``, ``rounds_s``, ``round_s``, and per round the slowest
-    shard's compiled pass ``compute_round_s`` and the rest ``overhead_round_s``) and the bytes sent
+    shard's compiled pass ``compute_round_s`` and the rest ``overhead_round_s``; ``pack_s`` is
+    ``local_s``, reading + local codes + dictionaries, and ``global_s``, the global codes) and the bytes sent
     per round (``bytes_per_round``: parameters to every worker plus statistics up the tree).
     """
     # "em" (Dawid-Skene, one-coin), "bayes" (BayesianDawidSkene), "vote", "weighted_vote"
