@@ -150,6 +150,28 @@ def test_partitions_in_task_order_are_grouped_in_place(data):
         kd._pack_local(dup, kd.COLUMNS, 0)
 
 
+def test_shard_stats_with_and_without_the_scratch_buffer(data, monkeypatch):
+    _, df = data
+    srt = df.sort_values("task", kind="stable")
+    cut = srt["task"].searchsorted(srt["task"].iloc[len(srt) // 3])
+    locs = [kd._pack_local(srt.iloc[:cut], kd.COLUMNS, 0), kd._pack_local(srt.iloc[cut:], kd.COLUMNS, 1)]
+    root = kd._dicts_merge(kd._dicts_leaf(locs[0]), kd._dicts_leaf(locs[1]))
+    parts = [kd._pack_global(p, root) for p in locs]
+    W, K = len(root[1]), len(root[2])
+    rng = np.random.default_rng(1)
+    lc = np.ascontiguousarray(np.log(rng.dirichlet(np.ones(K), size=(1, W, K))))
+    lp = np.log(np.full((1, K), 1.0 / K))
+    fresh = [_core.em_partition_stats(p.indptr, p.code, W, lc, lp, np.empty((p.n_tasks, 1, K))) for p in parts]
+    for limit in (kd.SCRATCH_BYTES, 0):  # the reused buffer, then a new array every call
+        monkeypatch.setattr(kd, "SCRATCH_BYTES", limit)
+        kd._SCRATCH.__dict__.pop("post", None)
+        for _ in range(2):  # twice: the second round reuses what the first wrote
+            c, m, ll, _ = kd._shard_stats(lc, lp, True, 1, *parts)
+            assert np.array_equal(c, fresh[0][0] + fresh[1][0]) and np.array_equal(m, fresh[0][1] + fresh[1][1])
+            assert ll == fresh[0][2] + fresh[1][2]
+        assert (getattr(kd._SCRATCH, "post", None) is not None) == (limit > 0)
+
+
 def test_partition_stats_refuses_bad_codes():
     ip = np.array([0, 2], dtype=np.int64)
     post = np.zeros((1, 1, 2))
