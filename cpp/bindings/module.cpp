@@ -840,7 +840,7 @@ void bind_crowd_partition(py::module_& m) {
             if (log_conf.has_value() != log_prior.has_value())
                 throw std::invalid_argument("give both log_conf and log_prior (E-step) or neither (counts of post)");
             if (vote_start && (log_conf || T != 1))
-                throw std::invalid_argument("vote_start: post is written with the vote shares; give no log_conf and T = 1");
+                throw std::invalid_argument("vote_start writes post with the vote shares: give no log_conf, and T = 1");
             if (log_conf) {
                 check_shape(*log_conf, {T, static_cast<py::ssize_t>(n_workers), K, K}, "log_conf");
                 check_shape(*log_prior, {T, K}, "log_prior");
