@@ -420,6 +420,14 @@ def test_other_bad_input(client, data):
         MajorityVote(random_state=np.random.default_rng(0)).fit(ddf)
     with pytest.raises(TypeError, match="client must be a distributed.Client"):
         kd.fit_dask(DawidSkene(), ddf, client="tcp://x")
+    # DawidSkene.fit's in-memory arguments are refused, not ignored
+    gold = pd.Series({df["task"].iloc[0]: df["label"].iloc[0]})
+    with pytest.raises(ValueError, match="true_labels not available on a Dask DataFrame"):
+        DawidSkene().fit(ddf, true_labels=gold)
+    with pytest.raises(ValueError, match="initial_error not available"):
+        OneCoinDawidSkene().fit(ddf, initial_error=np.zeros((3, 3, 3)))
+    with pytest.raises(ValueError, match="duplicates='keep_first' not available"):
+        DawidSkene().fit(ddf, duplicates="keep_first")
 
 
 def test_unreachable_scheduler_is_one_line(monkeypatch):

@@ -44,11 +44,13 @@ only when asked, e.g. ``est.labels_.to_frame().to_parquet(path)``. The fitted pa
 (``confusions_``, ``priors_``, ``skills_``, ``weights_``) are small and live on the client.
 
 Not on a Dask DataFrame: ``init="spectral"`` and ``backend="numpy"`` (ValueError),
-``duplicates`` other than "error", gold labels (``BayesianDawidSkene(true_labels=...)``,
-ValueError) and ``CommunityDawidSkene`` (TypeError: its start ranks the workers by their
-agreement with the vote, in memory only). ``tie_break="random"`` in the votes draws each tied
-task's class from a hash of (random_state, task id): reproducible and the same for any
-partitioning, but not the draws of the in-memory fit ("first" is identical).
+``duplicates`` other than "error", gold labels and prior error counts
+(``DawidSkene.fit(ddf, true_labels=..., initial_error=...)``,
+``BayesianDawidSkene(true_labels=...)``: ValueError) and ``CommunityDawidSkene``
+(TypeError: its start ranks the workers by their agreement with the vote, in memory only).
+``tie_break="random"`` in the votes draws each tied task's class from a hash of
+(random_state, task id): reproducible and the same for any partitioning, but not the
+draws of the in-memory fit ("first" is identical).
 
 Example
 -------
@@ -615,7 +617,17 @@ def _pack(client, ddf, columns, shuffle, stats: dict) -> tuple[_Plan, pd.Index, 
     return _Plan(client, packed, shards, addrs, threads), workers, classes, n_answers
 
 
-def fit_dask(est: Any, ddf, *, client=None, shuffle: bool | None = None, on_round=None):
+def fit_dask(
+    est: Any,
+    ddf,
+    *,
+    client=None,
+    shuffle: bool | None = None,
+    on_round=None,
+    true_labels=None,
+    initial_error=None,
+    duplicates: str = "error",
+):
     """Fit ``est`` (MajorityVote, WeightedMajorityVote, DawidSkene, OneCoinDawidSkene or
     BayesianDawidSkene) on a Dask DataFrame.
 
@@ -627,6 +639,9 @@ def fit_dask(est: Any, ddf, *, client=None, shuffle: bool | None = None, on_roun
     shuffle : None (shuffle by task only when the partitions' task ranges overlap),
         True (always), False (never: the caller guarantees every task is in one partition).
     on_round : callable (round, loglik), optional, called after each EM round (progress).
+    true_labels, initial_error, duplicates : ``DawidSkene.fit``'s other arguments, passed on by
+        it: only their defaults are available on a Dask DataFrame (ValueError otherwise, before
+        any work is scheduled).
 
     Returns
     -------
@@ -646,6 +661,14 @@ def fit_dask(est: Any, ddf, *, client=None, shuffle: bool | None = None, on_roun
         )
     if shuffle not in (None, True, False):
         raise TypeError(f"shuffle must be None, True or False, got {shuffle!r}")
+    given = [n for n, v in (("true_labels", true_labels), ("initial_error", initial_error)) if v is not None]
+    if duplicates != "error":
+        given.append(f"duplicates={duplicates!r}")
+    if given:
+        raise ValueError(
+            f"{', '.join(given)} not available on a Dask DataFrame (gold labels, prior error counts and "
+            "duplicate answers are in-memory features); fit a Responses, or drop them"
+        )
     columns = COLUMNS
     _check_frame(ddf, columns)
     if getattr(est, "backend", "auto") not in ("auto", "cpp"):
