@@ -4,8 +4,10 @@ For each dataset written by ``benchmarks/make_answers.py`` (binary answers, 10 p
 
 - **Dask**: ``LocalCluster(n_workers=2, threads_per_worker=1, processes=True)``;
   ``DawidSkene(n_iter=100, tol=0).fit(dd.read_parquet(path))``: reading and packing the
-  partitions (``pack_s``: Parquet read, local codes, dictionaries, global codes), the
-  first counts (``init_s``) and 100 EM rounds (``rounds_s``); bytes sent per round
+  partitions (``pack_s`` = ``local_s``: Parquet read, local codes, dictionaries, +
+  ``global_s``: global codes), the first counts (``init_s``) and 100 EM rounds
+  (``rounds_s``, split per round into the slowest shard's compiled pass
+  ``compute_round_s`` and the rest ``overhead_round_s``); bytes sent per round
   (parameters to each shard, statistics up the reduction tree, counted from the
   message payloads); each worker process's peak resident memory (Linux VmHWM, reset
   before the fit) beside its share of the answers as read from Parquet (12 bytes an
@@ -15,10 +17,11 @@ For each dataset written by ``benchmarks/make_answers.py`` (binary answers, 10 p
   n_threads=2).fit`` (``fit_s``), peak memory of the whole (benchmarks/_memory.py);
 - the two fits' posteriors compared (max absolute difference).
 
-Not a pytest file (minutes at 1e7, more at 1e8): run
+A script (under a minute at 1e7, several at 1e8, which needs about 8 GB free for the
+in-memory side), plus one pytest-benchmark test at 1e6 (below): run
 
     PYTHONPATH=python python benchmarks/make_answers.py --n 1e7 --out /tmp/answers-1e7
-    PYTHONPATH=python python benchmarks/bench_dask.py /tmp/answers-1e7 [--json results.jsonl]
+    cd benchmarks && PYTHONPATH=../python python bench_dask.py /tmp/answers-1e7 [--json results.jsonl]
 
 and ``python benchmarks/bench_dask.py --model results.jsonl`` fits the cost model to the
 rows of the JSON file and predicts 1e10 answers on 100 workers (docs/cluster.md).
@@ -93,7 +96,7 @@ def run(path: str, n_iter: int = 100, n_workers: int = 2, in_memory: bool = True
             dask_wall_s=wall,
             pack_s=st["pack_s"],
             local_s=st["local_s"],
-            dicts_s=st["dicts_s"],
+            global_s=st["global_s"],
             init_s=st["init_s"],
             rounds_s=st["rounds_s"],
             round_s=st["round_s"],

@@ -25,6 +25,8 @@ pytest.importorskip("pyarrow", reason="kdcore[dask] needs pyarrow for Parquet")
 
 from kdcore.backends import _core  # noqa: E402
 from kdcore.crowd import (  # noqa: E402
+    BayesianDawidSkene,
+    CommunityDawidSkene,
     DawidSkene,
     MajorityVote,
     OneCoinDawidSkene,
@@ -114,6 +116,62 @@ def test_partition_stats_sum_to_the_whole_and_match_numpy(data):
     np.testing.assert_allclose(c, counts_ref, rtol=0, atol=KERNEL_F64)
 
 
+def test_partition_stats_vote_start_is_the_vote_shares(data):
+    r, _ = data
+    K, W = r.n_classes, r.n_workers
+    code = (r.task_worker.astype(np.int64) * K + r.task_label).astype(np.int32)
+    scores, _, _ = _core.vote_scores(r.task_indptr, r.task_worker, r.task_label, r.n_tasks, W, K, None, 1)
+    shares = scores / np.diff(r.task_indptr).astype(np.float64)[:, None]
+    post = np.full((r.n_tasks, 1, K), np.nan)
+    c, m, ll = _core.em_partition_stats(r.task_indptr, code, W, None, None, post, True, 1, vote_start=True)
+    assert np.array_equal(post[:, 0, :], shares)  # the same divisions: bit for bit
+    c_ref, m_ref, _ = _core.em_partition_stats(r.task_indptr, code, W, None, None, shares[:, None, :].copy())
+    assert np.array_equal(c, c_ref) and np.array_equal(m, m_ref) and ll == 0.0
+    lc, lp = np.zeros((1, W, K, K)), np.zeros((1, K))
+    with pytest.raises(ValueError, match="vote_start"):
+        _core.em_partition_stats(r.task_indptr, code, W, lc, lp, post, vote_start=True)
+
+
+def test_partitions_in_task_order_are_grouped_in_place(data):
+    _, df = data
+    srt = df.sort_values("task", kind="stable").reset_index(drop=True)
+    assert kd._sorted_int_tasks(srt["task"]) is not None
+    fast = kd._pack_local(srt, kd.COLUMNS, 0)
+    # the same rows with object task ids take the general path (factorize, stable sort by task)
+    slow = kd._pack_local(srt.assign(task=srt["task"].astype(object)), kd.COLUMNS, 0)
+    assert kd._sorted_int_tasks(srt["task"].astype(object)) is None
+    assert list(fast.task_ids) == list(slow.task_ids)
+    assert np.array_equal(fast.indptr, slow.indptr) and np.array_equal(fast.code, slow.code)
+    assert (fast.task_min, fast.task_max) == (srt["task"].min(), srt["task"].max())
+    assert kd._sorted_int_tasks(df.sample(frac=1, random_state=0)["task"]) is None
+    # a duplicate inside a task-ordered partition is found as in the general path
+    dup = pd.concat([srt.iloc[:4], srt.iloc[3:4]]).sort_values("task", kind="stable")
+    with pytest.raises(ValueError, match="1 duplicate"):
+        kd._pack_local(dup, kd.COLUMNS, 0)
+
+
+def test_shard_stats_with_and_without_the_scratch_buffer(data, monkeypatch):
+    _, df = data
+    srt = df.sort_values("task", kind="stable")
+    cut = srt["task"].searchsorted(srt["task"].iloc[len(srt) // 3])
+    locs = [kd._pack_local(srt.iloc[:cut], kd.COLUMNS, 0), kd._pack_local(srt.iloc[cut:], kd.COLUMNS, 1)]
+    root = kd._dicts_merge(kd._dicts_leaf(locs[0]), kd._dicts_leaf(locs[1]))
+    parts = [kd._pack_global(p, root) for p in locs]
+    W, K = len(root[1]), len(root[2])
+    rng = np.random.default_rng(1)
+    lc = np.ascontiguousarray(np.log(rng.dirichlet(np.ones(K), size=(1, W, K))))
+    lp = np.log(np.full((1, K), 1.0 / K))
+    fresh = [_core.em_partition_stats(p.indptr, p.code, W, lc, lp, np.empty((p.n_tasks, 1, K))) for p in parts]
+    for limit in (kd.SCRATCH_BYTES, 0):  # the reused buffer, then a new array every call
+        monkeypatch.setattr(kd, "SCRATCH_BYTES", limit)
+        kd._SCRATCH.__dict__.pop("post", None)
+        for _ in range(2):  # twice: the second round reuses what the first wrote
+            c, m, ll, _ = kd._shard_stats(lc, lp, True, 1, *parts)
+            assert np.array_equal(c, fresh[0][0] + fresh[1][0]) and np.array_equal(m, fresh[0][1] + fresh[1][1])
+            assert ll == fresh[0][2] + fresh[1][2]
+        assert (getattr(kd._SCRATCH, "post", None) is not None) == (limit > 0)
+
+
 def test_partition_stats_refuses_bad_codes():
     ip = np.array([0, 2], dtype=np.int64)
     post = np.zeros((1, 1, 2))
@@ -158,6 +216,66 @@ def test_em_full_rounds_and_smoothing(client, data, monkeypatch):
     W, K, S = r.n_workers, r.n_classes, d.cluster_stats_["n_shards"]
     assert d.cluster_stats_["bytes_per_round"] == S * ((8 * W * K * K + 8 * K) + (8 * W * K * K + 8 * K + 8))
     _check_em(d, mem)
+
+
+@pytest.mark.parametrize(
+    "params, layout",
+    [
+        ({"prior_strength": 4.0, "prior_accuracy": 0.8}, "shuffled"),
+        ({"method": "map", "prior_strength": 6.0, "prior_accuracy": 0.75}, "by_task_with_empty"),
+        ({}, "shuffled"),  # strength and accuracy estimated from the reduced counts every round
+        ({"method": "map", "prior_strength": 3.0}, "one"),  # accuracy estimated, strength fixed
+        ({"prior": "pooled"}, "by_task_with_empty"),
+        ({"prior": np.array([[5.0, 1.0, 1.0], [1.0, 5.0, 1.0], [1.0, 1.0, 5.0]])}, "shuffled"),
+    ],
+)
+def test_bayesian_matches_in_memory(client, data, params, layout):
+    r, df = data
+    est = BayesianDawidSkene(n_iter=60, tol=1e-7, **params)
+    mem = est.clone().fit(r)
+    if layout == "one":
+        ddf = dd.from_pandas(df, npartitions=1)
+    elif layout == "by_task_with_empty":
+        ddf = _by_task(df, 5, empty_at=2)
+    else:
+        ddf = dd.from_pandas(df.sample(frac=1, random_state=7), npartitions=6, sort=False)
+    d = est.clone().fit(ddf)
+    assert 1 < mem.n_iter_ < 60  # the stopping rule decided, not n_iter
+    _check_em(d, mem)
+    np.testing.assert_allclose(d.prior_pseudo_counts_, mem.prior_pseudo_counts_, rtol=DASK_VS_MEMORY, atol=0)
+    assert d.prior_strength_ == pytest.approx(mem.prior_strength_, rel=DASK_VS_MEMORY)
+    assert d.prior_accuracy_ == pytest.approx(mem.prior_accuracy_, rel=DASK_VS_MEMORY)
+    # only fitted state (and the packed partitions behind the lazy outputs) stays on the estimator
+    assert sorted(k for k in vars(d) if k.startswith("_")) == ["_plan"]
+    if "prior" not in params and params.get("prior_strength") is None:
+        assert d.prior_strength_ != pytest.approx(2.0 * r.n_classes)  # estimated: moved from its start
+
+
+def test_bayesian_full_rounds_count_the_last_posteriors(client, data, monkeypatch):
+    r, df = data
+    monkeypatch.setattr(kd, "SCATTER_BYTES", 0)
+    monkeypatch.setattr(kd, "LOCAL_REDUCE_SHARDS", 0)
+    est = BayesianDawidSkene(n_iter=12, tol=0.0, prior_strength=2.0)
+    mem = est.clone().fit(r)
+    d = est.clone().fit(_by_task(df, 3))
+    assert d.n_iter_ == 12 and not d.converged_
+    _check_em(d, mem)
+
+
+def test_bayesian_settings_the_cluster_cannot_take(client, data):
+    _, df = data
+    ddf = dd.from_pandas(df, npartitions=2)
+    with pytest.raises(TypeError, match="CommunityDawidSkene has no Dask fit"):
+        CommunityDawidSkene().fit(ddf)
+    gold = pd.Series({df["task"].iloc[0]: df["label"].iloc[0]})
+    with pytest.raises(ValueError, match="true_labels .* not available on a Dask DataFrame"):
+        BayesianDawidSkene(true_labels=gold).fit(ddf)
+    with pytest.raises(ValueError, match="method must be 'vb' or 'map'"):
+        BayesianDawidSkene(method="gibbs").fit(ddf)
+    with pytest.raises(ValueError, match=r"prior must have shape \(3, 3\)"):
+        BayesianDawidSkene(prior=np.ones((2, 2))).fit(ddf)
+    with pytest.raises(ValueError, match="class_prior must be > 0"):
+        BayesianDawidSkene(class_prior=0.0).fit(ddf)
 
 
 def test_refit_is_bit_identical(client, data):
@@ -302,6 +420,14 @@ def test_other_bad_input(client, data):
         MajorityVote(random_state=np.random.default_rng(0)).fit(ddf)
     with pytest.raises(TypeError, match="client must be a distributed.Client"):
         kd.fit_dask(DawidSkene(), ddf, client="tcp://x")
+    # DawidSkene.fit's in-memory arguments are refused, not ignored
+    gold = pd.Series({df["task"].iloc[0]: df["label"].iloc[0]})
+    with pytest.raises(ValueError, match="true_labels not available on a Dask DataFrame"):
+        DawidSkene().fit(ddf, true_labels=gold)
+    with pytest.raises(ValueError, match="initial_error not available"):
+        OneCoinDawidSkene().fit(ddf, initial_error=np.zeros((3, 3, 3)))
+    with pytest.raises(ValueError, match="duplicates='keep_first' not available"):
+        DawidSkene().fit(ddf, duplicates="keep_first")
 
 
 def test_unreachable_scheduler_is_one_line(monkeypatch):
@@ -347,6 +473,11 @@ def test_aggregate_parquet(client, data, tmp_path):
     np.testing.assert_allclose(
         got[[str(c) for c in mem.classes_]].to_numpy(), mem.probas_.sort_index().to_numpy(), rtol=0, atol=DASK_VS_MEMORY
     )
+    res = kp.aggregate_parquet(str(src), client=client, out=str(tmp_path / "bayes"), method="bayes", n_iter=40)
+    mem = BayesianDawidSkene(n_iter=40).fit(r)
+    assert res["n_iter"] == mem.n_iter_ and res["converged"] == mem.converged_
+    got = pd.read_parquet(tmp_path / "bayes").sort_index()
+    assert (got["agg_label"].to_numpy() == mem.labels_.sort_index().to_numpy()).all()
 
 
 # ----------------------------------------------------------------------------- train_many on executors

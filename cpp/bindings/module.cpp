@@ -892,7 +892,7 @@ void bind_crowd_partition(py::module_& m) {
         "em_partition_stats",
         [](const carray<index_t>& task_indptr, const carray<code_t>& code, code_t n_workers,
            std::optional<carray<double>> log_conf, std::optional<carray<double>> log_prior, carray<double> post,
-           bool count, int n_threads) {
+           bool count, int n_threads, bool vote_start) {
             if (task_indptr.ndim() != 1 || task_indptr.shape(0) < 1)
                 throw std::invalid_argument("task_indptr: expected a 1-d array of length n_tasks + 1");
             const py::ssize_t n_tasks = task_indptr.shape(0) - 1;
@@ -908,6 +908,8 @@ void bind_crowd_partition(py::module_& m) {
             check_shape(post, {n_tasks, T, K}, "post");
             if (log_conf.has_value() != log_prior.has_value())
                 throw std::invalid_argument("give both log_conf and log_prior (E-step) or neither (counts of post)");
+            if (vote_start && (log_conf || T != 1))
+                throw std::invalid_argument("vote_start writes post with the vote shares: give no log_conf, and T = 1");
             if (log_conf) {
                 check_shape(*log_conf, {T, static_cast<py::ssize_t>(n_workers), K, K}, "log_conf");
                 check_shape(*log_prior, {T, K}, "log_prior");
@@ -933,16 +935,16 @@ void bind_crowd_partition(py::module_& m) {
                 py::gil_scoped_release nogil;
                 ll = kdcore::em_partition_stats(ip, code.data(), static_cast<code_t>(n_tasks), n_workers,
                                                 static_cast<int>(T), static_cast<int>(K), lc, lp, pp, pc, pm,
-                                                n_threads);
+                                                n_threads, vote_start);
             }
             return py::make_tuple(counts, mass, ll);
         },
         py::arg("task_indptr"), py::arg("code"), py::arg("n_workers"), py::arg("log_conf"), py::arg("log_prior"),
-        py::arg("post"), py::arg("count") = true, py::arg("n_threads") = 0,
+        py::arg("post"), py::arg("count") = true, py::arg("n_threads") = 0, py::arg("vote_start") = false,
         "Sufficient statistics of one partition of the answers (whole tasks, code = worker * K + label): with "
         "log_conf / log_prior, the E-step into post (in place) and the partition's log-likelihood; without, post "
-        "is read as given. Returns (counts (T, W, K, K) or None, mass (T, K) or None, loglik); count=False skips "
-        "the counts.");
+        "is read as given, or with vote_start (T = 1) first written with the vote shares. Returns (counts "
+        "(T, W, K, K) or None, mass (T, K) or None, loglik); count=False skips the counts.");
 }
 
 // ============================================================================ mmsr

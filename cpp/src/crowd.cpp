@@ -789,7 +789,7 @@ void vote_scores(const index_t* task_indptr, const code_t* task_worker, const co
 
 double em_partition_stats(const index_t* task_indptr, const code_t* code, code_t n_tasks, code_t n_workers,
                           int n_types, int n_classes, const double* log_conf, const double* log_prior, double* post,
-                          double* counts, double* mass, int n_threads) {
+                          double* counts, double* mass, int n_threads, bool vote_start) {
     check_dims(n_tasks, n_workers, n_types, n_classes);
     const int T = n_types, K = n_classes, TK = T * K;
     const code_t W = n_workers;
@@ -797,9 +797,20 @@ double em_partition_stats(const index_t* task_indptr, const code_t* code, code_t
     // the codes are trusted: the binding checked each against W * K (responses.hpp, "Validated input")
     const bool do_e = log_conf != nullptr;
     if (do_e && !log_prior) fail("em_partition_stats: log_conf without log_prior");
+    if (vote_start && (do_e || T != 1)) fail("em_partition_stats: vote_start needs no log_conf and one type");
     const bool count = counts != nullptr;
     if (count && !mass) fail("em_partition_stats: counts without mass");
     const int nt = threads_for(n_threads, N);
+    if (vote_start) {  // post[j, 0, :] = the task's label counts / its answers (the votes' shares)
+        KDCORE_OMP(parallel for schedule(static, 2048) num_threads(nt))
+        for (code_t j = 0; j < n_tasks; ++j) {
+            double* p = post + static_cast<std::size_t>(j) * K;
+            for (int k = 0; k < K; ++k) p[k] = 0.0;
+            for (index_t e = task_indptr[j]; e < task_indptr[j + 1]; ++e) p[code[e] % K] += 1.0;
+            const double n = static_cast<double>(task_indptr[j + 1] - task_indptr[j]);
+            for (int k = 0; k < K; ++k) p[k] /= n;
+        }
+    }
     const std::size_t table = count ? static_cast<std::size_t>(W) * K * TK : 0;
     std::vector<double> lc = do_e ? answer_major(log_conf, W, T, K) : std::vector<double>();
     std::vector<std::vector<double>> tables(count ? static_cast<std::size_t>(nt) : 0);

@@ -290,4 +290,5 @@ def em_partition_stats(
     post: NDArray[np.float64],
     count: bool = True,
     n_threads: int = 0,
+    vote_start: bool = False,
 ) -> tuple[NDArray[np.float64] | None, NDArray[np.float64] | None, float]: ...

@@ -157,10 +157,12 @@ EmRunResult em_run(const AnswerViews& views, code_t n_tasks, code_t n_workers, i
 // totals over any split of the tasks into partitions are em_run's, up to the order
 // of the additions: the M-step runs once on the reduced totals. It is em_run's fused
 // pass (blocks of 256 tasks, per-thread tables added in thread order afterwards), so
-// a thread count gives bit-identical results run to run.
+// a thread count gives bit-identical results run to run. vote_start (log_conf null, one
+// type): post is first written with each task's vote shares (its answers of class k over
+// its answers), the majority-vote start, then counted.
 double em_partition_stats(const index_t* task_indptr, const code_t* code, code_t n_tasks, code_t n_workers,
                           int n_types, int n_classes, const double* log_conf, const double* log_prior, double* post,
-                          double* counts, double* mass, int n_threads);
+                          double* counts, double* mass, int n_threads, bool vote_start = false);
 
 // The refined task typing's two loops (kdcore.crowd.TaskTypeClustering, method "refined"), each
 // round one counting pass (em_counts) and one E-step (em_e_step), no Python between rounds.

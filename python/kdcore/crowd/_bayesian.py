@@ -79,6 +79,7 @@ from ._base import BaseAggregator
 from ._gold import clamp, gold_codes
 from ._majority_vote import vote
 from ._responses import Responses
+from .distributed import fit_dask, is_dask_dataframe
 
 __all__ = ["BayesianDawidSkene", "CommunityDawidSkene", "diagonal_prior", "dirichlet_evidence"]
 
@@ -381,8 +382,12 @@ class BayesianDawidSkene(BaseAggregator):
         return np.log(a / a.sum())
 
     # -- fit --------------------------------------------------------------------------------
+    _dask_model: str | None = "bayes"  # kdcore.crowd.distributed fits it on a Dask DataFrame
+
     def fit(self, data) -> BayesianDawidSkene:
         """Fit by (variational or MAP) EM; only fitted ``_``-suffixed attributes stay on the estimator."""
+        if is_dask_dataframe(data):  # the rounds on the Dask cluster (kdcore.crowd.distributed)
+            return fit_dask(self, data)
         before = set(vars(self))
         try:
             return self._fit(data)
@@ -496,6 +501,8 @@ class CommunityDawidSkene(BayesianDawidSkene):
         self.true_labels = true_labels
         self.backend = backend
         self.n_threads = n_threads
+
+    _dask_model = None  # its start ranks the workers by agreement with the vote: in memory only
 
     # BayesianDawidSkene's prior parameters, fixed for the community model
     prior = "pooled"

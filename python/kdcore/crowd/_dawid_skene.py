@@ -158,7 +158,7 @@ class DawidSkene(BaseAggregator):
             Repeated (task, worker) answers in a DataFrame (``Responses.from_dataframe``).
         """
         if is_dask_dataframe(data):  # the EM rounds on the Dask cluster (kdcore.crowd.distributed)
-            return fit_dask(self, data)
+            return fit_dask(self, data, true_labels=true_labels, initial_error=initial_error, duplicates=duplicates)
         if not isinstance(data, Responses):
             data = Responses.coerce(data, duplicates=duplicates)
         r = self._prepare(data)

@@ -1,45 +1,56 @@
 """The aggregators on a Dask cluster: answers as a Dask DataFrame, EM rounds as map + tree reduction.
 
-``MajorityVote``, ``WeightedMajorityVote``, ``DawidSkene`` and ``OneCoinDawidSkene`` accept a
-``dask.dataframe.DataFrame`` with columns task, worker, label (for example
-``dd.read_parquet("answers/*.parquet")``) and fit on the cluster of the current
+``MajorityVote``, ``WeightedMajorityVote``, ``DawidSkene``, ``OneCoinDawidSkene`` and
+``BayesianDawidSkene`` accept a ``dask.dataframe.DataFrame`` with columns task, worker, label
+(for example ``dd.read_parquet("answers/*.parquet")``) and fit on the cluster of the current
 ``distributed.Client``. The fit:
 
 1. checks the columns (no work is scheduled before);
-2. packs each partition on a worker: local codes of its tasks, workers and labels, the
-   answers sorted by task (the same missing-value, float-label and duplicate rules as the
-   in-memory :class:`~kdcore.crowd.Responses`); the partitions' task ranges tell whether
-   every task lives in one partition, and when they overlap the answers are shuffled by
-   task once (``cluster_stats_["shuffle_s"]``) and packed again;
-3. builds the global worker and class dictionaries by a tree of sorted unions, sends them
-   to the workers, and re-codes every answer as ``code = worker * K + label`` (4 bytes an
-   answer), kept in the workers' memory for the whole fit;
+2. packs each partition on a worker: local codes of its workers and labels, the answers
+   grouped by task (the same missing-value, float-label and duplicate rules as the
+   in-memory :class:`~kdcore.crowd.Responses`); a partition whose integer task column is
+   already in order (Parquet written by task) is grouped where it lies, any other is
+   factorized and sorted by task; the partitions' task ranges tell whether every task
+   lives in one partition, and when they overlap the answers are shuffled by task once
+   (``cluster_stats_["shuffle_s"]``) and packed again;
+3. builds the global worker and class dictionaries by one tree of small tasks (sorted
+   unions, with every partition's size and task range), and re-codes every answer as
+   ``code = worker * K + label`` (4 bytes an answer) by one gather through a small
+   table, kept in the workers' memory for the whole fit;
 4. runs each EM round as a map and a reduction: every shard (the partitions one Dask
    worker holds) runs the compiled fused pass ``_core.em_partition_stats`` on its
    partitions (E-step under the current parameters, then the expected counts of the next
    M-step: worker x class x class counts, class totals, log-likelihood,
    docs/maths.md B.1), the shards' statistics are added in a fixed binary tree, the client
-   runs the M-step on the totals (W K K numbers) and scatters the new parameters.
+   runs the M-step on the totals (W K K numbers) and sends the new parameters. For
+   ``BayesianDawidSkene`` the client's step is the estimator's own (docs/maths.md B.5):
+   the empirical-Bayes update of the prior pseudo-counts from the reduced counts
+   (``prior_strength="auto"``, ``prior="pooled"`` included: the totals are the global
+   sufficient statistics), then E[log C] (``method="vb"``) or log C (``"map"``).
 
 Counts, class totals and log-likelihood are sums over tasks, so the totals equal the
 in-memory fit's up to the order of the additions: the fit matches
-``DawidSkene().fit(responses)`` to 1e-10 with the same rounds and stopping decision, for
-any partitioning. Partitions are grouped into shards by index (shard s holds a contiguous
-range), and sums run in partition order within a shard and in a fixed tree across shards,
-so a refit on the same partitions and the same number of workers gives the same bits
-wherever the partitions live. A worker lost in the middle of a fit is recovered by Dask:
-the scheduler recomputes the packed partitions it held from their lineage (read, pack),
-and the round is rerun; the result does not change.
+``DawidSkene().fit(responses)`` (and each other estimator's in-memory fit) to 1e-10 with
+the same rounds and stopping decision, for any partitioning. Partitions are grouped into
+shards by index (shard s holds a contiguous range), and sums run in partition order within
+a shard and in a fixed tree across shards, so a refit on the same partitions and the same
+number of workers gives the same bits wherever the partitions live. A worker lost in the
+middle of a fit is recovered by Dask: the scheduler recomputes the packed partitions it
+held from their lineage (read, pack), and the round is rerun; the result does not change.
 
 The labels and posteriors stay on the cluster: ``labels_`` is a Dask Series and
 ``probas_`` a Dask DataFrame indexed by task, computed (the last E-step, on the workers)
 only when asked, e.g. ``est.labels_.to_frame().to_parquet(path)``. The fitted parameters
 (``confusions_``, ``priors_``, ``skills_``, ``weights_``) are small and live on the client.
 
-Not on a Dask DataFrame: ``init="spectral"`` and ``backend="numpy"`` (ValueError), and
-``duplicates`` other than "error". ``tie_break="random"`` in the votes draws each tied
-task's class from a hash of (random_state, task id): reproducible and the same for any
-partitioning, but not the draws of the in-memory fit ("first" is identical).
+Not on a Dask DataFrame: ``init="spectral"`` and ``backend="numpy"`` (ValueError),
+``duplicates`` other than "error", gold labels and prior error counts
+(``DawidSkene.fit(ddf, true_labels=..., initial_error=...)``,
+``BayesianDawidSkene(true_labels=...)``: ValueError) and ``CommunityDawidSkene``
+(TypeError: its start ranks the workers by their agreement with the vote, in memory only).
+``tie_break="random"`` in the votes draws each tied task's class from a hash of
+(random_state, task id): reproducible and the same for any partitioning, but not the
+draws of the in-memory fit ("first" is identical).
 
 Example
 -------
@@ -53,6 +64,7 @@ Example
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -83,6 +95,10 @@ SCATTER_BYTES = 1 << 20
 #: up to this many shards, a round's statistics are gathered and added on the client (in
 #: the fixed tree order); more go up a tree of sum tasks on the cluster
 LOCAL_REDUCE_SHARDS = 8
+#: the dictionaries' tree: partitions per leaf (on one worker) and nodes per merge
+DICT_FAN_IN = 8
+#: a worker keeps one posterior scratch buffer per thread up to this size, reused by every round
+SCRATCH_BYTES = 64 << 20
 #: seconds to wait for a scheduler before :func:`connect` gives up
 CONNECT_TIMEOUT_S = 10.0
 
@@ -145,32 +161,61 @@ class _Packed:
         return int(self.indptr.shape[0] - 1)
 
 
+def _sorted_int_tasks(col: pd.Series) -> np.ndarray | None:
+    """The task column as a numpy integer array when it is already in task order (non-decreasing):
+    the answers are then grouped by task as they are, with no factorizing and no reordering."""
+    if not isinstance(col.dtype, np.dtype) or col.dtype.kind not in "iu":
+        return None
+    tv = col.to_numpy()
+    if len(tv) > 1 and not bool((tv[1:] >= tv[:-1]).all()):
+        return None
+    return tv
+
+
 def _pack_local(df: pd.DataFrame, columns: tuple[str, str, str], index: int) -> _Local:
     from ._responses import factorize_column
 
     where = f" (partition {index})"
     tc, wc, lc = (df[c] for c in columns)
-    t, task_ids = factorize_column(tc, "task ids" + where, is_label=False)
     w, workers = factorize_column(wc, "worker ids" + where, is_label=False)
     lab, labels = factorize_column(lc, "labels" + where, is_label=True)
-    n_tasks, n_workers = len(task_ids), len(workers)
+    n_workers = len(workers)
+    kp = max(len(labels), 1)
+    if n_workers * kp >= 2**31:
+        raise ValueError(f"{n_workers} workers x {kp} classes{where}: kdcore codes at most 2^31 - 1 cells")
+    tv = _sorted_int_tasks(tc)
+    if tv is not None:  # already grouped by task (Parquet written by task): the answers stay in place
+        n = len(tv)
+        cut = np.flatnonzero(tv[1:] != tv[:-1]) + 1 if n else np.zeros(0, np.int64)
+        indptr = np.empty(len(cut) + 2 if n else 1, np.int64)
+        indptr[0] = 0
+        if n:
+            indptr[1:-1] = cut
+            indptr[-1] = n
+        task_ids = pd.Index(tv[indptr[:-1]])
+        n_tasks = len(task_ids)
+        t = np.repeat(np.arange(n_tasks, dtype=np.int32), np.diff(indptr))
+        tw: np.ndarray | None = np.ascontiguousarray(w, np.int32)
+        tl: np.ndarray | None = np.ascontiguousarray(lab, np.int32)
+    else:
+        t, task_ids = factorize_column(tc, "task ids" + where, is_label=False)
+        n_tasks = len(task_ids)
+        t = np.ascontiguousarray(t, np.int32)
+        tw = tl = None
     if len(t):
-        _, n_dup, first = _core.find_duplicates(t, w, n_tasks, n_workers, 0)
+        _, n_dup, first = _core.find_duplicates(t, np.ascontiguousarray(w, np.int32), n_tasks, n_workers, 0)
         if n_dup:
             raise ValueError(
                 f"{n_dup} duplicate (task, worker) answers{where}; the first repeats task "
                 f"{task_ids[t[first]]!r}, worker {workers[w[first]]!r}. Drop them before fitting"
             )
-    indptr, tw, tl = _core.build_csr(
-        np.ascontiguousarray(t, np.int32),
-        np.ascontiguousarray(w, np.int32),
-        np.ascontiguousarray(lab, np.int32),
-        n_tasks,
-    )
-    kp = max(len(labels), 1)
-    if n_workers * kp >= 2**31:
-        raise ValueError(f"{n_workers} workers x {kp} classes{where}: kdcore codes at most 2^31 - 1 cells")
-    code = (tw.astype(np.int64) * kp + tl).astype(np.int32)
+    if tw is None or tl is None:  # answers sorted by task (stable)
+        indptr, tw, tl = _core.build_csr(
+            t, np.ascontiguousarray(w, np.int32), np.ascontiguousarray(lab, np.int32), n_tasks
+        )
+    del t, w, lab
+    code = tw * np.int32(kp)  # < 2^31: checked above
+    code += tl
     try:
         lo, hi = (task_ids.min(), task_ids.max()) if n_tasks else (None, None)
     except TypeError:  # unorderable ids: the ranges cannot prove the partitions disjoint
@@ -187,10 +232,6 @@ def _summary(part: _Local) -> dict:
     }
 
 
-def _uniques(part: _Local, which: str) -> pd.Index:
-    return part.workers if which == "workers" else part.labels
-
-
 def _union(a: pd.Index, b: pd.Index) -> pd.Index:
     if len(a) == 0:
         return b
@@ -202,13 +243,32 @@ def _union(a: pd.Index, b: pd.Index) -> pd.Index:
         return a.append(b.difference(a, sort=False))
 
 
-def _pack_global(part: _Local, workers: pd.Index, classes: pd.Index) -> _Packed:
+def _dicts_leaf(*parts: _Local) -> tuple[list[dict], pd.Index, pd.Index]:
+    """(summaries, distinct workers, distinct labels) of a few partitions on one worker, in their order."""
+    workers, labels = pd.Index([]), pd.Index([])
+    for p in parts:
+        workers, labels = _union(workers, p.workers), _union(labels, p.labels)
+    return [_summary(p) for p in parts], workers, labels
+
+
+def _dicts_merge(*nodes: tuple) -> tuple[list[dict], pd.Index, pd.Index]:
+    """The same for consecutive groups: summaries concatenated, dictionaries united, in list order."""
+    summaries: list[dict] = []
+    workers, labels = pd.Index([]), pd.Index([])
+    for sm, w, lab in nodes:
+        summaries += sm
+        workers, labels = _union(workers, w), _union(labels, lab)
+    return summaries, workers, labels
+
+
+def _pack_global(part: _Local, dicts: tuple) -> _Packed:
+    """Global codes by one gather through a small table: local code (w * Kp + l) -> global w * K + class."""
+    _, workers, classes = dicts
     K = len(classes)
     wmap = workers.get_indexer(part.workers).astype(np.int64)
     cmap = classes.get_indexer(part.labels).astype(np.int64)
-    kp = max(len(part.labels), 1)
-    lw, ll = np.divmod(part.code, kp)
-    code = (wmap[lw] * K + cmap[ll]).astype(np.int32)
+    lut = (wmap[:, None] * K + cmap[None, :]).astype(np.int32).ravel()
+    code = lut.take(part.code) if len(part.code) else np.zeros(0, np.int32)
     return _Packed(part.task_ids, part.indptr, code)
 
 
@@ -225,6 +285,22 @@ def _disjoint(summaries: list[dict]) -> bool:
 
 
 # ----------------------------------------------------------------------------- the map and the reduction
+_SCRATCH = threading.local()
+
+
+def _post_buffer(n_tasks: int, T: int, K: int) -> np.ndarray:
+    """(n_tasks, T, K) posteriors to be overwritten: a view of this thread's scratch buffer, kept
+    between rounds (no fresh pages to fault in every round; Dask's workers return freed memory to
+    the system eagerly), or a new array when larger than :data:`SCRATCH_BYTES`."""
+    size = n_tasks * T * K
+    buf = getattr(_SCRATCH, "post", None)
+    if buf is None or buf.size < size:
+        buf = np.empty(size)
+        if 8 * size <= SCRATCH_BYTES:
+            _SCRATCH.post = buf
+    return buf[:size].reshape(n_tasks, T, K)
+
+
 def _shard_stats(log_conf, log_prior, count: bool, n_threads: int, *parts: _Packed):
     """Sum of em_partition_stats over one shard's partitions, in partition order; the last item
     is the seconds the shard computed (the reduction keeps the slowest shard's)."""
@@ -234,7 +310,7 @@ def _shard_stats(log_conf, log_prior, count: bool, n_threads: int, *parts: _Pack
     counts, mass = np.zeros((T, W, K, K)), np.zeros((T, K))
     ll = 0.0
     for p in parts:
-        post = np.empty((p.n_tasks, T, K))
+        post = _post_buffer(p.n_tasks, T, K)
         c, m, part_ll = _core.em_partition_stats(p.indptr, p.code, W, log_conf, log_prior, post, count, n_threads)
         ll += part_ll
         if c is not None and m is not None:
@@ -249,8 +325,8 @@ def _init_stats(W: int, K: int, n_threads: int, *parts: _Packed):
     t0 = time.perf_counter()
     counts, mass = np.zeros((1, W, K, K)), np.zeros((1, K))
     for p in parts:
-        post = _vote_shares(p, W, K, n_threads)[:, None, :]
-        c, m, _ = _core.em_partition_stats(p.indptr, p.code, W, None, None, post, True, n_threads)
+        post = _post_buffer(p.n_tasks, 1, K)
+        c, m, _ = _core.em_partition_stats(p.indptr, p.code, W, None, None, post, True, n_threads, vote_start=True)
         assert c is not None and m is not None  # count=True
         counts += c
         mass += m
@@ -274,11 +350,6 @@ def _vote(p: _Packed, W: int, K: int, weight, n_threads: int):
     return _core.vote_scores(
         p.indptr, w.astype(np.int32, copy=False), lab.astype(np.int32, copy=False), p.n_tasks, W, K, weight, n_threads
     )
-
-
-def _vote_shares(p: _Packed, W: int, K: int, n_threads: int) -> np.ndarray:
-    scores, _, _ = _vote(p, W, K, None, n_threads)
-    return scores / np.diff(p.indptr).astype(np.float64)[:, None]
 
 
 def _tree_sum(items: list) -> tuple:
@@ -451,74 +522,83 @@ def _pack(client, ddf, columns, shuffle, stats: dict) -> tuple[_Plan, pd.Index, 
     t0 = time.perf_counter()
     tag = uuid.uuid4().hex[:10]
 
-    def local_futures(frame):
+    def local_futures(frame, step: str):
         parts = frame.to_delayed()
         shards, addrs, threads = _shards_for(client, len(parts))
         futs: list = [None] * len(parts)
         for s, idx in enumerate(shards):
-            ds = [dask.delayed(_pack_local)(parts[i], columns, i, dask_key_name=f"kdcore-local-{tag}-{i}") for i in idx]
+            ds = [
+                dask.delayed(_pack_local)(parts[i], columns, i, dask_key_name=f"kdcore-local{step}-{tag}-{i}")
+                for i in idx
+            ]
             got = client.compute(ds, workers=[addrs[s]], allow_other_workers=True)
             for i, f in zip(idx, got):
                 futs[i] = f
         return futs, shards, addrs, threads
+
+    def dictionaries(local: list, shards, addrs, step: str):
+        """One tree of small tasks: leaves of up to DICT_FAN_IN partitions of one shard (no answers
+        move), then merges of DICT_FAN_IN nodes in partition order; its root holds every partition's
+        summary (size, task range) and the worker and class dictionaries."""
+        nodes = []
+        for s, idx in enumerate(shards):
+            for c in range(0, len(idx), DICT_FAN_IN):
+                grp = idx[c : c + DICT_FAN_IN]
+                nodes.append(
+                    client.submit(
+                        _dicts_leaf,
+                        *[local[i] for i in grp],
+                        key=f"kdcore-dicts{step}-{tag}-{grp[0]}",
+                        workers=[addrs[s]],
+                        allow_other_workers=True,
+                    )
+                )
+        level = 0
+        while len(nodes) > 1:
+            nodes = [
+                client.submit(_dicts_merge, *nodes[i : i + DICT_FAN_IN], key=f"kdcore-dicts{step}-{tag}-l{level}-{i}")
+                for i in range(0, len(nodes), DICT_FAN_IN)
+            ]
+            level += 1
+        return nodes[0], client.gather(nodes[0])
 
     frame = ddf[list(columns)]
     if shuffle is True:
         t1 = time.perf_counter()
         frame = frame.shuffle(on=columns[0])
         stats["shuffled"] = True
-    local, shards, addrs, threads = local_futures(frame)
-    summaries = client.gather([client.submit(_summary, f, key=f"kdcore-sum-{tag}-{i}") for i, f in enumerate(local)])
+    local, shards, addrs, threads = local_futures(frame, "")
+    root, (summaries, workers, classes) = dictionaries(local, shards, addrs, "")
     if shuffle is None and not _disjoint(summaries):
-        del local
+        del local, root
         t1 = time.perf_counter()
         frame = frame.shuffle(on=columns[0])
         stats["shuffled"] = True
-        local, shards, addrs, threads = local_futures(frame)
-        summaries = client.gather(
-            [client.submit(_summary, f, key=f"kdcore-sum2-{tag}-{i}") for i, f in enumerate(local)]
-        )
+        local, shards, addrs, threads = local_futures(frame, "2")
+        root, (summaries, workers, classes) = dictionaries(local, shards, addrs, "2")
         stats["shuffle_s"] = time.perf_counter() - t1
     elif shuffle is True:
         stats["shuffle_s"] = time.perf_counter() - t1
     else:
         stats.setdefault("shuffled", False)
+    # (read, local codes and dictionaries: one wait, the dictionaries' root)
     stats["local_s"] = time.perf_counter() - t0 - stats.get("shuffle_s", 0.0)
     n_answers = sum(s["n_answers"] for s in summaries)
     if n_answers == 0:
         raise ValueError("no responses: the Dask DataFrame has no rows")
-
-    def union_of(which: str, parts: list):
-        futs = [client.submit(_uniques, f, which, key=f"kdcore-u-{which}-{tag}-{i}") for i, f in enumerate(parts)]
-        level = 0
-        while len(futs) > 1:
-            nxt = [
-                client.submit(_union, futs[i], futs[i + 1], key=f"kdcore-u-{which}-{tag}-l{level}-{i // 2}")
-                for i in range(0, len(futs) - 1, 2)
-            ]
-            if len(futs) % 2:
-                nxt.append(futs[-1])
-            futs = nxt
-            level += 1
-        return futs[0], client.gather(futs[0])
-
-    # the dictionaries stay on the cluster as results of the union tree, not scattered: a worker
-    # lost later recomputes them (and the packed partitions) from their lineage
-    w_fut, workers = union_of("workers", local)
-    c_fut, classes = union_of("labels", local)
     if len(classes) < 2:
         raise ValueError(f"only one class ({classes[0]!r}) appears in the labels; aggregation needs at least two")
     if len(workers) * len(classes) >= 2**31:
         raise ValueError(f"{len(workers)} workers x {len(classes)} classes: kdcore codes at most 2^31 - 1 cells")
-    stats["dicts_s"] = time.perf_counter() - t0 - stats["local_s"] - stats.get("shuffle_s", 0.0)
+    # the dictionaries stay on the cluster as the result of the tree's root, not scattered: a worker
+    # lost later recomputes them (and the packed partitions) from their lineage
     packed: list = [None] * len(local)
     for s, idx in enumerate(shards):
         for i in idx:
             packed[i] = client.submit(
                 _pack_global,
                 local[i],
-                w_fut,
-                c_fut,
+                root,
                 key=f"kdcore-packed-{tag}-{i}",
                 workers=[addrs[s]],
                 allow_other_workers=True,
@@ -533,11 +613,23 @@ def _pack(client, ddf, columns, shuffle, stats: dict) -> tuple[_Plan, pd.Index, 
         n_tasks=sum(s["n_tasks"] for s in summaries),
         pack_s=time.perf_counter() - t0 - stats.get("shuffle_s", 0.0),
     )
+    stats["global_s"] = stats["pack_s"] - stats["local_s"]
     return _Plan(client, packed, shards, addrs, threads), workers, classes, n_answers
 
 
-def fit_dask(est: Any, ddf, *, client=None, shuffle: bool | None = None, on_round=None):
-    """Fit ``est`` (MajorityVote, WeightedMajorityVote, DawidSkene or OneCoinDawidSkene) on a Dask DataFrame.
+def fit_dask(
+    est: Any,
+    ddf,
+    *,
+    client=None,
+    shuffle: bool | None = None,
+    on_round=None,
+    true_labels=None,
+    initial_error=None,
+    duplicates: str = "error",
+):
+    """Fit ``est`` (MajorityVote, WeightedMajorityVote, DawidSkene, OneCoinDawidSkene or
+    BayesianDawidSkene) on a Dask DataFrame.
 
     What ``est.fit(ddf)`` calls. Parameters
     ----------
@@ -547,23 +639,36 @@ def fit_dask(est: Any, ddf, *, client=None, shuffle: bool | None = None, on_roun
     shuffle : None (shuffle by task only when the partitions' task ranges overlap),
         True (always), False (never: the caller guarantees every task is in one partition).
     on_round : callable (round, loglik), optional, called after each EM round (progress).
+    true_labels, initial_error, duplicates : ``DawidSkene.fit``'s other arguments, passed on by
+        it: only their defaults are available on a Dask DataFrame (ValueError otherwise, before
+        any work is scheduled).
 
     Returns
     -------
     est, fitted: ``labels_`` (Dask Series) and ``probas_`` (Dask DataFrame) lazy on the
     cluster; parameters on the client; ``cluster_stats_`` with the partition count, shard
     count, timings (``pack_s``, ``shuffle_s``, ``rounds_s``, ``round_s``, and per round the slowest
-    shard's compiled pass ``compute_round_s`` and the rest ``overhead_round_s``) and the bytes sent
+    shard's compiled pass ``compute_round_s`` and the rest ``overhead_round_s``; ``pack_s`` is
+    ``local_s``, reading + local codes + dictionaries, and ``global_s``, the global codes) and the bytes sent
     per round (``bytes_per_round``: parameters to every worker plus statistics up the tree).
     """
-    model = getattr(type(est), "_dask_model", None)  # "em" (Dawid-Skene, one-coin), "vote", "weighted_vote"
-    if model not in ("em", "vote", "weighted_vote"):
+    # "em" (Dawid-Skene, one-coin), "bayes" (BayesianDawidSkene), "vote", "weighted_vote"
+    model = getattr(type(est), "_dask_model", None)
+    if model not in ("em", "bayes", "vote", "weighted_vote"):
         raise TypeError(
-            f"{type(est).__name__} has no Dask fit; MajorityVote, WeightedMajorityVote, DawidSkene and "
-            "OneCoinDawidSkene do"
+            f"{type(est).__name__} has no Dask fit; MajorityVote, WeightedMajorityVote, DawidSkene, "
+            "OneCoinDawidSkene and BayesianDawidSkene do"
         )
     if shuffle not in (None, True, False):
         raise TypeError(f"shuffle must be None, True or False, got {shuffle!r}")
+    given = [n for n, v in (("true_labels", true_labels), ("initial_error", initial_error)) if v is not None]
+    if duplicates != "error":
+        given.append(f"duplicates={duplicates!r}")
+    if given:
+        raise ValueError(
+            f"{', '.join(given)} not available on a Dask DataFrame (gold labels, prior error counts and "
+            "duplicate answers are in-memory features); fit a Responses, or drop them"
+        )
     columns = COLUMNS
     _check_frame(ddf, columns)
     if getattr(est, "backend", "auto") not in ("auto", "cpp"):
@@ -575,6 +680,8 @@ def fit_dask(est: Any, ddf, *, client=None, shuffle: bool | None = None, on_roun
         _em.check_smoothing(est.smoothing)
         if est.init != "mv":
             raise ValueError(f"init={est.init!r} is not available on a Dask DataFrame; use init='mv'")
+    elif model == "bayes":
+        _check_bayes(est)
     else:
         if est.tie_break not in ("random", "first"):
             raise ValueError(f"tie_break must be 'random' or 'first', got {est.tie_break!r}")
@@ -588,7 +695,9 @@ def fit_dask(est: Any, ddf, *, client=None, shuffle: bool | None = None, on_roun
     fitted.cluster_stats_ = stats
     fitted._plan = plan  # keeps the packed partitions alive while labels_/probas_ may be computed
     if model == "em":
-        _fit_em(est, plan, workers, classes, n_answers, bool(est._one_coin), on_round)
+        _fit_em(est, plan, workers, classes, n_answers, _DawidSkeneStep(est), on_round)
+    elif model == "bayes":
+        _fit_bayes(est, plan, workers, classes, n_answers, on_round)
     else:
         _fit_vote(est, plan, workers, classes, model == "weighted_vote")
     return est
@@ -598,11 +707,113 @@ def _nt(est, plan: _Plan, s: int) -> int:
     return int(est.n_threads) if est.n_threads else plan.threads[s]
 
 
-def _fit_em(est, plan: _Plan, workers: pd.Index, classes: pd.Index, n_answers: int, one_coin: bool, on_round) -> None:
+class _DawidSkeneStep:
+    """The M-step of DawidSkene / OneCoinDawidSkene on the reduced totals (smoothed counts)."""
+
+    #: the last round's E-step needs no counts: the fitted parameters are those it used
+    count_last = False
+
+    def __init__(self, est) -> None:
+        self.smoothing = float(est.smoothing)
+        self.one_coin = bool(est._one_coin)
+        self.params: Any = None
+        self.prior: Any = None
+
+    def __call__(self, counts: np.ndarray, mass: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        self.params, self.prior, log_conf, log_prior = _m_step(counts, mass, self.smoothing, self.one_coin)
+        return log_conf, log_prior
+
+    def finish(self, est, workers: pd.Index, classes: pd.Index, counts, mass) -> None:
+        K = len(classes)
+        est.priors_ = pd.Series(self.prior[0], index=pd.Index(np.asarray(classes), name="label"), name="prior")
+        if self.one_coin:
+            est.skills_ = pd.Series(self.params[0], index=workers, name="skill")
+            conf = np.exp(_em.onecoin_log_conf_unchecked(self.params, K))[0]
+            est.confusions_ = conf / conf.sum(-1, keepdims=True)
+        else:
+            est.confusions_ = self.params[0]
+
+
+class _BayesStep:
+    """BayesianDawidSkene's round on the reduced totals, by the estimator's own methods (the same
+    code as in memory): the empirical-Bayes update of the prior pseudo-counts from the expected
+    counts (diagonal strength / accuracy or pooled, docs/maths.md B.5; the counts are the
+    global sufficient statistics, so "auto" needs no extra pass), then E[log C] (vb) or
+    log C (map) and the class log-prior for the next E-step."""
+
+    #: the fitted confusions are the posterior means at the final posteriors: the last round counts
+    count_last = True
+
+    def __init__(self, est) -> None:
+        self.est = est
+
+    def __call__(self, counts: np.ndarray, mass: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        est = self.est
+        est._update_prior(counts[0])
+        log_conf = est._worker_log_conf(counts[0])
+        log_prior = est._log_class_prior(mass[0])
+        return np.ascontiguousarray(log_conf[None], dtype=np.float64), np.ascontiguousarray(
+            log_prior[None], dtype=np.float64
+        )
+
+    def finish(self, est, workers: pd.Index, classes: pd.Index, counts, mass) -> None:
+        est.confusions_ = est._posterior_mean(counts[0])
+        cp = mass[0] + est._nu
+        est.priors_ = pd.Series(cp / cp.sum(), index=pd.Index(np.asarray(classes), name="label"), name="prior")
+        K = len(classes)
+        est.prior_pseudo_counts_ = np.array(est._A_out(), dtype=np.float64)
+        A = est.prior_pseudo_counts_.reshape(-1, K, K)
+        est.prior_strength_ = float(A.sum(-1).mean())
+        est.prior_accuracy_ = float((np.einsum("mkk->mk", A) / A.sum(-1)).mean())
+
+
+def _check_bayes(est) -> None:
+    """BayesianDawidSkene's settings that do not depend on the classes, before any work is scheduled
+    (the rest, e.g. a prior array's shape, once the classes are known)."""
+    if est.method not in ("vb", "map"):
+        raise ValueError(f"method must be 'vb' or 'map', got {est.method!r}")
+    check_int(est.n_iter, "n_iter", minimum=1)
+    check_float(est.tol, "tol", minimum=0.0)
+    check_float(est.class_prior, "class_prior", minimum=0.0, strict_min=True)
+    if est.true_labels is not None:
+        raise ValueError(
+            "true_labels (gold tasks) is not available on a Dask DataFrame; fit the Responses in memory or drop them"
+        )
+
+
+def _fit_bayes(est, plan: _Plan, workers: pd.Index, classes: pd.Index, n_answers: int, on_round) -> None:
+    """BayesianDawidSkene on the cluster: the estimator's checks and prior on the classes found,
+    the rounds of :func:`_fit_em`, and only the fitted state left on the estimator (as in memory)."""
+    before = set(vars(est))
+    ns = SimpleNamespace(n_classes=len(classes), n_workers=len(workers))
+    try:
+        est._check(ns)
+        est._init_prior(ns)
+        _fit_em(est, plan, workers, classes, n_answers, _BayesStep(est), on_round, n_iter=est._n_iter, tol=est._tol)
+    finally:  # the run's working state (checked settings, current prior) is not fitted state
+        for name in [k for k in vars(est) if k not in before and k.startswith("_") and k != "_plan"]:
+            delattr(est, name)
+
+
+def _fit_em(
+    est,
+    plan: _Plan,
+    workers: pd.Index,
+    classes: pd.Index,
+    n_answers: int,
+    step,
+    on_round,
+    n_iter: int | None = None,
+    tol: float | None = None,
+) -> None:
+    """The EM rounds: ``step(counts, mass)`` (on the client) gives the next E-step's log parameters
+    from the reduced totals; each round maps the fused E-step + counts over the shards and adds
+    the statistics in the fixed tree; ``step.finish`` sets the fitted parameters."""
     client = plan.client
     K, W = len(classes), len(workers)
     tag = uuid.uuid4().hex[:10]
-    smooth = float(est.smoothing)
+    n_iter = int(est.n_iter) if n_iter is None else n_iter
+    tol = float(est.tol) if tol is None else tol
     S = len(plan.shards)
     t0 = time.perf_counter()
     maps = [plan.submit(_init_stats, s, W, K, _nt(est, plan, s), key=f"kdcore-em-{tag}-r0-s{s}") for s in range(S)]
@@ -614,15 +825,13 @@ def _fit_em(est, plan: _Plan, workers: pd.Index, classes: pd.Index, n_answers: i
     converged = False
     n = 0
     t_rounds = time.perf_counter()
-    params: Any = None
-    prior: Any = None
     lcf: Any = None
     lpf: Any = None
     param_bytes = stat_bytes = 0
     compute_s = 0.0
-    for n in range(1, int(est.n_iter) + 1):  # noqa: B007 (n is the round count after the loop)
-        params, prior, log_conf, log_prior = _m_step(counts, mass, smooth, one_coin)
-        last = n == int(est.n_iter)
+    for n in range(1, n_iter + 1):  # noqa: B007 (n is the round count after the loop)
+        log_conf, log_prior = step(counts, mass)
+        count = step.count_last or n < n_iter
         param_bytes = log_conf.nbytes + log_prior.nbytes
         if param_bytes > SCATTER_BYTES:  # one task holds them; the shards fetch them from its worker
             lcf = client.submit(_identity, log_conf, key=f"kdcore-em-{tag}-r{n}-log-conf")
@@ -630,17 +839,18 @@ def _fit_em(est, plan: _Plan, workers: pd.Index, classes: pd.Index, n_answers: i
         else:  # small: inside the round's tasks (one message fewer per round)
             lcf, lpf = log_conf, log_prior
         maps = [
-            plan.submit(_shard_stats, s, lcf, lpf, not last, _nt(est, plan, s), key=f"kdcore-em-{tag}-r{n}-s{s}")
+            plan.submit(_shard_stats, s, lcf, lpf, count, _nt(est, plan, s), key=f"kdcore-em-{tag}-r{n}-s{s}")
             for s in range(S)
         ]
-        counts, mass, new_ll, shard_s = _reduce_round(client, maps, f"kdcore-em-{tag}-r{n}")
+        new_counts, new_mass, new_ll, shard_s = _reduce_round(client, maps, f"kdcore-em-{tag}-r{n}")
         compute_s += shard_s
-        if counts is not None:  # (the last round sends its log-likelihood only)
+        if new_counts is not None:  # (DawidSkene's last round sends its log-likelihood only)
+            counts, mass = new_counts, new_mass
             stat_bytes = counts.nbytes + mass.nbytes + 8
         history.append(-new_ll / n_answers)
         if on_round is not None:
             on_round(n, new_ll)
-        if ll is not None and abs(new_ll - ll) < est.tol * abs(ll):
+        if ll is not None and abs(new_ll - ll) < tol * abs(ll):
             converged = True
             break
         ll = new_ll
@@ -661,13 +871,7 @@ def _fit_em(est, plan: _Plan, workers: pd.Index, classes: pd.Index, n_answers: i
     est.converged_ = converged
     est.loss_history_ = history
     est.worker_ids_ = workers
-    est.priors_ = pd.Series(prior[0], index=pd.Index(np.asarray(classes), name="label"), name="prior")
-    if one_coin:
-        est.skills_ = pd.Series(params[0], index=workers, name="skill")
-        conf = np.exp(_em.onecoin_log_conf_unchecked(params, K))[0]
-        est.confusions_ = conf / conf.sum(-1, keepdims=True)
-    else:
-        est.confusions_ = params[0]
+    step.finish(est, workers, classes, counts, mass)
     _set_lazy_em(est, plan, lcf, lpf, classes)
 
 

@@ -10,12 +10,14 @@ from typing import Any
 
 import numpy as np
 
+from ._bayesian import BayesianDawidSkene
 from ._dawid_skene import DawidSkene
 from ._majority_vote import MajorityVote
 from ._one_coin import OneCoinDawidSkene
 from .distributed import close_client, connect, current_client, fit_dask
 
 METHODS = {
+    "bayes": "BayesianDawidSkene",
     "mv": "MajorityVote",
     "ds": "DawidSkene",
     "onecoin": "OneCoinDawidSkene",
@@ -43,8 +45,9 @@ def aggregate_parquet(
     scheduler : "ADDRESS" or "local:N" (see :func:`connect`); None uses ``client`` or the current client.
     out : str, the output Parquet folder (one file per partition): columns task, agg_label
         (and one column per class with the posteriors when ``probas``). None writes nothing.
-    method : "mv", "ds" or "onecoin".
-    n_iter, tol, smoothing : the EM settings of DawidSkene / OneCoinDawidSkene.
+    method : "mv", "ds", "onecoin" or "bayes" (BayesianDawidSkene, variational, prior estimated).
+    n_iter, tol, smoothing : the EM settings of DawidSkene / OneCoinDawidSkene (n_iter and tol
+        also of BayesianDawidSkene, which takes no smoothing).
 
     Returns
     -------
@@ -65,6 +68,8 @@ def aggregate_parquet(
             est = MajorityVote(tie_break="first")
         elif method == "ds":
             est = DawidSkene(n_iter=n_iter, tol=tol, smoothing=smoothing)
+        elif method == "bayes":
+            est = BayesianDawidSkene(n_iter=n_iter, tol=tol)
         else:
             est = OneCoinDawidSkene(n_iter=n_iter, tol=tol, smoothing=smoothing)
         fit_dask(est, ddf, client=client, shuffle=shuffle)
