@@ -305,7 +305,9 @@ def test_aggregate_with_types_prints_the_diagnostic(two_type, tmp_path):
     assert_user_error(kdcore("aggregate", d / "answers.csv", "--types", "1"), "--types must be >= 2")
 
 
-@pytest.mark.parametrize("method", ["mv", "onecoin", "spectral-em", "te", "kos", "roe", "glad", "mace"])
+@pytest.mark.parametrize(
+    "method", ["mv", "onecoin", "spectral-em", "te", "kos", "roe", "glad", "mace", "bayes", "community", "auto"]
+)
 def test_aggregate_every_method(answers, method, capsys):
     from kdcore.cli import main  # in-process (the subprocess path is covered above): every --method runs
 
@@ -315,6 +317,9 @@ def test_aggregate_every_method(answers, method, capsys):
     )
     out = capsys.readouterr().out
     assert float(out.split("accuracy: ")[1].split()[0]) > 0.7
+    if method == "auto":  # the winner and every candidate's held-out score are printed
+        chosen = [ln for ln in out.splitlines() if ln.startswith("chosen: ")][0]
+        assert "held-out log-likelihood per answer" in chosen and "ds " in chosen
 
 
 # ----------------------------------------------------------------------------- reproduce

@@ -41,6 +41,9 @@ METHODS = {
     "roe": "RatioOfEigenvectors",
     "glad": "GLAD",
     "mace": "MACE",
+    "bayes": "BayesianDawidSkene",
+    "community": "CommunityDawidSkene",
+    "auto": "Auto",
 }
 
 #: a cell longer than this is not an id or a label: the file is not a crowd answers table
@@ -410,6 +413,10 @@ def _cmd_aggregate(args) -> int:
         + f"; iterations: {it if it is not None else 'n/a'}"
         + f"; converged: {'n/a' if conv is None else ('yes' if conv else 'NO')}"
     )
+    chosen = getattr(model, "chosen_", None)
+    if chosen is not None:
+        scores = ", ".join(f"{k} {v:.4f}" for k, v in model.scores_.dropna().items())
+        print(f"chosen: {chosen} (held-out log-likelihood per answer: {scores})")
     if type_info is not None:
         print(f"types: {_fmt_types(type_info)}")
     labels = model.labels_
@@ -505,8 +512,8 @@ def _skills_frame(model, r):
 
 def _aggregate_on_cluster(args) -> int:
     """``aggregate --scheduler``: a Parquet dataset fitted on a Dask cluster (kdcore.crowd.parquet)."""
-    if args.method not in ("mv", "ds", "onecoin"):
-        raise CliError(f"--scheduler takes --method mv, ds or onecoin, got {args.method!r}")
+    if args.method not in ("mv", "ds", "onecoin", "bayes"):
+        raise CliError(f"--scheduler takes --method mv, ds, onecoin or bayes, got {args.method!r}")
     if not args.out:
         raise CliError("--scheduler needs --out (a Parquet folder for the labels)")
     if args.types or args.truth or args.skills:
@@ -684,7 +691,9 @@ def build_parser() -> argparse.ArgumentParser:
         "spectral (tensor) estimate; te = triangular estimation + weighted majority vote "
         "(binary); kos = Karger-Oh-Shah message passing (binary); roe = ratio of "
         "eigenvectors (binary); glad = GLAD (worker ability, task difficulty); mace = MACE "
-        "(spammer model).",
+        "(spammer model); bayes = Bayesian Dawid-Skene (Dirichlet priors, strength estimated); "
+        "community = community Dawid-Skene (workers pooled in communities); auto = the candidate "
+        "that best predicts held-out answers (Auto).",
     )
     _answer_args(s)
     s.add_argument(
@@ -715,7 +724,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--scheduler",
         metavar="ADDRESS|local:N",
         help="fit on a Dask cluster (tcp://host:8786, or local:N worker processes); ANSWERS is then a Parquet "
-        "file, folder or glob and --out a Parquet folder (kdcore[dask]; methods mv, ds, onecoin)",
+        "file, folder or glob and --out a Parquet folder (kdcore[dask]; methods mv, ds, onecoin, bayes)",
     )
     s.set_defaults(func=_cmd_aggregate)
 
