@@ -25,7 +25,7 @@ from scipy.sparse.linalg import LinearOperator, eigsh
 from .._check import check_float, check_int
 from ..backends import _core
 from ._responses import Responses
-from ._skill_vote import _SkillVote
+from ._skill_vote import SkillVote
 
 __all__ = ["mmsr_skills", "MMSR"]
 
@@ -139,7 +139,7 @@ def _first_appearance(r: Responses) -> Responses:
     )
 
 
-class MMSR(_SkillVote):
+class MMSR(SkillVote):
     """Matrix mean-subsequence-reduced skills (Ma & Olshevsky, NeurIPS 2020), then the one-coin vote.
 
     The skills are the log-odds of each worker's accuracy, s = ln(p (K - 1) / (1 - p)),

@@ -28,7 +28,7 @@ import pandas as pd
 from .._check import check_float, check_int
 from . import _gold
 from ._base import BaseAggregator
-from ._majority_vote import _pick, vote
+from ._majority_vote import pick_winners, vote
 from ._responses import Responses
 
 __all__ = ["Wawa", "ZeroBasedSkill", "GoldMajorityVote", "agreement"]
@@ -60,7 +60,7 @@ def _show(values: Any) -> str:
     return head + (f", ... ({len(values)} in all)" if len(values) > 5 else "")
 
 
-class _SkillVote(BaseAggregator):
+class SkillVote(BaseAggregator):
     """What the skill-weighted votes share: the weighted vote, ``predict`` and the skill lookup."""
 
     skills_: pd.Series
@@ -93,7 +93,7 @@ class _SkillVote(BaseAggregator):
     def _weighted_vote(self, r: Responses, skill: np.ndarray, rng: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(scores, class code of each task's winner, posteriors) of the vote weighted by ``skill``."""
         scores, best, n_tied = vote(r, np.ascontiguousarray(skill, dtype=np.float64), self._backend(), self._threads())
-        labels = _pick(scores, best, n_tied, self.tie_break, rng)
+        labels = pick_winners(scores, best, n_tied, self.tie_break, rng)
         return scores, labels, self._proba(scores)
 
     def _skills_for(self, r: Responses, default: float | None) -> np.ndarray:
@@ -158,7 +158,7 @@ class _SkillVote(BaseAggregator):
         )
 
 
-class Wawa(_SkillVote):
+class Wawa(SkillVote):
     """Worker agreement with aggregate: each worker's vote weighs its agreement with the majority vote.
 
     Parameters
@@ -214,7 +214,7 @@ class Wawa(_SkillVote):
         r = self._coerce(data, duplicates)
         rng = np.random.default_rng(self.random_state)
         scores, best, n_tied = vote(r, None, self._backend(), self._threads())
-        mv = _pick(scores, best, n_tied, self.tie_break, rng)
+        mv = pick_winners(scores, best, n_tied, self.tie_break, rng)
         right, n = agreement(r, mv)
         skill = right / n  # every worker of r has at least one answer
         self.skills_ = self._skill_series(r, skill)
@@ -317,7 +317,7 @@ class ZeroBasedSkill(Wawa):
         return self
 
 
-class GoldMajorityVote(_SkillVote):
+class GoldMajorityVote(SkillVote):
     """Each worker's vote weighs its accuracy on the gold tasks (tasks with a known label).
 
     Parameters
