@@ -306,7 +306,23 @@ def test_aggregate_with_types_prints_the_diagnostic(two_type, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "method", ["mv", "onecoin", "spectral-em", "te", "kos", "roe", "glad", "mace", "bayes", "community", "auto"]
+    "method",
+    [
+        "mv",
+        "onecoin",
+        "spectral-em",
+        "te",
+        "kos",
+        "roe",
+        "glad",
+        "mace",
+        "bayes",
+        "community",
+        "wawa",
+        "zbs",
+        "mmsr",
+        "auto",
+    ],
 )
 def test_aggregate_every_method(answers, method, capsys):
     from kdcore.cli import main  # in-process (the subprocess path is covered above): every --method runs

@@ -101,6 +101,7 @@ def test_mmsr_equals_the_dropin(data_home, name):
     dropin = kc.MMSR().fit(df)
     _same_skills(native.skills_, dropin.skills_)
     np.testing.assert_allclose(native.loss_history_, dropin.loss_history_, rtol=KERNEL_F64)
+    assert native.n_iter_ == len(native.loss_history_) and native.converged_ == (native.n_iter_ < 10000)
     expected = dropin.predict(df).reindex(native.labels_.index)
     # crowd-kit divides each task's scores by their total: where that total is negative (workers
     # worse than chance outweigh the others) its label is the least voted one; kdcore's is the

@@ -169,6 +169,8 @@ class MMSR(SkillVote):
     ----------
     skills_ : Series (worker) named "skill", log-odds of the accuracy
     loss_history_ : list of float, the change of the fit each round
+    n_iter_ : int, rounds run
+    converged_ : bool, whether the last change fell below ``tol``
     labels_, probas_, classes_, scores_ (ndarray n_tasks x K of skill-weighted votes)
 
     Example
@@ -240,6 +242,8 @@ class MMSR(SkillVote):
             )
         self.skills_ = self._skill_series(r, skill)
         self.loss_history_ = history
+        self.n_iter_ = len(history)
+        self.converged_ = bool(history) and history[-1] < tol
         self._store_vote(r, skill, self.random_state)
         return self
 
