@@ -38,12 +38,18 @@ def agreement(r: Responses, reference: np.ndarray, on: np.ndarray | None = None)
     """Per worker: (answers equal to ``reference[task]``, answers counted), over the tasks where ``on`` holds.
 
     ``reference`` is a class code per task; ``on`` a boolean mask of tasks (all by default).
-    One pass over the answers (``np.bincount``), no loop over workers.
+    One pass over the worker-major view, summed per worker with ``np.add.reduceat`` (every
+    worker of a ``Responses`` has an answer, so no segment is empty); no loop over workers.
     """
-    right = r.label == reference[r.task]
-    keep = np.ones(len(r.task), dtype=bool) if on is None else on[r.task]
-    n = np.bincount(r.worker, weights=keep, minlength=r.n_workers)
-    return np.bincount(r.worker, weights=right & keep, minlength=r.n_workers), n
+    starts = r.worker_indptr[:-1]
+    right = r.worker_label == reference[r.worker_task]
+    if on is None:
+        n = np.diff(r.worker_indptr).astype(np.float64)
+    else:
+        keep = on[r.worker_task]
+        right &= keep
+        n = np.add.reduceat(keep, starts, dtype=np.int64).astype(np.float64)
+    return np.add.reduceat(right, starts, dtype=np.int64).astype(np.float64), n
 
 
 def _shares(scores: np.ndarray) -> np.ndarray:
@@ -89,6 +95,11 @@ class SkillVote(BaseAggregator):
 
     def _proba(self, scores: np.ndarray) -> np.ndarray:
         return _shares(scores)
+
+    def _winners(self, r: Responses, skill: np.ndarray, rng: Any) -> np.ndarray:
+        """Class code of each task's winner of the vote weighted by ``skill`` (no posteriors)."""
+        scores, best, n_tied = vote(r, skill, self._backend(), self._threads())
+        return pick_winners(scores, best, n_tied, self.tie_break, rng)
 
     def _weighted_vote(self, r: Responses, skill: np.ndarray, rng: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(scores, class code of each task's winner, posteriors) of the vote weighted by ``skill``."""
@@ -303,11 +314,11 @@ class ZeroBasedSkill(Wawa):
         r = self._coerce(data, duplicates)
         rng = np.random.default_rng(self.random_state)
         skill = np.full(r.n_workers, 1.0 / r.n_classes + eps)
-        n = np.bincount(r.worker, minlength=r.n_workers).astype(np.float64)
+        n = np.diff(r.worker_indptr).astype(np.float64)
         for iteration in range(1, n_iter + 1):
             if iteration % steps == 0:
                 lr *= factor
-            _, winner, _ = self._weighted_vote(r, skill, rng)
+            winner = self._winners(r, skill, rng)
             right, _ = agreement(r, winner)
             skill = skill + lr * (right / n - skill)
         if not np.all(np.isfinite(skill)):
