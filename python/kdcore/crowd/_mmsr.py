@@ -213,6 +213,12 @@ class MMSR(SkillVote):
         data : Responses or DataFrame (task, worker, label)
             One answer per (task, worker) pair: ``duplicates="keep_all"`` is refused.
         duplicates : {"error", "keep_first", "keep_last"}
+
+        Raises
+        ------
+        ValueError
+            Repeated (task, worker) answers, fewer than two classes, or skills that are not
+            finite (the trimmed means divide 0 by 0 where workers share too few tasks).
         """
         n_iter = check_int(self.n_iter, "n_iter", minimum=0)
         tol = check_float(self.tol, "tol", minimum=0.0)
@@ -235,7 +241,7 @@ class MMSR(SkillVote):
         skill = np.empty(r.n_workers)
         skill[pd.Index(r.worker_ids).get_indexer(ordered.worker_ids)] = skills
         if not np.all(np.isfinite(skill)):
-            raise FloatingPointError(
+            raise ValueError(
                 f"MMSR: the rank-one fit gave non-finite skills for {int((~np.isfinite(skill)).sum())} of "
                 f"{r.n_workers} workers (its trimmed means divide 0 by 0 when workers share too few tasks, as "
                 "in crowd-kit); use Wawa or OneCoinDawidSkene on these answers"

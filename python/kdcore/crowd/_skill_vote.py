@@ -322,7 +322,7 @@ class ZeroBasedSkill(Wawa):
             right, _ = agreement(r, winner)
             skill = skill + lr * (right / n - skill)
         if not np.all(np.isfinite(skill)):
-            raise FloatingPointError("ZeroBasedSkill: the skills left the finite range; lower lr_init")
+            raise ValueError(f"ZeroBasedSkill: the skills left the finite range with lr_init={self.lr_init}; lower it")
         self.skills_ = self._skill_series(r, skill)
         self._store_vote(r, skill, rng)
         return self
