@@ -67,7 +67,7 @@ def _show(values: Any) -> str:
 
 
 class SkillVote(BaseAggregator):
-    """What the skill-weighted votes share: the weighted vote, ``predict`` and the skill lookup."""
+    """What the skill-weighted votes share: the weighted vote, ``predict`` and the skill lookup (not used directly)."""
 
     skills_: pd.Series
     scores_: np.ndarray
@@ -344,7 +344,8 @@ class GoldMajorityVote(SkillVote):
     skills_ : Series (worker) named "skill", for the workers who answered a gold task:
         the share of their gold answers that are right
     labels_, probas_, classes_, scores_ : the skill-weighted vote; gold tasks keep their
-        true label (one-hot posterior), as in ``DawidSkene.fit(true_labels=)``
+        true label (one-hot posterior), as in ``DawidSkene.fit(true_labels=)``; ``predict``
+        is the plain skill-weighted vote (no task is clamped)
 
     Example
     -------
