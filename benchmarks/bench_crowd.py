@@ -1,5 +1,6 @@
 """Crowd aggregators on 1,000,000 simulated binary answers: kdcore (cpp) vs its numpy
-twin vs crowd-kit 1.4.2, the issue-3 goals checked at the end.
+twin vs crowd-kit 1.4.2, the goals checked at the end; the skill-weighted votes (Wawa,
+ZeroBasedSkill, GoldMajorityVote, MMSR) natively and through the crowd-kit drop-in.
 
 Data: ``simulate.dawid_skene(100_000 tasks, 1_000 workers, 2 classes,
 answers_per_task=10, random_state=0)``. DawidSkene runs a fixed 100 EM rounds
@@ -150,6 +151,66 @@ def test_majority_vote(benchmark, data, backend, machine_info):
         labels = benchmark.pedantic(run, rounds=1 if backend == "crowdkit" else 5, iterations=1)
     _record(benchmark, "MajorityVote", backend, mem, None, machine_info)
     assert accuracy(labels, truth) > 0.85
+
+
+SKILL_VOTES = ["Wawa", "ZeroBasedSkill", "GoldMajorityVote", "MMSR"]
+
+
+def _skill_vote(method: str, r, truth, df, backend: str):
+    """(the timed call, its labels' accessor) of one skill-weighted vote: native kdcore on
+    ``r`` (``backend``) or the crowd-kit drop-in on the DataFrame ("dropin")."""
+    gold = truth.iloc[: len(truth) // 10]  # GoldMajorityVote: a tenth of the tasks are gold
+    if backend == "dropin":
+        from kdcore.crowdkit import aggregation as kc
+
+        if method == "GoldMajorityVote":
+            return lambda: kc.GoldMajorityVote().fit(df, gold).predict(df)
+        if method == "MMSR":
+            return lambda: kc.MMSR().fit_predict(df)
+        return lambda: getattr(kc, method)().fit_predict(df)
+    import kdcore.crowd as crowd
+
+    est = getattr(crowd, method)(tie_break="first", backend=backend, n_threads=THREADS)
+    if method == "GoldMajorityVote":
+        est.set_params(default_skill=0.5)
+        return lambda: est.fit(r, true_labels=gold).labels_
+    if method == "MMSR":
+        est.set_params(random_state=0)
+    return lambda: est.fit(r).labels_
+
+
+@pytest.mark.parametrize("backend", ["cpp", "numpy", "dropin"])
+@pytest.mark.parametrize("method", SKILL_VOTES)
+def test_skill_vote(benchmark, data, method, backend, machine_info):
+    """Wawa, ZeroBasedSkill (100 rounds), GoldMajorityVote and MMSR (to tol 1e-10) natively
+    (cpp, its numpy twin) and through the crowd-kit drop-in, 1M answers."""
+    r, truth, df = data
+    benchmark.group = f"{method} 1M answers"
+    if method == "MMSR" and backend == "numpy":
+        pytest.skip("MMSR's pair counts and rank-one rounds are compiled only")
+    run = _skill_vote(method, r, truth, df, backend)
+    with PeakMemory() as mem:
+        labels = benchmark.pedantic(run, rounds=3 if backend == "cpp" else 1, iterations=1)
+    _record(benchmark, method, backend, mem, None, machine_info)
+    acc = accuracy(labels, truth)
+    benchmark.extra_info["accuracy"] = acc
+    assert acc > 0.9
+
+
+def test_skill_vote_summary(data):
+    """The native skill-weighted votes against their numpy twin and the drop-in (same run)."""
+    if any((m, "cpp") not in RESULTS or RESULTS[(m, "cpp")]["time"] is None for m in SKILL_VOTES):
+        pytest.skip("run with --benchmark-enable (timings are needed)")
+    lines = []
+    for m in SKILL_VOTES:
+        t = RESULTS[(m, "cpp")]["time"]
+        parts = [f"{m} cpp {t * 1e3:.1f} ms"]
+        for other in ("numpy", "dropin"):
+            o = RESULTS.get((m, other))
+            if o and o["time"]:
+                parts.append(f"{other} {o['time'] * 1e3:.1f} ms ({o['time'] / t:.1f}x)")
+        lines.append(", ".join(parts))
+    print("\n" + "\n".join(lines))
 
 
 def test_goals(data):

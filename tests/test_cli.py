@@ -306,7 +306,23 @@ def test_aggregate_with_types_prints_the_diagnostic(two_type, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "method", ["mv", "onecoin", "spectral-em", "te", "kos", "roe", "glad", "mace", "bayes", "community", "auto"]
+    "method",
+    [
+        "mv",
+        "onecoin",
+        "spectral-em",
+        "te",
+        "kos",
+        "roe",
+        "glad",
+        "mace",
+        "bayes",
+        "community",
+        "wawa",
+        "zbs",
+        "mmsr",
+        "auto",
+    ],
 )
 def test_aggregate_every_method(answers, method, capsys):
     from kdcore.cli import main  # in-process (the subprocess path is covered above): every --method runs
@@ -487,3 +503,12 @@ def test_cli_reproduce_help_documents_the_missing_data_exit_code(capsys):
         main(["reproduce", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "3 real data missing" in text and "--allow-missing-data" in text
+
+
+def test_aggregate_mmsr_where_its_skills_are_not_finite_is_one_line(data_home, capsys):
+    from kdcore.cli import main
+
+    # product: the workers share too few tasks, MMSR's trimmed means give 0/0 (crowd-kit: NaN skills)
+    assert main(["aggregate", str(data_home / "crowd" / "product" / "answers.csv"), "--method", "mmsr"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "non-finite skills" in err[0] and "use Wawa" in err[0]

@@ -243,7 +243,15 @@ def test_projection_per_network_in_a_batch():
 
 
 # ------------------------------------------------------------------ one API across the crowd estimators
-from kdcore.crowd import Auto, BayesianDawidSkene, CommunityDawidSkene  # noqa: E402
+from kdcore.crowd import (  # noqa: E402
+    MMSR,
+    Auto,
+    BayesianDawidSkene,
+    CommunityDawidSkene,
+    GoldMajorityVote,
+    Wawa,
+    ZeroBasedSkill,
+)
 
 ESTIMATORS = [
     MajorityVote,
@@ -261,6 +269,10 @@ ESTIMATORS = [
     BayesianDawidSkene,
     CommunityDawidSkene,
     Auto,
+    Wawa,
+    ZeroBasedSkill,
+    GoldMajorityVote,
+    MMSR,
 ]
 
 
@@ -271,9 +283,10 @@ def _fit_small(cls, r):
     if cls is TypeAware:
         kw["n_folds"] = 1
     est = cls(**kw, random_state=0) if "random_state" in cls._param_names() else cls(**kw)
+    fit_kw = {"true_labels": pd.Series(0, index=r.task_ids)} if cls is GoldMajorityVote else {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        return est, est.fit(r)
+        return est, est.fit(r, **fit_kw)
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)

@@ -43,6 +43,9 @@ METHODS = {
     "mace": "MACE",
     "bayes": "BayesianDawidSkene",
     "community": "CommunityDawidSkene",
+    "wawa": "Wawa",
+    "zbs": "ZeroBasedSkill",
+    "mmsr": "MMSR",
     "auto": "Auto",
 }
 
@@ -692,8 +695,10 @@ def build_parser() -> argparse.ArgumentParser:
         "(binary); kos = Karger-Oh-Shah message passing (binary); roe = ratio of "
         "eigenvectors (binary); glad = GLAD (worker ability, task difficulty); mace = MACE "
         "(spammer model); bayes = Bayesian Dawid-Skene (Dirichlet priors, strength estimated); "
-        "community = community Dawid-Skene (workers pooled in communities); auto = the candidate "
-        "that best predicts held-out answers (Auto).",
+        "community = community Dawid-Skene (workers pooled in communities); wawa = majority vote "
+        "weighted by each worker's agreement with the plain vote; zbs = zero-based skill (vote weighted "
+        "by skills that agree with it); mmsr = M-MSR robust skills, then the log-odds weighted vote; "
+        "auto = the candidate that best predicts held-out answers (Auto).",
     )
     _answer_args(s)
     s.add_argument(

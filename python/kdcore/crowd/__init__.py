@@ -35,6 +35,10 @@ _LAZY = {
     "BayesianDawidSkene": "._bayesian",
     "CommunityDawidSkene": "._bayesian",
     "Auto": "._auto",
+    "Wawa": "._skill_vote",
+    "ZeroBasedSkill": "._skill_vote",
+    "GoldMajorityVote": "._skill_vote",
+    "MMSR": "._mmsr",
 }
 
 __all__ = [

@@ -46,7 +46,7 @@ def vote(
     )
 
 
-def _pick(scores: np.ndarray, best: np.ndarray, n_tied: np.ndarray, tie_break: str, random_state) -> np.ndarray:
+def pick_winners(scores: np.ndarray, best: np.ndarray, n_tied: np.ndarray, tie_break: str, random_state) -> np.ndarray:
     """The winner of each task: ``best`` (the first tied class in label order) for
     "first"; for "random", a class drawn uniformly among the tied ones (seeded)."""
     if tie_break not in ("random", "first"):
@@ -137,7 +137,7 @@ class MajorityVote(BaseAggregator):
         r = self._prepare(data)
         weight = self._weights(r)
         scores, best, n_tied = vote(r, weight, self._backend(), self.n_threads)
-        labels = _pick(scores, best, n_tied, self.tie_break, self.random_state)
+        labels = pick_winners(scores, best, n_tied, self.tie_break, self.random_state)
         self.scores_ = scores
         self._set_posteriors(r, self._proba(scores, r), labels)
         return self

@@ -17,14 +17,17 @@ matrix needs ~800 GiB at a million answers.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 import scipy.stats as sps
 from scipy.sparse.linalg import LinearOperator, eigsh
 
+from .._check import check_float, check_int
 from ..backends import _core
 from ._responses import Responses
+from ._skill_vote import SkillVote
 
-__all__ = ["mmsr_skills"]
+__all__ = ["mmsr_skills", "MMSR"]
 
 
 def _dense_row_sums(cov: np.ndarray, indptr: np.ndarray, idx: np.ndarray, W: int, off: float) -> np.ndarray:
@@ -124,3 +127,136 @@ def mmsr_skills(
     x = np.maximum(x3, -1 / (L - 1) + 1.0 / np.sqrt(n_tasks))
     p = x * (L - 1) / L + 1 / L
     return np.log(p * (L - 1) / (1 - p)), [float(h) for h in history]
+
+
+def _first_appearance(r: Responses) -> Responses:
+    """``r`` with its workers renumbered in order of first appearance in the answers."""
+    order = pd.unique(r.worker)  # worker codes by first appearance
+    code = np.empty(r.n_workers, dtype=np.int32)
+    code[order] = np.arange(r.n_workers, dtype=np.int32)
+    return Responses._from_codes(
+        r.task, np.ascontiguousarray(code[r.worker]), r.label, r.task_ids, r.worker_ids[order], np.asarray(r.classes_)
+    )
+
+
+class MMSR(SkillVote):
+    """Matrix mean-subsequence-reduced skills (Ma & Olshevsky, NeurIPS 2020), then the one-coin vote.
+
+    The skills are the log-odds of each worker's accuracy, s = ln(p (K - 1) / (1 - p)),
+    from a robust rank-one fit of the workers' agreement covariances (sparse and
+    compiled: O(answers + worker pairs sharing a task) memory). They are the
+    Nitzan-Paroush weights of the one-coin model (docs/maths.md B.4), so the labels are
+    the vote weighted by the skills and ``probas_`` is that model's posterior under a
+    uniform class prior, the softmax of the scores. Skills may be negative (a worker
+    worse than chance counts against what it says).
+
+    Parameters
+    ----------
+    n_iter : int, default 10000
+        Rounds of the rank-one fit at most.
+    tol : float, default 1e-10
+        Stop when the change of the fit falls below it.
+    tie_break : {"random", "first"}
+    default_skill : float or None
+        The skill ``predict`` gives a worker absent from the fit; None refuses such workers.
+    random_state : int, RandomState or None
+        Seed of the random start, drawn for the workers in order of first appearance in
+        the answers (crowd-kit's order: the same seed gives crowd-kit's skills).
+    backend : {"auto", "cpp"}
+    n_threads : int, 0 = default
+
+    Attributes
+    ----------
+    skills_ : Series (worker) named "skill", log-odds of the accuracy
+    loss_history_ : list of float, the change of the fit each round
+    n_iter_ : int, rounds run
+    converged_ : bool, whether the last change fell below ``tol``
+    labels_, probas_, classes_, scores_ (ndarray n_tasks x K of skill-weighted votes)
+
+    Example
+    -------
+    >>> from kdcore.crowd import MMSR, simulate
+    >>> r, truth = simulate.one_coin(500, 20, 2, answers_per_task=5, random_state=0)
+    >>> MMSR(random_state=0).fit(r).skills_.shape
+    (20,)
+    """
+
+    _backends = ("cpp",)
+
+    def __init__(
+        self,
+        n_iter: int = 10000,
+        tol: float = 1e-10,
+        tie_break: str = "random",
+        default_skill: float | None = None,
+        random_state=None,
+        backend: str = "auto",
+        n_threads: int = 0,
+    ):
+        self.n_iter = n_iter
+        self.tol = tol
+        self.tie_break = tie_break
+        self.default_skill = default_skill
+        self.random_state = random_state
+        self.backend = backend
+        self.n_threads = n_threads
+
+    def _proba(self, scores: np.ndarray) -> np.ndarray:
+        e = np.exp(scores - scores.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    def fit(self, data: Responses | pd.DataFrame, *, duplicates: str = "error") -> MMSR:
+        """Estimate the skills, then vote; returns self.
+
+        Parameters
+        ----------
+        data : Responses or DataFrame (task, worker, label)
+            One answer per (task, worker) pair: ``duplicates="keep_all"`` is refused.
+        duplicates : {"error", "keep_first", "keep_last"}
+
+        Raises
+        ------
+        ValueError
+            Repeated (task, worker) answers, fewer than two classes, or skills that are not
+            finite (the trimmed means divide 0 by 0 where workers share too few tasks).
+        """
+        n_iter = check_int(self.n_iter, "n_iter", minimum=0)
+        tol = check_float(self.tol, "tol", minimum=0.0)
+        self._check_common()
+        if duplicates == "keep_all":
+            raise ValueError("MMSR uses one answer per (task, worker); pass duplicates='keep_first' or 'keep_last'")
+        r = self._coerce(data, duplicates)
+        self._backend()
+        n_threads = self._threads()
+        if r.n_classes < 2:
+            raise ValueError(f"MMSR needs at least two classes, got {r.n_classes}: {list(r.classes_)}")
+        _, n_dup, _ = _core.find_duplicates(r.task, r.worker, r.n_tasks, r.n_workers, 0)
+        if n_dup:
+            raise ValueError(
+                f"MMSR uses one answer per (task, worker); the responses repeat {n_dup} "
+                "(build them with duplicates='keep_first' or 'keep_last')"
+            )
+        ordered = _first_appearance(r)
+        skills, history = mmsr_skills(ordered, r.n_tasks, r.n_classes, n_iter, tol, self.random_state, n_threads)
+        skill = np.empty(r.n_workers)
+        skill[pd.Index(r.worker_ids).get_indexer(ordered.worker_ids)] = skills
+        if not np.all(np.isfinite(skill)):
+            raise ValueError(
+                f"MMSR: the rank-one fit gave non-finite skills for {int((~np.isfinite(skill)).sum())} of "
+                f"{r.n_workers} workers (its trimmed means divide 0 by 0 when workers share too few tasks, as "
+                "in crowd-kit); use Wawa or OneCoinDawidSkene on these answers"
+            )
+        self.skills_ = self._skill_series(r, skill)
+        self.loss_history_ = history
+        self.n_iter_ = len(history)
+        self.converged_ = bool(history) and history[-1] < tol
+        self._store_vote(r, skill, self.random_state)
+        return self
+
+    def fit_predict(self, data: Responses | pd.DataFrame, *, duplicates: str = "error") -> pd.Series:
+        """Fit and return ``labels_``."""
+        return self.fit(data, duplicates=duplicates).labels_
+
+    def fit_predict_proba(self, data: Responses | pd.DataFrame, *, duplicates: str = "error") -> pd.DataFrame:
+        """Fit and return ``probas_``."""
+        return self.fit(data, duplicates=duplicates).probas_
