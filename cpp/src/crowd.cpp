@@ -919,6 +919,86 @@ code_t reassign_types(const double* full, code_t n_tasks, int T, int K, double* 
     return changed;
 }
 
+// One task-major sweep of the classification EM (skill_em_cem): the E-step of each task into
+// full (log-scores, max shift, exp, normalise; its log-normaliser added to the thread's
+// log-likelihood), then that row masked to the task's type (renormalised over the classes when
+// `normalise`) counted into the thread's table in em_run's answer-major layout. The masked row is
+// divided once per task, not once per answer; TK_ and K_ fixed at compile time for the common
+// sizes (0: run time). The additions run in the same order as the generic loop, so every size
+// gives the same numbers.
+struct CemSweep {
+    const index_t* ip;
+    const code_t* code;
+    code_t n_tasks;
+    int K;
+    const std::int64_t* types;
+    const double* lc;
+    const double* lp;
+    double* full;
+    bool do_e, normalise, count;
+};
+template <int TK_, int K_>
+void cem_sweep(const CemSweep& s, std::vector<std::vector<double>>& bufs, std::vector<double>& mass_part,
+               std::vector<double>& part_ll, int nt) {
+    const int K = K_ > 0 ? K_ : s.K;
+    const int TK = TK_ > 0 ? TK_ : static_cast<int>(mass_part.size() / static_cast<std::size_t>(nt));
+    ExceptionCatcher catcher;
+    KDCORE_OMP(parallel num_threads(nt)) {
+        const int tid = thread_num();
+        double* buf = bufs[static_cast<std::size_t>(tid)].data();
+        double* mp = mass_part.data() + static_cast<std::size_t>(tid) * TK;
+        std::vector<double> scv, qv;
+        catcher.run([&] {
+            scv.resize(static_cast<std::size_t>(TK));
+            qv.resize(static_cast<std::size_t>(K));
+        });
+        double sca[TK_ > 0 ? TK_ : 1], qa[K_ > 0 ? K_ : 1];
+        double* sc = TK_ > 0 ? sca : scv.data();
+        double* q = K_ > 0 ? qa : qv.data();
+        double lls = 0.0;
+        KDCORE_OMP(for schedule(static))
+        for (code_t j = 0; j < s.n_tasks; ++j) {
+            if (catcher.failed()) continue;
+            double* f = s.full + static_cast<std::size_t>(j) * TK;
+            const index_t e0 = s.ip[j], e1 = s.ip[j + 1];
+            if (s.do_e) {
+                for (int i = 0; i < TK; ++i) sc[i] = s.lp[i];
+                for (index_t e = e0; e < e1; ++e) {
+                    const double* a = s.lc + static_cast<std::size_t>(s.code[e]) * TK;
+                    for (int i = 0; i < TK; ++i) sc[i] += a[i];
+                }
+                double m = sc[0];
+                for (int i = 1; i < TK; ++i) m = std::max(m, sc[i]);
+                double z = 0.0;
+                for (int i = 0; i < TK; ++i) {
+                    f[i] = std::exp(sc[i] - m);
+                    z += f[i];
+                }
+                for (int i = 0; i < TK; ++i) f[i] /= z;
+                lls += m + std::log(z);
+            }
+            if (!s.count) continue;
+            const std::size_t t0 = static_cast<std::size_t>(s.types[j]) * K;
+            double zt = 1.0;
+            if (s.normalise) {
+                zt = 0.0;
+                for (int k = 0; k < K; ++k) zt += f[t0 + k];
+                zt = std::max(zt, 1e-300);
+            }
+            for (int k = 0; k < K; ++k) {
+                q[k] = f[t0 + k] / zt;
+                mp[t0 + k] += q[k];
+            }
+            for (index_t e = e0; e < e1; ++e) {
+                double* a = buf + static_cast<std::size_t>(s.code[e]) * TK + t0;
+                for (int k = 0; k < K; ++k) a[k] += q[k];
+            }
+        }
+        part_ll[static_cast<std::size_t>(tid)] = lls;
+    }
+    catcher.rethrow();
+}
+
 }  // namespace
 
 SkillEmResult skill_em_polish(const AnswerViews& views, code_t n_tasks, code_t n_workers, int n_types, int n_classes,
@@ -1020,56 +1100,18 @@ SkillEmResult skill_em_cem(const AnswerViews& views, code_t n_tasks, code_t n_wo
         std::vector<std::vector<double>> bufs(static_cast<std::size_t>(nt));
         std::vector<double> part_ll(static_cast<std::size_t>(nt));
         auto pass = [&](bool do_e, bool normalise, bool count) {
-            ExceptionCatcher catcher;
             // every thread's table zeroed here (a smaller team than nt leaves some untouched)
             if (count)
                 for (auto& b : bufs) b.assign(table, 0.0);
             std::fill(mass_part.begin(), mass_part.end(), 0.0);
             std::fill(part_ll.begin(), part_ll.end(), 0.0);
-            KDCORE_OMP(parallel num_threads(nt)) {
-                const int tid = thread_num();
-                std::vector<double>& buf = bufs[static_cast<std::size_t>(tid)];
-                double* mp = mass_part.data() + static_cast<std::size_t>(tid) * TK;
-                std::vector<double> sc;
-                catcher.run([&] { sc.resize(TK); });
-                double lls = 0.0;
-                KDCORE_OMP(for schedule(static))
-                for (code_t j = 0; j < n_tasks; ++j) {
-                    if (catcher.failed()) continue;
-                    double* f = full + static_cast<std::size_t>(j) * TK;
-                    if (do_e) {
-                        for (std::size_t i = 0; i < TK; ++i) sc[i] = lp[i];
-                        for (index_t e = ip[j]; e < ip[j + 1]; ++e) {
-                            const double* a = lc.data() + static_cast<std::size_t>(code[e]) * TK;
-                            for (std::size_t i = 0; i < TK; ++i) sc[i] += a[i];
-                        }
-                        double m = sc[0];
-                        for (std::size_t i = 1; i < TK; ++i) m = std::max(m, sc[i]);
-                        double z = 0.0;
-                        for (std::size_t i = 0; i < TK; ++i) {
-                            f[i] = std::exp(sc[i] - m);
-                            z += f[i];
-                        }
-                        for (std::size_t i = 0; i < TK; ++i) f[i] /= z;
-                        lls += m + std::log(z);
-                    }
-                    if (!count) continue;
-                    const std::size_t t0 = static_cast<std::size_t>(types[j]) * K;
-                    double zt = 1.0;
-                    if (normalise) {
-                        zt = 0.0;
-                        for (int k = 0; k < K; ++k) zt += f[t0 + k];
-                        zt = std::max(zt, 1e-300);
-                    }
-                    for (int k = 0; k < K; ++k) mp[t0 + k] += f[t0 + k] / zt;
-                    for (index_t e = ip[j]; e < ip[j + 1]; ++e) {
-                        double* a = buf.data() + static_cast<std::size_t>(code[e]) * TK + t0;
-                        for (int k = 0; k < K; ++k) a[k] += f[t0 + k] / zt;
-                    }
-                }
-                part_ll[static_cast<std::size_t>(tid)] = lls;
+            const CemSweep sw{ip, code.data(), n_tasks, K, types, lc.data(), lp.data(), full, do_e, normalise, count};
+            switch (TK) {  // compile-time sizes for the common cases (T = 2 types, K = 2..4 classes)
+                case 4: cem_sweep<4, 2>(sw, bufs, mass_part, part_ll, nt); break;
+                case 6: cem_sweep<6, 3>(sw, bufs, mass_part, part_ll, nt); break;
+                case 8: cem_sweep<8, 4>(sw, bufs, mass_part, part_ll, nt); break;
+                default: cem_sweep<0, 0>(sw, bufs, mass_part, part_ll, nt); break;
             }
-            catcher.rethrow();
             if (count) {
                 KDCORE_OMP(parallel for schedule(static) num_threads(nt))
                 for (std::size_t x = 0; x < table; ++x) {

@@ -11,6 +11,24 @@ import numpy as np
 __all__ = ["kmeans", "gmm_proba", "separation"]
 
 
+def _nearest(d2: np.ndarray) -> np.ndarray:
+    """``d2.argmin(1)`` (the first minimum on ties) by k column sweeps: a row-wise argmin over a
+    few columns is a strided reduction, several times slower than k contiguous comparisons."""
+    k = d2.shape[1]
+    if k == 1:
+        return np.zeros(d2.shape[0], dtype=np.int64)
+    if not np.isfinite(d2).all():  # NaN ordering as argmin has it
+        return d2.argmin(1)
+    cols = np.ascontiguousarray(d2.T)
+    best = cols[0].copy()
+    lab = np.zeros(d2.shape[0], dtype=np.int64)
+    for q in range(1, k):
+        closer = cols[q] < best  # strict: a tie keeps the earlier centre, as argmin does
+        lab[closer] = q
+        np.minimum(best, cols[q], out=best)
+    return lab
+
+
 def kmeans(
     X: np.ndarray, k: int, rng: np.random.Generator, n_init: int = 10, n_iter: int = 100
 ) -> tuple[np.ndarray, np.ndarray, float]:
@@ -29,7 +47,7 @@ def kmeans(
         sq = (X * X).sum(1)
         for it in range(n_iter):
             d2 = sq[:, None] - 2.0 * X @ C.T + (C * C).sum(1)[None]
-            new = d2.argmin(1)
+            new = _nearest(d2)
             if it > 0 and np.array_equal(new, lab):
                 break
             lab = new

@@ -195,8 +195,10 @@ class TaskTypeClustering(BaseEstimator):
         )
         if unsupported:
             proba = np.full((r.n_tasks, k), 1.0 / k)
-        else:
-            proba = gmm_proba(feat, labels, k) if k > 1 else np.ones((r.n_tasks, 1))
+        elif k > 1 and self.method == "spectral":
+            proba = gmm_proba(feat, labels, k)
+        else:  # refined and mixture replace the soft assignment by their own (it would be discarded)
+            proba = np.ones((r.n_tasks, 1)) if k == 1 else np.eye(k)[labels]
         self.eigenvalues_ = vals[:k] if k > 1 else vals[:1]
         self.embedding_ = emb[:, :k] if k > 1 else emb[:, :1]
         self.spectral_info_ = info
