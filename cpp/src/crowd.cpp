@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -1001,6 +1002,145 @@ void cem_sweep(const CemSweep& s, std::vector<std::vector<double>>& bufs, std::v
 
 }  // namespace
 
+namespace {
+// Whether the fused task-major routes fit (em_run's automatic rule): per-thread count tables
+// (W K x T K doubles) small against the scratch limit and against the answers.
+bool skill_fused_fits(code_t W, int K, int TK, int nt, index_t N) {
+    const double table = static_cast<double>(W) * K * TK;
+    return 8.0 * table * nt <= kMaxScratchBytes && 4.0 * W * K * nt <= static_cast<double>(N);
+}
+std::vector<code_t> answer_codes(const AnswerViews& views, index_t N, int K) {
+    std::vector<code_t> code(static_cast<std::size_t>(N));
+    for (index_t e = 0; e < N; ++e) code[static_cast<std::size_t>(e)] = views.task_worker[e] * K + views.task_label[e];
+    return code;
+}
+// skill_em_polish's fused route on the answer codes c = w K + l in task order (shared by starts)
+SkillEmResult polish_coded(const index_t* ip, const code_t* code, code_t n_tasks, code_t W, int T, int K, double* post,
+                           double shrink, double smoothing, double tol, int n_max, double* log_conf, double* log_prior,
+                           int nt) {
+    const int TK = T * K;
+    const std::size_t table = static_cast<std::size_t>(W) * K * TK;
+    std::vector<double> cnt(table), lc(table), lp(TK), mass(TK);
+    std::vector<std::vector<double>> extra(static_cast<std::size_t>(nt - 1));
+    std::vector<double*> bufs{cnt.data()};
+    for (auto& b : extra) {
+        b.resize(table);
+        bufs.push_back(b.data());
+    }
+    std::vector<double> mass_part(static_cast<std::size_t>(nt) * TK);
+    const index_t n_blocks = (static_cast<index_t>(n_tasks) + kBlock - 1) / kBlock;
+    std::vector<double> block_ll(static_cast<std::size_t>(n_blocks), 0.0);
+    auto reduce = [&]() {
+        if (nt > 1) {
+            KDCORE_OMP(parallel for schedule(static) num_threads(nt))
+            for (std::size_t x = 0; x < table; ++x)
+                for (int t = 1; t < nt; ++t) cnt[x] += bufs[static_cast<std::size_t>(t)][x];
+        }
+        for (int i = 0; i < TK; ++i) {
+            double m = 0.0;
+            for (int t = 0; t < nt; ++t) m += mass_part[static_cast<std::size_t>(t) * TK + i];
+            mass[i] = m;
+        }
+    };
+    fused(ip, code, n_tasks, TK, lc.data(), lp.data(), post, false, true, bufs, table,
+          mass_part, block_ll, nt);
+    reduce();
+    SkillEmResult res;
+    double ll_old = -std::numeric_limits<double>::infinity();
+    for (int m = 0; m < n_max; ++m) {
+        check_interrupt();
+        shrunk_params(cnt, mass, W, T, K, shrink, smoothing, false, lc.data(), lp.data(), true);
+        fused(ip, code, n_tasks, TK, lc.data(), lp.data(), post, true, true, bufs, table,
+              mass_part, block_ll, nt);
+        double ll = 0.0;
+        for (double x : block_ll) ll += x;
+        res.loglik = ll;
+        res.rounds = m + 1;
+        if (std::fabs(ll - ll_old) <= tol * std::max(1.0, std::fabs(ll))) break;
+        ll_old = ll;
+        reduce();
+    }
+    for (int t = 0; t < T; ++t)
+        for (code_t w = 0; w < W; ++w)
+            for (int k = 0; k < K; ++k)
+                for (int l = 0; l < K; ++l)
+                    log_conf[((static_cast<std::size_t>(t) * W + w) * K + k) * K + l] =
+                        lc[(static_cast<std::size_t>(w) * K + l) * TK + static_cast<std::size_t>(t) * K + k];
+    std::copy(lp.begin(), lp.end(), log_prior);
+    return res;
+}
+
+// skill_em_cem's single-sweep route on the answer codes (as polish_coded)
+SkillEmResult cem_coded(const index_t* ip, const code_t* code, code_t n_tasks, code_t W, int T, int K,
+                        std::int64_t* types, const double* label_post, double shrink, double smoothing, int n_outer,
+                        double* full, double* log_conf, double* log_prior, int nt) {
+    const std::size_t TK = static_cast<std::size_t>(T) * K;
+    const std::size_t table = static_cast<std::size_t>(W) * K * TK;
+    // one task-major sweep per round: the E-step of each task, its posterior masked to the task's
+    // type, and that masked row counted for the next round (em_run's answer-major layout)
+    std::vector<double> cnt(table), lc(table), lp(TK), mass(TK), mass_part(static_cast<std::size_t>(nt) * TK);
+    std::vector<std::vector<double>> bufs(static_cast<std::size_t>(nt));
+    std::vector<double> part_ll(static_cast<std::size_t>(nt));
+    auto pass = [&](bool do_e, bool normalise, bool count) {
+        // every thread's table zeroed here (a smaller team than nt leaves some untouched)
+        if (count)
+            for (auto& b : bufs) b.assign(table, 0.0);
+        std::fill(mass_part.begin(), mass_part.end(), 0.0);
+        std::fill(part_ll.begin(), part_ll.end(), 0.0);
+        const CemSweep sw{ip, code, n_tasks, K, types, lc.data(), lp.data(), full, do_e, normalise, count};
+        switch (TK) {  // compile-time sizes for the common cases (T = 2 types, K = 2..4 classes)
+            case 4: cem_sweep<4, 2>(sw, bufs, mass_part, part_ll, nt); break;
+            case 6: cem_sweep<6, 3>(sw, bufs, mass_part, part_ll, nt); break;
+            case 8: cem_sweep<8, 4>(sw, bufs, mass_part, part_ll, nt); break;
+            default: cem_sweep<0, 0>(sw, bufs, mass_part, part_ll, nt); break;
+        }
+        if (count) {
+            KDCORE_OMP(parallel for schedule(static) num_threads(nt))
+            for (std::size_t x = 0; x < table; ++x) {
+                double v = 0.0;
+                for (int t = 0; t < nt; ++t) v += bufs[static_cast<std::size_t>(t)][x];
+                cnt[x] = v;
+            }
+            for (std::size_t i = 0; i < TK; ++i) {
+                double v = 0.0;
+                for (int t = 0; t < nt; ++t) v += mass_part[static_cast<std::size_t>(t) * TK + i];
+                mass[i] = v;
+            }
+        }
+        double ll = 0.0;
+        for (double x : part_ll) ll += x;
+        return ll;
+    };
+    std::vector<double> tpf(static_cast<std::size_t>(n_tasks) * T);
+    std::vector<std::int64_t> fr(static_cast<std::size_t>(n_tasks));
+    for (std::size_t x = 0; x < static_cast<std::size_t>(n_tasks) * TK; ++x) full[x] = 0.0;
+    for (code_t j = 0; j < n_tasks; ++j)
+        for (int k = 0; k < K; ++k)
+            full[j * TK + types[j] * K + k] = label_post[static_cast<std::size_t>(j) * K + k];
+    pass(false, false, true);
+    SkillEmResult res;
+    for (int outer = 0; outer < n_outer; ++outer) {
+        for (int inner = 0; inner < 3; ++inner) {
+            check_interrupt();
+            shrunk_params(cnt, mass, W, T, K, shrink, smoothing, true, lc.data(), lp.data(), true);
+            res.loglik = pass(true, true, inner < 2);
+            ++res.rounds;
+        }
+        const code_t changed = reassign_types(full, n_tasks, T, K, tpf.data(), fr.data(), types);
+        if (changed <= n_tasks / 1000) break;
+        pass(false, true, true);
+    }
+    for (int t = 0; t < T; ++t)
+        for (code_t w = 0; w < W; ++w)
+            for (int k = 0; k < K; ++k)
+                for (int l = 0; l < K; ++l)
+                    log_conf[((static_cast<std::size_t>(t) * W + w) * K + k) * K + l] =
+                        lc[(static_cast<std::size_t>(w) * K + l) * TK + static_cast<std::size_t>(t) * K + k];
+    std::copy(lp.begin(), lp.end(), log_prior);
+    return res;
+}
+}  // namespace
+
 SkillEmResult skill_em_polish(const AnswerViews& views, code_t n_tasks, code_t n_workers, int n_types, int n_classes,
                               double* post, double shrink, double smoothing, double tol, int n_max, double* log_conf,
                               double* log_prior, int n_threads) {
@@ -1009,60 +1149,12 @@ SkillEmResult skill_em_polish(const AnswerViews& views, code_t n_tasks, code_t n
     const code_t W = n_workers;
     const index_t N = views.task_indptr[n_tasks];
     const int nt = threads_for(n_threads, N);
-    const std::size_t table = static_cast<std::size_t>(W) * K * TK;
     // em_run's fused task-major pass (E-step and the next round's counts in one sweep) where its
     // per-thread count tables are small against the answers (em_run's automatic rule)
-    if (8.0 * static_cast<double>(table) * nt <= kMaxScratchBytes && 4.0 * W * K * nt <= static_cast<double>(N)) {
-        std::vector<code_t> code(static_cast<std::size_t>(N));
-        for (index_t e = 0; e < N; ++e) code[static_cast<std::size_t>(e)] = views.task_worker[e] * K + views.task_label[e];
-        std::vector<double> cnt(table), lc(table), lp(TK), mass(TK);
-        std::vector<std::vector<double>> extra(static_cast<std::size_t>(nt - 1));
-        std::vector<double*> bufs{cnt.data()};
-        for (auto& b : extra) {
-            b.resize(table);
-            bufs.push_back(b.data());
-        }
-        std::vector<double> mass_part(static_cast<std::size_t>(nt) * TK);
-        const index_t n_blocks = (static_cast<index_t>(n_tasks) + kBlock - 1) / kBlock;
-        std::vector<double> block_ll(static_cast<std::size_t>(n_blocks), 0.0);
-        auto reduce = [&]() {
-            if (nt > 1) {
-                KDCORE_OMP(parallel for schedule(static) num_threads(nt))
-                for (std::size_t x = 0; x < table; ++x)
-                    for (int t = 1; t < nt; ++t) cnt[x] += bufs[static_cast<std::size_t>(t)][x];
-            }
-            for (int i = 0; i < TK; ++i) {
-                double m = 0.0;
-                for (int t = 0; t < nt; ++t) m += mass_part[static_cast<std::size_t>(t) * TK + i];
-                mass[i] = m;
-            }
-        };
-        fused(views.task_indptr, code.data(), n_tasks, TK, lc.data(), lp.data(), post, false, true, bufs, table,
-              mass_part, block_ll, nt);
-        reduce();
-        SkillEmResult res;
-        double ll_old = -std::numeric_limits<double>::infinity();
-        for (int m = 0; m < n_max; ++m) {
-            check_interrupt();
-            shrunk_params(cnt, mass, W, T, K, shrink, smoothing, false, lc.data(), lp.data(), true);
-            fused(views.task_indptr, code.data(), n_tasks, TK, lc.data(), lp.data(), post, true, true, bufs, table,
-                  mass_part, block_ll, nt);
-            double ll = 0.0;
-            for (double x : block_ll) ll += x;
-            res.loglik = ll;
-            res.rounds = m + 1;
-            if (std::fabs(ll - ll_old) <= tol * std::max(1.0, std::fabs(ll))) break;
-            ll_old = ll;
-            reduce();
-        }
-        for (int t = 0; t < T; ++t)
-            for (code_t w = 0; w < W; ++w)
-                for (int k = 0; k < K; ++k)
-                    for (int l = 0; l < K; ++l)
-                        log_conf[((static_cast<std::size_t>(t) * W + w) * K + k) * K + l] =
-                            lc[(static_cast<std::size_t>(w) * K + l) * TK + static_cast<std::size_t>(t) * K + k];
-        std::copy(lp.begin(), lp.end(), log_prior);
-        return res;
+    if (skill_fused_fits(W, K, TK, nt, N)) {
+        const std::vector<code_t> code = answer_codes(views, N, K);
+        return polish_coded(views.task_indptr, code.data(), n_tasks, W, T, K, post, shrink, smoothing, tol, n_max,
+                            log_conf, log_prior, nt);
     }
     std::vector<double> cnt(static_cast<std::size_t>(T) * n_workers * K * K), mass(static_cast<std::size_t>(T) * K);
     SkillEmResult res;
@@ -1089,73 +1181,10 @@ SkillEmResult skill_em_cem(const AnswerViews& views, code_t n_tasks, code_t n_wo
     const code_t W = n_workers;
     const index_t N = views.task_indptr[n_tasks];
     const int nt = threads_for(n_threads, N);
-    const std::size_t table = static_cast<std::size_t>(W) * K * TK;
-    if (8.0 * static_cast<double>(table) * nt <= kMaxScratchBytes && 4.0 * W * K * nt <= static_cast<double>(N)) {
-        // one task-major sweep per round: the E-step of each task, its posterior masked to the task's
-        // type, and that masked row counted for the next round (em_run's answer-major layout)
-        const index_t* ip = views.task_indptr;
-        std::vector<code_t> code(static_cast<std::size_t>(N));
-        for (index_t e = 0; e < N; ++e) code[static_cast<std::size_t>(e)] = views.task_worker[e] * K + views.task_label[e];
-        std::vector<double> cnt(table), lc(table), lp(TK), mass(TK), mass_part(static_cast<std::size_t>(nt) * TK);
-        std::vector<std::vector<double>> bufs(static_cast<std::size_t>(nt));
-        std::vector<double> part_ll(static_cast<std::size_t>(nt));
-        auto pass = [&](bool do_e, bool normalise, bool count) {
-            // every thread's table zeroed here (a smaller team than nt leaves some untouched)
-            if (count)
-                for (auto& b : bufs) b.assign(table, 0.0);
-            std::fill(mass_part.begin(), mass_part.end(), 0.0);
-            std::fill(part_ll.begin(), part_ll.end(), 0.0);
-            const CemSweep sw{ip, code.data(), n_tasks, K, types, lc.data(), lp.data(), full, do_e, normalise, count};
-            switch (TK) {  // compile-time sizes for the common cases (T = 2 types, K = 2..4 classes)
-                case 4: cem_sweep<4, 2>(sw, bufs, mass_part, part_ll, nt); break;
-                case 6: cem_sweep<6, 3>(sw, bufs, mass_part, part_ll, nt); break;
-                case 8: cem_sweep<8, 4>(sw, bufs, mass_part, part_ll, nt); break;
-                default: cem_sweep<0, 0>(sw, bufs, mass_part, part_ll, nt); break;
-            }
-            if (count) {
-                KDCORE_OMP(parallel for schedule(static) num_threads(nt))
-                for (std::size_t x = 0; x < table; ++x) {
-                    double v = 0.0;
-                    for (int t = 0; t < nt; ++t) v += bufs[static_cast<std::size_t>(t)][x];
-                    cnt[x] = v;
-                }
-                for (std::size_t i = 0; i < TK; ++i) {
-                    double v = 0.0;
-                    for (int t = 0; t < nt; ++t) v += mass_part[static_cast<std::size_t>(t) * TK + i];
-                    mass[i] = v;
-                }
-            }
-            double ll = 0.0;
-            for (double x : part_ll) ll += x;
-            return ll;
-        };
-        std::vector<double> tpf(static_cast<std::size_t>(n_tasks) * T);
-        std::vector<std::int64_t> fr(static_cast<std::size_t>(n_tasks));
-        for (std::size_t x = 0; x < static_cast<std::size_t>(n_tasks) * TK; ++x) full[x] = 0.0;
-        for (code_t j = 0; j < n_tasks; ++j)
-            for (int k = 0; k < K; ++k)
-                full[j * TK + types[j] * K + k] = label_post[static_cast<std::size_t>(j) * K + k];
-        pass(false, false, true);
-        SkillEmResult res;
-        for (int outer = 0; outer < n_outer; ++outer) {
-            for (int inner = 0; inner < 3; ++inner) {
-                check_interrupt();
-                shrunk_params(cnt, mass, W, T, K, shrink, smoothing, true, lc.data(), lp.data(), true);
-                res.loglik = pass(true, true, inner < 2);
-                ++res.rounds;
-            }
-            const code_t changed = reassign_types(full, n_tasks, T, K, tpf.data(), fr.data(), types);
-            if (changed <= n_tasks / 1000) break;
-            pass(false, true, true);
-        }
-        for (int t = 0; t < T; ++t)
-            for (code_t w = 0; w < W; ++w)
-                for (int k = 0; k < K; ++k)
-                    for (int l = 0; l < K; ++l)
-                        log_conf[((static_cast<std::size_t>(t) * W + w) * K + k) * K + l] =
-                            lc[(static_cast<std::size_t>(w) * K + l) * TK + static_cast<std::size_t>(t) * K + k];
-        std::copy(lp.begin(), lp.end(), log_prior);
-        return res;
+    if (skill_fused_fits(W, K, static_cast<int>(TK), nt, N)) {
+        const std::vector<code_t> code = answer_codes(views, N, K);
+        return cem_coded(views.task_indptr, code.data(), n_tasks, W, T, K, types, label_post, shrink, smoothing,
+                         n_outer, full, log_conf, log_prior, nt);
     }
     std::vector<double> cnt(static_cast<std::size_t>(T) * n_workers * K * K), mass(TK);
     std::vector<double> post(static_cast<std::size_t>(n_tasks) * TK, 0.0), tp(static_cast<std::size_t>(n_tasks) * T);
@@ -1176,6 +1205,85 @@ SkillEmResult skill_em_cem(const AnswerViews& views, code_t n_tasks, code_t n_wo
         mask_to_types(full, types, n_tasks, T, K, post.data());
         if (changed <= n_tasks / 1000) break;
     }
+    return res;
+}
+
+SkillEmStartsResult skill_em_starts(const AnswerViews& views, code_t n_tasks, code_t n_workers, int n_types,
+                                    int n_classes, const std::int64_t* inits, int n_starts, const double* label_post,
+                                    double shrink, double smoothing, int n_outer, double tol, int n_max, double* full,
+                                    double* log_conf, double* log_prior, int n_threads) {
+    check_dims(n_tasks, n_workers, n_types, n_classes);
+    if (n_starts < 1) fail("skill_em_starts: at least one start is needed");
+    const int T = n_types, K = n_classes, TK = T * K;
+    const code_t W = n_workers;
+    const index_t N = views.task_indptr[n_tasks];
+    const int team = std::min(threads_for(n_threads, N), n_starts);
+    const std::size_t nf = static_cast<std::size_t>(n_tasks) * TK, nc = static_cast<std::size_t>(T) * W * K * K;
+    // each start runs on one thread, so the one-thread rule decides the route, and the answer
+    // codes of the fused route are built once for all starts
+    const bool coded = skill_fused_fits(W, K, TK, 1, N);
+    const std::vector<code_t> code = coded ? answer_codes(views, N, K) : std::vector<code_t>();
+    SkillEmStartsResult res;
+    res.loglik.assign(static_cast<std::size_t>(n_starts), std::numeric_limits<double>::quiet_NaN());
+    res.cem_rounds.assign(static_cast<std::size_t>(n_starts), 0);
+    res.polish_rounds.assign(static_cast<std::size_t>(n_starts), 0);
+    auto run_start = [&](int s, std::vector<double>& f, std::vector<double>& lc, std::vector<double>& lp,
+                         std::vector<std::int64_t>& ty) {
+        f.resize(nf);
+        lc.resize(nc);
+        lp.resize(static_cast<std::size_t>(TK));
+        ty.assign(inits + static_cast<std::size_t>(s) * n_tasks, inits + static_cast<std::size_t>(s + 1) * n_tasks);
+        const SkillEmResult a =
+            coded ? cem_coded(views.task_indptr, code.data(), n_tasks, W, T, K, ty.data(), label_post, shrink,
+                              smoothing, n_outer, f.data(), lc.data(), lp.data(), 1)
+                  : skill_em_cem(views, n_tasks, W, T, K, ty.data(), label_post, shrink, smoothing, n_outer, f.data(),
+                                 lc.data(), lp.data(), 1);
+        const SkillEmResult b =
+            coded ? polish_coded(views.task_indptr, code.data(), n_tasks, W, T, K, f.data(), shrink, smoothing, tol,
+                                 n_max, lc.data(), lp.data(), 1)
+                  : skill_em_polish(views, n_tasks, W, T, K, f.data(), shrink, smoothing, tol, n_max, lc.data(),
+                                    lp.data(), 1);
+        res.loglik[static_cast<std::size_t>(s)] = b.loglik;
+        res.cem_rounds[static_cast<std::size_t>(s)] = a.rounds;
+        res.polish_rounds[static_cast<std::size_t>(s)] = b.rounds;
+    };
+    auto keep = [&](const std::vector<double>& f, const std::vector<double>& lc, const std::vector<double>& lp) {
+        std::copy(f.begin(), f.end(), full);
+        std::copy(lc.begin(), lc.end(), log_conf);
+        std::copy(lp.begin(), lp.end(), log_prior);
+    };
+    std::vector<std::vector<double>> wf(static_cast<std::size_t>(team)), wlc(wf.size()), wlp(wf.size());
+    std::vector<std::vector<std::int64_t>> wty(wf.size());
+    int kept = -1;
+    std::mutex kept_mutex;
+    ExceptionCatcher catcher;
+    KDCORE_OMP(parallel for schedule(dynamic, 1) num_threads(team))
+    for (int s = 0; s < n_starts; ++s) {
+        if (catcher.failed()) continue;
+        catcher.run([&] {
+            const std::size_t tid = static_cast<std::size_t>(thread_num());
+            if (tid == 0) check_interrupt();
+            run_start(s, wf[tid], wlc[tid], wlp[tid], wty[tid]);
+            const double ll = res.loglik[static_cast<std::size_t>(s)];
+            std::lock_guard<std::mutex> lock(kept_mutex);
+            const double kll = kept < 0 ? 0.0 : res.loglik[static_cast<std::size_t>(kept)];
+            if (kept < 0 || ll > kll || (ll == kll && s < kept)) {  // the higher likelihood; a tie: the earlier start
+                keep(wf[tid], wlc[tid], wlp[tid]);
+                kept = s;
+            }
+        });
+    }
+    catcher.rethrow();
+    // the winner in start order (the first start, replaced by each later one with a strictly higher
+    // log-likelihood): the one kept above unless a NaN likelihood made the orders differ; then it runs again
+    int best = 0;
+    for (int s = 1; s < n_starts; ++s)
+        if (res.loglik[static_cast<std::size_t>(s)] > res.loglik[static_cast<std::size_t>(best)]) best = s;
+    if (best != kept) {
+        run_start(best, wf[0], wlc[0], wlp[0], wty[0]);
+        keep(wf[0], wlc[0], wlp[0]);
+    }
+    res.best = best;
     return res;
 }
 

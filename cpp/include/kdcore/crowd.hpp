@@ -179,5 +179,24 @@ SkillEmResult skill_em_polish(const AnswerViews& views, code_t n_tasks, code_t n
 SkillEmResult skill_em_cem(const AnswerViews& views, code_t n_tasks, code_t n_workers, int n_types, int n_classes,
                            std::int64_t* types, const double* label_post, double shrink, double smoothing, int n_outer,
                            double* full, double* log_conf, double* log_prior, int n_threads);
+// The refined typing's starts: for each start s (hard types inits[s, :], n_starts x n_tasks) the
+// classification EM (skill_em_cem, n_outer) and then the soft EM (skill_em_polish, tol, n_max); the
+// start with the highest final log-likelihood wins (a tie: the earlier start), and its posterior
+// full (n_tasks, T, K), log_conf (T, W, K, K) and log_prior (T, K) are written out. The starts run
+// side by side, one thread each (n_threads of them at once): a start's rounds are sweeps of about a
+// millisecond over the answers, too short to share between threads without each barrier costing a
+// measurable share (on a busy machine most of it), while starts are independent. A start gives the
+// same numbers on any thread, so the result does not depend on n_threads. Memory: per running start
+// one posterior and one type vector, and the answer codes once for all starts.
+struct SkillEmStartsResult {
+    int best = 0;
+    std::vector<double> loglik;      // per start, the soft EM's last log-likelihood
+    std::vector<int> cem_rounds;     // per start, classification EM rounds (re-fits)
+    std::vector<int> polish_rounds;  // per start, soft EM rounds
+};
+SkillEmStartsResult skill_em_starts(const AnswerViews& views, code_t n_tasks, code_t n_workers, int n_types,
+                                    int n_classes, const std::int64_t* inits, int n_starts, const double* label_post,
+                                    double shrink, double smoothing, int n_outer, double tol, int n_max, double* full,
+                                    double* log_conf, double* log_prior, int n_threads);
 
 }  // namespace kdcore

@@ -356,6 +356,35 @@ class TaskTypeClustering(BaseEstimator):
         )
         return float(ll), post, log_conf, log_prior, int(rounds)
 
+    def _starts_compiled(
+        self, r: Responses, inits: list[np.ndarray], label_post: np.ndarray, nt: int
+    ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, list[int]]:
+        """:meth:`_cem_compiled` then :meth:`_polish_compiled` from every start, in one compiled call
+        (kdcore/crowd.hpp skill_em_starts: the starts run side by side, one thread each; the highest
+        final log-likelihood wins, the earlier start on a tie). Returns (ll, full, log_conf, log_prior,
+        soft EM rounds per start); ``n_cem_rounds_`` keeps the classification EM's re-fits per start."""
+        full, log_conf, log_prior, best, ll, cem_rounds, polish_rounds = _core.skill_em_starts(
+            r.worker_indptr,
+            r.worker_task,
+            r.worker_label,
+            r.task_indptr,
+            r.task_worker,
+            r.task_label,
+            r.n_tasks,
+            r.n_workers,
+            np.ascontiguousarray(np.stack(inits), dtype=np.int64),
+            np.ascontiguousarray(label_post, dtype=np.float64),
+            self.n_types,
+            _SHRINK,
+            float(self.smoothing),
+            min(int(self.n_iter), 30),
+            float(self.tol),
+            max(int(self.n_iter), 100),
+            nt,
+        )
+        self.n_cem_rounds_ = cem_rounds.tolist()
+        return float(ll[best]), full, log_conf, log_prior, polish_rounds.tolist()
+
     def _correctness_split(self, r: Responses, label_post: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """k-means on the task rows of the correctness matrix's top singular subspace."""
         from scipy.sparse import csr_matrix
@@ -396,21 +425,20 @@ class TaskTypeClustering(BaseEstimator):
             # random restarts: the likelihood has local optima (on planted real data the planted
             # split scores higher than what the two structured starts reach)
             inits += [rng.integers(0, k, r.n_tasks) for _ in range(int(self.n_init))]
-            counter = self._counter(r, be, nt)
-            best: tuple[Any, ...] | None = None
-            rounds = []
-            for init in inits:
-                if be == "cpp":  # the same two loops compiled, no Python between rounds
-                    full = self._cem_compiled(r, init, label_post, nt)
-                    ll, full, log_conf, log_prior, m = self._polish_compiled(r, full, nt)
-                else:
+            if be == "cpp":  # every start's two loops compiled, the starts side by side (one thread each)
+                ll, full, log_conf, log_prior, rounds = self._starts_compiled(r, inits, label_post, nt)
+            else:
+                counter = self._counter(r, be, nt)
+                best: tuple[Any, ...] | None = None
+                rounds = []
+                for init in inits:
                     full = self._cem(r, init, label_post, counter, be, nt)[2]
                     ll, full, log_conf, log_prior, m = self._polish(r, full, counter, be, nt)
-                rounds.append(m)
-                if best is None or ll > best[0]:  # the first start wins a tie
-                    best = (ll, full, log_conf, log_prior)
-            assert best is not None  # at least the spectral and the correctness starts ran
-            ll, full, log_conf, log_prior = best
+                    rounds.append(m)
+                    if best is None or ll > best[0]:  # the first start wins a tie
+                        best = (ll, full, log_conf, log_prior)
+                assert best is not None  # at least the spectral and the correctness starts ran
+                ll, full, log_conf, log_prior = best
             self.n_polish_rounds_ = rounds
             full, log_conf, log_prior = align_types(r, full, log_conf, log_prior)
             tp = full.sum(2)
