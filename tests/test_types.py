@@ -390,6 +390,41 @@ def test_refined_compiled_loops_equal_python_loops(regime, n_classes):
 
 
 @pytest.mark.skipif(not HAS_CPP, reason="no compiled core")
+@pytest.mark.parametrize("regime, n_classes", [("specialist", 2), ("dawid_skene", 3)])
+def test_refined_starts_side_by_side_equal_the_starts_one_by_one(regime, n_classes):
+    """skill_em_starts (every start's two loops in one call, starts side by side) against the starts
+    run one by one through skill_em_cem and skill_em_polish, keeping the first highest likelihood;
+    the same numbers on 1 and 2 threads (a start runs on one thread whatever the count)."""
+    if regime == "dawid_skene":
+        r, _ = simulate.dawid_skene(600, 30, n_classes, answers_per_task=6, random_state=4)
+    else:
+        r, *_ = simulate.two_type(600, 30, 0.3, regime=regime, random_state=4)
+    tc = TaskTypeClustering(random_state=0, n_threads=1)
+    tc._validate(r)
+    label_post = tc._plain_ds(r, "cpp", 1)
+    rng = np.random.default_rng(6)
+    inits = [rng.integers(0, 2, r.n_tasks) for _ in range(5)]
+    inits.append(inits[2].copy())  # a start equal to an earlier one: the tie goes to the earlier start
+    one_by_one = []
+    for init in inits:
+        ll, post, lc, lp, m = tc._polish_compiled(r, tc._cem_compiled(r, init, label_post, 1), 1)
+        one_by_one.append((ll, post, lc, lp, m))
+    best = 0
+    for s in range(1, len(inits)):
+        if one_by_one[s][0] > one_by_one[best][0]:
+            best = s
+    for nt in (1, 2):
+        ll, post, lc, lp, rounds = tc._starts_compiled(r, inits, label_post, nt)
+        assert rounds == [o[4] for o in one_by_one]
+        assert ll == one_by_one[best][0]
+        np.testing.assert_array_equal(post, one_by_one[best][1])
+        np.testing.assert_array_equal(lc, one_by_one[best][2])
+        np.testing.assert_array_equal(lp, one_by_one[best][3])
+    with pytest.raises(ValueError, match="inits: expected codes in"):
+        tc._starts_compiled(r, [np.full(r.n_tasks, 2)], label_post, 1)
+
+
+@pytest.mark.skipif(not HAS_CPP, reason="no compiled core")
 def test_spectral_typing_reports_an_unresolved_spectrum_as_unsupported():
     """One planted type, sparse answers: the bulk eigenvalues are near-degenerate, so Lanczos stops
     once the eigengap after the readout's vectors is provably below MIN_EIGENGAP and the spectral
