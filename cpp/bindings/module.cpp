@@ -420,6 +420,32 @@ void bind_crowd(py::module_& m) {
         "The refined typing's classification EM (kdcore/crowd.hpp skill_em_cem): (types, full, log_conf, "
         "log_prior, loglik, rounds).");
     m.def(
+        "lloyd_kmeans",
+        [](const carray<double>& X, const carray<double>& centres, int n_iter) {
+            check_shape(X, {kAny, kAny}, "X");
+            const py::ssize_t n = X.shape(0), p = X.shape(1);
+            check_shape(centres, {kAny, p}, "centres");
+            const py::ssize_t k = centres.shape(0);
+            if (n < 1 || k < 1) throw std::invalid_argument("lloyd_kmeans: expected at least one point and one centre");
+            if (n_iter < 1) throw std::invalid_argument("n_iter must be >= 1, got " + std::to_string(n_iter));
+            carray<double> C({k, p});
+            std::copy(centres.data(), centres.data() + centres.size(), C.mutable_data());
+            carray<std::int64_t> labels(n);
+            std::fill(labels.mutable_data(), labels.mutable_data() + n, 0);
+            int it = 0;
+            const double* x = X.data();
+            double* c = C.mutable_data();
+            std::int64_t* lab = labels.mutable_data();
+            {
+                py::gil_scoped_release nogil;
+                it = kdcore::lloyd_kmeans(x, n, static_cast<int>(p), static_cast<int>(k), n_iter, c, lab);
+            }
+            return py::make_tuple(labels, C, it);
+        },
+        py::arg("X"), py::arg("centres"), py::arg("n_iter"),
+        "Lloyd's k-means iterations from the given centres (kdcore/crowd.hpp lloyd_kmeans): (labels, centres, "
+        "iterations).");
+    m.def(
         "skill_em_starts",
         [answer_views](const carray<index_t>& worker_indptr, const carray<code_t>& worker_task,
                        const carray<code_t>& worker_label, const carray<index_t>& task_indptr,

@@ -1287,4 +1287,54 @@ SkillEmStartsResult skill_em_starts(const AnswerViews& views, code_t n_tasks, co
     return res;
 }
 
+int lloyd_kmeans(const double* X, std::int64_t n, int p, int k, int n_iter, double* centres, std::int64_t* labels) {
+    if (n < 1 || p < 1 || k < 1) fail("lloyd_kmeans: n, p and k must be >= 1");
+    const std::size_t P = static_cast<std::size_t>(p);
+    std::vector<double> sq(static_cast<std::size_t>(n)), cc(static_cast<std::size_t>(k)), sums(static_cast<std::size_t>(k) * P);
+    std::vector<std::int64_t> cnt(static_cast<std::size_t>(k));
+    for (std::int64_t i = 0; i < n; ++i) {
+        double v = 0.0;
+        for (std::size_t q = 0; q < P; ++q) v += X[i * P + q] * X[i * P + q];
+        sq[static_cast<std::size_t>(i)] = v;
+    }
+    int it = 0;
+    for (; it < n_iter; ++it) {
+        if ((it & 15) == 0) check_interrupt();
+        for (int c = 0; c < k; ++c) {
+            double v = 0.0;
+            for (std::size_t q = 0; q < P; ++q) v += centres[c * P + q] * centres[c * P + q];
+            cc[static_cast<std::size_t>(c)] = v;
+        }
+        bool same = it > 0;
+        for (std::int64_t i = 0; i < n; ++i) {
+            const double* x = X + i * P;
+            std::int64_t best = 0;
+            double bd = std::numeric_limits<double>::quiet_NaN();
+            for (int c = 0; c < k; ++c) {
+                double dot = 0.0;
+                for (std::size_t q = 0; q < P; ++q) dot += x[q] * centres[c * P + q];
+                const double d = sq[static_cast<std::size_t>(i)] - 2.0 * dot + cc[static_cast<std::size_t>(c)];
+                const bool closer = c == 0 || d < bd;  // strict: a tie keeps the earlier centre
+                bd = closer ? d : bd;                  // selects, not branches: the winner is a coin flip on
+                best = closer ? c : best;              // unstructured embeddings
+            }
+            same = same && labels[i] == best;
+            labels[i] = best;
+        }
+        if (same) break;
+        std::fill(sums.begin(), sums.end(), 0.0);
+        std::fill(cnt.begin(), cnt.end(), 0);
+        for (std::int64_t i = 0; i < n; ++i) {  // per-cluster sums in point order
+            const std::size_t c = static_cast<std::size_t>(labels[i]);
+            ++cnt[c];
+            for (std::size_t q = 0; q < P; ++q) sums[c * P + q] += X[i * P + q];
+        }
+        for (int c = 0; c < k; ++c)
+            if (cnt[static_cast<std::size_t>(c)] > 0)
+                for (std::size_t q = 0; q < P; ++q)
+                    centres[c * P + q] = sums[c * P + q] / static_cast<double>(cnt[static_cast<std::size_t>(c)]);
+    }
+    return it;
+}
+
 }  // namespace kdcore
