@@ -364,19 +364,23 @@ def test_dense_operator_with_a_duplicate_cell_takes_the_general_path(rng):
 
 
 @pytest.mark.skipif(not HAS_CPP, reason="no compiled core")
-@pytest.mark.parametrize("regime, n_classes", [("specialist", 2), ("easy_hard", 2), ("dawid_skene", 3)])
-def test_refined_compiled_loops_equal_python_loops(regime, n_classes):
+@pytest.mark.parametrize(
+    "regime, n_classes, n_types",
+    [("specialist", 2, 2), ("easy_hard", 2, 2), ("dawid_skene", 3, 2), ("specialist", 2, 3), ("dawid_skene", 3, 3)],
+)
+def test_refined_compiled_loops_equal_python_loops(regime, n_classes, n_types):
     """The refined typing's classification EM and soft polish, compiled (skill_em_cem, skill_em_polish)
-    against the step-by-step loops they replace, from the same random split."""
+    against the step-by-step loops they replace, from the same random split (the compiled sweep has
+    fixed sizes for two types and 2-4 classes, run-time sizes otherwise: both checked)."""
     if regime == "dawid_skene":
         r, _ = simulate.dawid_skene(400, 25, n_classes, answers_per_task=6, random_state=3)
     else:
         r, *_ = simulate.two_type(400, 25, 0.3, regime=regime, random_state=3)
-    tc = TaskTypeClustering(random_state=0, n_threads=1)
+    tc = TaskTypeClustering(n_types=n_types, random_state=0, n_threads=1)
     tc._validate(r)
     label_post = tc._plain_ds(r, "cpp", 1)
     counter = tc._counter(r, "cpp", 1)
-    init = np.random.default_rng(5).integers(0, 2, r.n_tasks)
+    init = np.random.default_rng(5).integers(0, n_types, r.n_tasks)
     full_py = tc._cem(r, init, label_post, counter, "cpp", 1)[2]
     full_c = tc._cem_compiled(r, init, label_post, 1)
     np.testing.assert_allclose(full_c, full_py, rtol=0, atol=FIT_TWIN_F64)

@@ -1088,12 +1088,15 @@ SkillEmResult cem_coded(const index_t* ip, const code_t* code, code_t n_tasks, c
         std::fill(mass_part.begin(), mass_part.end(), 0.0);
         std::fill(part_ll.begin(), part_ll.end(), 0.0);
         const CemSweep sw{ip, code, n_tasks, K, types, lc.data(), lp.data(), full, do_e, normalise, count};
-        switch (TK) {  // compile-time sizes for the common cases (T = 2 types, K = 2..4 classes)
-            case 4: cem_sweep<4, 2>(sw, bufs, mass_part, part_ll, nt); break;
-            case 6: cem_sweep<6, 3>(sw, bufs, mass_part, part_ll, nt); break;
-            case 8: cem_sweep<8, 4>(sw, bufs, mass_part, part_ll, nt); break;
-            default: cem_sweep<0, 0>(sw, bufs, mass_part, part_ll, nt); break;
-        }
+        // compile-time sizes for the common cases (T = 2 types, K = 2..4 classes)
+        if (T == 2 && K == 2)
+            cem_sweep<4, 2>(sw, bufs, mass_part, part_ll, nt);
+        else if (T == 2 && K == 3)
+            cem_sweep<6, 3>(sw, bufs, mass_part, part_ll, nt);
+        else if (T == 2 && K == 4)
+            cem_sweep<8, 4>(sw, bufs, mass_part, part_ll, nt);
+        else
+            cem_sweep<0, 0>(sw, bufs, mass_part, part_ll, nt);
         if (count) {
             KDCORE_OMP(parallel for schedule(static) num_threads(nt))
             for (std::size_t x = 0; x < table; ++x) {
