@@ -890,6 +890,33 @@ void mask_to_types(const double* full, const std::int64_t* types, code_t n_tasks
 // The classification EM's reassignment: each task to its most likely type (type mass of the
 // posterior full (n_tasks, T, K) summed over classes, into tp (n_tasks, T)); a type that would
 // vanish keeps its most likely task. Writes the new types and returns how many tasks moved.
+// A type that would vanish from the proposed types `fresh` keeps its most likely task (the first
+// maximum of tp[:, t]); then the proposal becomes the types. Returns how many tasks moved; *fixed
+// says whether a vanishing type was kept this way.
+code_t adopt_types(const double* tp, code_t n_tasks, int T, std::int64_t* fresh, std::int64_t* types, bool* fixed) {
+    *fixed = false;
+    for (int t = 0; t < T; ++t) {
+        bool any = false;
+        code_t arg = 0;
+        for (code_t j = 0; j < n_tasks; ++j) {
+            any = any || fresh[j] == t;
+            if (tp[static_cast<std::size_t>(j) * T + t] > tp[static_cast<std::size_t>(arg) * T + t]) arg = j;
+        }
+        if (!any) {
+            fresh[arg] = t;
+            *fixed = true;
+        }
+    }
+    code_t changed = 0;
+    for (code_t j = 0; j < n_tasks; ++j) {
+        changed += fresh[j] != types[j];
+        types[j] = fresh[j];
+    }
+    return changed;
+}
+// The classification EM's reassignment: each task to its most likely type (type mass of the
+// posterior full (n_tasks, T, K) summed over classes, into tp (n_tasks, T)); a type that would
+// vanish keeps its most likely task. Writes the new types and returns how many tasks moved.
 code_t reassign_types(const double* full, code_t n_tasks, int T, int K, double* tp, std::int64_t* fresh,
                       std::int64_t* types) {
     const std::size_t TK = static_cast<std::size_t>(T) * K;
@@ -903,21 +930,8 @@ code_t reassign_types(const double* full, code_t n_tasks, int T, int K, double* 
         }
         fresh[j] = best;
     }
-    for (int t = 0; t < T; ++t) {
-        bool any = false;
-        code_t arg = 0;
-        for (code_t j = 0; j < n_tasks; ++j) {
-            any = any || fresh[j] == t;
-            if (tp[static_cast<std::size_t>(j) * T + t] > tp[static_cast<std::size_t>(arg) * T + t]) arg = j;
-        }
-        if (!any) fresh[arg] = t;
-    }
-    code_t changed = 0;
-    for (code_t j = 0; j < n_tasks; ++j) {
-        changed += fresh[j] != types[j];
-        types[j] = fresh[j];
-    }
-    return changed;
+    bool fixed = false;
+    return adopt_types(tp, n_tasks, T, fresh, types, &fixed);
 }
 
 // One task-major sweep of the classification EM (skill_em_cem): the E-step of each task into
@@ -937,6 +951,10 @@ struct CemSweep {
     const double* lp;
     double* full;
     bool do_e, normalise, count;
+    // reassign: after its E-step each task proposes its most likely type (tp, fresh, as reassign_types)
+    // and is counted under that proposal, so the next round needs no counting pass of its own
+    double* tp = nullptr;
+    std::int64_t* fresh = nullptr;
 };
 template <int TK_, int K_>
 void cem_sweep(const CemSweep& s, std::vector<std::vector<double>>& bufs, std::vector<double>& mass_part,
@@ -979,7 +997,20 @@ void cem_sweep(const CemSweep& s, std::vector<std::vector<double>>& bufs, std::v
                 lls += m + std::log(z);
             }
             if (!s.count) continue;
-            const std::size_t t0 = static_cast<std::size_t>(s.types[j]) * K;
+            std::size_t t0 = static_cast<std::size_t>(s.types[j]) * K;
+            if (s.fresh) {
+                const int T = TK / K;
+                double* tpj = s.tp + static_cast<std::size_t>(j) * T;
+                int best = 0;
+                for (int t = 0; t < T; ++t) {
+                    double z = 0.0;
+                    for (int k = 0; k < K; ++k) z += f[t * K + k];
+                    tpj[t] = z;
+                    if (z > tpj[best]) best = t;
+                }
+                s.fresh[j] = best;
+                t0 = static_cast<std::size_t>(best) * K;
+            }
             double zt = 1.0;
             if (s.normalise) {
                 zt = 0.0;
@@ -1081,13 +1112,19 @@ SkillEmResult cem_coded(const index_t* ip, const code_t* code, code_t n_tasks, c
     std::vector<double> cnt(table), lc(table), lp(TK), mass(TK), mass_part(static_cast<std::size_t>(nt) * TK);
     std::vector<std::vector<double>> bufs(static_cast<std::size_t>(nt));
     std::vector<double> part_ll(static_cast<std::size_t>(nt));
-    auto pass = [&](bool do_e, bool normalise, bool count) {
+    std::vector<double> tpf(static_cast<std::size_t>(n_tasks) * T);
+    std::vector<std::int64_t> fr(static_cast<std::size_t>(n_tasks));
+    auto pass = [&](bool do_e, bool normalise, bool count, bool reassign = false) {
         // every thread's table zeroed here (a smaller team than nt leaves some untouched)
         if (count)
             for (auto& b : bufs) b.assign(table, 0.0);
         std::fill(mass_part.begin(), mass_part.end(), 0.0);
         std::fill(part_ll.begin(), part_ll.end(), 0.0);
-        const CemSweep sw{ip, code, n_tasks, K, types, lc.data(), lp.data(), full, do_e, normalise, count};
+        CemSweep sw{ip, code, n_tasks, K, types, lc.data(), lp.data(), full, do_e, normalise, count};
+        if (reassign) {
+            sw.tp = tpf.data();
+            sw.fresh = fr.data();
+        }
         // compile-time sizes for the common cases (T = 2 types, K = 2..4 classes)
         if (T == 2 && K == 2)
             cem_sweep<4, 2>(sw, bufs, mass_part, part_ll, nt);
@@ -1114,8 +1151,6 @@ SkillEmResult cem_coded(const index_t* ip, const code_t* code, code_t n_tasks, c
         for (double x : part_ll) ll += x;
         return ll;
     };
-    std::vector<double> tpf(static_cast<std::size_t>(n_tasks) * T);
-    std::vector<std::int64_t> fr(static_cast<std::size_t>(n_tasks));
     for (std::size_t x = 0; x < static_cast<std::size_t>(n_tasks) * TK; ++x) full[x] = 0.0;
     for (code_t j = 0; j < n_tasks; ++j)
         for (int k = 0; k < K; ++k)
@@ -1126,12 +1161,14 @@ SkillEmResult cem_coded(const index_t* ip, const code_t* code, code_t n_tasks, c
         for (int inner = 0; inner < 3; ++inner) {
             check_interrupt();
             shrunk_params(cnt, mass, W, T, K, shrink, smoothing, true, lc.data(), lp.data(), true);
-            res.loglik = pass(true, true, inner < 2);
+            // the third re-fit's sweep also reassigns each task and counts it under its new type
+            res.loglik = pass(true, true, true, inner == 2);
             ++res.rounds;
         }
-        const code_t changed = reassign_types(full, n_tasks, T, K, tpf.data(), fr.data(), types);
+        bool fixed = false;
+        const code_t changed = adopt_types(tpf.data(), n_tasks, T, fr.data(), types, &fixed);
         if (changed <= n_tasks / 1000) break;
-        pass(false, true, true);
+        if (fixed) pass(false, true, true);  // a vanishing type kept a task: count again under the final types
     }
     for (int t = 0; t < T; ++t)
         for (code_t w = 0; w < W; ++w)
