@@ -937,10 +937,11 @@ code_t reassign_types(const double* full, code_t n_tasks, int T, int K, double* 
 // One task-major sweep of the classification EM (skill_em_cem): the E-step of each task into
 // full (log-scores, max shift, exp, normalise; its log-normaliser added to the thread's
 // log-likelihood), then that row masked to the task's type (renormalised over the classes when
-// `normalise`) counted into the thread's table in em_run's answer-major layout. The masked row is
-// divided once per task, not once per answer; TK_ and K_ fixed at compile time for the common
-// sizes (0: run time). The additions run in the same order as the generic loop, so every size
-// gives the same numbers.
+// `normalise`) counted into the thread's table in em_run's answer-major layout. Tasks go in blocks
+// of kBlock (static schedule): the block's shifted log-scores are exponentiated in one vectorised
+// call (exp_nonpositive, relative error within 3e-16 of std::exp). The masked row is divided once
+// per task, not once per answer; TK_ and K_ fixed at compile time for the common sizes (0: run
+// time). The additions run in the same order at every size, so every size gives the same numbers.
 struct CemSweep {
     const index_t* ip;
     const code_t* code;
@@ -961,69 +962,80 @@ void cem_sweep(const CemSweep& s, std::vector<std::vector<double>>& bufs, std::v
                std::vector<double>& part_ll, int nt) {
     const int K = K_ > 0 ? K_ : s.K;
     const int TK = TK_ > 0 ? TK_ : static_cast<int>(mass_part.size() / static_cast<std::size_t>(nt));
+    const index_t n_blocks = (static_cast<index_t>(s.n_tasks) + kBlock - 1) / kBlock;
     ExceptionCatcher catcher;
     KDCORE_OMP(parallel num_threads(nt)) {
         const int tid = thread_num();
         double* buf = bufs[static_cast<std::size_t>(tid)].data();
         double* mp = mass_part.data() + static_cast<std::size_t>(tid) * TK;
-        std::vector<double> scv, qv;
+        std::vector<double> qv, mblk;
         catcher.run([&] {
-            scv.resize(static_cast<std::size_t>(TK));
             qv.resize(static_cast<std::size_t>(K));
+            mblk.resize(static_cast<std::size_t>(kBlock));
         });
-        double sca[TK_ > 0 ? TK_ : 1], qa[K_ > 0 ? K_ : 1];
-        double* sc = TK_ > 0 ? sca : scv.data();
+        double qa[K_ > 0 ? K_ : 1];
         double* q = K_ > 0 ? qa : qv.data();
         double lls = 0.0;
         KDCORE_OMP(for schedule(static))
-        for (code_t j = 0; j < s.n_tasks; ++j) {
+        for (index_t b = 0; b < n_blocks; ++b) {
             if (catcher.failed()) continue;
-            double* f = s.full + static_cast<std::size_t>(j) * TK;
-            const index_t e0 = s.ip[j], e1 = s.ip[j + 1];
+            const code_t j0 = static_cast<code_t>(b * kBlock);
+            const code_t j1 = static_cast<code_t>(std::min<index_t>(s.n_tasks, (b + 1) * kBlock));
             if (s.do_e) {
-                for (int i = 0; i < TK; ++i) sc[i] = s.lp[i];
-                for (index_t e = e0; e < e1; ++e) {
-                    const double* a = s.lc + static_cast<std::size_t>(s.code[e]) * TK;
-                    for (int i = 0; i < TK; ++i) sc[i] += a[i];
+                // the block's log-scores straight into full, shifted by each task's max, then one
+                // vectorised exp over the block (exp_nonpositive), then each task normalised
+                for (code_t j = j0; j < j1; ++j) {
+                    double* f = s.full + static_cast<std::size_t>(j) * TK;
+                    for (int i = 0; i < TK; ++i) f[i] = s.lp[i];
+                    for (index_t e = s.ip[j]; e < s.ip[j + 1]; ++e) {
+                        const double* a = s.lc + static_cast<std::size_t>(s.code[e]) * TK;
+                        for (int i = 0; i < TK; ++i) f[i] += a[i];
+                    }
+                    double m = f[0];
+                    for (int i = 1; i < TK; ++i) m = std::max(m, f[i]);
+                    for (int i = 0; i < TK; ++i) f[i] -= m;
+                    mblk[static_cast<std::size_t>(j - j0)] = m;
                 }
-                double m = sc[0];
-                for (int i = 1; i < TK; ++i) m = std::max(m, sc[i]);
-                double z = 0.0;
-                for (int i = 0; i < TK; ++i) {
-                    f[i] = std::exp(sc[i] - m);
-                    z += f[i];
+                exp_nonpositive(s.full + static_cast<std::size_t>(j0) * TK, static_cast<std::size_t>(j1 - j0) * TK);
+                for (code_t j = j0; j < j1; ++j) {
+                    double* f = s.full + static_cast<std::size_t>(j) * TK;
+                    double z = 0.0;
+                    for (int i = 0; i < TK; ++i) z += f[i];
+                    for (int i = 0; i < TK; ++i) f[i] /= z;
+                    lls += mblk[static_cast<std::size_t>(j - j0)] + std::log(z);
                 }
-                for (int i = 0; i < TK; ++i) f[i] /= z;
-                lls += m + std::log(z);
             }
             if (!s.count) continue;
-            std::size_t t0 = static_cast<std::size_t>(s.types[j]) * K;
-            if (s.fresh) {
-                const int T = TK / K;
-                double* tpj = s.tp + static_cast<std::size_t>(j) * T;
-                int best = 0;
-                for (int t = 0; t < T; ++t) {
-                    double z = 0.0;
-                    for (int k = 0; k < K; ++k) z += f[t * K + k];
-                    tpj[t] = z;
-                    if (z > tpj[best]) best = t;
+            for (code_t j = j0; j < j1; ++j) {
+                const double* f = s.full + static_cast<std::size_t>(j) * TK;
+                std::size_t t0 = static_cast<std::size_t>(s.types[j]) * K;
+                if (s.fresh) {
+                    const int T = TK / K;
+                    double* tpj = s.tp + static_cast<std::size_t>(j) * T;
+                    int best = 0;
+                    for (int t = 0; t < T; ++t) {
+                        double z = 0.0;
+                        for (int k = 0; k < K; ++k) z += f[t * K + k];
+                        tpj[t] = z;
+                        if (z > tpj[best]) best = t;
+                    }
+                    s.fresh[j] = best;
+                    t0 = static_cast<std::size_t>(best) * K;
                 }
-                s.fresh[j] = best;
-                t0 = static_cast<std::size_t>(best) * K;
-            }
-            double zt = 1.0;
-            if (s.normalise) {
-                zt = 0.0;
-                for (int k = 0; k < K; ++k) zt += f[t0 + k];
-                zt = std::max(zt, 1e-300);
-            }
-            for (int k = 0; k < K; ++k) {
-                q[k] = f[t0 + k] / zt;
-                mp[t0 + k] += q[k];
-            }
-            for (index_t e = e0; e < e1; ++e) {
-                double* a = buf + static_cast<std::size_t>(s.code[e]) * TK + t0;
-                for (int k = 0; k < K; ++k) a[k] += q[k];
+                double zt = 1.0;
+                if (s.normalise) {
+                    zt = 0.0;
+                    for (int k = 0; k < K; ++k) zt += f[t0 + k];
+                    zt = std::max(zt, 1e-300);
+                }
+                for (int k = 0; k < K; ++k) {
+                    q[k] = f[t0 + k] / zt;
+                    mp[t0 + k] += q[k];
+                }
+                for (index_t e = s.ip[j]; e < s.ip[j + 1]; ++e) {
+                    double* a = buf + static_cast<std::size_t>(s.code[e]) * TK + t0;
+                    for (int k = 0; k < K; ++k) a[k] += q[k];
+                }
             }
         }
         part_ll[static_cast<std::size_t>(tid)] = lls;
@@ -1046,9 +1058,11 @@ std::vector<code_t> answer_codes(const AnswerViews& views, index_t N, int K) {
     return code;
 }
 // skill_em_polish's fused route on the answer codes c = w K + l in task order (shared by starts)
+// (interruptible: whether this thread asks for pending signals each round; parallel.hpp wants it
+// asked from the master thread only)
 SkillEmResult polish_coded(const index_t* ip, const code_t* code, code_t n_tasks, code_t W, int T, int K, double* post,
                            double shrink, double smoothing, double tol, int n_max, double* log_conf, double* log_prior,
-                           int nt) {
+                           int nt, bool interruptible = true) {
     const int TK = T * K;
     const std::size_t table = static_cast<std::size_t>(W) * K * TK;
     std::vector<double> cnt(table), lc(table), lp(TK), mass(TK);
@@ -1079,7 +1093,7 @@ SkillEmResult polish_coded(const index_t* ip, const code_t* code, code_t n_tasks
     SkillEmResult res;
     double ll_old = -std::numeric_limits<double>::infinity();
     for (int m = 0; m < n_max; ++m) {
-        check_interrupt();
+        if (interruptible) check_interrupt();
         shrunk_params(cnt, mass, W, T, K, shrink, smoothing, false, lc.data(), lp.data(), true);
         fused(ip, code, n_tasks, TK, lc.data(), lp.data(), post, true, true, bufs, table,
               mass_part, block_ll, nt);
@@ -1104,7 +1118,7 @@ SkillEmResult polish_coded(const index_t* ip, const code_t* code, code_t n_tasks
 // skill_em_cem's single-sweep route on the answer codes (as polish_coded)
 SkillEmResult cem_coded(const index_t* ip, const code_t* code, code_t n_tasks, code_t W, int T, int K,
                         std::int64_t* types, const double* label_post, double shrink, double smoothing, int n_outer,
-                        double* full, double* log_conf, double* log_prior, int nt) {
+                        double* full, double* log_conf, double* log_prior, int nt, bool interruptible = true) {
     const std::size_t TK = static_cast<std::size_t>(T) * K;
     const std::size_t table = static_cast<std::size_t>(W) * K * TK;
     // one task-major sweep per round: the E-step of each task, its posterior masked to the task's
@@ -1159,7 +1173,7 @@ SkillEmResult cem_coded(const index_t* ip, const code_t* code, code_t n_tasks, c
     SkillEmResult res;
     for (int outer = 0; outer < n_outer; ++outer) {
         for (int inner = 0; inner < 3; ++inner) {
-            check_interrupt();
+            if (interruptible) check_interrupt();
             shrunk_params(cnt, mass, W, T, K, shrink, smoothing, true, lc.data(), lp.data(), true);
             // the third re-fit's sweep also reassigns each task and counts it under its new type
             res.loglik = pass(true, true, true, inner == 2);
@@ -1268,19 +1282,19 @@ SkillEmStartsResult skill_em_starts(const AnswerViews& views, code_t n_tasks, co
     res.cem_rounds.assign(static_cast<std::size_t>(n_starts), 0);
     res.polish_rounds.assign(static_cast<std::size_t>(n_starts), 0);
     auto run_start = [&](int s, std::vector<double>& f, std::vector<double>& lc, std::vector<double>& lp,
-                         std::vector<std::int64_t>& ty) {
+                         std::vector<std::int64_t>& ty, bool master) {
         f.resize(nf);
         lc.resize(nc);
         lp.resize(static_cast<std::size_t>(TK));
         ty.assign(inits + static_cast<std::size_t>(s) * n_tasks, inits + static_cast<std::size_t>(s + 1) * n_tasks);
         const SkillEmResult a =
             coded ? cem_coded(views.task_indptr, code.data(), n_tasks, W, T, K, ty.data(), label_post, shrink,
-                              smoothing, n_outer, f.data(), lc.data(), lp.data(), 1)
+                              smoothing, n_outer, f.data(), lc.data(), lp.data(), 1, master)
                   : skill_em_cem(views, n_tasks, W, T, K, ty.data(), label_post, shrink, smoothing, n_outer, f.data(),
                                  lc.data(), lp.data(), 1);
         const SkillEmResult b =
             coded ? polish_coded(views.task_indptr, code.data(), n_tasks, W, T, K, f.data(), shrink, smoothing, tol,
-                                 n_max, lc.data(), lp.data(), 1)
+                                 n_max, lc.data(), lp.data(), 1, master)
                   : skill_em_polish(views, n_tasks, W, T, K, f.data(), shrink, smoothing, tol, n_max, lc.data(),
                                     lp.data(), 1);
         res.loglik[static_cast<std::size_t>(s)] = b.loglik;
@@ -1302,8 +1316,10 @@ SkillEmStartsResult skill_em_starts(const AnswerViews& views, code_t n_tasks, co
         if (catcher.failed()) continue;
         catcher.run([&] {
             const std::size_t tid = static_cast<std::size_t>(thread_num());
+            // pending signals are asked for by the master thread only (each round of its starts): the
+            // interpreter's hook takes the GIL, which the other threads must not queue for every round
             if (tid == 0) check_interrupt();
-            run_start(s, wf[tid], wlc[tid], wlp[tid], wty[tid]);
+            run_start(s, wf[tid], wlc[tid], wlp[tid], wty[tid], tid == 0);
             const double ll = res.loglik[static_cast<std::size_t>(s)];
             std::lock_guard<std::mutex> lock(kept_mutex);
             const double kll = kept < 0 ? 0.0 : res.loglik[static_cast<std::size_t>(kept)];
@@ -1320,7 +1336,7 @@ SkillEmStartsResult skill_em_starts(const AnswerViews& views, code_t n_tasks, co
     for (int s = 1; s < n_starts; ++s)
         if (res.loglik[static_cast<std::size_t>(s)] > res.loglik[static_cast<std::size_t>(best)]) best = s;
     if (best != kept) {
-        run_start(best, wf[0], wlc[0], wlp[0], wty[0]);
+        run_start(best, wf[0], wlc[0], wlp[0], wty[0], true);
         keep(wf[0], wlc[0], wlp[0]);
     }
     res.best = best;
