@@ -446,6 +446,36 @@ void bind_crowd(py::module_& m) {
         "Lloyd's k-means iterations from the given centres (kdcore/crowd.hpp lloyd_kmeans): (labels, centres, "
         "iterations).");
     m.def(
+        "lloyd_kmeans_runs",
+        [](const carray<double>& X, const carray<double>& centres, int n_iter, int n_threads) {
+            check_shape(X, {kAny, kAny}, "X");
+            const py::ssize_t n = X.shape(0), p = X.shape(1);
+            if (centres.ndim() != 3) throw std::invalid_argument("centres: expected a 3-d array (n_runs, k, p)");
+            const py::ssize_t R = centres.shape(0), k = centres.shape(1);
+            check_shape(centres, {R, k, p}, "centres");
+            if (n < 1 || k < 1 || R < 1)
+                throw std::invalid_argument("lloyd_kmeans_runs: expected at least one point, one centre and one run");
+            if (n_iter < 1) throw std::invalid_argument("n_iter must be >= 1, got " + std::to_string(n_iter));
+            carray<double> C({R, k, p});
+            std::copy(centres.data(), centres.data() + centres.size(), C.mutable_data());
+            carray<std::int64_t> labels({R, n});
+            std::fill(labels.mutable_data(), labels.mutable_data() + labels.size(), 0);
+            carray<int> its(R);
+            const double* x = X.data();
+            double* c = C.mutable_data();
+            std::int64_t* lab = labels.mutable_data();
+            int* it = its.mutable_data();
+            {
+                py::gil_scoped_release nogil;
+                kdcore::lloyd_kmeans_runs(x, n, static_cast<int>(p), static_cast<int>(k), n_iter, static_cast<int>(R),
+                                          c, lab, it, n_threads);
+            }
+            return py::make_tuple(labels, C, its);
+        },
+        py::arg("X"), py::arg("centres"), py::arg("n_iter"), py::arg("n_threads") = 0,
+        "Independent Lloyd's k-means runs from the centres (n_runs, k, p), side by side (kdcore/crowd.hpp "
+        "lloyd_kmeans_runs): (labels (n_runs, n), centres, iterations).");
+    m.def(
         "skill_em_starts",
         [answer_views](const carray<index_t>& worker_indptr, const carray<code_t>& worker_task,
                        const carray<code_t>& worker_label, const carray<index_t>& task_indptr,

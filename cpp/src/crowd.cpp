@@ -1343,7 +1343,8 @@ SkillEmStartsResult skill_em_starts(const AnswerViews& views, code_t n_tasks, co
     return res;
 }
 
-int lloyd_kmeans(const double* X, std::int64_t n, int p, int k, int n_iter, double* centres, std::int64_t* labels) {
+int lloyd_kmeans(const double* X, std::int64_t n, int p, int k, int n_iter, double* centres, std::int64_t* labels,
+                 bool interruptible) {
     if (n < 1 || p < 1 || k < 1) fail("lloyd_kmeans: n, p and k must be >= 1");
     const std::size_t P = static_cast<std::size_t>(p);
     std::vector<double> sq(static_cast<std::size_t>(n)), cc(static_cast<std::size_t>(k)), sums(static_cast<std::size_t>(k) * P);
@@ -1355,7 +1356,7 @@ int lloyd_kmeans(const double* X, std::int64_t n, int p, int k, int n_iter, doub
     }
     int it = 0;
     for (; it < n_iter; ++it) {
-        if ((it & 15) == 0) check_interrupt();
+        if (interruptible && (it & 15) == 0) check_interrupt();
         for (int c = 0; c < k; ++c) {
             double v = 0.0;
             for (std::size_t q = 0; q < P; ++q) v += centres[c * P + q] * centres[c * P + q];
@@ -1391,6 +1392,24 @@ int lloyd_kmeans(const double* X, std::int64_t n, int p, int k, int n_iter, doub
                     centres[c * P + q] = sums[c * P + q] / static_cast<double>(cnt[static_cast<std::size_t>(c)]);
     }
     return it;
+}
+
+void lloyd_kmeans_runs(const double* X, std::int64_t n, int p, int k, int n_iter, int n_runs, double* centres,
+                       std::int64_t* labels, int* iterations, int n_threads) {
+    if (n_runs < 1) fail("lloyd_kmeans_runs: at least one run is needed");
+    const int team = std::min(threads_for(n_threads, static_cast<index_t>(n)), n_runs);
+    const std::size_t kp = static_cast<std::size_t>(k) * static_cast<std::size_t>(p);
+    ExceptionCatcher catcher;
+    KDCORE_OMP(parallel for schedule(dynamic, 1) num_threads(team))
+    for (int m = 0; m < n_runs; ++m) {
+        if (catcher.failed()) continue;
+        catcher.run([&] {
+            iterations[m] = lloyd_kmeans(X, n, p, k, n_iter, centres + static_cast<std::size_t>(m) * kp,
+                                         labels + static_cast<std::size_t>(m) * static_cast<std::size_t>(n),
+                                         thread_num() == 0);
+        });
+    }
+    catcher.rethrow();
 }
 
 }  // namespace kdcore

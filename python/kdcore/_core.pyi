@@ -97,6 +97,9 @@ def skill_em_cem(
 def lloyd_kmeans(
     X: NDArray[np.float64], centres: NDArray[np.float64], n_iter: int
 ) -> tuple[NDArray[np.int64], NDArray[np.float64], int]: ...
+def lloyd_kmeans_runs(
+    X: NDArray[np.float64], centres: NDArray[np.float64], n_iter: int, n_threads: int = 0
+) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int32]]: ...
 def skill_em_starts(
     worker_indptr: NDArray[np.int64],
     worker_task: NDArray[np.int32],

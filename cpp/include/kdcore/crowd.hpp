@@ -206,6 +206,14 @@ SkillEmStartsResult skill_em_starts(const AnswerViews& views, code_t n_tasks, co
 // assignment; returns the assignments run minus the one that found nothing changed. Serial: a
 // pass is a few hundred microseconds at 10^5 points, and the readouts of the task typing run it a
 // few hundred times (the numpy twin: kdcore/crowd/_kmeans.py).
-int lloyd_kmeans(const double* X, std::int64_t n, int p, int k, int n_iter, double* centres, std::int64_t* labels);
+// interruptible: whether it asks for pending signals (every 16 assignments; the master thread only).
+int lloyd_kmeans(const double* X, std::int64_t n, int p, int k, int n_iter, double* centres, std::int64_t* labels,
+                 bool interruptible = true);
+// n_runs independent lloyd_kmeans runs from the centres (n_runs, k, p), side by side on up to
+// n_threads threads (one run per thread at a time; each run is serial, so the result does not
+// depend on the thread count): labels (n_runs, n), iterations (n_runs). k-means with several
+// seedings runs its Lloyd iterations this way once the seedings are drawn.
+void lloyd_kmeans_runs(const double* X, std::int64_t n, int p, int k, int n_iter, int n_runs, double* centres,
+                       std::int64_t* labels, int* iterations, int n_threads);
 
 }  // namespace kdcore

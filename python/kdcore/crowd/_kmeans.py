@@ -51,33 +51,44 @@ def _lloyd(X: np.ndarray, C: np.ndarray, k: int, n_iter: int) -> tuple[np.ndarra
 
 
 def kmeans(
-    X: np.ndarray, k: int, rng: np.random.Generator, n_init: int = 10, n_iter: int = 100, backend: str = "auto"
+    X: np.ndarray,
+    k: int,
+    rng: np.random.Generator,
+    n_init: int = 10,
+    n_iter: int = 100,
+    backend: str = "auto",
+    n_threads: int = 1,
 ) -> tuple[np.ndarray, np.ndarray, float]:
-    """Lloyd's k-means with k-means++ seeding, best of ``n_init``: (labels, centres, inertia).
+    """Lloyd's k-means with k-means++ seeding, best of ``n_init`` (three above 50,000 points):
+    (labels, centres, inertia); the first seeding with the least inertia wins.
 
-    The Lloyd iterations run compiled (``backend`` "auto" or "cpp" with the core built: the serial
-    loop of kdcore/crowd.hpp lloyd_kmeans, which the readouts run a few hundred times at 10^5 tasks)
-    or in numpy (:func:`_lloyd`); the seeding draws from ``rng`` the same way in both."""
+    Every seeding is drawn from ``rng`` first (Lloyd's iterations draw nothing, so the draws are
+    those of seeding and iterating in turn); the iterations then run compiled (``backend`` "auto"
+    or "cpp" with the core built: kdcore/crowd.hpp lloyd_kmeans_runs, the seedings side by side on
+    up to ``n_threads`` threads, each run serial, so the result does not depend on the count) or in
+    numpy (:func:`_lloyd`)."""
     X = np.ascontiguousarray(X, dtype=np.float64)
-    compiled = HAS_CPP and backend in ("auto", "cpp") and X.shape[0] > 0
     n = X.shape[0]
-    best: tuple[Any, Any, float] = (None, None, np.inf)
-    for init in range(n_init):
+    compiled = HAS_CPP and backend in ("auto", "cpp") and n > 0
+    runs = int(n_init) if n <= 50_000 else min(int(n_init), 3)  # large inputs: three seedings are plenty
+    seeds = []
+    for _ in range(runs):
         c = [X[rng.integers(n)]]
         for _ in range(1, k):
             d2 = np.min(((X[:, None, :] - np.array(c)[None]) ** 2).sum(-1), axis=1)
             tot = d2.sum()
             c.append(X[rng.choice(n, p=d2 / tot)] if tot > 0 else X[rng.integers(n)])
-        C = np.array(c, dtype=np.float64)
-        if compiled:
-            lab, C, _ = _core.lloyd_kmeans(X, C, int(n_iter))
-        else:
-            lab, C = _lloyd(X, C, k, int(n_iter))
+        seeds.append(np.array(c, dtype=np.float64))
+    if not seeds:
+        return (None, None, np.inf)
+    if compiled:
+        labs, cents, _ = _core.lloyd_kmeans_runs(X, np.stack(seeds), int(n_iter), int(n_threads))
+        fits = list(zip(labs, cents))
+    else:
+        fits = [_lloyd(X, C, k, int(n_iter)) for C in seeds]
+    best: tuple[Any, Any, float] = (None, None, np.inf)
+    for lab, C in fits:
         inertia = float(((X - C[lab]) ** 2).sum())
-        if n > 50_000 and init >= 2:  # large inputs: three seedings are plenty
-            if inertia < best[2]:
-                best = (lab.copy(), C.copy(), inertia)
-            break
         if inertia < best[2]:
             best = (lab.copy(), C.copy(), inertia)
     return best

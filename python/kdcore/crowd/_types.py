@@ -183,9 +183,9 @@ class TaskTypeClustering(BaseEstimator):
         if k == 1 or unsupported:
             labels = np.zeros(r.n_tasks, dtype=np.int64)
         elif self.readout == "kmeans":
-            labels = kmeans(emb[:, :k], k, rng, backend=be)[0]
+            labels = kmeans(emb[:, :k], k, rng, backend=be, n_threads=nt)[0]
         elif self.readout == "magnitude":
-            labels = kmeans(np.abs(emb[:, :1]), k, rng, backend=be)[0]
+            labels = kmeans(np.abs(emb[:, :1]), k, rng, backend=be, n_threads=nt)[0]
         else:  # sign of u_2
             labels = (emb[:, 1] > 0).astype(np.int64)
         feat = (
@@ -386,7 +386,7 @@ class TaskTypeClustering(BaseEstimator):
         return float(ll[best]), full, log_conf, log_prior, polish_rounds.tolist()
 
     def _correctness_split(
-        self, r: Responses, label_post: np.ndarray, rng: np.random.Generator, be: str = "auto"
+        self, r: Responses, label_post: np.ndarray, rng: np.random.Generator, be: str = "auto", nt: int = 1
     ) -> np.ndarray:
         """k-means on the task rows of the correctness matrix's top singular subspace."""
         from scipy.sparse import csr_matrix
@@ -409,7 +409,7 @@ class TaskTypeClustering(BaseEstimator):
         cnt = np.maximum(np.diff(r.task_indptr), 1)
         emb = (C.T @ U) / cnt[:, None]  # per-task mean correctness in the worker factors
         emb = (emb - emb.mean(0)) / np.maximum(emb.std(0), 1e-12)
-        return kmeans(emb, k, rng, backend=be)[0]
+        return kmeans(emb, k, rng, backend=be, n_threads=nt)[0]
 
     def fit(self, data: Responses | pd.DataFrame) -> TaskTypeClustering:
         r = self._validate(data)
@@ -423,7 +423,7 @@ class TaskTypeClustering(BaseEstimator):
         self.loss_history_ = []
         if self.method in ("refined", "mixture") and k > 1:
             label_post = self._plain_ds(r, be, nt)
-            inits = [labels, self._correctness_split(r, label_post, rng, be)]
+            inits = [labels, self._correctness_split(r, label_post, rng, be, nt)]
             # random restarts: the likelihood has local optima (on planted real data the planted
             # split scores higher than what the two structured starts reach)
             inits += [rng.integers(0, k, r.n_tasks) for _ in range(int(self.n_init))]
