@@ -80,7 +80,7 @@ def kmeans(
             c.append(X[rng.choice(n, p=d2 / tot)] if tot > 0 else X[rng.integers(n)])
         seeds.append(np.array(c, dtype=np.float64))
     if not seeds:
-        return (None, None, np.inf)
+        raise ValueError(f"kmeans needs at least one seeding, got n_init={n_init}")
     if compiled:
         labs, cents, _ = _core.lloyd_kmeans_runs(X, np.stack(seeds), int(n_iter), int(n_threads))
         fits = list(zip(labs, cents))

@@ -192,6 +192,7 @@ def degraded_em(
 
         def e_step_counts(log_conf: np.ndarray, log_prior: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
             c, _, ll = _core.em_partition_stats(r.task_indptr, code, W, log_conf, log_prior, buf, True, nt)
+            assert c is not None  # count=True returns the counts
             return buf, float(ll), c
 
     else:
