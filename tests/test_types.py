@@ -381,9 +381,13 @@ def test_refined_compiled_loops_equal_python_loops(regime, n_classes, n_types):
     label_post = tc._plain_ds(r, "cpp", 1)
     counter = tc._counter(r, "cpp", 1)
     init = np.random.default_rng(5).integers(0, n_types, r.n_tasks)
-    full_py = tc._cem(r, init, label_post, counter, "cpp", 1)[2]
+    cem_py = tc._cem(r, init, label_post, counter, "cpp", 1)
+    full_py = cem_py[2]
     full_c = tc._cem_compiled(r, init, label_post, 1)
     np.testing.assert_allclose(full_c, full_py, rtol=0, atol=FIT_TWIN_F64)
+    rounds = tc._starts_compiled(r, [init], label_post, 1)[4]  # the same start through skill_em_starts
+    assert tc.n_cem_rounds_ == [cem_py[-1]]  # as many re-fits as the step-by-step loop
+    assert len(rounds) == 1
     ll_py, post_py, lc_py, lp_py, m_py = tc._polish(r, full_py, counter, "cpp", 1)
     ll_c, post_c, lc_c, lp_c, m_c = tc._polish_compiled(r, full_py, 1)
     assert m_c == m_py

@@ -91,6 +91,8 @@ class TaskTypeClustering(BaseEstimator):
     separation_ : float in [0, 1], 1 - mean normalised entropy of type_proba_
     label_proba_ : ndarray (n_tasks, K) label posteriors of the typed model (refined, mixture)
     loss_history_ : list of the penalised log-likelihood per EM iteration (mixture)
+    n_cem_rounds_, n_polish_rounds_ : per start, the classification EM's re-fits and the soft EM's
+        rounds (refined, mixture)
     log_conf_, log_prior_ : fitted typed model (refined: one-coin; mixture: full confusions)
 
     Example
@@ -266,8 +268,10 @@ class TaskTypeClustering(BaseEstimator):
         idx = np.arange(r.n_tasks)
         post = np.zeros((r.n_tasks, k, r.n_classes))
         post[idx, types] = label_post
+        refits = 0
         for _ in range(min(self.n_iter, 30)):
             for _inner in range(3):  # per-type re-fit (labels and skills), types held
+                refits += 1
                 log_conf, prior = self._shrunk_skills(r, post, counter)
                 # equal type priors in the reassignment: with a weak signal, log pi_t would make the
                 # larger type grow every round until it holds every task
@@ -288,7 +292,7 @@ class TaskTypeClustering(BaseEstimator):
             post[idx, types] = lp / np.clip(lp.sum(1, keepdims=True), 1e-300, None)
             if changed <= r.n_tasks // 1000:
                 break
-        return types, tp, full, ll, log_conf, log_prior
+        return types, tp, full, ll, log_conf, log_prior, refits
 
     def _polish(
         self, r: Responses, full: np.ndarray, counter: Any, be: str, nt: int
@@ -433,8 +437,11 @@ class TaskTypeClustering(BaseEstimator):
                 counter = self._counter(r, be, nt)
                 best: tuple[Any, ...] | None = None
                 rounds = []
+                self.n_cem_rounds_ = []
                 for init in inits:
-                    full = self._cem(r, init, label_post, counter, be, nt)[2]
+                    cem = self._cem(r, init, label_post, counter, be, nt)
+                    full = cem[2]
+                    self.n_cem_rounds_.append(cem[-1])
                     ll, full, log_conf, log_prior, m = self._polish(r, full, counter, be, nt)
                     rounds.append(m)
                     if best is None or ll > best[0]:  # the first start wins a tie
