@@ -973,7 +973,7 @@ void cem_sweep(const CemSweep& s, std::vector<std::vector<double>>& bufs, std::v
             qv.resize(static_cast<std::size_t>(K));
             mblk.resize(static_cast<std::size_t>(kBlock));
         });
-        double qa[K_ > 0 ? K_ : 1];
+        double qa[K_ > 0 ? K_ : 1], sca[TK_ > 0 ? TK_ : 1];
         double* q = K_ > 0 ? qa : qv.data();
         double lls = 0.0;
         KDCORE_OMP(for schedule(static))
@@ -986,14 +986,17 @@ void cem_sweep(const CemSweep& s, std::vector<std::vector<double>>& bufs, std::v
                 // vectorised exp over the block (exp_nonpositive), then each task normalised
                 for (code_t j = j0; j < j1; ++j) {
                     double* f = s.full + static_cast<std::size_t>(j) * TK;
-                    for (int i = 0; i < TK; ++i) f[i] = s.lp[i];
+                    // a local accumulator at the fixed sizes (registers; `full` may alias the tables
+                    // as far as the compiler knows, so summing into it would store every add)
+                    double* acc = TK_ > 0 ? sca : f;
+                    for (int i = 0; i < TK; ++i) acc[i] = s.lp[i];
                     for (index_t e = s.ip[j]; e < s.ip[j + 1]; ++e) {
                         const double* a = s.lc + static_cast<std::size_t>(s.code[e]) * TK;
-                        for (int i = 0; i < TK; ++i) f[i] += a[i];
+                        for (int i = 0; i < TK; ++i) acc[i] += a[i];
                     }
-                    double m = f[0];
-                    for (int i = 1; i < TK; ++i) m = std::max(m, f[i]);
-                    for (int i = 0; i < TK; ++i) f[i] -= m;
+                    double m = acc[0];
+                    for (int i = 1; i < TK; ++i) m = std::max(m, acc[i]);
+                    for (int i = 0; i < TK; ++i) f[i] = acc[i] - m;
                     mblk[static_cast<std::size_t>(j - j0)] = m;
                 }
                 exp_nonpositive(s.full + static_cast<std::size_t>(j0) * TK, static_cast<std::size_t>(j1 - j0) * TK);
