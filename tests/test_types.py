@@ -364,22 +364,30 @@ def test_dense_operator_with_a_duplicate_cell_takes_the_general_path(rng):
 
 
 @pytest.mark.skipif(not HAS_CPP, reason="no compiled core")
-@pytest.mark.parametrize("regime, n_classes", [("specialist", 2), ("easy_hard", 2), ("dawid_skene", 3)])
-def test_refined_compiled_loops_equal_python_loops(regime, n_classes):
+@pytest.mark.parametrize(
+    "regime, n_classes, n_types",
+    [("specialist", 2, 2), ("easy_hard", 2, 2), ("dawid_skene", 3, 2), ("specialist", 2, 3), ("dawid_skene", 3, 3)],
+)
+def test_refined_compiled_loops_equal_python_loops(regime, n_classes, n_types):
     """The refined typing's classification EM and soft polish, compiled (skill_em_cem, skill_em_polish)
-    against the step-by-step loops they replace, from the same random split."""
+    against the step-by-step loops they replace, from the same random split (the compiled sweep has
+    fixed sizes for two types and 2-4 classes, run-time sizes otherwise: both checked)."""
     if regime == "dawid_skene":
         r, _ = simulate.dawid_skene(400, 25, n_classes, answers_per_task=6, random_state=3)
     else:
         r, *_ = simulate.two_type(400, 25, 0.3, regime=regime, random_state=3)
-    tc = TaskTypeClustering(random_state=0, n_threads=1)
+    tc = TaskTypeClustering(n_types=n_types, random_state=0, n_threads=1)
     tc._validate(r)
     label_post = tc._plain_ds(r, "cpp", 1)
     counter = tc._counter(r, "cpp", 1)
-    init = np.random.default_rng(5).integers(0, 2, r.n_tasks)
-    full_py = tc._cem(r, init, label_post, counter, "cpp", 1)[2]
+    init = np.random.default_rng(5).integers(0, n_types, r.n_tasks)
+    cem_py = tc._cem(r, init, label_post, counter, "cpp", 1)
+    full_py = cem_py[2]
     full_c = tc._cem_compiled(r, init, label_post, 1)
     np.testing.assert_allclose(full_c, full_py, rtol=0, atol=FIT_TWIN_F64)
+    rounds = tc._starts_compiled(r, [init], label_post, 1)[4]  # the same start through skill_em_starts
+    assert tc.n_cem_rounds_ == [cem_py[-1]]  # as many re-fits as the step-by-step loop
+    assert len(rounds) == 1
     ll_py, post_py, lc_py, lp_py, m_py = tc._polish(r, full_py, counter, "cpp", 1)
     ll_c, post_c, lc_c, lp_c, m_c = tc._polish_compiled(r, full_py, 1)
     assert m_c == m_py
@@ -387,6 +395,64 @@ def test_refined_compiled_loops_equal_python_loops(regime, n_classes):
     np.testing.assert_allclose(post_c, post_py, rtol=0, atol=FIT_TWIN_F64)
     np.testing.assert_allclose(lc_c, lc_py, rtol=0, atol=FIT_TWIN_F64)
     np.testing.assert_allclose(lp_c, lp_py, rtol=0, atol=FIT_TWIN_F64)
+
+
+@pytest.mark.skipif(not HAS_CPP, reason="no compiled core")
+@pytest.mark.parametrize("n, p, k", [(3000, 2, 2), (3000, 1, 2), (2000, 3, 4), (50, 2, 3)])
+def test_compiled_kmeans_equals_numpy_twin(n, p, k):
+    """k-means with the compiled Lloyd iterations (the seedings' runs side by side) against the numpy
+    twin from the same seedings: the same labels and centres, on points with a planted shifted third (found) and on ties (duplicated
+    points, which go to the first of equal centres in both)."""
+    from kdcore.crowd._kmeans import kmeans
+
+    rng = np.random.default_rng(n + p + k)
+    X = rng.normal(size=(n, p))
+    X[: n // 3] += 6.0
+    X[-10:] = X[0]  # exact duplicates
+    a = kmeans(X, k, np.random.default_rng(1), backend="numpy")
+    for nt in (1, 2):  # the seedings' runs side by side: the same result on any thread count
+        b = kmeans(X, k, np.random.default_rng(1), backend="cpp", n_threads=nt)
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_allclose(a[1], b[1], rtol=0, atol=FIT_TWIN_F64)
+    if k == 2:  # the planted third is one cluster
+        planted = np.arange(n) < n // 3
+        agree = (a[0] == a[0][0]) == planted
+        assert max(agree.mean(), 1 - agree.mean()) > 0.95
+
+
+@pytest.mark.skipif(not HAS_CPP, reason="no compiled core")
+@pytest.mark.parametrize("regime, n_classes", [("specialist", 2), ("dawid_skene", 3)])
+def test_refined_starts_side_by_side_equal_the_starts_one_by_one(regime, n_classes):
+    """skill_em_starts (every start's two loops in one call, starts side by side) against the starts
+    run one by one through skill_em_cem and skill_em_polish, keeping the first highest likelihood;
+    the same numbers on 1 and 2 threads (a start runs on one thread whatever the count)."""
+    if regime == "dawid_skene":
+        r, _ = simulate.dawid_skene(600, 30, n_classes, answers_per_task=6, random_state=4)
+    else:
+        r, *_ = simulate.two_type(600, 30, 0.3, regime=regime, random_state=4)
+    tc = TaskTypeClustering(random_state=0, n_threads=1)
+    tc._validate(r)
+    label_post = tc._plain_ds(r, "cpp", 1)
+    rng = np.random.default_rng(6)
+    inits = [rng.integers(0, 2, r.n_tasks) for _ in range(5)]
+    inits.append(inits[2].copy())  # a start equal to an earlier one: the tie goes to the earlier start
+    one_by_one = []
+    for init in inits:
+        ll, post, lc, lp, m = tc._polish_compiled(r, tc._cem_compiled(r, init, label_post, 1), 1)
+        one_by_one.append((ll, post, lc, lp, m))
+    best = 0
+    for s in range(1, len(inits)):
+        if one_by_one[s][0] > one_by_one[best][0]:
+            best = s
+    for nt in (1, 2):
+        ll, post, lc, lp, rounds = tc._starts_compiled(r, inits, label_post, nt)
+        assert rounds == [o[4] for o in one_by_one]
+        assert ll == one_by_one[best][0]
+        np.testing.assert_array_equal(post, one_by_one[best][1])
+        np.testing.assert_array_equal(lc, one_by_one[best][2])
+        np.testing.assert_array_equal(lp, one_by_one[best][3])
+    with pytest.raises(ValueError, match="inits: expected codes in"):
+        tc._starts_compiled(r, [np.full(r.n_tasks, 2)], label_post, 1)
 
 
 @pytest.mark.skipif(not HAS_CPP, reason="no compiled core")

@@ -471,6 +471,109 @@ void bind_crowd(py::module_& m) {
         py::arg("n_threads") = 0,
         "The refined typing's classification EM (kdcore/crowd.hpp skill_em_cem): (types, full, log_conf, "
         "log_prior, loglik, rounds).");
+    m.def(
+        "lloyd_kmeans",
+        [](const carray<double>& X, const carray<double>& centres, int n_iter) {
+            check_shape(X, {kAny, kAny}, "X");
+            const py::ssize_t n = X.shape(0), p = X.shape(1);
+            check_shape(centres, {kAny, p}, "centres");
+            const py::ssize_t k = centres.shape(0);
+            if (n < 1 || k < 1) throw std::invalid_argument("lloyd_kmeans: expected at least one point and one centre");
+            if (n_iter < 1) throw std::invalid_argument("n_iter must be >= 1, got " + std::to_string(n_iter));
+            carray<double> C({k, p});
+            std::copy(centres.data(), centres.data() + centres.size(), C.mutable_data());
+            carray<std::int64_t> labels(n);
+            std::fill(labels.mutable_data(), labels.mutable_data() + n, 0);
+            int it = 0;
+            const double* x = X.data();
+            double* c = C.mutable_data();
+            std::int64_t* lab = labels.mutable_data();
+            {
+                py::gil_scoped_release nogil;
+                it = kdcore::lloyd_kmeans(x, n, static_cast<int>(p), static_cast<int>(k), n_iter, c, lab);
+            }
+            return py::make_tuple(labels, C, it);
+        },
+        py::arg("X"), py::arg("centres"), py::arg("n_iter"),
+        "Lloyd's k-means iterations from the given centres (kdcore/crowd.hpp lloyd_kmeans): (labels, centres, "
+        "iterations).");
+    m.def(
+        "lloyd_kmeans_runs",
+        [](const carray<double>& X, const carray<double>& centres, int n_iter, int n_threads) {
+            check_shape(X, {kAny, kAny}, "X");
+            const py::ssize_t n = X.shape(0), p = X.shape(1);
+            if (centres.ndim() != 3) throw std::invalid_argument("centres: expected a 3-d array (n_runs, k, p)");
+            const py::ssize_t R = centres.shape(0), k = centres.shape(1);
+            check_shape(centres, {R, k, p}, "centres");
+            if (n < 1 || k < 1 || R < 1)
+                throw std::invalid_argument("lloyd_kmeans_runs: expected at least one point, one centre and one run");
+            if (n_iter < 1) throw std::invalid_argument("n_iter must be >= 1, got " + std::to_string(n_iter));
+            carray<double> C({R, k, p});
+            std::copy(centres.data(), centres.data() + centres.size(), C.mutable_data());
+            carray<std::int64_t> labels({R, n});
+            std::fill(labels.mutable_data(), labels.mutable_data() + labels.size(), 0);
+            carray<int> its(R);
+            const double* x = X.data();
+            double* c = C.mutable_data();
+            std::int64_t* lab = labels.mutable_data();
+            int* it = its.mutable_data();
+            {
+                py::gil_scoped_release nogil;
+                kdcore::lloyd_kmeans_runs(x, n, static_cast<int>(p), static_cast<int>(k), n_iter, static_cast<int>(R),
+                                          c, lab, it, n_threads);
+            }
+            return py::make_tuple(labels, C, its);
+        },
+        py::arg("X"), py::arg("centres"), py::arg("n_iter"), py::arg("n_threads") = 0,
+        "Independent Lloyd's k-means runs from the centres (n_runs, k, p), side by side (kdcore/crowd.hpp "
+        "lloyd_kmeans_runs): (labels (n_runs, n), centres, iterations).");
+    m.def(
+        "skill_em_starts",
+        [answer_views](const carray<index_t>& worker_indptr, const carray<code_t>& worker_task,
+                       const carray<code_t>& worker_label, const carray<index_t>& task_indptr,
+                       const carray<code_t>& task_worker, const carray<code_t>& task_label, code_t n_tasks,
+                       code_t n_workers, const carray<std::int64_t>& inits, const carray<double>& label_post,
+                       int n_types, double shrink, double smoothing, int n_outer, double tol, int n_max,
+                       int n_threads) {
+            check_shape(inits, {kAny, n_tasks}, "inits");
+            check_shape(label_post, {n_tasks, kAny}, "label_post");
+            const py::ssize_t K = label_post.shape(1), T = n_types, S = inits.shape(0);
+            if (T < 1) throw std::invalid_argument("n_types must be >= 1");
+            if (S < 1) throw std::invalid_argument("inits: expected at least one start, got 0");
+            for (py::ssize_t x = 0; x < inits.size(); ++x)
+                if (inits.data()[x] < 0 || inits.data()[x] >= T)
+                    throw std::invalid_argument("inits: expected codes in [0, n_types), got " +
+                                                std::to_string(inits.data()[x]) + " at flat index " + std::to_string(x));
+            const kdcore::AnswerViews v = answer_views(worker_indptr, worker_task, worker_label, task_indptr,
+                                                       task_worker, task_label, n_tasks, n_workers, K);
+            carray<double> full({static_cast<py::ssize_t>(n_tasks), T, K});
+            carray<double> log_conf({T, static_cast<py::ssize_t>(n_workers), K, K});
+            carray<double> log_prior({T, K});
+            kdcore::SkillEmStartsResult res;
+            double* f = full.mutable_data();
+            double* lc = log_conf.mutable_data();
+            double* lp = log_prior.mutable_data();
+            const std::int64_t* in = inits.data();
+            const double* lab = label_post.data();
+            {
+                py::gil_scoped_release nogil;
+                res = kdcore::skill_em_starts(v, n_tasks, n_workers, static_cast<int>(T), static_cast<int>(K), in,
+                                              static_cast<int>(S), lab, shrink, smoothing, n_outer, tol, n_max, f, lc,
+                                              lp, n_threads);
+            }
+            carray<double> ll(S);
+            carray<int> cem(S), pol(S);
+            std::copy(res.loglik.begin(), res.loglik.end(), ll.mutable_data());
+            std::copy(res.cem_rounds.begin(), res.cem_rounds.end(), cem.mutable_data());
+            std::copy(res.polish_rounds.begin(), res.polish_rounds.end(), pol.mutable_data());
+            return py::make_tuple(full, log_conf, log_prior, res.best, ll, cem, pol);
+        },
+        py::arg("worker_indptr"), py::arg("worker_task"), py::arg("worker_label"), py::arg("task_indptr"),
+        py::arg("task_worker"), py::arg("task_label"), py::arg("n_tasks"), py::arg("n_workers"), py::arg("inits"),
+        py::arg("label_post"), py::arg("n_types"), py::arg("shrink"), py::arg("smoothing"), py::arg("n_outer"),
+        py::arg("tol"), py::arg("n_max"), py::arg("n_threads") = 0,
+        "The refined typing's starts side by side (kdcore/crowd.hpp skill_em_starts): (full, log_conf, log_prior, "
+        "best, loglik per start, classification EM rounds per start, soft EM rounds per start).");
 
     m.def(
         "em_run",

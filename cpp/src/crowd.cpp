@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -920,6 +921,33 @@ void mask_to_types(const double* full, const std::int64_t* types, code_t n_tasks
 // The classification EM's reassignment: each task to its most likely type (type mass of the
 // posterior full (n_tasks, T, K) summed over classes, into tp (n_tasks, T)); a type that would
 // vanish keeps its most likely task. Writes the new types and returns how many tasks moved.
+// A type that would vanish from the proposed types `fresh` keeps its most likely task (the first
+// maximum of tp[:, t]); then the proposal becomes the types. Returns how many tasks moved; *fixed
+// says whether a vanishing type was kept this way.
+code_t adopt_types(const double* tp, code_t n_tasks, int T, std::int64_t* fresh, std::int64_t* types, bool* fixed) {
+    *fixed = false;
+    for (int t = 0; t < T; ++t) {
+        bool any = false;
+        code_t arg = 0;
+        for (code_t j = 0; j < n_tasks; ++j) {
+            any = any || fresh[j] == t;
+            if (tp[static_cast<std::size_t>(j) * T + t] > tp[static_cast<std::size_t>(arg) * T + t]) arg = j;
+        }
+        if (!any) {
+            fresh[arg] = t;
+            *fixed = true;
+        }
+    }
+    code_t changed = 0;
+    for (code_t j = 0; j < n_tasks; ++j) {
+        changed += fresh[j] != types[j];
+        types[j] = fresh[j];
+    }
+    return changed;
+}
+// The classification EM's reassignment: each task to its most likely type (type mass of the
+// posterior full (n_tasks, T, K) summed over classes, into tp (n_tasks, T)); a type that would
+// vanish keeps its most likely task. Writes the new types and returns how many tasks moved.
 code_t reassign_types(const double* full, code_t n_tasks, int T, int K, double* tp, std::int64_t* fresh,
                       std::int64_t* types) {
     const std::size_t TK = static_cast<std::size_t>(T) * K;
@@ -933,23 +961,272 @@ code_t reassign_types(const double* full, code_t n_tasks, int T, int K, double* 
         }
         fresh[j] = best;
     }
-    for (int t = 0; t < T; ++t) {
-        bool any = false;
-        code_t arg = 0;
-        for (code_t j = 0; j < n_tasks; ++j) {
-            any = any || fresh[j] == t;
-            if (tp[static_cast<std::size_t>(j) * T + t] > tp[static_cast<std::size_t>(arg) * T + t]) arg = j;
-        }
-        if (!any) fresh[arg] = t;
-    }
-    code_t changed = 0;
-    for (code_t j = 0; j < n_tasks; ++j) {
-        changed += fresh[j] != types[j];
-        types[j] = fresh[j];
-    }
-    return changed;
+    bool fixed = false;
+    return adopt_types(tp, n_tasks, T, fresh, types, &fixed);
 }
 
+// One task-major sweep of the classification EM (skill_em_cem): the E-step of each task into
+// full (log-scores, max shift, exp, normalise; its log-normaliser added to the thread's
+// log-likelihood), then that row masked to the task's type (renormalised over the classes when
+// `normalise`) counted into the thread's table in em_run's answer-major layout. Tasks go in blocks
+// of kBlock (static schedule): the block's shifted log-scores are exponentiated in one vectorised
+// call (exp_nonpositive, relative error within 3e-16 of std::exp). The masked row is divided once
+// per task, not once per answer; TK_ and K_ fixed at compile time for the common sizes (0: run
+// time). The additions run in the same order at every size, so every size gives the same numbers.
+struct CemSweep {
+    const index_t* ip;
+    const code_t* code;
+    code_t n_tasks;
+    int K;
+    const std::int64_t* types;
+    const double* lc;
+    const double* lp;
+    double* full;
+    bool do_e, normalise, count;
+    // reassign: after its E-step each task proposes its most likely type (tp, fresh, as reassign_types)
+    // and is counted under that proposal, so the next round needs no counting pass of its own
+    double* tp = nullptr;
+    std::int64_t* fresh = nullptr;
+};
+template <int TK_, int K_>
+void cem_sweep(const CemSweep& s, std::vector<std::vector<double>>& bufs, std::vector<double>& mass_part,
+               std::vector<double>& part_ll, int nt) {
+    const int K = K_ > 0 ? K_ : s.K;
+    const int TK = TK_ > 0 ? TK_ : static_cast<int>(mass_part.size() / static_cast<std::size_t>(nt));
+    const index_t n_blocks = (static_cast<index_t>(s.n_tasks) + kBlock - 1) / kBlock;
+    ExceptionCatcher catcher;
+    KDCORE_OMP(parallel num_threads(nt)) {
+        const int tid = thread_num();
+        double* buf = bufs[static_cast<std::size_t>(tid)].data();
+        double* mp = mass_part.data() + static_cast<std::size_t>(tid) * TK;
+        std::vector<double> qv, mblk;
+        catcher.run([&] {
+            qv.resize(static_cast<std::size_t>(K));
+            mblk.resize(static_cast<std::size_t>(kBlock));
+        });
+        double qa[K_ > 0 ? K_ : 1], sca[TK_ > 0 ? TK_ : 1];
+        double* q = K_ > 0 ? qa : qv.data();
+        double lls = 0.0;
+        KDCORE_OMP(for schedule(static))
+        for (index_t b = 0; b < n_blocks; ++b) {
+            if (catcher.failed()) continue;
+            const code_t j0 = static_cast<code_t>(b * kBlock);
+            const code_t j1 = static_cast<code_t>(std::min<index_t>(s.n_tasks, (b + 1) * kBlock));
+            if (s.do_e) {
+                // the block's log-scores straight into full, shifted by each task's max, then one
+                // vectorised exp over the block (exp_nonpositive), then each task normalised
+                for (code_t j = j0; j < j1; ++j) {
+                    double* f = s.full + static_cast<std::size_t>(j) * TK;
+                    // a local accumulator at the fixed sizes (registers; `full` may alias the tables
+                    // as far as the compiler knows, so summing into it would store every add)
+                    double* acc = TK_ > 0 ? sca : f;
+                    for (int i = 0; i < TK; ++i) acc[i] = s.lp[i];
+                    for (index_t e = s.ip[j]; e < s.ip[j + 1]; ++e) {
+                        const double* a = s.lc + static_cast<std::size_t>(s.code[e]) * TK;
+                        for (int i = 0; i < TK; ++i) acc[i] += a[i];
+                    }
+                    double m = acc[0];
+                    for (int i = 1; i < TK; ++i) m = std::max(m, acc[i]);
+                    for (int i = 0; i < TK; ++i) f[i] = acc[i] - m;
+                    mblk[static_cast<std::size_t>(j - j0)] = m;
+                }
+                exp_nonpositive(s.full + static_cast<std::size_t>(j0) * TK, static_cast<std::size_t>(j1 - j0) * TK);
+                for (code_t j = j0; j < j1; ++j) {
+                    double* f = s.full + static_cast<std::size_t>(j) * TK;
+                    double z = 0.0;
+                    for (int i = 0; i < TK; ++i) z += f[i];
+                    for (int i = 0; i < TK; ++i) f[i] /= z;
+                    lls += mblk[static_cast<std::size_t>(j - j0)] + std::log(z);
+                }
+            }
+            if (!s.count) continue;
+            for (code_t j = j0; j < j1; ++j) {
+                const double* f = s.full + static_cast<std::size_t>(j) * TK;
+                std::size_t t0 = static_cast<std::size_t>(s.types[j]) * K;
+                if (s.fresh) {
+                    const int T = TK / K;
+                    double* tpj = s.tp + static_cast<std::size_t>(j) * T;
+                    int best = 0;
+                    for (int t = 0; t < T; ++t) {
+                        double z = 0.0;
+                        for (int k = 0; k < K; ++k) z += f[t * K + k];
+                        tpj[t] = z;
+                        if (z > tpj[best]) best = t;
+                    }
+                    s.fresh[j] = best;
+                    t0 = static_cast<std::size_t>(best) * K;
+                }
+                double zt = 1.0;
+                if (s.normalise) {
+                    zt = 0.0;
+                    for (int k = 0; k < K; ++k) zt += f[t0 + k];
+                    zt = std::max(zt, 1e-300);
+                }
+                for (int k = 0; k < K; ++k) {
+                    q[k] = f[t0 + k] / zt;
+                    mp[t0 + k] += q[k];
+                }
+                for (index_t e = s.ip[j]; e < s.ip[j + 1]; ++e) {
+                    double* a = buf + static_cast<std::size_t>(s.code[e]) * TK + t0;
+                    for (int k = 0; k < K; ++k) a[k] += q[k];
+                }
+            }
+        }
+        part_ll[static_cast<std::size_t>(tid)] = lls;
+    }
+    catcher.rethrow();
+}
+
+}  // namespace
+
+namespace {
+// Whether the fused task-major routes fit (em_run's automatic rule): per-thread count tables
+// (W K x T K doubles) small against the scratch limit and against the answers.
+bool skill_fused_fits(code_t W, int K, int TK, int nt, index_t N) {
+    const double table = static_cast<double>(W) * K * TK;
+    return 8.0 * table * nt <= kMaxScratchBytes && 4.0 * W * K * nt <= static_cast<double>(N);
+}
+std::vector<code_t> answer_codes(const AnswerViews& views, index_t N, int K) {
+    std::vector<code_t> code(static_cast<std::size_t>(N));
+    for (index_t e = 0; e < N; ++e) code[static_cast<std::size_t>(e)] = views.task_worker[e] * K + views.task_label[e];
+    return code;
+}
+// skill_em_polish's fused route on the answer codes c = w K + l in task order (shared by starts)
+// (interruptible: whether this thread asks for pending signals each round; parallel.hpp wants it
+// asked from the master thread only)
+SkillEmResult polish_coded(const index_t* ip, const code_t* code, code_t n_tasks, code_t W, int T, int K, double* post,
+                           double shrink, double smoothing, double tol, int n_max, double* log_conf, double* log_prior,
+                           int nt, bool interruptible = true) {
+    const int TK = T * K;
+    const std::size_t table = static_cast<std::size_t>(W) * K * TK;
+    std::vector<double> cnt(table), lc(table), lp(TK), mass(TK);
+    std::vector<std::vector<double>> extra(static_cast<std::size_t>(nt - 1));
+    std::vector<double*> bufs{cnt.data()};
+    for (auto& b : extra) {
+        b.resize(table);
+        bufs.push_back(b.data());
+    }
+    std::vector<double> mass_part(static_cast<std::size_t>(nt) * TK);
+    const index_t n_blocks = (static_cast<index_t>(n_tasks) + kBlock - 1) / kBlock;
+    std::vector<double> block_ll(static_cast<std::size_t>(n_blocks), 0.0);
+    auto reduce = [&]() {
+        if (nt > 1) {
+            KDCORE_OMP(parallel for schedule(static) num_threads(nt))
+            for (std::size_t x = 0; x < table; ++x)
+                for (int t = 1; t < nt; ++t) cnt[x] += bufs[static_cast<std::size_t>(t)][x];
+        }
+        for (int i = 0; i < TK; ++i) {
+            double m = 0.0;
+            for (int t = 0; t < nt; ++t) m += mass_part[static_cast<std::size_t>(t) * TK + i];
+            mass[i] = m;
+        }
+    };
+    fused(ip, code, n_tasks, TK, lc.data(), lp.data(), post, false, true, bufs, table,
+          mass_part, block_ll, nt);
+    reduce();
+    SkillEmResult res;
+    double ll_old = -std::numeric_limits<double>::infinity();
+    for (int m = 0; m < n_max; ++m) {
+        if (interruptible) check_interrupt();
+        shrunk_params(cnt, mass, W, T, K, shrink, smoothing, false, lc.data(), lp.data(), true);
+        fused(ip, code, n_tasks, TK, lc.data(), lp.data(), post, true, true, bufs, table,
+              mass_part, block_ll, nt);
+        double ll = 0.0;
+        for (double x : block_ll) ll += x;
+        res.loglik = ll;
+        res.rounds = m + 1;
+        if (std::fabs(ll - ll_old) <= tol * std::max(1.0, std::fabs(ll))) break;
+        ll_old = ll;
+        reduce();
+    }
+    for (int t = 0; t < T; ++t)
+        for (code_t w = 0; w < W; ++w)
+            for (int k = 0; k < K; ++k)
+                for (int l = 0; l < K; ++l)
+                    log_conf[((static_cast<std::size_t>(t) * W + w) * K + k) * K + l] =
+                        lc[(static_cast<std::size_t>(w) * K + l) * TK + static_cast<std::size_t>(t) * K + k];
+    std::copy(lp.begin(), lp.end(), log_prior);
+    return res;
+}
+
+// skill_em_cem's single-sweep route on the answer codes (as polish_coded)
+SkillEmResult cem_coded(const index_t* ip, const code_t* code, code_t n_tasks, code_t W, int T, int K,
+                        std::int64_t* types, const double* label_post, double shrink, double smoothing, int n_outer,
+                        double* full, double* log_conf, double* log_prior, int nt, bool interruptible = true) {
+    const std::size_t TK = static_cast<std::size_t>(T) * K;
+    const std::size_t table = static_cast<std::size_t>(W) * K * TK;
+    // one task-major sweep per round: the E-step of each task, its posterior masked to the task's
+    // type, and that masked row counted for the next round (em_run's answer-major layout)
+    std::vector<double> cnt(table), lc(table), lp(TK), mass(TK), mass_part(static_cast<std::size_t>(nt) * TK);
+    std::vector<std::vector<double>> bufs(static_cast<std::size_t>(nt));
+    std::vector<double> part_ll(static_cast<std::size_t>(nt));
+    std::vector<double> tpf(static_cast<std::size_t>(n_tasks) * T);
+    std::vector<std::int64_t> fr(static_cast<std::size_t>(n_tasks));
+    auto pass = [&](bool do_e, bool normalise, bool count, bool reassign = false) {
+        // every thread's table zeroed here (a smaller team than nt leaves some untouched)
+        if (count)
+            for (auto& b : bufs) b.assign(table, 0.0);
+        std::fill(mass_part.begin(), mass_part.end(), 0.0);
+        std::fill(part_ll.begin(), part_ll.end(), 0.0);
+        CemSweep sw{ip, code, n_tasks, K, types, lc.data(), lp.data(), full, do_e, normalise, count};
+        if (reassign) {
+            sw.tp = tpf.data();
+            sw.fresh = fr.data();
+        }
+        // compile-time sizes for the common cases (T = 2 types, K = 2..4 classes)
+        if (T == 2 && K == 2)
+            cem_sweep<4, 2>(sw, bufs, mass_part, part_ll, nt);
+        else if (T == 2 && K == 3)
+            cem_sweep<6, 3>(sw, bufs, mass_part, part_ll, nt);
+        else if (T == 2 && K == 4)
+            cem_sweep<8, 4>(sw, bufs, mass_part, part_ll, nt);
+        else
+            cem_sweep<0, 0>(sw, bufs, mass_part, part_ll, nt);
+        if (count) {
+            KDCORE_OMP(parallel for schedule(static) num_threads(nt))
+            for (std::size_t x = 0; x < table; ++x) {
+                double v = 0.0;
+                for (int t = 0; t < nt; ++t) v += bufs[static_cast<std::size_t>(t)][x];
+                cnt[x] = v;
+            }
+            for (std::size_t i = 0; i < TK; ++i) {
+                double v = 0.0;
+                for (int t = 0; t < nt; ++t) v += mass_part[static_cast<std::size_t>(t) * TK + i];
+                mass[i] = v;
+            }
+        }
+        double ll = 0.0;
+        for (double x : part_ll) ll += x;
+        return ll;
+    };
+    for (std::size_t x = 0; x < static_cast<std::size_t>(n_tasks) * TK; ++x) full[x] = 0.0;
+    for (code_t j = 0; j < n_tasks; ++j)
+        for (int k = 0; k < K; ++k)
+            full[j * TK + types[j] * K + k] = label_post[static_cast<std::size_t>(j) * K + k];
+    pass(false, false, true);
+    SkillEmResult res;
+    for (int outer = 0; outer < n_outer; ++outer) {
+        for (int inner = 0; inner < 3; ++inner) {
+            if (interruptible) check_interrupt();
+            shrunk_params(cnt, mass, W, T, K, shrink, smoothing, true, lc.data(), lp.data(), true);
+            // the third re-fit's sweep also reassigns each task and counts it under its new type
+            res.loglik = pass(true, true, true, inner == 2);
+            ++res.rounds;
+        }
+        bool fixed = false;
+        const code_t changed = adopt_types(tpf.data(), n_tasks, T, fr.data(), types, &fixed);
+        if (changed <= n_tasks / 1000) break;
+        if (fixed) pass(false, true, true);  // a vanishing type kept a task: count again under the final types
+    }
+    for (int t = 0; t < T; ++t)
+        for (code_t w = 0; w < W; ++w)
+            for (int k = 0; k < K; ++k)
+                for (int l = 0; l < K; ++l)
+                    log_conf[((static_cast<std::size_t>(t) * W + w) * K + k) * K + l] =
+                        lc[(static_cast<std::size_t>(w) * K + l) * TK + static_cast<std::size_t>(t) * K + k];
+    std::copy(lp.begin(), lp.end(), log_prior);
+    return res;
+}
 }  // namespace
 
 SkillEmResult skill_em_polish(const AnswerViews& views, code_t n_tasks, code_t n_workers, int n_types, int n_classes,
@@ -960,60 +1237,12 @@ SkillEmResult skill_em_polish(const AnswerViews& views, code_t n_tasks, code_t n
     const code_t W = n_workers;
     const index_t N = views.task_indptr[n_tasks];
     const int nt = threads_for(n_threads, N);
-    const std::size_t table = static_cast<std::size_t>(W) * K * TK;
     // em_run's fused task-major pass (E-step and the next round's counts in one sweep) where its
     // per-thread count tables are small against the answers (em_run's automatic rule)
-    if (8.0 * static_cast<double>(table) * nt <= kMaxScratchBytes && 4.0 * W * K * nt <= static_cast<double>(N)) {
-        std::vector<code_t> code(static_cast<std::size_t>(N));
-        for (index_t e = 0; e < N; ++e) code[static_cast<std::size_t>(e)] = views.task_worker[e] * K + views.task_label[e];
-        std::vector<double> cnt(table), lc(table), lp(TK), mass(TK);
-        std::vector<std::vector<double>> extra(static_cast<std::size_t>(nt - 1));
-        std::vector<double*> bufs{cnt.data()};
-        for (auto& b : extra) {
-            b.resize(table);
-            bufs.push_back(b.data());
-        }
-        std::vector<double> mass_part(static_cast<std::size_t>(nt) * TK);
-        const index_t n_blocks = (static_cast<index_t>(n_tasks) + kBlock - 1) / kBlock;
-        std::vector<double> block_ll(static_cast<std::size_t>(n_blocks), 0.0);
-        auto reduce = [&]() {
-            if (nt > 1) {
-                KDCORE_OMP(parallel for schedule(static) num_threads(nt))
-                for (std::size_t x = 0; x < table; ++x)
-                    for (int t = 1; t < nt; ++t) cnt[x] += bufs[static_cast<std::size_t>(t)][x];
-            }
-            for (int i = 0; i < TK; ++i) {
-                double m = 0.0;
-                for (int t = 0; t < nt; ++t) m += mass_part[static_cast<std::size_t>(t) * TK + i];
-                mass[i] = m;
-            }
-        };
-        fused(views.task_indptr, code.data(), n_tasks, TK, lc.data(), lp.data(), post, false, true, bufs, table,
-              mass_part, block_ll, nt);
-        reduce();
-        SkillEmResult res;
-        double ll_old = -std::numeric_limits<double>::infinity();
-        for (int m = 0; m < n_max; ++m) {
-            check_interrupt();
-            shrunk_params(cnt, mass, W, T, K, shrink, smoothing, false, lc.data(), lp.data(), true);
-            fused(views.task_indptr, code.data(), n_tasks, TK, lc.data(), lp.data(), post, true, true, bufs, table,
-                  mass_part, block_ll, nt);
-            double ll = 0.0;
-            for (double x : block_ll) ll += x;
-            res.loglik = ll;
-            res.rounds = m + 1;
-            if (std::fabs(ll - ll_old) <= tol * std::max(1.0, std::fabs(ll))) break;
-            ll_old = ll;
-            reduce();
-        }
-        for (int t = 0; t < T; ++t)
-            for (code_t w = 0; w < W; ++w)
-                for (int k = 0; k < K; ++k)
-                    for (int l = 0; l < K; ++l)
-                        log_conf[((static_cast<std::size_t>(t) * W + w) * K + k) * K + l] =
-                            lc[(static_cast<std::size_t>(w) * K + l) * TK + static_cast<std::size_t>(t) * K + k];
-        std::copy(lp.begin(), lp.end(), log_prior);
-        return res;
+    if (skill_fused_fits(W, K, TK, nt, N)) {
+        const std::vector<code_t> code = answer_codes(views, N, K);
+        return polish_coded(views.task_indptr, code.data(), n_tasks, W, T, K, post, shrink, smoothing, tol, n_max,
+                            log_conf, log_prior, nt);
     }
     std::vector<double> cnt(static_cast<std::size_t>(T) * n_workers * K * K), mass(static_cast<std::size_t>(T) * K);
     SkillEmResult res;
@@ -1040,111 +1269,10 @@ SkillEmResult skill_em_cem(const AnswerViews& views, code_t n_tasks, code_t n_wo
     const code_t W = n_workers;
     const index_t N = views.task_indptr[n_tasks];
     const int nt = threads_for(n_threads, N);
-    const std::size_t table = static_cast<std::size_t>(W) * K * TK;
-    if (8.0 * static_cast<double>(table) * nt <= kMaxScratchBytes && 4.0 * W * K * nt <= static_cast<double>(N)) {
-        // one task-major sweep per round: the E-step of each task, its posterior masked to the task's
-        // type, and that masked row counted for the next round (em_run's answer-major layout)
-        const index_t* ip = views.task_indptr;
-        std::vector<code_t> code(static_cast<std::size_t>(N));
-        for (index_t e = 0; e < N; ++e) code[static_cast<std::size_t>(e)] = views.task_worker[e] * K + views.task_label[e];
-        std::vector<double> cnt(table), lc(table), lp(TK), mass(TK), mass_part(static_cast<std::size_t>(nt) * TK);
-        std::vector<std::vector<double>> bufs(static_cast<std::size_t>(nt));
-        std::vector<double> part_ll(static_cast<std::size_t>(nt));
-        auto pass = [&](bool do_e, bool normalise, bool count) {
-            ExceptionCatcher catcher;
-            // every thread's table zeroed here (a smaller team than nt leaves some untouched)
-            if (count)
-                for (auto& b : bufs) b.assign(table, 0.0);
-            std::fill(mass_part.begin(), mass_part.end(), 0.0);
-            std::fill(part_ll.begin(), part_ll.end(), 0.0);
-            KDCORE_OMP(parallel num_threads(nt)) {
-                const int tid = thread_num();
-                std::vector<double>& buf = bufs[static_cast<std::size_t>(tid)];
-                double* mp = mass_part.data() + static_cast<std::size_t>(tid) * TK;
-                std::vector<double> sc;
-                catcher.run([&] { sc.resize(TK); });
-                double lls = 0.0;
-                KDCORE_OMP(for schedule(static))
-                for (code_t j = 0; j < n_tasks; ++j) {
-                    if (catcher.failed()) continue;
-                    double* f = full + static_cast<std::size_t>(j) * TK;
-                    if (do_e) {
-                        for (std::size_t i = 0; i < TK; ++i) sc[i] = lp[i];
-                        for (index_t e = ip[j]; e < ip[j + 1]; ++e) {
-                            const double* a = lc.data() + static_cast<std::size_t>(code[e]) * TK;
-                            for (std::size_t i = 0; i < TK; ++i) sc[i] += a[i];
-                        }
-                        double m = sc[0];
-                        for (std::size_t i = 1; i < TK; ++i) m = std::max(m, sc[i]);
-                        double z = 0.0;
-                        for (std::size_t i = 0; i < TK; ++i) {
-                            f[i] = std::exp(sc[i] - m);
-                            z += f[i];
-                        }
-                        for (std::size_t i = 0; i < TK; ++i) f[i] /= z;
-                        lls += m + std::log(z);
-                    }
-                    if (!count) continue;
-                    const std::size_t t0 = static_cast<std::size_t>(types[j]) * K;
-                    double zt = 1.0;
-                    if (normalise) {
-                        zt = 0.0;
-                        for (int k = 0; k < K; ++k) zt += f[t0 + k];
-                        zt = std::max(zt, 1e-300);
-                    }
-                    for (int k = 0; k < K; ++k) mp[t0 + k] += f[t0 + k] / zt;
-                    for (index_t e = ip[j]; e < ip[j + 1]; ++e) {
-                        double* a = buf.data() + static_cast<std::size_t>(code[e]) * TK + t0;
-                        for (int k = 0; k < K; ++k) a[k] += f[t0 + k] / zt;
-                    }
-                }
-                part_ll[static_cast<std::size_t>(tid)] = lls;
-            }
-            catcher.rethrow();
-            if (count) {
-                KDCORE_OMP(parallel for schedule(static) num_threads(nt))
-                for (std::size_t x = 0; x < table; ++x) {
-                    double v = 0.0;
-                    for (int t = 0; t < nt; ++t) v += bufs[static_cast<std::size_t>(t)][x];
-                    cnt[x] = v;
-                }
-                for (std::size_t i = 0; i < TK; ++i) {
-                    double v = 0.0;
-                    for (int t = 0; t < nt; ++t) v += mass_part[static_cast<std::size_t>(t) * TK + i];
-                    mass[i] = v;
-                }
-            }
-            double ll = 0.0;
-            for (double x : part_ll) ll += x;
-            return ll;
-        };
-        std::vector<double> tpf(static_cast<std::size_t>(n_tasks) * T);
-        std::vector<std::int64_t> fr(static_cast<std::size_t>(n_tasks));
-        for (std::size_t x = 0; x < static_cast<std::size_t>(n_tasks) * TK; ++x) full[x] = 0.0;
-        for (code_t j = 0; j < n_tasks; ++j)
-            for (int k = 0; k < K; ++k)
-                full[j * TK + types[j] * K + k] = label_post[static_cast<std::size_t>(j) * K + k];
-        pass(false, false, true);
-        SkillEmResult res;
-        for (int outer = 0; outer < n_outer; ++outer) {
-            for (int inner = 0; inner < 3; ++inner) {
-                check_interrupt();
-                shrunk_params(cnt, mass, W, T, K, shrink, smoothing, true, lc.data(), lp.data(), true);
-                res.loglik = pass(true, true, inner < 2);
-                ++res.rounds;
-            }
-            const code_t changed = reassign_types(full, n_tasks, T, K, tpf.data(), fr.data(), types);
-            if (changed <= n_tasks / 1000) break;
-            pass(false, true, true);
-        }
-        for (int t = 0; t < T; ++t)
-            for (code_t w = 0; w < W; ++w)
-                for (int k = 0; k < K; ++k)
-                    for (int l = 0; l < K; ++l)
-                        log_conf[((static_cast<std::size_t>(t) * W + w) * K + k) * K + l] =
-                            lc[(static_cast<std::size_t>(w) * K + l) * TK + static_cast<std::size_t>(t) * K + k];
-        std::copy(lp.begin(), lp.end(), log_prior);
-        return res;
+    if (skill_fused_fits(W, K, static_cast<int>(TK), nt, N)) {
+        const std::vector<code_t> code = answer_codes(views, N, K);
+        return cem_coded(views.task_indptr, code.data(), n_tasks, W, T, K, types, label_post, shrink, smoothing,
+                         n_outer, full, log_conf, log_prior, nt);
     }
     std::vector<double> cnt(static_cast<std::size_t>(T) * n_workers * K * K), mass(TK);
     std::vector<double> post(static_cast<std::size_t>(n_tasks) * TK, 0.0), tp(static_cast<std::size_t>(n_tasks) * T);
@@ -1166,6 +1294,156 @@ SkillEmResult skill_em_cem(const AnswerViews& views, code_t n_tasks, code_t n_wo
         if (changed <= n_tasks / 1000) break;
     }
     return res;
+}
+
+SkillEmStartsResult skill_em_starts(const AnswerViews& views, code_t n_tasks, code_t n_workers, int n_types,
+                                    int n_classes, const std::int64_t* inits, int n_starts, const double* label_post,
+                                    double shrink, double smoothing, int n_outer, double tol, int n_max, double* full,
+                                    double* log_conf, double* log_prior, int n_threads) {
+    check_dims(n_tasks, n_workers, n_types, n_classes);
+    if (n_starts < 1) fail("skill_em_starts: at least one start is needed");
+    const int T = n_types, K = n_classes, TK = T * K;
+    const code_t W = n_workers;
+    const index_t N = views.task_indptr[n_tasks];
+    const int team = std::min(threads_for(n_threads, N), n_starts);
+    const std::size_t nf = static_cast<std::size_t>(n_tasks) * TK, nc = static_cast<std::size_t>(T) * W * K * K;
+    // each start runs on one thread, so the one-thread rule decides the route, and the answer
+    // codes of the fused route are built once for all starts
+    const bool coded = skill_fused_fits(W, K, TK, 1, N);
+    const std::vector<code_t> code = coded ? answer_codes(views, N, K) : std::vector<code_t>();
+    SkillEmStartsResult res;
+    res.loglik.assign(static_cast<std::size_t>(n_starts), std::numeric_limits<double>::quiet_NaN());
+    res.cem_rounds.assign(static_cast<std::size_t>(n_starts), 0);
+    res.polish_rounds.assign(static_cast<std::size_t>(n_starts), 0);
+    auto run_start = [&](int s, std::vector<double>& f, std::vector<double>& lc, std::vector<double>& lp,
+                         std::vector<std::int64_t>& ty, bool master) {
+        f.resize(nf);
+        lc.resize(nc);
+        lp.resize(static_cast<std::size_t>(TK));
+        ty.assign(inits + static_cast<std::size_t>(s) * n_tasks, inits + static_cast<std::size_t>(s + 1) * n_tasks);
+        const SkillEmResult a =
+            coded ? cem_coded(views.task_indptr, code.data(), n_tasks, W, T, K, ty.data(), label_post, shrink,
+                              smoothing, n_outer, f.data(), lc.data(), lp.data(), 1, master)
+                  : skill_em_cem(views, n_tasks, W, T, K, ty.data(), label_post, shrink, smoothing, n_outer, f.data(),
+                                 lc.data(), lp.data(), 1);
+        const SkillEmResult b =
+            coded ? polish_coded(views.task_indptr, code.data(), n_tasks, W, T, K, f.data(), shrink, smoothing, tol,
+                                 n_max, lc.data(), lp.data(), 1, master)
+                  : skill_em_polish(views, n_tasks, W, T, K, f.data(), shrink, smoothing, tol, n_max, lc.data(),
+                                    lp.data(), 1);
+        res.loglik[static_cast<std::size_t>(s)] = b.loglik;
+        res.cem_rounds[static_cast<std::size_t>(s)] = a.rounds;
+        res.polish_rounds[static_cast<std::size_t>(s)] = b.rounds;
+    };
+    auto keep = [&](const std::vector<double>& f, const std::vector<double>& lc, const std::vector<double>& lp) {
+        std::copy(f.begin(), f.end(), full);
+        std::copy(lc.begin(), lc.end(), log_conf);
+        std::copy(lp.begin(), lp.end(), log_prior);
+    };
+    std::vector<std::vector<double>> wf(static_cast<std::size_t>(team)), wlc(wf.size()), wlp(wf.size());
+    std::vector<std::vector<std::int64_t>> wty(wf.size());
+    int kept = -1;
+    std::mutex kept_mutex;
+    ExceptionCatcher catcher;
+    KDCORE_OMP(parallel for schedule(dynamic, 1) num_threads(team))
+    for (int s = 0; s < n_starts; ++s) {
+        if (catcher.failed()) continue;
+        catcher.run([&] {
+            const std::size_t tid = static_cast<std::size_t>(thread_num());
+            // pending signals are asked for by the master thread only (each round of its starts): the
+            // interpreter's hook takes the GIL, which the other threads must not queue for every round
+            if (tid == 0) check_interrupt();
+            run_start(s, wf[tid], wlc[tid], wlp[tid], wty[tid], tid == 0);
+            const double ll = res.loglik[static_cast<std::size_t>(s)];
+            std::lock_guard<std::mutex> lock(kept_mutex);
+            const double kll = kept < 0 ? 0.0 : res.loglik[static_cast<std::size_t>(kept)];
+            if (kept < 0 || ll > kll || (ll == kll && s < kept)) {  // the higher likelihood; a tie: the earlier start
+                keep(wf[tid], wlc[tid], wlp[tid]);
+                kept = s;
+            }
+        });
+    }
+    catcher.rethrow();
+    // the winner in start order (the first start, replaced by each later one with a strictly higher
+    // log-likelihood): the one kept above unless a NaN likelihood made the orders differ; then it runs again
+    int best = 0;
+    for (int s = 1; s < n_starts; ++s)
+        if (res.loglik[static_cast<std::size_t>(s)] > res.loglik[static_cast<std::size_t>(best)]) best = s;
+    if (best != kept) {
+        run_start(best, wf[0], wlc[0], wlp[0], wty[0], true);
+        keep(wf[0], wlc[0], wlp[0]);
+    }
+    res.best = best;
+    return res;
+}
+
+int lloyd_kmeans(const double* X, std::int64_t n, int p, int k, int n_iter, double* centres, std::int64_t* labels,
+                 bool interruptible) {
+    if (n < 1 || p < 1 || k < 1) fail("lloyd_kmeans: n, p and k must be >= 1");
+    const std::size_t P = static_cast<std::size_t>(p);
+    std::vector<double> sq(static_cast<std::size_t>(n)), cc(static_cast<std::size_t>(k)), sums(static_cast<std::size_t>(k) * P);
+    std::vector<std::int64_t> cnt(static_cast<std::size_t>(k));
+    for (std::int64_t i = 0; i < n; ++i) {
+        double v = 0.0;
+        for (std::size_t q = 0; q < P; ++q) v += X[i * P + q] * X[i * P + q];
+        sq[static_cast<std::size_t>(i)] = v;
+    }
+    int it = 0;
+    for (; it < n_iter; ++it) {
+        if (interruptible && (it & 15) == 0) check_interrupt();
+        for (int c = 0; c < k; ++c) {
+            double v = 0.0;
+            for (std::size_t q = 0; q < P; ++q) v += centres[c * P + q] * centres[c * P + q];
+            cc[static_cast<std::size_t>(c)] = v;
+        }
+        bool same = it > 0;
+        for (std::int64_t i = 0; i < n; ++i) {
+            const double* x = X + i * P;
+            std::int64_t best = 0;
+            double bd = std::numeric_limits<double>::quiet_NaN();
+            for (int c = 0; c < k; ++c) {
+                double dot = 0.0;
+                for (std::size_t q = 0; q < P; ++q) dot += x[q] * centres[c * P + q];
+                const double d = sq[static_cast<std::size_t>(i)] - 2.0 * dot + cc[static_cast<std::size_t>(c)];
+                const bool closer = c == 0 || d < bd;  // strict: a tie keeps the earlier centre
+                bd = closer ? d : bd;                  // selects, not branches: the winner is a coin flip on
+                best = closer ? c : best;              // unstructured embeddings
+            }
+            same = same && labels[i] == best;
+            labels[i] = best;
+        }
+        if (same) break;
+        std::fill(sums.begin(), sums.end(), 0.0);
+        std::fill(cnt.begin(), cnt.end(), 0);
+        for (std::int64_t i = 0; i < n; ++i) {  // per-cluster sums in point order
+            const std::size_t c = static_cast<std::size_t>(labels[i]);
+            ++cnt[c];
+            for (std::size_t q = 0; q < P; ++q) sums[c * P + q] += X[i * P + q];
+        }
+        for (int c = 0; c < k; ++c)
+            if (cnt[static_cast<std::size_t>(c)] > 0)
+                for (std::size_t q = 0; q < P; ++q)
+                    centres[c * P + q] = sums[c * P + q] / static_cast<double>(cnt[static_cast<std::size_t>(c)]);
+    }
+    return it;
+}
+
+void lloyd_kmeans_runs(const double* X, std::int64_t n, int p, int k, int n_iter, int n_runs, double* centres,
+                       std::int64_t* labels, int* iterations, int n_threads) {
+    if (n_runs < 1) fail("lloyd_kmeans_runs: at least one run is needed");
+    const int team = std::min(threads_for(n_threads, static_cast<index_t>(n)), n_runs);
+    const std::size_t kp = static_cast<std::size_t>(k) * static_cast<std::size_t>(p);
+    ExceptionCatcher catcher;
+    KDCORE_OMP(parallel for schedule(dynamic, 1) num_threads(team))
+    for (int m = 0; m < n_runs; ++m) {
+        if (catcher.failed()) continue;
+        catcher.run([&] {
+            iterations[m] = lloyd_kmeans(X, n, p, k, n_iter, centres + static_cast<std::size_t>(m) * kp,
+                                         labels + static_cast<std::size_t>(m) * static_cast<std::size_t>(n),
+                                         thread_num() == 0);
+        });
+    }
+    catcher.rethrow();
 }
 
 }  // namespace kdcore

@@ -105,6 +105,39 @@ def skill_em_cem(
     n_outer: int,
     n_threads: int = 0,
 ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], float, int]: ...
+def lloyd_kmeans(
+    X: NDArray[np.float64], centres: NDArray[np.float64], n_iter: int
+) -> tuple[NDArray[np.int64], NDArray[np.float64], int]: ...
+def lloyd_kmeans_runs(
+    X: NDArray[np.float64], centres: NDArray[np.float64], n_iter: int, n_threads: int = 0
+) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int32]]: ...
+def skill_em_starts(
+    worker_indptr: NDArray[np.int64],
+    worker_task: NDArray[np.int32],
+    worker_label: NDArray[np.int32],
+    task_indptr: NDArray[np.int64],
+    task_worker: NDArray[np.int32],
+    task_label: NDArray[np.int32],
+    n_tasks: int,
+    n_workers: int,
+    inits: NDArray[np.int64],
+    label_post: NDArray[np.float64],
+    n_types: int,
+    shrink: float,
+    smoothing: float,
+    n_outer: int,
+    tol: float,
+    n_max: int,
+    n_threads: int = 0,
+) -> tuple[
+    NDArray[np.float64],
+    NDArray[np.float64],
+    NDArray[np.float64],
+    int,
+    NDArray[np.float64],
+    NDArray[np.int32],
+    NDArray[np.int32],
+]: ...
 def em_run(
     task_indptr: NDArray[np.int64],
     task_worker: NDArray[np.int32],

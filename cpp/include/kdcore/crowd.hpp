@@ -188,5 +188,41 @@ SkillEmResult skill_em_polish(const AnswerViews& views, code_t n_tasks, code_t n
 SkillEmResult skill_em_cem(const AnswerViews& views, code_t n_tasks, code_t n_workers, int n_types, int n_classes,
                            std::int64_t* types, const double* label_post, double shrink, double smoothing, int n_outer,
                            double* full, double* log_conf, double* log_prior, int n_threads);
+// The refined typing's starts: for each start s (hard types inits[s, :], n_starts x n_tasks) the
+// classification EM (skill_em_cem, n_outer) and then the soft EM (skill_em_polish, tol, n_max); the
+// start with the highest final log-likelihood wins (a tie: the earlier start), and its posterior
+// full (n_tasks, T, K), log_conf (T, W, K, K) and log_prior (T, K) are written out. The starts run
+// side by side, one thread each (n_threads of them at once): a start's rounds are sweeps of about
+// 4 ms over 10^6 answers, which two threads sharing each round (two barriers per round) ran only
+// about 1.3x faster, while starts share nothing. A start gives the same numbers on any thread, so
+// the result does not depend on n_threads. Memory: per running start one posterior and one type
+// vector, and the answer codes once for all starts.
+struct SkillEmStartsResult {
+    int best = 0;
+    std::vector<double> loglik;      // per start, the soft EM's last log-likelihood
+    std::vector<int> cem_rounds;     // per start, classification EM rounds (re-fits)
+    std::vector<int> polish_rounds;  // per start, soft EM rounds
+};
+SkillEmStartsResult skill_em_starts(const AnswerViews& views, code_t n_tasks, code_t n_workers, int n_types,
+                                    int n_classes, const std::int64_t* inits, int n_starts, const double* label_post,
+                                    double shrink, double smoothing, int n_outer, double tol, int n_max, double* full,
+                                    double* log_conf, double* log_prior, int n_threads);
+
+// Lloyd's k-means iterations from the given centres (k, p), updated in place, on the rows of X
+// (n, p): each point to the nearest centre by d = |x|^2 - 2 x.c + |c|^2 (the first centre on a
+// tie), then each non-empty cluster's centre to the mean of its points (sums in point order);
+// stops when no label changes or after n_iter assignments. labels (n) receive the last
+// assignment; returns the assignments run minus the one that found nothing changed. Serial: a
+// pass is about a millisecond at 10^5 points, and the readouts of the task typing run up to a few
+// hundred of them (the numpy twin: kdcore/crowd/_kmeans.py).
+// interruptible: whether it asks for pending signals (every 16 assignments; the master thread only).
+int lloyd_kmeans(const double* X, std::int64_t n, int p, int k, int n_iter, double* centres, std::int64_t* labels,
+                 bool interruptible = true);
+// n_runs independent lloyd_kmeans runs from the centres (n_runs, k, p), side by side on up to
+// n_threads threads (one run per thread at a time; each run is serial, so the result does not
+// depend on the thread count): labels (n_runs, n), iterations (n_runs). k-means with several
+// seedings runs its Lloyd iterations this way once the seedings are drawn.
+void lloyd_kmeans_runs(const double* X, std::int64_t n, int p, int k, int n_iter, int n_runs, double* centres,
+                       std::int64_t* labels, int* iterations, int n_threads);
 
 }  // namespace kdcore

@@ -165,8 +165,9 @@ def degraded_em(
     answer (w, l) of a task in (hard, k) is rho = lambda_w C0[w, k, l] / C1[w, k, l];
     M-step C0[w, k, :] ∝ c0[w, k, :] + rho c1[w, k, :] + s (one-coin: the skill is the
     share of these counts on the diagonal), lambda_w = (sum rho c1[w] + s) / (sum c1[w] + 2 s),
-    pi ∝ sum_j post[j] + s. E-step in the typed compiled core (kdcore.crowd._em.e_step,
-    log space with the max shift). The likelihood never decreases (up to the smoothing).
+    pi ∝ sum_j post[j] + s. E-step in the typed core (log space with the max shift); compiled,
+    each round's E-step and the counts of its posterior are one fused sweep over the answers
+    (em_partition_stats). The likelihood never decreases (up to the smoothing).
 
     Starts from a fitted Dawid-Skene (``conf0`` (W, K, K), ``prior0`` (K,)) with lambda = 1/2
     and equal type priors. Returns (post (n_tasks, 2, K), log_conf (2, W, K, K),
@@ -181,28 +182,34 @@ def degraded_em(
     prior /= prior.sum()
     history: list[float] = []
     post = log_conf = None
-    if backend == "cpp":  # the compiled counting pass: no incidence matrix (nor its construction) in memory
-        views = (r.worker_indptr, r.worker_task, r.worker_label, r.task_indptr, r.task_worker, r.task_label)
+    if backend == "cpp":
+        # the compiled fused pass (kdcore/crowd.hpp em_partition_stats): each round's E-step and the
+        # expected counts of its posterior in one sweep over the answers (codes w K + l in task order,
+        # built once), into one posterior buffer; no incidence matrix in memory
+        code = np.ascontiguousarray(r.task_worker.astype(np.int64) * K + r.task_label, dtype=np.int32)
+        buf = np.zeros((r.n_tasks, 2, K))
         nt = int(n_threads)
 
-        def counts(post: np.ndarray) -> np.ndarray:
-            return _core.em_counts(*views, r.n_tasks, r.n_workers, post, nt)[0]
+        def e_step_counts(log_conf: np.ndarray, log_prior: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+            c, _, ll = _core.em_partition_stats(r.task_indptr, code, W, log_conf, log_prior, buf, True, nt)
+            assert c is not None  # count=True returns the counts
+            return buf, float(ll), c
 
     else:
         incidence = answer_incidence(r)
 
-        def counts(post: np.ndarray) -> np.ndarray:
-            return answer_counts(r, post, incidence)
+        def e_step_counts(log_conf: np.ndarray, log_prior: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+            post, ll = _em.e_step(r, log_conf, log_prior, backend=backend, n_threads=n_threads)
+            return post, ll, answer_counts(r, post, incidence)
 
     for _ in range(int(n_iter)):
         C1 = lam[:, None, None] * C0 + (1.0 - lam[:, None, None]) / K
         log_conf = _em.log_clip(np.stack([C0, C1]))
         log_prior = _em.log_clip(prior)
-        post, ll = _em.e_step(r, log_conf, log_prior, backend=backend, n_threads=n_threads)
+        post, ll, c = e_step_counts(log_conf, log_prior)
         history.append(ll)
         if len(history) > 1 and abs(history[-1] - history[-2]) <= tol * abs(history[-1]):
             break
-        c = counts(post)
         rho = lam[:, None, None] * C0 / np.clip(C1, 1e-300, None)
         real1 = c[1] * rho
         n0 = c[0] + real1

@@ -91,6 +91,8 @@ class TaskTypeClustering(BaseEstimator):
     separation_ : float in [0, 1], 1 - mean normalised entropy of type_proba_
     label_proba_ : ndarray (n_tasks, K) label posteriors of the typed model (refined, mixture)
     loss_history_ : list of the penalised log-likelihood per EM iteration (mixture)
+    n_cem_rounds_, n_polish_rounds_ : per start, the classification EM's re-fits and the soft EM's
+        rounds (refined, mixture)
     log_conf_, log_prior_ : fitted typed model (refined: one-coin; mixture: full confusions)
 
     Example
@@ -183,9 +185,9 @@ class TaskTypeClustering(BaseEstimator):
         if k == 1 or unsupported:
             labels = np.zeros(r.n_tasks, dtype=np.int64)
         elif self.readout == "kmeans":
-            labels = kmeans(emb[:, :k], k, rng)[0]
+            labels = kmeans(emb[:, :k], k, rng, backend=be, n_threads=nt)[0]
         elif self.readout == "magnitude":
-            labels = kmeans(np.abs(emb[:, :1]), k, rng)[0]
+            labels = kmeans(np.abs(emb[:, :1]), k, rng, backend=be, n_threads=nt)[0]
         else:  # sign of u_2
             labels = (emb[:, 1] > 0).astype(np.int64)
         feat = (
@@ -195,8 +197,10 @@ class TaskTypeClustering(BaseEstimator):
         )
         if unsupported:
             proba = np.full((r.n_tasks, k), 1.0 / k)
-        else:
-            proba = gmm_proba(feat, labels, k) if k > 1 else np.ones((r.n_tasks, 1))
+        elif k > 1 and self.method == "spectral":
+            proba = gmm_proba(feat, labels, k)
+        else:  # refined and mixture replace the soft assignment by their own (it would be discarded)
+            proba = np.ones((r.n_tasks, 1)) if k == 1 else np.eye(k)[labels]
         self.eigenvalues_ = vals[:k] if k > 1 else vals[:1]
         self.embedding_ = emb[:, :k] if k > 1 else emb[:, :1]
         self.spectral_info_ = info
@@ -264,8 +268,10 @@ class TaskTypeClustering(BaseEstimator):
         idx = np.arange(r.n_tasks)
         post = np.zeros((r.n_tasks, k, r.n_classes))
         post[idx, types] = label_post
+        refits = 0
         for _ in range(min(self.n_iter, 30)):
             for _inner in range(3):  # per-type re-fit (labels and skills), types held
+                refits += 1
                 log_conf, prior = self._shrunk_skills(r, post, counter)
                 # equal type priors in the reassignment: with a weak signal, log pi_t would make the
                 # larger type grow every round until it holds every task
@@ -286,7 +292,7 @@ class TaskTypeClustering(BaseEstimator):
             post[idx, types] = lp / np.clip(lp.sum(1, keepdims=True), 1e-300, None)
             if changed <= r.n_tasks // 1000:
                 break
-        return types, tp, full, ll, log_conf, log_prior
+        return types, tp, full, ll, log_conf, log_prior, refits
 
     def _polish(
         self, r: Responses, full: np.ndarray, counter: Any, be: str, nt: int
@@ -354,7 +360,38 @@ class TaskTypeClustering(BaseEstimator):
         )
         return float(ll), post, log_conf, log_prior, int(rounds)
 
-    def _correctness_split(self, r: Responses, label_post: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def _starts_compiled(
+        self, r: Responses, inits: list[np.ndarray], label_post: np.ndarray, nt: int
+    ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, list[int]]:
+        """:meth:`_cem_compiled` then :meth:`_polish_compiled` from every start, in one compiled call
+        (kdcore/crowd.hpp skill_em_starts: the starts run side by side, one thread each; the highest
+        final log-likelihood wins, the earlier start on a tie). Returns (ll, full, log_conf, log_prior,
+        soft EM rounds per start); ``n_cem_rounds_`` keeps the classification EM's re-fits per start."""
+        full, log_conf, log_prior, best, ll, cem_rounds, polish_rounds = _core.skill_em_starts(
+            r.worker_indptr,
+            r.worker_task,
+            r.worker_label,
+            r.task_indptr,
+            r.task_worker,
+            r.task_label,
+            r.n_tasks,
+            r.n_workers,
+            np.ascontiguousarray(np.stack(inits), dtype=np.int64),
+            np.ascontiguousarray(label_post, dtype=np.float64),
+            self.n_types,
+            _SHRINK,
+            float(self.smoothing),
+            min(int(self.n_iter), 30),
+            float(self.tol),
+            max(int(self.n_iter), 100),
+            nt,
+        )
+        self.n_cem_rounds_ = cem_rounds.tolist()
+        return float(ll[best]), full, log_conf, log_prior, polish_rounds.tolist()
+
+    def _correctness_split(
+        self, r: Responses, label_post: np.ndarray, rng: np.random.Generator, be: str = "auto", nt: int = 1
+    ) -> np.ndarray:
         """k-means on the task rows of the correctness matrix's top singular subspace."""
         from scipy.sparse import csr_matrix
         from scipy.sparse.linalg import ArpackError, svds
@@ -376,7 +413,7 @@ class TaskTypeClustering(BaseEstimator):
         cnt = np.maximum(np.diff(r.task_indptr), 1)
         emb = (C.T @ U) / cnt[:, None]  # per-task mean correctness in the worker factors
         emb = (emb - emb.mean(0)) / np.maximum(emb.std(0), 1e-12)
-        return kmeans(emb, k, rng)[0]
+        return kmeans(emb, k, rng, backend=be, n_threads=nt)[0]
 
     def fit(self, data: Responses | pd.DataFrame) -> TaskTypeClustering:
         r = self._validate(data)
@@ -390,25 +427,27 @@ class TaskTypeClustering(BaseEstimator):
         self.loss_history_ = []
         if self.method in ("refined", "mixture") and k > 1:
             label_post = self._plain_ds(r, be, nt)
-            inits = [labels, self._correctness_split(r, label_post, rng)]
+            inits = [labels, self._correctness_split(r, label_post, rng, be, nt)]
             # random restarts: the likelihood has local optima (on planted real data the planted
             # split scores higher than what the two structured starts reach)
             inits += [rng.integers(0, k, r.n_tasks) for _ in range(int(self.n_init))]
-            counter = self._counter(r, be, nt)
-            best: tuple[Any, ...] | None = None
-            rounds = []
-            for init in inits:
-                if be == "cpp":  # the same two loops compiled, no Python between rounds
-                    full = self._cem_compiled(r, init, label_post, nt)
-                    ll, full, log_conf, log_prior, m = self._polish_compiled(r, full, nt)
-                else:
-                    full = self._cem(r, init, label_post, counter, be, nt)[2]
+            if be == "cpp":  # every start's two loops compiled, the starts side by side (one thread each)
+                ll, full, log_conf, log_prior, rounds = self._starts_compiled(r, inits, label_post, nt)
+            else:
+                counter = self._counter(r, be, nt)
+                best: tuple[Any, ...] | None = None
+                rounds = []
+                self.n_cem_rounds_ = []
+                for init in inits:
+                    cem = self._cem(r, init, label_post, counter, be, nt)
+                    full = cem[2]
+                    self.n_cem_rounds_.append(cem[-1])
                     ll, full, log_conf, log_prior, m = self._polish(r, full, counter, be, nt)
-                rounds.append(m)
-                if best is None or ll > best[0]:  # the first start wins a tie
-                    best = (ll, full, log_conf, log_prior)
-            assert best is not None  # at least the spectral and the correctness starts ran
-            ll, full, log_conf, log_prior = best
+                    rounds.append(m)
+                    if best is None or ll > best[0]:  # the first start wins a tie
+                        best = (ll, full, log_conf, log_prior)
+                assert best is not None  # at least the spectral and the correctness starts ran
+                ll, full, log_conf, log_prior = best
             self.n_polish_rounds_ = rounds
             full, log_conf, log_prior = align_types(r, full, log_conf, log_prior)
             tp = full.sum(2)
