@@ -15,7 +15,7 @@ import pytest
 
 from _tol import EM_TWIN_F64, PROB_SUM
 from kdcore.backends import HAS_CPP
-from kdcore.crowd import GLAD, MACE, Auto, DawidSkene, OneCoinDawidSkene, accuracy, simulate
+from kdcore.crowd import GLAD, MACE, Auto, DawidSkene, OneCoinDawidSkene, TypeAware, accuracy, simulate
 from kdcore.crowd._auto import AgreementWeightedVote
 from kdcore.crowd._bayesian import BayesianDawidSkene, CommunityDawidSkene
 
@@ -30,6 +30,10 @@ def _fit(name: str, r, gold=None, backend: str = "auto"):
         return DawidSkene(backend=backend).fit(r, true_labels=gold)
     if name == "one_coin":
         return OneCoinDawidSkene(backend=backend).fit(r, true_labels=gold)
+    if name in ("type_aware_hard", "type_aware_soft"):  # the split forced: every fitted model sees the gold
+        split = name.rsplit("_", 1)[1]
+        ta = TypeAware(DawidSkene(backend=backend), split=split, guard=False, random_state=0, backend=backend)
+        return ta.fit(r, true_labels=gold)
     make = {
         "bayesian_ds": lambda: BayesianDawidSkene(backend=backend, true_labels=gold),
         "pooled_ds": lambda: BayesianDawidSkene(prior="pooled", backend=backend, true_labels=gold),
@@ -41,7 +45,18 @@ def _fit(name: str, r, gold=None, backend: str = "auto"):
     return make().fit(r)
 
 
-ALL = ["dawid_skene", "one_coin", "bayesian_ds", "pooled_ds", "community_ds", "glad", "mace", "weighted_vote"]
+ALL = [
+    "dawid_skene",
+    "one_coin",
+    "bayesian_ds",
+    "pooled_ds",
+    "community_ds",
+    "glad",
+    "mace",
+    "weighted_vote",
+    "type_aware_hard",
+    "type_aware_soft",
+]
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +85,15 @@ def test_gold_tasks_keep_their_label(name, backend, adversarial):
 # the diagonal prior of BayesianDawidSkene holds the mean accuracy at 1/K or above, so it cannot
 # follow a crowd that is adversarial on average, gold or not (its module docstring); MACE's
 # spammer model has no mirror solution to escape, so gold changes little there
-GAIN = {"dawid_skene": 0.5, "one_coin": 0.5, "pooled_ds": 0.5, "community_ds": 0.5, "glad": 0.2}
+GAIN = {
+    "dawid_skene": 0.5,
+    "one_coin": 0.5,
+    "pooled_ds": 0.5,
+    "community_ds": 0.5,
+    "glad": 0.2,
+    "type_aware_hard": 0.5,
+    "type_aware_soft": 0.5,
+}
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -83,7 +106,7 @@ def test_gold_fixes_an_adversarial_crowd(name, adversarial):
         assert plain < 0.5 and with_gold > plain + GAIN[name], (plain, with_gold)
     else:  # never worse by more than a point
         assert with_gold > plain - 0.01, (plain, with_gold)
-    if name in ("dawid_skene", "one_coin", "pooled_ds", "community_ds"):
+    if name in ("dawid_skene", "one_coin", "pooled_ds", "community_ds", "type_aware_hard", "type_aware_soft"):
         assert with_gold > 0.9  # the planted one-coin model's accuracy at 7 answers a task
 
 
@@ -155,3 +178,24 @@ def test_compiled_em_loop_refuses_bad_gold():
         _core.em_run(*args, gold_task=np.array([0, r.n_tasks], dtype=np.int32), gold_class=ok)
     with pytest.raises(ValueError, match="gold class"):
         _core.em_run(*args, gold_task=ok, gold_class=np.array([0, 2], dtype=np.int32))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_degraded_em_clamps_gold_in_every_e_step(backend, adversarial):
+    """The soft two-type EM with gold: the gold tasks' posteriors put all mass on their class in every
+    round (so at the end), the likelihood still never decreases, and both backends agree."""
+    from kdcore.crowd._typed_em import degraded_em
+
+    r, truth, gold = adversarial
+    ds = DawidSkene().fit(r, true_labels=gold)
+    conf0, prior0 = np.asarray(ds.confusions_), ds.priors_.to_numpy()
+    gt = r.task_ids.get_indexer(gold.index)
+    gk = pd.Index(r.classes_).get_indexer(gold.to_numpy())
+    post, _, _, _, hist = degraded_em(r, conf0, prior0, backend=backend, gold=(gt, gk), n_iter=60)
+    mass = post[gt].sum(1)  # (G, K): P(class | answers) of the gold tasks
+    np.testing.assert_allclose(mass, np.eye(2)[gk], rtol=0, atol=PROB_SUM)
+    assert np.all(np.diff(hist) >= -1e-9 * np.abs(np.asarray(hist[1:])))
+    if backend == "numpy" and HAS_CPP:
+        post_c, _, _, _, hist_c = degraded_em(r, conf0, prior0, backend="cpp", gold=(gt, gk), n_iter=60)
+        np.testing.assert_allclose(post_c, post, rtol=0, atol=EM_TWIN_F64)
+        np.testing.assert_allclose(hist_c, hist, rtol=EM_TWIN_F64)

@@ -33,7 +33,6 @@ fixed, so the choice and the labels are reproducible.
 from __future__ import annotations
 
 import functools
-import inspect
 import time
 import warnings
 from collections.abc import Callable
@@ -43,7 +42,7 @@ import pandas as pd
 
 from .._check import check_float, check_int
 from ._base import BaseAggregator
-from ._gold import clamp, gold_codes
+from ._gold import clamp, fit_with_gold, gold_codes
 from ._majority_vote import MajorityVote, WeightedMajorityVote
 from ._responses import Responses
 
@@ -256,8 +255,8 @@ class Auto(BaseAggregator):
         hold more (the winner is still refitted on all answers); None: all answers.
     true_labels : pd.Series or dict, optional
         Gold labels: given to every candidate that takes them (as its ``true_labels``
-        parameter, or as ``fit``'s ``true_labels`` argument: DawidSkene, OneCoinDawidSkene),
-        so they are clamped in its E-steps; the others (MajorityVote, TypeAware) are fitted
+        parameter, or as ``fit``'s ``true_labels`` argument: DawidSkene, OneCoinDawidSkene,
+        TypeAware), so they are clamped in its E-steps; the others (MajorityVote) are fitted
         without. In the scoring every candidate's posterior of a gold task is its one-hot
         label (the hidden answers there score the worker model alone), and the returned
         labels and posteriors keep the gold labels.
@@ -352,19 +351,6 @@ class Auto(BaseAggregator):
             )
         return makers
 
-    @staticmethod
-    def _fit_with_gold(est: BaseAggregator, data: Responses, gold) -> BaseAggregator:
-        """Fit ``est`` with the gold labels where it takes them: as its ``true_labels`` parameter, or as
-        ``fit``'s ``true_labels`` argument (DawidSkene, OneCoinDawidSkene); otherwise without (MajorityVote,
-        TypeAware: the gold posteriors are clamped in the scoring and in the returned labels)."""
-        if gold is None:
-            return est.fit(data)
-        if "true_labels" in est._param_names():
-            return est.set_params(true_labels=gold).fit(data)
-        if "true_labels" in inspect.signature(est.fit).parameters:
-            return est.fit(data, true_labels=gold)  # type: ignore[call-arg]
-        return est.fit(data)
-
     def fit(self, data) -> Auto:
         r = self._prepare(data)
         holdout = check_float(self.holdout, "holdout", minimum=0.0, strict_min=True)
@@ -425,7 +411,7 @@ class Auto(BaseAggregator):
                     continue
                 t0 = time.perf_counter()
                 try:
-                    est = self._fit_with_gold(makers[name](), train, gold_scored)
+                    est = fit_with_gold(makers[name](), train, gold_scored)
                     ll = predictive_loglik(est, train, ht, hw, hl, gold_in_scored)
                     times[i] += time.perf_counter() - t0
                     if not np.all(np.isfinite(ll)):
@@ -445,7 +431,7 @@ class Auto(BaseAggregator):
         model = None
         for i in order:  # the winner, refitted on all answers (the next one if it fails there)
             try:
-                model = self._fit_with_gold(makers[names[i]](), r, self.true_labels)
+                model = fit_with_gold(makers[names[i]](), r, self.true_labels)
                 chosen = names[i]
                 break
             except Exception as exc:  # noqa: BLE001

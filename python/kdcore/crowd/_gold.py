@@ -20,6 +20,7 @@ crowd-kit's ``errors_`` layout or ``confusions_``'s) and :func:`errors_frame`
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,7 @@ import pandas as pd
 from ..backends import HAS_CPP, _core
 from ._responses import Responses
 
-__all__ = ["gold_codes", "clamp", "class_counts", "initial_counts", "errors_frame"]
+__all__ = ["gold_codes", "clamp", "class_counts", "initial_counts", "errors_frame", "fit_with_gold"]
 
 
 def _show(values) -> str:
@@ -177,3 +178,16 @@ def errors_frame(r: Responses, conf: np.ndarray, worker_ids: pd.Index, classes: 
         [pd.Index(worker_ids).take(w), pd.Index(classes).take(lab)], names=["worker", "label"]
     )
     return pd.DataFrame(conf[w, :, lab], index=index, columns=pd.Index(classes, name="true_label"))
+
+
+def fit_with_gold(est, data, true_labels):
+    """Fit ``est`` on ``data`` with gold labels where it takes them: as its ``true_labels``
+    parameter, or as ``fit``'s ``true_labels`` argument (DawidSkene, OneCoinDawidSkene,
+    TypeAware); otherwise without (MajorityVote). ``true_labels`` None: a plain fit."""
+    if true_labels is None:
+        return est.fit(data)
+    if "true_labels" in est._param_names():
+        return est.set_params(true_labels=true_labels).fit(data)
+    if "true_labels" in inspect.signature(est.fit).parameters:
+        return est.fit(data, true_labels=true_labels)
+    return est.fit(data)

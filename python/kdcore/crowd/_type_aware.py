@@ -49,6 +49,7 @@ import pandas as pd
 from .._check import check_bool, check_float, check_int
 from ._base import BaseAggregator, BaseEstimator
 from ._dawid_skene import DawidSkene
+from ._gold import fit_with_gold, gold_codes
 from ._responses import Responses
 from ._typed_em import degraded_em, em_fit, mixture_heldout_loglik, vote_post
 from ._types import TaskTypeClustering
@@ -427,7 +428,7 @@ class TypeAware(BaseAggregator):
     ) -> TypeAware:
         one_coin = self._one_coin_base(base)
         if evidence is None:  # split="soft"; split="auto" comes with the soft guard's evidence and its plain_
-            self.plain_ = base.clone().fit(r)
+            self.plain_ = fit_with_gold(base.clone(), r, self._gold_labels)
             self.clustering_ = None
             self.type_models_ = []
             if self.guard:
@@ -446,7 +447,7 @@ class TypeAware(BaseAggregator):
             conf0 = np.asarray(plain.confusions_, dtype=np.float64)
             prior0 = plain.priors_.to_numpy(dtype=np.float64)
             post, log_conf, log_prior, lam, hist = degraded_em(
-                r, conf0, prior0, one_coin=one_coin, smoothing=self.smoothing, backend=be, n_threads=nt
+                r, conf0, prior0, one_coin=one_coin, smoothing=self.smoothing, backend=be, n_threads=nt, gold=self._gold
             )
             self.soft_history_ = hist
             tp = post.sum(2)
@@ -482,9 +483,23 @@ class TypeAware(BaseAggregator):
         self.skills_by_type_ = pd.DataFrame(skills, index=workers, columns=pd.RangeIndex(k, name="type"))
         return self
 
-    def fit(self, data: Responses | pd.DataFrame) -> TypeAware:
+    def fit(self, data: Responses | pd.DataFrame, true_labels=None) -> TypeAware:
+        """Fit on ``data``; ``true_labels`` (task id -> label, optional): gold tasks, clamped in every
+        E-step of the fitted models (the plain fit, each type's fit, the soft two-type EM) and kept in
+        ``labels_``/``probas_``. The guards' held-out folds decide the split from the answers alone."""
         self._check()
         r = self._prepare(data)
+        gt, gk = gold_codes(r, true_labels)
+        self._gold = (gt, gk) if gt.size else None
+        self._gold_labels = (
+            pd.Series(np.asarray(r.classes_)[gk], index=pd.Index(np.asarray(r.task_ids)[gt])) if gt.size else None
+        )
+        try:
+            return self._fit(r)
+        finally:
+            del self._gold, self._gold_labels
+
+    def _fit(self, r: Responses) -> TypeAware:
         be = self._backend()
         nt = self._threads() or (1 if r.n_responses < 200_000 else 0)
         rng = np.random.default_rng(self.random_state)
@@ -508,7 +523,7 @@ class TypeAware(BaseAggregator):
         return self._fit_hard(r, base, be, nt, rng)
 
     def _fit_hard(self, r: Responses, base: BaseAggregator, be: str, nt: int, rng: np.random.Generator) -> TypeAware:
-        self.plain_ = base.clone().fit(r)
+        self.plain_ = fit_with_gold(base.clone(), r, self._gold_labels)
         tc: TaskTypeClustering | None
         if self.guard:
             self.evidence_, tc = self._guard(r, rng, be, nt)
@@ -542,7 +557,12 @@ class TypeAware(BaseAggregator):
             label_codes = np.zeros(r.n_tasks, dtype=np.int64)
             for t in range(k):
                 mask = types == t
-                m = base.clone().fit(r.subset_tasks(mask))
+                sub = r.subset_tasks(mask)
+                gold = self._gold_labels
+                if gold is not None:
+                    gold = gold[gold.index.isin(pd.Index(sub.task_ids))]
+                    gold = gold if len(gold) else None
+                m = fit_with_gold(base.clone(), sub, gold)
                 self.type_models_.append(m)
                 proba[mask] = m.probas_.to_numpy()
                 label_codes[mask] = codes(m)

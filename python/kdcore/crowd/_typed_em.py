@@ -12,6 +12,7 @@ Every E-step runs in the typed core of :mod:`kdcore.crowd._em` (compiled or nump
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from itertools import permutations
 
 import numpy as np
@@ -149,6 +150,7 @@ def degraded_em(
     tol: float = 1e-7,
     backend: str = "cpp",
     n_threads: int = 1,
+    gold: tuple[np.ndarray, np.ndarray] | None = None,
 ):
     """EM of the two-type Dawid-Skene mixture whose second type is a *degraded* copy of the first.
 
@@ -168,6 +170,10 @@ def degraded_em(
     pi ∝ sum_j post[j] + s. E-step in the typed core (log space with the max shift); compiled,
     each round's E-step and the counts of its posterior are one fused sweep over the answers
     (em_partition_stats). The likelihood never decreases (up to the smoothing).
+
+    ``gold`` (task codes, class codes): tasks whose class is known. Every E-step clamps them:
+    P(t, k | answers, y = k*) is P(t, k* | answers) renormalised over the types, 0 for k != k*;
+    their expected counts and log-likelihood terms are those of the clamped posterior.
 
     Starts from a fitted Dawid-Skene (``conf0`` (W, K, K), ``prior0`` (K,)) with lambda = 1/2
     and equal type priors. Returns (post (n_tasks, 2, K), log_conf (2, W, K, K),
@@ -202,11 +208,41 @@ def degraded_em(
             post, ll = _em.e_step(r, log_conf, log_prior, backend=backend, n_threads=n_threads)
             return post, ll, answer_counts(r, post, incidence)
 
+    clamp_gold: Callable[[np.ndarray, float, np.ndarray], tuple[np.ndarray, float, np.ndarray]] | None = None
+    if gold is not None and len(gold[0]):
+        gold_t = np.asarray(gold[0], dtype=np.int64)
+        gold_k = np.asarray(gold[1], dtype=np.int64)
+        # the gold tasks' answers (worker, label) and the row of their task among the gold tasks
+        starts, ends = r.task_indptr[gold_t], r.task_indptr[gold_t + 1]
+        lens = (ends - starts).astype(np.int64)
+        at = np.repeat(starts - np.concatenate(([0], np.cumsum(lens)[:-1])), lens) + np.arange(lens.sum())
+        g_row = np.repeat(np.arange(len(gold_t)), lens)
+        g_w, g_l = r.task_worker[at].astype(np.int64), r.task_label[at].astype(np.int64)
+
+        def _clamp(post: np.ndarray, ll: float, c: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+            before = post[gold_t].copy()  # (G, 2, K)
+            keep = before[np.arange(len(gold_t)), :, gold_k]  # (G, 2): P(t, k* | answers)
+            z = keep.sum(1)
+            after = np.zeros_like(before)
+            after[np.arange(len(gold_t)), :, gold_k] = np.where(
+                z[:, None] > 0, keep / np.where(z > 0, z, 1.0)[:, None], 0.5
+            )
+            post[gold_t] = after
+            diff = (after - before)[g_row]  # (A_gold, 2, K)
+            c = c.copy()
+            for t in range(2):
+                np.add.at(c[t].transpose(0, 2, 1), (g_w, g_l), diff[:, t, :])  # c[t, w, :, l]
+            return post, ll + float(np.log(np.clip(z, 1e-300, None)).sum()), c
+
+        clamp_gold = _clamp
+
     for _ in range(int(n_iter)):
         C1 = lam[:, None, None] * C0 + (1.0 - lam[:, None, None]) / K
         log_conf = _em.log_clip(np.stack([C0, C1]))
         log_prior = _em.log_clip(prior)
         post, ll, c = e_step_counts(log_conf, log_prior)
+        if clamp_gold is not None:
+            post, ll, c = clamp_gold(post, ll, c)
         history.append(ll)
         if len(history) > 1 and abs(history[-1] - history[-2]) <= tol * abs(history[-1]):
             break
