@@ -11,7 +11,7 @@ about 1e-2 after several rounds. Its claim is: at least 99 % of the labels equal
 same attributes (type, shape, dtypes, index and column labels, names and order); the
 first E-step (``n_iter=0``) is equal to rtol 1e-6. crowd-kit's GLAD re-melts the table in
 pandas at every function evaluation (minutes on the larger datasets), so on temp, rte,
-web, product and adult2 the comparison runs on the answers of their first 300 tasks.
+web, product and adult2 the comparison runs on the answers of their first 150 tasks.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def toy() -> pd.DataFrame:
 def test_glad_agrees_with_crowdkit(data_home, name):
     df = answers(data_home, name)
     if name in GLAD_SUBSET:
-        df = first_tasks(df, 300)
+        df = first_tasks(df, 150)
     a, b = quiet(ck.GLAD().fit, df), kc.GLAD().fit(df)
     assert_same_layout(a, b, GLAD_ATTRS)
     assert_same(a, b, ["priors_", "alphas_priors_mean_", "betas_priors_mean_"])

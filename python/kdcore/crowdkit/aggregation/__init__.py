@@ -1,5 +1,6 @@
 """crowd-kit's ``crowdkit.aggregation`` (categorical methods) on kdcore's kernels."""
 
+from ._binary_relevance import BinaryRelevance
 from ._dawid_skene import DawidSkene, OneCoinDawidSkene
 from ._glad import GLAD
 from ._kos import KOS
@@ -18,4 +19,5 @@ __all__ = [
     "GLAD",
     "KOS",
     "MACE",
+    "BinaryRelevance",
 ]
