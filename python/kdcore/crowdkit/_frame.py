@@ -20,7 +20,7 @@ import pandas as pd
 from ..backends import _core
 from ..crowd._responses import Responses
 
-__all__ = ["Coded", "code_answers", "check_frame"]
+__all__ = ["Coded", "code_answers", "check_frame", "first_order", "sorted_order"]
 
 
 def check_frame(data: Any, what: str = "data") -> pd.DataFrame:
@@ -114,3 +114,8 @@ def first_order(codes: np.ndarray, n: int) -> np.ndarray:
     seen = first < len(codes)
     order = np.argsort(first, kind="stable")
     return order[: int(seen.sum())]
+
+
+def sorted_order(index: pd.Index) -> np.ndarray:
+    """Positions of ``index`` in pandas' sorted order (what groupby(sort=True) uses)."""
+    return np.asarray(index.argsort(), dtype=np.intp)

@@ -28,8 +28,8 @@ from scipy.optimize import minimize
 from ..._check import check_float, check_int
 from ...backends import _core, blas_threads
 from ...crowd._responses import Responses
-from .._frame import check_frame, code_answers
-from ._majority_vote import _sorted_order, estimator_repr
+from .._frame import check_frame, code_answers, sorted_order
+from ._majority_vote import estimator_repr
 
 __all__ = ["GLAD"]
 
@@ -229,8 +229,8 @@ class GLAD:
         return self
 
     def _finish(self, post, alpha, logbeta, tasks, workers, classes, mu_a, mu_b, history) -> None:
-        t_order = _sorted_order(tasks)
-        l_order = _sorted_order(classes)
+        t_order = sorted_order(tasks)
+        l_order = sorted_order(classes)
         probas = post[np.ix_(t_order, l_order)]
         columns = pd.Index(classes.take(l_order), name="variable")
         index = pd.Index(tasks.take(t_order), name="task")

@@ -29,8 +29,8 @@ from scipy.special import digamma
 
 from ..._check import check_float, check_int
 from ...backends import _core
-from .._frame import Coded, check_frame, code_answers
-from ._majority_vote import _sorted_order, estimator_repr
+from .._frame import Coded, check_frame, code_answers, sorted_order
+from ._majority_vote import estimator_repr
 
 __all__ = ["MACE"]
 
@@ -180,8 +180,8 @@ class MACE:
             self.theta_priors_[:, 1] = beta
             self.strategy_priors_ = np.full((W, L), 10.0)
         # crowd-kit's strategy counts come sorted by (worker, label) and are used as they come
-        by_worker = _sorted_order(c.workers)
-        by_label = _sorted_order(c.classes)
+        by_worker = sorted_order(c.workers)
+        by_label = sorted_order(c.classes)
         same_start = isinstance(self.random_state, (int, np.integer))
         uniform = sps.uniform(1, 1 + noise)
         best_ll, best = -np.inf, None

@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..._check import check_float, check_int
 from ...backends import _core
-from .._frame import Coded, code_answers
+from .._frame import Coded, code_answers, sorted_order
 
 __all__ = ["MajorityVote", "Wawa", "ZeroBasedSkill", "GoldMajorityVote"]
 
@@ -35,11 +35,6 @@ def _scores(c: Coded, weight: np.ndarray | None) -> np.ndarray:
         r.task_indptr, r.task_worker, r.task_label, r.n_tasks, r.n_workers, r.n_classes, w, _THREADS
     )
     return scores
-
-
-def _sorted_order(index: pd.Index) -> np.ndarray:
-    """Positions of ``index`` in pandas' sorted order (what groupby(sort=True) uses)."""
-    return np.asarray(index.argsort(), dtype=np.intp)
 
 
 def _vote_frame(
@@ -110,7 +105,7 @@ def accuracy(c: Coded, truth_code: np.ndarray, by: str | None = "worker"):
     right = np.bincount(codes, weights=score, minlength=len(ids))
     present = np.flatnonzero(n > 0)
     sub = ids.take(present)
-    order = _sorted_order(sub)
+    order = sorted_order(sub)
     with np.errstate(invalid="ignore"):
         values = right[present][order] / n[present][order]
     return pd.Series(values, index=pd.Index(sub.take(order), name=by))
@@ -209,9 +204,9 @@ class MajorityVote:
                 weight = per_worker[c.worker_map] if hasattr(c, "worker_map") else per_worker
             scores = _scores(c, np.nan_to_num(weight, nan=0.0))
             answered = np.flatnonzero(np.diff(c.responses.task_indptr) > 0)
-            tasks = answered[_sorted_order(c.tasks.take(answered))]
+            tasks = answered[sorted_order(c.tasks.take(answered))]
             used = np.flatnonzero(np.bincount(c.responses.label, minlength=c.responses.n_classes) > 0)
-            labels = used[_sorted_order(c.classes.take(used))]
+            labels = used[sorted_order(c.classes.take(used))]
             probas, labels_, winner = _vote_frame(c, scores, tasks, labels)
         self.probas_ = probas
         self.labels_ = labels_
@@ -361,7 +356,7 @@ class ZeroBasedSkill(_SkillVote):
         skill = np.full(r.n_workers, 1.0 / n_unique + eps)
         # the vote and get_accuracy of each round, on codes (MajorityVote.fit with skills, unrolled)
         used = np.flatnonzero(np.bincount(r.label, minlength=r.n_classes) > 0)
-        label_order = used[_sorted_order(c.classes.take(used))]
+        label_order = used[sorted_order(c.classes.take(used))]
         t, w, lab = _unique_answers(c)
         voted = np.diff(r.task_indptr) > 0  # a task without a labelled answer has no vote
         n_w = np.bincount(w[voted[t]], minlength=r.n_workers).astype(np.float64)
@@ -373,7 +368,7 @@ class ZeroBasedSkill(_SkillVote):
             right = np.bincount(w, weights=(lab == winner[t]) & voted[t], minlength=r.n_workers)
             with np.errstate(invalid="ignore", divide="ignore"):
                 skill = skill + lr * (right / n_w - skill)
-        order = _sorted_order(c.workers) if n_iter >= 1 else np.arange(r.n_workers)
+        order = sorted_order(c.workers) if n_iter >= 1 else np.arange(r.n_workers)
         self.skills_ = pd.Series(skill[order], index=pd.Index(c.workers.take(order), name="worker"), name="skill")
         return self
 
