@@ -11,7 +11,7 @@ original values are kept to label the results.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -57,6 +57,8 @@ class Coded:
     label_dtype: Any
     nan_task: np.ndarray
     nan_worker: np.ndarray
+    #: the distinct (task, worker, label) answers, computed once on first use (crowdkit.aggregation)
+    unique: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
 
 def _codes(col: pd.Series, what: str, allow_missing: bool) -> tuple[np.ndarray, pd.Index]:
