@@ -29,35 +29,45 @@ __all__ = ["BinaryRelevance", "binarize"]
 def binarize(labels: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """The (rows x labels) 0/1 int64 indicator matrix of a column of label sets, and the labels (sorted).
 
+    The labels and their order are scikit-learn's ``MultiLabelBinarizer``'s: an int array
+    when every label is a Python int, an object array otherwise, sorted. A missing value
+    (NaN) inside a list is no label.
+
     Raises
     ------
     TypeError
         If an entry is not a list-like of labels (a string or a scalar such as NaN).
     """
     values = labels.to_numpy(dtype=object)
-    listlike = np.fromiter((is_list_like(v) and not isinstance(v, dict) for v in values), bool, len(values))
+    n = len(values)
+    listlike = np.asarray(_is_list_like(values), dtype=bool) if n else np.ones(0, bool)
     if not listlike.all():
         pos = int(np.flatnonzero(~listlike)[0])
         raise TypeError(
             f"each label must be a list (or tuple, set, array) of labels; row {pos} holds "
             f"{values[pos]!r} ({type(values[pos]).__name__})"
         )
-    lists = [list(v) for v in values]
-    lens = np.fromiter(map(len, lists), np.int64, len(lists))
-    flat = list(itertools.chain.from_iterable(lists))
-    distinct = list(dict.fromkeys(flat))
-    # MultiLabelBinarizer's classes_: int dtype when every label is a Python int, else object; sorted
+    lens = np.fromiter(map(len, values), np.int64, n)
+    flat = np.fromiter(itertools.chain.from_iterable(values), dtype=object, count=int(lens.sum()))
+    rows = np.repeat(np.arange(n), lens)
+    codes, uniques = pd.factorize(flat, sort=False)  # a missing value is code -1: no label
+    if (codes < 0).any():
+        rows, codes = rows[codes >= 0], codes[codes >= 0]
+    distinct = list(uniques)
     classes = np.empty(len(distinct), dtype=int if all(isinstance(c, int) for c in distinct) else object)
     classes[:] = distinct
     try:
-        classes = np.unique(classes)
+        order = np.argsort(classes, kind="stable") if len(classes) else np.zeros(0, np.intp)
     except TypeError as err:
         raise TypeError(f"the labels cannot be sorted (mixed types?): {err}") from None
-    out = np.zeros((len(values), len(classes)), dtype=np.int64)
-    if flat:
-        codes = pd.Index(classes, dtype=object).get_indexer(pd.Index(flat, dtype=object))
-        out[np.repeat(np.arange(len(values)), lens), codes] = 1
-    return out, classes
+    rank = np.empty(len(order), dtype=np.intp)
+    rank[order] = np.arange(len(order))
+    out = np.zeros((n, len(classes)), dtype=np.int64)
+    out[rows, rank[codes]] = 1
+    return out, classes[order]
+
+
+_is_list_like = np.frompyfunc(is_list_like, 1, 1)
 
 
 def _fit_one(base: Any, data: pd.DataFrame | Responses) -> Any:
