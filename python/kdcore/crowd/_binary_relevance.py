@@ -70,6 +70,19 @@ def binarize(labels: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 _is_list_like = np.frompyfunc(is_list_like, 1, 1)
 
 
+def label_lists(has: np.ndarray, classes: np.ndarray) -> list[list[Any]]:
+    """Each row's list of the ``classes`` it has (a new list per row), from a (rows x labels) bool array.
+
+    Rows with the same labels share one template, copied per row: one pass over the rows
+    instead of a split per row.
+    """
+    if has.shape[1] == 0:
+        return [[] for _ in range(has.shape[0])]
+    keys, inverse = np.unique(has, axis=0, return_inverse=True)
+    templates = [[classes[j] for j in np.flatnonzero(key)] for key in keys]
+    return [templates[k].copy() for k in inverse.ravel().tolist()]
+
+
 def _fit_one(base: Any, data: pd.DataFrame | Responses) -> Any:
     agg: Any = base.clone() if isinstance(base, BaseEstimator) else type(base)(**base.get_params(deep=False))
     return agg.fit(data)
@@ -148,9 +161,7 @@ class BinaryRelevance(BaseEstimator):
             has[:, i] = agg.labels_.to_numpy() == 1
         index = pd.Index(task_ids, name="task")
         self.probas_ = pd.DataFrame(probas, index=index, columns=pd.Index(classes, name="label"))
-        rows, cols = np.nonzero(has)
-        splits = np.split(classes[cols], np.cumsum(np.bincount(rows, minlength=len(task_ids)))[:-1])
-        self.labels_ = pd.Series([list(s) for s in splits], index=index, name="agg_label", dtype=object)
+        self.labels_ = pd.Series(label_lists(has, classes), index=index, name="agg_label", dtype=object)
         return self
 
     def fit_predict(self, data: pd.DataFrame) -> pd.Series:

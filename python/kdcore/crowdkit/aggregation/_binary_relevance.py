@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ...crowd._binary_relevance import binarize
+from ...crowd._binary_relevance import binarize, label_lists
 from .._frame import check_frame
 from ._majority_vote import MajorityVote, estimator_repr
 
@@ -98,10 +98,8 @@ class BinaryRelevance:
         for i, lab in enumerate(chosen):
             values = lab.reindex(union).to_numpy(dtype=object)
             has[:, i] = union.isin(lab.index) & values.astype(bool)  # crowd-kit's ``if label_value`` (NaN is true)
-        rows, cols = np.nonzero(has)
-        splits = np.split(cols, np.cumsum(np.bincount(rows, minlength=len(union)))[:-1])
-        keys = union.tolist()
-        self.labels_ = pd.Series({k: [classes[c] for c in s] for k, s in zip(keys, splits)}, name="agg_label")
+        # crowd-kit builds a dict task -> list: its Series infers the index from the task values
+        self.labels_ = pd.Series(label_lists(has, classes), index=pd.Index(union.tolist()), name="agg_label")
         self.labels_.index.name = "task"
         return self
 
