@@ -58,6 +58,9 @@ def test_glad_first_e_step_equals_crowdkit(data_home, name):
     df = answers(data_home, name)
     a, b = quiet(ck.GLAD(n_iter=0).fit, df), kc.GLAD(n_iter=0).fit(df)
     assert_same(a, b, GLAD_ATTRS + ["loss_history_"])
+    for name in ("prior_labels_", "tasks_", "workers_"):  # pd.unique's arrays, first appearance
+        x, y = getattr(a, name), getattr(b, name)
+        assert type(x) is type(y) and list(x) == list(y), name
 
 
 @pytest.mark.parametrize(

@@ -59,6 +59,11 @@ def _prior_means(value: Any, ids: pd.Index, name: str, what: str) -> np.ndarray:
     raise TypeError(f"{name} must be a pandas Series indexed by {what}, a number or None, got {type(value).__name__}")
 
 
+def _unique_values(ids: pd.Index) -> Any:
+    """The ids as crowd-kit's ``pd.unique(column)`` returns them (ndarray, or an extension array)."""
+    return ids.to_numpy() if isinstance(ids.dtype, np.dtype) else ids.array
+
+
 class GLAD:
     """crowd-kit 1.4.2's GLAD (worker abilities and task difficulties), on kdcore's kernels.
 
@@ -240,10 +245,10 @@ class GLAD:
         w_name, t_name = ("worker", "task") if history else (None, None)
         self.alphas_ = pd.Series(alpha, index=pd.Index(workers, name=w_name), name="alpha")
         self.betas_ = pd.Series(logbeta, index=pd.Index(tasks, name=t_name), name="beta")
-        self.workers_ = workers.array
-        self.tasks_ = tasks.array
+        self.workers_ = _unique_values(workers)
+        self.tasks_ = _unique_values(tasks)
         if self.labels_priors is None:
-            self.prior_labels_ = classes.array
+            self.prior_labels_ = _unique_values(classes)
             self.priors_ = pd.Series(1.0 / len(classes), index=pd.Index(classes, name=None))
         else:
             self.prior_labels_ = self.labels_priors.index
