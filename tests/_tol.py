@@ -84,6 +84,7 @@ REAL_DATA_REGRESSION = 0.02  # an aggregator's accuracy against the value measur
 BELOW_MAJORITY_VOTE = 0.03  # ... and against majority vote's (10 of adult2's 333 gold tasks)
 FIT_F64 = 1e-8  # a whole fit (tens of EM iterations), compiled vs numpy twin, float64
 CROWDKIT_RTOL = 1e-6  # kdcore.crowdkit vs live crowd-kit 1.4.2 (pandas.testing rtol)
+CROWDKIT_AGREEMENT = 0.99  # share of equal labels where the optimiser's rounding path differs (GLAD)
 DASK_VS_MEMORY = 1e-10  # an aggregator fitted on a Dask cluster vs the same fit in memory
 CROWD_INPUT_SKILL = 0.08  # per-(worker, type) skills recovered from 4,000 simulated tasks: mean |error|
 CROWD_INPUT_TYPES = 0.85  # share of tasks whose recovered type is the planted one (specialist crowd)

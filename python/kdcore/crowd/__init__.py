@@ -30,6 +30,7 @@ _LAZY = {
     "RatioOfEigenvectors": "._kos",
     "GLAD": "._glad",
     "MACE": "._mace",
+    "BinaryRelevance": "._binary_relevance",
     "TypeAware": "._type_aware",
     "TaskTypeClustering": "._types",
     "BayesianDawidSkene": "._bayesian",

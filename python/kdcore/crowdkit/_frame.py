@@ -11,7 +11,7 @@ original values are kept to label the results.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -20,7 +20,7 @@ import pandas as pd
 from ..backends import _core
 from ..crowd._responses import Responses
 
-__all__ = ["Coded", "code_answers", "check_frame"]
+__all__ = ["Coded", "code_answers", "check_frame", "first_order", "sorted_order"]
 
 
 def check_frame(data: Any, what: str = "data") -> pd.DataFrame:
@@ -57,6 +57,8 @@ class Coded:
     label_dtype: Any
     nan_task: np.ndarray
     nan_worker: np.ndarray
+    #: the distinct (task, worker, label) answers, computed once on first use (crowdkit.aggregation)
+    unique: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
 
 def _codes(col: pd.Series, what: str, allow_missing: bool) -> tuple[np.ndarray, pd.Index]:
@@ -65,6 +67,9 @@ def _codes(col: pd.Series, what: str, allow_missing: bool) -> tuple[np.ndarray, 
         arr = np.ascontiguousarray(col.to_numpy(), dtype=np.int64)
         sorted_codes, uniq = _core.factorize_int64(arr)
         order = first_order(sorted_codes, len(uniq))
+        if len(order) == len(uniq) and np.array_equal(order, np.arange(len(order))):
+            # sorted order is the order of first appearance: the codes need no renumbering
+            return sorted_codes.astype(np.int32, copy=False), pd.Index(uniq.astype(col.dtype, copy=False))
         remap = np.empty(len(uniq), dtype=np.int32)
         remap[order] = np.arange(len(order), dtype=np.int32)
         return remap[sorted_codes], pd.Index(uniq[order].astype(col.dtype, copy=False))
@@ -108,9 +113,27 @@ def code_answers(data: Any, what: str = "data") -> Coded:
 
 
 def first_order(codes: np.ndarray, n: int) -> np.ndarray:
-    """The distinct values of ``codes`` (in [0, n)) in order of first appearance."""
-    first = np.full(n, len(codes), dtype=np.int64)
-    first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)
-    seen = first < len(codes)
+    """The distinct values of ``codes`` (in [0, n)) in order of first appearance.
+
+    The first appearances are looked for in a prefix of ``codes`` that grows until it holds
+    every value (few distinct values, e.g. labels or workers, are all seen early).
+    """
+    N = len(codes)
+    size = N if 4 * n >= N else min(N, max(4096, 4 * n))
+    while True:
+        first = np.full(n, size, dtype=np.int64)
+        first[codes[:size][::-1]] = np.arange(size - 1, -1, -1)
+        seen = first < size
+        n_seen = int(seen.sum())
+        if n_seen == n or size == N:
+            break
+        size = min(N, 4 * size)
+    if n_seen == n and (n < 2 or bool(np.all(first[1:] > first[:-1]))):
+        return np.arange(n)  # already in order of first appearance
     order = np.argsort(first, kind="stable")
-    return order[: int(seen.sum())]
+    return order[:n_seen]
+
+
+def sorted_order(index: pd.Index) -> np.ndarray:
+    """Positions of ``index`` in pandas' sorted order (what groupby(sort=True) uses)."""
+    return np.asarray(index.argsort(), dtype=np.intp)

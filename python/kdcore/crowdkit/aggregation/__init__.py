@@ -1,7 +1,10 @@
 """crowd-kit's ``crowdkit.aggregation`` (categorical methods) on kdcore's kernels."""
 
+from ._binary_relevance import BinaryRelevance
 from ._dawid_skene import DawidSkene, OneCoinDawidSkene
+from ._glad import GLAD
 from ._kos import KOS
+from ._mace import MACE
 from ._majority_vote import GoldMajorityVote, MajorityVote, Wawa, ZeroBasedSkill
 from ._mmsr import MMSR
 
@@ -13,5 +16,8 @@ __all__ = [
     "ZeroBasedSkill",
     "GoldMajorityVote",
     "MMSR",
+    "GLAD",
     "KOS",
+    "MACE",
+    "BinaryRelevance",
 ]

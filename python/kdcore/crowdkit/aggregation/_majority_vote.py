@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..._check import check_float, check_int
 from ...backends import _core
-from .._frame import Coded, code_answers
+from .._frame import Coded, code_answers, sorted_order
 
 __all__ = ["MajorityVote", "Wawa", "ZeroBasedSkill", "GoldMajorityVote"]
 
@@ -35,11 +35,6 @@ def _scores(c: Coded, weight: np.ndarray | None) -> np.ndarray:
         r.task_indptr, r.task_worker, r.task_label, r.n_tasks, r.n_workers, r.n_classes, w, _THREADS
     )
     return scores
-
-
-def _sorted_order(index: pd.Index) -> np.ndarray:
-    """Positions of ``index`` in pandas' sorted order (what groupby(sort=True) uses)."""
-    return np.asarray(index.argsort(), dtype=np.intp)
 
 
 def _vote_frame(
@@ -69,6 +64,8 @@ def _unique_answers(c: Coded) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(task, worker, label) codes of the distinct answers, as get_accuracy's
     ``drop_duplicates(["task", "worker", "label"])`` leaves them; an answer without a
     label has label -3 (never right, but counted: crowd-kit compares NaN to the truth)."""
+    if c.unique is not None:
+        return c.unique
     r = c.responses
     _, n_dup, _ = _core.find_duplicates(r.task, r.worker, r.n_tasks, r.n_workers, 1)
     if n_dup == 0:  # one answer per (task, worker): every answer is distinct
@@ -84,13 +81,42 @@ def _unique_answers(c: Coded) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         t = np.concatenate([t, c.nan_task[first]])
         w = np.concatenate([w, c.nan_worker[first]])
         lab = np.concatenate([lab, np.full(len(first), -3, dtype=lab.dtype)])
+    c.unique = (t, w, lab)
     return t, w, lab
+
+
+def _worker_accuracy_all_distinct(c: Coded, truth_code: np.ndarray) -> pd.Series | None:
+    """get_accuracy by worker in one worker-major pass, when every answer is distinct and
+    labelled and every worker answered (None otherwise: the general path applies)."""
+    r = c.responses
+    t, _, _ = _unique_answers(c)
+    if len(t) != r.n_responses or len(c.nan_task):
+        return None
+    indptr = r.worker_indptr
+    n_all = np.diff(indptr)
+    if not (n_all > 0).all():
+        return None
+    tc = truth_code[r.worker_task]
+    starts = indptr[:-1]
+    right = np.add.reduceat((r.worker_label == tc).astype(np.float64), starts)
+    on = tc != -1
+    n = n_all.astype(np.float64) if on.all() else np.add.reduceat(on.astype(np.float64), starts)
+    present = np.flatnonzero(n > 0)
+    sub = c.workers.take(present) if len(present) != len(n) else c.workers
+    order = sorted_order(sub)
+    with np.errstate(invalid="ignore"):
+        values = right[present][order] / n[present][order]
+    return pd.Series(values, index=pd.Index(sub.take(order), name="worker"))
 
 
 def accuracy(c: Coded, truth_code: np.ndarray, by: str | None = "worker"):
     """crowd-kit's ``get_accuracy``: per answer ``label == truth`` over the tasks with a truth
     (``truth_code[task]`` >= 0 a class, -2 a value no worker gave, -1 none), identical
     answers counted once; the mean per ``by`` group (sorted) or overall (``by=None``)."""
+    if by == "worker":
+        fast = _worker_accuracy_all_distinct(c, truth_code)
+        if fast is not None:
+            return fast
     t, w, lab = _unique_answers(c)
     tc = truth_code[t]
     on = tc != -1
@@ -110,7 +136,7 @@ def accuracy(c: Coded, truth_code: np.ndarray, by: str | None = "worker"):
     right = np.bincount(codes, weights=score, minlength=len(ids))
     present = np.flatnonzero(n > 0)
     sub = ids.take(present)
-    order = _sorted_order(sub)
+    order = sorted_order(sub)
     with np.errstate(invalid="ignore"):
         values = right[present][order] / n[present][order]
     return pd.Series(values, index=pd.Index(sub.take(order), name=by))
@@ -189,7 +215,7 @@ class MajorityVote:
         self._fit_coded(c, skills)
         return self
 
-    def _fit_coded(self, c: Coded, skills: pd.Series | None) -> np.ndarray:
+    def _fit_coded(self, c: Coded, skills: pd.Series | None, with_skills: bool = True) -> np.ndarray:
         r = c.responses
         if skills is None:
             scores = _scores(c, None)
@@ -209,13 +235,14 @@ class MajorityVote:
                 weight = per_worker[c.worker_map] if hasattr(c, "worker_map") else per_worker
             scores = _scores(c, np.nan_to_num(weight, nan=0.0))
             answered = np.flatnonzero(np.diff(c.responses.task_indptr) > 0)
-            tasks = answered[_sorted_order(c.tasks.take(answered))]
+            tasks = answered[sorted_order(c.tasks.take(answered))]
             used = np.flatnonzero(np.bincount(c.responses.label, minlength=c.responses.n_classes) > 0)
-            labels = used[_sorted_order(c.classes.take(used))]
+            labels = used[sorted_order(c.classes.take(used))]
             probas, labels_, winner = _vote_frame(c, scores, tasks, labels)
         self.probas_ = probas
         self.labels_ = labels_
-        self.skills_ = accuracy(c, winner, by="worker").rename("skill")
+        if with_skills:  # crowd-kit's get_accuracy against the vote (skipped where a caller drops it)
+            self.skills_ = accuracy(c, winner, by="worker").rename("skill")
         self._coded = c
         return winner
 
@@ -253,16 +280,27 @@ class _SkillVote:
     def __repr__(self) -> str:
         return estimator_repr(self, self._params)
 
-    def _apply(self, data: pd.DataFrame):
+    def _apply(self, data: pd.DataFrame | Coded):
         if getattr(self, "skills_", None) is None:
             raise ValueError(
                 f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with appropriate arguments "
                 "before using this estimator."
             )
-        mv = MajorityVote().fit(data, skills=self.skills_)
+        c = data if isinstance(data, Coded) else code_answers(data)
+        mv = MajorityVote()
+        mv._fit_coded(c, self.skills_, with_skills=False)
         self.probas_ = mv.probas_
         self.labels_ = mv.labels_
         return self
+
+    def _fit_c(self, c: Coded, *args: Any) -> None:  # pragma: no cover - each method has its own
+        raise NotImplementedError
+
+    def _fit_apply(self, data: pd.DataFrame, *args: Any):
+        """fit then predict on the same table, coded once."""
+        c = code_answers(data)
+        self._fit_c(c, *args)
+        return self._apply(c)
 
     def predict(self, data: pd.DataFrame) -> pd.Series:
         """Labels of the tasks of ``data`` by the skill-weighted vote."""
@@ -284,16 +322,19 @@ class Wawa(_SkillVote):
 
     def fit(self, data: pd.DataFrame) -> Wawa:
         """Estimate the skills; returns self."""
-        c = code_answers(data)
-        winner = MajorityVote()._fit_coded(c, None)
-        self.skills_ = accuracy(c, winner, by="worker").rename("skill")
+        self._fit_c(code_answers(data))
         return self
 
+    def _fit_c(self, c: Coded) -> None:
+        mv = MajorityVote()
+        mv._fit_coded(c, None)
+        self.skills_ = mv.skills_  # the accuracy against the plain vote, named "skill"
+
     def fit_predict(self, data: pd.DataFrame) -> pd.Series:
-        return self.fit(data).predict(data)
+        return self._fit_apply(data).labels_
 
     def fit_predict_proba(self, data: pd.DataFrame) -> pd.DataFrame:
-        return self.fit(data).predict_proba(data)
+        return self._fit_apply(data).probas_
 
 
 class GoldMajorityVote(_SkillVote):
@@ -306,15 +347,17 @@ class GoldMajorityVote(_SkillVote):
 
     def fit(self, data: pd.DataFrame, true_labels: pd.Series) -> GoldMajorityVote:
         """Estimate the skills from ``true_labels`` (Series indexed by task); returns self."""
-        c = code_answers(data)
-        self.skills_ = accuracy(c, _truth_codes(c, true_labels), by="worker").rename("skill")
+        self._fit_c(code_answers(data), true_labels)
         return self
 
+    def _fit_c(self, c: Coded, true_labels: pd.Series) -> None:
+        self.skills_ = accuracy(c, _truth_codes(c, true_labels), by="worker").rename("skill")
+
     def fit_predict(self, data: pd.DataFrame, true_labels: pd.Series) -> pd.Series:
-        return self.fit(data, true_labels).predict(data)
+        return self._fit_apply(data, true_labels).labels_
 
     def fit_predict_proba(self, data: pd.DataFrame, true_labels: pd.Series) -> pd.DataFrame:
-        return self.fit(data, true_labels).predict_proba(data)
+        return self._fit_apply(data, true_labels).probas_
 
 
 class ZeroBasedSkill(_SkillVote):
@@ -355,13 +398,26 @@ class ZeroBasedSkill(_SkillVote):
             raise ZeroDivisionError("integer modulo by zero (lr_steps_to_reduce=0)")
         factor = check_float(self.lr_reduce_factor, "lr_reduce_factor")
         eps = check_float(self.eps, "eps")
-        c = code_answers(data)
+        self._fit_c(code_answers(data), n_iter, lr, steps, factor, eps)
+        return self
+
+    def _fit_c(self, c: Coded, *args: Any) -> None:
+        if not args:  # fit_predict: the checks of fit first
+            n_iter = check_int(self.n_iter, "n_iter", minimum=-(2**62))
+            lr = check_float(self.lr_init, "lr_init")
+            steps = check_int(self.lr_steps_to_reduce, "lr_steps_to_reduce", minimum=-(2**62))
+            if steps == 0:
+                raise ZeroDivisionError("integer modulo by zero (lr_steps_to_reduce=0)")
+            factor = check_float(self.lr_reduce_factor, "lr_reduce_factor")
+            eps = check_float(self.eps, "eps")
+        else:
+            n_iter, lr, steps, factor, eps = args
         r = c.responses
         n_unique = c.frame["label"].nunique(dropna=False)
         skill = np.full(r.n_workers, 1.0 / n_unique + eps)
         # the vote and get_accuracy of each round, on codes (MajorityVote.fit with skills, unrolled)
         used = np.flatnonzero(np.bincount(r.label, minlength=r.n_classes) > 0)
-        label_order = used[_sorted_order(c.classes.take(used))]
+        label_order = used[sorted_order(c.classes.take(used))]
         t, w, lab = _unique_answers(c)
         voted = np.diff(r.task_indptr) > 0  # a task without a labelled answer has no vote
         n_w = np.bincount(w[voted[t]], minlength=r.n_workers).astype(np.float64)
@@ -373,12 +429,11 @@ class ZeroBasedSkill(_SkillVote):
             right = np.bincount(w, weights=(lab == winner[t]) & voted[t], minlength=r.n_workers)
             with np.errstate(invalid="ignore", divide="ignore"):
                 skill = skill + lr * (right / n_w - skill)
-        order = _sorted_order(c.workers) if n_iter >= 1 else np.arange(r.n_workers)
+        order = sorted_order(c.workers) if n_iter >= 1 else np.arange(r.n_workers)
         self.skills_ = pd.Series(skill[order], index=pd.Index(c.workers.take(order), name="worker"), name="skill")
-        return self
 
     def fit_predict(self, data: pd.DataFrame) -> pd.Series:
-        return self.fit(data).predict(data)
+        return self._fit_apply(data).labels_
 
     def fit_predict_proba(self, data: pd.DataFrame) -> pd.DataFrame:
-        return self.fit(data).predict_proba(data)
+        return self._fit_apply(data).probas_
