@@ -788,6 +788,7 @@ def _fit_bayes(est, plan: _Plan, workers: pd.Index, classes: pd.Index, n_answers
     ns = SimpleNamespace(n_classes=len(classes), n_workers=len(workers))
     try:
         est._check(ns)
+        est._be = est._backend()  # the prior's empirical-Bayes step runs on the estimator's backend, as in memory
         est._init_prior(ns)
         _fit_em(est, plan, workers, classes, n_answers, _BayesStep(est), on_round, n_iter=est._n_iter, tol=est._tol)
     finally:  # the run's working state (checked settings, current prior) is not fitted state
