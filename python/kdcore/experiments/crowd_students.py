@@ -266,6 +266,23 @@ def _as_p(source_value, ids) -> pd.Series:
     return pd.Series((hard_targets(source_value, ids, classes=[-1, 1]) + 1.0) / 2.0, index=ids)
 
 
+def _draw_crowd(prep: dict, cfg: CrowdStudentsConfig, answers, hard_share, seed):
+    """One crowd on the prepared inputs (the two-type model, the hardest ``hard_share`` hard)."""
+    from kdcore.crowd.simulate_real import crowd_on_inputs
+
+    return crowd_on_inputs(
+        prep["y"],
+        prep["hardness"],
+        answers_per_task=int(answers),
+        hard_share=float(hard_share),
+        n_workers=cfg.n_workers,
+        easy_skill=cfg.easy_skill,
+        hard_skill=cfg.hard_skill,
+        task_ids=prep["task_ids"],
+        random_state=seed,
+    )
+
+
 def run_cell(
     prep: dict,
     cfg: CrowdStudentsConfig,
@@ -278,21 +295,10 @@ def run_cell(
     n_threads: int = 0,
 ) -> list[dict]:
     """Every student of one crowd draw; one dict per trained network."""
-    from kdcore.crowd.simulate_real import crowd_on_inputs
     from kdcore.distill import train_many
 
     t0 = time.perf_counter()
-    sim = crowd_on_inputs(
-        prep["y"],
-        prep["hardness"],
-        answers_per_task=int(answers),
-        hard_share=float(hard_share),
-        n_workers=cfg.n_workers,
-        easy_skill=cfg.easy_skill,
-        hard_skill=cfg.hard_skill,
-        task_ids=prep["task_ids"],
-        random_state=seed,
-    )
+    sim = _draw_crowd(prep, cfg, answers, hard_share, seed)
     ids = pd.Index(prep["task_ids"], name="task")
     sources = label_sources(sim.responses, prep, cfg, seed)
     targets = {k: _as_p(v, ids) for k, v in sources.items()}
@@ -479,21 +485,10 @@ def run_cifar_cell(
     """
     import torch
 
-    from kdcore.crowd.simulate_real import crowd_on_inputs
     from kdcore.distill.vgg import TorchThreads, make_student, predict_logits, train_net
 
     t0 = time.perf_counter()
-    sim = crowd_on_inputs(
-        prep["y"],
-        prep["hardness"],
-        answers_per_task=int(answers),
-        hard_share=float(hard_share),
-        n_workers=cfg.n_workers,
-        easy_skill=cfg.easy_skill,
-        hard_skill=cfg.hard_skill,
-        task_ids=prep["task_ids"],
-        random_state=seed,
-    )
+    sim = _draw_crowd(prep, cfg, answers, hard_share, seed)
     ids = pd.Index(prep["task_ids"], name="task")
     sub = CrowdStudentsConfig(**{**asdict(cfg), "sources": tuple(s for s in cfg.cifar_sources if s != "crowdlayer")})
     sources = label_sources(sim.responses, prep, sub, seed)
